@@ -1,0 +1,431 @@
+"""The batched environment core: each task is written once, as numpy code over N episodes.
+
+A task subclasses :class:`TaskCore` and implements its dynamics for a whole batch of episodes.
+:class:`CoreEnv` (a ``gymnasium.Env``) and :class:`CoreVectorEnv` (a native
+``gymnasium.vector.VectorEnv``) are thin views of that core: the single env is the core with
+``num_envs=1``, so the two can never drift apart.
+
+Seeding rule (the same as Gymnasium's ``SyncVectorEnv``): episode slot ``i`` owns a
+``numpy.random.Generator``; ``reset(seed=s)`` seeds slot ``i`` with ``s + i`` (the single env is slot
+0, seeded with ``s``). At the start of every episode the slot draws one 64-bit *episode key* from its
+generator, and all the randomness of that episode (the prompt, the user, the noise of every step)
+is derived from the key by a counter-based hash. So an episode depends only on its slot's seed and
+on how many episodes that slot ran before, never on the batch size: ``gym.make`` and
+``gym.make_vec`` give the same trajectories for the same seeds and actions.
+
+Autoreset follows Gymnasium's ``AutoresetMode.NEXT_STEP``: the step after an episode ends resets
+that slot, ignores its action and returns the first observation of the next episode with reward 0
+and ``terminated = truncated = False``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+Policy = Callable[[np.ndarray, "CoreVectorEnv"], np.ndarray]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+class InvalidActionError(ValueError):
+    """An action outside the env's action space (wrong value, shape or dtype)."""
+
+
+def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
+    """Mix episode keys with counters into new 64-bit keys (splitmix64, vectorised).
+
+    Args:
+        keys: ``uint64`` episode keys, shape ``(n,)``.
+        *counters: integers or integer arrays broadcastable to ``(n,)``: which draw this is (a
+            step number, a stream id for "which kind of noise").
+
+    Returns:
+        ``uint64`` array of shape ``(n,)``; equal inputs give equal outputs on every platform.
+    """
+    state = np.asarray(keys, dtype=np.uint64).copy()
+    for counter in counters:
+        state ^= np.asarray(counter).astype(np.uint64) * _GOLDEN
+        state += _GOLDEN
+        state = (state ^ (state >> np.uint64(30))) * _MIX1
+        state = (state ^ (state >> np.uint64(27))) * _MIX2
+        state ^= state >> np.uint64(31)
+    return state
+
+
+def random_uniform(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
+    """Uniform floats in ``[0, 1)``, one per key, determined by the key and the counters."""
+    return (hash_keys(keys, *counters) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
+    """Integers uniform in ``[0, high)``, one per key, determined by the key and the counters."""
+    return np.minimum((random_uniform(keys, *counters) * high).astype(np.int64), np.asarray(high) - 1)
+
+
+class TaskCore(abc.ABC):
+    """The dynamics of one task over a batch of ``num_envs`` episodes.
+
+    A subclass sets ``single_observation_space``, ``single_action_space`` (a ``Discrete``) and
+    ``max_steps`` in ``__init__`` and implements :meth:`begin`, :meth:`advance`, :meth:`observe`,
+    :meth:`metrics`, :meth:`text` and :meth:`afterstate`. All state is held in arrays whose first
+    axis is the episode slot.
+
+    :meth:`advance` is called for every slot, including slots whose episode has just ended and that
+    the shell will restart right after with :meth:`begin`; it must accept any valid action there
+    (their results are discarded) and must never raise for them.
+    """
+
+    env_id: ClassVar[str] = ""
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    single_observation_space: gym.Space
+    single_action_space: gym.spaces.Discrete
+    afterstate_space: gym.Space
+    max_steps: int
+
+    def __init__(self, num_envs: int) -> None:
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"{self.env_id}: num_envs must be a positive integer, got {num_envs!r}.")
+        self.num_envs = int(num_envs)
+
+    @abc.abstractmethod
+    def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
+        """Start new episodes in ``slots`` (int array), drawing all randomness from ``keys`` (uint64)."""
+
+    @abc.abstractmethod
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Apply one valid action per slot; return ``(rewards float64, terminated bool)``."""
+
+    @abc.abstractmethod
+    def observe(self) -> np.ndarray:
+        """The observations of all slots, shape ``(num_envs, *single_observation_space.shape)``."""
+
+    @abc.abstractmethod
+    def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """The task metrics (keys ``metric_names``) of the episodes in ``slots``, one value each."""
+
+    @abc.abstractmethod
+    def text(self, slot: int) -> str:
+        """The decoded text of the episode in ``slot`` so far."""
+
+    @abc.abstractmethod
+    def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The afterstates of taking ``actions`` in ``observations`` (a function of both only).
+
+        Args:
+            observations: a batch of observations, shape ``(n, *single_observation_space.shape)``.
+            actions: one action per observation, shape ``(n,)``.
+
+        Returns:
+            A batch of points of ``afterstate_space``, shape ``(n, *afterstate_space.shape)``.
+        """
+
+    def step_info(self) -> dict[str, np.ndarray]:
+        """Per-step info arrays for every slot (e.g. ``action_mask``); none by default."""
+        return {}
+
+    def action_masks(self) -> np.ndarray | None:
+        """``(num_envs, n_actions)`` booleans, True where an act makes sense now; None if all do."""
+        return None
+
+
+def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
+    """Return the actions as an int64 array of ``batch_shape`` or raise :class:`InvalidActionError`."""
+    if batch_shape == () and isinstance(actions, (int, np.integer)) and not isinstance(actions, bool):
+        if 0 <= actions < n:
+            return np.array([actions], dtype=np.int64)
+    array = np.asarray(actions)
+    expected = "an integer" if batch_shape == () else f"an integer array of shape {batch_shape}"
+    if array.dtype.kind not in "iu":  # bool is kind "b": rejected too
+        raise InvalidActionError(
+            f"{env_id}: action {actions!r} has dtype {array.dtype}; expected {expected} "
+            f"with values in [0, {n - 1}] (Discrete({n}))."
+        )
+    if array.shape != batch_shape:
+        raise InvalidActionError(
+            f"{env_id}: action has shape {array.shape}; expected {expected} "
+            f"with values in [0, {n - 1}] (Discrete({n}))."
+        )
+    if array.size and (array.min() < 0 or array.max() >= n):
+        bad = array[(array < 0) | (array >= n)]
+        raise InvalidActionError(
+            f"{env_id}: action {bad.flat[0]} is outside the action space Discrete({n}); "
+            f"valid actions are the integers 0 to {n - 1}."
+        )
+    return array.astype(np.int64, copy=False).reshape(-1)
+
+
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
+
+
+class _Episodes:
+    """Bookkeeping shared by both views: slot generators, step counts and NEXT_STEP autoreset."""
+
+    def __init__(self, core: TaskCore, max_episode_steps: int | None) -> None:
+        self.core = core
+        limit = core.max_steps if max_episode_steps is None else min(core.max_steps, max_episode_steps)
+        if limit < 1:
+            raise ValueError(f"{core.env_id}: max_episode_steps must be >= 1, got {max_episode_steps}.")
+        self.limit = limit
+        self.rngs: list[np.random.Generator | None] = [None] * core.num_envs
+        self.elapsed = np.zeros(core.num_envs, dtype=np.int64)
+        self.ended = np.zeros(core.num_envs, dtype=bool)
+        self.started = False
+
+    def seed(self, seeds: Sequence[int | None]) -> None:
+        for slot, seed in enumerate(seeds):
+            if seed is not None or self.rngs[slot] is None:
+                self.rngs[slot] = np.random.default_rng(seed)
+
+    def begin(self, slots: np.ndarray) -> None:
+        rngs = self.rngs
+        keys = np.fromiter((rngs[slot].bit_generator.random_raw() for slot in slots), dtype=np.uint64, count=len(slots))
+        self.core.begin(slots, keys)
+        self.elapsed[slots] = 0
+        self.ended[slots] = False
+
+    def reset_all(self) -> None:
+        self.begin(np.arange(self.core.num_envs))
+        self.started = True
+
+    def step(
+        self, actions: np.ndarray, autoreset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every slot; return rewards, terminated, truncated and the restarted slots.
+
+        With ``autoreset=False`` (the single env, which its user resets) no slot restarts.
+        """
+        restarting = np.flatnonzero(self.ended) if autoreset else _NO_SLOTS
+        rewards, terminated = self.core.advance(actions)
+        self.elapsed += 1
+        truncated = self.elapsed >= self.limit
+        truncated &= ~terminated
+        if restarting.size:
+            self.begin(restarting)
+            rewards[restarting] = 0.0
+            terminated[restarting] = False
+            truncated[restarting] = False
+        self.ended = terminated | truncated
+        return rewards, terminated, truncated, restarting
+
+
+class _CoreView:
+    """What both views of a core share: their name in errors, render-mode check and afterstates."""
+
+    core: TaskCore
+    core_class: ClassVar[type[TaskCore]]
+    metadata: ClassVar[dict[str, Any]]
+    spec: Any
+
+    @property
+    def env_id(self) -> str:
+        """The registered id this env was made from (for error messages), else the task's default id."""
+        return self.spec.id if self.spec is not None else self.core.env_id
+
+    def _check_render_mode(self, render_mode: str | None) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"{self.core_class.env_id}: render_mode={render_mode!r} is not supported; "
+                f"expected None or one of {self.metadata['render_modes']}."
+            )
+
+    def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Batched afterstates of ``(observation, action)`` pairs; see the env docstring."""
+        n = self.core.single_action_space.n
+        return self.core.afterstate(
+            np.asarray(observations), _validate_actions(self.env_id, n, actions, np.shape(actions))
+        )
+
+
+class CoreEnv(_CoreView, gym.Env):
+    """A ``gymnasium.Env`` view of a :class:`TaskCore` with one episode slot.
+
+    Subclasses set ``core_class`` and write the environment's documentation in their docstring.
+    """
+
+    core_class: ClassVar[type[TaskCore]]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, render_mode: str | None = None, **task_kwargs: Any) -> None:
+        self._check_render_mode(render_mode)
+        self.render_mode = render_mode
+        self.core = self.core_class(num_envs=1, **task_kwargs)
+        self.observation_space = self.core.single_observation_space
+        self.action_space = self.core.single_action_space
+        self._episodes = _Episodes(self.core, None)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new episode; ``seed`` makes it and everything after it reproducible."""
+        super().reset(seed=seed)
+        _reject_options(self.env_id, options)
+        self._episodes.rngs[0] = self.np_random
+        self._episodes.reset_all()
+        info = self._info(ended=False)
+        info["text"] = self.core.text(0)
+        return self.core.observe()[0], info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Take one action; after the episode ends, call :meth:`reset`."""
+        if not self._episodes.started:
+            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
+        actions = _validate_actions(self.env_id, self.action_space.n, action, ())
+        # The single env never autoresets: a step after the end continues the finished episode's
+        # arrays harmlessly, as Gymnasium leaves that case undefined.
+        rewards, terminated, truncated, _ = self._episodes.step(actions, autoreset=False)
+        ended = bool(terminated[0] or truncated[0])
+        info = self._info(ended=ended)
+        if ended:
+            info["text"] = self.core.text(0)
+        return self.core.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def _info(self, *, ended: bool) -> dict[str, Any]:
+        info = {key: value[0] for key, value in self.core.step_info().items()}
+        if ended:
+            info.update({key: value[0] for key, value in self.core.metrics(np.zeros(1, np.int64)).items()})
+        return info
+
+    def render(self) -> str | None:
+        """With ``render_mode="ansi"``, the text of the current episode."""
+        if self.render_mode is None:
+            gym.logger.warn(f"{self.env_id}: render() called without render_mode; pass render_mode='ansi'.")
+            return None
+        return self.core.text(0)
+
+    def action_masks(self) -> np.ndarray:
+        """The acts that make sense now (all True when the task has no mask)."""
+        mask = self.core.action_masks()
+        return np.ones(self.action_space.n, dtype=bool) if mask is None else mask[0]
+
+
+class CoreVectorEnv(_CoreView, VectorEnv):
+    """A native ``gymnasium.vector.VectorEnv`` view of a :class:`TaskCore` with ``num_envs`` slots.
+
+    Infos are dicts of arrays; each key ``k`` comes with a boolean mask ``_k``. Every step carries
+    the core's per-step info; the step where an episode ends carries its task metrics (masked to
+    the ending slots) and, with ``info_text=True``, its decoded ``text`` (off by default: decoding is
+    a Python call per episode, which would dominate a batch of a thousand episodes).
+    """
+
+    core_class: ClassVar[type[TaskCore]]
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["ansi"],
+        "render_fps": 4,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        *,
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+        info_text: bool = False,
+        **task_kwargs: Any,
+    ) -> None:
+        self._check_render_mode(render_mode)
+        self.core = self.core_class(num_envs=num_envs, **task_kwargs)
+        self.num_envs = self.core.num_envs
+        self.render_mode = render_mode
+        self.info_text = info_text
+        self.single_observation_space = self.core.single_observation_space
+        self.single_action_space = self.core.single_action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._episodes = _Episodes(self.core, max_episode_steps)
+        self._all = np.ones(self.num_envs, dtype=bool)
+
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new episode in every slot; ``seed=s`` seeds slot ``i`` with ``s + i``."""
+        if seed is None or isinstance(seed, (int, np.integer)):
+            seeds = [None if seed is None else int(seed) + slot for slot in range(self.num_envs)]
+            if seed is not None:
+                self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(
+                    f"{self.env_id}: reset got {len(seeds)} seeds for {self.num_envs} envs; "
+                    "pass one int (slot i gets seed + i) or a list of num_envs seeds."
+                )
+        _reject_options(self.env_id, options)
+        self._episodes.seed(seeds)
+        self._episodes.reset_all()
+        infos = self._step_infos()
+        if self.info_text:
+            self._add_texts(infos, np.arange(self.num_envs))
+        return self.core.observe(), infos
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every slot; slots whose episode ended on the last step restart (NEXT_STEP)."""
+        if not self._episodes.started:
+            raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
+        actions = _validate_actions(self.env_id, self.single_action_space.n, actions, (self.num_envs,))
+        rewards, terminated, truncated, restarting = self._episodes.step(actions)
+        infos = self._step_infos()
+        ending = np.flatnonzero(self._episodes.ended)
+        if ending.size:
+            for key, values in self.core.metrics(ending).items():
+                column = np.zeros(self.num_envs, dtype=values.dtype)
+                column[ending] = values
+                infos[key] = column
+                infos[f"_{key}"] = self._episodes.ended.copy()
+        if self.info_text:
+            self._add_texts(infos, np.concatenate([ending, restarting]))
+        return self.core.observe(), rewards, terminated, truncated, infos
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The task metrics that the step ending an episode puts in ``infos``."""
+        return self.core.metric_names
+
+    @property
+    def episode_limit(self) -> int:
+        """Steps after which an episode is truncated: the task's limit or a smaller ``max_episode_steps``."""
+        return self._episodes.limit
+
+    def _step_infos(self) -> dict[str, Any]:
+        infos: dict[str, Any] = {}
+        for key, values in self.core.step_info().items():
+            infos[key] = values
+            infos[f"_{key}"] = self._all
+        return infos
+
+    def _add_texts(self, infos: dict[str, Any], slots: np.ndarray) -> None:
+        texts = np.full(self.num_envs, None, dtype=object)
+        mask = np.zeros(self.num_envs, dtype=bool)
+        for slot in slots:
+            texts[slot] = self.core.text(int(slot))
+        mask[slots] = True
+        infos["text"], infos["_text"] = texts, mask
+
+    def render(self) -> tuple[str, ...] | None:
+        """With ``render_mode="ansi"``, the text of every slot's current episode."""
+        if self.render_mode is None:
+            gym.logger.warn(f"{self.env_id}: render() called without render_mode; pass render_mode='ansi'.")
+            return None
+        return tuple(self.core.text(slot) for slot in range(self.num_envs))
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, n_actions)``: the acts that make sense now (all True without a mask)."""
+        mask = self.core.action_masks()
+        return np.ones((self.num_envs, self.single_action_space.n), dtype=bool) if mask is None else mask
+
+
+def _reject_options(env_id: str, options: dict[str, Any] | None) -> None:
+    if options:
+        raise ValueError(
+            f"{env_id}: reset options {sorted(options)} are not supported; "
+            "pass task settings as keyword arguments to gym.make instead."
+        )

@@ -1,0 +1,118 @@
+"""The one definition of a score: ``evaluate(env_id, policy)`` over held-out, seeded episodes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from nlp_envs.policies import reference_policy
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of :func:`evaluate`.
+
+    Attributes:
+        env_id: the evaluated env.
+        returns: the return of each episode, shape ``(episodes,)``, in episode order.
+        normalized_score: ``(mean_return - random) / (oracle - random)`` on the same episodes.
+        metrics: the env's task metrics averaged over the episodes.
+    """
+
+    env_id: str
+    returns: np.ndarray
+    normalized_score: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mean_return(self) -> float:
+        """The mean of :attr:`returns`."""
+        return float(np.mean(self.returns))
+
+
+def evaluate(
+    env_id: str,
+    policy: Any,
+    *,
+    episodes: int = 100,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Evaluation:
+    """Run ``episodes`` episodes of ``policy`` and score them.
+
+    Episode ``i`` runs in its own vector slot seeded with ``seed + i``, so the set of episodes is
+    the same for every policy, whatever their lengths; each is counted once, from reset to its end.
+
+    Args:
+        env_id: a registered env id.
+        policy: a reference-policy name (``"random"``, ``"oracle"``, ...), an agent with
+            ``predict(observations, deterministic=True)``, or a callable ``policy(observations, env)``.
+        episodes: how many episodes.
+        seed: the seed of episode 0 (and of the action space's sampler).
+        env_kwargs: keyword arguments of the env (as for ``gym.make``).
+
+    Returns:
+        An :class:`Evaluation`.
+    """
+    if not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"episodes must be a positive integer, got {episodes!r}.")
+    kwargs = dict(env_kwargs or {})
+    returns, metrics = _run(env_id, _as_policy(env_id, policy), int(episodes), seed, kwargs)
+    key = json.dumps(kwargs, sort_keys=True, default=str)
+    low, high = (
+        float(np.mean(returns)) if policy == name else _reference_mean(env_id, name, int(episodes), seed, key)
+        for name in ("random", "oracle")
+    )
+    normalized = (float(np.mean(returns)) - low) / (high - low) if high != low else float("nan")
+    return Evaluation(env_id, returns, normalized, metrics)
+
+
+@lru_cache(maxsize=64)
+def _reference_mean(env_id: str, name: str, episodes: int, seed: int, kwargs_json: str) -> float:
+    returns, _ = _run(env_id, reference_policy(env_id, name), episodes, seed, json.loads(kwargs_json))
+    return float(np.mean(returns))
+
+
+def _as_policy(env_id: str, policy: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
+    if isinstance(policy, str):
+        return reference_policy(env_id, policy)
+    if hasattr(policy, "predict"):
+        return lambda observations, env: policy.predict(observations, deterministic=True)
+    if callable(policy):
+        return policy
+    raise TypeError(
+        f"policy must be a reference-policy name, an agent with predict() or a callable "
+        f"policy(observations, env); got {type(policy).__name__}."
+    )
+
+
+def _run(
+    env_id: str, policy: Callable[[np.ndarray, Any], np.ndarray], episodes: int, seed: int, kwargs: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, float]]:
+    env = gym.make_vec(env_id, num_envs=episodes, vectorization_mode="vector_entry_point", **kwargs)
+    try:
+        env.action_space.seed(seed)
+        metric_names = getattr(env.unwrapped, "metric_names", ())
+        collected = {name: np.zeros(episodes) for name in metric_names}
+        returns = np.zeros(episodes)
+        finished = np.zeros(episodes, dtype=bool)
+        observations, _ = env.reset(seed=seed)
+        while not finished.all():
+            actions = np.asarray(policy(observations, env))
+            observations, rewards, terminated, truncated, infos = env.step(actions)
+            running = ~finished
+            returns[running] += rewards[running]
+            ended = (terminated | truncated) & running
+            if ended.any():
+                for name in metric_names:
+                    collected[name][ended] = infos[name][ended]
+            finished |= ended
+    finally:
+        env.close()
+    return returns, {name: float(values.mean()) for name, values in collected.items()}

@@ -1,0 +1,360 @@
+"""NextWord: writing the continuation of a real sentence, one word per step."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, random_integers
+from nlp_envs.data.corpus import load_corpus
+from nlp_envs.language_model import bigram_model, encode_sentences, word_vectors
+
+REWARDS = ("lm", "reference")
+OBSERVATIONS = ("tokens", "embedding")
+
+
+class NextWordCore(TaskCore):
+    """Batched NextWord dynamics; see :class:`NextWordEnv` for the documentation."""
+
+    env_id = "nlp_envs/NextWord-v0"
+    metric_names = ("words", "reference_matches", "mean_log_prob")
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        corpus: str = "chitchat",
+        vocab_size: int = 2000,
+        context: int = 3,
+        prompt_words: int = 3,
+        max_words: int = 20,
+        min_words: int = 4,
+        early_end_penalty: float = 10.0,
+        reward: str = "lm",
+        beta: float = 0.0,
+        observation: str = "tokens",
+        embedding_dim: int = 32,
+        split: str = "test",
+    ) -> None:
+        super().__init__(num_envs)
+        _check_choice("reward", reward, REWARDS)
+        _check_choice("observation", observation, OBSERVATIONS)
+        _check_choice("split", split, ("train", "test"))
+        for name, value, low in (
+            ("vocab_size", vocab_size, 3),
+            ("context", context, 1),
+            ("prompt_words", prompt_words, 1),
+            ("max_words", max_words, 1),
+            ("embedding_dim", embedding_dim, 1),
+        ):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{self.env_id}: {name} must be an integer >= {low}, got {value!r}.")
+        for name, value in (("beta", beta), ("early_end_penalty", early_end_penalty)):
+            if not np.isfinite(value):
+                raise ValueError(f"{self.env_id}: {name} must be a finite number, got {value!r}.")
+        if not isinstance(min_words, (int, np.integer)) or not 0 <= min_words <= max_words:
+            raise ValueError(
+                f"{self.env_id}: min_words must be an integer in [0, max_words={max_words}], got {min_words!r}."
+            )
+        self.model = bigram_model(corpus, vocab_size)
+        self.vocab = self.model.vocab
+        self.corpus, self.reward, self.beta, self.observation = corpus, reward, float(beta), observation
+        self.context, self.prompt_words, self.max_words = context, prompt_words, max_words
+        self.max_steps = max_words
+        self.min_words, self.early_end_penalty = min_words, float(early_end_penalty)
+        self.early_end_costs = np.where(np.arange(max_words + 1) < min_words, self.early_end_penalty, 0.0)
+        size = self.vocab.size
+        self.reward_table = _reward_table(corpus, vocab_size, reward, self.beta)
+        self.prompts, self.references = _prompts(corpus, vocab_size, prompt_words, max_words, split)
+        padded = np.full((len(self.prompts), max(context, prompt_words)), self.vocab.bos_id, dtype=np.int64)
+        padded[:, padded.shape[1] - prompt_words :] = self.prompts
+        self.prompt_windows = padded[:, padded.shape[1] - context :]
+
+        self.single_action_space = spaces.Discrete(size)
+        token_space = spaces.MultiDiscrete([size + 1] * context + [max_words + 1])
+        self.afterstate_space = token_space
+        if observation == "tokens":
+            self.single_observation_space = token_space
+        else:
+            self.vectors = word_vectors(corpus, vocab_size, embedding_dim)
+            self.single_observation_space = spaces.Box(
+                -1.0, 1.0, shape=(context * self.vectors.shape[1] + 1,), dtype=np.float32
+            )
+
+        self.window = np.full((num_envs, context), self.vocab.bos_id, dtype=np.int64)
+        self.written = np.zeros((num_envs, max_words), dtype=np.int64)
+        self.steps = np.zeros(num_envs, dtype=np.int64)
+        self.sentence = np.zeros(num_envs, dtype=np.int64)
+        self._slots = np.arange(num_envs)
+
+    def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
+        """Draw a held-out sentence per slot; its first ``prompt_words`` words are the prompt."""
+        sentence = random_integers(keys, len(self.prompts))
+        self.sentence[slots] = sentence
+        self.window[slots] = self.prompt_windows[sentence]
+        self.steps[slots] = 0
+
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append each slot's word; reward it; terminate on ``<eos>``."""
+        rewards = self.reward_table[self.window[:, -1], actions]
+        ending = actions == self.vocab.eos_id
+        position = np.minimum(self.steps, self.max_words - 1)
+        if self.reward == "reference":
+            reference = self.references[self.sentence, position]
+            rewards = rewards + ((actions == reference) & (reference != self.vocab.unk_id))
+        else:
+            rewards -= self.early_end_costs[np.minimum(self.steps, self.max_words)] * ending
+        self.written[self._slots, position] = actions
+        self.window[:, :-1] = self.window[:, 1:]
+        self.window[:, -1] = actions
+        self.steps += 1
+        return rewards, ending
+
+    def observe(self) -> np.ndarray:
+        """Token ids of the last ``context`` words and the number of words written (or dense)."""
+        steps = np.minimum(self.steps, self.max_words)
+        if self.observation == "tokens":
+            return np.concatenate([self.window, steps[:, None]], axis=1)
+        return self._embed(self.window, steps)
+
+    def _embed(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        vectors = self.vectors[window].reshape(len(window), -1)
+        return np.concatenate([vectors, (steps / self.max_words)[:, None]], axis=1, dtype=np.float32)
+
+    def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The observation after appending each word: deterministic, so exactly the next observation."""
+        if self.observation == "tokens":
+            window = np.concatenate([observations[:, 1 : self.context], actions[:, None]], axis=1)
+            return np.concatenate([window, np.minimum(observations[:, -1:] + 1, self.max_words)], axis=1)
+        dim = self.vectors.shape[1]
+        shifted = np.concatenate([observations[:, dim : self.context * dim], self.vectors[actions]], axis=1)
+        steps = np.minimum(observations[:, -1:] + 1.0 / self.max_words, 1.0)
+        return np.concatenate([shifted, steps], axis=1, dtype=np.float32)
+
+    def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """Words written (without ``<eos>``), words matching the reference, mean ``log p_ref``."""
+        steps = np.minimum(self.steps[slots], self.max_words)
+        written = self.written[slots]
+        inside = np.arange(self.max_words)[None, :] < steps[:, None]
+        previous = np.concatenate([self.prompts[self.sentence[slots], -1:], written[:, :-1]], axis=1)
+        log_probs = np.where(inside, self.model.log_probs[previous, written], 0.0)
+        references = self.references[self.sentence[slots]]
+        matches = inside & (written == references) & (references != self.vocab.unk_id)
+        last = written[np.arange(len(slots)), np.maximum(steps - 1, 0)]
+        return {
+            "words": steps - ((steps > 0) & (last == self.vocab.eos_id)),
+            "reference_matches": matches.sum(axis=1),
+            "mean_log_prob": log_probs.sum(axis=1) / np.maximum(steps, 1),
+        }
+
+    def text(self, slot: int) -> str:
+        """``prompt >> written words``."""
+        prompt = self.vocab.decode(self.prompts[self.sentence[slot]])
+        written = self.vocab.decode(self.written[slot, : min(self.steps[slot], self.max_words)])
+        return f"{prompt} >> {written}".rstrip()
+
+    def optimal_actions(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact optimum of the ``"lm"`` reward by dynamic programming over (steps, previous word).
+
+        Returns:
+            ``(actions, values)``: ``actions[t, c]`` is an optimal word after ``t`` words with
+            previous word ``c``, and ``values[t, c]`` the optimal return from there.
+        """
+        if self.reward != "lm":
+            raise ValueError(f"{self.env_id}: the dynamic-programming optimum exists for reward='lm' only.")
+        return _optimal_actions(
+            self.corpus, self.vocab.size, self.beta, self.min_words, self.early_end_penalty, horizon
+        )
+
+
+@lru_cache(maxsize=8)
+def _prompts(
+    corpus: str, vocab_size: int, prompt_words: int, max_words: int, split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prompts (bos-padded to ``prompt_words``) and their reference continuations (eos, then -1)."""
+    sentences = getattr(load_corpus(corpus), split)
+    long_enough = tuple(sentence for sentence in sentences if len(sentence) > prompt_words)
+    if not long_enough:
+        raise ValueError(f"The {split} split of {corpus!r} has no sentence longer than prompt_words={prompt_words}.")
+    vocab = bigram_model(corpus, vocab_size).vocab
+    ids, lengths = encode_sentences(long_enough, vocab)
+    prompts = ids[:, :prompt_words]
+    width = max_words
+    references = np.full((len(ids), width), -1, dtype=np.int64)
+    continuation = ids[:, prompt_words : prompt_words + width]
+    references[:, : continuation.shape[1]] = continuation
+    end = lengths - prompt_words
+    ends_inside = end < width
+    references[np.flatnonzero(ends_inside), end[ends_inside]] = vocab.eos_id
+    return prompts, references
+
+
+@lru_cache(maxsize=16)
+def _reward_table(corpus: str, vocab_size: int, reward: str, beta: float) -> np.ndarray:
+    """Reward per (previous word, word), without the reference match; shared by equal envs."""
+    log_probs = bigram_model(corpus, vocab_size).log_probs
+    table = (1.0 + beta) * log_probs if reward == "lm" else beta * log_probs
+    table.flags.writeable = False
+    return table
+
+
+@lru_cache(maxsize=16)
+def _optimal_actions(
+    corpus: str, vocab_size: int, beta: float, min_words: int, early_end_penalty: float, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    reward_table = _reward_table(corpus, vocab_size, "lm", beta)
+    eos = bigram_model(corpus, vocab_size).vocab.eos_id
+    actions = np.zeros((horizon, reward_table.shape[0]), dtype=np.int64)
+    values = np.zeros((horizon + 1, reward_table.shape[0]), dtype=np.float64)
+    for t in range(horizon - 1, -1, -1):
+        # After word w the next context is w; <eos> ends the episode (no future value).
+        future = values[t + 1, : reward_table.shape[1]].copy()
+        future[eos] = 0.0
+        q = reward_table + future[None, :]
+        if t < min_words:
+            q[:, eos] -= early_end_penalty
+        actions[t] = q.argmax(axis=1)
+        values[t] = q.max(axis=1)
+    return actions, values[:horizon]
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{NextWordCore.env_id}: {name}={value!r} is not one of {choices}.")
+
+
+def random_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
+    """Uniformly random words (from the env's seeded action space)."""
+    return env.action_space.sample()
+
+
+def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
+    """The best policy there is, reading the env's state.
+
+    With ``reward="lm"`` it is the exact optimum: dynamic programming over (words written, previous
+    word) with the env's own bigram model; the state it reads is the same as the token observation.
+    With ``reward="reference"`` it uses hidden state: it copies the held-out sentence's next word
+    (optimal for ``beta=0``; with ``beta > 0`` the strongest simple policy, not the optimum).
+    """
+    core: NextWordCore = env.unwrapped.core
+    steps = np.minimum(core.steps, core.max_words - 1)
+    if core.reward == "lm":
+        actions, _ = core.optimal_actions(env.unwrapped.episode_limit)
+        return actions[np.minimum(steps, len(actions) - 1), core.window[:, -1]]
+    reference = core.references[core.sentence, steps]
+    return np.where(reference >= 0, reference, core.vocab.eos_id)
+
+
+class NextWordEnv(CoreEnv):
+    """Write the continuation of a real chat sentence, one word at a time.
+
+    ## Description
+
+    Generation as a Markov decision process. An episode starts from the first ``prompt_words``
+    words of a held-out sentence of the chitchat corpus (7,168 real human chats, MIT licence, from
+    the ``chitchat-dataset`` package); the agent appends one word per step until it writes
+    ``<eos>`` or reaches ``max_words``. The vocabulary is the top ``vocab_size`` words of the
+    training split (conversations are split 90/10 by a stable hash), with ``<eos>`` = 0,
+    ``<unk>`` = 1 and ``<bos>`` = ``vocab_size`` (observation padding only).
+
+    ## Action Space
+
+    ``Discrete(vocab_size)``: the id of the next word; ``<eos>`` ends the sentence.
+
+    ## Observation Space
+
+    With ``observation="tokens"`` (default), ``MultiDiscrete([vocab_size + 1] * context + [max_words + 1])``:
+
+    | Index       | Observation                                          |
+    |-------------|------------------------------------------------------|
+    | 0..context-1| ids of the last ``context`` words (``<bos>`` padded) |
+    | context     | number of words the agent has written                |
+
+    With ``observation="embedding"``, ``Box(-1, 1, (context * embedding_dim + 1,), float32)``: the
+    unit-norm word vectors (PPMI + SVD of the training split's co-occurrences, built locally) of
+    the same words, then the words written divided by ``max_words``.
+
+    ## Rewards
+
+    - ``reward="lm"`` (default): ``log p_ref(w | previous)``, the log-probability of the word under
+      an interpolated Kneser-Ney bigram model of the training split (``<unk>`` scores as one
+      unknown word, not as the whole class). Writing ``<eos>`` before ``min_words`` words costs
+      ``early_end_penalty`` more, since the most probable sentence is otherwise the empty one.
+      The return is the log-probability of the continuation: the optimum is the most probable
+      sentence of at least ``min_words`` words.
+    - ``reward="reference"``: 1 when the word equals the held-out sentence's word at that position
+      (after its last word, ``<eos>``), else 0; ``<unk>`` never matches.
+    - plus ``beta * log p_ref(w | previous)`` (``beta=0`` by default): the env's half of a KL
+      penalty, a fluency term.
+
+    ## Starting State
+
+    A held-out sentence drawn uniformly from the ``split`` (``"test"`` by default) among those
+    longer than ``prompt_words``; the observation holds its prompt.
+
+    ## Episode End
+
+    1. Termination: the agent writes ``<eos>``.
+    2. Truncation: ``max_words`` words written (the registered ``max_episode_steps``).
+
+    ## Information
+
+    ``info`` at reset and at the end of an episode carries ``text`` (``prompt >> written``); at
+    the end also the metrics ``words``, ``reference_matches`` and ``mean_log_prob``.
+
+    ## Afterstate
+
+    The token observation after appending the word (the next observation: appending is
+    deterministic), with the embedding observation the same in vector form.
+
+    ## Reference policies
+
+    ``random``; ``oracle``: the exact optimum for ``"lm"`` by dynamic programming over (words
+    written, previous word); for ``"reference"`` it reads the held-out sentence (hidden state).
+
+    ## Arguments
+
+    ``corpus`` (``"chitchat"`` or the path of a ``.txt``, ``.csv`` or ``.jsonl`` file with a ``text``
+    column), ``vocab_size=2000``, ``context=3``, ``prompt_words=3``, ``max_words=20``,
+    ``min_words=4``, ``early_end_penalty=10.0`` (both for ``"lm"`` only), ``reward="lm"``,
+    ``beta=0.0``, ``observation="tokens"``, ``embedding_dim=32``, ``split="test"``,
+    ``render_mode=None`` or ``"ansi"``.
+
+    >>> import gymnasium as gym
+    >>> import nlp_envs
+    >>> env = gym.make("nlp_envs/NextWordEasy-v0", render_mode="ansi")
+    >>> env.observation_space, env.action_space
+    (MultiDiscrete([13 13  5]), Discrete(12))
+    >>> observation, info = env.reset(seed=0)
+    >>> observation, info["text"]
+    (array([12,  2,  0]), 'i >>')
+    >>> observation, reward, terminated, truncated, info = env.step(3)
+    >>> env.render()
+    'i >> a'
+
+    Registered variants: ``nlp_envs/NextWord-v0`` (the defaults above) and
+    ``nlp_envs/NextWordEasy-v0`` (``vocab_size=12, context=2, prompt_words=1, max_words=4, min_words=2``: 13 x 13
+    x 5 observations, small enough for tabular Q-learning).
+
+    ## Vectorized environment
+
+    ``gym.make_vec("nlp_envs/NextWord-v0", num_envs=N, vectorization_mode="vector_entry_point")``
+    gives :class:`NextWordVectorEnv`, the same core over N slots (see :mod:`nlp_envs.core` for
+    seeding and autoreset).
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    core_class: ClassVar[type[TaskCore]] = NextWordCore
+
+
+class NextWordVectorEnv(CoreVectorEnv):
+    """The native vector version of :class:`NextWordEnv` (same core, N episode slots)."""
+
+    core_class: ClassVar[type[TaskCore]] = NextWordCore
+    reference_policies: ClassVar[dict[str, Any]] = {"random": random_policy, "oracle": oracle_policy}
