@@ -67,8 +67,8 @@ def random_uniform(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
 
 
 def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
-    """Integers uniform in ``[0, high)``, one per key, determined by the key and the counters."""
-    return np.minimum((random_uniform(keys, *counters) * high).astype(np.int64), np.asarray(high) - 1)
+    """Integers uniform in ``[0, high)`` (bias below ``high / 2**64``), one per key, from the key and counters."""
+    return (hash_keys(keys, *counters) % np.asarray(high, dtype=np.uint64)).astype(np.int64)
 
 
 class TaskCore(abc.ABC):

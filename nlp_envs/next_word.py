@@ -135,7 +135,7 @@ class NextWordCore(TaskCore):
         return np.concatenate([shifted, steps], axis=1, dtype=np.float32)
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
-        """Words written (without ``<eos>``), words matching the reference, mean ``log p_ref``."""
+        """Words written (no ``<eos>``), tokens equal to the reference (its ``<eos>`` too), mean ``log p_ref``."""
         steps = np.minimum(self.steps[slots], self.max_words)
         written = self.written[slots]
         inside = np.arange(self.max_words)[None, :] < steps[:, None]
