@@ -53,7 +53,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         env.action_space.seed(args.seed)
         observations, _ = env.reset(seed=args.seed)
         print(f"{args.env_id}  policy={args.policy}  seed={args.seed}")
-        print(f"  start: {env.render()[0]}")
+        print(f"  start: {_text(env)}")
         episode_return, step = 0.0, 0
         while True:
             actions = np.asarray(policy(observations, env))
@@ -62,18 +62,22 @@ def cmd_play(args: argparse.Namespace) -> int:
             episode_return += float(rewards[0])
             ended = bool(terminated[0] or truncated[0])
             # After the last step the slot still holds the finished episode (NEXT_STEP autoreset).
-            print(
-                f"  step {step:2d}: action {int(actions[0]):5d}  reward {float(rewards[0]):+8.3f}  | {env.render()[0]}"
-            )
+            print(f"  step {step:2d}: action {int(actions[0]):5d}  reward {float(rewards[0]):+8.3f}  | {_text(env)}")
             if ended:
                 break
-        metrics = {name: float(infos[name][0]) for name in env.unwrapped.metric_names}
+        metrics = {name: float(infos[name][0]) for name in getattr(env.unwrapped, "metric_names", ())}
         how = "terminated" if terminated[0] else "truncated"
         print(f"  {how} after {step} steps; return {episode_return:+.3f}")
         print("  metrics: " + ", ".join(f"{name}={value:.3g}" for name, value in metrics.items()))
     finally:
         env.close()
     return 0
+
+
+def _text(env: gym.vector.VectorEnv) -> str:
+    """The ansi rendering of slot 0."""
+    frames = env.render()
+    return str(frames[0]) if frames else ""
 
 
 def build_parser() -> argparse.ArgumentParser:

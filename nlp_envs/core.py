@@ -29,7 +29,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-Policy = Callable[[np.ndarray, "CoreVectorEnv"], np.ndarray]
+#: A reference policy: ``policy(observations, vector_env) -> actions``, batched.
+Policy = Callable[[np.ndarray, Any], np.ndarray]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -222,7 +223,7 @@ class _CoreView:
 
     core: TaskCore
     core_class: ClassVar[type[TaskCore]]
-    metadata: ClassVar[dict[str, Any]]
+    metadata: dict[str, Any]
     spec: Any
 
     @property
@@ -239,7 +240,7 @@ class _CoreView:
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Batched afterstates of ``(observation, action)`` pairs; see the env docstring."""
-        n = self.core.single_action_space.n
+        n = int(self.core.single_action_space.n)
         return self.core.afterstate(
             np.asarray(observations), _validate_actions(self.env_id, n, actions, np.shape(actions))
         )
@@ -252,7 +253,7 @@ class CoreEnv(_CoreView, gym.Env):
     """
 
     core_class: ClassVar[type[TaskCore]]
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **task_kwargs: Any) -> None:
         self._check_render_mode(render_mode)
@@ -278,7 +279,7 @@ class CoreEnv(_CoreView, gym.Env):
         """Take one action; after the episode ends, call :meth:`reset`."""
         if not self._episodes.started:
             raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
-        actions = _validate_actions(self.env_id, self.action_space.n, action, ())
+        actions = _validate_actions(self.env_id, int(self.core.single_action_space.n), action, ())
         # The single env never autoresets: a step after the end continues the finished episode's
         # arrays harmlessly, as Gymnasium leaves that case undefined.
         rewards, terminated, truncated, _ = self._episodes.step(actions, autoreset=False)
@@ -304,7 +305,7 @@ class CoreEnv(_CoreView, gym.Env):
     def action_masks(self) -> np.ndarray:
         """The acts that make sense now (all True when the task has no mask)."""
         mask = self.core.action_masks()
-        return np.ones(self.action_space.n, dtype=bool) if mask is None else mask[0]
+        return np.ones(int(self.core.single_action_space.n), dtype=bool) if mask is None else mask[0]
 
 
 class CoreVectorEnv(_CoreView, VectorEnv):
@@ -317,7 +318,7 @@ class CoreVectorEnv(_CoreView, VectorEnv):
     """
 
     core_class: ClassVar[type[TaskCore]]
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata = {
         "render_modes": ["ansi"],
         "render_fps": 4,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
@@ -371,7 +372,7 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         """Step every slot; slots whose episode ended on the last step restart (NEXT_STEP)."""
         if not self._episodes.started:
             raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
-        actions = _validate_actions(self.env_id, self.single_action_space.n, actions, (self.num_envs,))
+        actions = _validate_actions(self.env_id, int(self.core.single_action_space.n), actions, (self.num_envs,))
         rewards, terminated, truncated, restarting = self._episodes.step(actions)
         infos = self._step_infos()
         ending = np.flatnonzero(self._episodes.ended)
@@ -420,7 +421,8 @@ class CoreVectorEnv(_CoreView, VectorEnv):
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (all True without a mask)."""
         mask = self.core.action_masks()
-        return np.ones((self.num_envs, self.single_action_space.n), dtype=bool) if mask is None else mask
+        n = int(self.core.single_action_space.n)
+        return np.ones((self.num_envs, n), dtype=bool) if mask is None else mask
 
 
 def _reject_options(env_id: str, options: dict[str, Any] | None) -> None:

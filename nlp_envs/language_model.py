@@ -109,12 +109,12 @@ def word_vectors(corpus_name: str, vocab_size: int, dim: int, window: int = 2) -
     """
     vocab, ids, _ = training_ids(corpus_name, vocab_size)
     size = vocab.size
-    cooccurrence = np.zeros(size * size, dtype=np.float64)
+    flat_counts = np.zeros(size * size, dtype=np.float64)
     for offset in range(1, window + 1):
         left, right = ids[:, :-offset].ravel(), ids[:, offset:].ravel()
         valid = (left >= 0) & (right >= 0)
-        np.add.at(cooccurrence, left[valid] * size + right[valid], 1.0)
-    cooccurrence = cooccurrence.reshape(size, size)
+        np.add.at(flat_counts, left[valid] * size + right[valid], 1.0)
+    cooccurrence = flat_counts.reshape(size, size)
     cooccurrence += cooccurrence.T
     total = cooccurrence.sum()
     row = cooccurrence.sum(axis=1, keepdims=True)
