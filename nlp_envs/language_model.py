@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from nlp_envs.data.corpus import SentenceCorpus, load_corpus
+from nlp_envs.data.corpus import load_corpus
 from nlp_envs.data.text import Vocabulary
 
 KNESER_NEY_DISCOUNT = 0.75
@@ -38,22 +38,30 @@ class BigramModel:
     log_probs: np.ndarray
 
 
-def bigram_counts(sentences: np.ndarray, lengths: np.ndarray, vocab: Vocabulary) -> np.ndarray:
-    """``(V + 1, V)`` counts of (previous, next) in ``<bos> sentence <eos>``, once per sentence."""
+def bigram_counts(ids: np.ndarray, lengths: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """``(V + 1, V)`` counts of (previous, next) in ``<bos> sentence <eos>``, once per sentence.
+
+    Args:
+        ids: the token ids of all sentences, concatenated.
+        lengths: the length of each sentence.
+        vocab: their vocabulary.
+    """
     size = vocab.size
-    counts = np.zeros((size + 1) * size, dtype=np.int64)
-    width = sentences.shape[1]
-    padded = np.full((len(sentences), width + 2), -1, dtype=np.int64)
-    padded[:, 0] = vocab.bos_id
-    padded[:, 1 : width + 1] = sentences
-    padded[np.arange(len(sentences)), lengths + 1] = vocab.eos_id
-    previous, following = padded[:, :-1], padded[:, 1:]
-    valid = (previous >= 0) & (following >= 0)
-    sentence = np.broadcast_to(np.arange(len(sentences))[:, None], previous.shape)
-    pair = previous[valid] * size + following[valid]
-    distinct = np.unique(sentence[valid] * ((size + 1) * size) + pair) % ((size + 1) * size)
-    np.add.at(counts, distinct, 1)
-    return counts.reshape(size + 1, size)
+    framed_lengths = lengths + 2
+    starts = np.cumsum(framed_lengths) - framed_lengths
+    framed = np.empty(int(framed_lengths.sum()), dtype=np.int64)
+    framed[starts] = vocab.bos_id
+    framed[starts + framed_lengths - 1] = vocab.eos_id
+    inside = np.ones(len(framed), dtype=bool)
+    inside[starts] = inside[starts + framed_lengths - 1] = False
+    framed[inside] = ids
+    sentence = np.repeat(np.arange(len(lengths)), framed_lengths)[:-1]
+    previous, following = framed[:-1], framed[1:]
+    valid = previous != vocab.eos_id  # not a pair across two sentences
+    cells = (size + 1) * size
+    codes = np.sort(sentence[valid] * cells + previous[valid] * size + following[valid])
+    distinct = codes[np.concatenate([[True], codes[1:] != codes[:-1]])] % cells
+    return np.bincount(distinct, minlength=cells).reshape(size + 1, size)
 
 
 def kneser_ney(counts: np.ndarray, discount: float = KNESER_NEY_DISCOUNT) -> np.ndarray:
@@ -72,23 +80,11 @@ def kneser_ney(counts: np.ndarray, discount: float = KNESER_NEY_DISCOUNT) -> np.
     return np.log(discounted + backoff_weight * p_continuation[None, :])
 
 
-def encode_sentences(corpus: tuple[tuple[str, ...], ...], vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """A ``(n, longest)`` id array padded with -1, and the lengths, of tokenized sentences."""
-    lengths = np.fromiter((len(sentence) for sentence in corpus), dtype=np.int64, count=len(corpus))
-    ids = np.full((len(corpus), max(int(lengths.max(initial=0)), 1)), -1, dtype=np.int64)
-    flat = vocab.encode([word for sentence in corpus for word in sentence])
-    rows = np.repeat(np.arange(len(corpus)), lengths)
-    columns = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    ids[rows, columns] = flat
-    return ids, lengths
-
-
 @lru_cache(maxsize=8)
 def training_ids(corpus_name: str, vocab_size: int) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     """The vocabulary of a corpus's training split and that split encoded with it (cached)."""
-    corpus: SentenceCorpus = load_corpus(corpus_name)
-    vocab = Vocabulary.from_sentences(corpus.train, vocab_size)
-    return (vocab, *encode_sentences(corpus.train, vocab))
+    corpus = load_corpus(corpus_name)
+    return (corpus.vocabulary(vocab_size), *corpus.flat("train", vocab_size))
 
 
 @lru_cache(maxsize=8)
@@ -107,13 +103,14 @@ def word_vectors(corpus_name: str, vocab_size: int, dim: int, window: int = 2) -
     Returns:
         ``(vocab_size + 1, dim)`` float32; the ``<bos>`` row is zero.
     """
-    vocab, ids, _ = training_ids(corpus_name, vocab_size)
+    vocab, ids, lengths = training_ids(corpus_name, vocab_size)
     size = vocab.size
+    sentence = np.repeat(np.arange(len(lengths)), lengths)
     flat_counts = np.zeros(size * size, dtype=np.float64)
     for offset in range(1, window + 1):
-        left, right = ids[:, :-offset].ravel(), ids[:, offset:].ravel()
-        valid = (left >= 0) & (right >= 0)
-        np.add.at(flat_counts, left[valid] * size + right[valid], 1.0)
+        same_sentence = sentence[:-offset] == sentence[offset:]
+        pairs = ids[:-offset][same_sentence] * size + ids[offset:][same_sentence]
+        flat_counts += np.bincount(pairs, minlength=size * size)
     cooccurrence = flat_counts.reshape(size, size)
     cooccurrence += cooccurrence.T
     total = cooccurrence.sum()

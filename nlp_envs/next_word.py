@@ -10,7 +10,8 @@ from gymnasium import spaces
 
 from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, random_integers
 from nlp_envs.data.corpus import load_corpus
-from nlp_envs.language_model import bigram_model, encode_sentences, word_vectors
+from nlp_envs.data.text import Vocabulary
+from nlp_envs.language_model import bigram_model, word_vectors
 
 REWARDS = ("lm", "reference")
 OBSERVATIONS = ("tokens", "embedding")
@@ -175,20 +176,15 @@ def _prompts(
     corpus: str, vocab_size: int, prompt_words: int, max_words: int, split: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Prompts (bos-padded to ``prompt_words``) and their reference continuations (eos, then -1)."""
-    sentences = getattr(load_corpus(corpus), split)
-    long_enough = tuple(sentence for sentence in sentences if len(sentence) > prompt_words)
-    if not long_enough:
+    all_ids, all_lengths = load_corpus(corpus).encode(split, vocab_size, prompt_words + max_words)
+    long_enough = all_lengths > prompt_words
+    if not long_enough.any():
         raise ValueError(f"The {split} split of {corpus!r} has no sentence longer than prompt_words={prompt_words}.")
-    vocab = bigram_model(corpus, vocab_size).vocab
-    ids, lengths = encode_sentences(long_enough, vocab)
-    prompts = ids[:, :prompt_words]
-    width = max_words
-    references = np.full((len(ids), width), -1, dtype=np.int64)
-    continuation = ids[:, prompt_words : prompt_words + width]
-    references[:, : continuation.shape[1]] = continuation
+    ids, lengths = all_ids[long_enough], all_lengths[long_enough]
+    prompts, references = ids[:, :prompt_words], ids[:, prompt_words:].copy()
     end = lengths - prompt_words
-    ends_inside = end < width
-    references[np.flatnonzero(ends_inside), end[ends_inside]] = vocab.eos_id
+    ends_inside = end < max_words
+    references[np.flatnonzero(ends_inside), end[ends_inside]] = Vocabulary.EOS_ID
     return prompts, references
 
 

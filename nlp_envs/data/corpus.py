@@ -1,55 +1,164 @@
-"""Sentence corpora for NextWord: the chitchat chats, or a user's own text file, loaded offline."""
+"""Sentence corpora for NextWord: the chitchat chats, or a user's own text file, loaded offline.
+
+A corpus is tokenized once and kept as integer arrays over its word types, ranked by training
+frequency, so that a vocabulary of any size and the sentences encoded with it are cheap numpy
+slices. The tokenized form is cached on disk (``$NLP_ENVS_CACHE``, default ``~/.cache/nlp-envs``),
+keyed by the data's version or content, so a new process skips the seconds of tokenizing.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from nlp_envs.data import CHITCHAT
 from nlp_envs.data.files import read_texts
-from nlp_envs.data.text import in_test_split, sentences
+from nlp_envs.data.text import Vocabulary, in_test_split, sentences
+
+# Bump when tokenization or splitting changes, so that old caches are not read.
+FORMAT_VERSION = 1
+SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
-class SentenceCorpus:
-    """Tokenized sentences split into train (for the vocabulary and models) and test (for prompts)."""
+class EncodedCorpus:
+    """Tokenized sentences of a train and a test split, as ids of word types.
+
+    Attributes:
+        name: ``"chitchat"`` or the path of a user file.
+        types: every word type, the training split's most frequent first (ties alphabetical),
+            then the types seen only in the test split.
+        train_types: how many types occur in the training split.
+        ids: per split, the type ids of all its sentences, concatenated.
+        lengths: per split, the length of each sentence.
+    """
 
     name: str
-    train: tuple[tuple[str, ...], ...]
-    test: tuple[tuple[str, ...], ...]
+    types: tuple[str, ...]
+    train_types: int
+    ids: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray]
+
+    def vocabulary(self, size: int) -> Vocabulary:
+        """The ``size - 2`` most frequent training words plus ``<eos>`` and ``<unk>``."""
+        if size < 3:
+            raise ValueError(f"vocab_size must be >= 3 (<eos>, <unk> and one word), got {size}.")
+        words = self.types[: min(size - 2, self.train_types)]
+        return Vocabulary(words, unknown_types=self.train_types - len(words))
+
+    def flat(self, split: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The token ids of all sentences of ``split`` in the vocabulary of ``size``, concatenated; lengths."""
+        words = min(size - 2, self.train_types)
+        type_ids = self.ids[split]
+        return np.where(type_ids < words, type_ids + 2, Vocabulary.UNK_ID).astype(np.int64), self.lengths[split]
+
+    def encode(self, split: str, size: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``width`` token ids of each sentence of ``split``: ``(n, width)`` padded with -1; lengths."""
+        flat, lengths = self.flat(split, size)
+        padded = np.full((len(lengths), width), -1, dtype=np.int64)
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        columns = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        kept = columns < width
+        padded[rows[kept], columns[kept]] = flat[kept]
+        return padded, lengths.astype(np.int64)
+
+
+def cache_dir() -> Path:
+    """Where tokenized corpora are cached: ``$NLP_ENVS_CACHE`` or ``~/.cache/nlp-envs``."""
+    return Path(os.environ.get("NLP_ENVS_CACHE") or Path.home() / ".cache" / "nlp-envs")
 
 
 @lru_cache(maxsize=4)
-def load_corpus(name_or_path: str) -> SentenceCorpus:
+def load_corpus(name_or_path: str) -> EncodedCorpus:
     """Load ``"chitchat"`` or a user file (``.txt`` one text per line, ``.csv``/``.jsonl`` with ``text``).
 
     Chitchat is split by conversation (10% of conversations are test), a user file by line.
     """
     if name_or_path == CHITCHAT.name:
-        return _load_chitchat()
-    train: list[tuple[str, ...]] = []
-    test: list[tuple[str, ...]] = []
-    for row, text in enumerate(read_texts(Path(name_or_path))):
-        split = test if in_test_split(f"{row}:{text}") else train
-        split.extend(tuple(sentence) for sentence in sentences(text))
-    if not train or not test:
+        location = CHITCHAT.location()
+        key = f"chitchat-{importlib.metadata.version('chitchat-dataset')}"
+        return _cached(key, name_or_path, lambda: _chitchat_sentences(location))
+    path = Path(name_or_path)
+    texts = read_texts(path)
+    key = "file-" + hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:24]
+    return _cached(key, name_or_path, lambda: _file_sentences(name_or_path, texts))
+
+
+def _file_sentences(name: str, texts: list[str]) -> dict[str, list[list[str]]]:
+    splits: dict[str, list[list[str]]] = {"train": [], "test": []}
+    for row, text in enumerate(texts):
+        splits["test" if in_test_split(f"{row}:{text}") else "train"].extend(sentences(text))
+    if not splits["train"] or not splits["test"]:
         raise ValueError(
-            f"Corpus {name_or_path!r} gives {len(train)} training and {len(test)} test sentences; "
+            f"Corpus {name!r} gives {len(splits['train'])} training and {len(splits['test'])} test sentences; "
             "both splits need sentences, so give a file with at least a few dozen texts."
         )
-    return SentenceCorpus(str(name_or_path), tuple(train), tuple(test))
+    return splits
 
 
-def _load_chitchat() -> SentenceCorpus:
-    with open(CHITCHAT.location() / "dataset.json", encoding="utf-8") as file:
+def _chitchat_sentences(location: Path) -> dict[str, list[list[str]]]:
+    with open(location / "dataset.json", encoding="utf-8") as file:
         conversations = json.load(file)
-    train: list[tuple[str, ...]] = []
-    test: list[tuple[str, ...]] = []
+    splits: dict[str, list[list[str]]] = {"train": [], "test": []}
     for conversation_id, conversation in conversations.items():
-        split = test if in_test_split(conversation_id) else train
+        split = splits["test" if in_test_split(conversation_id) else "train"]
         for message in conversation["messages"]:
             for utterance in message:
-                split.extend(tuple(sentence) for sentence in sentences(utterance["text"]))
-    return SentenceCorpus(CHITCHAT.name, tuple(train), tuple(test))
+                split.extend(sentences(utterance["text"]))
+    return splits
+
+
+def _encode(name: str, splits: dict[str, list[list[str]]]) -> EncodedCorpus:
+    counts = Counter(word for sentence in splits["train"] for word in sentence)
+    ranked = [word for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    test_only = sorted({word for sentence in splits["test"] for word in sentence} - counts.keys())
+    types = ranked + test_only
+    index = {word: i for i, word in enumerate(types)}
+    ids, lengths = {}, {}
+    for split in SPLITS:
+        flat = [index[word] for sentence in splits[split] for word in sentence]
+        ids[split] = np.array(flat, dtype=np.int32)
+        lengths[split] = np.array([len(sentence) for sentence in splits[split]], dtype=np.int32)
+    return EncodedCorpus(name, tuple(types), len(ranked), ids, lengths)
+
+
+def _cached(key: str, name: str, read: Callable[[], dict[str, list[list[str]]]]) -> EncodedCorpus:
+    """The encoded corpus from the disk cache, or read, encode and cache it (written atomically)."""
+    path = cache_dir() / f"{key}-v{FORMAT_VERSION}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            types = tuple(json.loads(bytes(stored["types"]).decode("utf-8")))
+            return EncodedCorpus(
+                name,
+                types,
+                int(stored["train_types"]),
+                {split: stored[f"{split}_ids"] for split in SPLITS},
+                {split: stored[f"{split}_lengths"] for split in SPLITS},
+            )
+    except (OSError, KeyError, ValueError):
+        pass
+    corpus = _encode(name, read())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+            np.savez(
+                handle,
+                types=np.frombuffer(json.dumps(corpus.types).encode("utf-8"), dtype=np.uint8),
+                train_types=corpus.train_types,
+                **{f"{split}_ids": corpus.ids[split] for split in SPLITS},
+                **{f"{split}_lengths": corpus.lengths[split] for split in SPLITS},
+            )
+        os.replace(handle.name, path)
+    except OSError:
+        pass  # A read-only home is no reason to fail: the corpus just is not cached.
+    return corpus

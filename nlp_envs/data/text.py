@@ -37,13 +37,15 @@ class Vocabulary:
     an action. Ties in frequency are broken alphabetically, so the vocabulary is deterministic.
     """
 
+    EOS_ID, UNK_ID = 0, 1
+
     def __init__(self, words: Sequence[str], unknown_types: int = 1) -> None:
         self.words: list[str] = [EOS, UNK, *words]
         #: How many distinct training words ``<unk>`` stands for (at least 1).
         self.unknown_types = max(int(unknown_types), 1)
         self.index = {word: i for i, word in enumerate(self.words)}
         self.size = len(self.words)
-        self.eos_id, self.unk_id, self.bos_id = 0, 1, self.size
+        self.eos_id, self.unk_id, self.bos_id = self.EOS_ID, self.UNK_ID, self.size
 
     @classmethod
     def from_sentences(cls, corpus: Iterable[Sequence[str]], size: int) -> Vocabulary:
