@@ -15,7 +15,9 @@ on how many episodes that slot ran before, never on the batch size: ``gym.make``
 
 Autoreset follows Gymnasium's ``AutoresetMode.NEXT_STEP``: the step after an episode ends resets
 that slot, ignores its action and returns the first observation of the next episode with reward 0
-and ``terminated = truncated = False``.
+and ``terminated = truncated = False``. Truncation follows Gymnasium's ``TimeLimit``: the step that
+reaches the limit is truncated, also when it terminates too, so ``gym.make`` (which adds that
+wrapper) and the vector env agree.
 """
 
 from __future__ import annotations
@@ -207,8 +209,8 @@ class _Episodes:
         restarting = np.flatnonzero(self.ended) if autoreset else _NO_SLOTS
         rewards, terminated = self.core.advance(actions)
         self.elapsed += 1
+        # As Gymnasium's TimeLimit does: the last allowed step is truncated even if it also terminates.
         truncated = self.elapsed >= self.limit
-        truncated &= ~terminated
         if restarting.size:
             self.begin(restarting)
             rewards[restarting] = 0.0

@@ -222,9 +222,21 @@ def test_core_invariants(seed: int, context: int, max_words: int, reward: str, b
         observations, rewards, terminated, truncated, _ = env.step(rng.integers(40, size=num_envs))
         assert np.isfinite(rewards).all()
         assert env.observation_space.contains(observations)
-        assert not (terminated & truncated).any()
         length += 1
         ended = terminated | truncated
         assert (length <= max_words).all()
-        np.testing.assert_array_equal(truncated, (length == max_words) & ~terminated)
+        np.testing.assert_array_equal(truncated, length == max_words)
         length[ended] = -1  # the next step is the autoreset step, then counting restarts at 0
+
+
+def test_terminating_on_the_last_allowed_step_is_also_truncated_in_both_views() -> None:
+    """Gymnasium's TimeLimit marks the last allowed step truncated; the native vector env agrees."""
+    single = gym.make("nlp_envs/NextWordEasy-v0")
+    vector = gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=1, vectorization_mode="vector_entry_point")
+    single.reset(seed=0)
+    vector.reset(seed=0)
+    for action in (2, 3, 4, 0):  # three words, then <eos> on step 4 = max_words
+        _, _, single_terminated, single_truncated, _ = single.step(action)
+        _, _, terminated, truncated, _ = vector.step(np.array([action]))
+        assert (single_terminated, single_truncated) == (bool(terminated[0]), bool(truncated[0]))
+    assert single_terminated and single_truncated
