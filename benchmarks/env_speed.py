@@ -64,7 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     env_ids = [env_id for env_id in nlp_envs.env_ids() if not args.envs or any(part in env_id for part in args.envs)]
     rng = np.random.default_rng(0)
-    header = f"{'env id':36s} {'single':>10s} {'sync x64':>10s} {'native x64':>11s} {'native x1024':>13s} {'x1024/sync':>11s}"
+    columns = ("single", "sync x64", "native x64", "native x1024", "x1024/sync")
+    header = f"{'env id':36s} " + " ".join(f"{column:>13s}" for column in columns)
     print(header)
     print("-" * len(header))
     for env_id in env_ids:
@@ -74,9 +75,8 @@ def main() -> None:
             measure_vector(gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point"), args.seconds, rng)
             for n in (64, 1024)
         ]
-        print(
-            f"{env_id:36s} {single:10,.0f} {sync:10,.0f} {native[0]:11,.0f} {native[1]:13,.0f} {native[1] / sync:10.1f}x"
-        )
+        figures = [f"{value:13,.0f}" for value in (single, sync, *native)]
+        print(f"{env_id:36s} " + " ".join(figures) + f" {native[1] / sync:12.1f}x")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ A task subclasses :class:`TaskCore` and implements its dynamics for a whole batc
 ``gymnasium.vector.VectorEnv``) are thin views of that core: the single env is the core with
 ``num_envs=1``, so the two can never drift apart.
 
-Seeding rule (the same as Gymnasium's ``SyncVectorEnv``): episode slot ``i`` owns a
-``numpy.random.Generator``; ``reset(seed=s)`` seeds slot ``i`` with ``s + i`` (the single env is slot
-0, seeded with ``s``). At the start of every episode the slot draws one 64-bit *episode key* from its
-generator, and all the randomness of that episode (the prompt, the user, the noise of every step)
-is derived from the key by a counter-based hash. So an episode depends only on its slot's seed and
-on how many episodes that slot ran before, never on the batch size: ``gym.make`` and
-``gym.make_vec`` give the same trajectories for the same seeds and actions.
+Seeding rule (the same as Gymnasium's ``SyncVectorEnv``): ``reset(seed=s)`` seeds slot ``i`` with
+``s + i`` (the single env is slot 0, seeded with ``s``; it uses its ``np_random``). A seeded slot
+draws one 64-bit *slot key* from ``numpy.random.default_rng(seed)``; its ``k``-th episode gets the
+*episode key* ``hash(slot key, k)``, and all the randomness of that episode (the prompt, the user,
+the noise of every step) is derived from the episode key by a counter-based hash. So an episode
+depends only on its slot's seed and on how many episodes that slot ran before, never on the batch
+size: ``gym.make`` and ``gym.make_vec`` give the same trajectories for the same seeds and actions,
+and restarting slots costs no Python loop. ``reset()`` without a seed goes on to the next episode;
+a slot never seeded draws its key from fresh entropy.
 
 Autoreset follows Gymnasium's ``AutoresetMode.NEXT_STEP``: the step after an episode ends resets
 that slot, ignores its action and returns the first observation of the next episode with reward 0
@@ -170,7 +172,7 @@ _NO_SLOTS = np.zeros(0, dtype=np.int64)
 
 
 class _Episodes:
-    """Bookkeeping shared by both views: slot generators, step counts and NEXT_STEP autoreset."""
+    """Bookkeeping shared by both views: slot keys, episode and step counts, NEXT_STEP autoreset."""
 
     def __init__(self, core: TaskCore, max_episode_steps: int | None) -> None:
         self.core = core
@@ -178,20 +180,25 @@ class _Episodes:
         if limit < 1:
             raise ValueError(f"{core.env_id}: max_episode_steps must be >= 1, got {max_episode_steps}.")
         self.limit = limit
-        self.rngs: list[np.random.Generator | None] = [None] * core.num_envs
+        self.slot_keys = np.zeros(core.num_envs, dtype=np.uint64)
+        self.episodes = np.zeros(core.num_envs, dtype=np.uint64)
+        self.seeded = np.zeros(core.num_envs, dtype=bool)
         self.elapsed = np.zeros(core.num_envs, dtype=np.int64)
         self.ended = np.zeros(core.num_envs, dtype=bool)
         self.started = False
 
-    def seed(self, seeds: Sequence[int | None]) -> None:
+    def seed(self, seeds: Sequence[int | np.random.Generator | None]) -> None:
+        """Give each slot a key: from its seed (or generator); unseeded slots keep theirs or draw one."""
         for slot, seed in enumerate(seeds):
-            if seed is not None or self.rngs[slot] is None:
-                self.rngs[slot] = np.random.default_rng(seed)
+            if seed is not None or not self.seeded[slot]:
+                rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+                self.slot_keys[slot] = rng.bit_generator.random_raw()
+                self.episodes[slot] = 0
+                self.seeded[slot] = True
 
     def begin(self, slots: np.ndarray) -> None:
-        rngs = self.rngs
-        keys = np.fromiter((rngs[slot].bit_generator.random_raw() for slot in slots), dtype=np.uint64, count=len(slots))
-        self.core.begin(slots, keys)
+        self.core.begin(slots, hash_keys(self.slot_keys[slots], self.episodes[slots]))
+        self.episodes[slots] += np.uint64(1)
         self.elapsed[slots] = 0
         self.ended[slots] = False
 
@@ -271,7 +278,8 @@ class CoreEnv(_CoreView, gym.Env):
         """Start a new episode; ``seed`` makes it and everything after it reproducible."""
         super().reset(seed=seed)
         _reject_options(self.env_id, options)
-        self._episodes.rngs[0] = self.np_random
+        first = not self._episodes.seeded[0]
+        self._episodes.seed([self.np_random if seed is not None or first else None])
         self._episodes.reset_all()
         info = self._info(ended=False)
         info["text"] = self.core.text(0)

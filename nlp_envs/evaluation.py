@@ -22,12 +22,16 @@ class Evaluation:
         env_id: the evaluated env.
         returns: the return of each episode, shape ``(episodes,)``, in episode order.
         normalized_score: ``(mean_return - random) / (oracle - random)`` on the same episodes.
+        random_return: the ``random`` reference policy's mean return on the same episodes.
+        oracle_return: the ``oracle`` reference policy's mean return on the same episodes.
         metrics: the env's task metrics averaged over the episodes.
     """
 
     env_id: str
     returns: np.ndarray
     normalized_score: float
+    random_return: float
+    oracle_return: float
     metrics: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -70,7 +74,7 @@ def evaluate(
         for name in ("random", "oracle")
     )
     normalized = (float(np.mean(returns)) - low) / (high - low) if high != low else float("nan")
-    return Evaluation(env_id, returns, normalized, metrics)
+    return Evaluation(env_id, returns, normalized, low, high, metrics)
 
 
 @lru_cache(maxsize=64)

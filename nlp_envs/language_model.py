@@ -98,25 +98,38 @@ def bigram_model(corpus_name: str, vocab_size: int) -> BigramModel:
 
 @lru_cache(maxsize=8)
 def word_vectors(corpus_name: str, vocab_size: int, dim: int, window: int = 2) -> np.ndarray:
-    """Unit-norm word vectors from PPMI + truncated SVD of windowed co-occurrences (cached).
+    """Word vectors of a corpus's training split: :func:`ppmi_vectors` (cached).
 
     Returns:
         ``(vocab_size + 1, dim)`` float32; the ``<bos>`` row is zero.
     """
     vocab, ids, lengths = training_ids(corpus_name, vocab_size)
-    size = vocab.size
-    sentence = np.repeat(np.arange(len(lengths)), lengths)
+    return ppmi_vectors(ids, lengths, vocab.size, dim, window)
+
+
+def ppmi_vectors(ids: np.ndarray, lengths: np.ndarray, size: int, dim: int, window: int = 2) -> np.ndarray:
+    """Unit-norm word vectors from PPMI + truncated SVD of co-occurrences within ``window`` words.
+
+    Args:
+        ids: token ids in ``[0, size)`` of all texts, concatenated.
+        lengths: the length of each text (pairs never cross two texts).
+        size: the vocabulary size.
+        dim: the vector size (at most ``size``).
+        window: the largest distance between two co-occurring words.
+
+    Returns:
+        ``(size + 1, dim)`` float32; the last row (padding, ``<bos>``) is zero. Deterministic.
+    """
+    text = np.repeat(np.arange(len(lengths)), lengths)
     flat_counts = np.zeros(size * size, dtype=np.float64)
     for offset in range(1, window + 1):
-        same_sentence = sentence[:-offset] == sentence[offset:]
-        pairs = ids[:-offset][same_sentence] * size + ids[offset:][same_sentence]
-        flat_counts += np.bincount(pairs, minlength=size * size)
+        same_text = text[:-offset] == text[offset:]
+        flat_counts += np.bincount(ids[:-offset][same_text] * size + ids[offset:][same_text], minlength=size * size)
     cooccurrence = flat_counts.reshape(size, size)
     cooccurrence += cooccurrence.T
-    total = cooccurrence.sum()
     row = cooccurrence.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        pmi = np.log(cooccurrence * total / (row * row.T))
+        pmi = np.log(cooccurrence * cooccurrence.sum() / (row * row.T))
     ppmi = np.where(np.isfinite(pmi) & (pmi > 0), pmi, 0.0)
     dim = min(dim, size)
     left_vectors, singular_values = _truncated_svd(ppmi, dim, np.random.default_rng(0))

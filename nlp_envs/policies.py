@@ -9,9 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
 from nlp_envs.core import Policy
+
+
+def random_policy(observations: np.ndarray, env: Any) -> np.ndarray:
+    """Uniformly random actions from the env's seeded action space (masked acts included)."""
+    return env.action_space.sample()
 
 
 def reference_policies(env_id: str) -> dict[str, Policy]:

@@ -26,6 +26,90 @@ BUILTIN_ENVS: tuple[dict[str, Any], ...] = (
         "reward_threshold": -9.5,
         "kwargs": {"vocab_size": 12, "context": 2, "prompt_words": 1, "max_words": 4, "min_words": 2},
     },
+    {
+        "id": "nlp_envs/Recommendation-v0",
+        "entry_point": "nlp_envs.recommendation:RecommendationEnv",
+        "vector_entry_point": "nlp_envs.recommendation:RecommendationVectorEnv",
+        "max_episode_steps": 50,
+        "reward_threshold": 15.0,
+        "kwargs": {},
+    },
+    # Classification episodes always terminate by step ceil(max_words / chunk_words) (40; 1 for the
+    # bandit); the limit is one more, so that it never cuts an episode (the step that reaches the
+    # limit is truncated even when it terminates). Reward thresholds: about the return of the
+    # reference classifier on the test split (see classification.py).
+    {
+        "id": "nlp_envs/TextClassification-v0",
+        "entry_point": "nlp_envs.classification:TextClassificationEnv",
+        "vector_entry_point": "nlp_envs.classification:TextClassificationVectorEnv",
+        "max_episode_steps": 41,
+        "reward_threshold": 0.55,
+        "kwargs": {},
+    },
+    {
+        "id": "nlp_envs/Sentiment-v0",
+        "entry_point": "nlp_envs.classification:TextClassificationEnv",
+        "vector_entry_point": "nlp_envs.classification:TextClassificationVectorEnv",
+        "max_episode_steps": 41,
+        "reward_threshold": 0.35,
+        "kwargs": {"dataset": "drugreview"},
+    },
+    {
+        "id": "nlp_envs/TextClassificationBandit-v0",
+        "entry_point": "nlp_envs.classification:TextClassificationEnv",
+        "vector_entry_point": "nlp_envs.classification:TextClassificationVectorEnv",
+        "max_episode_steps": 2,
+        "reward_threshold": 0.55,
+        "kwargs": {"bandit": True},
+    },
+    {
+        "id": "nlp_envs/SentimentBandit-v0",
+        "entry_point": "nlp_envs.classification:TextClassificationEnv",
+        "vector_entry_point": "nlp_envs.classification:TextClassificationVectorEnv",
+        "max_episode_steps": 2,
+        "reward_threshold": 0.45,
+        "kwargs": {"dataset": "drugreview", "bandit": True},
+    },
+    # Dialogue truncates itself after max_turns agent acts (20; 10 for the easy preset), the same
+    # step at which Gymnasium's TimeLimit cuts. Reward thresholds: about the rule policy's mean return.
+    {
+        "id": "nlp_envs/Dialogue-v0",
+        "entry_point": "nlp_envs.dialogue:DialogueEnv",
+        "vector_entry_point": "nlp_envs.dialogue:DialogueVectorEnv",
+        "max_episode_steps": 20,
+        "reward_threshold": 12.0,
+        "kwargs": {"error_rate": 0.15},
+    },
+    {
+        "id": "nlp_envs/DialogueClean-v0",
+        "entry_point": "nlp_envs.dialogue:DialogueEnv",
+        "vector_entry_point": "nlp_envs.dialogue:DialogueVectorEnv",
+        "max_episode_steps": 20,
+        "reward_threshold": 15.0,
+        "kwargs": {"error_rate": 0.0},
+    },
+    {
+        "id": "nlp_envs/DialogueNoisy-v0",
+        "entry_point": "nlp_envs.dialogue:DialogueEnv",
+        "vector_entry_point": "nlp_envs.dialogue:DialogueVectorEnv",
+        "max_episode_steps": 20,
+        "reward_threshold": 8.5,
+        "kwargs": {"error_rate": 0.3},
+    },
+    {
+        "id": "nlp_envs/DialogueEasy-v0",
+        "entry_point": "nlp_envs.dialogue:DialogueEnv",
+        "vector_entry_point": "nlp_envs.dialogue:DialogueVectorEnv",
+        "max_episode_steps": 10,
+        "reward_threshold": 16.0,
+        "kwargs": {
+            "error_rate": 0.0,
+            "intents": ("lost_card", "check_balance", "change_address", "close_account"),
+            "p_change": 0.0,
+            "patience": 6,
+            "max_turns": 10,
+        },
+    },
 )
 
 

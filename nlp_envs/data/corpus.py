@@ -151,13 +151,13 @@ def _cached(key: str, name: str, read: Callable[[], dict[str, list[list[str]]]])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-            np.savez(
-                handle,
-                types=np.frombuffer(json.dumps(corpus.types).encode("utf-8"), dtype=np.uint8),
-                train_types=corpus.train_types,
-                **{f"{split}_ids": corpus.ids[split] for split in SPLITS},
-                **{f"{split}_lengths": corpus.lengths[split] for split in SPLITS},
-            )
+            arrays: dict[str, np.ndarray] = {
+                "types": np.frombuffer(json.dumps(corpus.types).encode("utf-8"), dtype=np.uint8),
+                "train_types": np.array(corpus.train_types),
+            }
+            for split in SPLITS:
+                arrays[f"{split}_ids"], arrays[f"{split}_lengths"] = corpus.ids[split], corpus.lengths[split]
+            np.savez(handle, allow_pickle=False, **arrays)
         os.replace(handle.name, path)
     except OSError:
         pass  # A read-only home is no reason to fail: the corpus just is not cached.

@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from nlp_envs.data.text import tokenize
+
 TABLE_SUFFIXES = (".csv", ".jsonl")
 
 
@@ -30,9 +32,9 @@ def read_table(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        row = raw[: error.start].count(b"\n") + 1
+        line = raw[: error.start].count(b"\n") + 1
         raise DataFileError(
-            f"Data file {str(path)!r} is not UTF-8: byte {raw[error.start]:#04x} on line {row} "
+            f"Data file {str(path)!r} is not UTF-8: byte {raw[error.start]:#04x} on line {line} "
             "cannot be decoded; re-save the file as UTF-8."
         ) from None
     rows = _csv_rows(path, text) if path.suffix == ".csv" else _jsonl_rows(path, text)
@@ -95,3 +97,38 @@ def _jsonl_rows(path: Path, text: str) -> list[dict[str, str]]:
             raise DataFileError(f"Data file {str(path)!r}: line {number} is not a JSON object.")
         rows.append(row)
     return rows
+
+
+def read_labelled(path: Path, text_column: str = "text", label_column: str = "label") -> list[tuple[str, str]]:
+    """``(text, label)`` rows of a ``.csv`` or ``.jsonl`` file for classification, checked.
+
+    Raises:
+        DataFileError: everything :func:`read_table` checks, plus an empty text or label (the row is
+            named), a text without a single word, and fewer than two distinct labels.
+    """
+    rows = read_table(path, [text_column, label_column])
+    labelled = []
+    for number, row in enumerate(rows, start=1):
+        text, label = row[text_column].strip(), row[label_column].strip()
+        if not text:
+            raise DataFileError(
+                f"Data file {str(path)!r}: row {number} has an empty {text_column!r}; every row needs a text "
+                "to classify (remove the row or fill it in)."
+            )
+        if not tokenize(text):
+            raise DataFileError(
+                f"Data file {str(path)!r}: row {number} has no word in its {text_column!r} ({text[:40]!r}); "
+                "a text needs at least one word of letters or digits."
+            )
+        if not label:
+            raise DataFileError(
+                f"Data file {str(path)!r}: row {number} has an empty {label_column!r}; every row needs a label."
+            )
+        labelled.append((text, label))
+    labels = sorted({label for _, label in labelled})
+    if len(labels) < 2:
+        raise DataFileError(
+            f"Data file {str(path)!r} has {len(labels)} distinct label(s) {labels} in column {label_column!r}; "
+            "classification needs at least 2. Check the label column name or add documents of other labels."
+        )
+    return labelled

@@ -20,6 +20,11 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def word_spans(text: str) -> list[re.Match[str]]:
+    """The words of ``text`` as :func:`tokenize` finds them, as matches in ``text.lower()`` (with offsets)."""
+    return list(_WORD.finditer(text.lower()))
+
+
 def sentences(text: str) -> list[list[str]]:
     """Split ``text`` at ``.``, ``!`` and ``?`` into tokenized sentences, dropping empty ones."""
     return [words for piece in _SENTENCE_END.split(text) if (words := tokenize(piece))]
