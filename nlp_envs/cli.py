@@ -1,4 +1,4 @@
-"""The ``nlp-envs`` command line: list envs, play an episode of a reference policy."""
+"""The ``nlp-envs`` command line: list envs, play episodes, list agents and train them."""
 
 from __future__ import annotations
 
@@ -80,6 +80,115 @@ def _text(env: gym.vector.VectorEnv) -> str:
     return str(frames[0]) if frames else ""
 
 
+def cmd_agents(args: argparse.Namespace) -> int:
+    """List every agent with its providing distribution, version and status, and every plugin that failed."""
+    from agents.plugins import describe
+
+    rows = describe()
+    header = {
+        "agent": "AGENT",
+        "distribution": "DISTRIBUTION",
+        "version": "VERSION",
+        "plugin": "PLUGIN",
+        "status": "STATUS",
+    }
+    widths = {
+        key: max(len(row[key]) for row in [header, *rows]) for key in ("agent", "distribution", "version", "plugin")
+    }
+    for row in [header, *rows]:
+        print("  ".join(row[key].ljust(widths[key]) for key in widths) + "  " + row["status"])
+    return 0
+
+
+def _progress(total: int, stream: Any = None) -> Any:
+    """A ``callback(agent, timesteps)`` drawing a one-line progress bar on stderr."""
+    import time
+
+    stream = sys.stderr if stream is None else stream
+    start, last = time.perf_counter(), [0.0]
+
+    def callback(agent: Any, timesteps: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] < 0.2 and (timesteps < total or last[0] < 0):
+            return
+        last[0] = now if timesteps < total else -1.0  # draw the full bar once
+        done = min(timesteps, total)
+        filled = int(30 * done / max(total, 1))
+        rate = done / max(now - start, 1e-9)
+        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} steps  {rate:,.0f} steps/s")
+        stream.flush()
+
+    return callback
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train an agent on an env, print a progress bar, evaluate it, optionally save it."""
+    import agents
+
+    env = gym.make_vec(args.env, num_envs=args.num_envs, vectorization_mode="vector_entry_point", **args.env_kwargs)
+    try:
+        agent = agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
+        print(f"training {args.agent} on {args.env} for {args.steps:,} steps (seed {args.seed}, {args.num_envs} envs)")
+        progress = _progress(args.steps)
+        agent.learn(args.steps, callback=progress)
+        progress(agent, args.steps)
+        print(file=sys.stderr)
+        if args.save is not None:
+            print(f"saved to {agent.save(args.save) or args.save}")
+        result = nlp_envs.evaluate(
+            args.env,
+            agent,
+            episodes=args.eval_episodes,
+            seed=args.eval_seed,
+            env_kwargs=args.env_kwargs,
+        )
+    finally:
+        env.close()
+    print(
+        f"evaluation: {args.agent} on {args.env}: mean return {result.mean_return:+.3f} over {args.eval_episodes} "
+        f"episodes (seed {args.eval_seed}); normalised score {result.normalized_score:.3f} (random 0, oracle 1)"
+    )
+    return 0
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        example = '{"learning_rate": 0.001}'
+        raise argparse.ArgumentTypeError(f"expected a JSON object, e.g. '{example}': {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"learning_rate\": 0.001}'.")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def add_agent_commands(commands: Any) -> None:
+    """Add ``agents`` and ``train`` to the sub-command parser."""
+    agents_command = commands.add_parser("agents", help="list the agents that plugins provide, and broken plugins")
+    agents_command.set_defaults(handler=cmd_agents)
+
+    train = commands.add_parser("train", help="train an agent on an env and evaluate it")
+    train.add_argument("--agent", required=True, help="an agent name (see `nlp-envs agents`)")
+    train.add_argument("--env", required=True, help="a registered id, e.g. nlp_envs/NextWordEasy-v0")
+    train.add_argument("--steps", type=_positive, required=True, help="env steps, all envs together")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    train.add_argument("--num-envs", type=_positive, default=8, help="parallel episodes (default: 8)")
+    train.add_argument("--save", default=None, help="write the trained agent to this path")
+    train.add_argument("--hyperparams", type=_json_object, default={}, help="JSON object of agent hyper-parameters")
+    train.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="JSON object of env keyword arguments")
+    train.add_argument("--eval-episodes", type=_positive, default=100, help="evaluation episodes (default: 100)")
+    train.add_argument("--eval-seed", type=int, default=1_000_000, help="seed of the evaluation episodes")
+    train.set_defaults(handler=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``nlp-envs`` with one sub-command per verb."""
     parser = argparse.ArgumentParser(prog="nlp-envs", description=__doc__)
@@ -94,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="JSON object of env keyword arguments")
     play.set_defaults(handler=cmd_play)
+
+    add_agent_commands(commands)
     return parser
 
 

@@ -396,6 +396,16 @@ class CoreVectorEnv(_CoreView, VectorEnv):
             self._add_texts(infos, np.concatenate([ending, restarting]))
         return self.core.observe(), rewards, terminated, truncated, infos
 
+    def restart(self, slots: np.ndarray) -> np.ndarray:
+        """Start the next episode in ``slots`` now rather than on their next step; return all observations.
+
+        For adapters to libraries that reset in the step that ends an episode (SB3's ``VecEnv``): step,
+        then restart the slots that ended. The seeding rule is unchanged: a restarted slot begins the
+        same episode it would have begun on its next step.
+        """
+        self._episodes.begin(np.asarray(slots, dtype=np.int64).reshape(-1))
+        return self.core.observe()
+
     @property
     def metric_names(self) -> tuple[str, ...]:
         """The task metrics that the step ending an episode puts in ``infos``."""

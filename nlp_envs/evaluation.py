@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ def evaluate(
     Args:
         env_id: a registered env id.
         policy: a reference-policy name (``"random"``, ``"oracle"``, ...), an agent with
-            ``predict(observations, deterministic=True)``, or a callable ``policy(observations, env)``.
+            ``predict(observations, deterministic=True)`` (given the env's action masks when it
+            takes ``action_masks``: see :func:`agent_policy`), or a callable ``policy(observations, env)``.
         episodes: how many episodes.
         seed: the seed of episode 0 (and of the action space's sampler).
         env_kwargs: keyword arguments of the env (as for ``gym.make``).
@@ -83,11 +85,28 @@ def _reference_mean(env_id: str, name: str, episodes: int, seed: int, kwargs_jso
     return float(np.mean(returns))
 
 
+def agent_policy(agent: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
+    """An agent as ``policy(observations, env)``: its greedy ``predict``, given the env's action masks.
+
+    The masks go to ``predict`` when it takes ``action_masks`` and the env offers ``action_masks()``:
+    an agent trained with masks (on Dialogue, say) has never valued the acts they rule out.
+    """
+    takes_masks = "action_masks" in inspect.signature(agent.predict).parameters
+
+    def policy(observations: np.ndarray, env: Any) -> np.ndarray:
+        masks = getattr(env.unwrapped, "action_masks", None) if takes_masks else None
+        if masks is None:
+            return agent.predict(observations, deterministic=True)
+        return agent.predict(observations, deterministic=True, action_masks=masks())
+
+    return policy
+
+
 def _as_policy(env_id: str, policy: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
     if isinstance(policy, str):
         return reference_policy(env_id, policy)
     if hasattr(policy, "predict"):
-        return lambda observations, env: policy.predict(observations, deterministic=True)
+        return agent_policy(policy)
     if callable(policy):
         return policy
     raise TypeError(

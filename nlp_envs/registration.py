@@ -125,6 +125,21 @@ def register_builtin_envs(register: Callable[..., None] = register_env) -> None:
         register(**spec)
 
 
+def register_plugin_envs() -> list[str]:
+    """Register the env ids that installed plugins add through the ``register_envs`` hook.
+
+    A plugin that fails to import, to register, or that reuses a registered id is skipped with a
+    ``PluginWarning`` naming it; the others still load. ``NLP_ENVS_BLOCK_PLUGINS`` skips plugins by
+    entry-point name.
+
+    Returns:
+        The ids registered by this call.
+    """
+    from agents.plugins import register_plugin_envs as register_from_plugins
+
+    return register_from_plugins()
+
+
 def env_ids() -> list[str]:
     """All registered ids in the ``nlp_envs`` namespace, sorted."""
     return sorted(env_id for env_id in gym.registry if env_id.startswith(f"{NAMESPACE}/"))

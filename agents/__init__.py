@@ -1,0 +1,95 @@
+"""Agents for nlp-envs, found through plugins (the built-in ones too).
+
+>>> import agents
+>>> {"random", "qtable", "dqn", "vlearner", "sb3-a2c"} <= set(agents.available())
+True
+
+Write a plugin: implement ``register_agents(register)`` with :data:`hookimpl` and declare the module
+in the ``nlp_envs`` entry-point group of your distribution (see ``plugins/nlp-envs-sb3-contrib``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agents.base import AgentFileError, HyperparameterError, UnsupportedEnvError, read_agent_meta
+from agents.builtin import LazyFactory
+from agents.hookspecs import hookimpl
+from agents.plugins import AgentConflictError, AgentEntry, registry
+
+
+class UnknownAgentError(KeyError, ValueError):
+    """No usable agent has this name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def available() -> dict[str, str]:
+    """Usable agent names, sorted, each with ``"distribution version"`` of the plugin that provides it."""
+    agents = registry().agents
+    return {name: f"{agents[name].distribution} {agents[name].version}" for name in sorted(agents)}
+
+
+def entry(name: str) -> AgentEntry:
+    """The registry entry of agent ``name``; an unknown name lists the known ones and failed plugins."""
+    current = registry()
+    if name in current.conflicts:
+        raise current.conflicts[name]
+    if name not in current.agents:
+        message = f"unknown agent {name!r}; available agents: {', '.join(sorted(current.agents)) or '(none)'}."
+        failed = current.failures()
+        if failed:
+            message += " Plugins that failed to load: " + "; ".join(f"{p.name} ({p.error})" for p in failed) + "."
+        blocked = [p.name for p in current.plugins if p.status == "blocked"]
+        if blocked:
+            message += f" Blocked by NLP_ENVS_BLOCK_PLUGINS: {', '.join(blocked)}."
+        message += " Run `nlp-envs agents` to see every plugin."
+        raise UnknownAgentError(message)
+    return current.agents[name]
+
+
+def make(name: str, env: Any, seed: int = 0, device: str = "auto", **hyperparams: Any) -> Any:
+    """Build agent ``name`` for a Gymnasium ``VectorEnv``.
+
+    Args:
+        name: an agent name from :func:`available`.
+        env: a ``gymnasium.vector.VectorEnv`` (e.g. ``gym.make_vec(id, num_envs=8,
+            vectorization_mode="vector_entry_point")``).
+        seed: seeds every random choice of the agent (bit-for-bit reproducible on CPU).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        **hyperparams: the agent's hyper-parameters; unknown or ill-typed ones are an error that
+            lists the accepted ones.
+
+    Returns:
+        The agent (``learn``, ``predict``, ``save``, ``load``).
+    """
+    return entry(name).factory(env, seed=seed, device=device, **hyperparams)
+
+
+def load(path: str | Path, env: Any, device: str = "auto") -> Any:
+    """Load an agent saved with ``agent.save(path)``, whichever agent it is, for ``env``."""
+    meta, _ = read_agent_meta(path)
+    factory = entry(meta["agent"]).factory
+    loader = getattr(factory, "load", None)
+    if loader is None:
+        raise AgentFileError(
+            f"agent {meta['agent']!r} was found but its factory has no load(path, env, device); "
+            "register the agent class itself (or give the factory a load attribute)."
+        )
+    return loader(path, env, device=device)
+
+
+__all__ = [
+    "LazyFactory",
+    "AgentConflictError",
+    "AgentFileError",
+    "HyperparameterError",
+    "UnknownAgentError",
+    "UnsupportedEnvError",
+    "available",
+    "hookimpl",
+    "load",
+    "make",
+]

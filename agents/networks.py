@@ -1,0 +1,275 @@
+"""Network pieces shared by ``dqn`` and ``vlearner``.
+
+An embedding front end for token ids, an MLP for dense observations, compact storage dtypes, and a
+hand-written forward/backward pass and Adam step that skip autograd's per-call overhead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.base import UnsupportedEnvError
+
+
+def storage_dtype(space: gym.Space) -> torch.dtype:
+    """The smallest torch dtype that holds every point of ``space`` (token ids stay integers)."""
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        high = int(np.max(getattr(space, "nvec", getattr(space, "n", 1))))
+        for dtype, limit in ((torch.uint8, 255), (torch.int16, 32_767), (torch.int32, 2**31 - 1)):
+            if high - 1 <= limit:
+                return dtype
+        return torch.int64
+    if isinstance(space, gym.spaces.MultiBinary):
+        return torch.uint8
+    if isinstance(space, gym.spaces.Box):
+        return torch.float32
+    raise UnsupportedEnvError(f"observation space {space} is not supported; expected Discrete, MultiDiscrete or Box.")
+
+
+class Encoder(nn.Module):
+    """Token ids -> concatenated embeddings (one table with per-position offsets); dense -> flat floats."""
+
+    def __init__(self, space: gym.Space, embedding_dim: int) -> None:
+        super().__init__()
+        if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+            sizes = np.asarray(getattr(space, "nvec", getattr(space, "n", 1)), dtype=np.int64).reshape(-1)
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long), persistent=False)
+            self.embedding: nn.Embedding | None = nn.Embedding(int(sizes.sum()), embedding_dim)
+            self.out_features = len(sizes) * embedding_dim
+        elif isinstance(space, (gym.spaces.Box, gym.spaces.MultiBinary)):
+            self.embedding = None
+            self.out_features = int(math.prod(space.shape))
+        else:
+            raise UnsupportedEnvError(
+                f"observation space {space} is not supported; expected Discrete, MultiDiscrete or Box."
+            )
+
+    def token_offsets(self) -> torch.Tensor:
+        """Where each position's ids start in the shared embedding table."""
+        offsets = self.offsets
+        assert isinstance(offsets, torch.Tensor)
+        return offsets
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """``(batch, ...)`` observations (any storage dtype) -> ``(batch, out_features)`` floats."""
+        if self.embedding is None:
+            return observations.reshape(len(observations), -1).float()
+        ids = observations.reshape(len(observations), -1).long() + self.token_offsets()
+        return self.embedding(ids).reshape(len(observations), -1)
+
+
+def mlp(in_features: int, hidden_sizes: Sequence[int], out_features: int) -> nn.Sequential:
+    """Linear-ReLU layers of ``hidden_sizes``, then a linear output."""
+    layers: list[nn.Module] = []
+    for size in hidden_sizes:
+        layers += [nn.Linear(in_features, size), nn.ReLU()]
+        in_features = size
+    layers.append(nn.Linear(in_features, out_features))
+    return nn.Sequential(*layers)
+
+
+class ValueNetwork(nn.Module):
+    """Encoder then MLP: Q values per action (``dqn``) or one state value (``vlearner``)."""
+
+    def __init__(self, space: gym.Space, out_features: int, hidden_sizes: Sequence[int], embedding_dim: int) -> None:
+        super().__init__()
+        self.encoder = Encoder(space, embedding_dim)
+        self.head = mlp(self.encoder.out_features, hidden_sizes, out_features)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """``(batch, ...)`` -> ``(batch, out_features)``."""
+        return self.head(self.encoder(observations))
+
+    def plan(self) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor | None, torch.Tensor | None]:
+        """``(weight, bias)`` of each linear layer, the embedding table and its offsets, looked up once.
+
+        Built on first use, after the network has reached its device; parameters are updated in
+        place (Adam, ``load_state_dict``), so the references stay valid.
+        """
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            layers: list[tuple[torch.Tensor, torch.Tensor]] = [
+                (layer.weight, layer.bias) for layer in self.head if isinstance(layer, nn.Linear)
+            ]
+            embedding = self.encoder.embedding
+            table = None if embedding is None else embedding.weight
+            offsets = None if embedding is None else self.encoder.token_offsets()
+            plan = (layers, table, offsets)
+            self.__dict__["_plan"] = plan
+        return plan
+
+
+def build_network(
+    space: gym.Space,
+    out_features: int,
+    hidden_sizes: Sequence[int],
+    embedding_dim: int,
+    seed: int,
+    device: torch.device,
+) -> ValueNetwork:
+    """A :class:`ValueNetwork` initialised from ``seed`` alone (the global torch RNG is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = ValueNetwork(space, out_features, hidden_sizes, embedding_dim)
+    return network.to(device)
+
+
+class FusedAdam:
+    """Adam (no weight decay, no amsgrad) as two kernel calls per step.
+
+    ``torch.optim.Adam(fused=True)`` runs the same fused kernel, but its Python ``step`` costs about
+    200 us on CPU, more than the whole update of a small MLP; this class calls the kernel directly
+    and falls back to ``torch.optim.Adam`` where the kernel is missing. The tests check that both
+    give the same parameters.
+    """
+
+    def __init__(
+        self,
+        parameters: Sequence[torch.Tensor],
+        learning_rate: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.parameters = list(parameters)
+        self.learning_rate, self.betas, self.eps = learning_rate, betas, eps
+        self.exp_avgs = [torch.zeros_like(parameter) for parameter in self.parameters]
+        self.exp_avg_sqs = [torch.zeros_like(parameter) for parameter in self.parameters]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=parameter.device) for parameter in self.parameters]
+        self.fallback: torch.optim.Adam | None = None
+        if not hasattr(torch, "_fused_adam_"):
+            self.fallback = torch.optim.Adam(self.parameters, lr=learning_rate, betas=betas, eps=eps)
+
+    def step(self, max_grad_norm: float = 0.0) -> None:
+        """Apply one Adam step with the parameters' current ``.grad``.
+
+        Args:
+            max_grad_norm: if > 0, the gradients are first scaled so that their joint L2 norm is at
+                most this (the scale is applied inside the fused kernel, with no host sync).
+        """
+        grads = [_grad(parameter) for parameter in self.parameters]
+        if self.fallback is not None:
+            if max_grad_norm > 0:
+                clip_grad_norm(self.parameters, max_grad_norm)
+            self.fallback.step()
+            return
+        scale = None
+        if max_grad_norm > 0:  # the kernel divides the gradients by grad_scale
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            scale = torch.clamp(total / max_grad_norm, min=1.0)
+        torch._foreach_add_(self.steps, 1.0)
+        torch._fused_adam_(
+            self.parameters,
+            grads,
+            self.exp_avgs,
+            self.exp_avg_sqs,
+            [],
+            self.steps,
+            lr=self.learning_rate,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+            grad_scale=scale,
+        )
+
+
+def _grad(parameter: torch.Tensor) -> torch.Tensor:
+    if parameter.grad is None:
+        raise RuntimeError("FusedAdam.step() before every parameter has a gradient; run a backward pass first.")
+    return parameter.grad
+
+
+class TorchThreads:
+    """Context manager: run with ``threads`` CPU threads (0 leaves torch's setting), then restore it."""
+
+    def __init__(self, threads: int, device: torch.device) -> None:
+        self.threads = threads if device.type == "cpu" else 0
+        self.previous = 0
+
+    def __enter__(self) -> TorchThreads:
+        if self.threads > 0:
+            self.previous = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.threads > 0:
+            torch.set_num_threads(self.previous)
+
+
+def forward(network: ValueNetwork, observations: torch.Tensor) -> torch.Tensor:
+    """``network(observations)`` without autograd or module-call overhead."""
+    return forward_with_cache(network, observations)[0]
+
+
+def forward_with_cache(network: ValueNetwork, observations: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Forward pass without autograd, keeping what :func:`backward_into_grads` needs.
+
+    Autograd's bookkeeping costs several times the arithmetic of a small MLP, so the DQN and
+    V-learner updates run the forward and backward passes by hand (checked against autograd in
+    the tests).
+
+    Returns:
+        ``(outputs, cache)``; ``cache`` holds the token ids (or nothing) then each layer's input.
+    """
+    layers, table, offsets = network.plan()
+    with torch.no_grad():
+        if table is None or offsets is None:
+            hidden = observations.reshape(len(observations), -1).float()
+            cache = [hidden]
+        else:
+            ids = observations.reshape(len(observations), -1).long() + offsets
+            hidden = F.embedding(ids, table).reshape(len(observations), -1)
+            cache = [ids, hidden]
+        last = len(layers) - 1
+        for index, (weight, bias) in enumerate(layers):
+            hidden = torch.addmm(bias, hidden, weight.t())
+            if index < last:
+                hidden = torch.relu_(hidden)
+                cache.append(hidden)
+    return hidden, cache
+
+
+def backward_into_grads(network: ValueNetwork, cache: list[torch.Tensor], grad_outputs: torch.Tensor) -> None:
+    """Write into every parameter's ``.grad`` the gradient of ``sum(outputs * grad_outputs)``.
+
+    The gradients are written into buffers allocated once (``out=`` arguments), not reallocated.
+    """
+    layers, table, _ = network.plan()
+    inputs = cache[1:] if table is not None else cache
+    grad = grad_outputs
+    with torch.no_grad():
+        for index in range(len(layers) - 1, -1, -1):
+            (weight, bias), layer_input = layers[index], inputs[index]
+            torch.mm(grad.t(), layer_input, out=_grad_buffer(weight))
+            torch.sum(grad, dim=0, out=_grad_buffer(bias))
+            if index > 0:  # through the ReLU that produced this layer's input
+                grad = torch.ops.aten.threshold_backward(torch.mm(grad, weight), layer_input, 0.0)
+            elif table is not None:
+                grad = torch.mm(grad, weight)
+                buffer = _grad_buffer(table).zero_()
+                buffer.index_add_(0, cache[0].reshape(-1), grad.reshape(-1, table.shape[1]))
+
+
+def _grad_buffer(parameter: torch.Tensor) -> torch.Tensor:
+    if parameter.grad is None:
+        parameter.grad = torch.zeros_like(parameter)
+    return parameter.grad
+
+
+def clip_grad_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> None:
+    """Scale all gradients so that their joint L2 norm is at most ``max_norm`` (no host sync)."""
+    grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
+    norms = torch._foreach_norm(grads)
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))

@@ -1,0 +1,167 @@
+"""``qtable``: tabular Q-learning over a batched vector env.
+
+For ``Discrete`` or small ``MultiDiscrete`` observations (e.g. ``nlp_envs/NextWordEasy-v0``: 13 x 13 x 5
+states). All slots of the vector env act and learn at once: each vector step makes one averaged
+update per distinct (state, action) pair seen in the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.base import (
+    BaseAgent,
+    Callback,
+    UnsupportedEnvError,
+    action_masks,
+    linear_epsilon,
+    masked_argmax,
+    random_actions,
+)
+
+
+@dataclass
+class QTableConfig:
+    """Hyper-parameters of tabular Q-learning."""
+
+    gamma: float = 0.99
+    """Discount factor."""
+    learning_rate: float = 0.5
+    """Step size of each update, applied to the batch-mean TD error of a (state, action) pair."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the start."""
+    epsilon_end: float = 0.05
+    """Exploration rate after the decay."""
+    exploration_fraction: float = 0.5
+    """Fraction of ``total_timesteps`` over which epsilon decays linearly."""
+    bootstrap_truncated: bool = False
+    """Bootstrap from the last observation when an episode is truncated (off: the step limit is part of
+    the scored task, as for ``dqn`` and ``vlearner``)."""
+    initial_value: float = 0.0
+    """Initial Q value (high values explore optimistically)."""
+    max_table_size: int = 50_000_000
+    """Largest table (states x actions) allowed; bigger spaces are an error."""
+
+    def validate(self) -> None:
+        """Check ranges."""
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}.")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}.")
+        for name in ("epsilon_start", "epsilon_end", "exploration_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
+
+
+def state_shape(space: gym.Space, agent: str = "qtable") -> tuple[int, ...]:
+    """The number of values of each observation component, or raise for spaces a table cannot hold."""
+    if isinstance(space, gym.spaces.Discrete):
+        return (int(space.n),)
+    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        return tuple(int(n) for n in space.nvec)
+    described = f"{type(space).__name__}(shape={space.shape})" if len(str(space)) > 80 else str(space)
+    raise UnsupportedEnvError(
+        f"{agent}: a Q table needs Discrete or 1-d MultiDiscrete observations, got {described}; "
+        "use 'dqn' or 'vlearner' for this env."
+    )
+
+
+def update(
+    table: np.ndarray, states: np.ndarray, actions: np.ndarray, targets: np.ndarray, learning_rate: float
+) -> None:
+    """Move ``table[s, a]`` toward the mean target of each distinct pair (in place, order-free)."""
+    flat = states * table.shape[1] + actions
+    unique, inverse = np.unique(flat, return_inverse=True)
+    sums = np.bincount(inverse, weights=targets - table.reshape(-1)[flat])
+    counts = np.bincount(inverse)
+    table.reshape(-1)[unique] += learning_rate * sums / counts
+
+
+class QTableAgent(BaseAgent):
+    """Tabular Q-learning; see :class:`QTableConfig` for the hyper-parameters."""
+
+    name = "qtable"
+    Config = QTableConfig
+
+    def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
+        super().__init__(env, seed=seed, device=device, **hyperparams)
+        self.dims = state_shape(env.single_observation_space)
+        n_states = int(np.prod(self.dims, dtype=np.float64))
+        size = float(np.prod(self.dims, dtype=np.float64)) * self.n_actions
+        if size > self.config.max_table_size:
+            raise UnsupportedEnvError(
+                f"qtable: {env.single_observation_space} x {self.n_actions} actions needs a table of "
+                f"{size:,.0f} entries, more than max_table_size={self.config.max_table_size:,}; use 'dqn' or "
+                "'vlearner', or a smaller preset (e.g. nlp_envs/NextWordEasy-v0)."
+            )
+        self.table = np.full((n_states, self.n_actions), self.config.initial_value, dtype=np.float64)
+        self._observations: np.ndarray | None = None
+        self._masks: np.ndarray | None = None
+
+    def states(self, observations: np.ndarray) -> np.ndarray:
+        """Row indices of the table for a batch of observations."""
+        observations = np.asarray(observations, dtype=np.int64).reshape(len(observations), -1)
+        return np.ravel_multi_index(tuple(observations.T), self.dims)
+
+    def learn(self, total_timesteps: int, callback: Callback | None = None) -> QTableAgent:
+        """Q-learning for ``total_timesteps`` env steps (counted over all slots)."""
+        env, config = self.env, self.config
+        if self._observations is None:
+            self._observations, infos = env.reset(seed=self.seed)
+            self._masks = action_masks(env, infos)
+            self._ended = np.zeros(env.num_envs, dtype=bool)
+        observations, masks, ended = self._observations, self._masks, self._ended
+        start, target_steps = self.num_timesteps, self.num_timesteps + int(total_timesteps)
+        while self.num_timesteps < target_steps:
+            epsilon = linear_epsilon(
+                self.num_timesteps - start,
+                int(total_timesteps),
+                config.epsilon_start,
+                config.epsilon_end,
+                config.exploration_fraction,
+            )
+            states = self.states(observations)
+            greedy = masked_argmax(self.table[states], masks)
+            explore = self.rng.random(env.num_envs) < epsilon
+            actions = np.where(explore, random_actions(self.rng, self.n_actions, env.num_envs, masks), greedy)
+            next_observations, rewards, terminated, truncated, infos = env.step(actions)
+            next_masks = action_masks(env, infos)
+            next_values = masked_argmax_values(self.table[self.states(next_observations)], next_masks)
+            stops = terminated if config.bootstrap_truncated else terminated | truncated
+            targets = rewards + config.gamma * np.where(stops, 0.0, next_values)
+            valid = ~ended  # the step after an episode's end is the NEXT_STEP reset: no transition
+            update(self.table, states[valid], actions[valid], targets[valid], config.learning_rate)
+            ended = terminated | truncated
+            observations, masks = next_observations, next_masks
+            self.num_timesteps += env.num_envs
+            if callback is not None and callback(self, self.num_timesteps) is False:
+                break
+        self._observations, self._masks, self._ended = observations, masks, ended
+        return self
+
+    def predict(
+        self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Greedy actions (epsilon_end-greedy when ``deterministic=False``)."""
+        observations = self._check_observations(observation)
+        actions = masked_argmax(self.table[self.states(observations)], action_masks)
+        if not deterministic:
+            explore = self.rng.random(len(actions)) < self.config.epsilon_end
+            actions = np.where(explore, random_actions(self.rng, self.n_actions, len(actions), action_masks), actions)
+        return actions
+
+    def _tensors(self) -> dict[str, Any]:
+        return {"table": self.table}
+
+    def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
+        self.table[...] = tensors["table"].numpy()
+
+
+def masked_argmax_values(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Row-wise max over allowed entries."""
+    return values[np.arange(len(values)), masked_argmax(values, mask)]

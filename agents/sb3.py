@@ -1,0 +1,378 @@
+"""``sb3-a2c``, ``sb3-ppo``, ``sb3-dqn``: Stable-Baselines3 through one adapter.
+
+:class:`CoreVecEnv` presents our native batched env as an SB3 ``VecEnv`` without a Python env per
+copy: it drives the env's :class:`~nlp_envs.core.TaskCore` for all slots at once with SB3's
+same-step autoreset (a slot whose episode ends is restarted in the same step, its last observation
+in ``infos[i]["terminal_observation"]``, ``"TimeLimit.truncated"`` set on truncation), following the
+env's own seeding rule (slot ``i`` seeded with ``seed + i``, one episode key per episode).
+
+:class:`SB3Agent` wraps any SB3 (or sb3-contrib) algorithm as an nlp-envs agent. SB3 seeds and
+draws from the global ``random``/``numpy``/``torch`` generators; the adapter swaps its own copies
+of those states in around every SB3 call, so the caller's global state is left untouched and the
+agent stays reproducible from its seed. Saving stores the policy's ``state_dict`` and our JSON
+config (never SB3's pickle-bearing zip).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import random as python_random
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.base import (
+    AgentFileError,
+    Callback,
+    HyperparameterError,
+    UnsupportedEnvError,
+    check_seed,
+    check_vector_env,
+    env_signature,
+    read_agent_file,
+    resolve_device,
+    save_agent_file,
+)
+from agents.networks import TorchThreads
+
+
+class CoreVecEnv(VecEnv):
+    """An nlp-envs vector env as an SB3 ``VecEnv`` with same-step autoreset.
+
+    Args:
+        env: a vector env made with ``vectorization_mode="vector_entry_point"`` (its ``unwrapped``
+            has a ``core``, a :class:`~nlp_envs.core.TaskCore`).
+    """
+
+    def __init__(self, env: Any) -> None:
+        unwrapped = env.unwrapped
+        core = getattr(unwrapped, "core", None)
+        if core is None or not hasattr(unwrapped, "restart"):
+            raise UnsupportedEnvError(
+                f"the SB3 adapter needs an nlp-envs native vector env (a CoreVectorEnv), got "
+                f"{type(unwrapped).__name__}; make it with gym.make_vec(env_id, num_envs=N, "
+                "vectorization_mode='vector_entry_point')."
+            )
+        self.core: Any = core
+        self.env = env
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self.metric_names = tuple(getattr(unwrapped, "metric_names", ()))
+        self.episode_returns = np.zeros(self.num_envs)
+        self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.actions = np.zeros(self.num_envs, dtype=np.int64)
+
+    def reset(self) -> np.ndarray:
+        """Start an episode in every slot (seeded by the last ``seed()``) and return the observations."""
+        seeds = [None if seed is None else int(seed) for seed in self._seeds]
+        observations, _ = self.env.reset(seed=seeds)
+        self._reset_seeds()
+        self.episode_returns[:] = 0.0
+        self.episode_lengths[:] = 0
+        return np.array(observations)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Store the actions of the next step (validated against the action space)."""
+        actions = np.asarray(actions).reshape(-1)
+        n = self.action_space.n  # type: ignore[attr-defined]
+        wrong = actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu"
+        if wrong or actions.min() < 0 or actions.max() >= n:
+            raise ValueError(f"expected {self.num_envs} integer actions in [0, {n - 1}], got {actions!r}.")
+        self.actions = actions.astype(np.int64)
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step every slot; restart ended slots in the same step (``terminal_observation`` in infos)."""
+        observations, rewards, terminated, truncated, vector_infos = self.env.step(self.actions)
+        dones = terminated | truncated
+        self.episode_returns += rewards
+        self.episode_lengths += 1
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        ending = np.flatnonzero(dones)
+        if ending.size:
+            for slot in ending:
+                info = infos[slot]
+                info["terminal_observation"] = np.array(observations[slot])
+                # SB3 bootstraps from the terminal observation only for a time limit, not a real end.
+                info["TimeLimit.truncated"] = bool(truncated[slot] and not terminated[slot])
+                info["episode"] = {"r": float(self.episode_returns[slot]), "l": int(self.episode_lengths[slot])}
+                for name in self.metric_names:
+                    info[name] = vector_infos[name][slot]
+            observations = self.env.unwrapped.restart(ending)
+            self.episode_returns[ending] = 0.0
+            self.episode_lengths[ending] = 0
+        return np.array(observations), rewards.astype(np.float32), dones, infos
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, n)`` booleans: the allowed acts of every slot (all True without a mask)."""
+        mask = self.core.action_masks()
+        n = self.action_space.n  # type: ignore[attr-defined]
+        return np.ones((self.num_envs, n), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+
+    def _indices(self, indices: Any) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        return [indices] if isinstance(indices, int) else list(indices)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
+        """Only ``action_masks`` is supported (what sb3-contrib's masking calls)."""
+        if method_name != "action_masks":
+            raise AttributeError(f"CoreVecEnv supports env_method('action_masks') only, not {method_name!r}.")
+        masks = self.action_masks()
+        return [masks[index] for index in self._indices(indices)]
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        """An attribute of the underlying env, once per requested slot."""
+        value = getattr(self.env.unwrapped, attr_name)
+        return [value for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        """Setting attributes of single slots is not supported (the slots share one core)."""
+        raise AttributeError(f"CoreVecEnv cannot set {attr_name!r}: its slots share one batched core.")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        """No slot is wrapped."""
+        return [False for _ in self._indices(indices)]
+
+    def has_attr(self, attr_name: str) -> bool:
+        """Whether the env offers ``attr_name`` (``action_masks`` always)."""
+        return attr_name == "action_masks" or hasattr(self.env.unwrapped, attr_name)
+
+    def close(self) -> None:
+        """Nothing to release (the caller owns the vector env)."""
+
+
+class _Bridge(BaseCallback):
+    """Calls our ``callback(agent, timesteps)`` from SB3; ``False`` stops training."""
+
+    def __init__(self, agent: SB3Agent, callback: Callback | None) -> None:
+        super().__init__()
+        self.agent, self.user_callback = agent, callback
+
+    def _on_step(self) -> bool:
+        self.agent.num_timesteps = int(self.model.num_timesteps)
+        if self.user_callback is None:
+            return True
+        return self.user_callback(self.agent, self.agent.num_timesteps) is not False
+
+
+_RESERVED = {"self", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"}
+
+
+class SB3Agent:
+    """An SB3 algorithm as an nlp-envs agent; subclasses set ``name`` and :meth:`algorithm`.
+
+    Hyper-parameters are the algorithm's constructor arguments (``policy`` defaults to
+    ``"MlpPolicy"``) and must be JSON values (numbers, strings, lists, dicts) so that saving works.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+    maskable: ClassVar[bool] = False
+
+    @staticmethod
+    def algorithm() -> type:
+        """The SB3 algorithm class."""
+        raise NotImplementedError
+
+    @classmethod
+    def accepted(cls) -> dict[str, inspect.Parameter]:
+        """The accepted hyper-parameters by name.
+
+        The algorithm's constructor arguments and ``torch_threads`` (CPU threads while SB3 runs, 1 by
+        default: fastest for small nets; 0 keeps torch's setting).
+        """
+        parameters = dict(inspect.signature(cls.algorithm()).parameters)
+        parameters["torch_threads"] = inspect.Parameter("torch_threads", inspect.Parameter.KEYWORD_ONLY, default=1)
+        return {
+            name: p
+            for name, p in parameters.items()
+            if name not in _RESERVED and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
+
+    @classmethod
+    def check_hyperparams(cls, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
+        """Check names and (where the default tells) types; return the merged hyper-parameters."""
+        accepted = cls.accepted()
+        listing = ", ".join(
+            f"{name}={'MlpPolicy' if name == 'policy' else p.default!r}" for name, p in accepted.items()
+        )
+        unknown = sorted(set(hyperparams) - set(accepted))
+        if unknown:
+            raise HyperparameterError(
+                f"{cls.name}: unknown hyper-parameter(s) {', '.join(unknown)}. Accepted: {listing}."
+            )
+        merged = {"policy": "MlpPolicy", "torch_threads": 1, **cls.defaults, **hyperparams}
+        for name, value in merged.items():
+            default = "MlpPolicy" if name == "policy" else accepted[name].default
+            expected = type(default) if isinstance(default, (bool, int, float, str)) else None
+            ok = True
+            if expected is bool:
+                ok = isinstance(value, bool)
+            elif expected is int:
+                ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            elif expected is float:
+                ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            elif expected is str:
+                ok = isinstance(value, str)
+            if not ok:
+                raise HyperparameterError(
+                    f"{cls.name}: hyper-parameter {name}={value!r} has type {type(value).__name__}; expected "
+                    f"{expected.__name__ if expected else 'a JSON value'}. Accepted: {listing}."
+                )
+            try:
+                json.dumps(value)
+            except TypeError:
+                raise HyperparameterError(
+                    f"{cls.name}: hyper-parameter {name}={value!r} is not a JSON value (numbers, strings, lists, "
+                    "dicts), so the agent could not be saved; pass names instead of classes."
+                ) from None
+        return merged
+
+    def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
+        self.env = check_vector_env(env, self.name)
+        self.seed = check_seed(seed, self.name)
+        self.hyperparams = copy.deepcopy(dict(hyperparams))  # SB3 edits policy_kwargs in place
+        merged = copy.deepcopy(self.check_hyperparams(hyperparams))
+        self.device = resolve_device(device, self.name)
+        self.vec_env = CoreVecEnv(env)
+        self.vec_env.seed(self.seed)
+        self._states = _seeded_global_states(self.seed)
+        self.num_timesteps = 0
+        policy = merged.pop("policy")
+        self.threads = TorchThreads(merged.pop("torch_threads"), self.device)
+        with self._own_rngs():
+            self.model = self.algorithm()(policy, self.vec_env, seed=self.seed, device=self.device, verbose=0, **merged)
+
+    @contextmanager
+    def _own_rngs(self) -> Iterator[None]:
+        """Run SB3 with this agent's copies of the global RNG states; restore the caller's after."""
+        caller = _global_states()
+        _set_global_states(self._states)
+        try:
+            with self.threads:
+                yield
+        finally:
+            self._states = _global_states()
+            _set_global_states(caller)
+
+    def learn(self, total_timesteps: int, callback: Callback | None = None) -> SB3Agent:
+        """Train for ``total_timesteps`` env steps (all slots together)."""
+        with self._own_rngs():
+            self.model.learn(int(total_timesteps), callback=_Bridge(self, callback), reset_num_timesteps=False)
+        self.num_timesteps = int(self.model.num_timesteps)
+        return self
+
+    def predict(
+        self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Actions for a batch of observations (``action_masks`` used by maskable algorithms)."""
+        observations = np.asarray(observation)
+        if observations.shape == tuple(self.env.single_observation_space.shape or ()):
+            observations = observations[None]
+        kwargs = {"action_masks": action_masks} if self.maskable and action_masks is not None else {}
+        with self._own_rngs():
+            actions, _ = self.model.predict(observations, deterministic=deterministic, **kwargs)
+        return np.asarray(actions, dtype=np.int64).reshape(len(observations))
+
+    def save(self, path: Any) -> Any:
+        """Write the JSON config and the policy's weights to ``path``."""
+        meta = {
+            "agent": self.name,
+            "config": self.hyperparams,
+            "seed": self.seed,
+            "num_timesteps": self.num_timesteps,
+            "env": env_signature(self.env),
+        }
+        return save_agent_file(path, meta, {f"policy.{k}": v for k, v in self.model.policy.state_dict().items()})
+
+    @classmethod
+    def load(cls, path: Any, env: Any, device: str = "auto") -> SB3Agent:
+        """Rebuild the agent from ``path`` for ``env`` (no pickled code is run)."""
+        meta, tensors = read_agent_file(path, cls.name, env)
+        agent = cls(env, seed=meta["seed"], device=device, **meta["config"])
+        state = {key[len("policy.") :]: value for key, value in tensors.items() if key.startswith("policy.")}
+        try:
+            agent.model.policy.load_state_dict(state)
+        except RuntimeError as error:
+            raise AgentFileError(f"{path}: the saved weights do not fit {cls.name}'s policy: {error}") from None
+        agent.num_timesteps = int(meta.get("num_timesteps", 0))
+        agent.model.num_timesteps = agent.num_timesteps
+        return agent
+
+
+def _global_states() -> tuple[Any, ...]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return python_random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+
+
+def _set_global_states(states: tuple[Any, ...]) -> None:
+    python_state, numpy_state, torch_state, cuda = states
+    python_random.setstate(python_state)
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(torch_state)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _seeded_global_states(seed: int) -> tuple[Any, ...]:
+    caller = _global_states()
+    python_random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    states = _global_states()
+    _set_global_states(caller)
+    return states
+
+
+class A2CAgent(SB3Agent):
+    """``sb3-a2c``: Stable-Baselines3 A2C."""
+
+    name = "sb3-a2c"
+
+    @staticmethod
+    def algorithm() -> type:
+        """``stable_baselines3.A2C``."""
+        from stable_baselines3 import A2C
+
+        return A2C
+
+
+class PPOAgent(SB3Agent):
+    """``sb3-ppo``: Stable-Baselines3 PPO (``n_steps=128`` by default, so short runs still update)."""
+
+    name = "sb3-ppo"
+    defaults: ClassVar[dict[str, Any]] = {"n_steps": 128, "batch_size": 64}
+
+    @staticmethod
+    def algorithm() -> type:
+        """``stable_baselines3.PPO``."""
+        from stable_baselines3 import PPO
+
+        return PPO
+
+
+class DQNAgent(SB3Agent):
+    """``sb3-dqn``: Stable-Baselines3 DQN (``learning_starts=1000``, ``target_update_interval=1000``)."""
+
+    name = "sb3-dqn"
+    defaults: ClassVar[dict[str, Any]] = {
+        "learning_starts": 1000,
+        "target_update_interval": 1000,
+        "buffer_size": 100_000,
+    }
+
+    @staticmethod
+    def algorithm() -> type:
+        """``stable_baselines3.DQN``."""
+        from stable_baselines3 import DQN
+
+        return DQN
+
+
+__all__ = ["A2CAgent", "CoreVecEnv", "DQNAgent", "PPOAgent", "SB3Agent"]

@@ -1,0 +1,263 @@
+"""``vlearner``: our afterstate state-value learner (DESIGN.md, "The custom V-learner").
+
+It learns ``V(x)`` over afterstates ``x = env.afterstate(s, a)``, the state right after the agent's
+choice and before the world answers, and acts greedily (epsilon-greedy while training) over
+``V(afterstate(s, a))`` for every legal ``a``. Learning is forward-view TD(lambda): each rollout of
+``rollout_steps`` vector steps is turned into lambda-returns
+
+    G_t = r_t + gamma * ((1 - lambda) * v(s_{t+1}) + lambda * G_{t+1}),   v(s) = max_a V(afterstate(s, a)),
+
+cut at episode ends (0 after termination, ``v`` of the final observation after truncation), and
+``V(x_t)`` is regressed on ``G_t`` with the Huber loss. In NextWord the afterstate is exactly the
+next observation, so one value per (context, length) replaces a Q value per (context, length,
+word); where a task has no structure the afterstate is the observation with the action encoded and
+the learner behaves like a Q-learner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agents.base import (
+    BaseAgent,
+    Callback,
+    UnsupportedEnvError,
+    action_masks,
+    linear_epsilon,
+    masked_argmax,
+    random_actions,
+    resolve_device,
+)
+from agents.networks import (
+    FusedAdam,
+    TorchThreads,
+    ValueNetwork,
+    backward_into_grads,
+    build_network,
+    forward_with_cache,
+)
+
+
+@dataclass
+class VLearnerConfig:
+    """Hyper-parameters of :class:`VLearnerAgent`."""
+
+    learning_rate: float = 3e-3
+    """Adam step size."""
+    gamma: float = 0.99
+    """Discount factor."""
+    td_lambda: float = 0.7
+    """The lambda of TD(lambda): 0 is one-step TD, 1 is Monte Carlo."""
+    bootstrap_truncated: bool = False
+    """Bootstrap from the last observation when an episode is truncated. Off by default: the score is
+    the return within the env's step limit, so the limit is part of the task (NextWord truncates at
+    ``max_words`` while its observation counts the words; bootstrapping there makes an afterstate's
+    value refer to itself). Turn it on for envs whose limit is an arbitrary cut of a longer task."""
+    rollout_steps: int = 16
+    """Vector steps per rollout (each rollout is learned from, then dropped)."""
+    epochs: int = 2
+    """Passes over each rollout."""
+    minibatch_size: int = 128
+    """Afterstates per gradient step."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the start of ``learn``."""
+    epsilon_end: float = 0.1
+    """Exploration rate after the decay (high: unlike Q-learning from replay, each rollout is
+    learned from once, so values of rarely chosen afterstates go stale without exploration)."""
+    exploration_fraction: float = 0.3
+    """Fraction of ``total_timesteps`` over which epsilon decays linearly."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the hidden layers."""
+    embedding_dim: int = 16
+    """Width of each token's embedding (token-id afterstates only)."""
+    max_grad_norm: float = 10.0
+    """Gradient-norm clip (0 = none)."""
+    torch_threads: int = 1
+    """CPU threads while learning and predicting (0 = torch's default)."""
+
+    def validate(self) -> None:
+        """Check ranges."""
+        for name in ("rollout_steps", "epochs", "minibatch_size", "embedding_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        for name in ("gamma", "td_lambda", "epsilon_start", "epsilon_end", "exploration_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        if any(size < 1 for size in self.hidden_sizes) or self.torch_threads < 0:
+            raise ValueError("hidden_sizes must be positive and torch_threads >= 0.")
+
+
+def lambda_returns(
+    rewards: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    ended: np.ndarray,
+    gamma: float,
+    td_lambda: float,
+) -> np.ndarray:
+    """TD(lambda) targets of a rollout, shape ``(steps, num_envs)`` like every input.
+
+    ``next_values[t]`` is ``v(s_{t+1})``; after the last step the return bootstraps fully from it.
+    """
+    returns = np.zeros_like(rewards, dtype=np.float64)
+    following = next_values[-1]
+    for t in range(len(rewards) - 1, -1, -1):
+        mixed = np.where(ended[t], next_values[t], (1.0 - td_lambda) * next_values[t] + td_lambda * following)
+        returns[t] = rewards[t] + gamma * np.where(terminated[t], 0.0, mixed)
+        following = returns[t]
+    return returns
+
+
+def update(
+    network: ValueNetwork, optimizer: FusedAdam, afterstates: torch.Tensor, targets: torch.Tensor, max_grad_norm: float
+) -> torch.Tensor:
+    """One gradient step of ``mean huber(V(x) - G)``; gradient by hand (the error clipped to [-1, 1])."""
+    with torch.no_grad():
+        values, cache = forward_with_cache(network, afterstates)
+        errors = values.squeeze(1) - targets
+        loss = F.smooth_l1_loss(values.squeeze(1), targets)
+        grad_outputs = (errors.clamp(-1.0, 1.0) / len(errors))[:, None]
+    backward_into_grads(network, cache, grad_outputs)
+    optimizer.step(max_grad_norm)
+    return loss
+
+
+def afterstate_space(env: Any) -> gym.Space:
+    """The env's afterstate space (``env.afterstate_space`` or its core's), or raise."""
+    unwrapped = env.unwrapped
+    space = getattr(unwrapped, "afterstate_space", None) or getattr(
+        getattr(unwrapped, "core", None), "afterstate_space", None
+    )
+    if space is None or not callable(getattr(unwrapped, "afterstate", None)):
+        raise UnsupportedEnvError(
+            f"vlearner: the env {type(unwrapped).__name__} has no afterstate(observations, actions) and "
+            "afterstate_space; every nlp_envs env has them (see nlp_envs.core.TaskCore.afterstate)."
+        )
+    return space
+
+
+class VLearnerAgent(BaseAgent):
+    """Afterstate V-learning with TD(lambda); see the module docstring."""
+
+    name = "vlearner"
+    Config = VLearnerConfig
+
+    def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
+        super().__init__(env, seed=seed, device=device, **hyperparams)
+        self.device = resolve_device(device, self.name)
+        self.space = afterstate_space(env)
+        config = self.config
+        self.v = build_network(self.space, 1, config.hidden_sizes, config.embedding_dim, self.seed, self.device)
+        self.optimizer = FusedAdam(list(self.v.parameters()), config.learning_rate)
+        self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        self._observations: np.ndarray | None = None
+        self._all_actions = np.arange(self.n_actions)
+        self.afterstate = env.unwrapped.afterstate  # checked by afterstate_space
+
+    def afterstate_values(self, observations: np.ndarray) -> np.ndarray:
+        """``V(afterstate(s, a))`` for every observation and action, shape ``(n, n_actions)``."""
+        count = len(observations)
+        afterstates = self.afterstate(
+            np.repeat(observations, self.n_actions, axis=0), np.tile(self._all_actions, count)
+        )
+        with torch.no_grad():
+            values = self.v(torch.from_numpy(np.asarray(afterstates)).to(self.device))
+        return values.reshape(count, self.n_actions).cpu().numpy().astype(np.float64)
+
+    def _act(self, observations: np.ndarray, masks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy actions and their values (the state values ``v(s)``)."""
+        values = self.afterstate_values(observations)
+        greedy = masked_argmax(values, masks)
+        return greedy, values[np.arange(len(values)), greedy]
+
+    def learn(self, total_timesteps: int, callback: Callback | None = None) -> VLearnerAgent:
+        """Train for ``total_timesteps`` env steps (all slots together)."""
+        env, config = self.env, self.config
+        with TorchThreads(config.torch_threads, self.device):
+            if self._observations is None:
+                self._observations, infos = env.reset(seed=self.seed)
+                self._masks = action_masks(env, infos)
+                self._ended = np.zeros(env.num_envs, dtype=bool)
+            observations, masks, ended = self._observations, self._masks, self._ended
+            start, total = self.num_timesteps, int(total_timesteps)
+            stop = False
+            greedy, state_values = self._act(observations, masks)
+            while self.num_timesteps < start + total and not stop:
+                steps = config.rollout_steps
+                afterstates, rewards = [], np.zeros((steps, env.num_envs))
+                terminated_rows = np.zeros((steps, env.num_envs), dtype=bool)
+                ended_rows, valid = np.zeros_like(terminated_rows), np.zeros_like(terminated_rows)
+                next_values = np.zeros((steps, env.num_envs))
+                for t in range(steps):
+                    epsilon = linear_epsilon(
+                        self.num_timesteps - start,
+                        total,
+                        config.epsilon_start,
+                        config.epsilon_end,
+                        config.exploration_fraction,
+                    )
+                    explore = self.rng.random(env.num_envs) < epsilon
+                    actions = np.where(explore, random_actions(self.rng, self.n_actions, env.num_envs, masks), greedy)
+                    afterstates.append(self.afterstate(observations, actions))
+                    observations, rewards[t], terminated, truncated, infos = env.step(actions)
+                    valid[t] = ~ended
+                    ended = terminated | truncated
+                    terminated_rows[t] = terminated if config.bootstrap_truncated else ended
+                    ended_rows[t] = ended
+                    masks = action_masks(env, infos)
+                    greedy, state_values = self._act(observations, masks)
+                    next_values[t] = state_values
+                    self.num_timesteps += env.num_envs
+                    if callback is not None and callback(self, self.num_timesteps) is False:
+                        stop = True
+                    if stop or self.num_timesteps >= start + total:
+                        steps = t + 1
+                        break
+                targets = lambda_returns(
+                    rewards[:steps],
+                    next_values[:steps],
+                    terminated_rows[:steps],
+                    ended_rows[:steps],
+                    config.gamma,
+                    config.td_lambda,
+                )
+                self._fit(np.stack(afterstates)[valid[:steps]], targets[valid[:steps]])
+            self._observations, self._masks, self._ended = observations, masks, ended
+        return self
+
+    def _fit(self, afterstates: np.ndarray, targets: np.ndarray) -> None:
+        config = self.config
+        inputs = torch.from_numpy(afterstates).to(self.device)
+        goals = torch.from_numpy(targets.astype(np.float32)).to(self.device)
+        for _ in range(config.epochs):
+            order = torch.randperm(len(inputs), generator=self.generator).to(self.device)
+            for begin in range(0, len(order), config.minibatch_size):
+                chosen = order[begin : begin + config.minibatch_size]
+                update(self.v, self.optimizer, inputs[chosen], goals[chosen], config.max_grad_norm)
+
+    def predict(
+        self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Greedy actions over afterstate values (``epsilon_end``-greedy when not deterministic)."""
+        observations = self._check_observations(observation)
+        with TorchThreads(self.config.torch_threads, self.device):
+            actions, _ = self._act(observations, action_masks)
+        if not deterministic:
+            explore = self.rng.random(len(actions)) < self.config.epsilon_end
+            actions = np.where(explore, random_actions(self.rng, self.n_actions, len(actions), action_masks), actions)
+        return actions
+
+    def _tensors(self) -> dict[str, Any]:
+        return {f"v.{key}": value for key, value in self.v.state_dict().items()}
+
+    def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
+        self.v.load_state_dict({key[2:]: value for key, value in tensors.items() if key.startswith("v.")})
