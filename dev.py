@@ -1,6 +1,6 @@
 """Set up, demo and test nlp-envs on a fresh machine with only Python (>= 3.10) and pip.
 
-    python3 dev.py demo     # set up .venv if needed, then play NextWord episodes
+    python3 dev.py demo     # set up .venv if needed, play NextWord episodes, run the smoke leaderboard
     python3 dev.py test     # set up .venv if needed, then run the test suite (extra args go to pytest)
     python3 dev.py setup    # only set up (again, if pyproject.toml or this file changed)
 
@@ -39,6 +39,7 @@ DEMO = [
     ["play", "nlp_envs/NextWord-v0", "--policy", "oracle", "--seed", "0"],
     ["play", "nlp_envs/NextWord-v0", "--policy", "random", "--seed", "0"],
     ["play", "nlp_envs/NextWord-v0", "--policy", "oracle", "--seed", "0", "--env-kwargs", '{"reward": "reference"}'],
+    ["bench", "--suite", "smoke", "--db", "results/demo.sqlite"],
 ]
 
 

@@ -1,4 +1,4 @@
-"""The ``nlp-envs`` command line: list envs, play episodes, list agents and train them."""
+"""The ``nlp-envs`` command line: envs, play, agents, train, bench and leaderboard."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import gymnasium as gym
 import numpy as np
 
 import nlp_envs
+from nlp_envs.leaderboard import commands as leaderboard_commands
+from nlp_envs.leaderboard.store import ResultStoreError
 
 
 def _env_kwargs(text: str) -> dict[str, Any]:
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.set_defaults(handler=cmd_play)
 
     add_agent_commands(commands)
+    leaderboard_commands.add_commands(commands)
     return parser
 
 
@@ -213,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (KeyError, ValueError, gym.error.Error, ModuleNotFoundError) as error:
+    except (KeyError, ValueError, gym.error.Error, ModuleNotFoundError, ResultStoreError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"nlp-envs: error: {message}", file=sys.stderr)
         return 2
