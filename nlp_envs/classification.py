@@ -628,10 +628,12 @@ class TextClassificationEnv(CoreEnv):
 
     ## Information
 
-    ``info["text"]`` (at reset and at the end; in the vector env with ``info_text=True``): the
-    document as far as it was read, ``[words/length words]``, and at the end the answer and the
-    true label. At the end also the metrics ``correct`` (1 or 0), ``words_read``,
-    ``fraction_read``, and the ``label`` and ``answer`` ids (``answer`` -1: none given).
+    ``info["text"]`` (at reset and every step; in the vector env only at reset and at the end, with
+    ``info_text=True``): the document as far as it was read, ``[words/length words]``, and at the
+    end the answer and the true label. At the end also the metrics ``correct`` (1 or 0),
+    ``words_read``, ``fraction_read``, and the ``label`` and ``answer`` ids (``answer`` -1: none
+    given).
+
     ``env.action_masks()`` masks READ once everything has been read.
 
     ## Afterstate

@@ -258,6 +258,9 @@ class _CoreView:
 class CoreEnv(_CoreView, gym.Env):
     """A ``gymnasium.Env`` view of a :class:`TaskCore` with one episode slot.
 
+    Its ``info`` carries the episode's decoded ``text`` so far at reset and at every step, the
+    core's per-step info, and the task metrics on the step that ends the episode.
+
     Subclasses set ``core_class`` and write the environment's documentation in their docstring.
     """
 
@@ -293,10 +296,8 @@ class CoreEnv(_CoreView, gym.Env):
         # The single env never autoresets: a step after the end continues the finished episode's
         # arrays harmlessly, as Gymnasium leaves that case undefined.
         rewards, terminated, truncated, _ = self._episodes.step(actions, autoreset=False)
-        ended = bool(terminated[0] or truncated[0])
-        info = self._info(ended=ended)
-        if ended:
-            info["text"] = self.core.text(0)
+        info = self._info(ended=bool(terminated[0] or truncated[0]))
+        info["text"] = self.core.text(0)
         return self.core.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def _info(self, *, ended: bool) -> dict[str, Any]:

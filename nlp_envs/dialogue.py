@@ -212,6 +212,7 @@ class DialogueCore(TaskCore):
         # A one-slot core keeps its episode's turns for text(): (act, believed intent and values
         # before the act, the turn's record); a batch replays instead (no per-slot work per step).
         self._history: list[tuple[int, int, np.ndarray, dict[str, Any]]] | None = [] if n == 1 else None
+        self._history_lines: list[list[str]] = []  # the text of each kept turn, formatted once
         self._obs: np.ndarray | None = None
 
     # ----------------------------------------------------------------------------------- episodes
@@ -313,6 +314,7 @@ class DialogueCore(TaskCore):
         }
         if self._history is not None:
             self._history = [(self.OPEN, 0, self.slot_value[0].copy(), self.last)]
+            self._history_lines = []
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One agent act per slot, the user's answer through the noisy channel, the belief update."""
@@ -640,15 +642,20 @@ class DialogueCore(TaskCore):
         key = self.keys[slot : slot + 1]
         turns = int(min(self.turn[slot], self.max_turns))
         if self._history is not None and len(self._history) == turns + 1:
-            records = self._history
+            # The single env asks for the text every step: format each new turn once.
+            for turn in range(len(self._history_lines), turns + 1):
+                self._history_lines.append(self._turn_lines(self._history[turn], key, turn))
+            per_turn = self._history_lines
         else:
-            records = self._replay(slot, turns)
-        lines = [f"Agent: {_pick(self.ontology.agent['open'], key, 0, 0)}"]
-        for turn, (action, intent, values, last) in enumerate(records):
-            if turn:
-                lines.append(f"Agent: {self._agent_text(action, key, turn, intent, values)}")
-            lines.append(self._user_line(last, key, turn))
-        return "\n".join(lines)
+            per_turn = [self._turn_lines(record, key, turn) for turn, record in enumerate(self._replay(slot, turns))]
+        opening = f"Agent: {_pick(self.ontology.agent['open'], key, 0, 0)}"
+        return "\n".join([opening, *(line for lines in per_turn for line in lines)])
+
+    def _turn_lines(self, record: tuple[int, int, np.ndarray, dict[str, Any]], key: np.ndarray, turn: int) -> list[str]:
+        """The agent's act of ``turn`` (none for the opening) and the user's answer, as said."""
+        action, intent, values, last = record
+        agent = [f"Agent: {self._agent_text(action, key, turn, intent, values)}"] if turn else []
+        return [*agent, self._user_line(last, key, turn)]
 
     def _replay(self, slot: int, turns: int) -> list[tuple[int, int, np.ndarray, dict[str, Any]]]:
         """Re-simulate the first ``turns`` turns of ``slot``'s episode; one record per turn (opening first)."""
@@ -860,8 +867,9 @@ class DialogueEnv(CoreEnv):
 
     ## Information
 
-    Every step: ``action_mask``. At reset and at the end: ``text``, the dialogue (each user line
-    followed by what the understanding heard, with confidences); at the end the metrics
+    Every step: ``action_mask`` and ``text``, the dialogue so far, the agent's and the user's
+    utterances (each user line followed by what the understanding heard, with confidences;
+    in the vector env only at reset and at the end, with ``info_text=True``); at the end the metrics
     ``success`` (1 if the right task was executed), ``turns`` and ``handoff``.
 
     ## Afterstate

@@ -294,8 +294,9 @@ class NextWordEnv(CoreEnv):
 
     ## Information
 
-    ``info`` at reset and at the end of an episode carries ``text`` (``prompt >> written``); at
-    the end also the metrics ``words``, ``reference_matches`` and ``mean_log_prob``.
+    ``info`` carries ``text`` (``prompt >> written``) at reset and every step (in the vector env
+    only at reset and at the end, with ``info_text=True``); at the end also the metrics ``words``,
+    ``reference_matches`` and ``mean_log_prob``.
 
     ## Afterstate
 

@@ -626,12 +626,13 @@ class RecommendationEnv(CoreEnv):
 
     Every step: ``offered`` (catalog rows of the movies on offer now, ``(num_candidates,)``),
     ``shown`` (the row just shown, -1 at reset), ``click``, ``engagement`` and ``budget`` (left).
-    With ``info_titles`` (default: on for ``gym.make``, off for vector envs, where decoding
-    a thousand titles a step would cost more than the step) also ``offered_titles`` and
-    ``shown_title``; ``env.unwrapped.core.sim.titles[rows]`` decodes rows. At the end:
-    ``clicks``, ``ctr``, ``engagement`` (total), ``session_length`` and ``genre_coverage`` (distinct
-    genres among the clicked movies), and ``text`` (at reset too; in a vector env with
-    ``info_text=True``): the session, one line per shown movie, then the movies on offer.
+    With ``info_titles`` (default: on for ``gym.make``, off for vector envs, where decoding a
+    thousand titles a step would cost more than the step) also ``offered_titles`` and
+    ``shown_title``; ``env.unwrapped.core.sim.titles[rows]`` decodes rows. At the end: ``clicks``,
+    ``ctr``, ``engagement`` (total), ``session_length`` and ``genre_coverage`` (distinct genres
+    among the clicked movies). ``text`` at reset and every step (in the vector env only at reset and
+    at the end, with ``info_text=True``): the session, one line per shown movie, then the movies on
+    offer.
 
     ## Afterstate
 

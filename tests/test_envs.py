@@ -196,3 +196,15 @@ def test_reference_policies_have_random_and_oracle_and_oracle_wins(env_id: str) 
 def test_unknown_reference_policy_lists_known_ones() -> None:
     with pytest.raises(KeyError, match="random"):
         nlp_envs.reference_policy("nlp_envs/NextWordEasy-v0", "genius")
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_single_env_info_carries_the_text_so_far_every_step(env_id: str) -> None:
+    env = gym.make(env_id, render_mode="ansi")
+    _, info = env.reset(seed=0)
+    assert isinstance(info["text"], str) and info["text"]
+    for action in range(2):
+        _, _, terminated, truncated, info = env.step(action)
+        assert info["text"] == env.render()
+        if terminated or truncated:
+            break
