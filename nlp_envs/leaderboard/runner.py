@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import gymnasium as gym
 
-from nlp_envs.evaluation import evaluate
+from nlp_envs.evaluation import Evaluation, evaluate
 from nlp_envs.leaderboard.store import CellResult, ResultStore
 from nlp_envs.leaderboard.suites import Cell
 
@@ -114,17 +114,15 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         curve: list[list[float]] = []
         evaluation_time = 0.0
 
+        def score(episodes: int, seed_offset: int) -> Evaluation:
+            return evaluate(
+                cell.env.id, agent, episodes=episodes, seed=seed_offset + cell.seed, env_kwargs=cell.env.eval_kwargs
+            )
+
         def score_now(done: int) -> None:
             nonlocal evaluation_time
             began = time.perf_counter()
-            point = evaluate(
-                cell.env.id,
-                agent,
-                episodes=cell.curve_episodes,
-                seed=CURVE_SEED_OFFSET + cell.seed,
-                env_kwargs=cell.env.eval_kwargs,
-            )
-            curve.append([float(done), point.mean_return])
+            curve.append([float(done), score(cell.curve_episodes, CURVE_SEED_OFFSET).mean_return])
             evaluation_time += time.perf_counter() - began
 
         def callback(_agent: Any, done: int) -> bool:
@@ -141,13 +139,7 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         train_steps = int(getattr(agent, "num_timesteps", total))
         if checkpoints:
             score_now(train_steps)
-        final = evaluate(
-            cell.env.id,
-            agent,
-            episodes=cell.eval_episodes,
-            seed=EVAL_SEED_OFFSET + cell.seed,
-            env_kwargs=cell.env.eval_kwargs,
-        )
+        final = score(cell.eval_episodes, EVAL_SEED_OFFSET)
     finally:
         env.close()
     return CellResult(
