@@ -68,4 +68,5 @@ class Vocabulary:
 
     def decode(self, ids: Iterable[int]) -> str:
         """The words of ``ids`` joined by spaces (``<bos>`` is left out)."""
-        return " ".join(self.words[i] for i in ids if i != self.bos_id)
+        words, bos = self.words, self.bos_id
+        return " ".join([words[i] for i in (ids.tolist() if isinstance(ids, np.ndarray) else ids) if i != bos])
