@@ -14,6 +14,7 @@ import numpy as np
 import nlp_envs
 from nlp_envs.leaderboard import commands as leaderboard_commands
 from nlp_envs.leaderboard.store import ResultStoreError
+from nlp_envs.progress import StepBar
 
 
 def _env_kwargs(text: str) -> dict[str, Any]:
@@ -102,27 +103,6 @@ def cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(total: int, stream: Any = None) -> Any:
-    """A ``callback(agent, timesteps)`` drawing a one-line progress bar on stderr."""
-    import time
-
-    stream = sys.stderr if stream is None else stream
-    start, last = time.perf_counter(), [0.0]
-
-    def callback(agent: Any, timesteps: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] < 0.2 and (timesteps < total or last[0] < 0):
-            return
-        last[0] = now if timesteps < total else -1.0  # draw the full bar once
-        done = min(timesteps, total)
-        filled = int(30 * done / max(total, 1))
-        rate = done / max(now - start, 1e-9)
-        stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} steps  {rate:,.0f} steps/s")
-        stream.flush()
-
-    return callback
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an agent on an env, print a progress bar, evaluate it, optionally save it."""
     import agents
@@ -131,10 +111,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         agent = agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
         print(f"training {args.agent} on {args.env} for {args.steps:,} steps (seed {args.seed}, {args.num_envs} envs)")
-        progress = _progress(args.steps)
-        agent.learn(args.steps, callback=progress)
-        progress(agent, args.steps)
-        print(file=sys.stderr)
+        bar = StepBar(args.steps)
+        agent.learn(args.steps, callback=lambda _agent, done: bar.update(done))
+        bar.update(args.steps)
+        bar.finish()
         if args.save is not None:
             print(f"saved to {agent.save(args.save) or args.save}")
         result = nlp_envs.evaluate(

@@ -27,6 +27,7 @@ import gymnasium as gym
 from nlp_envs.evaluation import Evaluation, evaluate
 from nlp_envs.leaderboard.store import CellResult, ResultStore
 from nlp_envs.leaderboard.suites import Cell
+from nlp_envs.progress import StepBar
 
 # Evaluation episodes use seeds far from the training slots' seeds (0 .. num_envs + seed).
 EVAL_SEED_OFFSET = 1_000_000
@@ -182,19 +183,10 @@ class Progress:
         self.total, self.done, self.stream = total_cells, 0, stream
         self.live = stream.isatty()
 
-    def steps(self, label: str) -> Callable[[int, int], None]:
-        """A step-bar callback for one cell (draws only on a terminal)."""
-        last = [-1]
-
-        def draw(done: int, total: int) -> None:
-            percent = int(100 * done / max(total, 1))
-            if self.live and percent != last[0]:
-                last[0] = percent
-                bar = "#" * (percent // 5) + "." * (20 - percent // 5)
-                self.stream.write(f"\r  [{bar}] {percent:3d}% {label}")
-                self.stream.flush()
-
-        return draw
+    def steps(self, cell: Cell) -> Callable[[int, int], None]:
+        """A step-bar callback ``(done, total)`` for one cell (drawn only on a terminal)."""
+        bar = StepBar(cell.env.steps, f"{cell.agent} on {cell.env.id} seed {cell.seed}", self.stream)
+        return lambda done, _total: bar.update(done)
 
     def cell(self, cell: Cell, outcome: str) -> None:
         """Report one finished, skipped or failed cell."""
@@ -252,7 +244,7 @@ def _execute(
         yield from _execute_ray(cells, address)
     elif jobs == 1:
         for cell in cells:
-            yield cell, _run_cell_quietly(cell, progress.steps(f"{cell.agent} on {cell.env.id} seed {cell.seed}"))
+            yield cell, _run_cell_quietly(cell, progress.steps(cell))
     else:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:

@@ -1,0 +1,46 @@
+"""A one-line progress bar of training steps, for the command line and the leaderboard runner."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class StepBar:
+    """``[#####.....] done/total steps  rate steps/s  label``: redrawn in place on a terminal.
+
+    Elsewhere (a pipe, a log file) nothing is drawn until :meth:`finish`, which writes the final
+    state once, so logs do not fill with carriage returns.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, total: int, label: str = "", stream: TextIO | None = None) -> None:
+        self.total, self.label = max(int(total), 1), label
+        self.stream = sys.stderr if stream is None else stream
+        self.live = self.stream.isatty()
+        self.started = time.perf_counter()
+        self.drawn_at = 0.0
+        self.done = 0
+
+    def update(self, done: int) -> None:
+        """Record ``done`` steps; redraw at most five times a second (on a terminal)."""
+        self.done = min(int(done), self.total)
+        now = time.perf_counter()
+        if self.live and now - self.drawn_at >= 0.2:
+            self.drawn_at = now
+            self._draw("\r")
+
+    def finish(self) -> None:
+        """Draw the final state and end the line."""
+        self._draw("\r" if self.live else "")
+        self.stream.write("\n")
+        self.stream.flush()
+
+    def _draw(self, prefix: str) -> None:
+        filled = self.WIDTH * self.done // self.total
+        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"{prefix}[{bar}] {self.done:,}/{self.total:,} steps  {rate:,.0f} steps/s  {self.label}")
+        self.stream.flush()
