@@ -111,6 +111,16 @@ def test_store_writes_each_cell_once_and_reads_it_back(tmp_path: Path) -> None:
     assert read.finished_at
 
 
+def test_leaderboard_reads_the_latest_config_of_each_cell(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.add(result(config_hash="old", mean_return=1.0))
+        store.add(result(config_hash="new", mean_return=2.0))
+        store.add(result(seed=1, config_hash="old", mean_return=3.0))
+        assert len(store.results()) == 3
+        latest = store.results(latest_only=True)
+    assert sorted((cell.seed, cell.mean_return) for cell in latest) == [(0, 2.0), (1, 3.0)]
+
+
 def test_store_refuses_corrupt_foreign_and_newer_files(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.sqlite"
     corrupt.write_bytes(b"not a database" * 200)

@@ -43,7 +43,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not Path(args.db).exists():
         raise ValueError(f"no results database at {args.db}; run `nlp-envs bench --suite smoke` first or pass --db.")
     with ResultStore(args.db) as store:
-        results = store.results(args.suite)
+        results = store.results(args.suite, latest_only=True)
     if not results:
         where = f"suite {args.suite!r} in " if args.suite else ""
         raise ValueError(f"no finished cells for {where}{args.db}; run `nlp-envs bench` first.")

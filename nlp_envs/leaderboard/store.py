@@ -145,19 +145,28 @@ class ResultStore:
         )
         return cursor.rowcount == 1
 
-    def results(self, suite: str | None = None) -> list[CellResult]:
-        """All finished cells (of one suite), ordered by suite, env, agent and seed."""
+    def results(self, suite: str | None = None, *, latest_only: bool = False) -> list[CellResult]:
+        """Finished cells (of one suite), ordered by suite, env, agent and seed.
+
+        Args:
+            suite: only this suite's cells.
+            latest_only: of the cells that differ only in their config (a suite file that was
+                edited), keep the one written last, so that a leaderboard shows the suite as it is.
+        """
         names = [item.name for item in fields(CellResult)]
         query = f"SELECT {', '.join(names)} FROM cells"
         query += " WHERE suite = ?" if suite else ""
-        query += " ORDER BY suite, env_id, agent, seed"
+        query += " ORDER BY suite, env_id, agent, seed, finished_at, rowid"
+        latest: dict[tuple[str, str, str, int], CellResult] = {}
         results = []
         for row in self._connection.execute(query, (suite,) if suite else ()):
             record = dict(zip(names, row, strict=True))
             for name in _JSON_FIELDS:
                 record[name] = json.loads(record[name])
-            results.append(CellResult(**record))
-        return results
+            result = CellResult(**record)
+            results.append(result)
+            latest[result.key[:4]] = result
+        return list(latest.values()) if latest_only else results
 
     def close(self) -> None:
         """Close the connection."""
