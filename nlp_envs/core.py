@@ -66,9 +66,9 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     return state
 
 
-def random_uniform(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
-    """Uniform floats in ``[0, 1)``, one per key, determined by the key and the counters."""
-    return (hash_keys(keys, *counters) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+def hashes_to_uniform(hashes: np.ndarray) -> np.ndarray:
+    """Uniform floats in ``[0, 1)`` from :func:`hash_keys` outputs (their top 53 bits), same shape."""
+    return (np.asarray(hashes, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:

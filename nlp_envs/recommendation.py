@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, hash_keys
+from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, hash_keys, hashes_to_uniform
 from nlp_envs.data.movielens import fit_factors, load_ratings
 from nlp_envs.policies import random_policy
 
@@ -345,7 +345,7 @@ class RecommendationCore(TaskCore):
         words = hash_keys(
             np.broadcast_to(keys[:, None], (count, 2 * dim + 1 + len(self._block_words))), self._begin_words
         )
-        draws = (words[:, : 2 * dim + 1] >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        draws = hashes_to_uniform(words[:, : 2 * dim + 1])
         user = np.minimum((draws[:, 0] * len(sim.user_factors)).astype(np.int64), len(sim.user_factors) - 1)
         gaussian = np.sqrt(-2.0 * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(2.0 * np.pi * draws[:, dim + 1 :])
         start = np.zeros((count, self.state.shape[1]))

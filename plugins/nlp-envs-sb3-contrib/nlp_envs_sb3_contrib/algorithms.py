@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from agents.sb3 import SB3Agent
+from agents.sb3 import DQNAgent, SB3Agent
 
 
 class QRDQNAgent(SB3Agent):
     """``qrdqn``: sb3-contrib's quantile-regression DQN."""
 
     name = "qrdqn"
-    defaults: ClassVar[dict[str, Any]] = {
-        "learning_starts": 1000,
-        "target_update_interval": 1000,
-        "buffer_size": 100_000,
-    }
+    defaults: ClassVar[dict[str, Any]] = DQNAgent.defaults  # the same replay settings as sb3-dqn
 
     @staticmethod
     def algorithm() -> type:
