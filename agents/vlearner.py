@@ -239,7 +239,8 @@ class VLearnerAgent(BaseAgent):
         inputs = torch.from_numpy(afterstates).to(self.device)
         goals = torch.from_numpy(targets.astype(np.float32)).to(self.device)
         for _ in range(config.epochs):
-            order = torch.randperm(len(inputs), generator=self.generator).to(self.device)
+            # Drawn from the CPU generator, so a CUDA run shuffles exactly as a CPU run does.
+            order = torch.randperm(len(inputs), generator=self.generator, device="cpu").to(self.device)
             for begin in range(0, len(order), config.minibatch_size):
                 chosen = order[begin : begin + config.minibatch_size]
                 update(self.v, self.optimizer, inputs[chosen], goals[chosen], config.max_grad_norm)

@@ -319,11 +319,36 @@ def test_masked_env_is_detected_and_random_agent_honours_masks() -> None:
         observations, *_ = env.step(actions)
 
 
+TORCH_AGENTS = [name for name in AGENTS if name not in ("random", "qtable")]
+
+
+@pytest.mark.parametrize("env_id", sorted({EASY, MASKED or EASY}))
+@pytest.mark.parametrize("name", TORCH_AGENTS)
+def test_torch_agents_place_every_tensor_on_their_device(name: str, env_id: str, tmp_path) -> None:
+    # The CPU stand-in for a GPU run: with the default device set to "meta" while the agent learns,
+    # predicts and saves, a tensor allocated without an explicit device lands on meta and the first
+    # operation mixing it with the agent's tensors fails, exactly where a CUDA run would mix devices.
+    # (Building a network allocates on the default device by design, so construction stays outside.)
+    env = make_vec(env_id)
+    agent = agents.make(name, env, seed=0, device="cpu", **FAST.get(name, {}))
+    observations, _ = env.reset(seed=0)
+    torch.set_default_device("meta")
+    try:
+        agent.learn(300)
+        actions = agent.predict(observations, deterministic=False)
+        path = agent.save(tmp_path / "a.pt")
+    finally:
+        torch.set_default_device(None)
+    assert env.action_space.contains(actions.astype(np.int64))
+    loaded = agents.load(path, env, device="cpu")
+    np.testing.assert_array_equal(loaded.predict(observations), agent.predict(observations))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("name", ["dqn", "vlearner"])
+@pytest.mark.parametrize("name", TORCH_AGENTS)
 def test_cuda_end_to_end(name: str, tmp_path) -> None:
     env = make_vec(EASY, 16)
-    agent = agents.make(name, env, seed=0, device="cuda").learn(2_000)
+    agent = agents.make(name, env, seed=0, device="cuda", **FAST.get(name, {})).learn(2_000)
     loaded = agents.load(agent.save(tmp_path / "a.pt"), env, device="cuda")
     observations, _ = env.reset(seed=0)
     np.testing.assert_array_equal(agent.predict(observations), loaded.predict(observations))
