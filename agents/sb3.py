@@ -4,7 +4,9 @@
 copy: it drives the env's :class:`~nlp_envs.core.TaskCore` for all slots at once with SB3's
 same-step autoreset (a slot whose episode ends is restarted in the same step, its last observation
 in ``infos[i]["terminal_observation"]``, ``"TimeLimit.truncated"`` set on truncation), following the
-env's own seeding rule (slot ``i`` seeded with ``seed + i``, one episode key per episode).
+env's own seeding rule (slot ``i`` seeded with ``seed + i``, one episode key per episode). On an env
+with action masks it can hand SB3 ``{"observation", "action_mask"}`` dicts, which the masked A2C,
+PPO and DQN of :mod:`agents.sb3_masking` read, so that these agents honour the masks too.
 
 :class:`SB3Agent` wraps any SB3 (or sb3-contrib) algorithm as an nlp-envs agent. SB3 seeds and
 draws from the global ``random``/``numpy``/``torch`` generators; the adapter swaps its own copies
@@ -36,11 +38,21 @@ from agents.base import (
     check_seed,
     check_vector_env,
     env_signature,
+    has_masks,
     read_agent_file,
     resolve_device,
     save_agent_file,
 )
 from agents.networks import TorchThreads
+from agents.sb3_masking import (
+    ACTION_MASK,
+    OBSERVATION,
+    MaskedActorCriticPolicy,
+    MaskedDQN,
+    MaskedDQNPolicy,
+    masked_observation_space,
+    usable_masks,
+)
 
 
 class CoreVecEnv(VecEnv):
@@ -49,9 +61,11 @@ class CoreVecEnv(VecEnv):
     Args:
         env: a vector env made with ``vectorization_mode="vector_entry_point"`` (its ``unwrapped``
             has a ``core``, a :class:`~nlp_envs.core.TaskCore`).
+        mask_observations: observe ``{"observation": obs, "action_mask": float mask}`` dicts (the
+            terminal observation's mask is the one of the ended state).
     """
 
-    def __init__(self, env: Any) -> None:
+    def __init__(self, env: Any, mask_observations: bool = False) -> None:
         unwrapped = env.unwrapped
         core = getattr(unwrapped, "core", None)
         if core is None or not hasattr(unwrapped, "restart"):
@@ -62,20 +76,24 @@ class CoreVecEnv(VecEnv):
             )
         self.core: Any = core
         self.env = env
-        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self.mask_observations = mask_observations
+        observation_space = env.single_observation_space
+        if mask_observations:
+            observation_space = masked_observation_space(observation_space, env.single_action_space.n)
+        super().__init__(env.num_envs, observation_space, env.single_action_space)
         self.metric_names = tuple(getattr(unwrapped, "metric_names", ()))
         self.episode_returns = np.zeros(self.num_envs)
         self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
         self.actions = np.zeros(self.num_envs, dtype=np.int64)
 
-    def reset(self) -> np.ndarray:
+    def reset(self) -> np.ndarray | dict[str, np.ndarray]:
         """Start an episode in every slot (seeded by the last ``seed()``) and return the observations."""
         seeds = [None if seed is None else int(seed) for seed in self._seeds]
         observations, _ = self.env.reset(seed=seeds)
         self._reset_seeds()
         self.episode_returns[:] = 0.0
         self.episode_lengths[:] = 0
-        return np.array(observations)
+        return self._observe(observations)
 
     def step_async(self, actions: np.ndarray) -> None:
         """Store the actions of the next step (validated against the action space)."""
@@ -86,7 +104,7 @@ class CoreVecEnv(VecEnv):
             raise ValueError(f"expected {self.num_envs} integer actions in [0, {n - 1}], got {actions!r}.")
         self.actions = actions.astype(np.int64)
 
-    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    def step_wait(self) -> tuple[np.ndarray | dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Step every slot; restart ended slots in the same step (``terminal_observation`` in infos)."""
         observations, rewards, terminated, truncated, vector_infos = self.env.step(self.actions)
         dones = terminated | truncated
@@ -95,9 +113,14 @@ class CoreVecEnv(VecEnv):
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         ending = np.flatnonzero(dones)
         if ending.size:
+            terminal = self._observe(observations)
             for slot in ending:
                 info = infos[slot]
-                info["terminal_observation"] = np.array(observations[slot])
+                info["terminal_observation"] = (
+                    {key: value[slot] for key, value in terminal.items()}
+                    if isinstance(terminal, dict)
+                    else terminal[slot]
+                )
                 # SB3 bootstraps from the terminal observation only for a time limit, not a real end.
                 info["TimeLimit.truncated"] = bool(truncated[slot] and not terminated[slot])
                 info["episode"] = {"r": float(self.episode_returns[slot]), "l": int(self.episode_lengths[slot])}
@@ -106,7 +129,14 @@ class CoreVecEnv(VecEnv):
             observations = self.env.unwrapped.restart(ending)
             self.episode_returns[ending] = 0.0
             self.episode_lengths[ending] = 0
-        return np.array(observations), rewards.astype(np.float32), dones, infos
+        return self._observe(observations), rewards.astype(np.float32), dones, infos
+
+    def _observe(self, observations: Any) -> np.ndarray | dict[str, np.ndarray]:
+        """What SB3 sees of the current state: the observations, with the masks if asked for."""
+        observations = np.array(observations)
+        if not self.mask_observations:
+            return observations
+        return {OBSERVATION: observations, ACTION_MASK: usable_masks(self.action_masks())}
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n)`` booleans: the allowed acts of every slot (all True without a mask)."""
@@ -169,6 +199,8 @@ class SB3Agent:
 
     Hyper-parameters are the algorithm's constructor arguments (``policy`` defaults to
     ``"MlpPolicy"``) and must be JSON values (numbers, strings, lists, dicts) so that saving works.
+    On an env with action masks, an algorithm with a :meth:`masked_variant` honours them (with
+    ``policy="MlpPolicy"``); a ``maskable`` one reads them from ``action_masks()`` itself.
     """
 
     name: ClassVar[str] = ""
@@ -179,6 +211,11 @@ class SB3Agent:
     def algorithm() -> type:
         """The SB3 algorithm class."""
         raise NotImplementedError
+
+    @staticmethod
+    def masked_variant() -> tuple[type, type] | None:
+        """``(algorithm, policy)`` that honour masks through the adapter's Dict observations, if any."""
+        return None
 
     @classmethod
     def accepted(cls) -> dict[str, inspect.Parameter]:
@@ -240,14 +277,18 @@ class SB3Agent:
         self.hyperparams = copy.deepcopy(dict(hyperparams))  # SB3 edits policy_kwargs in place
         merged = copy.deepcopy(self.check_hyperparams(hyperparams))
         self.device = resolve_device(device, self.name)
-        self.vec_env = CoreVecEnv(env)
+        policy, algorithm, variant = merged.pop("policy"), self.algorithm(), self.masked_variant()
+        self.masks_in_observation = False
+        if variant is not None and not self.maskable and policy == "MlpPolicy" and has_masks(self.env):
+            self.masks_in_observation = True
+            algorithm, policy = variant
+        self.vec_env = CoreVecEnv(env, mask_observations=self.masks_in_observation)
         self.vec_env.seed(self.seed)
         self._states = _seeded_global_states(self.seed)
         self.num_timesteps = 0
-        policy = merged.pop("policy")
         self.threads = TorchThreads(merged.pop("torch_threads"), self.device)
         with self._own_rngs():
-            self.model = self.algorithm()(policy, self.vec_env, seed=self.seed, device=self.device, verbose=0, **merged)
+            self.model = algorithm(policy, self.vec_env, seed=self.seed, device=self.device, verbose=0, **merged)
 
     @contextmanager
     def _own_rngs(self) -> Iterator[None]:
@@ -271,14 +312,20 @@ class SB3Agent:
     def predict(
         self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
     ) -> np.ndarray:
-        """Actions for a batch of observations (``action_masks`` used by maskable algorithms)."""
+        """Actions for a batch of observations, among the allowed ones where ``action_masks`` is given."""
         observations = np.asarray(observation)
         if observations.shape == tuple(self.env.single_observation_space.shape or ()):
             observations = observations[None]
+        count = len(observations)
         kwargs = {"action_masks": action_masks} if self.maskable and action_masks is not None else {}
+        inputs: np.ndarray | dict[str, np.ndarray] = observations
+        if self.masks_in_observation:
+            n = int(self.env.single_action_space.n)  # type: ignore[attr-defined]
+            allowed = np.ones((count, n), dtype=bool) if action_masks is None else np.asarray(action_masks)
+            inputs = {OBSERVATION: observations, ACTION_MASK: usable_masks(allowed.reshape(count, n))}
         with self._own_rngs():
-            actions, _ = self.model.predict(observations, deterministic=deterministic, **kwargs)
-        return np.asarray(actions, dtype=np.int64).reshape(len(observations))
+            actions, _ = self.model.predict(inputs, deterministic=deterministic, **kwargs)
+        return np.asarray(actions, dtype=np.int64).reshape(count)
 
     def save(self, path: Any) -> Any:
         """Write the JSON config and the policy's weights to ``path``."""
@@ -342,6 +389,13 @@ class A2CAgent(SB3Agent):
 
         return A2C
 
+    @staticmethod
+    def masked_variant() -> tuple[type, type]:
+        """A2C with :class:`~agents.sb3_masking.MaskedActorCriticPolicy`."""
+        from stable_baselines3 import A2C
+
+        return A2C, MaskedActorCriticPolicy
+
 
 class PPOAgent(SB3Agent):
     """``sb3-ppo``: Stable-Baselines3 PPO (``n_steps=128`` by default, so short runs still update)."""
@@ -355,6 +409,13 @@ class PPOAgent(SB3Agent):
         from stable_baselines3 import PPO
 
         return PPO
+
+    @staticmethod
+    def masked_variant() -> tuple[type, type]:
+        """PPO with :class:`~agents.sb3_masking.MaskedActorCriticPolicy`."""
+        from stable_baselines3 import PPO
+
+        return PPO, MaskedActorCriticPolicy
 
 
 class DQNAgent(SB3Agent):
@@ -373,6 +434,11 @@ class DQNAgent(SB3Agent):
         from stable_baselines3 import DQN
 
         return DQN
+
+    @staticmethod
+    def masked_variant() -> tuple[type, type]:
+        """:class:`~agents.sb3_masking.MaskedDQN` with :class:`~agents.sb3_masking.MaskedDQNPolicy`."""
+        return MaskedDQN, MaskedDQNPolicy
 
 
 __all__ = ["A2CAgent", "CoreVecEnv", "DQNAgent", "PPOAgent", "SB3Agent"]

@@ -319,6 +319,34 @@ def test_masked_env_is_detected_and_random_agent_honours_masks() -> None:
         observations, *_ = env.step(actions)
 
 
+@pytest.mark.skipif(MASKED is None, reason="no env with action masks is registered")
+@pytest.mark.parametrize("name", ["sb3-a2c", "sb3-ppo", "sb3-dqn"])
+def test_sb3_agents_act_only_within_the_masks_while_learning(name: str, monkeypatch) -> None:
+    from agents.sb3 import CoreVecEnv
+
+    taken = []
+    step_async = CoreVecEnv.step_async
+
+    def checked_step_async(self, actions):
+        masks = self.action_masks()
+        taken.append(masks[np.arange(self.num_envs), np.asarray(actions)].all())
+        step_async(self, actions)
+
+    monkeypatch.setattr(CoreVecEnv, "step_async", checked_step_async)
+    env = make_vec(MASKED, 8)
+    agent = agents.make(name, env, seed=0, device="cpu", **FAST[name])
+    assert agent.masks_in_observation
+    agent.learn(800)
+    assert len(taken) >= 100 and all(taken)
+    # Only the one allowed act, whatever the network prefers: masks bind the greedy and the random acts.
+    observations, _ = env.reset(seed=0)
+    only = np.zeros((8, env.single_action_space.n), dtype=bool)
+    only[np.arange(8), np.arange(8) % env.single_action_space.n] = True
+    for deterministic in (True, False):
+        actions = agent.predict(observations, deterministic=deterministic, action_masks=only)
+        np.testing.assert_array_equal(actions, np.arange(8) % env.single_action_space.n)
+
+
 TORCH_AGENTS = [name for name in AGENTS if name not in ("random", "qtable")]
 
 
