@@ -879,7 +879,7 @@ class DialogueEnv(CoreEnv):
 
     ## Reference policies
 
-    ``random`` (uniform acts); ``rule`` (reads only the observation: ask intent, request missing
+    ``random`` (uniform over the allowed acts); ``rule`` (reads only the observation: ask intent, request missing
     slots, confirm uncertain ones, execute, close; hand off before a last useless turn);
     ``oracle`` (uses hidden state: the goal and which readings are right; fewest turns at 0% noise).
 

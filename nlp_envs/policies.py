@@ -16,8 +16,18 @@ from nlp_envs.core import Policy
 
 
 def random_policy(observations: np.ndarray, env: Any) -> np.ndarray:
-    """Uniformly random actions from the env's seeded action space (masked acts included)."""
-    return env.action_space.sample()
+    """Uniformly random actions from the env's seeded action space.
+
+    Where the task masks actions, uniform over each slot's allowed acts, as the ``random`` agent
+    acts: the floor of the normalised score is then the agent that knows nothing but the masks
+    every agent is given (a slot with no allowed act, an ended one, draws from all).
+    """
+    masks = env.unwrapped.core.action_masks()
+    if masks is None:
+        return env.action_space.sample()
+    allowed = np.asarray(masks, dtype=bool)
+    allowed = allowed | ~allowed.any(axis=1, keepdims=True)
+    return env.action_space.sample(mask=tuple(allowed.astype(np.int8)))
 
 
 def reference_policies(env_id: str) -> dict[str, Policy]:

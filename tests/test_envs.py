@@ -193,6 +193,25 @@ def test_reference_policies_have_random_and_oracle_and_oracle_wins(env_id: str) 
     assert len(oracle.returns) == 50
 
 
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_random_reference_acts_like_the_random_agent_among_allowed_acts(env_id: str) -> None:
+    env = make_vec(env_id, 8)
+    observations, _ = env.reset(seed=0)
+    env.action_space.seed(0)
+    policy = nlp_envs.reference_policy(env_id, "random")
+    for _ in range(30):
+        allowed = env.unwrapped.action_masks()
+        allowed |= ~allowed.any(axis=1, keepdims=True)
+        actions = policy(observations, env)
+        assert allowed[np.arange(8), actions].all()
+        observations, *_ = env.step(actions)
+    if env.unwrapped.core.action_masks() is None:  # unmasked tasks: the plain seeded draws
+        env.action_space.seed(1)
+        actions = policy(observations, env)
+        env.action_space.seed(1)
+        np.testing.assert_array_equal(actions, env.action_space.sample())
+
+
 def test_unknown_reference_policy_lists_known_ones() -> None:
     with pytest.raises(KeyError, match="random"):
         nlp_envs.reference_policy("nlp_envs/NextWordEasy-v0", "genius")
