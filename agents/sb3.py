@@ -419,12 +419,21 @@ class PPOAgent(SB3Agent):
 
 
 class DQNAgent(SB3Agent):
-    """``sb3-dqn``: Stable-Baselines3 DQN (``learning_starts=1000``, ``target_update_interval=1000``)."""
+    """``sb3-dqn``: Stable-Baselines3 DQN with settings that learn these envs in tens of thousands of steps.
+
+    SB3's own defaults (``train_freq=4``, ``learning_rate=1e-4``, ``exploration_fraction=0.1``,
+    ``target_update_interval=10000``) stayed at or below random on NextWord-v0 and DialogueEasy-v0
+    within 50k steps; here one update per vector step, a learning rate of 1e-3, exploration over
+    30% of training and a target copied every 250 updates. Any of them can be passed as usual.
+    """
 
     name = "sb3-dqn"
     defaults: ClassVar[dict[str, Any]] = {
         "learning_starts": 1000,
-        "target_update_interval": 1000,
+        "train_freq": 1,
+        "learning_rate": 1e-3,
+        "exploration_fraction": 0.3,
+        "target_update_interval": 250,
         "buffer_size": 100_000,
     }
 

@@ -137,6 +137,8 @@ def _fingerprint(name: str, seed: int) -> np.ndarray:
         return agent.afterstate_values(observations)
     if name == "qtable":
         return agent.table.copy()
+    if name.startswith("sb3-"):  # the trained weights: greedy actions of two seeds may well agree
+        return torch.cat([p.detach().flatten() for p in agent.model.policy.parameters()]).numpy()
     return agent.predict(observations, deterministic=name != "random").astype(np.float64)
 
 
