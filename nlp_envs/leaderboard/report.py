@@ -189,8 +189,8 @@ def _rows(board: Leaderboard) -> tuple[list[str], list[list[str]], dict[str, tup
         "mean [95% CI]",
         "median",
         "opt. gap [95% CI]",
-        "steps/s",
-        "wall s",
+        "steps/s (mean of cells)",
+        "wall s (all cells)",
     ]
     rows = [
         [
@@ -209,7 +209,15 @@ def _rows(board: Leaderboard) -> tuple[list[str], list[list[str]], dict[str, tup
     per_env = {}
     for env_id, env_rows in board.envs.items():
         metric_names = sorted(set().union(*(row.metrics for row in env_rows)))
-        env_header = ["agent", "seeds", "return (mean ± std)", "score (mean ± std)", *metric_names, "steps/s", "wall s"]
+        env_header = [
+            "agent",
+            "seeds",
+            "return (mean ± std)",
+            "score (mean ± std)",
+            *metric_names,
+            "steps/s",
+            "wall s / cell",
+        ]
         low, high = board.references[env_id]
         table = [["random (ref.)", "", f"{low:.3f}", "0.000", *[""] * len(metric_names), "", ""]]
         table += [["oracle (ref.)", "", f"{high:.3f}", "1.000", *[""] * len(metric_names), "", ""]]
