@@ -128,7 +128,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         env.close()
     print(
         f"evaluation: {args.agent} on {args.env}: mean return {result.mean_return:+.3f} over {args.eval_episodes} "
-        f"episodes (seed {args.eval_seed}); normalised score {result.normalized_score:.3f} (random 0, oracle 1)"
+        f"episodes (seed {args.eval_seed}); normalised score {result.normalized_score:.3f} "
+        f"(0 = random's {result.random_return:+.3f}, 1 = oracle's {result.oracle_return:+.3f})"
     )
     return 0
 
