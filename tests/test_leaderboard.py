@@ -261,6 +261,15 @@ def test_text_and_markdown_reports_have_every_agent_and_env(board_results: list[
     assert render(board, "markdown").count("|---|") >= 3
 
 
+def test_one_seed_gives_no_interval_rather_than_a_point() -> None:
+    cells = [result(env_id=env, normalized_score=score) for env, score in (("e1", 0.2), ("e2", 0.6))]
+    single = render(build(cells, rng=np.random.default_rng(0), repetitions=50), "table")
+    assert single.count("[1 seed: no CI]") == 3
+    cells += [result(env_id=env, seed=1, normalized_score=score) for env, score in (("e1", 0.4), ("e2", 0.7))]
+    double = render(build(cells, rng=np.random.default_rng(0), repetitions=50), "table")
+    assert "no CI" not in double and "0.475 [0.400, 0.550]" in double
+
+
 def test_json_report_follows_the_model_index_shape(board_results: list[CellResult]) -> None:
     index = json.loads(render(build(board_results, rng=np.random.default_rng(0), repetitions=50), "json"))
     assert {entry["name"] for entry in index} == {"random", "qtable"}

@@ -171,6 +171,14 @@ def _ci(
     return float(low), float(high)
 
 
+def _with_interval(value: float, interval: tuple[float, float], runs: int) -> str:
+    # With one seed per env the bootstrap has nothing to resample: its interval is a point, not
+    # a certainty, so none is shown.
+    if runs < 2:
+        return f"{value:.3f} [1 seed: no CI]"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def _mean_curve(group: list[CellResult]) -> np.ndarray:
     """``(points, 2)``: steps and the mean return over seeds at each learning-curve point."""
     length = min(len(result.learning_curve) for result in group)
@@ -197,10 +205,10 @@ def _rows(board: Leaderboard) -> tuple[list[str], list[list[str]], dict[str, tup
             s.agent,
             str(s.tasks),
             str(s.runs),
-            f"{s.iqm:.3f} [{s.iqm_ci[0]:.3f}, {s.iqm_ci[1]:.3f}]",
-            f"{s.mean:.3f} [{s.mean_ci[0]:.3f}, {s.mean_ci[1]:.3f}]",
+            _with_interval(s.iqm, s.iqm_ci, s.runs),
+            _with_interval(s.mean, s.mean_ci, s.runs),
             f"{s.median:.3f}",
-            f"{s.optimality_gap:.3f} [{s.optimality_gap_ci[0]:.3f}, {s.optimality_gap_ci[1]:.3f}]",
+            _with_interval(s.optimality_gap, s.optimality_gap_ci, s.runs),
             f"{s.steps_per_second:,.0f}",
             f"{s.wall_time:.1f}",
         ]
