@@ -7,11 +7,12 @@ choice and before the world answers, and acts greedily (epsilon-greedy while tra
 
     G_t = r_t + gamma * ((1 - lambda) * v(s_{t+1}) + lambda * G_{t+1}),   v(s) = max_a V(afterstate(s, a)),
 
-cut at episode ends (0 after termination, ``v`` of the final observation after truncation), and
-``V(x_t)`` is regressed on ``G_t`` with the Huber loss. In NextWord the afterstate is exactly the
-next observation, so one value per (context, length) replaces a Q value per (context, length,
-word); where a task has no structure the afterstate is the observation with the action encoded and
-the learner behaves like a Q-learner.
+cut at episode ends (0 after termination, ``v`` of the final observation after truncation) and,
+with ``cut_traces``, after an exploratory act (Watkins's Q(lambda): the returns then estimate the
+greedy policy), and ``V(x_t)`` is regressed on ``G_t`` with the Huber loss, ``epochs`` passes a
+rollout. In NextWord the afterstate is exactly the next observation, so one value per (context,
+length) replaces a Q value per (context, length, word); where a task has no structure the
+afterstate is the observation with the action encoded and the learner behaves like a Q-learner.
 """
 
 from __future__ import annotations
@@ -55,14 +56,18 @@ class VLearnerConfig:
     """Discount factor."""
     td_lambda: float = 0.7
     """The lambda of TD(lambda): 0 is one-step TD, 1 is Monte Carlo."""
+    cut_traces: bool = True
+    """Stop a lambda-return at an exploratory act (Watkins): the targets then follow the greedy policy
+    the agent is scored with, not the epsilon-greedy one that collected the rollout, whose costly
+    random acts would otherwise drag the values of good afterstates down."""
     bootstrap_truncated: bool = False
     """Bootstrap from the last observation when an episode is truncated. Off by default: the score is
     the return within the env's step limit, so the limit is part of the task (NextWord truncates at
     ``max_words`` while its observation counts the words; bootstrapping there makes an afterstate's
     value refer to itself). Turn it on for envs whose limit is an arbitrary cut of a longer task."""
-    rollout_steps: int = 16
+    rollout_steps: int = 32
     """Vector steps per rollout (each rollout is learned from, then dropped)."""
-    epochs: int = 2
+    epochs: int = 8
     """Passes over each rollout."""
     minibatch_size: int = 128
     """Afterstates per gradient step."""
@@ -103,15 +108,18 @@ def lambda_returns(
     ended: np.ndarray,
     gamma: float,
     td_lambda: float,
+    greedy: np.ndarray | None = None,
 ) -> np.ndarray:
     """TD(lambda) targets of a rollout, shape ``(steps, num_envs)`` like every input.
 
-    ``next_values[t]`` is ``v(s_{t+1})``; after the last step the return bootstraps fully from it.
+    ``next_values[t]`` is ``v(s_{t+1})``; after the last step the return bootstraps fully from it,
+    and so it does after step ``t`` where ``greedy[t + 1]`` is False (the next act explored).
     """
     returns = np.zeros_like(rewards, dtype=np.float64)
     following = next_values[-1]
     for t in range(len(rewards) - 1, -1, -1):
-        mixed = np.where(ended[t], next_values[t], (1.0 - td_lambda) * next_values[t] + td_lambda * following)
+        cut = ended[t] if greedy is None or t + 1 == len(rewards) else ended[t] | ~greedy[t + 1]
+        mixed = np.where(cut, next_values[t], (1.0 - td_lambda) * next_values[t] + td_lambda * following)
         returns[t] = rewards[t] + gamma * np.where(terminated[t], 0.0, mixed)
         following = returns[t]
     return returns
@@ -196,6 +204,7 @@ class VLearnerAgent(BaseAgent):
                 afterstates, rewards = [], np.zeros((steps, env.num_envs))
                 terminated_rows = np.zeros((steps, env.num_envs), dtype=bool)
                 ended_rows, valid = np.zeros_like(terminated_rows), np.zeros_like(terminated_rows)
+                greedy_rows = np.zeros_like(terminated_rows)
                 next_values = np.zeros((steps, env.num_envs))
                 for t in range(steps):
                     epsilon = linear_epsilon(
@@ -207,6 +216,7 @@ class VLearnerAgent(BaseAgent):
                     )
                     explore = self.rng.random(env.num_envs) < epsilon
                     actions = np.where(explore, random_actions(self.rng, self.n_actions, env.num_envs, masks), greedy)
+                    greedy_rows[t] = actions == greedy
                     afterstates.append(self.afterstate(observations, actions))
                     observations, rewards[t], terminated, truncated, infos = env.step(actions)
                     valid[t] = ~ended
@@ -229,6 +239,7 @@ class VLearnerAgent(BaseAgent):
                     ended_rows[:steps],
                     config.gamma,
                     config.td_lambda,
+                    greedy_rows[:steps] if config.cut_traces else None,
                 )
                 self._fit(np.stack(afterstates)[valid[:steps]], targets[valid[:steps]])
             self._observations, self._masks, self._ended = observations, masks, ended

@@ -276,6 +276,12 @@ def test_lambda_returns_match_the_recursive_definition() -> None:
     np.testing.assert_allclose(
         lambda_returns(rewards, next_values, terminated, ended, gamma, lam)[:, 0], [g0, g1, g2, g3]
     )
+    # Watkins: the act at step 3 explored, so the return of step 2 bootstraps fully from v(s_3).
+    greedy = np.array([[True], [True], [True], [False]])
+    cut_g2 = 3.0 + gamma * 30.0
+    np.testing.assert_allclose(
+        lambda_returns(rewards, next_values, terminated, ended, gamma, lam, greedy)[:, 0], [g0, g1, cut_g2, g3]
+    )
 
 
 def test_sb3_adapter_is_same_step_autoreset_of_the_native_env() -> None:
