@@ -203,8 +203,9 @@ def has_masks(env: VectorEnv) -> bool:
 def masked_argmax(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Row-wise argmax over allowed entries (lowest index on ties); rows with no allowed entry use all."""
     if mask is not None:
-        mask = mask & mask.any(axis=1, keepdims=True) | ~mask.any(axis=1, keepdims=True)
-        values = np.where(mask, values, -np.inf)
+        from nlp_envs.core import allowed_acts  # here, not at the top: import nlp_envs loads the plugins
+
+        values = np.where(allowed_acts(mask), values, -np.inf)
     return values.argmax(axis=1)
 
 

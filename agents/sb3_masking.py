@@ -29,6 +29,8 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
+from nlp_envs.core import allowed_acts
+
 OBSERVATION, ACTION_MASK = "observation", "action_mask"
 # Finite, so that a masked entry times a zero probability or a zero discount is 0, never NaN.
 MASKED_VALUE = -1e8
@@ -42,8 +44,7 @@ def masked_observation_space(observation_space: spaces.Space, n_actions: int) ->
 
 def usable_masks(masks: np.ndarray) -> np.ndarray:
     """Masks as float32 rows; a row that allows nothing (an ended episode) allows everything."""
-    masks = np.asarray(masks, dtype=bool)
-    return (masks | ~masks.any(axis=1, keepdims=True)).astype(np.float32)
+    return allowed_acts(masks).astype(np.float32)
 
 
 class ObservationExtractor(BaseFeaturesExtractor):

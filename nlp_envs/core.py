@@ -66,6 +66,12 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     return state
 
 
+def allowed_acts(masks: np.ndarray) -> np.ndarray:
+    """Boolean ``(n, n_actions)`` masks in which a row that allows nothing (an ended slot) allows every act."""
+    masks = np.asarray(masks, dtype=bool)
+    return masks | ~masks.any(axis=1, keepdims=True)
+
+
 def hashes_to_uniform(hashes: np.ndarray) -> np.ndarray:
     """Uniform floats in ``[0, 1)`` from :func:`hash_keys` outputs (their top 53 bits), same shape."""
     return (np.asarray(hashes, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0**-53

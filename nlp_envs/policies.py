@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
-from nlp_envs.core import Policy
+from nlp_envs.core import Policy, allowed_acts
 
 
 def random_policy(observations: np.ndarray, env: Any) -> np.ndarray:
@@ -25,9 +25,7 @@ def random_policy(observations: np.ndarray, env: Any) -> np.ndarray:
     masks = env.unwrapped.core.action_masks()
     if masks is None:
         return env.action_space.sample()
-    allowed = np.asarray(masks, dtype=bool)
-    allowed = allowed | ~allowed.any(axis=1, keepdims=True)
-    return env.action_space.sample(mask=tuple(allowed.astype(np.int8)))
+    return env.action_space.sample(mask=tuple(allowed_acts(masks).astype(np.int8)))
 
 
 def reference_policies(env_id: str) -> dict[str, Policy]:
