@@ -45,13 +45,11 @@ from agents.base import (
 )
 from agents.networks import TorchThreads
 from agents.sb3_masking import (
-    ACTION_MASK,
-    OBSERVATION,
     MaskedActorCriticPolicy,
     MaskedDQN,
     MaskedDQNPolicy,
+    masked_observation,
     masked_observation_space,
-    usable_masks,
 )
 
 
@@ -136,7 +134,7 @@ class CoreVecEnv(VecEnv):
         observations = np.array(observations)
         if not self.mask_observations:
             return observations
-        return {OBSERVATION: observations, ACTION_MASK: usable_masks(self.action_masks())}
+        return masked_observation(observations, self.action_masks())
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n)`` booleans: the allowed acts of every slot (all True without a mask)."""
@@ -322,7 +320,7 @@ class SB3Agent:
         if self.masks_in_observation:
             n = int(self.env.single_action_space.n)  # type: ignore[attr-defined]
             allowed = np.ones((count, n), dtype=bool) if action_masks is None else np.asarray(action_masks)
-            inputs = {OBSERVATION: observations, ACTION_MASK: usable_masks(allowed.reshape(count, n))}
+            inputs = masked_observation(observations, allowed.reshape(count, n))
         with self._own_rngs():
             actions, _ = self.model.predict(inputs, deterministic=deterministic, **kwargs)
         return np.asarray(actions, dtype=np.int64).reshape(count)

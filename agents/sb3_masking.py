@@ -42,9 +42,9 @@ def masked_observation_space(observation_space: spaces.Space, n_actions: int) ->
     return spaces.Dict({OBSERVATION: observation_space, ACTION_MASK: mask_space})
 
 
-def usable_masks(masks: np.ndarray) -> np.ndarray:
-    """Masks as float32 rows; a row that allows nothing (an ended episode) allows everything."""
-    return allowed_acts(masks).astype(np.float32)
+def masked_observation(observations: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
+    """A batch of the :func:`masked_observation_space` (a mask row allowing nothing allows everything)."""
+    return {OBSERVATION: observations, ACTION_MASK: allowed_acts(masks).astype(np.float32)}
 
 
 class ObservationExtractor(BaseFeaturesExtractor):
@@ -139,6 +139,6 @@ __all__ = [
     "MaskedActorCriticPolicy",
     "MaskedDQN",
     "MaskedDQNPolicy",
+    "masked_observation",
     "masked_observation_space",
-    "usable_masks",
 ]
