@@ -164,6 +164,9 @@ class FusedAdam:
         if max_grad_norm > 0:  # the kernel divides the gradients by grad_scale
             total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             scale = torch.clamp(total / max_grad_norm, min=1.0)
+            if scale.dtype != torch.float32:  # grad_scale must be float32: scale other dtypes exactly here
+                torch._foreach_div_(grads, scale)
+                scale = None
         torch._foreach_add_(self.steps, 1.0)
         torch._fused_adam_(
             self.parameters,
@@ -272,4 +275,4 @@ def clip_grad_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> None:
     grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
     norms = torch._foreach_norm(grads)
     total = torch.linalg.vector_norm(torch.stack(norms))
-    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    torch._foreach_mul_(grads, torch.clamp(max_norm / total, max=1.0))  # as the fused path: no epsilon

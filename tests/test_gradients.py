@@ -1,0 +1,286 @@
+"""The hand-written update steps of ``dqn`` and ``vlearner`` against plain autograd references.
+
+``dqn.update`` and ``vlearner.update`` run the forward and backward passes by hand and step a fused
+Adam kernel directly (that is where their speed comes from). Each test here feeds one batch and one
+set of weights to the fast update and to a reference written plainly with ``torch.nn.functional``,
+autograd and Adam (``torch.optim.Adam`` or Adam's formula), and checks that both give the same
+loss, the same gradients and the same new weights, over several steps (Adam's bias correction
+differs at step 1 and later). The end-to-end tests build the reference targets from the raw stream
+of env transitions (terminations, truncations, NEXT_STEP reset steps), not from the replay buffer.
+
+Tolerances: float64 runs agree to about 1e-12 (1e-7 where the fused kernel's float32 clip scale
+enters); float32 runs to float32 rounding (rtol 1e-5 on losses and gradients). A new weight is
+checked to ``2e-6 + 1e-3 * lr`` in float32: Adam divides by ``sqrt(v)``, so a gradient entry that
+is float32 rounding noise around zero may move by up to ``lr`` in either direction; every other
+entry agrees to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agents import dqn, vlearner
+from agents.networks import FusedAdam, ValueNetwork, build_network, storage_dtype
+
+CPU = torch.device("cpu")
+TOKENS = gym.spaces.MultiDiscrete([7, 5, 3])  # token ids: embedding then MLP; float64 works end to end
+DENSE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)  # dense floats: the forward pass casts them to float32
+N_ACTIONS = 4
+
+# (space, dtype): float64 only for token ids, because the hand forward casts dense observations to
+# float32 as the network's Encoder does.
+CASES = [
+    pytest.param(TOKENS, torch.float32, id="tokens-float32"),
+    pytest.param(TOKENS, torch.float64, id="tokens-float64"),
+    pytest.param(DENSE, torch.float32, id="dense-float32"),
+]
+
+
+def tolerances(dtype: torch.dtype) -> dict[str, float]:
+    return {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-6}
+
+
+def assert_weights_close(ours: list[torch.Tensor], reference: list[torch.Tensor], learning_rate: float) -> None:
+    for mine, theirs in zip(ours, reference, strict=True):
+        if mine.dtype == torch.float64:
+            torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
+        else:
+            torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=2e-6 + 1e-3 * learning_rate)
+
+
+def network(space: gym.Space, out_features: int, seed: int, dtype: torch.dtype) -> ValueNetwork:
+    return build_network(space, out_features, (16, 8), 5, seed=seed, device=CPU).to(dtype)
+
+
+def observations(space: gym.Space, count: int, seed: int) -> torch.Tensor:
+    """``count`` points of ``space`` in the dtype the replay buffer stores them in."""
+    space.seed(seed)
+    return torch.as_tensor(np.stack([space.sample() for _ in range(count)])).to(storage_dtype(space))
+
+
+class RecordingAdam(FusedAdam):
+    """:class:`FusedAdam` that keeps a copy of the gradients each step receives (before clipping)."""
+
+    received: list[torch.Tensor]
+
+    def step(self, max_grad_norm: float = 0.0) -> None:
+        self.received = [parameter.grad.clone() for parameter in self.parameters]  # type: ignore[union-attr]
+        super().step(max_grad_norm)
+
+
+def reference_adam(parameters: list[torch.nn.Parameter], learning_rate: float) -> torch.optim.Adam:
+    return torch.optim.Adam(parameters, lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
+
+
+def reference_step(
+    loss: torch.Tensor, parameters: list[torch.nn.Parameter], optimizer: torch.optim.Adam, max_grad_norm: float
+) -> list[torch.Tensor]:
+    """Autograd backward, the gradient-norm clip, one Adam step; returns the unclipped gradients."""
+    optimizer.zero_grad()
+    loss.backward()
+    gradients = [parameter.grad.clone() for parameter in parameters]  # type: ignore[union-attr]
+    if max_grad_norm > 0:  # scale all gradients so that their joint L2 norm is at most max_grad_norm
+        norm = torch.sqrt(sum((gradient**2).sum() for gradient in gradients))
+        for parameter in parameters:
+            parameter.grad *= torch.clamp(max_grad_norm / norm, max=1.0)  # type: ignore[operator]
+    optimizer.step()
+    return gradients
+
+
+def huber(errors: torch.Tensor) -> torch.Tensor:
+    """``e^2 / 2`` where ``|e| <= 1``, else ``|e| - 1/2``: the loss both agents descend."""
+    return F.smooth_l1_loss(errors, torch.zeros_like(errors), reduction="none")
+
+
+# --- Adam --------------------------------------------------------------------------------------------
+
+
+def adam_by_formula(
+    parameters: list[torch.Tensor],
+    gradients_per_step: list[list[torch.Tensor]],
+    learning_rate: float,
+    max_grad_norm: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> Iterator[list[torch.Tensor]]:
+    """Adam (Kingma & Ba, Algorithm 1) after a joint L2-norm clip; yields the parameters after each step."""
+    beta1, beta2 = betas
+    parameters = [parameter.clone() for parameter in parameters]
+    first = [torch.zeros_like(parameter) for parameter in parameters]
+    second = [torch.zeros_like(parameter) for parameter in parameters]
+    for t, gradients in enumerate(gradients_per_step, start=1):
+        if max_grad_norm > 0:
+            norm = math.sqrt(sum(float((gradient**2).sum()) for gradient in gradients))
+            gradients = [gradient * min(1.0, max_grad_norm / norm) for gradient in gradients]
+        for parameter, m, v, g in zip(parameters, first, second, gradients, strict=True):
+            m.mul_(beta1).add_((1 - beta1) * g)
+            v.mul_(beta2).add_((1 - beta2) * g * g)
+            m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)  # bias correction
+            parameter -= learning_rate * m_hat / (v_hat.sqrt() + eps)
+        yield [parameter.clone() for parameter in parameters]
+
+
+# Gradient norms per step: large, small, medium. With max_grad_norm=1 the clip is active at steps 1
+# and 3 and inactive at step 2, which changes how the steps weigh against each other in Adam's moments.
+GRADIENT_NORMS = (30.0, 0.2, 3.0, 0.5)
+
+
+def gradient_sequence(shapes: list[tuple[int, ...]], dtype: torch.dtype) -> list[list[torch.Tensor]]:
+    generator = torch.Generator().manual_seed(0)
+    sequence = []
+    for norm in GRADIENT_NORMS:
+        raw = [torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
+        total = math.sqrt(sum(float((g**2).sum()) for g in raw))
+        sequence.append([(g * norm / total).to(dtype) for g in raw])
+    return sequence
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-kernel", "torch-fallback"])
+@pytest.mark.parametrize("max_grad_norm", [0.0, 1e6, 1.0], ids=["no-clip", "clip-inactive", "clip-active"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_fused_adam_matches_adams_formula(
+    fused: bool, max_grad_norm: float, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not fused:  # the fallback FusedAdam uses where torch has no fused kernel
+        monkeypatch.delattr(torch, "_fused_adam_")
+    shapes = [(5, 3), (3,), (1,)]
+    generator = torch.Generator().manual_seed(1)
+    start = [torch.randn(shape, generator=generator, dtype=dtype) for shape in shapes]
+    ours = [tensor.clone() for tensor in start]
+    optimizer = FusedAdam(ours, 0.01)
+    assert (optimizer.fallback is None) == fused
+    sequence = gradient_sequence(shapes, dtype)
+    tolerance = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-7}
+    expected_steps = adam_by_formula(start, sequence, 0.01, max_grad_norm)
+    unclipped_steps = adam_by_formula(start, sequence, 0.01, 0.0)
+    for step, (gradients, expected, unclipped) in enumerate(
+        zip(sequence, expected_steps, unclipped_steps, strict=True), start=1
+    ):
+        for tensor, gradient in zip(ours, gradients, strict=True):
+            tensor.grad = gradient.clone()
+        optimizer.step(max_grad_norm)
+        for tensor, reference in zip(ours, expected, strict=True):
+            torch.testing.assert_close(tensor, reference, **tolerance, msg=lambda m, s=step: f"step {s}: {m}")
+        if max_grad_norm == 1.0 and step > 1:  # the test can tell a clipped run from an unclipped one
+            assert max(float((a - b).abs().max()) for a, b in zip(expected, unclipped, strict=True)) > 1e-4
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.0, 1e6, 1.0], ids=["no-clip", "clip-inactive", "clip-active"])
+def test_fused_adam_matches_torch_adam_with_clip_grad_norm(max_grad_norm: float) -> None:
+    shapes = [(5, 3), (3,)]
+    generator = torch.Generator().manual_seed(2)
+    ours = [torch.randn(shape, generator=generator) for shape in shapes]
+    theirs = [torch.nn.Parameter(tensor.clone()) for tensor in ours]
+    optimizer, reference = FusedAdam(ours, 0.01), reference_adam(theirs, 0.01)
+    for step, gradients in enumerate(gradient_sequence(shapes, torch.float32), start=1):
+        for tensor, other, gradient in zip(ours, theirs, gradients, strict=True):
+            tensor.grad, other.grad = gradient.clone(), gradient.clone()
+        optimizer.step(max_grad_norm)
+        if max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(theirs, max_grad_norm)
+        reference.step()
+        for tensor, other in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(tensor, other.detach(), rtol=1e-5, atol=1e-7, msg=lambda m, s=step: f"{s}: {m}")
+
+
+# --- dqn.update --------------------------------------------------------------------------------------
+
+
+def dqn_batch(space: gym.Space, size: int, masked: bool, dtype: torch.dtype, seed: int) -> dict[str, torch.Tensor]:
+    """A replay-like batch: terminal rows (discount 0), 1- and 3-step rows, NEXT_STEP reset rows (weight 0)."""
+    generator = torch.Generator().manual_seed(seed)
+    gamma = 0.9
+    discounts = torch.tensor([0.0, gamma, gamma**3, gamma**2])[torch.randint(0, 4, (size,), generator=generator)]
+    batch = {
+        "observations": observations(space, size, seed),
+        "actions": torch.randint(0, N_ACTIONS, (size,), generator=generator),
+        "returns": torch.randn(size, generator=generator) * 3.0,  # large enough for |error| > 1 (Huber's linear part)
+        "discounts": discounts,
+        "next_observations": observations(space, size, seed + 1),
+        "weights": (torch.rand(size, generator=generator) > 0.2).float(),
+    }
+    if masked:
+        masks = torch.rand(size, N_ACTIONS, generator=generator) > 0.4
+        masks[torch.arange(size), torch.randint(0, N_ACTIONS, (size,), generator=generator)] = True
+        batch["next_masks"] = masks
+    if dtype == torch.float64:
+        for key in ("returns", "discounts", "weights"):
+            batch[key] = batch[key].double()
+    return batch
+
+
+def reference_dqn_loss(
+    q: ValueNetwork, q_target: ValueNetwork, batch: dict[str, torch.Tensor], double_q: bool
+) -> torch.Tensor:
+    """n-step (double) DQN: the Huber loss of ``Q(s, a)`` against ``R + discount * Q_target(s', a*)``,
+    averaged over the rows that are real transitions (weight 1), with autograd through ``Q(s, a)`` only."""
+    with torch.no_grad():
+        next_target = q_target(batch["next_observations"])
+        chooser = q(batch["next_observations"]) if double_q else next_target
+        if "next_masks" in batch:
+            chooser = chooser.masked_fill(~batch["next_masks"], -torch.inf)
+        best = chooser.argmax(dim=1)
+        targets = batch["returns"] + batch["discounts"] * next_target[torch.arange(len(best)), best]
+    taken = q(batch["observations"])[torch.arange(len(best)), batch["actions"]]
+    real = batch["weights"] > 0
+    return F.smooth_l1_loss(taken[real], targets[real])
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.0, 1e6, 0.02], ids=["no-clip", "clip-inactive", "clip-active"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-masks", "masks"])
+@pytest.mark.parametrize("double_q", [True, False], ids=["double-q", "target-max"])
+@pytest.mark.parametrize(("space", "dtype"), CASES)
+def test_dqn_update_matches_autograd(
+    space: gym.Space, dtype: torch.dtype, double_q: bool, masked: bool, max_grad_norm: float
+) -> None:
+    learning_rate = 1e-2
+    online, target = network(space, N_ACTIONS, 0, dtype), network(space, N_ACTIONS, 1, dtype)
+    q = network(space, N_ACTIONS, 0, dtype)  # the reference: same weights, plain modules and autograd
+    optimizer = RecordingAdam(list(online.parameters()), learning_rate)
+    reference = reference_adam(list(q.parameters()), learning_rate)
+    tolerance = tolerances(dtype)
+    clipped = 0
+    for step in range(3):  # step 1 and later steps: Adam's bias correction differs
+        batch = dqn_batch(space, 64, masked, dtype, seed=10 * step)
+        loss = reference_dqn_loss(q, target, batch, double_q)
+        errors, weights = dqn.update(online, target, optimizer, batch, double_q, max_grad_norm)
+        torch.testing.assert_close((weights * huber(errors)).sum(), loss.detach(), **tolerance)
+        gradients = reference_step(loss, list(q.parameters()), reference, max_grad_norm)
+        for mine, theirs in zip(optimizer.received, gradients, strict=True):
+            torch.testing.assert_close(mine, theirs, **tolerance)
+        assert_weights_close(list(online.parameters()), [p.detach() for p in q.parameters()], learning_rate)
+        clipped += math.sqrt(sum(float((g**2).sum()) for g in gradients)) > max_grad_norm > 0
+    assert clipped == (3 if max_grad_norm == 0.02 else 0)  # the clip cases are what their names say
+
+
+# --- vlearner.update ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.0, 1e6, 0.02], ids=["no-clip", "clip-inactive", "clip-active"])
+@pytest.mark.parametrize(("space", "dtype"), CASES)
+def test_vlearner_update_matches_autograd(space: gym.Space, dtype: torch.dtype, max_grad_norm: float) -> None:
+    learning_rate = 3e-3
+    ours, v = network(space, 1, 0, dtype), network(space, 1, 0, dtype)
+    optimizer = RecordingAdam(list(ours.parameters()), learning_rate)
+    reference = reference_adam(list(v.parameters()), learning_rate)
+    tolerance = tolerances(dtype)
+    clipped = 0
+    for step in range(3):
+        afterstates = observations(space, 48, seed=step)
+        targets = torch.randn(48, generator=torch.Generator().manual_seed(step), dtype=dtype) * 3.0
+        loss = F.smooth_l1_loss(v(afterstates).squeeze(1), targets)  # mean Huber of V(x) - G
+        our_loss = vlearner.update(ours, optimizer, afterstates, targets, max_grad_norm)
+        torch.testing.assert_close(our_loss, loss.detach(), **tolerance)
+        gradients = reference_step(loss, list(v.parameters()), reference, max_grad_norm)
+        for mine, theirs in zip(optimizer.received, gradients, strict=True):
+            torch.testing.assert_close(mine, theirs, **tolerance)
+        assert_weights_close(list(ours.parameters()), [p.detach() for p in v.parameters()], learning_rate)
+        clipped += math.sqrt(sum(float((g**2).sum()) for g in gradients)) > max_grad_norm > 0
+    assert clipped == (3 if max_grad_norm == 0.02 else 0)
