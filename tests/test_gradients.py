@@ -17,8 +17,10 @@ entry agrees to float32 rounding.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -284,3 +286,222 @@ def test_vlearner_update_matches_autograd(space: gym.Space, dtype: torch.dtype, 
         assert_weights_close(list(ours.parameters()), [p.detach() for p in v.parameters()], learning_rate)
         clipped += math.sqrt(sum(float((g**2).sum()) for g in gradients)) > max_grad_norm > 0
     assert clipped == (3 if max_grad_norm == 0.02 else 0)
+
+
+# --- end to end: the env's raw stream -> replay or rollout -> one update ------------------------------
+
+EASY = "nlp_envs/NextWordEasy-v0"  # token ids; episodes both terminate (end of sentence) and truncate
+MASKED = "nlp_envs/DialogueEasy-v0"  # dense observations with action masks
+
+
+class Recorder(gym.vector.VectorWrapper):
+    """Keeps every observation, action, reward, end and action mask that the agent sees.
+
+    ``observations[t]`` and ``masks[t]`` are what the agent acts on at vector step ``t``;
+    ``observations[t + 1]`` is what step ``t`` returned (the final observation where an episode ended).
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        super().__init__(env)
+        self.observations: list[np.ndarray] = []
+        self.masks: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.rewards: list[np.ndarray] = []
+        self.terminated: list[np.ndarray] = []
+        self.truncated: list[np.ndarray] = []
+
+    def _keep(self, observations: np.ndarray, infos: dict[str, Any]) -> None:
+        self.observations.append(np.array(observations))
+        self.masks.append(np.array(infos.get("action_mask", np.ones((self.num_envs, self.single_action_space.n)))))
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        observations, infos = self.env.reset(**kwargs)
+        self._keep(observations, infos)
+        return observations, infos
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        observations, rewards, terminated, truncated, infos = self.env.step(actions)
+        self.actions.append(np.array(actions))
+        self.rewards.append(np.array(rewards, dtype=np.float64))
+        self.terminated.append(np.array(terminated))
+        self.truncated.append(np.array(truncated))
+        self._keep(observations, infos)
+        return observations, rewards, terminated, truncated, infos
+
+    def is_transition(self, t: int, slot: int) -> bool:
+        """False for the NEXT_STEP reset step after an episode's end (its action is ignored)."""
+        return t == 0 or not (self.terminated[t - 1][slot] or self.truncated[t - 1][slot])
+
+
+def n_step_transition(
+    stream: Recorder, t: int, slot: int, n: int, gamma: float, bootstrap_truncated: bool
+) -> tuple[float, float, int]:
+    """``(return, discount, index of the next observation)`` of the n-step transition from step ``t``.
+
+    The rewards are summed until the n-th step or the episode's end; a termination never bootstraps,
+    a truncation bootstraps from the final observation only with ``bootstrap_truncated``.
+    """
+    total = 0.0
+    for k in range(n):
+        total += gamma**k * stream.rewards[t + k][slot]
+        if stream.terminated[t + k][slot]:
+            return total, 0.0, t + k + 1
+        if stream.truncated[t + k][slot]:
+            return total, gamma ** (k + 1) if bootstrap_truncated else 0.0, t + k + 1
+    return total, gamma**n, t + n
+
+
+@pytest.mark.parametrize(
+    ("env_id", "n_step", "bootstrap_truncated"),
+    [(EASY, 1, False), (EASY, 1, True), (EASY, 3, False), (EASY, 3, True), (MASKED, 2, False)],
+)
+def test_dqn_replay_and_update_match_a_reference_built_from_the_env_stream(
+    env_id: str, n_step: int, bootstrap_truncated: bool
+) -> None:
+    from agents import make
+
+    gamma, learning_rate, num_envs, vector_steps, size = 0.9, 1e-2, 4, 40, 128
+    stream = Recorder(gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point"))
+    agent: Any = make(
+        "dqn",
+        stream,
+        seed=0,
+        device="cpu",
+        learning_starts=10**9,  # collect only: the update under test runs below
+        n_step=n_step,
+        bootstrap_truncated=bootstrap_truncated,
+        gamma=gamma,
+        learning_rate=learning_rate,
+        hidden_sizes=(16, 8),
+    )
+    agent.learn(num_envs * vector_steps)
+    batch = agent.replay.sample(size, n_step, gamma, torch.Generator().manual_seed(7))
+    # The cells the replay drew: the same draw as Replay.sample, over rows [0, vector_steps - n_step).
+    flat = torch.randint(0, (vector_steps - n_step) * num_envs, (size,), generator=torch.Generator().manual_seed(7))
+    cells = [(int(i) // num_envs, int(i) % num_envs) for i in flat]
+    transitions = [n_step_transition(stream, t, e, n_step, gamma, bootstrap_truncated) for t, e in cells]
+    next_cells = [(following, e) for (_, e), (_, _, following) in zip(cells, transitions, strict=True)]
+    reference = {
+        "observations": torch.as_tensor(np.stack([stream.observations[t][e] for t, e in cells])),
+        "actions": torch.as_tensor([int(stream.actions[t][e]) for t, e in cells]),
+        "returns": torch.tensor([total for total, _, _ in transitions]),
+        "discounts": torch.tensor([discount for _, discount, _ in transitions]),
+        "next_observations": torch.as_tensor(np.stack([stream.observations[t][e] for t, e in next_cells])),
+        "weights": torch.tensor([float(stream.is_transition(t, e)) for t, e in cells]),
+    }
+    if env_id == MASKED:
+        reference["next_masks"] = torch.as_tensor(np.stack([stream.masks[t][e] for t, e in next_cells]))
+    for key, expected in reference.items():
+        torch.testing.assert_close(batch[key], expected.to(batch[key].dtype), rtol=1e-5, atol=1e-5, msg=key)
+    # The batch holds what the test claims to cover.
+    discounts = reference["discounts"][reference["weights"] > 0]
+    assert (discounts == 0).any() and (discounts > 0).any() and (reference["weights"] == 0).any()
+    if env_id == EASY:
+        ends = [(t, e) for t, e in cells if any(stream.truncated[t + k][e] for k in range(n_step))]
+        assert ends, "no truncated transition was sampled"
+
+    q = copy.deepcopy(agent.q)  # plain modules and autograd from here
+    optimizer = agent.optimizer = RecordingAdam(list(agent.q.parameters()), learning_rate)
+    loss = reference_dqn_loss(q, agent.q_target, reference, double_q=True)
+    errors, weights = dqn.update(agent.q, agent.q_target, optimizer, batch, True, agent.config.max_grad_norm)
+    torch.testing.assert_close((weights * huber(errors)).sum(), loss.detach().float(), rtol=1e-5, atol=1e-6)
+    gradients = reference_step(
+        loss, list(q.parameters()), reference_adam(list(q.parameters()), learning_rate), agent.config.max_grad_norm
+    )
+    for mine, theirs in zip(optimizer.received, gradients, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+    assert_weights_close(list(agent.q.parameters()), [p.detach() for p in q.parameters()], learning_rate)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "cut_traces", "bootstrap_truncated"),
+    [(EASY, True, False), (EASY, False, False), (EASY, True, True), (MASKED, True, False)],
+)
+def test_vlearner_rollout_targets_and_update_match_a_reference_built_from_the_env_stream(
+    env_id: str, cut_traces: bool, bootstrap_truncated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents import make
+    from nlp_envs.core import allowed_acts
+
+    gamma, td_lambda, learning_rate, num_envs, steps = 0.9, 0.7, 3e-3, 4, 24
+    stream = Recorder(gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point"))
+    agent: Any = make(
+        "vlearner",
+        stream,
+        seed=0,
+        device="cpu",
+        rollout_steps=steps,
+        epochs=1,
+        minibatch_size=10**6,  # one gradient step over the whole rollout
+        gamma=gamma,
+        td_lambda=td_lambda,
+        cut_traces=cut_traces,
+        bootstrap_truncated=bootstrap_truncated,
+        epsilon_start=0.3,
+        epsilon_end=0.3,
+        learning_rate=learning_rate,
+        hidden_sizes=(16, 8),
+    )
+    v = copy.deepcopy(agent.v)  # the weights the rollout's targets are computed with
+    optimizer = agent.optimizer = RecordingAdam(list(agent.v.parameters()), learning_rate)
+    fitted: list[tuple[np.ndarray, np.ndarray]] = []
+    fit = agent._fit
+    monkeypatch.setattr(agent, "_fit", lambda x, g: (fitted.append((x, g)), fit(x, g)))
+    losses: list[torch.Tensor] = []
+    real_update = vlearner.update
+    monkeypatch.setattr(vlearner, "update", lambda *args: losses.append(real_update(*args)) or losses[-1])
+    agent.learn(num_envs * steps)
+    assert len(fitted) == 1 and len(losses) == 1
+
+    # The reference, slot by slot: v(s) = max over allowed a of V(afterstate(s, a)); a step is greedy
+    # when its act is that argmax; G_t = r_t + gamma * ((1 - lambda) v(s_{t+1}) + lambda G_{t+1}), cut to
+    # r_t at a termination (and at a truncation unless bootstrap_truncated), to r_t + gamma v(s_{t+1}) at
+    # a bootstrapped truncation, at the rollout's end and (cut_traces) before an exploratory act.
+    afterstate, n = stream.unwrapped.afterstate, stream.single_action_space.n
+    values, best = [], []
+    with torch.no_grad():
+        for observation, mask in zip(stream.observations, stream.masks, strict=True):
+            every = afterstate(np.repeat(observation, n, axis=0), np.tile(np.arange(n), num_envs))
+            scores = v(torch.as_tensor(np.asarray(every))).reshape(num_envs, n).double().numpy()
+            scores = np.where(allowed_acts(mask), scores, -np.inf)
+            values.append(scores.max(axis=1))
+            best.append(scores.argmax(axis=1))
+    targets = np.zeros((steps, num_envs))
+    for e in range(num_envs):
+        following = 0.0
+        for t in range(steps - 1, -1, -1):
+            r, value = stream.rewards[t][e], values[t + 1][e]
+            if stream.terminated[t][e] or (stream.truncated[t][e] and not bootstrap_truncated):
+                targets[t, e] = r
+            elif (
+                stream.truncated[t][e] or t == steps - 1 or (cut_traces and stream.actions[t + 1][e] != best[t + 1][e])
+            ):
+                targets[t, e] = r + gamma * value
+            else:
+                targets[t, e] = r + gamma * ((1 - td_lambda) * value + td_lambda * following)
+            following = targets[t, e]
+    cells = [(t, e) for t in range(steps) for e in range(num_envs) if stream.is_transition(t, e)]
+    expected_afterstates = np.stack(
+        [afterstate(stream.observations[t][e][None], stream.actions[t][e][None])[0] for t, e in cells]
+    )
+    expected_targets = np.array([targets[t, e] for t, e in cells])
+    afterstates, goals = fitted[0]
+    np.testing.assert_array_equal(afterstates, expected_afterstates)
+    np.testing.assert_allclose(goals, expected_targets, rtol=1e-5, atol=1e-5)
+    # The rollout holds what the test claims to cover.
+    ended = np.array(stream.terminated) | np.array(stream.truncated)
+    assert ended.any() and len(cells) < steps * num_envs
+    explored = np.array(stream.actions[1:]) != np.array(best[1:steps])
+    assert explored.any() and (~explored).any()
+    if env_id == EASY:
+        assert np.array(stream.truncated).any()
+
+    inputs = torch.as_tensor(expected_afterstates)
+    loss = F.smooth_l1_loss(v(inputs).squeeze(1), torch.as_tensor(expected_targets, dtype=torch.float32))
+    torch.testing.assert_close(losses[0], loss.detach(), rtol=1e-5, atol=1e-6)
+    gradients = reference_step(
+        loss, list(v.parameters()), reference_adam(list(v.parameters()), learning_rate), agent.config.max_grad_norm
+    )
+    for mine, theirs in zip(optimizer.received, gradients, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+    assert_weights_close(list(agent.v.parameters()), [p.detach() for p in v.parameters()], learning_rate)
