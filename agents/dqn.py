@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from agents.base import (
     BaseAgent,
@@ -214,10 +213,17 @@ def update(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One gradient step of n-step (double) DQN on the Huber loss; returns ``(errors, weights)`` (no host sync).
 
-    The loss is ``mean_w huber(Q(s, a) - (R + discount * Q_target(s', argmax_a' Q(s', a'))))`` over the
-    batch, weighted by ``weights`` (0 for rows that are not transitions). Its gradient is written
-    out by hand (the Huber derivative is the TD error clipped to [-1, 1]) and back-propagated
-    without autograd; ``tests/test_agents.py`` checks it against autograd.
+    The loss, over a batch whose ``weights`` are 1 for transitions and 0 for NEXT_STEP reset rows::
+
+        a*_i     = argmax_a Q(s'_i, a) over the acts next_masks allows   (Q_target(s'_i, a) if not double_q)
+        errors_i = Q(s_i, a_i) - (R_i + discount_i * Q_target(s'_i, a*_i))
+        loss     = sum_i w_i * huber(errors_i),  w_i = weights_i / sum(weights),
+        huber(e) = e^2 / 2 if |e| <= 1 else |e| - 1/2
+
+    is not computed (it would cost kernels and nothing reads it); its gradient is, by hand:
+    ``d loss / d Q(s_i, a_i) = w_i * clamp(errors_i, -1, 1)`` and 0 for the other actions, then
+    back-propagated without autograd. ``tests/test_gradients.py`` checks the loss, the gradients and
+    the new weights against autograd and ``torch.optim.Adam``.
     """
     with torch.no_grad():
         size = len(batch["observations"])
@@ -235,17 +241,12 @@ def update(
         actions = batch["actions"][:, None]
         errors = outputs[:size].gather(1, actions).squeeze(1) - targets
         weights = batch["weights"] / batch["weights"].sum().clamp(min=1.0)
-        # d huber(e) / d e = clamp(e, -1, 1); only the taken action's output has a gradient.
+        # d loss / d Q(s_i, a_i) = w_i * huber'(errors_i) = w_i * clamp(errors_i, -1, 1); other outputs: 0.
         grad_outputs = torch.zeros_like(outputs)
         grad_outputs[:size].scatter_(1, actions, (errors.clamp(-1.0, 1.0) * weights)[:, None])
     backward_into_grads(online, cache, grad_outputs)
     optimizer.step(max_grad_norm)
     return errors, weights
-
-
-def huber_loss(errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """The loss that :func:`update` descends: ``sum(weights * huber(errors))`` (weights sum to 1)."""
-    return (F.smooth_l1_loss(errors, torch.zeros_like(errors), reduction="none") * weights).sum()
 
 
 class DQNAgent(BaseAgent):
