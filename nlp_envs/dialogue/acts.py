@@ -73,6 +73,7 @@ class DeskTurn:
     a confirmation says the believed value, an execution does the believed task.
 
     Attributes:
+        rows: the episode slots ``0 .. n - 1`` (for indexing).
         actions: the action ids, shape ``(n,)``.
         ask: ask for the intent.
         request: request ``slot``.
@@ -87,6 +88,7 @@ class DeskTurn:
         values: ``(n, n_slots)`` the believed values.
     """
 
+    rows: np.ndarray
     actions: np.ndarray
     ask: np.ndarray
     request: np.ndarray

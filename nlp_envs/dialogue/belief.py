@@ -44,6 +44,7 @@ class Belief:
         slot_value: ``(n, n_slots)`` the most probable value.
         slot_conf: ``(n, n_slots)`` its probability (0 while unfilled).
         needed: ``(n, n_slots)`` the slots the believed intent needs, once an intent is heard.
+        n_intents: the number of intents.
         required: ``(n_intents, n_slots)`` the ontology's table of the slots each intent needs.
         n_values: ``(n_slots,)`` the size of each slot's value set.
         uniform_rows: ``(n_slots, width)`` each slot's uniform prior.
@@ -57,6 +58,7 @@ class Belief:
     slot_value: np.ndarray
     slot_conf: np.ndarray
     needed: np.ndarray
+    n_intents: int
     required: np.ndarray
     n_values: np.ndarray
     uniform_rows: np.ndarray
@@ -76,15 +78,11 @@ class Belief:
             slot_value=np.zeros((n, n_slots), dtype=np.int64),
             slot_conf=np.zeros((n, n_slots)),
             needed=np.zeros((n, n_slots), dtype=bool),
+            n_intents=n_intents,
             required=ontology.required,
             n_values=ontology.n_values,
             uniform_rows=uniform_rows,
         )
-
-    @property
-    def n_intents(self) -> int:
-        """The number of intents."""
-        return self.intent_belief.shape[1]
 
     def clear(self, slots: np.ndarray) -> None:
         """Back to the prior in episode slots ``slots`` (a new user)."""
@@ -111,22 +109,24 @@ class Belief:
             self.weigh_intents(said.intent_rows, self._intent_likelihood(readings))
         self._hear_slots(said, readings)
 
-    def hear_turn(self, said: Said, readings: Readings, asked: np.ndarray, not_needed: np.ndarray) -> None:
+    def hear_turn(
+        self, said: Said, readings: Readings, asked: np.ndarray, asked_slots: np.ndarray, not_needed: np.ndarray
+    ) -> None:
         """Update every episode slot on one turn: what the channel heard and what the user's act rules out.
 
         Args:
             said: what the users said.
             readings: what the channel heard of it.
-            asked: ``(n,)`` the slot the desk requested or confirmed, -1 where it did neither.
-            not_needed: ``(n,)`` the user said "that doesn't apply" to that slot (else it answered).
+            asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot.
+            asked_slots: ``(q,)`` that slot.
+            not_needed: ``(q,)`` the user said "that doesn't apply" to it (else it answered).
         """
         self.intent_heard[said.intent_rows] = True
         # Most episodes get intent evidence each turn, so weigh the whole batch (1 where nothing was learnt).
         evidence = np.ones(self.intent_belief.shape)
         evidence[said.intent_rows] = self._intent_likelihood(readings)
-        rows = np.flatnonzero(asked >= 0)
         # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
-        evidence[rows] = self.required.T[asked[rows]] != not_needed[rows, None]
+        evidence[asked] = self.required.T[asked_slots] != not_needed[:, None]
         self.weigh_intents(slice(None), evidence)
         self._hear_slots(said, readings)
 

@@ -72,7 +72,7 @@ def hear(
     said: Said,
     goal_intent: np.ndarray,
     goal_values: np.ndarray,
-    n_intents: int,
+    intent_sizes: np.ndarray,
     n_values: np.ndarray,
     draws: tuple[np.ndarray, np.ndarray, np.ndarray],
     error_rate: float,
@@ -83,7 +83,7 @@ def hear(
         said: what the users said.
         goal_intent: every episode's goal intent, shape ``(n,)``.
         goal_values: every episode's goal values, shape ``(n, n_slots)``.
-        n_intents: the number of intents.
+        intent_sizes: ``(>= len(said.intent_rows),)`` the number of intents, repeated (preallocated).
         n_values: the number of values of each slot, shape ``(n_slots,)``.
         draws: one uniform per intent, channel-A and channel-B item.
         error_rate: the semantic error rate.
@@ -95,7 +95,7 @@ def hear(
     truth = np.concatenate(
         [goal_intent[said.intent_rows], goal_values[said.a_rows, said.a_slots], goal_values[said.b_rows, said.b_slots]]
     )
-    size = np.concatenate([np.full(n_i, n_intents), n_values[said.a_slots], n_values[said.b_slots]])
+    size = np.concatenate([intent_sizes[:n_i], n_values[said.a_slots], n_values[said.b_slots]])
     heard, conf = noisy(truth, size, np.concatenate(draws), error_rate)
     sure = said.affirmed
     if sure.any():

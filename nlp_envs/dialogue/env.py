@@ -24,7 +24,7 @@ from nlp_envs.dialogue.belief import Belief
 from nlp_envs.dialogue.channel import Readings, Said, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
-from nlp_envs.dialogue.text import TurnRecord, opening_line, turn_lines
+from nlp_envs.dialogue.text import TurnRecord, turn_lines
 from nlp_envs.dialogue.user import UserSimulator, UserState
 from nlp_envs.policies import random_policy
 
@@ -176,6 +176,8 @@ class DialogueCore(TaskCore):
 
     def _allocate(self, n: int) -> None:
         """Allocate the state of ``n`` episode slots: the users, the desk's belief about them, the calls."""
+        self._rows = np.arange(n)
+        self._intent_sizes = np.full(n, self.n_intents)  # the channel's set size of every intent reading
         self.user = UserState.allocate(n, self.n_slots)
         self.belief = Belief.allocate(n, self.ontology)
         self.call = CallState.allocate(n, self.max_turns)
@@ -240,13 +242,13 @@ class DialogueCore(TaskCore):
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, live, call.over, draws)
         readings = self._hear(reply.said, reply.draws)
-        belief.hear_turn(reply.said, readings, reply.asked, reply.not_needed)
+        belief.hear_turn(reply.said, readings, reply.asked, reply.asked_slots, reply.not_needed)
 
         active = ~call.over
         terminated = reply.bye | reply.hangup
         rewards = active * -self.turn_cost + reply.thank * self.success_reward - reply.complain * self.wrong_penalty
         rewards -= (live & desk.handoff) * self.handoff_cost + ((live & desk.close) | reply.hangup) * self.lost_penalty
-        call.actions[np.arange(self.num_envs), np.minimum(call.turn, self.max_turns)] = actions
+        call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
         np.add(call.turn, active, out=call.turn)
         np.logical_or(call.handed_off, live & desk.handoff, out=call.handed_off)
         np.logical_or(call.over, terminated, out=call.over)
@@ -264,6 +266,7 @@ class DialogueCore(TaskCore):
         np.remainder(slot, n_slots, out=slot)
         handoff = act == self.HANDOFF
         return DeskTurn(
+            rows=self._rows,
             actions=act,
             ask=act == self.ASK,
             request=(act >= 1) & (act <= n_slots),
@@ -281,7 +284,7 @@ class DialogueCore(TaskCore):
     def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:
         """The channel's readings of what the users said."""
         user = self.user
-        return hear(said, user.goal_intent, user.goal_values, self.n_intents, self.n_values, draws, self.error_rate)
+        return hear(said, user.goal_intent, user.goal_values, self._intent_sizes, self.n_values, draws, self.error_rate)
 
     # ----------------------------------------------------------------------------------- views
     def observe(self) -> np.ndarray:
@@ -376,14 +379,14 @@ class DialogueCore(TaskCore):
     def text(self, slot: int) -> str:
         """The dialogue so far: each desk act and user answer, with what the understanding heard.
 
-        A one-slot core (the single env) keeps its episode's turns as it plays them; a batch
+        A one-slot core (the single env) keeps its episode's turns, and formats each once, as it
+        plays them (the single env asks for the text every step); a batch
         replays the slot's episode from its key and logged acts in a one-slot copy (text stays
         out of the batched hot path).
         """
         key = self.user.keys[slot : slot + 1]
         turns = int(min(self.call.turn[slot], self.max_turns))
         if self._history is not None and len(self._history) == turns + 1:
-            # The single env asks for the text every step: format each new turn once.
             for turn in range(len(self._history_lines), turns + 1):
                 self._history_lines.append(turn_lines(self.ontology, self.desk_acts, self._history[turn], key, turn))
             per_turn = self._history_lines
@@ -392,7 +395,7 @@ class DialogueCore(TaskCore):
                 turn_lines(self.ontology, self.desk_acts, record, key, turn)
                 for turn, record in enumerate(self._replay(slot, turns))
             ]
-        return "\n".join([opening_line(self.ontology, key), *(line for lines in per_turn for line in lines)])
+        return "\n".join(line for lines in per_turn for line in lines)
 
     def _replay(self, slot: int, turns: int) -> list[TurnRecord]:
         """Re-simulate the first ``turns`` turns of ``slot``'s episode; one record per turn (opening first)."""

@@ -56,7 +56,7 @@ def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
     """
     core = cast("DialogueCore", env.unwrapped.core)
     belief, user = core.belief, core.user
-    rows = np.arange(core.num_envs)
+    rows = core._rows
     intent_ok = belief.intent_heard & (belief.intent_value == user.goal_intent)
     required = core.required[user.goal_intent]
     wrong = required & ~(belief.heard & (belief.slot_value == user.goal_values))

@@ -62,15 +62,10 @@ def pick(templates: Sequence[str], key: np.ndarray, turn: int, salt: int) -> str
     return templates[int(random_integers(key, len(templates), turn, 7919 + salt)[0])]
 
 
-def opening_line(ontology: Ontology, key: np.ndarray) -> str:
-    """The desk's greeting."""
-    return f"Agent: {pick(ontology.agent['open'], key, 0, 0)}"
-
-
 def turn_lines(ontology: Ontology, desk: DeskActs, record: TurnRecord, key: np.ndarray, turn: int) -> list[str]:
-    """The desk's act of ``turn`` (none for the opening) and the user's answer, as said."""
-    agent = [f"Agent: {agent_text(ontology, desk, record, key, turn)}"] if turn else []
-    return [*agent, user_line(ontology, record, key, turn)]
+    """The desk's act of ``turn`` (its greeting for the opening, turn 0) and the user's answer, as said."""
+    said = pick(ontology.agent["open"], key, 0, 0) if turn == 0 else agent_text(ontology, desk, record, key, turn)
+    return [f"Agent: {said}", user_line(ontology, record, key, turn)]
 
 
 def agent_text(ontology: Ontology, desk: DeskActs, record: TurnRecord, key: np.ndarray, turn: int) -> str:

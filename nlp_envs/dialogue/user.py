@@ -98,8 +98,9 @@ class Reply(Utterance):
     """The users' answer to one desk turn (all ``(n,)`` unless said otherwise).
 
     Attributes:
-        asked: the slot the desk requested or confirmed in a live call, -1 where it did neither.
-        not_needed: the user said "that doesn't apply" (its intent does not need ``asked``).
+        asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot in a live call.
+        asked_slots: ``(q,)`` that slot.
+        not_needed: ``(q,)`` the user said "that doesn't apply" (its intent does not need the slot).
         thank: the right task was executed.
         complain: a wrong task was executed.
         hangup: the user hangs up (out of patience).
@@ -107,6 +108,7 @@ class Reply(Utterance):
     """
 
     asked: np.ndarray
+    asked_slots: np.ndarray
     not_needed: np.ndarray
     thank: np.ndarray
     complain: np.ndarray
@@ -193,7 +195,7 @@ class UserSimulator:
 
         Never on a turn that ends the call or executes: the change would go unheard.
         """
-        rows = np.arange(len(live))
+        rows = desk.rows
         change_slot = user.change_slot
         change = live & (turn >= user.change_turn) & ~(desk.ending | desk.execute) & user.told[rows, change_slot]
         if change.any():
@@ -219,8 +221,7 @@ class UserSimulator:
         Returns:
             The reply; ``user`` is updated (what it has told, its patience, its last acts).
         """
-        rows = np.arange(len(live))
-        k = desk.slot
+        rows, k = desk.rows, desk.slot
         gv, told = user.goal_values, user.told
         required = user.goal_required
         relevant = required[rows, k]
@@ -262,6 +263,7 @@ class UserSimulator:
         b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
         told[rows[b_valid], b_slot[b_valid]] = True
 
+        asked = rows[request | confirm]
         said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
         denied = np.full(len(said_a) + len(said_b), -1)
         denied[: len(said_a)] = np.where(negate[said_a], believed[said_a], -1)
@@ -289,8 +291,9 @@ class UserSimulator:
             acts=acts,
             said=said,
             draws=(draws[said_i, 0], draws[said_a, 1], draws[said_b, 2]),
-            asked=np.where(request | confirm, k, -1),
-            not_needed=irrelevant,
+            asked=asked,
+            asked_slots=k[asked],
+            not_needed=irrelevant[asked],
             thank=thank,
             complain=complain,
             hangup=hangup,
