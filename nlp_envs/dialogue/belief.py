@@ -142,9 +142,11 @@ class Belief:
             rows: the episode slots to update (``slice(None)``: all).
             evidence: ``(len(rows), n_intents)`` likelihoods; the true intent is never ruled out.
         """
-        belief = self.intent_belief[rows] * evidence
+        belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
+        belief *= evidence
         belief /= np.maximum(belief.sum(axis=1, keepdims=True), 1e-300)
-        self.intent_belief[rows] = belief
+        if isinstance(rows, np.ndarray):
+            self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
         self.intent_value[rows] = believed
         self.needed[rows] = self.required[believed] & self.intent_heard[rows, None]
