@@ -70,6 +70,7 @@ class Readings:
 
 def hear(
     said: Said,
+    *,
     goal_intent: np.ndarray,
     goal_values: np.ndarray,
     intent_sizes: np.ndarray,

@@ -284,7 +284,15 @@ class DialogueCore(TaskCore):
     def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:
         """The channel's readings of what the users said."""
         user = self.user
-        return hear(said, user.goal_intent, user.goal_values, self._intent_sizes, self.n_values, draws, self.error_rate)
+        return hear(
+            said,
+            goal_intent=user.goal_intent,
+            goal_values=user.goal_values,
+            intent_sizes=self._intent_sizes,
+            n_values=self.n_values,
+            draws=draws,
+            error_rate=self.error_rate,
+        )
 
     # ----------------------------------------------------------------------------------- views
     def observe(self) -> np.ndarray:
