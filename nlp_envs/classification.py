@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import numpy as np
 from gymnasium import spaces
 
+from nlp_envs.classification_reference import Classifier, train_classifier
 from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, random_integers
 from nlp_envs.data import CHATTERBOT, DRUG_REVIEWS
-from nlp_envs.data.documents import load_documents
+from nlp_envs.data.encoding import chunk_tables, embedding_table, encoded_documents
 from nlp_envs.data.files import TABLE_SUFFIXES
-from nlp_envs.data.text import Vocabulary, word_spans
-from nlp_envs.language_model import ppmi_vectors
 from nlp_envs.policies import random_policy
 
 #: The action that shows the next chunk (in the reading framing; the bandit has no READ).
@@ -31,172 +29,46 @@ DATASETS = (CHATTERBOT.name, DRUG_REVIEWS.name)
 
 
 @dataclass(frozen=True)
-class EncodedDocuments:
-    """One split of a dataset, tokenized, clipped to ``max_words`` words and encoded (read-only arrays).
+class ReadingState:
+    """Each episode slot's document and how far it has been read (one int64 array per field, ``(n,)``).
+
+    State rule (all tasks): state is a frozen dataclass of separate arrays, one per quantity; none
+    is a view into another, and the fields cannot be rebound (assigning one raises), so every
+    update writes into the arrays in place (``state.chunk[slots] = ...``, ``out=``).
 
     Attributes:
-        vocab: the vocabulary of the training split (``<unk>`` = 1; ``vocab.size`` pads).
-        label_names: the label names; label ids index this tuple.
-        texts: the documents as shown to people (the original text; lower-cased only where
-            lower-casing would change its length).
-        ends: per document, the character offset in its text where each kept word ends.
-        tokens: ``(documents, max_words)`` word ids, padded with ``vocab.size``.
-        lengths: the number of words of each document (at most ``max_words``, at least 1).
-        labels: the label id of each document.
+        document: the document's index in the split.
+        label: its label id.
+        length: its length in words.
+        chunks: its number of chunks.
+        offset: the row of its first chunk in the chunk tables.
+        case: the row block of the outcome table: ``(chunks not yet shown * labels + label) * actions``.
+        chunk: the last chunk shown.
+        last_action: the last action (READ at the start).
+        last_outcome: the last step's outcome (MOVE at the start: the episode goes on).
     """
 
-    vocab: Vocabulary
-    label_names: tuple[str, ...]
-    texts: tuple[str, ...]
-    ends: tuple[np.ndarray, ...]
-    tokens: np.ndarray
-    lengths: np.ndarray
-    labels: np.ndarray
+    document: np.ndarray
+    label: np.ndarray
+    length: np.ndarray
+    chunks: np.ndarray
+    offset: np.ndarray
+    case: np.ndarray
+    chunk: np.ndarray
+    last_action: np.ndarray
+    last_outcome: np.ndarray
+
+    def entries(self, rows: np.ndarray) -> ReadingState:
+        """A new state made of entries ``rows`` of this one."""
+        return ReadingState(*(np.asarray(getattr(self, name)[rows], dtype=np.int64) for name in _READING_FIELDS))
+
+    def assign(self, slots: np.ndarray, source: ReadingState, rows: np.ndarray) -> None:
+        """Write entries ``rows`` of ``source`` into ``slots`` of this state."""
+        for name in _READING_FIELDS:
+            getattr(self, name)[slots] = getattr(source, name)[rows]
 
 
-def _words(text: str) -> tuple[list[str], list[int], str]:
-    """The words of ``text`` (as :func:`nlp_envs.data.text.tokenize` finds them), their end offsets, the shown text."""
-    lower = text.lower()
-    matches = word_spans(text)
-    return (
-        [match.group() for match in matches],
-        [match.end() for match in matches],
-        (text if len(lower) == len(text) else lower),
-    )
-
-
-@lru_cache(maxsize=8)
-def _vocabulary(dataset: str, text_column: str, label_column: str, vocab_size: int) -> Vocabulary:
-    documents = load_documents(dataset, text_column, label_column)
-    return Vocabulary.from_sentences((_words(text)[0] for text in documents.train_texts), vocab_size)
-
-
-@lru_cache(maxsize=16)
-def encoded_documents(
-    dataset: str, text_column: str, label_column: str, vocab_size: int, max_words: int, split: str
-) -> EncodedDocuments:
-    """The ``split`` of ``dataset`` encoded with the training split's vocabulary (cached per process).
-
-    Documents without a single word (a review of only "!!!") are left out.
-
-    Raises:
-        ValueError: the split has no document (a user file with too few documents per label).
-    """
-    documents = load_documents(dataset, text_column, label_column)
-    vocab = _vocabulary(dataset, text_column, label_column, vocab_size)
-    texts, labels = documents.split(split)
-    kept_texts, kept_ends, kept_labels, rows = [], [], [], []
-    for text, label in zip(texts, labels, strict=True):
-        words, ends, shown = _words(text)
-        if words:
-            rows.append(vocab.encode(words[:max_words]))
-            kept_ends.append(np.array(ends[:max_words], dtype=np.int64))
-            kept_texts.append(shown)
-            kept_labels.append(label)
-    if not rows:
-        raise ValueError(f"Dataset {dataset!r} has no {split} documents; give more documents per label.")
-    lengths = np.array([len(row) for row in rows], dtype=np.int64)
-    tokens = np.full((len(rows), max_words), vocab.size, dtype=np.int64)
-    tokens[np.arange(max_words)[None, :] < lengths[:, None]] = np.concatenate(rows)
-    encoded = EncodedDocuments(
-        vocab, documents.labels, tuple(kept_texts), tuple(kept_ends), tokens, lengths, np.array(kept_labels)
-    )
-    for array in (encoded.tokens, encoded.lengths, encoded.labels, *encoded.ends):
-        array.flags.writeable = False
-    return encoded
-
-
-@lru_cache(maxsize=8)
-def word_vectors(dataset: str, text_column: str, label_column: str, vocab_size: int, dim: int) -> np.ndarray:
-    """Word vectors of the training split's documents: :func:`nlp_envs.language_model.ppmi_vectors`.
-
-    Returns:
-        ``(vocab.size + 1, dim)`` float32; the padding row (``vocab.size``) is zero.
-    """
-    vocab = _vocabulary(dataset, text_column, label_column, vocab_size)
-    rows = [vocab.encode(_words(text)[0]) for text in load_documents(dataset, text_column, label_column).train_texts]
-    lengths = np.array([len(row) for row in rows], dtype=np.int64)
-    table = ppmi_vectors(np.concatenate(rows), lengths, vocab.size, dim)
-    table.flags.writeable = False
-    return table
-
-
-#: The reference classifier is fitted to at most this many training documents (evenly spaced).
-CLASSIFIER_DOCUMENTS = 4000
-
-
-@dataclass(frozen=True)
-class Classifier:
-    """Multinomial logistic regression on l2-normalised tf-idf bags of words (plain numpy).
-
-    Attributes:
-        idf: ``(vocab.size + 1,)`` inverse document frequencies of the training split (0 for padding).
-        weights: ``(vocab.size + 1, labels)``; the padding row is zero.
-        bias: ``(labels,)``.
-    """
-
-    idf: np.ndarray
-    weights: np.ndarray
-    bias: np.ndarray
-
-    def features(self, tokens: np.ndarray, shown: np.ndarray) -> np.ndarray:
-        """``(n, vocab.size + 1)`` tf-idf vectors (unit norm) of the first ``shown[i]`` words of each row."""
-        size = len(self.idf)
-        inside = np.arange(tokens.shape[1])[None, :] < shown[:, None]
-        flat = np.arange(len(tokens))[:, None] * size + np.where(inside, tokens, size - 1)
-        weighted = np.bincount(flat.ravel(), minlength=len(tokens) * size).reshape(len(tokens), size) * self.idf
-        return weighted / np.maximum(np.linalg.norm(weighted, axis=1, keepdims=True), 1e-12)
-
-    def probabilities(self, tokens: np.ndarray, shown: np.ndarray) -> np.ndarray:
-        """``(n, labels)`` label probabilities given the first ``shown[i]`` words of each row of ``tokens``."""
-        return _softmax(self.features(tokens, shown) @ self.weights + self.bias)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-@lru_cache(maxsize=8)
-def train_classifier(
-    dataset: str,
-    text_column: str,
-    label_column: str,
-    vocab_size: int,
-    max_words: int,
-    l2: float = 1e-5,
-    iterations: int = 500,
-) -> Classifier:
-    """Fit the :class:`Classifier` to the full (clipped) training texts by Nesterov gradient descent.
-
-    ``l2`` and ``iterations`` were chosen on a held-out fifth of the training splits (the early
-    stopping regularises more than ``l2``). Deterministic (full batch from zero). The weights stay
-    in the span of the training vectors, ``weights = features.T @ coefficients``, so the descent
-    runs on the ``(documents, labels)`` coefficients with the documents' Gram matrix: the same
-    iterates, at a fraction of the cost.
-    """
-    train = encoded_documents(dataset, text_column, label_column, vocab_size, max_words, "train")
-    pad, classes = train.vocab.size, len(train.label_names)
-    chosen = np.unique(np.linspace(0, len(train.tokens) - 1, min(len(train.tokens), CLASSIFIER_DOCUMENTS)).astype(int))
-    tokens, lengths, labels = train.tokens[chosen], train.lengths[chosen], train.labels[chosen]
-    present = np.zeros((len(tokens), pad + 1), dtype=bool)
-    present[np.arange(len(tokens))[:, None], tokens] = True
-    idf = np.append(np.log((1 + len(tokens)) / (1 + present[:, :pad].sum(axis=0))) + 1.0, 0.0)
-    features = Classifier(idf, np.zeros((pad + 1, classes)), np.zeros(classes)).features(tokens, lengths)
-    gram = features @ features.T
-    targets = np.eye(classes)[labels]
-    coefficients, bias = np.zeros((len(tokens), classes)), np.zeros(classes)
-    ahead_coefficients, ahead_bias = coefficients.copy(), bias.copy()
-    step = 1.0 / (0.5 + l2)  # unit-norm rows: the mean cross-entropy plus l2 is (0.5 + l2)-smooth
-    for iteration in range(iterations):
-        error = (_softmax(gram @ ahead_coefficients + ahead_bias) - targets) / len(targets)
-        new_coefficients = ahead_coefficients - step * (error + l2 * ahead_coefficients)
-        new_bias = ahead_bias - step * error.sum(axis=0)
-        momentum = iteration / (iteration + 3)
-        ahead_coefficients = new_coefficients + momentum * (new_coefficients - coefficients)
-        ahead_bias = new_bias + momentum * (new_bias - bias)
-        coefficients, bias = new_coefficients, new_bias
-    return Classifier(idf, features.T @ coefficients, bias)
+_READING_FIELDS = tuple(field.name for field in fields(ReadingState))
 
 
 class ClassificationCore(TaskCore):
@@ -264,7 +136,7 @@ class ClassificationCore(TaskCore):
         # cuts an episode (a one-step bandit would otherwise be truncated at every step).
         self.max_steps = self.max_chunks + 1
         self.answer_offset = 0 if self.bandit else 1
-        tables = _chunk_tables(*self.source, self.max_words, split, self.chunk_words)
+        tables = chunk_tables(*self.source, self.max_words, split, self.chunk_words)
         self.chunk_offsets, self.document_chunks, self.chunk_tokens = tables
 
         n_actions = len(self.label_names) + self.answer_offset
@@ -276,12 +148,13 @@ class ClassificationCore(TaskCore):
             self.afterstate_space = spaces.MultiDiscrete([*self.single_observation_space.nvec, n_actions])
         else:
             if observation == "embedding":
-                self.observation_table = _embedding_table(
+                self.observation_table = embedding_table(
                     *self.source, self.max_words, split, self.chunk_words, int(embedding_dim)
                 )
                 width = self.observation_table.shape[1]
             else:
                 width = self.vocab.size + 2
+                # Each slot's bag of words so far: state, kept apart from ReadingState (only this observation has it).
                 self.counts = np.zeros((num_envs, self.vocab.size + 1), dtype=np.float32)
             self.single_observation_space = spaces.Box(-1.0, 1.0, shape=(width,), dtype=np.float32)
             self.afterstate_space = spaces.Box(-1.0, 1.0, shape=(width + n_actions,), dtype=np.float32)
@@ -297,26 +170,21 @@ class ClassificationCore(TaskCore):
             self._outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
         self._case_steps = _OUTCOME_MOVES * stride  # a READ that moves on: one chunk fewer to show
         self._stride = stride
-        # The state of every slot, one int64 column per field (the attributes below are views), and
-        # the first row of each document's episode: begin() is one gather and one scatter.
+        # The first state of each document's episode (one entry per document), and the state of
+        # every slot: begin() copies entries of the one into the other.
         count = len(self.documents.lengths)
-        self._starts = np.stack(
-            [
-                np.arange(count),  # document
-                self.documents.labels,  # label
-                self.documents.lengths,  # length (words)
-                self.document_chunks,  # chunks
-                self.chunk_offsets,  # offset (first chunk row)
-                (self.document_chunks - 1) * stride + self.documents.labels * n_actions,  # case
-                np.zeros(count, dtype=np.int64),  # chunk (the last one shown)
-                np.full(count, READ),  # last_action
-                np.full(count, MOVE),  # last_outcome (MOVE: the episode goes on)
-            ],
-            axis=1,
+        self._starts = ReadingState(
+            document=np.arange(count),
+            label=self.documents.labels,
+            length=self.documents.lengths,
+            chunks=self.document_chunks,
+            offset=self.chunk_offsets,
+            case=(self.document_chunks - 1) * stride + self.documents.labels * n_actions,
+            chunk=np.zeros(count, dtype=np.int64),
+            last_action=np.full(count, READ),
+            last_outcome=np.full(count, MOVE),  # MOVE: the episode goes on
         )
-        self._state = self._starts[np.zeros(num_envs, dtype=np.int64)]
-        self.document, self.label, self.length, self.chunks, self.offset = self._state[:, :5].T
-        self.case, self.chunk, self.last_action, self.last_outcome = self._state[:, 5:].T
+        self.state = self._starts.entries(np.zeros(num_envs, dtype=np.int64))
         # The reward of each outcome of a step.
         self._outcome_rewards = np.array([self.wrong_reward, self.correct_reward, -self.read_cost, self.wrong_reward])
         self._chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
@@ -348,55 +216,53 @@ class ClassificationCore(TaskCore):
     @property
     def remaining(self) -> np.ndarray:
         """How many chunks of its document each slot has not been shown yet."""
-        return self.case // self._stride
-
-    @property
-    def finished(self) -> np.ndarray:
-        """Whether each slot's episode has ended (by an answer or a READ past the end)."""
-        return _OUTCOME_ENDS[self.last_outcome]
+        return self.state.case // self._stride
 
     @property
     def words_read(self) -> np.ndarray:
         """How many words of its document each slot has been shown."""
-        return np.minimum(self._chunk_ends[self.chunk], self.length)
+        return np.minimum(self._chunk_ends[self.state.chunk], self.state.length)
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a document per slot (uniformly from the split) and show its first chunk."""
-        self._state[slots] = self._starts[random_integers(keys, len(self._starts))]
+        self.state.assign(slots, self._starts, random_integers(keys, len(self._starts.document)))
         if self.observation == "counts":
             self.counts[slots] = 0.0
             self._count(slots)
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """READ shows the next chunk (past the end: the wrong-answer reward); an answer ends the episode."""
-        outcome = self._outcomes[self.case + actions]
-        self.last_action[:] = actions
-        self.last_outcome[:] = outcome
+        state = self.state
+        outcome = self._outcomes[state.case + actions]
+        state.last_action[:] = actions
+        state.last_outcome[:] = outcome
         moving = _OUTCOME_MOVES[outcome]
-        self.chunk += moving
-        self.case -= self._case_steps[outcome]
+        np.add(state.chunk, moving, out=state.chunk)
+        np.subtract(state.case, self._case_steps[outcome], out=state.case)
         if self.observation == "counts":
             self._count(np.flatnonzero(moving))
         return self._outcome_rewards[outcome], _OUTCOME_ENDS[outcome]
 
     def _count(self, slots: np.ndarray) -> None:
         """Add the words of each slot's current chunk to its bag of words."""
-        tokens = self.chunk_tokens[self.offset[slots] + self.chunk[slots]]
+        tokens = self.chunk_tokens[self.state.offset[slots] + self.state.chunk[slots]]
         np.add.at(self.counts, (slots[:, None], tokens), 1.0)
 
     def observe(self) -> np.ndarray:
         """Per slot: what has been read (mean word vector, word frequencies or last chunk's ids) and progress."""
-        rows = self.offset + self.chunk
+        rows = self.state.offset + self.state.chunk
         if self.observation == "embedding":
             return self.observation_table[rows]
         if self.observation == "tokens":
-            return np.concatenate([self.chunk_tokens[rows], (self.chunk + 1)[:, None], self.chunks[:, None]], axis=1)
+            return np.concatenate(
+                [self.chunk_tokens[rows], (self.state.chunk + 1)[:, None], self.state.chunks[:, None]], axis=1
+            )
         words = self.words_read
         return np.concatenate(
             [
                 self.counts[:, : self.vocab.size] / words[:, None],
-                (words / self.length)[:, None],
-                ((self.chunk + 1) / self.max_chunks)[:, None],
+                (words / self.state.length)[:, None],
+                ((self.state.chunk + 1) / self.max_chunks)[:, None],
             ],
             axis=1,
             dtype=np.float32,
@@ -417,22 +283,22 @@ class ClassificationCore(TaskCore):
         """``correct``, ``words_read``, ``fraction_read``; also the ``label`` and the ``answer`` (-1: none)."""
         words = self.words_read[slots]
         return {
-            "correct": (self.last_outcome[slots] == RIGHT).astype(np.float64),
+            "correct": (self.state.last_outcome[slots] == RIGHT).astype(np.float64),
             "words_read": words,
-            "fraction_read": words / self.length[slots],
-            "label": self.label[slots].copy(),
-            "answer": self.last_action[slots] - self.answer_offset,
+            "fraction_read": words / self.state.length[slots],
+            "label": self.state.label[slots].copy(),
+            "answer": self.state.last_action[slots] - self.answer_offset,
         }
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
-        document, words = self.document[slot], int(self.words_read[slot])
+        document, words = self.state.document[slot], int(self.words_read[slot])
         shown = self.documents.texts[document][: self.documents.ends[document][words - 1]]
-        more = " ..." if words < self.length[slot] else ""
-        text = f"{shown}{more} [{words}/{self.length[slot]} words]"
-        if _OUTCOME_ENDS[self.last_outcome[slot]]:
-            label = self.label_names[self.label[slot]]
-            answer = self.last_action[slot] - self.answer_offset
+        more = " ..." if words < self.state.length[slot] else ""
+        text = f"{shown}{more} [{words}/{self.state.length[slot]} words]"
+        if _OUTCOME_ENDS[self.state.last_outcome[slot]]:
+            label = self.label_names[self.state.label[slot]]
+            answer = self.state.last_action[slot] - self.answer_offset
             said = f"answered {self.label_names[answer]!r}" if answer >= 0 else "read past the end"
             text += f" -> {said}; label {label!r}"
         return text
@@ -447,67 +313,7 @@ class ClassificationCore(TaskCore):
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""
-        return classifier.probabilities(self.documents.tokens[self.document], self.words_read)
-
-
-@lru_cache(maxsize=16)
-def _chunk_tables(
-    dataset: str, text_column: str, label_column: str, vocab_size: int, max_words: int, split: str, chunk_words: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each document's first chunk row and number of chunks, and the ``(rows, chunk_words)`` chunk word ids."""
-    documents = encoded_documents(dataset, text_column, label_column, vocab_size, max_words, split)
-    chunks = -(-documents.lengths // chunk_words)
-    offsets = np.cumsum(chunks) - chunks
-    max_chunks = -(-max_words // chunk_words)
-    padded = np.full((len(chunks), max_chunks * chunk_words), documents.vocab.size, dtype=np.int64)
-    padded[:, :max_words] = documents.tokens
-    inside = np.arange(max_chunks)[None, :] < chunks[:, None]
-    tokens = padded.reshape(len(chunks), max_chunks, chunk_words)[inside]
-    for array in (offsets, chunks, tokens):
-        array.flags.writeable = False
-    return offsets, chunks, tokens
-
-
-@lru_cache(maxsize=16)
-def _embedding_table(
-    dataset: str,
-    text_column: str,
-    label_column: str,
-    vocab_size: int,
-    max_words: int,
-    split: str,
-    chunk_words: int,
-    dim: int,
-) -> np.ndarray:
-    """The embedding observation of every (document, chunks shown): mean vector, fraction read, progress."""
-    documents = encoded_documents(dataset, text_column, label_column, vocab_size, max_words, split)
-    offsets, chunks, tokens = _chunk_tables(
-        dataset, text_column, label_column, vocab_size, max_words, split, chunk_words
-    )
-    vectors = word_vectors(dataset, text_column, label_column, vocab_size, dim).astype(np.float64)
-    # Sum each chunk's word vectors one dimension at a time: memory in words, not words x dim.
-    row_of_word = np.repeat(np.arange(len(tokens)), tokens.shape[1])
-    flat = tokens.ravel()
-    chunk_sums = np.stack(
-        [np.bincount(row_of_word, weights=column[flat], minlength=len(tokens)) for column in vectors.T], axis=1
-    )
-    sums = np.cumsum(chunk_sums, axis=0)
-    starts = np.concatenate([np.zeros((1, sums.shape[1])), sums])[offsets]
-    document = np.repeat(np.arange(len(chunks)), chunks)
-    chunk = np.arange(len(tokens)) - offsets[document]
-    words = np.minimum((chunk + 1) * chunk_words, documents.lengths[document])
-    max_chunks = -(-max_words // chunk_words)
-    table = np.concatenate(
-        [
-            (sums - starts[document]) / words[:, None],
-            (words / documents.lengths[document])[:, None],
-            ((chunk + 1) / max_chunks)[:, None],
-        ],
-        axis=1,
-    ).astype(np.float32)
-    np.clip(table, -1.0, 1.0, out=table)
-    table.flags.writeable = False
-    return table
+        return classifier.probabilities(self.documents.tokens[self.state.document], self.words_read)
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
@@ -516,7 +322,7 @@ def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
     No policy can do better: ``correct_reward`` on the first step is the largest return there is.
     """
     core = cast(ClassificationCore, env.unwrapped.core)
-    return core.label + core.answer_offset
+    return core.state.label + core.answer_offset
 
 
 def classifier_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:

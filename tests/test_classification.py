@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_envs
-from nlp_envs.classification import READ, ClassificationCore, encoded_documents, train_classifier
+from nlp_envs.classification import READ, ClassificationCore
+from nlp_envs.classification_reference import train_classifier
 from nlp_envs.data import MissingDataError
 from nlp_envs.data.documents import _load_chatterbot, _load_drug_reviews, load_documents
+from nlp_envs.data.encoding import encoded_documents
 from nlp_envs.data.files import DataFileError
 
 IDS = (
@@ -104,9 +106,9 @@ def test_read_shows_the_next_chunk_at_a_cost_and_a_right_answer_pays() -> None:
     assert env.observation_space.contains(observation)
     observation, reward, terminated, truncated, info = env.step(READ)
     assert (reward, terminated, truncated) == (-0.05, False, False)
-    assert core.words_read[0] == min(6, core.length[0])
-    assert observation[-2] == pytest.approx(core.words_read[0] / core.length[0])
-    right = int(core.label[0]) + 1
+    assert core.words_read[0] == min(6, core.state.length[0])
+    assert observation[-2] == pytest.approx(core.words_read[0] / core.state.length[0])
+    right = int(core.state.label[0]) + 1
     _, reward, terminated, _, info = env.step(right)
     assert (reward, terminated) == (1.0, True)
     assert info["correct"] == 1.0 and info["label"] == right - 1 and info["answer"] == right - 1
@@ -117,7 +119,7 @@ def test_read_shows_the_next_chunk_at_a_cost_and_a_right_answer_pays() -> None:
 def test_a_wrong_answer_costs_wrong_reward() -> None:
     env = gym.make("nlp_envs/TextClassification-v0", wrong_reward=-2.0)
     env.reset(seed=1)
-    wrong = 1 + (int(core_of(env).label[0]) + 1) % len(core_of(env).label_names)
+    wrong = 1 + (int(core_of(env).state.label[0]) + 1) % len(core_of(env).label_names)
     _, reward, terminated, _, info = env.step(wrong)
     assert (reward, terminated, info["correct"]) == (-2.0, True, 0.0)
 
@@ -126,14 +128,14 @@ def test_read_past_the_end_terminates_with_the_wrong_answer_reward() -> None:
     env = gym.make("nlp_envs/TextClassification-v0", render_mode="ansi")
     core = core_of(env)
     env.reset(seed=2)
-    chunks = int(core.chunks[0])
+    chunks = int(core.state.chunks[0])
     for _ in range(chunks - 1):
         assert env.unwrapped.action_masks()[READ]
         _, reward, terminated, truncated, _ = env.step(READ)
         assert (reward, terminated, truncated) == (-0.005, False, False)
-    assert core.words_read[0] == core.length[0]
+    assert core.words_read[0] == core.state.length[0]
     assert not env.unwrapped.action_masks()[READ] and env.unwrapped.action_masks()[1:].all()
-    assert env.render().endswith(f"[{core.length[0]}/{core.length[0]} words]")
+    assert env.render().endswith(f"[{core.state.length[0]}/{core.state.length[0]} words]")
     _, reward, terminated, truncated, info = env.step(READ)
     assert (reward, terminated, truncated) == (-1.0, True, False)
     assert info["correct"] == 0.0 and info["answer"] == -1 and info["fraction_read"] == 1.0
@@ -173,7 +175,7 @@ def test_bandit_preset_is_one_step_with_the_whole_text(env_id: str) -> None:
     observations, _ = env.reset(seed=0)
     np.testing.assert_array_equal(observations[:, -2], 1.0)  # everything shown
     for _ in range(3):
-        labels = core.label.copy()
+        labels = core.state.label.copy()
         _, rewards, terminated, truncated, infos = env.step(labels)  # answer right
         assert terminated.all() and not truncated.any()
         np.testing.assert_array_equal(rewards, 1.0)
@@ -210,7 +212,7 @@ def test_counts_observation_is_the_bag_of_words_read() -> None:
     core = core_of(env)
     observation, _ = env.reset(seed=3)
     observation, *_ = env.step(READ)
-    shown = core.documents.tokens[core.document[0], : core.words_read[0]]
+    shown = core.documents.tokens[core.state.document[0], : core.words_read[0]]
     expected = np.bincount(shown, minlength=core.vocab.size + 1)[: core.vocab.size] / len(shown)
     np.testing.assert_allclose(observation[:-2], expected, rtol=1e-6)
 

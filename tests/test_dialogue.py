@@ -13,6 +13,7 @@ import pytest
 import nlp_envs
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
+from nlp_envs.dialogue.channel import noisy
 
 GOALS = load_ontology("bank").goal_count()
 DIALOGUE_IDS = [
@@ -68,12 +69,12 @@ def test_oracle_succeeds_on_every_goal_without_noise(p_change: float) -> None:
     core = env.unwrapped.core
     intents, values = all_goals(core)
     assert len(intents) == core.ontology.goal_count() == env.num_envs
-    core.begin_with_goals(np.arange(len(intents)), core.keys.copy(), intents, values)
+    core.begin_with_goals(np.arange(len(intents)), core.user.keys.copy(), intents, values)
     results = run_first_episodes(env, oracle_policy, env.unwrapped.episode_limit)
     assert results["success"].min() == 1.0
     np.testing.assert_allclose(results["return"], core.success_reward - results["turns"])
     # Never more turns than: ask the intent, one request per slot, execute, close.
-    assert (results["turns"] <= core.slot_counts[intents] + 3).all()
+    assert (results["turns"] <= core.simulator.slot_counts[intents] + 3).all()
 
 
 def test_oracle_takes_exactly_the_fewest_turns_with_a_user_that_never_volunteers() -> None:
@@ -81,9 +82,9 @@ def test_oracle_takes_exactly_the_fewest_turns_with_a_user_that_never_volunteers
     env.reset(seed=1)
     core = env.unwrapped.core
     intents, values = all_goals(core)
-    core.begin_with_goals(np.arange(len(intents)), core.keys.copy(), intents, values)
+    core.begin_with_goals(np.arange(len(intents)), core.user.keys.copy(), intents, values)
     results = run_first_episodes(env, oracle_policy, env.unwrapped.episode_limit)
-    np.testing.assert_array_equal(results["turns"], core.slot_counts[intents] + 3)
+    np.testing.assert_array_equal(results["turns"], core.simulator.slot_counts[intents] + 3)
 
 
 @pytest.mark.parametrize("env_id", DIALOGUE_IDS)
@@ -156,7 +157,7 @@ def test_confidence_is_calibrated() -> None:
     rng = np.random.default_rng(0)
     n = 200_000
     true = rng.integers(5, size=(n, 1))
-    heard, conf = core._noisy(true, np.full((n, 1), 5), rng.random((n, 1)))
+    heard, conf = noisy(true, np.full((n, 1), 5), rng.random((n, 1)), core.error_rate)
     right = (heard == true).ravel()
     assert right.mean() == pytest.approx(0.7, abs=0.01)
     conf = conf.ravel()
@@ -171,9 +172,9 @@ def test_no_noise_means_full_confidence_and_right_readings() -> None:
     core = env.unwrapped.core
     for _ in range(10):
         observations, *_ = env.step(oracle_policy(observations, env))
-        heard = core.heard
-        np.testing.assert_array_equal(core.slot_value[heard], core.goal_values[heard])
-        np.testing.assert_allclose(core.slot_conf[heard], 1.0)
+        heard = core.belief.heard
+        np.testing.assert_array_equal(core.belief.slot_value[heard], core.user.goal_values[heard])
+        np.testing.assert_allclose(core.belief.slot_conf[heard], 1.0)
 
 
 def test_rewards_turns_and_episode_ends() -> None:
@@ -183,7 +184,7 @@ def test_rewards_turns_and_episode_ends() -> None:
     # Executing before anything is known: a wrong execution, the user complains, the call goes on.
     _, reward, terminated, _, _ = env.step(core.EXECUTE)
     assert reward == -core.turn_cost - core.wrong_penalty and not terminated
-    assert core.user_acts[0, COMPLAIN]
+    assert core.user.acts[0, COMPLAIN]
     _, reward, terminated, _, info = env.step(core.HANDOFF)
     assert reward == -core.turn_cost - core.handoff_cost and terminated
     assert (info["success"], info["turns"], info["handoff"]) == (0.0, 2.0, 1.0)
@@ -196,13 +197,13 @@ def test_the_user_hangs_up_after_patience_useless_turns() -> None:
     env = gym.make("nlp_envs/DialogueClean-v0", patience=3)
     core = env.unwrapped.core
     env.reset(seed=0)
-    intent = int(core.goal_intent[0])
+    intent = int(core.user.goal_intent[0])
     irrelevant = 1 + int(np.flatnonzero(~core.required[intent])[0])
     rewards = []
     for _ in range(3):
         _, reward, terminated, _, info = env.step(irrelevant)
         rewards.append(reward)
-    assert terminated and core.user_acts[0, HANGUP]
+    assert terminated and core.user.acts[0, HANGUP]
     assert rewards == [-1.0, -1.0, -1.0 - core.lost_penalty]
     assert info["success"] == 0.0
 
@@ -212,13 +213,13 @@ def test_confirming_a_right_value_gets_an_affirmation_and_certainty() -> None:
     core = env.unwrapped.core
     for seed in range(50):
         env.reset(seed=seed)
-        slot = int(core.agenda[core.goal_intent[0], 0])
-        if core.heard[0, slot] and core.slot_value[0, slot] == core.goal_values[0, slot]:
+        slot = int(core.simulator.agenda[core.user.goal_intent[0], 0])
+        if core.belief.heard[0, slot] and core.belief.slot_value[0, slot] == core.user.goal_values[0, slot]:
             break
     else:
         pytest.fail("no opening volunteered a right first slot in 50 seeds")
     observation, *_ = env.step(core.n_slots + 1 + slot)
-    assert core.user_acts[0, AFFIRM]
+    assert core.user.acts[0, AFFIRM]
     assert observation[core.layout["confidence"]][slot] >= 0.999
 
 
@@ -226,10 +227,10 @@ def test_changed_mind_updates_the_goal_and_the_oracle_follows() -> None:
     env = make_vec("nlp_envs/DialogueClean-v0", 256, p_change=1.0)
     env.reset(seed=0)
     core = env.unwrapped.core
-    start = core.goal_values.copy()
+    start = core.user.goal_values.copy()
     results = run_first_episodes(env, oracle_policy, 20)
     # Slots that ended are not restarted yet (autoreset happens on the next step).
-    changed = (core.goal_values != start).any(axis=1)
+    changed = (core.user.goal_values != start).any(axis=1)
     assert changed.mean() > 0.3
     assert results["success"].min() == 1.0
 
@@ -416,7 +417,7 @@ def test_the_users_acts_are_evidence_about_the_intent() -> None:
     env = gym.make("nlp_envs/DialogueNoisy-v0")
     core = env.unwrapped.core
     env.reset(seed=2)
-    intent = int(core.goal_intent[0])
+    intent = int(core.user.goal_intent[0])
     needed = np.flatnonzero(core.required[intent])
     unneeded = np.flatnonzero(~core.required[intent])
     observation, *_ = env.step(1 + int(unneeded[0]))  # "that doesn't apply": no intent needing that slot

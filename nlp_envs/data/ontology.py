@@ -38,7 +38,20 @@ __all__ = ["BUILTIN_ONTOLOGIES", "Ontology", "OntologyError", "load_ontology"]
 
 ONTOLOGY_DIR = Path(__file__).parent / "ontologies"
 BUILTIN_ONTOLOGIES = ("bank",)
-USER_ACTS = ("greet", "repeat", "irrelevant", "affirm", "negate", "change", "complain", "thank", "hangup", "bye")
+# The user acts with templates of their own (informing uses the slot and intent templates); not
+# nlp_envs.dialogue.USER_ACTS, the columns of the observation.
+PHRASED_USER_ACTS = (
+    "greet",
+    "repeat",
+    "irrelevant",
+    "affirm",
+    "negate",
+    "change",
+    "complain",
+    "thank",
+    "hangup",
+    "bye",
+)
 AGENT_ACTS = ("open", "ask_intent", "confirm", "handoff", "close")
 _ALLOWED_FIELDS = {
     ("user", "change"): {"slot"},
@@ -237,7 +250,7 @@ def parse_ontology(data: Any, origin: str = "<dict>") -> Ontology:
         intent_informs.append(_templates(spec, "inform", at, set()))
         intent_executes.append(_templates(spec, "execute", at, set(names)))
 
-    user = _act_templates(data, "user", USER_ACTS, where)
+    user = _act_templates(data, "user", PHRASED_USER_ACTS, where)
     agent = _act_templates(data, "agent", AGENT_ACTS, where)
     required = np.zeros((len(intents), len(slot_names)), dtype=bool)
     for index, slot_ids in enumerate(intent_slots):

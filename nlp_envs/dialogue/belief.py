@@ -1,0 +1,170 @@
+"""The belief update: the desk's exact Bayes posterior over each user's intent and slot values.
+
+The evidence is what the channel heard (:class:`~nlp_envs.dialogue.channel.Readings`) and the
+user's acts themselves, which are heard without noise: an answer about a slot rules out the
+intents that do not need it, "that doesn't apply" rules out those that do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nlp_envs.data.ontology import Ontology
+from nlp_envs.dialogue.channel import Readings, Said
+
+
+def likelihood(value: np.ndarray, conf: np.ndarray, size: np.ndarray | int, width: int) -> np.ndarray:
+    """``(h, width)``: P(reading | true value) up to a constant, for readings ``value`` of confidence ``conf``.
+
+    A calibrated confidence ``c`` is the posterior of the reading under a uniform prior, so the
+    likelihood is ``c`` at the heard value and ``(1 - c) / (size - 1)`` elsewhere (floored at 1e-12
+    so that no value is ruled out for good by a reading).
+    """
+    other = (1.0 - conf) / (np.asarray(size) - 1)
+    result = np.where(np.arange(width) == value[:, None], conf[:, None], other[:, None])
+    return np.maximum(result, 1e-12, out=result)
+
+
+@dataclass(frozen=True)
+class Belief:
+    """The desk's belief about every episode slot's user (first axis: the episode slot).
+
+    State rule (all tasks): state is a frozen dataclass of separate arrays, one per quantity; none
+    is a view into another, and the fields cannot be rebound (assigning one raises), so every
+    update writes into the arrays in place (``belief.heard[rows] = ...``, ``out=``).
+
+    Attributes:
+        intent_belief: ``(n, n_intents)`` posterior over the intents.
+        intent_heard: ``(n,)`` whether any intent has been heard.
+        intent_value: ``(n,)`` the most probable intent.
+        slot_belief: ``(n, n_slots, width)`` posterior over each slot's values (0 past its set).
+        heard: ``(n, n_slots)`` whether a value has been heard (the slot is filled).
+        slot_value: ``(n, n_slots)`` the most probable value.
+        slot_conf: ``(n, n_slots)`` its probability (0 while unfilled).
+        needed: ``(n, n_slots)`` the slots the believed intent needs, once an intent is heard.
+        n_intents: the number of intents.
+        required: ``(n_intents, n_slots)`` the ontology's table of the slots each intent needs.
+        n_values: ``(n_slots,)`` the size of each slot's value set.
+        uniform_rows: ``(n_slots, width)`` each slot's uniform prior.
+    """
+
+    intent_belief: np.ndarray
+    intent_heard: np.ndarray
+    intent_value: np.ndarray
+    slot_belief: np.ndarray
+    heard: np.ndarray
+    slot_value: np.ndarray
+    slot_conf: np.ndarray
+    needed: np.ndarray
+    n_intents: int
+    required: np.ndarray
+    n_values: np.ndarray
+    uniform_rows: np.ndarray
+
+    @classmethod
+    def allocate(cls, n: int, ontology: Ontology) -> Belief:
+        """The prior belief of ``n`` episode slots about users of ``ontology``."""
+        n_intents, n_slots, width = ontology.n_intents, ontology.n_slots, int(ontology.n_values.max())
+        value_mask = np.arange(width)[None, :] < ontology.n_values[:, None]  # (K, V)
+        uniform_rows = value_mask / ontology.n_values[:, None]
+        return cls(
+            intent_belief=np.full((n, n_intents), 1.0 / n_intents),
+            intent_heard=np.zeros(n, dtype=bool),
+            intent_value=np.zeros(n, dtype=np.int64),
+            slot_belief=np.broadcast_to(uniform_rows, (n, n_slots, width)).copy(),
+            heard=np.zeros((n, n_slots), dtype=bool),
+            slot_value=np.zeros((n, n_slots), dtype=np.int64),
+            slot_conf=np.zeros((n, n_slots)),
+            needed=np.zeros((n, n_slots), dtype=bool),
+            n_intents=n_intents,
+            required=ontology.required,
+            n_values=ontology.n_values,
+            uniform_rows=uniform_rows,
+        )
+
+    def clear(self, slots: np.ndarray) -> None:
+        """Back to the prior in episode slots ``slots`` (a new user)."""
+        self.intent_belief[slots] = 1.0 / self.n_intents
+        self.intent_heard[slots] = False
+        self.intent_value[slots] = 0
+        self.slot_belief[slots] = self.uniform_rows
+        self.heard[slots] = False
+        self.slot_value[slots] = 0
+        self.slot_conf[slots] = 0.0
+        self.needed[slots] = False
+
+    def forget(self, rows: np.ndarray, slots: np.ndarray) -> None:
+        """Back to the prior on slot ``slots`` of episode slots ``rows`` (the user changed its mind)."""
+        self.heard[rows, slots] = False
+        self.slot_value[rows, slots] = 0
+        self.slot_conf[rows, slots] = 0.0
+        self.slot_belief[rows, slots] = self.uniform_rows[slots]
+
+    def hear_opening(self, said: Said, readings: Readings) -> None:
+        """Update the episode slots that just began on what their user's opening said."""
+        self.intent_heard[said.intent_rows] = True
+        if readings.n_intents:
+            self.weigh_intents(said.intent_rows, self._intent_likelihood(readings))
+        self._hear_slots(said, readings)
+
+    def hear_turn(
+        self, said: Said, readings: Readings, asked: np.ndarray, asked_slots: np.ndarray, not_needed: np.ndarray
+    ) -> None:
+        """Update every episode slot on one turn: what the channel heard and what the user's act rules out.
+
+        Args:
+            said: what the users said.
+            readings: what the channel heard of it.
+            asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot.
+            asked_slots: ``(q,)`` that slot.
+            not_needed: ``(q,)`` the user said "that doesn't apply" to it (else it answered).
+        """
+        self.intent_heard[said.intent_rows] = True
+        # Most episodes get intent evidence each turn, so weigh the whole batch (1 where nothing was learnt).
+        evidence = np.ones(self.intent_belief.shape)
+        evidence[said.intent_rows] = self._intent_likelihood(readings)
+        # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
+        evidence[asked] = self.required.T[asked_slots] != not_needed[:, None]
+        self.weigh_intents(slice(None), evidence)
+        self._hear_slots(said, readings)
+
+    def _intent_likelihood(self, readings: Readings) -> np.ndarray:
+        """``(readings.n_intents, n_intents)``: the likelihood of each intent reading."""
+        n_i = readings.n_intents
+        return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents, self.n_intents)
+
+    def weigh_intents(self, rows: np.ndarray | slice, evidence: np.ndarray) -> None:
+        """The intent Bayes update: multiply the belief of ``rows`` by ``evidence`` and renormalise.
+
+        Args:
+            rows: the episode slots to update (``slice(None)``: all).
+            evidence: ``(len(rows), n_intents)`` likelihoods; the true intent is never ruled out.
+        """
+        belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
+        belief *= evidence
+        belief /= np.maximum(belief.sum(axis=1, keepdims=True), 1e-300)
+        if isinstance(rows, np.ndarray):
+            self.intent_belief[rows] = belief
+        believed = belief.argmax(axis=1)
+        self.intent_value[rows] = believed
+        self.needed[rows] = self.required[believed] & self.intent_heard[rows, None]
+
+    def _hear_slots(self, said: Said, readings: Readings) -> None:
+        """The slot-value Bayes update on the slot readings; a value the user has just denied gets probability 0."""
+        rows, slots = said.slot_rows, said.slots
+        if not rows.size:
+            return
+        value, conf = readings.heard[readings.n_intents :], readings.conf[readings.n_intents :]
+        belief = self.slot_belief[rows, slots]
+        denied = said.denied
+        was_denied = denied >= 0
+        belief[was_denied, denied[was_denied]] = 0.0
+        width = belief.shape[1]
+        belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
+        belief /= np.maximum(belief.sum(axis=1, keepdims=True), 1e-300)
+        self.slot_belief[rows, slots] = belief
+        self.slot_value[rows, slots] = belief.argmax(axis=1)
+        self.slot_conf[rows, slots] = belief.max(axis=1)
+        self.heard[rows, slots] = True

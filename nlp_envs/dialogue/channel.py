@@ -1,0 +1,128 @@
+"""The noisy channel: what the desk's understanding hears of what the user says, with a confidence.
+
+The user simulator decides *what* is said (:class:`Said`); this module turns it into
+:class:`Readings` (true value, value heard, calibrated confidence), which the belief update reads.
+The random draws come from :mod:`nlp_envs.dialogue.draws`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Said:
+    """The items the users said in one turn, by channel (all arrays index episode slots or slots).
+
+    Readings are ordered intent readings first, then channel A, then channel B.
+
+    Attributes:
+        intent_rows: episode slots whose user said its intent, shape ``(i,)``.
+        a_rows: episode slots whose user said a slot value on channel A (the slot asked about, or
+            the first wrong one after a failed execution), shape ``(a,)``.
+        a_slots: the slot of each channel-A value, shape ``(a,)``.
+        b_rows: episode slots whose user said one more value on channel B (volunteered, or the
+            value of a changed mind), shape ``(b,)``.
+        b_slots: the slot of each channel-B value, shape ``(b,)``.
+        affirmed: ``(a,)`` bool: the channel-A item is a "yes" to a confirmation (heard for sure).
+        confirmed: ``(a,)`` the value the desk confirmed (what an affirmation is heard as).
+        denied: ``(a + b,)`` the value the user has just denied with a "no", -1 for none.
+    """
+
+    intent_rows: np.ndarray
+    a_rows: np.ndarray
+    a_slots: np.ndarray
+    b_rows: np.ndarray
+    b_slots: np.ndarray
+    affirmed: np.ndarray
+    confirmed: np.ndarray
+    denied: np.ndarray
+
+    @property
+    def slot_rows(self) -> np.ndarray:
+        """The episode slots of the slot-value readings (channel A, then B)."""
+        return np.concatenate([self.a_rows, self.b_rows])
+
+    @property
+    def slots(self) -> np.ndarray:
+        """The slot of each slot-value reading (channel A, then B)."""
+        return np.concatenate([self.a_slots, self.b_slots])
+
+
+@dataclass(frozen=True)
+class Readings:
+    """What the understanding made of a :class:`Said`, one entry per item in its order.
+
+    Attributes:
+        truth: the value the user meant.
+        heard: the value the understanding heard.
+        conf: its calibrated confidence (the posterior that ``heard`` is right).
+        n_intents: how many of the entries (the first ones) are intent readings.
+    """
+
+    truth: np.ndarray
+    heard: np.ndarray
+    conf: np.ndarray
+    n_intents: int
+
+
+def hear(
+    said: Said,
+    *,
+    goal_intent: np.ndarray,
+    goal_values: np.ndarray,
+    intent_sizes: np.ndarray,
+    n_values: np.ndarray,
+    draws: tuple[np.ndarray, np.ndarray, np.ndarray],
+    error_rate: float,
+) -> Readings:
+    """Pass everything in ``said`` through the channel.
+
+    Args:
+        said: what the users said.
+        goal_intent: every episode's goal intent, shape ``(n,)``.
+        goal_values: every episode's goal values, shape ``(n, n_slots)``.
+        intent_sizes: ``(>= len(said.intent_rows),)`` the number of intents, repeated (preallocated).
+        n_values: the number of values of each slot, shape ``(n_slots,)``.
+        draws: one uniform per intent, channel-A and channel-B item.
+        error_rate: the semantic error rate.
+
+    Returns:
+        The readings; an affirmation is heard as the confirmed value with confidence 1.
+    """
+    n_i, n_a = len(said.intent_rows), len(said.a_rows)
+    truth = np.concatenate(
+        [goal_intent[said.intent_rows], goal_values[said.a_rows, said.a_slots], goal_values[said.b_rows, said.b_slots]]
+    )
+    size = np.concatenate([intent_sizes[:n_i], n_values[said.a_slots], n_values[said.b_slots]])
+    heard, conf = noisy(truth, size, np.concatenate(draws), error_rate)
+    sure = said.affirmed
+    if sure.any():
+        heard[n_i : n_i + n_a][sure] = said.confirmed[sure]
+        conf[n_i : n_i + n_a][sure] = 1.0
+    return Readings(truth, heard, conf, n_i)
+
+
+def noisy(true: np.ndarray, size: np.ndarray, draw: np.ndarray, error_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """What the understanding hears of ``true`` values (of sets of ``size``), and its calibrated confidence.
+
+    One uniform ``draw`` per reading decides all: below ``error_rate`` the value becomes another
+    one (uniformly), and what is left of the draw (uniform again) gives the score: ``sqrt(v)``
+    for a right reading, ``1 - sqrt(v)`` for a wrong one. The confidence is the posterior that
+    the reading is right given the score, so it is calibrated (and 1 without noise).
+    """
+    e = error_rate
+    if e == 0.0:
+        return true.copy(), np.ones(true.shape)
+    error = draw < e
+    scaled = draw * ((size - 1) * (1.0 / e))  # for errors: uniform in [0, size - 1)
+    pick = scaled.astype(np.int64)
+    wrapped = true + 1 + pick
+    wrapped -= size * (wrapped >= size)
+    heard = np.where(error, wrapped, true)
+    score = np.sqrt(np.where(error, scaled - pick, (draw - e) * (1.0 / (1.0 - e))))
+    np.subtract(1.0, score, out=score, where=error)
+    conf = score * (1.0 - e) / (score * (1.0 - 2.0 * e) + e)
+    return heard, np.clip(conf, 0.02, 0.98, out=conf)

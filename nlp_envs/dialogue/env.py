@@ -1,0 +1,598 @@
+"""The dialogue env: the batched core that wires the parts together, and its Env and VectorEnv shells.
+
+One turn (:meth:`DialogueCore.advance`): decode the desk's acts; the user simulator changes its
+mind or not, then answers (:mod:`~nlp_envs.dialogue.user`); the channel hears what it said
+(:mod:`~nlp_envs.dialogue.channel`); the belief is updated (:mod:`~nlp_envs.dialogue.belief`);
+rewards and the call's progress follow. Text comes from :mod:`~nlp_envs.dialogue.text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+import numpy as np
+from gymnasium import spaces
+
+from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore
+from nlp_envs.data.ontology import Ontology, load_ontology
+from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
+from nlp_envs.dialogue.belief import Belief
+from nlp_envs.dialogue.channel import Readings, Said, hear
+from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, uniforms
+from nlp_envs.dialogue.policies import oracle_policy, rule_policy
+from nlp_envs.dialogue.text import TurnRecord, turn_lines
+from nlp_envs.dialogue.user import UserSimulator, UserState
+from nlp_envs.policies import random_policy
+
+
+@dataclass(frozen=True)
+class CallState:
+    """The progress of every episode slot's call.
+
+    State rule (all tasks): see :class:`~nlp_envs.dialogue.belief.Belief`.
+
+    Attributes:
+        turn: ``(n,)`` desk acts so far.
+        done: ``(n,)`` the right task was executed.
+        over: ``(n,)`` the call has ended.
+        handed_off: ``(n,)`` the desk handed off.
+        actions: ``(n, max_turns + 1)`` int16 log of the desk's acts (the last column takes writes
+            past the end), from which a batch replays an episode for its text.
+    """
+
+    turn: np.ndarray
+    done: np.ndarray
+    over: np.ndarray
+    handed_off: np.ndarray
+    actions: np.ndarray
+
+    @classmethod
+    def allocate(cls, n: int, max_turns: int) -> CallState:
+        """The state of ``n`` episode slots."""
+        return cls(
+            turn=np.zeros(n, dtype=np.int64),
+            done=np.zeros(n, dtype=bool),
+            over=np.zeros(n, dtype=bool),
+            handed_off=np.zeros(n, dtype=bool),
+            actions=np.zeros((n, max_turns + 1), dtype=np.int16),
+        )
+
+    def clear(self, slots: np.ndarray) -> None:
+        """A new call in ``slots``."""
+        self.turn[slots] = 0
+        self.done[slots] = False
+        self.over[slots] = False
+        self.handed_off[slots] = False
+
+
+class DialogueCore(TaskCore):
+    """Batched Dialogue dynamics; see :class:`DialogueEnv` for the documentation."""
+
+    env_id = "nlp_envs/Dialogue-v0"
+    metric_names = ("success", "turns", "handoff")
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        ontology: str | Path | Ontology = "bank",
+        intents: Sequence[str] | None = None,
+        error_rate: float = 0.15,
+        max_turns: int = 20,
+        patience: int = 4,
+        p_open_intent: float = 0.6,
+        p_volunteer: float = 0.3,
+        p_change: float = 0.1,
+        turn_cost: float = 1.0,
+        success_reward: float = 20.0,
+        wrong_penalty: float = 10.0,
+        lost_penalty: float = 10.0,
+        handoff_cost: float = 5.0,
+    ) -> None:
+        super().__init__(num_envs)
+        for name, value in (
+            ("error_rate", error_rate),
+            ("p_open_intent", p_open_intent),
+            ("p_volunteer", p_volunteer),
+            ("p_change", p_change),
+        ):
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{self.env_id}: {name} must be a probability in [0, 1], got {value!r}.")
+        if error_rate >= 0.5:
+            raise ValueError(
+                f"{self.env_id}: error_rate={error_rate!r} must be below 0.5 (above it the channel lies more "
+                "often than not); the registered presets use 0.0, 0.15 and 0.3."
+            )
+        for name, value in (("max_turns", max_turns), ("patience", patience)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{self.env_id}: {name} must be an integer >= 1, got {value!r}.")
+        for name, value in (
+            ("turn_cost", turn_cost),
+            ("success_reward", success_reward),
+            ("wrong_penalty", wrong_penalty),
+            ("lost_penalty", lost_penalty),
+            ("handoff_cost", handoff_cost),
+        ):
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value):
+                raise ValueError(f"{self.env_id}: {name} must be a finite number, got {value!r}.")
+        onto = ontology if isinstance(ontology, Ontology) else load_ontology(ontology)
+        if intents is not None:
+            if isinstance(intents, str):
+                raise ValueError(f"{self.env_id}: intents must be a list of intent names, got the string {intents!r}.")
+            onto = onto.restrict(tuple(intents))
+        self.ontology = onto
+        self.error_rate, self.max_turns, self.patience = float(error_rate), int(max_turns), int(patience)
+        self.p_open_intent, self.p_volunteer, self.p_change = float(p_open_intent), float(p_volunteer), float(p_change)
+        self.turn_cost, self.success_reward = float(turn_cost), float(success_reward)
+        self.wrong_penalty, self.lost_penalty, self.handoff_cost = (
+            float(wrong_penalty),
+            float(lost_penalty),
+            float(handoff_cost),
+        )
+        self.max_steps = self.max_turns
+
+        n_intents, n_slots = onto.n_intents, onto.n_slots
+        self.n_intents, self.n_slots = n_intents, n_slots
+        self.required = onto.required
+        self.n_values = onto.n_values
+        self.simulator = UserSimulator(
+            onto,
+            patience=self.patience,
+            p_open_intent=self.p_open_intent,
+            p_volunteer=self.p_volunteer,
+            p_change=self.p_change,
+        )
+        # Actions: ask intent, request slot k, confirm slot k, execute, hand off, close.
+        self.desk_acts = desk = DeskActs(n_slots)
+        self.ASK, self.EXECUTE, self.HANDOFF, self.CLOSE = desk.ask, desk.execute, desk.handoff, desk.close
+        self.n_actions = desk.n
+        self.single_action_space = spaces.Discrete(self.n_actions)
+        # Observation layout (all in [0, 1]).
+        sizes = {
+            "intent": n_intents,
+            "intent_heard": 1,
+            "filled": n_slots,
+            "confidence": n_slots,
+            "needed": n_slots,
+            "user_act": len(USER_ACTS),
+            "turn": 1,
+            "annoyance": 1,
+        }
+        self.layout: dict[str, slice] = {}
+        start = 0
+        for name, size in sizes.items():
+            self.layout[name] = slice(start, start + size)
+            start += size
+        self.obs_size = start
+        self.single_observation_space = spaces.Box(0.0, 1.0, shape=(start,), dtype=np.float32)
+        self.afterstate_space = spaces.Box(0.0, 1.0, shape=(start + self.n_actions,), dtype=np.float32)
+
+        self._goal_blocks = -(-(n_slots + 1) // 4)
+        self._allocate(self.num_envs)
+
+    def _allocate(self, n: int) -> None:
+        """Allocate the state of ``n`` episode slots: the users, the desk's belief about them, the calls."""
+        self._rows = np.arange(n)
+        self._intent_sizes = np.full(n, self.n_intents)  # the channel's set size of every intent reading
+        self.user = UserState.allocate(n, self.n_slots)
+        self.belief = Belief.allocate(n, self.ontology)
+        self.call = CallState.allocate(n, self.max_turns)
+        # A one-slot core keeps its episode's turns for text(); a batch replays instead (no per-slot
+        # work per step).
+        self._history: list[TurnRecord] | None = [] if n == 1 else None
+        self._history_lines: list[list[str]] = []  # the text of each kept turn, formatted once
+        self._obs: np.ndarray | None = None
+
+    # ----------------------------------------------------------------------------------- episodes
+    def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
+        """Draw each slot's user (goal, opening, changed mind) from its episode key; the user speaks first."""
+        draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)
+        intents, values = self.simulator.goals(draws)
+        self.begin_with_goals(slots, keys, intents, values, draws[:, 4 * self._goal_blocks :])
+
+    def begin_with_goals(
+        self,
+        slots: np.ndarray,
+        keys: np.ndarray,
+        intents: np.ndarray,
+        values: np.ndarray,
+        draws: np.ndarray | None = None,
+    ) -> None:
+        """Start episodes in ``slots`` with given goals (for tests and curricula); the rest comes from ``keys``.
+
+        Args:
+            slots: episode slots, shape ``(m,)``.
+            keys: uint64 episode keys (the user's opening, noise and changed mind), shape ``(m,)``.
+            intents: goal intent ids, shape ``(m,)``.
+            values: goal value ids for every slot, shape ``(m, n_slots)`` (only the intent's slots matter).
+            draws: the user's ``(m, 8)`` uniforms if already drawn from ``keys`` (by :meth:`begin`).
+        """
+        slots = np.asarray(slots, dtype=np.int64)
+        keys = np.asarray(keys, dtype=np.uint64)
+        intents = np.asarray(intents, dtype=np.int64)
+        values = np.asarray(values, dtype=np.int64).reshape(len(slots), self.n_slots)
+        if draws is None:
+            draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)[:, 4 * self._goal_blocks :]
+        self._obs = None
+        self.call.clear(slots)
+        self.belief.clear(slots)
+        opening = self.simulator.begin(self.user, slots, keys, intents, values, draws)
+        readings = self._hear(opening.said, opening.draws)
+        self.belief.hear_opening(opening.said, readings)
+        if self._history is not None and len(slots):
+            values_now = self.belief.slot_value[0].copy()
+            self._history = [TurnRecord(self.desk_acts.opening, 0, values_now, opening.acts[0], opening.said, readings)]
+            self._history_lines = []
+
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One desk act per slot, the user's answer through the noisy channel, the belief update."""
+        user, belief, call = self.user, self.belief, self.call
+        self._obs = None
+        draws = uniforms(user.keys, TURN_STREAM, call.turn, 1)  # the intent, A and B channels' draws; volunteering
+        if self._history is not None:
+            before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
+        live = ~(call.over | call.done)
+        desk = self._decode(actions)
+        change = self.simulator.change_mind(user, desk, live, call.turn)
+        if change.any():
+            belief.forget(np.flatnonzero(change), user.change_slot[change])
+        reply = self.simulator.respond(user, desk, change, live, call.over, draws)
+        readings = self._hear(reply.said, reply.draws)
+        belief.hear_turn(reply.said, readings, reply.asked, reply.asked_slots, reply.not_needed)
+
+        active = ~call.over
+        terminated = reply.bye | reply.hangup
+        rewards = active * -self.turn_cost + reply.thank * self.success_reward - reply.complain * self.wrong_penalty
+        rewards -= (live & desk.handoff) * self.handoff_cost + ((live & desk.close) | reply.hangup) * self.lost_penalty
+        call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
+        np.add(call.turn, active, out=call.turn)
+        np.logical_or(call.handed_off, live & desk.handoff, out=call.handed_off)
+        np.logical_or(call.over, terminated, out=call.over)
+        np.logical_or(call.done, reply.thank, out=call.done)
+        if self._history is not None and active[0]:
+            self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
+        return rewards, terminated
+
+    def _decode(self, act: np.ndarray) -> DeskTurn:
+        """The desk's acts by kind, with the belief they state."""
+        n_slots, belief = self.n_slots, self.belief
+        is_confirm = (act > n_slots) & (act <= 2 * n_slots)
+        # The slot a request or confirm is about (any valid index for the other acts).
+        slot = np.where(is_confirm, act - (n_slots + 1), act - 1)
+        np.remainder(slot, n_slots, out=slot)
+        handoff = act == self.HANDOFF
+        return DeskTurn(
+            rows=self._rows,
+            actions=act,
+            ask=act == self.ASK,
+            request=(act >= 1) & (act <= n_slots),
+            confirm=is_confirm,
+            execute=act == self.EXECUTE,
+            handoff=handoff,
+            ending=handoff | (act == self.CLOSE),
+            slot=slot,
+            intent_heard=belief.intent_heard,
+            intent=belief.intent_value,
+            filled=belief.heard,
+            values=belief.slot_value,
+        )
+
+    def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:
+        """The channel's readings of what the users said."""
+        user = self.user
+        return hear(
+            said,
+            goal_intent=user.goal_intent,
+            goal_values=user.goal_values,
+            intent_sizes=self._intent_sizes,
+            n_values=self.n_values,
+            draws=draws,
+            error_rate=self.error_rate,
+        )
+
+    # ----------------------------------------------------------------------------------- views
+    def observe(self) -> np.ndarray:
+        """The belief state: see the observation table of :class:`DialogueEnv` (cached until the next step)."""
+        if self._obs is None:
+            belief, layout = self.belief, self.layout
+            obs = np.empty((self.num_envs, self.obs_size), dtype=np.float32)
+            obs[:, layout["intent"]] = belief.intent_belief
+            obs[:, layout["intent_heard"].start] = belief.intent_heard
+            obs[:, layout["filled"]] = belief.heard
+            obs[:, layout["confidence"]] = belief.slot_conf
+            obs[:, layout["needed"]] = belief.needed
+            obs[:, layout["user_act"]] = self.user.acts
+            obs[:, layout["turn"].start] = np.minimum(self.call.turn, self.max_turns) * (1.0 / self.max_turns)
+            obs[:, layout["annoyance"].start] = np.minimum(self.user.useless, self.patience) * (1.0 / self.patience)
+            self._obs = obs
+        return self._obs
+
+    def masks_from_observations(self, observations: np.ndarray) -> np.ndarray:
+        """``(n, n_actions)`` bool: the acts that make sense in each belief state (a function of it only).
+
+        After the user thanks: only close. Otherwise: ask the intent and hand off always; request a
+        slot the believed intent needs (any slot while the intent is unknown) unless it is certain;
+        confirm a filled, uncertain slot the intent needs; execute once the intent and all its
+        needed slots are filled; never close before the task is done.
+        """
+        layout = self.layout
+        observations = np.asarray(observations)
+        return self._masks(
+            observations[:, layout["intent_heard"].start] > 0.5,
+            observations[:, layout["filled"]] > 0.5,
+            observations[:, layout["needed"]] > 0.5,
+            observations[:, layout["confidence"]],
+            observations[:, layout["user_act"].start + THANK] <= 0.5,
+        )
+
+    def _masks(
+        self, intent_known: np.ndarray, filled: np.ndarray, needed: np.ndarray, conf: np.ndarray, waiting: np.ndarray
+    ) -> np.ndarray:
+        """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``waiting``: no thanks yet)."""
+        needed = needed | ~intent_known[:, None]
+        open_slots = needed & (conf < 0.999)
+        missing = needed & ~filled
+        any_missing = missing[np.arange(len(missing)), missing.argmax(axis=1)]  # cheaper than any(axis=1)
+        masks = np.empty((len(filled), self.n_actions), dtype=bool)
+        masks[:, self.ASK] = waiting
+        masks[:, 1 : self.n_slots + 1] = open_slots & waiting[:, None]
+        masks[:, self.n_slots + 1 : 2 * self.n_slots + 1] = open_slots & filled & waiting[:, None]
+        masks[:, self.EXECUTE] = intent_known & ~any_missing & waiting
+        masks[:, self.HANDOFF] = waiting
+        masks[:, self.CLOSE] = ~waiting
+        return masks
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).
+
+        The same rule on the same belief, read from the state rather than parsed back from the
+        observation (the confidences are the observation's float32 values, so both agree exactly).
+        """
+        conf = self.observe()[:, self.layout["confidence"]]
+        belief = self.belief
+        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, ~self.user.acts[:, THANK])
+
+    def step_info(self) -> dict[str, np.ndarray]:
+        """``action_mask`` for every slot."""
+        return {"action_mask": self.action_masks()}
+
+    def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """``success`` (the right task was executed), ``turns`` (agent acts) and ``handoff`` (0/1)."""
+        return {
+            "success": self.call.done[slots].astype(np.float64),
+            "turns": self.call.turn[slots].astype(np.float64),
+            "handoff": self.call.handed_off[slots].astype(np.float64),
+        }
+
+    def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The belief state with the act appended one-hot (the user's answer is not known yet)."""
+        onehot = np.zeros((len(actions), self.n_actions), dtype=np.float32)
+        onehot[np.arange(len(actions)), actions] = 1.0
+        return np.concatenate([np.asarray(observations, dtype=np.float32), onehot], axis=1)
+
+    # ----------------------------------------------------------------------------------- text
+    @cached_property
+    def _replayer(self) -> DialogueCore:
+        """A one-slot copy of this core (sharing the ontology tables) that replays episodes for text."""
+        replay = DialogueCore.__new__(DialogueCore)
+        replay.__dict__.update({key: value for key, value in self.__dict__.items() if key != "_replayer"})
+        replay.num_envs = 1
+        replay._allocate(1)
+        return replay
+
+    def text(self, slot: int) -> str:
+        """The dialogue so far: each desk act and user answer, with what the understanding heard.
+
+        A one-slot core (the single env) keeps its episode's turns, and formats each once, as it
+        plays them (the single env asks for the text every step); a batch
+        replays the slot's episode from its key and logged acts in a one-slot copy (text stays
+        out of the batched hot path).
+        """
+        key = self.user.keys[slot : slot + 1]
+        turns = int(min(self.call.turn[slot], self.max_turns))
+        if self._history is not None and len(self._history) == turns + 1:
+            for turn in range(len(self._history_lines), turns + 1):
+                self._history_lines.append(turn_lines(self.ontology, self.desk_acts, self._history[turn], key, turn))
+            per_turn = self._history_lines
+        else:
+            per_turn = [
+                turn_lines(self.ontology, self.desk_acts, record, key, turn)
+                for turn, record in enumerate(self._replay(slot, turns))
+            ]
+        return "\n".join(line for lines in per_turn for line in lines)
+
+    def _replay(self, slot: int, turns: int) -> list[TurnRecord]:
+        """Re-simulate the first ``turns`` turns of ``slot``'s episode; one record per turn (opening first)."""
+        replay, user = self._replayer, self.user
+        replay.begin_with_goals(
+            np.zeros(1, np.int64),
+            user.keys[slot : slot + 1],
+            user.start_intent[slot : slot + 1],
+            user.start_values[slot : slot + 1],
+        )
+        records = []
+        for turn in range(turns + 1):
+            if turn:
+                replay.advance(self.call.actions[slot, turn - 1 : turn].astype(np.int64))
+            records.append(cast(list, replay._history)[-1])  # a one-slot core keeps its history
+        return records
+
+
+class DialogueEnv(CoreEnv):
+    """Serve a bank customer over the phone: find out what they want, get the details right, do it.
+
+    ## Description
+
+    A task-oriented dialogue as a partially observable MDP. A simulated customer of a fictional
+    bank calls with a hidden goal: one of ten intents (report a lost card, check a balance,
+    transfer money, dispute a charge, change the address, open or close an account, report fraud,
+    raise a card limit, set a travel notice) and a value for each slot the intent needs (card,
+    account, amount, recipient, merchant, date, street, city, reason, contact method; 1 to 4 per
+    intent, 886 goals in all). The ontology and the utterance templates are the project's own data
+    (``nlp_envs/data/ontologies/bank.json``); ``ontology="path.json"`` loads another file.
+
+    The user is an agenda-based simulator: it opens with its intent (probability
+    ``p_open_intent``) or a greeting, answers what it is asked, volunteers the next untold slot of
+    its agenda (``p_volunteer``), affirms or corrects confirmations, says "that doesn't apply"
+    to questions about slots its intent does not need, and with probability ``p_change`` changes
+    its mind about one told value during the call. Repeated questions, irrelevant questions and
+    wrong executions are useless turns; at the ``patience``-th the user hangs up.
+
+    The agent hears the user through a noisy understanding: every intent or slot value the user
+    says is replaced by another with probability ``error_rate`` (the semantic error rate) and comes
+    with a calibrated confidence (the posterior that the reading is right). The user's dialogue
+    acts themselves (an answer, a yes or no, "that doesn't apply") are heard without noise, so an
+    answer about a slot rules out the intents that do not need it, and "that doesn't apply" rules
+    out those that do. The agent's belief is the exact Bayes update of all this; executing uses
+    the most probable intent and values.
+
+    ## Action Space
+
+    ``Discrete(2 * n_slots + 4)`` (24 for the bank): summary acts.
+
+    | Action               | Act                                                        |
+    |----------------------|------------------------------------------------------------|
+    | 0                    | ask for the intent                                         |
+    | 1 .. n_slots         | request slot ``k = action - 1``                            |
+    | n_slots+1 .. 2n_slots| confirm slot ``k = action - n_slots - 1`` (its believed value) |
+    | 2 n_slots + 1        | execute the task (believed intent and values)              |
+    | 2 n_slots + 2        | hand off to a human agent (ends the call)                  |
+    | 2 n_slots + 3        | close the call                                             |
+
+    ``info["action_mask"]`` (and ``env.action_masks()``) marks the acts that make sense in the
+    current belief: no confirming an unfilled slot, no requesting a certain one, no executing
+    before the intent and its slots are filled, no closing before the user thanked, only closing
+    after. Taking a masked act is legal but wasteful; an action outside the space raises
+    :class:`~nlp_envs.InvalidActionError`.
+
+    ## Observation Space
+
+    ``Box(0, 1, (n_intents + 3 * n_slots + 14,), float32)`` (54 for the bank), the belief state:
+
+    | Index (bank)   | Observation                                                       |
+    |----------------|-------------------------------------------------------------------|
+    | 0 .. 9         | belief over the intents (sums to 1; uniform before any evidence)  |
+    | 10             | 1 once the intent has been heard                                  |
+    | 11 .. 20       | per slot: 1 once a value has been heard (filled)                  |
+    | 21 .. 30       | per slot: confidence in the believed value (0 when unfilled)      |
+    | 31 .. 40       | per slot: needed by the believed intent (0 while it is unheard)   |
+    | 41 .. 51       | the user's last acts, multi-hot (see ``USER_ACTS`` below)         |
+    | 52             | turns taken / ``max_turns``                                       |
+    | 53             | useless turns / ``patience`` (how annoyed the user sounds)        |
+
+    ``USER_ACTS``: greet, inform, repeat, irrelevant, affirm, negate, change, complain, thank,
+    hangup, bye.
+
+    ## Rewards
+
+    ``-turn_cost`` (1) per turn; ``+success_reward`` (20) for executing the right intent with the
+    right value of every slot it needs; ``-wrong_penalty`` (10) for a wrong execution (the user
+    complains, corrects one thing and the call goes on); ``-lost_penalty`` (10) when the user hangs
+    up or the agent closes before the task is done; ``-handoff_cost`` (5) for a hand-off. After the
+    task is done, closing (or any act: the user says bye) ends the call at no further cost. All
+    five are keyword arguments.
+
+    ## Starting State
+
+    A goal drawn uniformly (intent, then a value per slot) from the episode key; the user's
+    opening (intent or greeting, read through the channel) is in the first observation.
+
+    ## Episode End
+
+    1. Termination: the agent hands off or closes; the user hangs up (patience); the agent acts
+       again after the user thanked (the user says bye).
+    2. Truncation: ``max_turns`` agent acts, no penalty. The registered ``max_episode_steps``
+       equals ``max_turns``, so Gymnasium's ``TimeLimit`` cuts at the same step as the env.
+
+    ## Information
+
+    Every step: ``action_mask`` and ``text``, the dialogue so far, the agent's and the user's
+    utterances (each user line followed by what the understanding heard, with confidences;
+    in the vector env only at reset and at the end, with ``info_text=True``); at the end the metrics
+    ``success`` (1 if the right task was executed), ``turns`` and ``handoff``.
+
+    ## Afterstate
+
+    The observation with the act appended one-hot (the user's answer is random, so nothing more is
+    known before it): learners on afterstates degrade to Q-learning here.
+
+    ## Reference policies
+
+    ``random`` (uniform over the allowed acts); ``rule`` (reads only the observation: ask intent, request missing
+    slots, confirm uncertain ones, execute, close; hand off before a last useless turn);
+    ``oracle`` (uses hidden state: the goal and which readings are right; fewest turns at 0% noise).
+
+    ## Arguments
+
+    ``ontology="bank"`` (or a path), ``intents=None`` (a subset of intent names), ``error_rate=0.15``,
+    ``max_turns=20``, ``patience=4``, ``p_open_intent=0.6``, ``p_volunteer=0.3``, ``p_change=0.1``,
+    ``turn_cost=1.0``, ``success_reward=20.0``, ``wrong_penalty=10.0``, ``lost_penalty=10.0``,
+    ``handoff_cost=5.0``, ``render_mode=None`` or ``"ansi"``.
+
+    >>> import gymnasium as gym
+    >>> import nlp_envs
+    >>> env = gym.make("nlp_envs/DialogueEasy-v0", render_mode="ansi")
+    >>> env.observation_space.shape, env.action_space
+    ((36,), Discrete(16))
+    >>> observation, info = env.reset(seed=1)
+    >>> env.unwrapped.core.ontology.slot_names  # request slot k is action 1 + k
+    ('card', 'account', 'date', 'street', 'city', 'reason')
+    >>> for action in (6, 13, 15):  # request the reason, execute, close
+    ...     observation, reward, terminated, truncated, info = env.step(action)
+    ...     print(reward, terminated)
+    -1.0 False
+    19.0 False
+    -1.0 True
+    >>> print(env.render())
+    Agent: Harbor Bank customer service, hello.
+    User: Please close one of my accounts. It's the savings account.   [heard: intent=close_account (1.00); account=...]
+    Agent: May I ask why you'd like to close it?
+    User: The reason is: moving abroad.   [heard: reason=moving abroad (1.00)]
+    Agent: [executes: close an account] I've closed the savings account; I noted the reason, moving abroad.
+    User: Great, thank you!
+    Agent: Is there anything else? Have a nice day.
+    User: Thanks, goodbye.
+    >>> float(info["success"]), float(info["turns"])
+    (1.0, 3.0)
+
+    Registered variants (``max_turns=20`` = ``max_episode_steps``; reward thresholds near the
+    rule policy's mean return):
+
+    | id                             | semantic error rate | other settings                           |
+    |--------------------------------|---------------------|------------------------------------------|
+    | ``nlp_envs/Dialogue-v0``       | 15%                 | defaults                                 |
+    | ``nlp_envs/DialogueClean-v0``  | 0%                  | defaults                                 |
+    | ``nlp_envs/DialogueNoisy-v0``  | 30%                 | defaults                                 |
+    | ``nlp_envs/DialogueEasy-v0``   | 0%                  | 4 intents, 6 slots, see below            |
+
+    ``DialogueEasy-v0`` keeps the intents lost card, check balance, change address and close
+    account (the slots card, account, date, street, city, reason), with no changed minds,
+    ``patience=6`` and ``max_turns=10`` (= ``max_episode_steps``).
+
+    ## Vectorized environment
+
+    ``gym.make_vec("nlp_envs/Dialogue-v0", num_envs=N, vectorization_mode="vector_entry_point")``
+    gives :class:`DialogueVectorEnv`, the same core over N slots (see :mod:`nlp_envs.core` for
+    seeding and autoreset).
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    core_class: ClassVar[type[TaskCore]] = DialogueCore
+
+
+class DialogueVectorEnv(CoreVectorEnv):
+    """The native vector version of :class:`DialogueEnv` (same core, N episode slots)."""
+
+    core_class: ClassVar[type[TaskCore]] = DialogueCore
+    reference_policies: ClassVar[dict[str, Any]] = {
+        "random": random_policy,
+        "rule": rule_policy,
+        "oracle": oracle_policy,
+    }

@@ -1,0 +1,301 @@
+"""The user simulator: an agenda-based customer with a hidden goal, who may change its mind.
+
+It reads the desk's act (:class:`~nlp_envs.dialogue.acts.DeskTurn`, which carries the belief the
+act states) and answers with a :class:`Reply`: its acts and what it said (a
+:class:`~nlp_envs.dialogue.channel.Said`, which the channel then reads). It never sees how the
+desk's belief is updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nlp_envs.data.ontology import Ontology
+from nlp_envs.dialogue.acts import GREET, INFORM, USER_ACTS, DeskTurn
+from nlp_envs.dialogue.channel import Said
+
+NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its mind
+
+
+@dataclass(frozen=True)
+class UserState:
+    """Every episode slot's user (first axis: the episode slot).
+
+    State rule (all tasks): see :class:`~nlp_envs.dialogue.belief.Belief`.
+
+    Attributes:
+        keys: ``(n,)`` uint64 episode keys (all the user's randomness, and the text's).
+        start_intent: ``(n,)`` the goal intent at the start.
+        start_values: ``(n, n_slots)`` the goal values at the start (before a changed mind).
+        goal_intent: ``(n,)`` the goal intent.
+        goal_values: ``(n, n_slots)`` the goal values now.
+        goal_required: ``(n, n_slots)`` the slots the goal's intent needs.
+        change_turn: ``(n,)`` the turn from which the user changes its mind (``NEVER``: it won't).
+        change_slot: ``(n,)`` the slot it changes.
+        change_value: ``(n,)`` the new value.
+        intent_told: ``(n,)`` whether it has said its intent.
+        told: ``(n, n_slots)`` whether it has said each slot's value.
+        affirmed: ``(n, n_slots)`` whether it has affirmed each slot.
+        useless: ``(n,)`` useless turns so far (at ``patience`` it hangs up).
+        acts: ``(n, len(USER_ACTS))`` its last acts, multi-hot.
+    """
+
+    keys: np.ndarray
+    start_intent: np.ndarray
+    start_values: np.ndarray
+    goal_intent: np.ndarray
+    goal_values: np.ndarray
+    goal_required: np.ndarray
+    change_turn: np.ndarray
+    change_slot: np.ndarray
+    change_value: np.ndarray
+    intent_told: np.ndarray
+    told: np.ndarray
+    affirmed: np.ndarray
+    useless: np.ndarray
+    acts: np.ndarray
+
+    @classmethod
+    def allocate(cls, n: int, n_slots: int) -> UserState:
+        """The state of ``n`` episode slots (filled by :meth:`UserSimulator.begin`)."""
+        return cls(
+            keys=np.zeros(n, dtype=np.uint64),
+            start_intent=np.zeros(n, dtype=np.int64),
+            start_values=np.zeros((n, n_slots), dtype=np.int64),
+            goal_intent=np.zeros(n, dtype=np.int64),
+            goal_values=np.zeros((n, n_slots), dtype=np.int64),
+            goal_required=np.zeros((n, n_slots), dtype=bool),
+            change_turn=np.full(n, NEVER, dtype=np.int64),
+            change_slot=np.zeros(n, dtype=np.int64),
+            change_value=np.zeros(n, dtype=np.int64),
+            intent_told=np.zeros(n, dtype=bool),
+            told=np.zeros((n, n_slots), dtype=bool),
+            affirmed=np.zeros((n, n_slots), dtype=bool),
+            useless=np.zeros(n, dtype=np.int64),
+            acts=np.zeros((n, len(USER_ACTS)), dtype=bool),
+        )
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """What users said (an opening, or the start of a :class:`Reply`).
+
+    Attributes:
+        acts: ``(m, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
+        said: what was said, for the channel.
+        draws: the channel's uniform per intent, channel-A and channel-B item of ``said``.
+    """
+
+    acts: np.ndarray
+    said: Said
+    draws: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Reply(Utterance):
+    """The users' answer to one desk turn (all ``(n,)`` unless said otherwise).
+
+    Attributes:
+        asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot in a live call.
+        asked_slots: ``(q,)`` that slot.
+        not_needed: ``(q,)`` the user said "that doesn't apply" (its intent does not need the slot).
+        thank: the right task was executed.
+        complain: a wrong task was executed.
+        hangup: the user hangs up (out of patience).
+        bye: the user says goodbye (the desk ended the call, or acted after the task was done).
+    """
+
+    asked: np.ndarray
+    asked_slots: np.ndarray
+    not_needed: np.ndarray
+    thank: np.ndarray
+    complain: np.ndarray
+    hangup: np.ndarray
+    bye: np.ndarray
+
+
+class UserSimulator:
+    """The user model: its parameters and the ontology tables it uses (no state; see :class:`UserState`).
+
+    Args:
+        ontology: the intents, slots and values.
+        patience: useless turns after which the user hangs up.
+        p_open_intent: probability of opening with the intent (else a greeting).
+        p_volunteer: probability of volunteering the next untold slot of the agenda with an answer.
+        p_change: probability of changing one told value during the call.
+    """
+
+    def __init__(
+        self, ontology: Ontology, *, patience: int, p_open_intent: float, p_volunteer: float, p_change: float
+    ) -> None:
+        self.ontology, self.patience = ontology, patience
+        self.p_open_intent, self.p_volunteer, self.p_change = p_open_intent, p_volunteer, p_change
+        # The number of slots each intent needs, and its slots in the order the user tells them.
+        self.slot_counts = np.array([len(slots) for slots in ontology.intent_slots], dtype=np.int64)
+        self.agenda = np.zeros((ontology.n_intents, int(self.slot_counts.max())), dtype=np.int64)
+        for intent, slots in enumerate(ontology.intent_slots):
+            self.agenda[intent, : len(slots)] = slots
+
+    def goals(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Goals from uniform ``draws`` ``(m, >= n_slots + 1)``: intents ``(m,)``, values ``(m, n_slots)``."""
+        n_intents, n_slots, n_values = self.ontology.n_intents, self.ontology.n_slots, self.ontology.n_values
+        intents = np.minimum((draws[:, 0] * n_intents).astype(np.int64), n_intents - 1)
+        values = (draws[:, 1 : n_slots + 1] * n_values).astype(np.int64)
+        return intents, np.minimum(values, n_values - 1, out=values)
+
+    def begin(
+        self,
+        user: UserState,
+        slots: np.ndarray,
+        keys: np.ndarray,
+        intents: np.ndarray,
+        values: np.ndarray,
+        draws: np.ndarray,
+    ) -> Utterance:
+        """New users with goals ``(intents, values)`` in episode slots ``slots``; return their opening.
+
+        ``draws`` ``(m, 8)``: change coin, change turn, change slot, change value, opening coin,
+        volunteer coin, then the channel's draws for the opening's intent and volunteered slot.
+        """
+        u, m = draws, len(slots)
+        user.keys[slots] = keys
+        user.start_intent[slots] = user.goal_intent[slots] = intents
+        user.goal_required[slots] = self.ontology.required[intents]
+        user.start_values[slots] = user.goal_values[slots] = values
+        counts = self.slot_counts[intents]
+        changing = self.agenda[intents, np.minimum((u[:, 2] * counts).astype(np.int64), counts - 1)]
+        size = self.ontology.n_values[changing]
+        shift = 1 + np.minimum((u[:, 3] * (size - 1)).astype(np.int64), size - 2)
+        user.change_turn[slots] = np.where(u[:, 0] < self.p_change, 1 + (u[:, 1] * 4).astype(np.int64), NEVER)
+        user.change_slot[slots] = changing
+        user.change_value[slots] = (values[np.arange(m), changing] + shift) % size
+        user.intent_told[slots] = False
+        user.told[slots] = False
+        user.affirmed[slots] = False
+        user.useless[slots] = 0
+        # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
+        open_intent = u[:, 4] < self.p_open_intent
+        volunteer = open_intent & (u[:, 5] < self.p_volunteer)
+        first = self.agenda[intents, 0]
+        said_i, said_b, slots_b = slots[open_intent], slots[volunteer], first[volunteer]
+        nothing = slots[:0]
+        user.intent_told[said_i] = True
+        user.told[said_b, slots_b] = True
+        acts = np.zeros((m, len(USER_ACTS)), dtype=bool)
+        acts[:, GREET] = ~open_intent
+        acts[:, INFORM] = open_intent
+        user.acts[slots] = acts
+        said = Said(said_i, nothing, nothing, said_b, slots_b, nothing.astype(bool), nothing, np.full(len(said_b), -1))
+        return Utterance(acts, said, (u[open_intent, 6], u[:0, 0], u[volunteer, 7]))
+
+    def change_mind(self, user: UserState, desk: DeskTurn, live: np.ndarray, turn: np.ndarray) -> np.ndarray:
+        """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
+
+        Never on a turn that ends the call or executes: the change would go unheard.
+        """
+        rows = desk.rows
+        change_slot = user.change_slot
+        change = live & (turn >= user.change_turn) & ~(desk.ending | desk.execute) & user.told[rows, change_slot]
+        if change.any():
+            hit, slot = rows[change], change_slot[change]
+            user.goal_values[hit, slot] = user.change_value[change]
+            user.told[hit, slot] = user.affirmed[hit, slot] = False
+            user.change_turn[hit] = NEVER
+        return change
+
+    def respond(
+        self, user: UserState, desk: DeskTurn, change: np.ndarray, live: np.ndarray, over: np.ndarray, draws: np.ndarray
+    ) -> Reply:
+        """The users' answers to the desk's acts (after :meth:`change_mind`).
+
+        Args:
+            user: the users.
+            desk: the desk's acts.
+            change: the users who changed their mind this turn.
+            live: ``(n,)`` the call goes on and the task is not done.
+            over: ``(n,)`` the call had already ended.
+            draws: ``(n, 4)`` the turn's uniforms: the intent, A and B channels' draws, volunteering.
+
+        Returns:
+            The reply; ``user`` is updated (what it has told, its patience, its last acts).
+        """
+        rows, k = desk.rows, desk.slot
+        gv, told = user.goal_values, user.told
+        required = user.goal_required
+        relevant = required[rows, k]
+        believed = desk.values[rows, k]
+        right = believed == gv[rows, k]
+        k_told = told[rows, k]
+        intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
+        bad = required & ~(desk.filled & (desk.values == gv))
+        first_bad = bad.argmax(axis=1)  # argmax and a lookup: cheaper than any() on bool rows
+        execute = live & desk.execute
+        thank = execute & intent_ok & ~bad[rows, first_bad]
+        complain = execute & ~thank
+        ask = live & desk.ask
+        request = live & desk.request
+        confirm = live & desk.confirm
+        answer = request & relevant
+        affirm = confirm & relevant & right
+        negate = confirm & relevant & ~right
+        irrelevant = (request | confirm) & ~relevant
+        intent_told = user.intent_told
+        repeat = (ask & intent_told) | (answer & k_told) | (affirm & user.affirmed[rows, k])
+        fresh = (ask & ~intent_told) | (answer & ~k_told)
+        inform_intent = ask | (complain & ~intent_ok)
+        useless = user.useless + (repeat | irrelevant | complain)
+        hangup = live & ~desk.ending & ~thank & (useless >= self.patience)
+
+        # Channel A: the slot the desk asked about (or the first wrong one after a failed execution).
+        a_valid = answer | affirm | negate | (complain & intent_ok)
+        a_slot = np.where(complain, first_bad, k)
+        told[rows[a_valid], a_slot[a_valid]] = True
+        user.affirmed[rows[affirm], k[affirm]] = True
+        intent_told |= inform_intent
+        # Channel B: the changed value, or one more slot the user volunteers from its agenda.
+        untold = required & ~told
+        first_untold = untold.argmax(axis=1)
+        volunteer = fresh & (draws[:, 3] < self.p_volunteer) & untold[rows, first_untold] & ~change
+        change_slot = user.change_slot
+        b_slot = np.where(change, change_slot, first_untold)
+        b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
+        told[rows[b_valid], b_slot[b_valid]] = True
+
+        asked = rows[request | confirm]
+        said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
+        denied = np.full(len(said_a) + len(said_b), -1)
+        denied[: len(said_a)] = np.where(negate[said_a], believed[said_a], -1)
+        said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
+        bye = ~over & (desk.ending | ~live)  # not over and not live: the task is done
+        user.useless[:] = useless
+        acts = np.stack(
+            [
+                np.zeros_like(live),
+                inform_intent | (a_valid & ~affirm) | volunteer,
+                repeat,
+                irrelevant,
+                affirm,
+                negate,
+                change,
+                complain,
+                thank,
+                hangup,
+                bye,
+            ],
+            axis=1,
+        )
+        user.acts[:] = acts  # all False for calls already over: every act above needs ``live``
+        return Reply(
+            acts=acts,
+            said=said,
+            draws=(draws[said_i, 0], draws[said_a, 1], draws[said_b, 2]),
+            asked=asked,
+            asked_slots=k[asked],
+            not_needed=irrelevant[asked],
+            thank=thank,
+            complain=complain,
+            hangup=hangup,
+            bye=bye,
+        )
