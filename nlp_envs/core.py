@@ -126,7 +126,12 @@ class TaskCore(abc.ABC):
 
     @abc.abstractmethod
     def observe(self) -> np.ndarray:
-        """The observations of all slots, shape ``(num_envs, *single_observation_space.shape)``."""
+        """The observations of all slots, shape ``(num_envs, *single_observation_space.shape)``.
+
+        A new array at every call, which the caller owns: libraries write into what a step returns
+        (TorchRL's SAME_STEP handling puts the final observations there), so an array the core keeps
+        would be corrupted.
+        """
 
     @abc.abstractmethod
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:

@@ -546,7 +546,11 @@ class DialogueCore(TaskCore):
 
     # ----------------------------------------------------------------------------------- views
     def observe(self) -> np.ndarray:
-        """The belief state: see the observation table of :class:`DialogueEnv` (cached until the next step)."""
+        """The belief state: see the observation table of :class:`DialogueEnv` (a copy the caller owns)."""
+        return self._belief().copy()
+
+    def _belief(self) -> np.ndarray:
+        """The observations, cached until the state changes; never handed out, as a caller may write into them."""
         if self._obs is None:
             layout, obs = self.layout, np.empty((self.num_envs, self.obs_size), dtype=np.float32)
             obs[:, layout["intent"]] = self.intent_belief
@@ -601,7 +605,7 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
-        conf = self.observe()[:, self.layout["confidence"]]
+        conf = self._belief()[:, self.layout["confidence"]]
         return self._masks(self.intent_heard, self.heard, self.needed, conf, ~self.user_acts[:, THANK])
 
     def step_info(self) -> dict[str, np.ndarray]:

@@ -467,3 +467,22 @@ def test_masked_tasks_report_the_action_mask_in_infos(env_id: str, rng: np.rando
     for _ in range(10):
         np.testing.assert_array_equal(infos["action_mask"], env.unwrapped.action_masks())
         _, _, _, _, infos = env.step(rng.integers(env.single_action_space.n, size=4))
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_writing_into_returned_observations_leaves_the_env_alone(env_id: str, rng: np.random.Generator) -> None:
+    """What reset and step return belongs to the caller: TorchRL's SAME_STEP handling writes into it."""
+    written, untouched = (
+        gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point", autoreset_mode=SAME) for _ in range(2)
+    )
+    observations, _ = written.reset(seed=0)
+    untouched.reset(seed=0)
+    for _ in range(gym.spec(env_id).max_episode_steps):
+        observations[...] = 0
+        np.testing.assert_array_equal(written.unwrapped.action_masks(), untouched.unwrapped.action_masks())
+        actions = rng.integers(written.single_action_space.n, size=4)
+        observations, *rest = written.step(actions)
+        expected, *expected_rest = untouched.step(actions)
+        np.testing.assert_array_equal(observations, expected)
+        for got, want in zip(rest[:3], expected_rest[:3], strict=True):
+            np.testing.assert_array_equal(got, want)
