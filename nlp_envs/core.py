@@ -578,12 +578,16 @@ def parse_autoreset_mode(env_id: str, mode: Any) -> AutoresetMode:
 
 
 def _task_info(core: TaskCore) -> dict[str, np.ndarray]:
-    """The core's per-step info, with the ``action_mask`` of every task that masks acts."""
-    info = core.step_info()
+    """The core's per-step info, with the ``action_mask`` of every task that masks acts.
+
+    Copies, which the caller owns: a core may hand out its state arrays here, and libraries write
+    into the infos a step returns (TorchRL's SAME_STEP handling puts the final infos there).
+    """
+    info = {key: np.array(values) for key, values in core.step_info().items()}
     if "action_mask" not in info:
         masks = core.action_masks()
         if masks is not None:
-            info = {**info, "action_mask": masks}
+            info["action_mask"] = np.array(masks)
     return info
 
 
