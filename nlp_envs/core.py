@@ -468,10 +468,10 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         final_obs = np.empty(self.num_envs, dtype=object)  # as SyncVectorEnv: one array per ending slot, else None
         final_obs[ending] = np.fromiter(last, dtype=object, count=len(ending))
         final_info: dict[str, Any] = {}
-        for key, values in _task_info(self.core).items():
-            column = np.zeros_like(values)
-            column[ending] = values[ending]
-            final_info[key], final_info[f"_{key}"] = column, ended.copy()
+        running = ~ended
+        for key, values in _task_info(self.core).items():  # copies: zero the slots whose episode goes on
+            values[running] = 0
+            final_info[key], final_info[f"_{key}"] = values, ended.copy()
         self._add_metrics(final_info, ending, ended)
         if self.info_text:
             self._add_texts(final_info, ending)
