@@ -61,7 +61,8 @@ class CoreVecEnv(VecEnv):
 
     Args:
         env: a vector env made with ``vectorization_mode="vector_entry_point"`` (its ``unwrapped``
-            has a ``core``, a :class:`~nlp_envs.core.TaskCore`).
+            is a :class:`~nlp_envs.core.CoreVectorEnv`), in any autoreset mode: each step runs in
+            SAME_STEP and the env gets its own mode back after it.
         mask_observations: observe ``{"observation": obs, "action_mask": float mask}`` dicts (the
             terminal observation's mask is the one of the ended state).
     """
