@@ -2,9 +2,10 @@
 
 :class:`CoreVecEnv` presents our native batched env as an SB3 ``VecEnv`` without a Python env per
 copy: it drives the env's :class:`~nlp_envs.core.TaskCore` for all slots at once with SB3's
-same-step autoreset (a slot whose episode ends is restarted in the same step, its last observation
-in ``infos[i]["terminal_observation"]``, ``"TimeLimit.truncated"`` set on truncation), following the
-env's own seeding rule (slot ``i`` seeded with ``seed + i``, one episode key per episode). On an env
+same-step autoreset: each step runs in the env's own ``AutoresetMode.SAME_STEP`` (a slot whose
+episode ends is restarted in the same step), and the env's ``final_obs`` becomes SB3's
+``infos[i]["terminal_observation"]``, with ``"TimeLimit.truncated"`` set on truncation. The env's
+seeding rule holds (slot ``i`` seeded with ``seed + i``, one episode key per episode). On an env
 with action masks it can hand SB3 ``{"observation", "action_mask"}`` dicts, which the masked A2C,
 PPO and DQN of :mod:`agents.sb3_masking` read, so that these agents honour the masks too.
 
@@ -27,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -51,6 +53,7 @@ from agents.sb3_masking import (
     masked_observation,
     masked_observation_space,
 )
+from nlp_envs.core import CoreVectorEnv
 
 
 class CoreVecEnv(VecEnv):
@@ -58,7 +61,8 @@ class CoreVecEnv(VecEnv):
 
     Args:
         env: a vector env made with ``vectorization_mode="vector_entry_point"`` (its ``unwrapped``
-            has a ``core``, a :class:`~nlp_envs.core.TaskCore`).
+            is a :class:`~nlp_envs.core.CoreVectorEnv`), in any autoreset mode: each step runs in
+            SAME_STEP and the env gets its own mode back after it.
         mask_observations: observe ``{"observation": obs, "action_mask": float mask}`` dicts (the
             terminal observation's mask is the one of the ended state).
     """
@@ -66,7 +70,7 @@ class CoreVecEnv(VecEnv):
     def __init__(self, env: Any, mask_observations: bool = False) -> None:
         unwrapped = env.unwrapped
         core = getattr(unwrapped, "core", None)
-        if core is None or not hasattr(unwrapped, "restart"):
+        if core is None or not isinstance(unwrapped, CoreVectorEnv):
             raise UnsupportedEnvError(
                 f"the SB3 adapter needs an nlp-envs native vector env (a CoreVectorEnv), got "
                 f"{type(unwrapped).__name__}; make it with gym.make_vec(env_id, num_envs=N, "
@@ -103,38 +107,55 @@ class CoreVecEnv(VecEnv):
         self.actions = actions.astype(np.int64)
 
     def step_wait(self) -> tuple[np.ndarray | dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """Step every slot; restart ended slots in the same step (``terminal_observation`` in infos)."""
-        observations, rewards, terminated, truncated, vector_infos = self.env.step(self.actions)
+        """Step every slot in SAME_STEP mode: ended slots restart now, ``terminal_observation`` in their infos."""
+        unwrapped = self.env.unwrapped
+        declared = unwrapped.autoreset_mode
+        # For this step only: the caller's env keeps its own mode (SAME_STEP leaves no slot waiting to
+        # restart, so the env is consistent in any mode afterwards).
+        unwrapped.autoreset_mode = AutoresetMode.SAME_STEP
+        try:
+            observations, rewards, terminated, truncated, vector_infos = self.env.step(self.actions)
+        finally:
+            unwrapped.autoreset_mode = declared
         dones = terminated | truncated
         self.episode_returns += rewards
         self.episode_lengths += 1
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         ending = np.flatnonzero(dones)
         if ending.size:
-            terminal = self._observe(observations)
-            for slot in ending:
+            final_info = vector_infos["final_info"]
+            # The terminal observation's mask is the one of the ended state, which the step's final info holds.
+            last = np.stack(vector_infos["final_obs"][ending])
+            if "action_mask" in final_info:
+                ended_masks = final_info["action_mask"][ending]
+            else:  # a task without masks
+                ended_masks = np.ones((len(ending), self.action_space.n), dtype=bool)  # type: ignore[attr-defined]
+            terminal = self._observe(last, ended_masks)
+            for index, slot in enumerate(ending):
                 info = infos[slot]
                 info["terminal_observation"] = (
-                    {key: value[slot] for key, value in terminal.items()}
+                    {key: value[index] for key, value in terminal.items()}
                     if isinstance(terminal, dict)
-                    else terminal[slot]
+                    else terminal[index]
                 )
                 # SB3 bootstraps from the terminal observation only for a time limit, not a real end.
                 info["TimeLimit.truncated"] = bool(truncated[slot] and not terminated[slot])
                 info["episode"] = {"r": float(self.episode_returns[slot]), "l": int(self.episode_lengths[slot])}
                 for name in self.metric_names:
-                    info[name] = vector_infos[name][slot]
-            observations = self.env.unwrapped.restart(ending)
+                    info[name] = final_info[name][slot]
             self.episode_returns[ending] = 0.0
             self.episode_lengths[ending] = 0
         return self._observe(observations), rewards.astype(np.float32), dones, infos
 
-    def _observe(self, observations: Any) -> np.ndarray | dict[str, np.ndarray]:
-        """What SB3 sees of the current state: the observations, with the masks if asked for."""
+    def _observe(self, observations: Any, masks: np.ndarray | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """What SB3 sees of a batch of states: the observations, with their masks if asked for.
+
+        ``masks`` defaults to those of the current state (:meth:`action_masks`).
+        """
         observations = np.array(observations)
         if not self.mask_observations:
             return observations
-        return masked_observation(observations, self.action_masks())
+        return masked_observation(observations, self.action_masks() if masks is None else masks)
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n)`` booleans: the allowed acts of every slot (all True without a mask)."""

@@ -15,11 +15,20 @@ size: ``gym.make`` and ``gym.make_vec`` give the same trajectories for the same 
 and restarting slots costs no Python loop. ``reset()`` without a seed goes on to the next episode;
 a slot never seeded draws its key from fresh entropy.
 
-Autoreset follows Gymnasium's ``AutoresetMode.NEXT_STEP``: the step after an episode ends resets
-that slot, ignores its action and returns the first observation of the next episode with reward 0
-and ``terminated = truncated = False``. Truncation follows Gymnasium's ``TimeLimit``: the step that
-reaches the limit is truncated, also when it terminates too, so ``gym.make`` (which adds that
-wrapper) and the vector env agree.
+The vector env speaks Gymnasium's three autoreset modes (``autoreset_mode=``, default
+``AutoresetMode.NEXT_STEP``), exactly as ``SyncVectorEnv`` over ``gym.make`` does in each:
+
+- ``NEXT_STEP``: the step after an episode ends resets that slot, ignores its action and returns the
+  first observation of the next episode with reward 0 and ``terminated = truncated = False``;
+- ``SAME_STEP``: the step that ends an episode returns the first observation of the next one; the
+  last observation is in ``info["final_obs"]`` (an object array) and the ending step's info in
+  ``info["final_info"]`` (a dict of arrays with their own ``_`` masks), each masked by
+  ``info["_final_obs"]`` / ``info["_final_info"]``;
+- ``DISABLED``: an ended slot stays ended until ``reset(options={"reset_mask": mask})`` restarts it;
+  stepping it before that raises ``gymnasium.error.ResetNeeded``.
+
+Truncation follows Gymnasium's ``TimeLimit``: the step that reaches the limit is truncated, also
+when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector env agree.
 """
 
 from __future__ import annotations
@@ -117,7 +126,12 @@ class TaskCore(abc.ABC):
 
     @abc.abstractmethod
     def observe(self) -> np.ndarray:
-        """The observations of all slots, shape ``(num_envs, *single_observation_space.shape)``."""
+        """The observations of all slots, shape ``(num_envs, *single_observation_space.shape)``.
+
+        A new array at every call, which the caller owns: libraries write into what a step returns
+        (TorchRL's SAME_STEP handling puts the final observations there), so an array the core keeps
+        would be corrupted.
+        """
 
     @abc.abstractmethod
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
@@ -178,7 +192,7 @@ _NO_SLOTS = np.zeros(0, dtype=np.int64)
 
 
 class _Episodes:
-    """Bookkeeping shared by both views: slot keys, episode and step counts, NEXT_STEP autoreset."""
+    """Bookkeeping shared by both views: slot keys, episode and step counts, which slots have ended."""
 
     def __init__(self, core: TaskCore, max_episode_steps: int | None) -> None:
         self.core = core
@@ -217,7 +231,9 @@ class _Episodes:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Advance every slot; return rewards, terminated, truncated and the restarted slots.
 
-        With ``autoreset=False`` (the single env, which its user resets) no slot restarts.
+        With ``autoreset=True`` (NEXT_STEP) the slots that had ended restart instead, with reward 0 and
+        no end; with ``autoreset=False`` (the single env, which its user resets, and the vector env's
+        other modes, which never step an ended slot) no slot restarts.
         """
         restarting = np.flatnonzero(self.ended) if autoreset else _NO_SLOTS
         rewards, terminated = self.core.advance(actions)
@@ -307,7 +323,7 @@ class CoreEnv(_CoreView, gym.Env):
         return self.core.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def _info(self, *, ended: bool) -> dict[str, Any]:
-        info = {key: value[0] for key, value in self.core.step_info().items()}
+        info = {key: value[0] for key, value in _task_info(self.core).items()}
         if ended:
             info.update({key: value[0] for key, value in self.core.metrics(np.zeros(1, np.int64)).items()})
         return info
@@ -329,9 +345,15 @@ class CoreVectorEnv(_CoreView, VectorEnv):
     """A native ``gymnasium.vector.VectorEnv`` view of a :class:`TaskCore` with ``num_envs`` slots.
 
     Infos are dicts of arrays; each key ``k`` comes with a boolean mask ``_k``. Every step carries
-    the core's per-step info; the step where an episode ends carries its task metrics (masked to
-    the ending slots) and, with ``info_text=True``, its decoded ``text`` (off by default: decoding is
-    a Python call per episode, which would dominate a batch of a thousand episodes).
+    the core's per-step info (with ``action_mask`` on a task that masks acts); the step where an
+    episode ends carries its task metrics (masked to the ending slots, inside ``info["final_info"]``
+    with SAME_STEP autoreset) and, with ``info_text=True``, its decoded ``text`` (off by default:
+    decoding is a Python call per episode, which would dominate a batch of a thousand episodes).
+
+    ``autoreset_mode`` (an ``AutoresetMode`` or its string value, default NEXT_STEP) decides how
+    ended slots restart, as the module docstring says; it is ``env.autoreset_mode`` and
+    ``env.metadata["autoreset_mode"]``, and may be set again between steps. In every mode
+    ``reset(options={"reset_mask": mask})`` restarts just the slots where ``mask`` is True.
     """
 
     core_class: ClassVar[type[TaskCore]]
@@ -348,13 +370,17 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
         info_text: bool = False,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **task_kwargs: Any,
     ) -> None:
         self._check_render_mode(render_mode)
+        mode = parse_autoreset_mode(self.core_class.env_id, autoreset_mode)  # before the task loads its data
         self.core = self.core_class(num_envs=num_envs, **task_kwargs)
         self.num_envs = self.core.num_envs
         self.render_mode = render_mode
         self.info_text = info_text
+        self.metadata = dict(type(self).metadata)  # this env's own: its mode may differ from the class default
+        self.autoreset_mode = mode
         self.single_observation_space = self.core.single_observation_space
         self.single_action_space = self.core.single_action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -362,10 +388,25 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         self._episodes = _Episodes(self.core, max_episode_steps)
         self._all = np.ones(self.num_envs, dtype=bool)
 
+    @property
+    def autoreset_mode(self) -> AutoresetMode:
+        """How ended slots restart: Gymnasium's ``AutoresetMode`` (settable, also as its string value)."""
+        return self._autoreset_mode
+
+    @autoreset_mode.setter
+    def autoreset_mode(self, mode: AutoresetMode | str) -> None:
+        self._autoreset_mode = parse_autoreset_mode(self.env_id, mode)
+        self.metadata["autoreset_mode"] = self._autoreset_mode
+
     def reset(
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new episode in every slot; ``seed=s`` seeds slot ``i`` with ``s + i``."""
+        """Start a new episode in every slot, or with ``options={"reset_mask": mask}`` in the masked slots only.
+
+        ``seed=s`` seeds slot ``i`` with ``s + i``; a list gives one seed per slot. With a mask, only
+        the masked slots restart and take their seeds, as in Gymnasium's ``SyncVectorEnv``; the
+        infos are masked to them and the observations of the other slots are unchanged.
+        """
         if seed is None or isinstance(seed, (int, np.integer)):
             seeds = [None if seed is None else int(seed) + slot for slot in range(self.num_envs)]
             if seed is not None:
@@ -377,41 +418,99 @@ class CoreVectorEnv(_CoreView, VectorEnv):
                     f"{self.env_id}: reset got {len(seeds)} seeds for {self.num_envs} envs; "
                     "pass one int (slot i gets seed + i) or a list of num_envs seeds."
                 )
-        _reject_options(self.env_id, options)
-        self._episodes.seed(seeds)
-        self._episodes.reset_all()
-        infos = self._step_infos()
+        mask = self._reset_mask(options)
+        if mask is None:
+            slots = np.arange(self.num_envs)
+            self._episodes.seed(seeds)
+            self._episodes.reset_all()
+            infos = self._step_infos()
+        else:
+            slots = np.flatnonzero(mask)
+            self._episodes.seed([seed if restart else None for seed, restart in zip(seeds, mask, strict=True)])
+            self._episodes.begin(slots)
+            infos = self._step_infos(mask.copy())
         if self.info_text:
-            self._add_texts(infos, np.arange(self.num_envs))
+            self._add_texts(infos, slots)
         return self.core.observe(), infos
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every slot; slots whose episode ended on the last step restart (NEXT_STEP)."""
-        if not self._episodes.started:
+        """Step every slot; ended slots restart as ``autoreset_mode`` says (see the module docstring)."""
+        episodes = self._episodes
+        if not episodes.started:
             raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
         actions = _validate_actions(self.env_id, int(self.core.single_action_space.n), actions, (self.num_envs,))
-        rewards, terminated, truncated, restarting = self._episodes.step(actions)
+        mode = self._autoreset_mode
+        if mode is AutoresetMode.NEXT_STEP:
+            rewards, terminated, truncated, restarting = episodes.step(actions)
+        else:
+            if episodes.ended.any():
+                self._refuse_ended_slots()
+            rewards, terminated, truncated, restarting = episodes.step(actions, autoreset=False)
+            if mode is AutoresetMode.SAME_STEP:
+                return self._restart_ended(rewards, terminated, truncated)
         infos = self._step_infos()
-        ending = np.flatnonzero(self._episodes.ended)
+        ending = np.flatnonzero(episodes.ended)
         if ending.size:
-            for key, values in self.core.metrics(ending).items():
-                column = np.zeros(self.num_envs, dtype=values.dtype)
-                column[ending] = values
-                infos[key] = column
-                infos[f"_{key}"] = self._episodes.ended.copy()
+            self._add_metrics(infos, ending, episodes.ended)
         if self.info_text:
             self._add_texts(infos, np.concatenate([ending, restarting]))
         return self.core.observe(), rewards, terminated, truncated, infos
 
-    def restart(self, slots: np.ndarray) -> np.ndarray:
-        """Start the next episode in ``slots`` now rather than on their next step; return all observations.
+    def _restart_ended(
+        self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """SAME_STEP: keep the ending slots' last observation and info, then start their next episodes."""
+        ended = self._episodes.ended.copy()  # begin() clears the flags in place
+        ending = np.flatnonzero(ended)
+        if not ending.size:
+            return self.core.observe(), rewards, terminated, truncated, self._step_infos()
+        last = self.core.observe()[ending]
+        final_obs = np.empty(self.num_envs, dtype=object)  # as SyncVectorEnv: one array per ending slot, else None
+        final_obs[ending] = np.fromiter(last, dtype=object, count=len(ending))
+        final_info: dict[str, Any] = {}
+        running = ~ended
+        for key, values in _task_info(self.core).items():  # copies: zero the slots whose episode goes on
+            values[running] = 0
+            final_info[key], final_info[f"_{key}"] = values, ended.copy()
+        self._add_metrics(final_info, ending, ended)
+        if self.info_text:
+            self._add_texts(final_info, ending)
+        self._episodes.begin(ending)
+        infos = self._step_infos()
+        if self.info_text:
+            self._add_texts(infos, ending)
+        infos["final_obs"], infos["_final_obs"] = final_obs, ended
+        infos["final_info"], infos["_final_info"] = final_info, ended.copy()
+        return self.core.observe(), rewards, terminated, truncated, infos
 
-        For adapters to libraries that reset in the step that ends an episode (SB3's ``VecEnv``): step,
-        then restart the slots that ended. The seeding rule is unchanged: a restarted slot begins the
-        same episode it would have begun on its next step.
-        """
-        self._episodes.begin(np.asarray(slots, dtype=np.int64).reshape(-1))
-        return self.core.observe()
+    def _refuse_ended_slots(self) -> None:
+        slots = np.flatnonzero(self._episodes.ended)
+        shown = ", ".join(str(slot) for slot in slots[:8]) + (f" and {len(slots) - 8} more" if len(slots) > 8 else "")
+        raise gym.error.ResetNeeded(
+            f"{self.env_id}: slot(s) {shown} ended and autoreset_mode is {self._autoreset_mode.value}, so they do "
+            "not restart by themselves; call reset(options={'reset_mask': terminated | truncated}) to restart "
+            "them before the next step."
+        )
+
+    def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray | None:
+        """The ``reset_mask`` in ``options``, checked (None without one); other options are refused."""
+        if not options:
+            return None
+        _reject_options(self.env_id, {key: value for key, value in options.items() if key != "reset_mask"})
+        mask = options["reset_mask"]
+        expected = f"a numpy bool array of shape ({self.num_envs},) with True at the slots to restart"
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+            got = f"dtype {mask.dtype}" if isinstance(mask, np.ndarray) else type(mask).__name__
+            raise TypeError(f"{self.env_id}: options['reset_mask'] must be {expected}, got {got}.")
+        if mask.shape != (self.num_envs,) or not mask.any():
+            got = f"shape {mask.shape}" if mask.shape != (self.num_envs,) else "no True value"
+            raise ValueError(f"{self.env_id}: options['reset_mask'] must be {expected}, got {got}.")
+        if not self._episodes.started:
+            raise gym.error.ResetNeeded(
+                f"{self.env_id}: reset(options={{'reset_mask': ...}}) restarts slots of a running env; "
+                "call reset() without a mask first."
+            )
+        return mask
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -423,12 +522,20 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         """Steps after which an episode is truncated: the task's limit or a smaller ``max_episode_steps``."""
         return self._episodes.limit
 
-    def _step_infos(self) -> dict[str, Any]:
+    def _step_infos(self, present: np.ndarray | None = None) -> dict[str, Any]:
+        """The core's per-step info for every slot (``present``: the slots whose values count)."""
         infos: dict[str, Any] = {}
-        for key, values in self.core.step_info().items():
+        for key, values in _task_info(self.core).items():
             infos[key] = values
-            infos[f"_{key}"] = self._all
+            infos[f"_{key}"] = self._all if present is None else present
         return infos
+
+    def _add_metrics(self, infos: dict[str, Any], ending: np.ndarray, ended: np.ndarray) -> None:
+        for key, values in self.core.metrics(ending).items():
+            column = np.zeros(self.num_envs, dtype=values.dtype)
+            column[ending] = values
+            infos[key] = column
+            infos[f"_{key}"] = ended.copy()
 
     def _add_texts(self, infos: dict[str, Any], slots: np.ndarray) -> None:
         texts = np.full(self.num_envs, None, dtype=object)
@@ -450,6 +557,38 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         mask = self.core.action_masks()
         n = int(self.core.single_action_space.n)
         return np.ones((self.num_envs, n), dtype=bool) if mask is None else mask
+
+
+def parse_autoreset_mode(env_id: str, mode: Any) -> AutoresetMode:
+    """``mode`` as an ``AutoresetMode``: the enum itself or its string value (``"NextStep"``, ...).
+
+    Raises:
+        ValueError: anything else, naming ``env_id`` and the accepted values.
+    """
+    if isinstance(mode, AutoresetMode):
+        return mode
+    for known in AutoresetMode:
+        if isinstance(mode, str) and mode == known.value:
+            return known
+    values = ", ".join(repr(known.value) for known in AutoresetMode)
+    raise ValueError(
+        f"{env_id}: autoreset_mode={mode!r} is not an autoreset mode; expected a gymnasium.vector.AutoresetMode "
+        f"or its value, one of {values} (SAME_STEP for SB3 and TorchRL, NEXT_STEP for CleanRL)."
+    )
+
+
+def _task_info(core: TaskCore) -> dict[str, np.ndarray]:
+    """The core's per-step info, with the ``action_mask`` of every task that masks acts.
+
+    Copies, which the caller owns: a core may hand out its state arrays here, and libraries write
+    into the infos a step returns (TorchRL's SAME_STEP handling puts the final infos there).
+    """
+    info = {key: np.array(values) for key, values in core.step_info().items()}
+    if "action_mask" not in info:
+        masks = core.action_masks()
+        if masks is not None:
+            info["action_mask"] = np.array(masks)
+    return info
 
 
 def _reject_options(env_id: str, options: dict[str, Any] | None) -> None:

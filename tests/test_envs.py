@@ -1,4 +1,7 @@
-"""Contract tests that every registered env id must pass (Gymnasium, SB3, seeding, autoreset)."""
+"""Contract tests that every registered env id must pass (Gymnasium, SB3, seeding, autoreset).
+
+The native vector env against SyncVectorEnv, in each autoreset mode, is in test_autoreset.py.
+"""
 
 from __future__ import annotations
 
@@ -72,24 +75,6 @@ def test_same_seed_same_episode_different_seed_different(env_id: str, rng: np.ra
     np.testing.assert_array_equal(first[1], again[1])
     starts = {tuple(np.ravel(env.reset(seed=seed)[0])) for seed in range(20)}
     assert len(starts) > 1, "twenty seeds all gave the same first observation"
-
-
-@pytest.mark.parametrize("env_id", ENV_IDS)
-def test_native_vector_env_equals_sync_vector_env(env_id: str, rng: np.random.Generator) -> None:
-    num_envs = 4
-    native = make_vec(env_id, num_envs)
-    sync = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
-    assert native.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"]
-    native_obs, _ = native.reset(seed=3)
-    sync_obs, _ = sync.reset(seed=3)
-    np.testing.assert_array_equal(native_obs, sync_obs)
-    steps = 3 * gym.spec(env_id).max_episode_steps
-    for _ in range(steps):
-        actions = rng.integers(native.single_action_space.n, size=num_envs)
-        native_step = native.step(actions)
-        sync_step = sync.step(actions)
-        for native_part, sync_part in zip(native_step[:4], sync_step[:4], strict=True):
-            np.testing.assert_allclose(native_part, sync_part, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -296,7 +296,11 @@ class DialogueCore(TaskCore):
 
     # ----------------------------------------------------------------------------------- views
     def observe(self) -> np.ndarray:
-        """The belief state: see the observation table of :class:`DialogueEnv` (cached until the next step)."""
+        """The belief state: see the observation table of :class:`DialogueEnv` (a copy the caller owns)."""
+        return self._belief().copy()
+
+    def _belief(self) -> np.ndarray:
+        """The observations, cached until the state changes; never handed out, as a caller may write into them."""
         if self._obs is None:
             belief, layout = self.belief, self.layout
             obs = np.empty((self.num_envs, self.obs_size), dtype=np.float32)
@@ -352,7 +356,7 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
-        conf = self.observe()[:, self.layout["confidence"]]
+        conf = self._belief()[:, self.layout["confidence"]]
         belief = self.belief
         return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, ~self.user.acts[:, THANK])
 
