@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import re
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import nlp_envs  # noqa: F401 - registers the ids
+from nlp_envs.data import corpus as corpus_module
+from nlp_envs.data.corpus import CorpusCacheWarning, load_corpus
 from nlp_envs.data.documents import load_documents
 from nlp_envs.data.files import DataFileError, read_texts
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError
 
 CLASSIFY = "nlp_envs/TextClassification-v0"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rows(count: int = 20) -> list[dict[str, str]]:
@@ -166,3 +176,93 @@ def test_the_builtin_ontology_still_renders(tmp_path) -> None:
     for _ in range(5):
         env.step(env.action_space.sample())
     assert isinstance(env.render(), str)
+
+
+# The corpus cache ---------------------------------------------------------------------------------
+
+
+def _corpus_file(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(f"we met {i} times. then we left at {i % 9}" for i in range(80)), encoding="utf-8")
+    return path
+
+
+def _same(a, b) -> None:
+    assert a.types == b.types and a.train_types == b.train_types
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(a.ids[split], b.ids[split])
+        np.testing.assert_array_equal(a.lengths[split], b.lengths[split])
+
+
+def _fresh_cache(tmp_path: Path, monkeypatch) -> tuple[Path, Path, object]:
+    monkeypatch.setenv("NLP_ENVS_CACHE", str(tmp_path / "cache"))
+    source = _corpus_file(tmp_path)
+    fresh = load_corpus.__wrapped__(str(source))
+    (cache,) = (tmp_path / "cache").glob("*.npz")
+    return source, cache, fresh
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.01, 0.3, 0.5, 0.9, 0.999])
+def test_a_truncated_corpus_cache_is_named_and_rebuilt(tmp_path, monkeypatch, fraction) -> None:
+    source, cache, fresh = _fresh_cache(tmp_path, monkeypatch)
+    data = cache.read_bytes()
+    cache.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.warns(CorpusCacheWarning, match=rf"cache file '{re.escape(str(cache))}' is unusable"):
+        _same(load_corpus.__wrapped__(str(source)), fresh)
+    assert cache.read_bytes() == data  # rebuilt, byte for byte
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _same(load_corpus.__wrapped__(str(source)), fresh)
+    assert not list(cache.parent.glob(".*.tmp"))  # written atomically, nothing left behind
+
+
+def test_a_corrupt_or_foreign_corpus_cache_is_rebuilt(tmp_path, monkeypatch) -> None:
+    source, cache, fresh = _fresh_cache(tmp_path, monkeypatch)
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 64] = b"\x00" * 64  # bytes flipped inside a member: bad CRC
+    variants = {"flipped": bytes(data)}
+    for name, arrays in {
+        "wrong dtype": {"train_ids": fresh.ids["train"].astype(np.float64)},
+        "wrong shape": {"test_lengths": fresh.lengths["test"][:, None]},
+        "ids out of range": {"train_ids": fresh.ids["train"] + 10_000},
+        "lengths disagree": {"test_lengths": fresh.lengths["test"][:-1]},
+        "member missing": {"train_types": None},
+    }.items():
+        with np.load(cache) as stored:
+            members = {key: stored[key] for key in stored.files}
+        members.update(arrays)
+        members = {key: value for key, value in members.items() if value is not None}
+        buffer = io.BytesIO()
+        np.savez(buffer, **members)
+        variants[name] = buffer.getvalue()
+    good = cache.read_bytes()
+    for name, content in variants.items():
+        cache.write_bytes(content)
+        corpus_module._WARNED.clear()
+        with pytest.warns(CorpusCacheWarning, match="is unusable"):
+            _same(load_corpus.__wrapped__(str(source)), fresh)
+        assert cache.read_bytes() == good, name
+
+
+def test_a_truncated_cache_no_longer_breaks_next_word(tmp_path) -> None:
+    source = _corpus_file(tmp_path)
+    code = (
+        "import warnings, gymnasium as gym, nlp_envs\n"
+        "warnings.simplefilter('always')\n"
+        f"env = gym.make('nlp_envs/NextWordEasy-v0', corpus={str(source)!r})\n"
+        "env.reset(seed=0)\n"
+        "print('OK')\n"
+    )
+    environment = {**os.environ, "NLP_ENVS_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", code]
+        return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=ROOT, timeout=120)
+
+    assert run().returncode == 0
+    (cache,) = (tmp_path / "cache").glob("*.npz")
+    cache.write_bytes(cache.read_bytes()[:100])
+    result = run()
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr
+    assert f"corpus cache file {str(cache)!r} is unusable" in result.stderr
+    assert run().stderr.count("is unusable") == 0
