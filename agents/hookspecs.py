@@ -1,8 +1,10 @@
-"""The hook specifications of the ``nlp_envs`` pluggy project: what a plugin may implement.
+"""The hook specification of agent plugins in the ``nlp_envs`` pluggy project.
 
-A plugin is a module (or any object) named by an entry point in the ``nlp_envs`` group, with
-functions marked by :data:`hookimpl`. Both hooks receive a ``register`` callback owned by the
-host, so the host sees every name a plugin adds and can refuse collisions.
+An agent plugin is a module (or any object) named by an entry point in the ``nlp_envs`` group, with
+functions marked by :data:`hookimpl`. The hook receives a ``register`` callback owned by the host,
+so the host sees every name a plugin adds and can refuse collisions. Env plugins have a hook and
+an entry-point group of their own (``register_envs``, group ``nlp_envs.envs``: see
+:mod:`nlp_envs.plugins`); the marker is the same, so one module may implement both hooks.
 """
 
 from __future__ import annotations
@@ -10,13 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pluggy
+from nlp_envs.plugins import AGENT_GROUP, PROJECT_NAME, hookimpl, hookspec
 
-PROJECT_NAME = "nlp_envs"
-"""The pluggy project name (also the entry-point group)."""
-
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+__all__ = ["AGENT_GROUP", "PROJECT_NAME", "hookimpl", "hookspec", "register_agents"]
 
 
 @hookspec
@@ -32,18 +30,4 @@ def register_agents(register: Callable[[str, Callable[..., Any]], None]) -> None
     Args:
         register: the host's callback; a name another plugin also registers is an error that names
             both distributions.
-    """
-
-
-@hookspec
-def register_envs(register: Callable[..., None]) -> None:
-    """Add environments: call ``register(**spec)`` with the keyword arguments of ``gymnasium.register``.
-
-    Use ids in your own namespace or in ``nlp_envs/``, and give a ``vector_entry_point`` so the
-    leaderboard can batch your env. ``import nlp_envs`` runs this hook, so installing the plugin is
-    enough for ``gym.make`` to see the ids.
-
-    Args:
-        register: the host's callback, ``register(id=..., entry_point=..., vector_entry_point=...,
-            max_episode_steps=..., reward_threshold=..., kwargs=...)``.
     """

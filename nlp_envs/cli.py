@@ -31,9 +31,17 @@ def _env_kwargs(text: str) -> dict[str, Any]:
 
 def cmd_envs(args: argparse.Namespace) -> int:
     """Print every registered env id with its spaces, limits and preset kwargs."""
+    from nlp_envs.plugins import env_registry
+
+    for plugin in env_registry().failures():
+        print(f"nlp-envs: {plugin.describe()} was not loaded: {plugin.error}", file=sys.stderr)
     for env_id in nlp_envs.env_ids():
         spec = gym.spec(env_id)
-        env = gym.make(env_id)
+        try:
+            env = gym.make(env_id)
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - one broken (plugin) env must not hide the others
+            print(f"{env_id}\n  error:       cannot be made: {type(error).__name__}: {error}")
+            continue
         try:
             print(env_id)
             print(f"  observation: {env.observation_space}")

@@ -11,8 +11,9 @@ from gymnasium import spaces
 from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, random_integers
 from nlp_envs.data.corpus import load_corpus
 from nlp_envs.data.text import Vocabulary
-from nlp_envs.language_model import bigram_model, word_vectors
+from nlp_envs.language_model import bigram_model, bigram_model_bytes, word_vectors, word_vectors_bytes
 from nlp_envs.policies import random_policy
+from nlp_envs.resources import check_fits, format_bytes
 
 REWARDS = ("lm", "reference")
 OBSERVATIONS = ("tokens", "embedding")
@@ -61,6 +62,9 @@ class NextWordCore(TaskCore):
             raise ValueError(
                 f"{self.env_id}: min_words must be an integer in [0, max_words={max_words}], got {min_words!r}."
             )
+        tables = _check_memory(
+            num_envs, corpus, vocab_size, context, prompt_words, max_words, observation, embedding_dim
+        )
         self.model = bigram_model(corpus, vocab_size)
         self.vocab = self.model.vocab
         self.corpus, self.reward, self.beta, self.observation = corpus, reward, float(beta), observation
@@ -85,6 +89,7 @@ class NextWordCore(TaskCore):
             self.single_observation_space = spaces.Box(
                 -1.0, 1.0, shape=(context * self.vectors.shape[1] + 1,), dtype=np.float32
             )
+        _BUILT.add(tables)
 
         self.window = np.full((num_envs, context), self.vocab.bos_id, dtype=np.int64)
         self.written = np.zeros((num_envs, max_words), dtype=np.int64)
@@ -216,6 +221,65 @@ def _optimal_actions(
         actions[t] = q.argmax(axis=1)
         values[t] = q.max(axis=1)
     return actions, values[:horizon]
+
+
+#: The shared tables already built in this process, by (corpus, words, embedding_dim or 0): their
+#: memory is held, not needed again. (A table dropped from a full lru_cache is rebuilt unchecked.)
+_BUILT: set[tuple[str, int, int]] = set()
+
+
+def _check_memory(
+    num_envs: int,
+    corpus: str,
+    vocab_size: int,
+    context: int,
+    prompt_words: int,
+    max_words: int,
+    observation: str,
+    embedding_dim: int,
+) -> tuple[str, int, int]:
+    """Refuse, before allocating, a configuration whose tables and arrays cannot fit in memory.
+
+    Memory is quadratic in the vocabulary: the bigram model and the reward table are
+    ``(V + 1, V)`` float64 tables, where ``V`` is ``vocab_size`` capped by the corpus's training
+    word types; the oracle's dynamic programme is ``(max_words + 1, V + 1)``; the held-out sentences
+    and the episode slots are linear in ``prompt_words + max_words`` and ``context``.
+
+    Returns:
+        The key of its shared tables, for :data:`_BUILT` once they are built.
+
+    Raises:
+        nlp_envs.resources.ResourceLimitError: the estimate exceeds the memory limit.
+    """
+    encoded = load_corpus(corpus)
+    words = min(vocab_size - 2, encoded.train_types) + 2
+    train_tokens, test_tokens = len(encoded.ids["train"]), len(encoded.ids["test"])
+    sentences = len(encoded.lengths["test"])
+    key = (corpus, words, embedding_dim if observation == "embedding" else 0)
+    parts = {
+        # Episode slots: window, written words, observations (and their copies in a step).
+        "episode slots": 3 * 8 * num_envs * (context + max_words + 1),
+        # Held-out sentences padded to prompt_words + max_words, prompts and references; windows.
+        "held-out sentences": 8 * (2 * sentences * (prompt_words + max_words) + 2 * sentences * context)
+        + 40 * test_tokens,
+        "observation space": 16 * context,
+    }
+    if key not in _BUILT:
+        # The phases do not overlap: building the bigram model, then the reward table and the
+        # oracle's table beside it, then the word vectors beside both resident tables.
+        table = 8 * (words + 1) * words
+        phases = [bigram_model_bytes(words, train_tokens), 3 * table + 16 * (max_words + 1) * (words + 1)]
+        if observation == "embedding":
+            phases.append(2 * table + word_vectors_bytes(words, train_tokens))
+        parts["vocabulary tables"] = max(phases)
+    largest = max(parts, key=parts.__getitem__)
+    check_fits(
+        f"{NextWordCore.env_id} with vocab_size={vocab_size} ({words:,} words in {corpus!r}), context={context}, "
+        f"prompt_words={prompt_words}, max_words={max_words}, num_envs={num_envs} "
+        f"(most for the {largest}: {format_bytes(parts[largest])})",
+        sum(parts.values()),
+    )
+    return key
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

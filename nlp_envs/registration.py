@@ -126,16 +126,16 @@ def register_builtin_envs(register: Callable[..., None] = register_env) -> None:
 
 
 def register_plugin_envs() -> list[str]:
-    """Register the env ids that installed plugins add through the ``register_envs`` hook.
+    """Register the env ids that installed env plugins (group ``nlp_envs.envs``) add through ``register_envs``.
 
     A plugin that fails to import, to register, or that reuses a registered id is skipped with a
-    ``PluginWarning`` naming it; the others still load. ``NLP_ENVS_BLOCK_PLUGINS`` skips plugins by
-    entry-point name.
+    ``PluginWarning`` naming it and its distribution; the others still load. ``NLP_ENVS_BLOCK_PLUGINS``
+    skips plugins by entry-point name. No agent plugin module is imported (see :mod:`nlp_envs.plugins`).
 
     Returns:
         The ids registered by this call.
     """
-    from agents.plugins import register_plugin_envs as register_from_plugins
+    from nlp_envs.plugins import register_plugin_envs as register_from_plugins
 
     return register_from_plugins()
 

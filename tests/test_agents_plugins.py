@@ -14,6 +14,7 @@ import pytest
 
 import agents
 from agents import plugins
+from nlp_envs import plugins as env_plugins
 from nlp_envs.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,21 +40,31 @@ def contrib_installed() -> None:
 
 @pytest.fixture
 def fresh_plugins():
-    """A fresh plugin registry for the test, and again after it (so no test sees another's plugins)."""
+    """Fresh plugin registries for the test, and again after it (so no test sees another's plugins)."""
     plugins.reset()
+    env_plugins.reset()
     yield
     plugins.reset()
+    env_plugins.reset()
 
 
 def make_distribution(
-    root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str], version: str = "0.1"
+    root: Path,
+    name: str,
+    entry_points: dict[str, str],
+    modules: dict[str, str],
+    version: str = "0.1",
+    group: str = "nlp_envs",
 ) -> None:
-    """Write an installed-looking distribution (a .dist-info folder and its modules) under ``root``."""
+    """Write an installed-looking distribution (a .dist-info folder and its modules) under ``root``.
+
+    ``group`` is ``"nlp_envs"`` for agent plugins, ``"nlp_envs.envs"`` for env plugins.
+    """
     info = root / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[nlp_envs]\n{lines}")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
     for module, code in modules.items():
         (root / f"{module}.py").write_text(textwrap.dedent(code))
 
@@ -75,7 +86,7 @@ def test_builtins_are_discovered_through_entry_points(fresh_plugins) -> None:
     names = agents.available()
     assert BUILTINS <= set(names)
     assert all(names[name].startswith("nlp-envs ") for name in BUILTINS)
-    points = {point.name for point in plugins.entry_points() if plugins._distribution(point)[0] == "nlp-envs"}
+    points = {point.name for point in plugins.entry_points() if plugins.distribution_of(point)[0] == "nlp-envs"}
     assert points == {"random", "qtable", "dqn", "vlearner", "sb3"}
 
 
@@ -177,7 +188,7 @@ def test_duplicate_agent_name_is_an_error_naming_both_distributions(tmp_path, mo
 
 
 ENV_PLUGIN = """
-    from agents import hookimpl
+    from nlp_envs.plugins import hookimpl
 
     @hookimpl
     def register_envs(register):
@@ -193,26 +204,39 @@ ENV_PLUGIN = """
 
 
 def test_env_plugin_registers_envs(tmp_path, monkeypatch, fresh_plugins) -> None:
-    make_distribution(tmp_path, "env-plugin", {"tiny-envs": "nlp_envs_test_envs"}, {"nlp_envs_test_envs": ENV_PLUGIN})
+    make_distribution(
+        tmp_path,
+        "env-plugin",
+        {"tiny-envs": "nlp_envs_test_envs"},
+        {"nlp_envs_test_envs": ENV_PLUGIN},
+        group="nlp_envs.envs",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        assert plugins.register_plugin_envs() == ["nlp_envs_test/TinyNextWord-v0"]
-        assert plugins.register_plugin_envs() == []  # idempotent
+        assert env_plugins.register_plugin_envs() == ["nlp_envs_test/TinyNextWord-v0"]
+        assert env_plugins.register_plugin_envs() == []  # idempotent
         env = gym.make_vec("nlp_envs_test/TinyNextWord-v0", num_envs=2, vectorization_mode="vector_entry_point")
         agent = agents.make("qtable", env).learn(64)
         assert agent.predict(env.reset(seed=0)[0]).shape == (2,)
     finally:
         gym.registry.pop("nlp_envs_test/TinyNextWord-v0", None)
-        plugins._ENV_OWNERS.pop("nlp_envs_test/TinyNextWord-v0", None)
+        env_plugins._ENV_OWNERS.pop("nlp_envs_test/TinyNextWord-v0", None)
 
 
 def test_installing_an_env_plugin_is_enough_in_a_fresh_interpreter(tmp_path) -> None:
-    make_distribution(tmp_path, "env-plugin", {"tiny-envs": "nlp_envs_test_envs"}, {"nlp_envs_test_envs": ENV_PLUGIN})
+    make_distribution(
+        tmp_path,
+        "env-plugin",
+        {"tiny-envs": "nlp_envs_test_envs"},
+        {"nlp_envs_test_envs": ENV_PLUGIN},
+        group="nlp_envs.envs",
+    )
     make_distribution(
         tmp_path,
         "broken-plugin",
         {"broken": "nlp_envs_test_broken"},
         {"nlp_envs_test_broken": "import a_module_that_does_not_exist\n"},
+        group="nlp_envs.envs",
     )
     code = (
         "import warnings, gymnasium as gym\n"
@@ -232,18 +256,27 @@ def test_installing_an_env_plugin_is_enough_in_a_fresh_interpreter(tmp_path) -> 
 
 def test_env_plugin_reusing_a_builtin_id_is_reported(tmp_path, monkeypatch, fresh_plugins) -> None:
     code = ENV_PLUGIN.replace("nlp_envs_test/TinyNextWord-v0", "nlp_envs/NextWordEasy-v0")
-    make_distribution(tmp_path, "copycat", {"copycat": "nlp_envs_test_copycat"}, {"nlp_envs_test_copycat": code})
+    make_distribution(
+        tmp_path,
+        "copycat",
+        {"copycat": "nlp_envs_test_copycat"},
+        {"nlp_envs_test_copycat": code},
+        group="nlp_envs.envs",
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.warns(plugins.PluginWarning, match="'nlp_envs/NextWordEasy-v0' is already registered"):
-        assert plugins.register_plugin_envs() == []
+        assert env_plugins.register_plugin_envs() == []
     assert gym.spec("nlp_envs/NextWordEasy-v0").max_episode_steps == 4
 
 
-def test_fresh_manager_has_our_hookspecs() -> None:
+def test_fresh_managers_have_our_hookspecs() -> None:
     manager = plugins.new_plugin_manager()
     assert manager.project_name == "nlp_envs"
-    assert {"register_agents", "register_envs"} <= set(vars(manager.hook))
-    assert agents.hookimpl is plugins.hookspecs.hookimpl
+    assert "register_agents" in set(vars(manager.hook))
+    env_manager = env_plugins.new_env_plugin_manager()
+    assert env_manager.project_name == "nlp_envs"
+    assert set(vars(env_manager.hook)) == {"register_envs"}  # the env host knows nothing of agents
+    assert agents.hookimpl is plugins.hookspecs.hookimpl is env_plugins.hookimpl
 
 
 def test_unknown_agent_lists_available(fresh_plugins) -> None:

@@ -3,7 +3,9 @@
 A corpus is tokenized once and kept as integer arrays over its word types, ranked by training
 frequency, so that a vocabulary of any size and the sentences encoded with it are cheap numpy
 slices. The tokenized form is cached on disk (``$NLP_ENVS_CACHE``, default ``~/.cache/nlp-envs``),
-keyed by the data's version or content, so a new process skips the seconds of tokenizing.
+keyed by the data's version or content, so a new process skips the seconds of tokenizing. A cache
+file that cannot be read or does not hold a well-formed corpus (truncated, corrupt, another
+program's file) is reported once with a :class:`CorpusCacheWarning` naming it, and rebuilt.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from nlp_envs.atomic import atomic_write
 from nlp_envs.data import CHITCHAT
 from nlp_envs.data.files import read_texts
 from nlp_envs.data.text import Vocabulary, in_test_split, sentences
@@ -28,6 +32,14 @@ from nlp_envs.data.text import Vocabulary, in_test_split, sentences
 # Bump when tokenization or splitting changes, so that old caches are not read.
 FORMAT_VERSION = 1
 SPLITS = ("train", "test")
+
+
+class CorpusCacheWarning(UserWarning):
+    """A corpus cache file was unreadable or malformed; it is rebuilt."""
+
+
+class _BadCache(ValueError):
+    """Why a cache file cannot be used (one line)."""
 
 
 @dataclass(frozen=True)
@@ -133,32 +145,90 @@ def _encode(name: str, splits: dict[str, list[list[str]]]) -> EncodedCorpus:
 
 
 def _cached(key: str, name: str, read: Callable[[], dict[str, list[list[str]]]]) -> EncodedCorpus:
-    """The encoded corpus from the disk cache, or read, encode and cache it (written atomically)."""
+    """The encoded corpus from the disk cache, or read, encode and cache it (written atomically).
+
+    A cache file that fails to load or to validate is reported (:class:`CorpusCacheWarning`, once per
+    file and process) and replaced by a rebuilt one.
+    """
     path = cache_dir() / f"{key}-v{FORMAT_VERSION}.npz"
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            types = tuple(json.loads(bytes(stored["types"]).decode("utf-8")))
-            return EncodedCorpus(
-                name,
-                types,
-                int(stored["train_types"]),
-                {split: stored[f"{split}_ids"] for split in SPLITS},
-                {split: stored[f"{split}_lengths"] for split in SPLITS},
-            )
-    except (OSError, KeyError, ValueError):
+        return _read_cache(path, name)
+    except FileNotFoundError:
         pass
+    except _BadCache as problem:
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            warnings.warn(
+                f"nlp-envs: the corpus cache file {str(path)!r} is unusable ({problem}); rebuilding it.",
+                CorpusCacheWarning,
+                stacklevel=4,
+            )
     corpus = _encode(name, read())
+    arrays: dict[str, np.ndarray] = {
+        "types": np.frombuffer(json.dumps(corpus.types).encode("utf-8"), dtype=np.uint8),
+        "train_types": np.array(corpus.train_types),
+    }
+    for split in SPLITS:
+        arrays[f"{split}_ids"], arrays[f"{split}_lengths"] = corpus.ids[split], corpus.lengths[split]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-            arrays: dict[str, np.ndarray] = {
-                "types": np.frombuffer(json.dumps(corpus.types).encode("utf-8"), dtype=np.uint8),
-                "train_types": np.array(corpus.train_types),
-            }
-            for split in SPLITS:
-                arrays[f"{split}_ids"], arrays[f"{split}_lengths"] = corpus.ids[split], corpus.lengths[split]
-            np.savez(handle, allow_pickle=False, **arrays)
-        os.replace(handle.name, path)
+        atomic_write(path, lambda handle: np.savez(handle, allow_pickle=False, **arrays))
     except OSError:
         pass  # A read-only home is no reason to fail: the corpus just is not cached.
     return corpus
+
+
+_WARNED: set[str] = set()
+
+
+def _read_cache(path: Path, name: str) -> EncodedCorpus:
+    """The corpus stored at ``path``, checked array by array.
+
+    Raises:
+        FileNotFoundError: there is no cache file.
+        _BadCache: the file cannot be read or does not hold a well-formed corpus.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in ("types", "train_types", *_split_keys())}
+    except Exception as error:  # noqa: BLE001 - BadZipFile, EOFError, zlib.error, OSError, KeyError...: rebuild
+        raise _BadCache(f"{type(error).__name__}: {error}") from None
+    _expect_array(arrays["types"], "types", np.uint8, 1)
+    try:
+        types = json.loads(bytes(arrays["types"]).decode("utf-8"))
+    except ValueError as error:
+        raise _BadCache(f"types is not UTF-8 JSON ({error})") from None
+    if not isinstance(types, list) or not types or not all(isinstance(word, str) for word in types):
+        raise _BadCache("types is not a non-empty list of words")
+    _expect_array(arrays["train_types"], "train_types", np.integer, 0)
+    train_types = int(arrays["train_types"])
+    if not 0 < train_types <= len(types):
+        raise _BadCache(f"train_types={train_types} is not in [1, {len(types)}]")
+    for split in SPLITS:
+        ids, lengths = arrays[f"{split}_ids"], arrays[f"{split}_lengths"]
+        _expect_array(ids, f"{split}_ids", np.int32, 1)
+        _expect_array(lengths, f"{split}_lengths", np.int32, 1)
+        limit = train_types if split == "train" else len(types)
+        if len(ids) and (ids.min() < 0 or ids.max() >= limit):
+            raise _BadCache(f"{split}_ids has ids outside [0, {limit})")
+        if (len(lengths) and lengths.min() < 1) or int(lengths.sum(dtype=np.int64)) != len(ids):
+            raise _BadCache(f"{split}_lengths does not add up to the {len(ids)} ids")
+    return EncodedCorpus(
+        name,
+        tuple(types),
+        train_types,
+        {split: arrays[f"{split}_ids"] for split in SPLITS},
+        {split: arrays[f"{split}_lengths"] for split in SPLITS},
+    )
+
+
+def _split_keys() -> list[str]:
+    return [f"{split}_{part}" for split in SPLITS for part in ("ids", "lengths")]
+
+
+def _expect_array(array: np.ndarray, key: str, dtype: Any, ndim: int) -> None:
+    if not np.issubdtype(array.dtype, dtype) or array.ndim != ndim:
+        raise _BadCache(
+            f"{key} has dtype {array.dtype} and {array.ndim} dimension(s); expected {dtype.__name__}, {ndim}"
+        )

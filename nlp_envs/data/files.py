@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nlp_envs.data.text import tokenize
 
@@ -16,19 +18,80 @@ class DataFileError(ValueError):
     """A user data file that cannot be used as it is; the message names the file, row and fix."""
 
 
+class JSONProblem(ValueError):
+    """Text that :func:`parse_json` refuses; the message says what is wrong, the caller says where."""
+
+    def with_encoding(self) -> str:
+        """The message for a whole file, which must be UTF-8 JSON ("is not valid UTF-8 JSON (...)")."""
+        return str(self).replace("is not valid JSON", "is not valid UTF-8 JSON", 1)
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` that also refuses a key repeated in one object and nesting too deep to parse.
+
+    Python's ``json`` keeps the last of two equal keys without a word and raises ``RecursionError``
+    on deeply nested input; both become a :class:`JSONProblem` whose message names the problem.
+
+    Raises:
+        JSONProblem: the text is not JSON, repeats a key, or is nested too deeply.
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError as error:
+        raise JSONProblem(f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except RecursionError:
+        raise JSONProblem("is nested too deeply to parse (thousands of levels of [ or {)") from None
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise JSONProblem(f"repeats the key {key!r} in one object (the first value would be lost silently)")
+        result[key] = value
+    return result
+
+
+def check_file(path: Path, what: str, expected: str) -> None:
+    """Refuse a ``path`` that is not a readable regular file, saying which case it is.
+
+    Args:
+        path: the path given by the user.
+        what: how messages name it, e.g. ``"Data file"``.
+        expected: what to give instead, e.g. ``"a .csv or .jsonl file"``.
+
+    Raises:
+        DataFileError: the path is a folder, does not exist, or is not a regular file.
+    """
+    if path.is_dir():
+        raise DataFileError(f"{what} {str(path)!r} is a folder, not a file; give the path of {expected}.")
+    if not path.exists():
+        raise DataFileError(f"{what} {str(path)!r} does not exist; give the path of {expected}.")
+    if not path.is_file():
+        raise DataFileError(f"{what} {str(path)!r} is not a regular file; give the path of {expected}.")
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        reason = error.strerror or error
+        raise DataFileError(f"{what} {str(path)!r} cannot be read ({reason}); check its permissions.") from None
+
+
 def read_table(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
     """Rows of a ``.csv`` (with a header) or ``.jsonl`` file, keeping only ``columns``, as strings.
 
     Raises:
-        DataFileError: the file is missing, has another suffix, is not UTF-8 (the row is named),
-            lacks a column, has a malformed line or has no rows.
+        DataFileError: the file is missing or a folder, has another suffix, is not UTF-8 (the row is
+            named), lacks a column, has a malformed line, a ``null``, list or object value in a kept
+            column (the row is named) or has no rows.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"Data file {str(path)!r} does not exist; give the path of a .csv or .jsonl file.")
+    check_file(path, "Data file", "a .csv or .jsonl file")
     if path.suffix not in TABLE_SUFFIXES:
         raise DataFileError(f"Data file {str(path)!r} has suffix {path.suffix!r}; expected one of {TABLE_SUFFIXES}.")
-    raw = path.read_bytes()
+    raw = _read_bytes(path, "Data file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -47,6 +110,14 @@ def read_table(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
                 f"Data file {str(path)!r}: row {number} has no column {missing[0]!r}; its columns are "
                 f"{sorted(row)}. Rename the column or pass the column name as a keyword argument."
             )
+        for column in columns:
+            value = row[column]
+            if value is None or isinstance(value, (list, dict)):
+                shown = "null" if value is None else type(value).__name__
+                raise DataFileError(
+                    f"Data file {str(path)!r}: row {number} has {shown} in column {column!r}; every row needs a "
+                    "string or number there (fill it in or remove the row)."
+                )
     return [{column: str(row[column]) for column in columns} for row in rows]
 
 
@@ -54,12 +125,9 @@ def read_texts(path: Path, column: str = "text") -> list[str]:
     """Non-empty texts of a ``.txt`` file (one per line) or of a table's ``column``."""
     path = Path(path)
     if path.suffix == ".txt":
-        if not path.is_file():
-            raise DataFileError(
-                f"Text file {str(path)!r} does not exist; give the path of a .txt, .csv or .jsonl file."
-            )
+        check_file(path, "Text file", "a .txt, .csv or .jsonl file")
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = _read_bytes(path, "Text file").decode("utf-8").splitlines()
         except UnicodeDecodeError as error:
             raise DataFileError(
                 f"Text file {str(path)!r} is not UTF-8 ({error.reason}); re-save it as UTF-8."
@@ -73,26 +141,36 @@ def read_texts(path: Path, column: str = "text") -> list[str]:
 
 
 def _csv_rows(path: Path, text: str) -> list[dict[str, str]]:
-    reader = csv.DictReader(text.splitlines())
-    rows = list(reader)
-    for number, row in enumerate(rows, start=2):
-        if None in row or None in row.values():
-            raise DataFileError(
-                f"Data file {str(path)!r}: line {number} has a different number of fields than the header "
-                f"{reader.fieldnames}; quote fields that contain commas."
-            )
+    # Rows are split by the csv module itself (newline=""), so a quoted field may hold line breaks,
+    # U+2028 and the like; no field can be longer than the file, which is the limit set here
+    # (Python's default of 128 KiB refuses long documents).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    previous_limit = csv.field_size_limit(max(len(text), csv.field_size_limit()))
+    rows = []
+    try:
+        for row in reader:
+            if None in row or None in row.values():
+                raise DataFileError(
+                    f"Data file {str(path)!r}: line {reader.line_num} has a different number of fields than the "
+                    f"header {reader.fieldnames}; quote fields that contain commas."
+                )
+            rows.append(row)
+    finally:
+        csv.field_size_limit(previous_limit)
     return rows
 
 
 def _jsonl_rows(path: Path, text: str) -> list[dict[str, str]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: U+2028, U+0085 and friends are valid inside JSON strings, and a
+    # trailing "\r" is JSON whitespace.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFileError(f"Data file {str(path)!r}: line {number} is not valid JSON ({error.msg}).") from None
+            row = parse_json(line)
+        except JSONProblem as problem:
+            raise DataFileError(f"Data file {str(path)!r}: line {number} {problem}; fix that line.") from None
         if not isinstance(row, dict):
             raise DataFileError(f"Data file {str(path)!r}: line {number} is not a JSON object.")
         rows.append(row)

@@ -20,12 +20,12 @@ Schema (all keys required unless marked optional)::
     }
 
 At least two intents. ``user.change`` may use ``{slot}``; ``agent.confirm`` may use ``{slot}`` and
-``{value}``.
+``{value}``. Template fields are plain ``{name}`` fields only (no ``{name:spec}``, ``{name!r}``,
+``{name.attr}``, ``{name[0]}`` or ``{}``), and no object may repeat a key.
 """
 
 from __future__ import annotations
 
-import json
 import string
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nlp_envs.data.files import DataFileError, JSONProblem, check_file, parse_json
 
 __all__ = ["BUILTIN_ONTOLOGIES", "Ontology", "OntologyError", "load_ontology"]
 
@@ -174,20 +176,28 @@ def load_ontology(ontology: str | Path = "bank") -> Ontology:
         path = ONTOLOGY_DIR / f"{ontology}.json"
     else:
         path = Path(ontology)
-        if not path.is_file():
+        if not path.exists() and not path.is_dir():
             raise OntologyError(
                 f"Ontology {str(ontology)!r} is neither a built-in ontology {BUILTIN_ONTOLOGIES} nor an "
                 "existing file; pass a built-in name or the path of an ontology .json file."
             )
+        try:
+            check_file(path, "Ontology", "an ontology .json file")
+        except DataFileError as error:
+            raise OntologyError(str(error)) from None
     return _load(str(path.resolve()))
 
 
 @lru_cache(maxsize=16)
 def _load(path: str) -> Ontology:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise OntologyError(f"Ontology file {path!r} is not valid UTF-8 JSON ({error}); fix the syntax.") from None
+        data = parse_json(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise OntologyError(f"Ontology file {path!r} is not valid UTF-8 JSON ({error}); re-save it as UTF-8.") from None
+    except OSError as error:
+        raise OntologyError(f"Ontology file {path!r} cannot be read ({error.strerror or error}).") from None
+    except JSONProblem as problem:
+        raise OntologyError(f"Ontology file {path!r} {problem.with_encoding()}; fix the file.") from None
     return parse_ontology(data, origin=path)
 
 
@@ -307,12 +317,27 @@ def _templates(
     templates = _strings(spec, key, at)
     for template in templates:
         try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+            parsed = [(name, spec_, conversion) for _, name, spec_, conversion in string.Formatter().parse(template)]
         except ValueError as error:
             raise OntologyError(
                 f"{at} key {key!r}: template {template!r} is malformed ({error}); "
                 "escape literal braces as {{ and }}."
             ) from None
+        fields = set()
+        for name, spec_, conversion in parsed:
+            if name is None:
+                continue
+            # Only plain {slot} fields: a format spec ({slot:>100000000}), a conversion ({slot!r}),
+            # an attribute or index ({slot.x}, {slot[0]}) or a positional {} would crash step() or
+            # write megabytes per utterance.
+            plain = name and not spec_ and conversion is None and not set(name) & set(".[]")
+            if not plain:
+                field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec_}" if spec_ else "") + "}"
+                raise OntologyError(
+                    f"{at} key {key!r}: template {template!r} has the field {field}, which is not a plain field; "
+                    "write fields as {name}, without a format spec, conversion, attribute, index or positional {}."
+                )
+            fields.add(name)
         unknown = fields - allowed
         _expect(
             not unknown,
