@@ -63,6 +63,7 @@ from agents.sb3_masking import (
     masked_observation,
     masked_observation_space,
 )
+from nlp_envs.core import allowed_acts
 
 
 class CoreVecEnv(VecEnv):
@@ -440,6 +441,14 @@ class SB3Agent:
             observations = observations[None]
         count = len(observations)
         action_masks = check_action_masks(action_masks, count, self.n_actions, self.name)
+        if action_masks is not None:
+            action_masks = allowed_acts(action_masks)
+            if not (self.maskable or self.masks_in_observation or action_masks.all()):
+                raise ValueError(
+                    f"{self.name}: this agent reads no action masks (built on an env without masks, or with a policy "
+                    "other than 'MlpPolicy'), so it cannot honour action_masks; build it with policy='MlpPolicy' on "
+                    "the masked env."
+                )
         kwargs = {"action_masks": action_masks} if self.maskable and action_masks is not None else {}
         inputs: np.ndarray | dict[str, np.ndarray] = observations
         if self.masks_in_observation:

@@ -448,3 +448,15 @@ def test_evaluate_scores_qrdqn_within_the_masks() -> None:
     agent.predict = recording
     nlp_envs.evaluate(MASKED, agent, episodes=8)
     assert chosen and all(chosen)
+
+
+def test_an_sb3_agent_that_reads_no_masks_refuses_them_rather_than_ignore_them() -> None:
+    env = make_vec(EASY, 4)  # no masks: the adapter builds plain SB3 A2C
+    agent = agents.make("sb3-a2c", env, device="cpu", **FAST["sb3-a2c"])
+    observations, _ = env.reset(seed=0)
+    only = np.zeros((4, env.single_action_space.n), dtype=bool)
+    only[:, 1] = True
+    with pytest.raises(ValueError, match="sb3-a2c: this agent reads no action masks"):
+        agent.predict(observations, action_masks=only)
+    everything = np.ones_like(only)
+    assert agent.predict(observations, action_masks=everything).shape == (4,)
