@@ -460,3 +460,61 @@ def test_an_sb3_agent_that_reads_no_masks_refuses_them_rather_than_ignore_them()
         agent.predict(observations, action_masks=only)
     everything = np.ones_like(only)
     assert agent.predict(observations, action_masks=everything).shape == (4,)
+
+
+# --- property: any hyper-parameter value is accepted or refused with a named error, nothing else -------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.lists(st.one_of(st.integers(-(2**40), 2**40), st.floats(), st.text(max_size=3)), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+def config_fields(name: str) -> list[str]:
+    factory = agents.entry(name).factory
+    cls = factory.resolve() if hasattr(factory, "resolve") else factory
+    return [item.name for item in dataclasses.fields(cls.Config)]
+
+
+@pytest.mark.parametrize("name", ["dqn", "vlearner", "qtable"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_hyperparameter_value_is_accepted_or_refused_by_name(name: str, data, monkeypatch) -> None:
+    monkeypatch.setattr(base, "available_memory", lambda device=None: (256 * 2**20, "test limit"))
+    field = data.draw(st.sampled_from(config_fields(name)))
+    value = data.draw(ANY_VALUE)
+    try:
+        agent = agents.make(name, make_vec(EASY, 2), device="cpu", **{field: value})
+    except (HyperparameterError, agents.UnsupportedEnvError) as error:  # e.g. a Q table over max_table_size
+        assert one_line(error).startswith(f"{name}: ") and field in str(error)
+        return
+    if isinstance(value, float):
+        assert np.isfinite(value)
+    try:
+        agent.learn(16)
+    except DivergedError as error:  # a huge learning rate is in range and may still diverge: named
+        assert one_line(error).startswith(f"diverged: {name} at step ")
+
+
+@pytest.mark.parametrize("name", ["sb3-ppo", "sb3-dqn"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_sb3_hyperparameter_value_is_accepted_or_refused_by_name(name: str, data, monkeypatch) -> None:
+    from agents.sb3 import RANGES
+
+    monkeypatch.setattr(base, "available_memory", lambda device=None: (256 * 2**20, "test limit"))
+    accepted = agents.entry(name).factory.resolve().accepted()
+    field = data.draw(st.sampled_from(sorted(set(RANGES) & set(accepted))))
+    value = data.draw(ANY_VALUE)
+    try:
+        agents.make(name, make_vec(EASY, 2), device="cpu", **{field: value})
+    except HyperparameterError as error:
+        assert one_line(error).startswith(f"{name}: ")
