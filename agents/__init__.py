@@ -13,7 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.base import AgentFileError, HyperparameterError, UnsupportedEnvError, read_agent_meta
+from agents.base import (
+    AgentFileError,
+    DivergedError,
+    HyperparameterError,
+    UnsupportedEnvError,
+    check_writable,
+    read_agent_meta,
+)
 from agents.builtin import LazyFactory
 from agents.hookspecs import hookimpl
 from agents.plugins import AgentConflictError, AgentEntry, registry
@@ -85,10 +92,12 @@ __all__ = [
     "LazyFactory",
     "AgentConflictError",
     "AgentFileError",
+    "DivergedError",
     "HyperparameterError",
     "UnknownAgentError",
     "UnsupportedEnvError",
     "available",
+    "check_writable",
     "hookimpl",
     "load",
     "make",

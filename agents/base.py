@@ -1,14 +1,32 @@
 """What the built-in agents share: hyper-parameter checking, env checks, masks, the file format.
 
-An agent file is one ``torch.save`` of ``{"nlp_envs_agent": <JSON text>, "tensors": {name: tensor}}``:
-the JSON holds the agent name, its config, the seed and the env it was trained on; the tensors are
-its weights. It is read with ``torch.load(..., weights_only=True)``, which never runs pickled code.
+The agent protocol (DESIGN.md, "Agent plugins"): ``learn(total_timesteps, callback=None)``,
+``predict(observation, deterministic=True, action_masks=None)``, ``save(path)`` and a class-level
+``load(path, env, device="auto")``. The ``action_masks`` parameter of ``predict`` is the marker that
+an agent honours masks: :func:`nlp_envs.evaluation.agent_policy` passes the env's masks only to a
+``predict`` that takes it, such a ``predict`` never returns a masked act, and an agent whose
+``predict`` lacks it is recorded with the note "agent ignores action masks".
+
+Trust: hyper-parameters are checked for type and range (:func:`hyper` field metadata) and for
+the memory they would allocate (:func:`check_memory`) before anything is built; a run whose loss
+or weights become non-finite stops with :class:`DivergedError`; nothing non-finite is saved.
+
+An agent file is one ``torch.save`` of ``{"nlp_envs_agent": <JSON text>, "tensors": {name: tensor},
+"sha256": <hex>}``: the JSON holds the agent name, its config, the seed and the env it was trained
+on; the tensors are its weights; the SHA-256 covers both (files written before it existed have no
+``"sha256"`` and are read without that check). It is written atomically (``nlp_envs.atomic``) and
+read with ``torch.load(..., weights_only=True)``, which never runs pickled code; a file that is
+truncated, altered or does not fit the agent raises :class:`AgentFileError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
+import os
+import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -34,7 +52,114 @@ class UnsupportedEnvError(ValueError):
 
 
 class AgentFileError(ValueError):
-    """A saved agent file that cannot be loaded here (not ours, another agent or another env)."""
+    """A saved agent file that cannot be loaded here (not ours, altered, another agent or another env)."""
+
+
+class DivergedError(RuntimeError):
+    """Training made the loss or the weights non-finite; the message starts with ``"diverged:"``."""
+
+
+MAX_SIZE = 2**31 - 1
+"""Upper bound of every size hyper-parameter (tensor indices); :func:`check_memory` bounds them further."""
+
+MAX_COUNT = 2**62
+"""Upper bound of counts of steps (they only have to fit an int64)."""
+
+
+def cpu_count() -> int:
+    """The number of CPUs of this machine (1 where the platform does not tell)."""
+    return os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The accepted values of a numeric hyper-parameter (of each item, for a tuple).
+
+    Attributes:
+        low: the smallest accepted value (None: no bound).
+        high: the largest accepted value, or a function that gives it (e.g. the CPU count).
+        low_open: ``low`` itself is refused (``> low`` rather than ``>= low``).
+    """
+
+    low: float | None = None
+    high: float | Callable[[], float] | None = None
+    low_open: bool = False
+
+    def upper(self) -> float | None:
+        """``high``, called if it is a function."""
+        return self.high() if callable(self.high) else self.high
+
+    def describe(self) -> str:
+        """The range as text, e.g. ``"> 0"``, ``"in [0, 1]"`` or ``">= 1 and <= 2147483647"``."""
+        high = self.upper()
+        if self.low is not None and high is not None and high not in (MAX_SIZE, MAX_COUNT):
+            return f"in {'(' if self.low_open else '['}{_number(self.low)}, {_number(high)}]"
+        low = None if self.low is None else f"{'>' if self.low_open else '>='} {_number(self.low)}"
+        parts = [part for part in (low, None if high is None else f"<= {_number(high)}") if part]
+        return " and ".join(parts) or "any finite number"
+
+    def check(self, name: str, value: Any, agent: str) -> None:
+        """Raise :class:`HyperparameterError` unless ``value`` (or each of its items) is in the range."""
+        high = self.upper()
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            if not isinstance(item, (int, float, np.integer, np.floating)) or isinstance(item, bool):
+                continue  # a type the coercion accepted that has no order (e.g. None for "no limit")
+            too_low = self.low is not None and (item <= self.low if self.low_open else item < self.low)
+            if too_low or (high is not None and item > high):
+                shown = f"{value!r}" if item is value else f"{value!r} (item {item!r})"
+                raise HyperparameterError(f"{agent}: hyper-parameter {name} must be {self.describe()}, got {shown}.")
+
+
+def _number(value: float) -> str:
+    """An integral value without a decimal point, others in ``g`` format."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**63 else f"{value:g}"
+
+
+def hyper(
+    default: Any, low: float | None = None, high: float | Callable[[], float] | None = None, *, low_open: bool = False
+) -> Any:
+    """A config dataclass field with the :class:`Range` that :func:`build_config` checks.
+
+    Args:
+        default: the field's default.
+        low: the smallest accepted value.
+        high: the largest accepted value (a number or a function such as :func:`cpu_count`).
+        low_open: refuse ``low`` itself.
+    """
+    return dataclasses.field(default=default, metadata={"range": Range(low, high, low_open)})
+
+
+def unit(default: float) -> Any:
+    """A field in ``[0, 1]`` (probabilities, discounts, lambdas, fractions)."""
+    return hyper(default, 0.0, 1.0)
+
+
+def positive(default: float) -> Any:
+    """A float field ``> 0`` (learning rates)."""
+    return hyper(default, 0.0, low_open=True)
+
+
+def size(default: Any, low: int = 1) -> Any:
+    """An int field (or tuple of ints) in ``[low, MAX_SIZE]`` (buffers, batches, widths, steps)."""
+    return hyper(default, low, MAX_SIZE)
+
+
+def count(default: int, low: int = 0) -> Any:
+    """An int field in ``[low, MAX_COUNT]`` (numbers of steps)."""
+    return hyper(default, low, MAX_COUNT)
+
+
+def threads(default: int) -> Any:
+    """A thread count in ``[0, cpu_count()]`` (0 keeps torch's setting): more threads than CPUs only thrash."""
+    return hyper(default, 0, cpu_count)
+
+
+def field_range(config_cls: type, name: str) -> Range | None:
+    """The :class:`Range` of field ``name`` of a config dataclass, if it has one."""
+    for item in dataclasses.fields(config_cls):
+        if item.name == name:
+            return item.metadata.get("range")
+    return None
 
 
 def describe_fields(config_cls: type) -> str:
@@ -76,6 +201,10 @@ def _coerce(name: str, value: Any, kind: Any, agent: str) -> Any:
             return tuple(_coerce(name, item, item_kind, agent) for item in value)
     elif kind is float:
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise HyperparameterError(
+                    f"{agent}: hyper-parameter {name}={value!r} is not a finite number; give a finite value."
+                )
             return float(value)
     elif kind is int:
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
@@ -99,8 +228,9 @@ def build_config(config_cls: type, hyperparams: Mapping[str, Any], agent: str) -
     """Build the agent's config dataclass from keyword hyper-parameters, checking names and types.
 
     Args:
-        config_cls: a dataclass; its fields are the accepted hyper-parameters. An optional
-            ``validate(self)`` method checks ranges and raises ``ValueError``.
+        config_cls: a dataclass; its fields are the accepted hyper-parameters, each field's
+            :class:`Range` (made with :func:`hyper`) bounds its values, and an optional
+            ``validate(self)`` method checks what involves several fields and raises ``ValueError``.
         hyperparams: the user's keyword arguments.
         agent: the agent name, for messages.
 
@@ -108,8 +238,8 @@ def build_config(config_cls: type, hyperparams: Mapping[str, Any], agent: str) -
         The config instance.
 
     Raises:
-        HyperparameterError: an unknown name or a value of the wrong type; the message lists the
-            accepted hyper-parameters with their types and defaults.
+        HyperparameterError: an unknown name, a value of the wrong type (floats must be finite) or
+            out of range; the message names the hyper-parameter and what is accepted.
     """
     hints = typing.get_type_hints(config_cls)
     names = {item.name for item in dataclasses.fields(config_cls)}
@@ -119,6 +249,10 @@ def build_config(config_cls: type, hyperparams: Mapping[str, Any], agent: str) -
             f"{agent}: unknown hyper-parameter(s) {', '.join(unknown)}. Accepted: {describe_fields(config_cls)}."
         )
     values = {name: _coerce(name, value, hints[name], agent) for name, value in hyperparams.items()}
+    for name, value in values.items():
+        bounds = field_range(config_cls, name)
+        if bounds is not None:
+            bounds.check(name, value, agent)
     config = config_cls(**values)
     validate = getattr(config, "validate", None)
     if validate is not None:
@@ -127,6 +261,133 @@ def build_config(config_cls: type, hyperparams: Mapping[str, Any], agent: str) -
         except ValueError as error:
             raise HyperparameterError(f"{agent}: {error}") from None
     return config
+
+
+FALLBACK_MEMORY = 4 * 2**30
+"""Bytes assumed available where the platform does not tell (neither /proc/meminfo nor sysconf)."""
+
+
+def available_memory(device: Any = None) -> tuple[int, str]:
+    """Bytes that can be allocated now and where that figure comes from.
+
+    On a CUDA device, the device's free memory; otherwise ``MemAvailable`` of ``/proc/meminfo``,
+    else the available pages from ``os.sysconf``, else :data:`FALLBACK_MEMORY`.
+    """
+    if device is not None and getattr(device, "type", None) == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free), f"free memory of {device}"
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "available pages from os.sysconf"
+    except (AttributeError, OSError, ValueError):
+        return FALLBACK_MEMORY, "assumed: this platform does not report available memory"
+
+
+def format_bytes(amount: float) -> str:
+    """``amount`` bytes as text with a binary unit, e.g. ``"1.5 GiB"``."""
+    for unit_name in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if amount < 1024 or unit_name == "PiB":
+            return f"{amount:.0f} {unit_name}" if unit_name == "B" else f"{amount:.1f} {unit_name}"
+        amount /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_memory(agent: str, needs: Mapping[str, float], device: Any = None) -> None:
+    """Refuse a configuration whose allocations cannot fit in the memory available now.
+
+    Args:
+        agent: the agent name, for the message.
+        needs: estimated bytes by what they are for, e.g. ``{"replay buffer (buffer_size)": 3e9}``
+            (name the hyper-parameters that set each figure).
+        device: where they are allocated (a ``torch.device``; None or CPU: main memory).
+
+    Raises:
+        HyperparameterError: the total exceeds :func:`available_memory`; the message gives the
+            total, its largest parts and the limit.
+    """
+    total = float(sum(needs.values()))
+    available, source = available_memory(device)
+    if total > available:
+        parts = sorted(needs.items(), key=lambda item: -item[1])
+        listing = ", ".join(f"{what} {format_bytes(amount)}" for what, amount in parts[:3])
+        raise HyperparameterError(
+            f"{agent}: this configuration needs about {format_bytes(total)} ({listing}) but only "
+            f"{format_bytes(available)} is available ({source}); lower those sizes."
+        )
+
+
+def check_action_masks(masks: Any, count: int, n_actions: int, agent: str) -> np.ndarray | None:
+    """``masks`` as a ``(count, n_actions)`` boolean array (None stays None), else a named ``ValueError``."""
+    if masks is None:
+        return None
+    array = np.asarray(masks)
+    if array.shape != (count, n_actions) or array.dtype.kind not in "biu":
+        raise ValueError(
+            f"{agent}: action_masks has shape {array.shape} and dtype {array.dtype}; expected booleans of shape "
+            f"({count}, {n_actions}), one row per observation and one column per action."
+        )
+    return array.astype(bool, copy=False)
+
+
+def first_nonfinite(named: Mapping[str, Any]) -> str | None:
+    """The name of the first floating tensor with a NaN or an infinity, or None (one host sync in all)."""
+    import torch
+
+    floating = [(name, tensor) for name, tensor in named.items() if torch.is_floating_point(tensor)]
+    if not floating:
+        return None
+    flags = torch.stack([torch.isfinite(tensor).all() for _, tensor in floating])
+    if bool(flags.all()):
+        return None
+    return floating[int((~flags).nonzero()[0, 0])][0]
+
+
+def diverged(agent: str, steps: int, what: str) -> DivergedError:
+    """The :class:`DivergedError` of ``agent`` at env step ``steps`` where ``what`` became non-finite."""
+    return DivergedError(
+        f"diverged: {agent} at step {steps}: {what} became non-finite (NaN or inf); the run is not a result. "
+        "Lower learning_rate (or clip gradients with max_grad_norm) and train again."
+    )
+
+
+def check_writable(path: str | Path) -> Path:
+    """Check before a long run that an agent file can be written at ``path``; return it as a Path.
+
+    The file itself is not created: a probe file is made and removed in the nearest existing folder
+    (saving creates missing folders below it).
+
+    Raises:
+        AgentFileError: ``path`` is a folder, sits below a file, or its folder is not writable.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise AgentFileError(
+            f"cannot save an agent to {str(target)!r}: it is a folder; give a file path such as "
+            f"{str(target / 'agent.pt')!r}."
+        )
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise AgentFileError(f"cannot save an agent to {str(target)!r}: {str(folder)!r} is a file, not a folder.")
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".nlp-envs-write-check.")
+    except OSError as error:
+        raise AgentFileError(
+            f"cannot save an agent to {str(target)!r}: the folder {str(folder)!r} is not writable ({error.strerror}); "
+            "choose another path."
+        ) from None
+    os.close(descriptor)
+    os.unlink(probe)
+    return target
 
 
 def check_vector_env(env: Any, agent: str) -> VectorEnv:
@@ -231,48 +492,122 @@ def env_signature(env: VectorEnv) -> dict[str, str]:
     }
 
 
-def save_agent_file(path: str | Path, meta: dict[str, Any], tensors: Mapping[str, Any]) -> Path:
-    """Write ``meta`` (JSON-able) and ``tensors`` (torch tensors or numpy arrays) to ``path``."""
+def _digest(header: str, tensors: Mapping[str, Any]) -> str:
+    """SHA-256 of the header text and every tensor's name, dtype, shape and bytes (CPU tensors)."""
     import torch
 
+    digest = hashlib.sha256(header.encode())
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        digest.update(f"\0{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).contiguous().view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
+def save_agent_file(path: str | Path, meta: dict[str, Any], tensors: Mapping[str, Any]) -> Path:
+    """Write ``meta`` (JSON-able) and ``tensors`` (torch tensors or numpy arrays) to ``path`` atomically.
+
+    Raises:
+        DivergedError: a tensor holds NaN or inf (nothing is written).
+        OSError: the file could not be written (a full disk, say); a previous file at ``path`` is
+            then unchanged and no temporary file is left.
+    """
+    import torch
+
+    from nlp_envs.atomic import atomic_write  # here: import nlp_envs loads the plugins
+
     path = Path(path)
-    payload = {
-        "nlp_envs_agent": json.dumps({"format": FORMAT, **meta}, sort_keys=True),
-        "tensors": {
-            name: (torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value)
-            .detach()
-            .cpu()
-            .clone()
-            for name, value in tensors.items()
-        },
+    cpu = {
+        name: (torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value)
+        .detach()
+        .cpu()
+        .clone()
+        for name, value in tensors.items()
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path)
-    return path
+    bad = first_nonfinite(cpu)
+    if bad is not None:
+        raise DivergedError(
+            f"diverged: {meta.get('agent')} has non-finite weights ({bad} holds NaN or inf); refusing to save "
+            f"{str(path)!r} (nothing was written). Train again with a lower learning_rate."
+        )
+    header = json.dumps({"format": FORMAT, **meta}, sort_keys=True)
+    payload = {"nlp_envs_agent": header, "tensors": cpu, "sha256": _digest(header, cpu)}
+    try:
+        return atomic_write(path, lambda handle: torch.save(payload, handle))
+    except OSError as error:
+        raise OSError(
+            error.errno, f"could not save the agent ({error.strerror}); any previous file is unchanged", str(path)
+        ) from error
+
+
+_META_TYPES: dict[str, type] = {
+    "format": str,
+    "agent": str,
+    "config": dict,
+    "seed": int,
+    "num_timesteps": int,
+    "env": dict,
+}
 
 
 def read_agent_meta(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read an agent file safely (``weights_only=True``); return ``(meta, tensors)``."""
-    import pickle
+    """Read an agent file safely (``weights_only=True``); return ``(meta, tensors)``.
 
+    Raises:
+        AgentFileError: no file, not an agent file, truncated or altered (checksum, header keys
+            and types, tensors), or a format this version does not read.
+    """
     import torch
 
     path = Path(path)
+    where = str(path)
     if not path.is_file():
-        raise AgentFileError(f"no agent file at {str(path)!r}; save one with agent.save(path).")
+        raise AgentFileError(f"no agent file at {where!r}; save one with agent.save(path).")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+    except Exception as error:  # a damaged zip or pickle fails in many ways (IndexError, UnicodeDecodeError...)
+        detail = (str(error).splitlines() or [type(error).__name__])[0]
         raise AgentFileError(
-            f"{str(path)!r} is not an nlp-envs agent file (it could not be read as weights only: "
-            f"{str(error).splitlines()[0]}). Files written by agent.save(path) can be loaded."
+            f"{where!r} is not an nlp-envs agent file, or is truncated or damaged (it could not be read as "
+            f"weights only: {detail}). Files written by agent.save(path) can be loaded."
         ) from None
-    if not isinstance(payload, dict) or "nlp_envs_agent" not in payload:
-        raise AgentFileError(f"{str(path)!r} is not an nlp-envs agent file (no 'nlp_envs_agent' header).")
-    meta = json.loads(payload["nlp_envs_agent"])
+    if not isinstance(payload, dict) or not isinstance(payload.get("nlp_envs_agent"), str):
+        raise AgentFileError(f"{where!r} is not an nlp-envs agent file (no 'nlp_envs_agent' header).")
+    extra = set(payload) - {"nlp_envs_agent", "tensors", "sha256"}
+    tensors = payload.get("tensors")
+    if extra or not isinstance(tensors, dict):
+        raise AgentFileError(
+            f"{where!r} is damaged: expected the keys nlp_envs_agent, tensors and sha256, "
+            f"found {sorted(map(str, payload))}."
+        )
+    if any(not isinstance(name, str) or not isinstance(value, torch.Tensor) for name, value in tensors.items()):
+        raise AgentFileError(f"{where!r} is damaged: 'tensors' must map names to tensors.")
+    if "sha256" in payload and payload["sha256"] != _digest(payload["nlp_envs_agent"], tensors):
+        raise AgentFileError(
+            f"{where!r} is damaged: its content does not match its SHA-256 checksum (altered or corrupted on disk)."
+        )
+    try:
+        meta = json.loads(payload["nlp_envs_agent"])
+    except ValueError as error:
+        raise AgentFileError(f"{where!r} is damaged: its header is not JSON ({error}).") from None
+    if not isinstance(meta, dict):
+        raise AgentFileError(f"{where!r} is damaged: its header is not a JSON object.")
     if meta.get("format") != FORMAT:
-        raise AgentFileError(f"{str(path)!r} has format {meta.get('format')!r}; this version reads {FORMAT!r}.")
-    return meta, payload.get("tensors", {})
+        raise AgentFileError(f"{where!r} has format {meta.get('format')!r}; this version reads {FORMAT!r}.")
+    for key, kind in _META_TYPES.items():
+        value = meta.get(key)
+        if key == "num_timesteps" and value is None:
+            continue  # optional: files may leave it out
+        if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
+            raise AgentFileError(
+                f"{where!r} is damaged: header key {key!r} is {value!r}; expected a "
+                f"{'non-negative integer' if kind is int else kind.__name__}."
+            )
+    if any(not isinstance(meta["env"].get(key), str) for key in ("env_id", "observation_space", "action_space")):
+        raise AgentFileError(
+            f"{where!r} is damaged: header key 'env' needs env_id, observation_space and action_space as text."
+        )
+    return meta, tensors
 
 
 def read_agent_file(path: str | Path, agent: str, env: VectorEnv) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -293,6 +628,49 @@ def read_agent_file(path: str | Path, agent: str, env: VectorEnv) -> tuple[dict[
                 f"{saved.get('env_id')!r} and the same env kwargs."
             )
     return meta, tensors
+
+
+def build_from_file(path: str | Path, meta: Mapping[str, Any], build: Callable[..., Any]) -> Any:
+    """``build(**meta["config"])``, an :class:`AgentFileError` if the saved config is refused here."""
+    try:
+        return build(**meta["config"])
+    except (HyperparameterError, UnsupportedEnvError, TypeError) as error:
+        raise AgentFileError(
+            f"{str(path)!r}: its saved config does not build a {meta['agent']} agent here: {error}"
+        ) from None
+
+
+def check_saved_tensors(
+    path: str | Path, expected: Mapping[str, Any], saved: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """The saved tensors under ``prefix`` (prefix removed) if they match ``expected`` in names, shapes, dtypes.
+
+    Raises:
+        AgentFileError: a tensor is missing, unexpected, of another shape or dtype, or not finite.
+    """
+    import torch
+
+    found = {name[len(prefix) :]: value for name, value in saved.items() if name.startswith(prefix)}
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(prefix + name for name in set(found) - set(expected))
+    unexpected += sorted(name for name in saved if not name.startswith(prefix))
+    if missing or unexpected:
+        raise AgentFileError(
+            f"{str(path)!r} does not fit this agent: missing tensors {[prefix + n for n in missing]}, "
+            f"unexpected {unexpected}."
+        )
+    for name, want in expected.items():
+        have = found[name]
+        if not isinstance(have, torch.Tensor) or have.shape != want.shape or have.dtype != want.dtype:
+            raise AgentFileError(
+                f"{str(path)!r} does not fit this agent: tensor {prefix + name} is "
+                f"{getattr(have, 'dtype', type(have).__name__)} {tuple(getattr(have, 'shape', ()))}; expected "
+                f"{want.dtype} {tuple(want.shape)}."
+            )
+    bad = first_nonfinite(found)
+    if bad is not None:
+        raise AgentFileError(f"{str(path)!r} is damaged: tensor {prefix + bad} holds NaN or inf.")
+    return found
 
 
 class BaseAgent:
@@ -331,7 +709,10 @@ class BaseAgent:
         return {}
 
     def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
-        """Restore the state saved by :meth:`_tensors`."""
+        """Restore the state saved by :meth:`_tensors` (already checked against it by :meth:`load`)."""
+
+    def _check_masks(self, masks: Any, count: int) -> np.ndarray | None:
+        return check_action_masks(masks, count, self.n_actions, self.name)
 
     def save(self, path: str | Path) -> Path:
         """Write the config (JSON) and weights to ``path``; :meth:`load` reads them back."""
@@ -349,9 +730,10 @@ class BaseAgent:
         """Rebuild an agent saved with :meth:`save` for ``env`` (never runs pickled code)."""
         meta, tensors = read_agent_file(path, cls.name, env)
         kwargs = {"device": device} if "device" in _init_parameters(cls) else {}
-        agent = cls(env, seed=meta["seed"], **kwargs, **meta["config"])
+        agent = build_from_file(path, meta, lambda **config: cls(env, seed=meta["seed"], **kwargs, **config))
         agent.num_timesteps = int(meta.get("num_timesteps", 0))
-        agent._load_tensors(tensors)
+        current = {name: torch_tensor(value) for name, value in agent._tensors().items()}
+        agent._load_tensors(check_saved_tensors(path, current, tensors))
         return agent
 
     def _check_observations(self, observation: Any) -> np.ndarray:
@@ -365,6 +747,13 @@ class BaseAgent:
                 f"(n, {', '.join(map(str, shape))}) for {self.env.single_observation_space}."
             )
         return array
+
+
+def torch_tensor(value: Any) -> Any:
+    """A numpy array as a torch tensor (sharing memory); a tensor as it is."""
+    import torch
+
+    return torch.from_numpy(value) if isinstance(value, np.ndarray) else value
 
 
 def _init_parameters(cls: type) -> set[str]:

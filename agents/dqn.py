@@ -13,6 +13,7 @@ restarts the slot and ignores its action, so that row is stored but never sample
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,32 +25,46 @@ from agents.base import (
     BaseAgent,
     Callback,
     action_masks,
+    check_memory,
+    count,
+    diverged,
+    first_nonfinite,
     has_masks,
+    hyper,
     linear_epsilon,
+    positive,
     random_actions,
     resolve_device,
+    size,
+    threads,
+    unit,
 )
 from agents.networks import (
     FusedAdam,
     TorchThreads,
     ValueNetwork,
+    activation_bytes,
     backward_into_grads,
     build_network,
     forward,
     forward_with_cache,
+    network_bytes,
     storage_dtype,
 )
+
+CHECK_INTERVAL = 100
+"""Gradient steps between checks that the TD errors and weights are finite (one host sync each)."""
 
 
 @dataclass
 class DQNConfig:
     """Hyper-parameters of :class:`DQNAgent`."""
 
-    learning_rate: float = 1e-3
+    learning_rate: float = positive(1e-3)
     """Adam step size."""
-    gamma: float = 0.99
+    gamma: float = unit(0.99)
     """Discount factor."""
-    n_step: int = 1
+    n_step: int = size(1)
     """Steps of reward summed before bootstrapping. Above 1, returns mix in the behaviour policy's
     exploratory actions (off-policy bias): on NextWordEasy-v0, n_step=3 with a 100k buffer stalls at
     a normalised score of ~0.78 after 20k steps, where n_step=1 reaches 1.0."""
@@ -58,56 +73,34 @@ class DQNConfig:
     the return within the env's step limit, so the limit is part of the task (NextWord truncates at
     ``max_words`` while its observation counts the words; bootstrapping there makes an afterstate's
     value refer to itself). Turn it on for envs whose limit is an arbitrary cut of a longer task."""
-    buffer_size: int = 100_000
+    buffer_size: int = size(100_000)
     """Replay capacity in transitions (all slots together)."""
-    batch_size: int = 256
+    batch_size: int = size(256)
     """Transitions per gradient step."""
-    learning_starts: int = 1_000
+    learning_starts: int = count(1_000)
     """Env steps (all slots) collected before the first gradient step."""
-    train_frequency: int = 1
+    train_frequency: int = size(1)
     """Vector steps between rounds of gradient steps."""
-    gradient_steps: int = 1
+    gradient_steps: int = size(1)
     """Gradient steps per round."""
-    target_update_interval: int = 250
+    target_update_interval: int = size(250)
     """Gradient steps between copies of the online network into the target network."""
     double_q: bool = True
     """Pick the bootstrap action with the online network, value it with the target (double DQN)."""
-    epsilon_start: float = 1.0
+    epsilon_start: float = unit(1.0)
     """Exploration rate at the start of ``learn``."""
-    epsilon_end: float = 0.05
+    epsilon_end: float = unit(0.05)
     """Exploration rate after the decay."""
-    exploration_fraction: float = 0.3
+    exploration_fraction: float = unit(0.3)
     """Fraction of ``total_timesteps`` over which epsilon decays linearly."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = size((64, 64))
     """Widths of the hidden layers of the MLP."""
-    embedding_dim: int = 16
+    embedding_dim: int = size(16)
     """Width of each token's embedding (token-id observations only)."""
-    max_grad_norm: float = 10.0
+    max_grad_norm: float = hyper(10.0, 0.0)
     """Gradient-norm clip (0 = no clipping)."""
-    torch_threads: int = 1
+    torch_threads: int = threads(1)
     """CPU threads while learning and predicting (0 = torch's default); one is fastest for small nets."""
-
-    def validate(self) -> None:
-        """Check ranges."""
-        for name in (
-            "n_step",
-            "buffer_size",
-            "batch_size",
-            "train_frequency",
-            "gradient_steps",
-            "target_update_interval",
-            "embedding_dim",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}.")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
-        if any(size < 1 for size in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}.")
-        if self.learning_starts < 0 or self.torch_threads < 0:
-            raise ValueError("learning_starts and torch_threads must be >= 0.")
 
 
 class Replay:
@@ -259,6 +252,7 @@ class DQNAgent(BaseAgent):
         super().__init__(env, seed=seed, device=device, **hyperparams)
         self.device = resolve_device(device, self.name)
         config = self.config
+        check_memory(self.name, self.memory_needs(), self.device)
         self.q = build_network(
             env.single_observation_space,
             self.n_actions,
@@ -273,6 +267,23 @@ class DQNAgent(BaseAgent):
         self.gradient_steps_done = 0
         self.replay: Replay | None = None
         self._observations: np.ndarray | None = None
+        self._errors: torch.Tensor | None = None
+
+    def memory_needs(self) -> dict[str, float]:
+        """Bytes this configuration will allocate, by what they are for (see :func:`~agents.base.check_memory`)."""
+        env, config = self.env, self.config
+        space, n = env.single_observation_space, env.num_envs
+        elements = math.prod(space.shape or ())
+        cell = elements * storage_dtype(space).itemsize + 4 + 4 + 3 + (self.n_actions if has_masks(env) else 0)
+        batch = 2.0 * config.batch_size
+        return {
+            "replay buffer (buffer_size)": float(max(2, config.buffer_size // n)) * n * cell,
+            # online and target weights, gradients, Adam's two moments
+            "networks (hidden_sizes, embedding_dim)": 5.0
+            * network_bytes(space, self.n_actions, config.hidden_sizes, config.embedding_dim),
+            "update batch (batch_size)": 3.0 * activation_bytes(space, config.hidden_sizes, config.embedding_dim, batch)
+            + batch * (elements * 8 + 4.0 * self.n_actions),
+        }
 
     def _q_values(self, observations: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
@@ -326,15 +337,29 @@ class DQNAgent(BaseAgent):
                 if callback is not None and callback(self, self.num_timesteps) is False:
                     break
             self._observations, self._masks, self._ended = observations, masks, ended
+            self._check_finite()
         return self
+
+    def _check_finite(self) -> None:
+        """Raise :class:`~agents.base.DivergedError` if the last TD errors or the weights are not finite."""
+        named: dict[str, torch.Tensor] = {f"weight q.{name}": value for name, value in self.q.named_parameters()}
+        if self._errors is not None:
+            named = {"the TD error (loss)": self._errors, **named}
+        bad = first_nonfinite(named)
+        if bad is not None:
+            raise diverged(self.name, self.num_timesteps, bad)
 
     def _train(self, steps: int) -> None:
         config, replay = self.config, self.replay
         assert replay is not None
         for _ in range(steps):
             batch = replay.sample(config.batch_size, config.n_step, config.gamma, self.generator)
-            update(self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm)
+            self._errors, _ = update(
+                self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm
+            )
             self.gradient_steps_done += 1
+            if self.gradient_steps_done % CHECK_INTERVAL == 0:
+                self._check_finite()
             if self.gradient_steps_done % config.target_update_interval == 0:
                 self.q_target.load_state_dict(self.q.state_dict())
 
@@ -343,6 +368,7 @@ class DQNAgent(BaseAgent):
     ) -> np.ndarray:
         """Greedy actions (``epsilon_end``-greedy when ``deterministic=False``), honouring ``action_masks``."""
         observations = self._check_observations(observation)
+        action_masks = self._check_masks(action_masks, len(observations))
         with TorchThreads(self.config.torch_threads, self.device):
             actions = self._greedy(observations, action_masks)
         if not deterministic:

@@ -33,13 +33,40 @@ def storage_dtype(space: gym.Space) -> torch.dtype:
     raise UnsupportedEnvError(f"observation space {space} is not supported; expected Discrete, MultiDiscrete or Box.")
 
 
+def token_sizes(space: gym.Space) -> np.ndarray:
+    """The number of token ids at each position of a ``Discrete``/``MultiDiscrete`` space, flat."""
+    return np.asarray(getattr(space, "nvec", getattr(space, "n", 1)), dtype=np.int64).reshape(-1)
+
+
+def network_bytes(space: gym.Space, out_features: int, hidden_sizes: Sequence[int], embedding_dim: int) -> float:
+    """Bytes of the float32 parameters of a :class:`ValueNetwork` of these sizes, without building it."""
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        sizes = token_sizes(space)
+        parameters, width = float(sizes.sum()) * embedding_dim, len(sizes) * embedding_dim
+    else:
+        parameters, width = 0.0, math.prod(space.shape or ())
+    for size in (*hidden_sizes, out_features):
+        parameters += (float(width) + 1.0) * size
+        width = size
+    return 4.0 * parameters
+
+
+def activation_bytes(space: gym.Space, hidden_sizes: Sequence[int], embedding_dim: int, rows: float) -> float:
+    """Bytes of the float32 activations (embeddings and hidden layers) of ``rows`` inputs in one pass."""
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        width = float(len(token_sizes(space))) * (embedding_dim + 2)  # embeddings, and int64 ids
+    else:
+        width = float(math.prod(space.shape or ()))
+    return 4.0 * rows * (width + float(sum(hidden_sizes)))
+
+
 class Encoder(nn.Module):
     """Token ids -> concatenated embeddings (one table with per-position offsets); dense -> flat floats."""
 
     def __init__(self, space: gym.Space, embedding_dim: int) -> None:
         super().__init__()
         if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
-            sizes = np.asarray(getattr(space, "nvec", getattr(space, "n", 1)), dtype=np.int64).reshape(-1)
+            sizes = token_sizes(space)
             offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
             self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long), persistent=False)
             self.embedding: nn.Embedding | None = nn.Embedding(int(sizes.sum()), embedding_dim)

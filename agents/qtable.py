@@ -15,13 +15,18 @@ import gymnasium as gym
 import numpy as np
 
 from agents.base import (
+    MAX_COUNT,
     BaseAgent,
     Callback,
     UnsupportedEnvError,
     action_masks,
+    check_memory,
+    diverged,
+    hyper,
     linear_epsilon,
     masked_argmax,
     random_actions,
+    unit,
 )
 
 
@@ -29,33 +34,23 @@ from agents.base import (
 class QTableConfig:
     """Hyper-parameters of tabular Q-learning."""
 
-    gamma: float = 0.99
+    gamma: float = unit(0.99)
     """Discount factor."""
-    learning_rate: float = 0.5
+    learning_rate: float = hyper(0.5, 0.0, 1.0, low_open=True)
     """Step size of each update, applied to the batch-mean TD error of a (state, action) pair."""
-    epsilon_start: float = 1.0
+    epsilon_start: float = unit(1.0)
     """Exploration rate at the start."""
-    epsilon_end: float = 0.05
+    epsilon_end: float = unit(0.05)
     """Exploration rate after the decay."""
-    exploration_fraction: float = 0.5
+    exploration_fraction: float = unit(0.5)
     """Fraction of ``total_timesteps`` over which epsilon decays linearly."""
     bootstrap_truncated: bool = False
     """Bootstrap from the last observation when an episode is truncated (off: the step limit is part of
     the scored task, as for ``dqn`` and ``vlearner``)."""
     initial_value: float = 0.0
     """Initial Q value (high values explore optimistically)."""
-    max_table_size: int = 50_000_000
+    max_table_size: int = hyper(50_000_000, 1, MAX_COUNT)
     """Largest table (states x actions) allowed; bigger spaces are an error."""
-
-    def validate(self) -> None:
-        """Check ranges."""
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}.")
-        if not 0.0 < self.learning_rate <= 1.0:
-            raise ValueError(f"learning_rate must be in (0, 1], got {self.learning_rate}.")
-        for name in ("epsilon_start", "epsilon_end", "exploration_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
 
 
 def state_shape(space: gym.Space, agent: str = "qtable") -> tuple[int, ...]:
@@ -99,6 +94,7 @@ class QTableAgent(BaseAgent):
                 f"{size:,.0f} entries, more than max_table_size={self.config.max_table_size:,}; use 'dqn' or "
                 "'vlearner', or a smaller preset (e.g. nlp_envs/NextWordEasy-v0)."
             )
+        check_memory(self.name, {"Q table (states x actions x 8 bytes)": 8.0 * size})
         self.table = np.full((n_states, self.n_actions), self.config.initial_value, dtype=np.float64)
         self._observations: np.ndarray | None = None
         self._masks: np.ndarray | None = None
@@ -134,6 +130,8 @@ class QTableAgent(BaseAgent):
             next_values = masked_argmax_values(self.table[self.states(next_observations)], next_masks)
             stops = terminated if config.bootstrap_truncated else terminated | truncated
             targets = rewards + config.gamma * np.where(stops, 0.0, next_values)
+            if not np.isfinite(targets.sum()):  # a few ns: targets has num_envs entries
+                raise diverged(self.name, self.num_timesteps, "the TD target (reward + discounted value)")
             valid = ~ended  # the step after an episode's end is the NEXT_STEP reset: no transition
             update(self.table, states[valid], actions[valid], targets[valid], config.learning_rate)
             ended = terminated | truncated
@@ -149,6 +147,7 @@ class QTableAgent(BaseAgent):
     ) -> np.ndarray:
         """Greedy actions (epsilon_end-greedy when ``deterministic=False``)."""
         observations = self._check_observations(observation)
+        action_masks = self._check_masks(action_masks, len(observations))
         actions = masked_argmax(self.table[self.states(observations)], action_masks)
         if not deterministic:
             explore = self.rng.random(len(actions)) < self.config.epsilon_end

@@ -58,4 +58,5 @@ class RandomAgent(BaseAgent):
         ``deterministic`` is ignored: random is random.
         """
         observations = self._check_observations(observation)
+        action_masks = self._check_masks(action_masks, len(observations))
         return random_actions(self.rng, self.n_actions, len(observations), action_masks)

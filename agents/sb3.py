@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import math
 import random as python_random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,18 +29,29 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.base import (
-    AgentFileError,
+    MAX_COUNT,
+    MAX_SIZE,
     Callback,
+    DivergedError,
     HyperparameterError,
+    Range,
     UnsupportedEnvError,
+    build_from_file,
+    check_action_masks,
+    check_memory,
+    check_saved_tensors,
     check_seed,
     check_vector_env,
+    cpu_count,
+    diverged,
     env_signature,
+    first_nonfinite,
     has_masks,
     read_agent_file,
     resolve_device,
@@ -53,7 +65,7 @@ from agents.sb3_masking import (
     masked_observation,
     masked_observation_space,
 )
-from nlp_envs.core import CoreVectorEnv
+from nlp_envs.core import CoreVectorEnv, allowed_acts
 
 
 class CoreVecEnv(VecEnv):
@@ -196,12 +208,60 @@ class CoreVecEnv(VecEnv):
         """Nothing to release (the caller owns the vector env)."""
 
 
+CHECK_STEPS = 1024
+"""Env steps between checks that the policy's weights are finite (at the end of a rollout)."""
+
+RANGES: dict[str, Range] = {
+    "learning_rate": Range(0.0, low_open=True),
+    "gamma": Range(0.0, 1.0),
+    "gae_lambda": Range(0.0, 1.0),
+    "tau": Range(0.0, 1.0),
+    "exploration_fraction": Range(0.0, 1.0),
+    "exploration_initial_eps": Range(0.0, 1.0),
+    "exploration_final_eps": Range(0.0, 1.0),
+    "max_grad_norm": Range(0.0, low_open=True),
+    "ent_coef": Range(0.0),
+    "vf_coef": Range(0.0),
+    "clip_range": Range(0.0, low_open=True),
+    "clip_range_vf": Range(0.0, low_open=True),
+    "target_kl": Range(0.0, low_open=True),
+    "rms_prop_eps": Range(0.0, low_open=True),
+    "n_steps": Range(1, MAX_SIZE),
+    "batch_size": Range(1, MAX_SIZE),
+    "buffer_size": Range(1, MAX_SIZE),
+    "n_epochs": Range(1, MAX_SIZE),
+    "train_freq": Range(1, MAX_SIZE),  # an int, or [n, "step"/"episode"] checked item by item
+    "gradient_steps": Range(-1, MAX_SIZE),  # -1: as many as env steps collected
+    "learning_starts": Range(0, MAX_COUNT),
+    "target_update_interval": Range(1, MAX_COUNT),
+    "torch_threads": Range(0, cpu_count),
+}
+"""The accepted values of SB3's numeric hyper-parameters (names SB3's algorithms share)."""
+
+
+def _nonfinite_numbers(value: Any) -> bool:
+    """Whether a JSON-like value holds a NaN or an infinity anywhere."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_nonfinite_numbers(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_nonfinite_numbers(item) for item in value)
+    return False
+
+
 class _Bridge(BaseCallback):
-    """Calls our ``callback(agent, timesteps)`` from SB3; ``False`` stops training."""
+    """Calls our ``callback(agent, timesteps)`` from SB3 (``False`` stops training) and checks the weights."""
 
     def __init__(self, agent: SB3Agent, callback: Callback | None) -> None:
         super().__init__()
         self.agent, self.user_callback = agent, callback
+        self.checked_at = 0
+
+    def _on_rollout_end(self) -> None:
+        if self.model.num_timesteps - self.checked_at >= CHECK_STEPS:
+            self.checked_at = self.model.num_timesteps
+            self.agent.check_finite()
 
     def _on_step(self) -> bool:
         self.agent.num_timesteps = int(self.model.num_timesteps)
@@ -225,6 +285,8 @@ class SB3Agent:
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     maskable: ClassVar[bool] = False
+    heads: ClassVar[int] = 1
+    """Outputs per action of the policy network (QR-DQN: the default number of quantiles)."""
 
     @staticmethod
     def algorithm() -> type:
@@ -281,6 +343,12 @@ class SB3Agent:
                     f"{cls.name}: hyper-parameter {name}={value!r} has type {type(value).__name__}; expected "
                     f"{expected.__name__ if expected else 'a JSON value'}. Accepted: {listing}."
                 )
+            if _nonfinite_numbers(value):
+                raise HyperparameterError(
+                    f"{cls.name}: hyper-parameter {name}={value!r} is not finite (NaN or inf); give finite numbers."
+                )
+            if name in RANGES:
+                RANGES[name].check(name, value, cls.name)
             try:
                 json.dumps(value)
             except TypeError:
@@ -292,6 +360,7 @@ class SB3Agent:
 
     def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
         self.env = check_vector_env(env, self.name)
+        self.n_actions = int(self.env.single_action_space.n)  # type: ignore[attr-defined]  # checked Discrete
         self.seed = check_seed(seed, self.name)
         self.hyperparams = copy.deepcopy(dict(hyperparams))  # SB3 edits policy_kwargs in place
         merged = copy.deepcopy(self.check_hyperparams(hyperparams))
@@ -306,8 +375,45 @@ class SB3Agent:
         self._states = _seeded_global_states(self.seed)
         self.num_timesteps = 0
         self.threads = TorchThreads(merged.pop("torch_threads"), self.device)
+        check_memory(self.name, self.memory_needs(merged), self.device)
         with self._own_rngs():
-            self.model = algorithm(policy, self.vec_env, seed=self.seed, device=self.device, verbose=0, **merged)
+            try:
+                self.model = algorithm(policy, self.vec_env, seed=self.seed, device=self.device, verbose=0, **merged)
+            except (AssertionError, ValueError, TypeError, KeyError) as error:
+                detail = " ".join(str(error).split()) or type(error).__name__
+                raise HyperparameterError(
+                    f"{self.name}: Stable-Baselines3 refused these hyper-parameters: {detail}"
+                ) from None
+
+    def memory_needs(self, hyperparams: Mapping[str, Any]) -> dict[str, float]:
+        """Bytes the SB3 model will allocate, by what they are for (see :func:`~agents.base.check_memory`).
+
+        The replay buffer (observations and next observations) or rollout buffer, and the policy's
+        networks: their first layer reads the flattened observation (token ids one-hot encoded).
+        """
+        from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+
+        n, space = self.vec_env.num_envs, self.vec_env.observation_space
+        parts = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
+        observation = 0.0
+        for part in parts:
+            itemsize = part.dtype.itemsize if part.dtype is not None else 8
+            observation += math.prod(part.shape or ()) * max(4, itemsize)
+        needs: dict[str, float] = {}
+        if "buffer_size" in hyperparams:
+            rows = max(int(hyperparams["buffer_size"]) // n, 1) * n
+            needs["replay buffer (buffer_size)"] = rows * (2 * observation + 8 + 12)
+        if "n_steps" in hyperparams:
+            needs["rollout buffer (n_steps)"] = float(hyperparams["n_steps"]) * n * (observation + 8 * 6)
+        policy_kwargs = hyperparams.get("policy_kwargs") or {}
+        arch = policy_kwargs.get("net_arch", [64, 64]) if isinstance(policy_kwargs, dict) else [64, 64]
+        widths = [w for w in (arch.get("pi", arch) if isinstance(arch, dict) else arch) if isinstance(w, int)]
+        heads = policy_kwargs.get("n_quantiles", self.heads) if isinstance(policy_kwargs, dict) else self.heads
+        sizes = [get_flattened_obs_dim(self.env.single_observation_space), *widths, self.n_actions * int(heads)]
+        parameters = sum(float(a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False))
+        # two networks (actor and critic, or online and target), each with gradients and Adam moments
+        needs["networks (net_arch; one-hot observations)"] = 2 * 4 * 4 * parameters
+        return needs
 
     @contextmanager
     def _own_rngs(self) -> Iterator[None]:
@@ -324,9 +430,27 @@ class SB3Agent:
     def learn(self, total_timesteps: int, callback: Callback | None = None) -> SB3Agent:
         """Train for ``total_timesteps`` env steps (all slots together)."""
         with self._own_rngs():
-            self.model.learn(int(total_timesteps), callback=_Bridge(self, callback), reset_num_timesteps=False)
+            try:
+                self.model.learn(int(total_timesteps), callback=_Bridge(self, callback), reset_num_timesteps=False)
+            except DivergedError:
+                raise
+            except (ValueError, RuntimeError) as error:  # e.g. torch refusing NaN probabilities
+                bad = self._first_nonfinite()
+                if bad is None:
+                    raise
+                raise diverged(self.name, int(self.model.num_timesteps), bad) from error
         self.num_timesteps = int(self.model.num_timesteps)
+        self.check_finite()
         return self
+
+    def _first_nonfinite(self) -> str | None:
+        return first_nonfinite({f"weight policy.{name}": value for name, value in self.model.policy.named_parameters()})
+
+    def check_finite(self) -> None:
+        """Raise :class:`~agents.base.DivergedError` if a weight of the policy is NaN or infinite."""
+        bad = self._first_nonfinite()
+        if bad is not None:
+            raise diverged(self.name, int(self.model.num_timesteps), bad)
 
     def predict(
         self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
@@ -336,12 +460,20 @@ class SB3Agent:
         if observations.shape == tuple(self.env.single_observation_space.shape or ()):
             observations = observations[None]
         count = len(observations)
+        action_masks = check_action_masks(action_masks, count, self.n_actions, self.name)
+        if action_masks is not None:
+            action_masks = allowed_acts(action_masks)
+            if not (self.maskable or self.masks_in_observation or action_masks.all()):
+                raise ValueError(
+                    f"{self.name}: this agent reads no action masks (built on an env without masks, or with a policy "
+                    "other than 'MlpPolicy'), so it cannot honour action_masks; build it with policy='MlpPolicy' on "
+                    "the masked env."
+                )
         kwargs = {"action_masks": action_masks} if self.maskable and action_masks is not None else {}
         inputs: np.ndarray | dict[str, np.ndarray] = observations
         if self.masks_in_observation:
-            n = int(self.env.single_action_space.n)  # type: ignore[attr-defined]
-            allowed = np.ones((count, n), dtype=bool) if action_masks is None else np.asarray(action_masks)
-            inputs = masked_observation(observations, allowed.reshape(count, n))
+            allowed = np.ones((count, self.n_actions), dtype=bool) if action_masks is None else action_masks
+            inputs = masked_observation(observations, allowed)
         with self._own_rngs():
             actions, _ = self.model.predict(inputs, deterministic=deterministic, **kwargs)
         return np.asarray(actions, dtype=np.int64).reshape(count)
@@ -361,12 +493,10 @@ class SB3Agent:
     def load(cls, path: Any, env: Any, device: str = "auto") -> SB3Agent:
         """Rebuild the agent from ``path`` for ``env`` (no pickled code is run)."""
         meta, tensors = read_agent_file(path, cls.name, env)
-        agent = cls(env, seed=meta["seed"], device=device, **meta["config"])
-        state = {key[len("policy.") :]: value for key, value in tensors.items() if key.startswith("policy.")}
-        try:
-            agent.model.policy.load_state_dict(state)
-        except RuntimeError as error:
-            raise AgentFileError(f"{path}: the saved weights do not fit {cls.name}'s policy: {error}") from None
+        agent = build_from_file(path, meta, lambda **config: cls(env, seed=meta["seed"], device=device, **config))
+        agent.model.policy.load_state_dict(
+            check_saved_tensors(path, agent.model.policy.state_dict(), tensors, prefix="policy.")
+        )
         agent.num_timesteps = int(meta.get("num_timesteps", 0))
         agent.model.num_timesteps = agent.num_timesteps
         return agent

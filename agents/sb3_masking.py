@@ -104,13 +104,24 @@ class MaskedDQNPolicy(DQNPolicy):
         return MaskedQNetwork(**net_args).to(self.device)
 
 
-class MaskedDQN(DQN):
-    """SB3's DQN exploring among allowed acts (one epsilon draw a batch, as SB3 does)."""
+class AllowedExploration:
+    """Mixin for SB3's off-policy Q-learners (DQN, sb3-contrib's QR-DQN) on the adapter's Dict observations.
+
+    It replaces ``predict`` (epsilon-greedy, one epsilon draw a batch as SB3 does) and
+    ``_sample_action`` (the warm-up before ``learning_starts``) so that random acts are drawn among
+    the allowed ones; the greedy acts are the masked policy's.
+    """
+
+    action_space: spaces.Discrete
+    exploration_rate: float
+    num_timesteps: int
+    policy: Any
+    _last_obs: Any
 
     def _allowed_random_actions(self, masks: np.ndarray) -> np.ndarray:
         return np.array([self.action_space.sample(mask=row.astype(np.int8)) for row in masks > 0.5])
 
-    def predict(  # type: ignore[override]
+    def predict(
         self,
         observation: dict[str, np.ndarray],
         state: tuple[np.ndarray, ...] | None = None,
@@ -125,7 +136,7 @@ class MaskedDQN(DQN):
     def _sample_action(
         self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
-        assert isinstance(self._last_obs, dict), "MaskedDQN needs the adapter's Dict observations"
+        assert isinstance(self._last_obs, dict), f"{type(self).__name__} needs the adapter's Dict observations"
         if self.num_timesteps < learning_starts:
             actions = self._allowed_random_actions(self._last_obs[ACTION_MASK])
         else:
@@ -133,12 +144,18 @@ class MaskedDQN(DQN):
         return actions, actions
 
 
+class MaskedDQN(AllowedExploration, DQN):  # type: ignore[misc]
+    """SB3's DQN exploring among allowed acts (see :class:`AllowedExploration`)."""
+
+
 __all__ = [
     "ACTION_MASK",
+    "AllowedExploration",
     "OBSERVATION",
     "MaskedActorCriticPolicy",
     "MaskedDQN",
     "MaskedDQNPolicy",
+    "ObservationExtractor",
     "masked_observation",
     "masked_observation_space",
 ]

@@ -17,6 +17,7 @@ afterstate is the observation with the action encoded and the learner behaves li
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,18 +32,29 @@ from agents.base import (
     Callback,
     UnsupportedEnvError,
     action_masks,
+    check_memory,
+    diverged,
+    first_nonfinite,
+    hyper,
     linear_epsilon,
     masked_argmax,
+    positive,
     random_actions,
     resolve_device,
+    size,
+    threads,
+    unit,
 )
 from agents.networks import (
     FusedAdam,
     TorchThreads,
     ValueNetwork,
+    activation_bytes,
     backward_into_grads,
     build_network,
     forward_with_cache,
+    network_bytes,
+    storage_dtype,
 )
 
 
@@ -50,11 +62,11 @@ from agents.networks import (
 class VLearnerConfig:
     """Hyper-parameters of :class:`VLearnerAgent`."""
 
-    learning_rate: float = 3e-3
+    learning_rate: float = positive(3e-3)
     """Adam step size."""
-    gamma: float = 0.99
+    gamma: float = unit(0.99)
     """Discount factor."""
-    td_lambda: float = 0.7
+    td_lambda: float = unit(0.7)
     """The lambda of TD(lambda): 0 is one-step TD, 1 is Monte Carlo."""
     cut_traces: bool = True
     """Stop a lambda-return at an exploratory act (Watkins): the targets then follow the greedy policy
@@ -65,40 +77,27 @@ class VLearnerConfig:
     the return within the env's step limit, so the limit is part of the task (NextWord truncates at
     ``max_words`` while its observation counts the words; bootstrapping there makes an afterstate's
     value refer to itself). Turn it on for envs whose limit is an arbitrary cut of a longer task."""
-    rollout_steps: int = 32
+    rollout_steps: int = size(32)
     """Vector steps per rollout (each rollout is learned from, then dropped)."""
-    epochs: int = 8
+    epochs: int = size(8)
     """Passes over each rollout."""
-    minibatch_size: int = 128
+    minibatch_size: int = size(128)
     """Afterstates per gradient step."""
-    epsilon_start: float = 1.0
+    epsilon_start: float = unit(1.0)
     """Exploration rate at the start of ``learn``."""
-    epsilon_end: float = 0.1
+    epsilon_end: float = unit(0.1)
     """Exploration rate after the decay (high: unlike Q-learning from replay, each rollout is
     learned from once, so values of rarely chosen afterstates go stale without exploration)."""
-    exploration_fraction: float = 0.3
+    exploration_fraction: float = unit(0.3)
     """Fraction of ``total_timesteps`` over which epsilon decays linearly."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = size((64, 64))
     """Widths of the hidden layers."""
-    embedding_dim: int = 16
+    embedding_dim: int = size(16)
     """Width of each token's embedding (token-id afterstates only)."""
-    max_grad_norm: float = 10.0
+    max_grad_norm: float = hyper(10.0, 0.0)
     """Gradient-norm clip (0 = none)."""
-    torch_threads: int = 1
+    torch_threads: int = threads(1)
     """CPU threads while learning and predicting (0 = torch's default)."""
-
-    def validate(self) -> None:
-        """Check ranges."""
-        for name in ("rollout_steps", "epochs", "minibatch_size", "embedding_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        for name in ("gamma", "td_lambda", "epsilon_start", "epsilon_end", "exploration_fraction"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
-        if any(size < 1 for size in self.hidden_sizes) or self.torch_threads < 0:
-            raise ValueError("hidden_sizes must be positive and torch_threads >= 0.")
 
 
 def lambda_returns(
@@ -169,12 +168,33 @@ class VLearnerAgent(BaseAgent):
         self.device = resolve_device(device, self.name)
         self.space = afterstate_space(env)
         config = self.config
+        check_memory(self.name, self.memory_needs(), self.device)
         self.v = build_network(self.space, 1, config.hidden_sizes, config.embedding_dim, self.seed, self.device)
         self.optimizer = FusedAdam(list(self.v.parameters()), config.learning_rate)
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
         self._observations: np.ndarray | None = None
         self._all_actions = np.arange(self.n_actions)
         self.afterstate = env.unwrapped.afterstate  # checked by afterstate_space
+        self._loss: torch.Tensor | None = None
+
+    def memory_needs(self) -> dict[str, float]:
+        """Bytes this configuration will allocate, by what they are for (see :func:`~agents.base.check_memory`)."""
+        env, config, space = self.env, self.config, self.space
+        elements = math.prod(space.shape or ())
+        scored = float(env.num_envs) * self.n_actions  # every slot's afterstates of every action, each step
+        return {
+            # weights, gradients, Adam's two moments
+            "network (hidden_sizes, embedding_dim)": 4.0
+            * network_bytes(space, 1, config.hidden_sizes, config.embedding_dim),
+            "rollout (rollout_steps)": float(config.rollout_steps)
+            * env.num_envs
+            * elements
+            * (storage_dtype(space).itemsize + 8),
+            "afterstate values of every action (num_envs x actions)": scored * elements * 8
+            + activation_bytes(space, config.hidden_sizes, config.embedding_dim, scored),
+            "update batch (minibatch_size)": 3.0
+            * activation_bytes(space, config.hidden_sizes, config.embedding_dim, config.minibatch_size),
+        }
 
     def afterstate_values(self, observations: np.ndarray) -> np.ndarray:
         """``V(afterstate(s, a))`` for every observation and action, shape ``(n, n_actions)``."""
@@ -250,6 +270,15 @@ class VLearnerAgent(BaseAgent):
             self._observations, self._masks, self._ended = observations, masks, ended
         return self
 
+    def _check_finite(self) -> None:
+        """Raise :class:`~agents.base.DivergedError` if the last loss or the weights are not finite."""
+        named: dict[str, torch.Tensor] = {f"weight v.{name}": value for name, value in self.v.named_parameters()}
+        if self._loss is not None:
+            named = {"the TD(lambda) loss": self._loss, **named}
+        bad = first_nonfinite(named)
+        if bad is not None:
+            raise diverged(self.name, self.num_timesteps, bad)
+
     def _fit(self, afterstates: np.ndarray, targets: np.ndarray) -> None:
         config = self.config
         inputs = torch.from_numpy(afterstates).to(self.device)
@@ -259,13 +288,15 @@ class VLearnerAgent(BaseAgent):
             order = torch.randperm(len(inputs), generator=self.generator, device="cpu").to(self.device)
             for begin in range(0, len(order), config.minibatch_size):
                 chosen = order[begin : begin + config.minibatch_size]
-                update(self.v, self.optimizer, inputs[chosen], goals[chosen], config.max_grad_norm)
+                self._loss = update(self.v, self.optimizer, inputs[chosen], goals[chosen], config.max_grad_norm)
+        self._check_finite()  # once a rollout: one host sync among the rollout's many
 
     def predict(
         self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
     ) -> np.ndarray:
         """Greedy actions over afterstate values (``epsilon_end``-greedy when not deterministic)."""
         observations = self._check_observations(observation)
+        action_masks = self._check_masks(action_masks, len(observations))
         with TorchThreads(self.config.torch_threads, self.device):
             actions, _ = self._act(observations, action_masks)
         if not deterministic:

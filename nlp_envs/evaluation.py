@@ -89,7 +89,9 @@ def agent_policy(agent: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
     """An agent as ``policy(observations, env)``: its greedy ``predict``, given the env's action masks.
 
     The masks go to ``predict`` when it takes ``action_masks`` and the env offers ``action_masks()``:
-    an agent trained with masks (on Dialogue, say) has never valued the acts they rule out.
+    an agent trained with masks (on Dialogue, say) has never valued the acts they rule out. That
+    parameter is the marker of an agent that honours masks. Masks of another shape than
+    ``(len(observations), n_actions)`` raise ``ValueError``.
     """
     takes_masks = "action_masks" in inspect.signature(agent.predict).parameters
 
@@ -97,7 +99,14 @@ def agent_policy(agent: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
         masks = getattr(env.unwrapped, "action_masks", None) if takes_masks else None
         if masks is None:
             return agent.predict(observations, deterministic=True)
-        return agent.predict(observations, deterministic=True, action_masks=masks())
+        allowed = np.asarray(masks())
+        expected = (len(observations), int(env.single_action_space.n))
+        if allowed.shape != expected or allowed.dtype.kind not in "biu":
+            raise ValueError(
+                f"the env's action_masks() gave {allowed.dtype} of shape {allowed.shape}; expected booleans of shape "
+                f"{expected} (one row per observation, one column per action): fix the env's action_masks."
+            )
+        return agent.predict(observations, deterministic=True, action_masks=allowed.astype(bool, copy=False))
 
     return policy
 

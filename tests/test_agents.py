@@ -31,7 +31,7 @@ FAST = {
     "qrdqn": {"learning_starts": 64, "batch_size": 32, "policy_kwargs": {"n_quantiles": 5, "net_arch": [32]}},
     "maskable-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
 }
-HONOUR_MASKS = {"random", "qtable", "dqn", "vlearner", "maskable-ppo"}
+HONOUR_MASKS = {"random", "qtable", "dqn", "vlearner", "maskable-ppo", "qrdqn"}
 
 
 def agent_names() -> list[str]:

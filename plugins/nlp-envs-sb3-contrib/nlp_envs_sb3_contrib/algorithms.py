@@ -8,10 +8,15 @@ from agents.sb3 import DQNAgent, SB3Agent
 
 
 class QRDQNAgent(SB3Agent):
-    """``qrdqn``: sb3-contrib's quantile-regression DQN."""
+    """``qrdqn``: sb3-contrib's quantile-regression DQN.
+
+    On an env with action masks it runs as :class:`~nlp_envs_sb3_contrib.masking.MaskedQRDQN`: masked
+    acts are never chosen, explored, nor used in the bootstrap target (as ``sb3-dqn`` does).
+    """
 
     name = "qrdqn"
     defaults: ClassVar[dict[str, Any]] = DQNAgent.defaults  # the same replay settings as sb3-dqn
+    heads = 200  # QR-DQN's default number of quantiles per action
 
     @staticmethod
     def algorithm() -> type:
@@ -19,6 +24,13 @@ class QRDQNAgent(SB3Agent):
         from sb3_contrib import QRDQN
 
         return QRDQN
+
+    @staticmethod
+    def masked_variant() -> tuple[type, type]:
+        """QR-DQN reading the masks of the adapter's Dict observations."""
+        from nlp_envs_sb3_contrib.masking import MaskedQRDQN, MaskedQRDQNPolicy
+
+        return MaskedQRDQN, MaskedQRDQNPolicy
 
 
 class MaskablePPOAgent(SB3Agent):
