@@ -28,8 +28,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """
     suite = load_suite(args.suite)
     selection = {"agents": args.agents, "envs": args.envs, "seeds": args.seeds, "device": args.device}
-    print(f"suite {suite.name!r} ({suite.path}): results in {args.db}", file=sys.stderr)
     with ResultStore(args.db) as store:
+        print(f"suite {suite.name!r} ({suite.path}): results in {args.db}", file=sys.stderr)
         summary = run_cells(
             suite.cells(**selection), store, executor=args.executor, jobs=args.jobs, address=args.address
         )
