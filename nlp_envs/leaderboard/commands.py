@@ -12,7 +12,15 @@ import numpy as np
 
 from nlp_envs.atomic import atomic_write
 from nlp_envs.leaderboard.report import FORMATS, build, render
-from nlp_envs.leaderboard.runner import EXECUTORS, RunSummary, cell_key, env_name, last_line, run_cells
+from nlp_envs.leaderboard.runner import (
+    EXECUTORS,
+    RunSummary,
+    cell_key,
+    check_ray_address,
+    env_name,
+    last_line,
+    run_cells,
+)
 from nlp_envs.leaderboard.store import DEFAULT_DB, ResultStore
 from nlp_envs.leaderboard.suites import load_suite
 
@@ -28,6 +36,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """
     suite = load_suite(args.suite)
     selection = {"agents": args.agents, "envs": args.envs, "seeds": args.seeds, "device": args.device}
+    if args.executor == "ray":
+        check_ray_address(args.address)  # before anything is written: fail in seconds, not after a hang
     with ResultStore(args.db) as store:
         print(f"suite {suite.name!r} ({suite.path}): results in {args.db}", file=sys.stderr)
         summary = run_cells(
