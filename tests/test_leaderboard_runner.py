@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import agents
+from nlp_envs import cli
 from nlp_envs.leaderboard import ResultStore, load_suite, run_cell, run_cells
 from nlp_envs.leaderboard import runner as runner_module
 from nlp_envs.leaderboard.runner import (
@@ -132,6 +133,7 @@ import os
 from pathlib import Path
 
 import agents
+from nlp_envs import cli
 
 
 def kill_always(env, *, seed=0, device="auto"):
@@ -250,3 +252,24 @@ def test_run_cells_takes_any_iterable(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "r.sqlite") as store:
         summary = run_cells((cell for cell in cells), store)
     assert len(summary.finished) == 1 and summary.to_run == 1
+
+
+def test_bench_ends_with_one_line_per_failure_and_keeps_tracebacks_in_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = TINY_SUITE.replace("seeds = 2", "seeds = 1").replace("[agents.qtable]", "[agents.qtable]\ncolour = 1")
+    db = tmp_path / "r.sqlite"
+    assert cli.main(["bench", "--suite", str(suite_file(tmp_path, text)), "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    failures = [line for line in err.splitlines() if "FAILED" in line]
+    assert len(failures) == 1 and "qtable on nlp_envs/NextWordEasy-v0 seed 0: " in failures[0], err
+    assert "colour" in failures[0] and "Traceback" not in err
+    assert "1 cells run" in err and "1 failed" in err
+    log = db.with_name(db.name + ".failures.log")
+    assert f"(full tracebacks in {log})" in err and "Traceback" in log.read_text(encoding="utf-8")
+
+
+def test_results_of_another_seeding_rule_never_count_as_done(tmp_path: Path) -> None:
+    (cell,) = load_suite(str(suite_file(tmp_path))).cells(agents=["random"], seeds=1)
+    assert runner_module.cell_key(cell)[4] != cell.config_hash
+    assert runner_module.cell_config(cell) == cell.config | {"seeding": runner_module.SEEDING_RULE}

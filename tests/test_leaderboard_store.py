@@ -150,7 +150,7 @@ def fake_run_cell(**changes: object):  # noqa: ANN201 - a stand-in for runner.ru
             "agent": cell.agent,
             "env_id": cell.env.id,
             "seed": cell.seed,
-            "config_hash": cell.config_hash,
+            "config_hash": runner_module.cell_key(cell)[4],
         }
         return result(**(fields | changes))
 

@@ -18,7 +18,9 @@ stream seeded ``b + i``). Slot seeds are split into blocks of :data:`SEED_STRIDE
 With ``num_envs``, ``eval_episodes`` and ``curve_episodes`` at most :data:`SEED_STRIDE` (checked),
 two seeds share no training stream, no training stream is ever evaluated on, and every agent and
 seed of a suite is evaluated on the same episodes. Seeds go up to :data:`MAX_SEED`, so that every
-slot seed fits the 32 bits that some libraries (NumPy's legacy seeding in SB3) accept.
+slot seed fits the 32 bits that some libraries (NumPy's legacy seeding in SB3) accept. The rule
+(:data:`SEEDING_RULE`) is part of each cell's config and config hash, so results made under
+another rule are never taken for done.
 
 A cell is never lost once trained: a figure that is not finite fails the cell with a named reason;
 a result the database cannot take now (locked for too long, disk full) waits in the journal
@@ -30,6 +32,7 @@ is replaced and its cells run again, each alone (a cell that kills its worker tw
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import importlib.metadata
 import multiprocessing
 import platform
@@ -58,6 +61,7 @@ SEED_STRIDE = 2**17
 FINAL_EVAL_SEED = 0
 CURVE_EVAL_SEED = SEED_STRIDE
 MAX_SEED = 2**32 // SEED_STRIDE - 3
+SEEDING_RULE = f"blocks of {SEED_STRIDE}: final evaluation, curve evaluation, then one block per seed"
 EXECUTORS = ("local", "ray")
 MASKS_IGNORED_NOTE = "agent ignores action masks"
 RAY_CONNECT_TIMEOUT = 5.0
@@ -112,9 +116,23 @@ def env_name(cell: Cell) -> str:
     return getattr(cell.env, "name", "") or cell.env.id
 
 
+def cell_config(cell: Cell) -> dict[str, Any]:
+    """What decides a cell's result besides its key: the suite's config and the seeding rule."""
+    return cell.config | {"seeding": SEEDING_RULE}
+
+
+def cell_config_hash(cell: Cell) -> str:
+    """The suite's config hash joined with :data:`SEEDING_RULE`.
+
+    Results from another seeding rule (other training streams, other evaluation episodes) are
+    not comparable, so they never count as done for this one.
+    """
+    return hashlib.sha256(f"{cell.config_hash}|{SEEDING_RULE}".encode()).hexdigest()[:16]
+
+
 def cell_key(cell: Cell) -> tuple[str, str, str, int, str]:
-    """A cell's identity in the results database: (suite, agent, env_name, seed, config_hash)."""
-    return (cell.suite, cell.agent, env_name(cell), cell.seed, cell.config_hash)
+    """A cell's identity in the results database: (suite, agent, env_name, seed, config hash)."""
+    return (cell.suite, cell.agent, env_name(cell), cell.seed, cell_config_hash(cell))
 
 
 def training_seed(seed: int, num_envs: int) -> int:
@@ -240,8 +258,8 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         env_id=cell.env.id,
         env_name=env_name(cell),
         seed=cell.seed,
-        config_hash=cell.config_hash,
-        config=cell.config,
+        config_hash=cell_config_hash(cell),
+        config=cell_config(cell),
         returns=[float(value) for value in final.returns],
         mean_return=final.mean_return,
         normalized_score=final.normalized_score,
@@ -312,6 +330,9 @@ def _record(summary: RunSummary, store: ResultStore, cell: Cell, outcome: Outcom
     result = outcome
     try:
         written = store.add(result)
+    except KeyboardInterrupt:
+        store.keep(result)  # written or not: replaying it is idempotent, and it is not lost
+        raise
     except InvalidResultError as error:
         summary.failed.append((cell, str(error)))
         return f"failed: {error}"
