@@ -355,3 +355,25 @@ def test_a_write_that_stays_busy_is_a_named_error(tmp_path: Path) -> None:
                 store.add(result())
         finally:
             thread.join()
+
+
+def test_a_replay_keeps_what_it_cannot_write_and_names_it(tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db, timeout=0.05, patience=0.2) as store:
+        for seed in range(3):
+            store.keep(result(seed=seed))
+        thread = hold_write_lock(db, 1.5)
+        try:
+            assert store.replay() == (0, [f"3 results stay in {store.journal_path}: " + _locked_message(db)])
+        finally:
+            thread.join()
+        lines = store.journal_path.read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 3
+        store.journal_path.write_text("\n".join([*lines, lines[0][:40]]) + "\n", encoding="utf-8")  # a torn line
+        written, problems = store.replay()
+        assert written == 3 and len(problems) == 1 and "line 4 stays there" in problems[0]
+        assert store.journal_path.read_text(encoding="utf-8") == lines[0][:40] + "\n"
+
+
+def _locked_message(db: Path) -> str:
+    return describe_sqlite_error(db, sqlite3.OperationalError("database is locked"))

@@ -42,16 +42,24 @@ nothing and returns ``False``, so re-running a suite skips what is done.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from nlp_envs.atomic import atomic_write
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: runs sharing a journal are not locked against each other
+    fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 2
 DEFAULT_DB = Path("results") / "leaderboard.sqlite"
@@ -400,7 +408,7 @@ class ResultStore:
             OSError: the journal cannot be written either.
         """
         line = json.dumps(asdict(result), sort_keys=True, allow_nan=True) + "\n"
-        with open(self.journal_path, "a", encoding="utf-8") as handle:
+        with self._locked_journal("a") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -410,7 +418,8 @@ class ResultStore:
         """Write the results kept in :attr:`journal_path` into the database (idempotent).
 
         Results whose key is there already count as written. The journal is removed when every
-        line is in; otherwise it keeps (atomically rewritten) the lines that are not.
+        line is in; otherwise it keeps (atomically rewritten) the lines that are not. Runs that
+        share the database share the journal: it is locked while read or appended to.
 
         Returns:
             (how many results were written, one message per line that stays in the journal).
@@ -418,27 +427,63 @@ class ResultStore:
         if not self.journal_path.exists():
             return 0, []
         written, remaining, problems = 0, [], []
-        text = self.journal_path.read_text(encoding="utf-8")
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                result = CellResult(**record)
-                written += self.add(result)
-            except (ValueError, TypeError, ResultStoreError) as error:
-                remaining.append(line)
-                problems.append(f"{self.journal_path} line {number} stays there: {error}")
-        if remaining:
-            content = ("\n".join(remaining) + "\n").encode("utf-8")
+        with self._locked_journal("r") as handle:
+            busy: StoreWriteError | None = None
+            for number, line in enumerate(handle.read().split("\n"), start=1):
+                if not line.strip():
+                    continue
+                if busy is not None:  # the database refuses writes now: keep the rest untried
+                    remaining.append(line)
+                    continue
+                try:
+                    written += self.add(CellResult(**json.loads(line)))
+                except StoreWriteError as error:
+                    busy = error
+                    remaining.append(line)
+                except (ValueError, TypeError) as error:
+                    remaining.append(line)
+                    problems.append(f"{self.journal_path} line {number} stays there: {error}")
+            if busy is not None:
+                problems.append(f"{len(remaining)} results stay in {self.journal_path}: {busy}")
+            if remaining:
+                content = ("\n".join(remaining) + "\n").encode("utf-8")
 
-            def write(handle: BinaryIO) -> None:
-                handle.write(content)
+                def write(target: BinaryIO) -> None:
+                    target.write(content)
 
-            atomic_write(self.journal_path, write)
-        else:
-            self.journal_path.unlink()
+                atomic_write(self.journal_path, write)
+            else:
+                self.journal_path.unlink(missing_ok=True)
         return written, problems
+
+    @contextlib.contextmanager
+    def _locked_journal(self, mode: str) -> Iterator[IO[str]]:
+        """The journal opened in ``mode`` under an exclusive lock (POSIX), on its current file.
+
+        A replay replaces or removes the file; one who waited for the lock on the old file opens
+        the path again, so no line goes to a file nobody reads.
+        """
+        while True:
+            try:
+                handle = open(self.journal_path, mode, encoding="utf-8")
+            except FileNotFoundError:
+                if mode != "r":
+                    raise
+                yield io.StringIO()  # nothing to read: another run replayed it meanwhile
+                return
+            try:
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                    try:
+                        current = os.stat(self.journal_path).st_ino == os.fstat(handle.fileno()).st_ino
+                    except FileNotFoundError:
+                        current = False
+                    if not current:
+                        continue
+                yield handle
+                return
+            finally:
+                handle.close()
 
     def results(self, suite: str | None = None, *, latest_only: bool = False) -> list[CellResult]:
         """Finished cells (of one suite), ordered by suite, env name, agent and seed.
