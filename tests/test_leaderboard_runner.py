@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import socket
 import sqlite3
@@ -273,3 +274,12 @@ def test_results_of_another_seeding_rule_never_count_as_done(tmp_path: Path) -> 
     (cell,) = load_suite(str(suite_file(tmp_path))).cells(agents=["random"], seeds=1)
     assert runner_module.cell_key(cell)[4] != cell.config_hash
     assert runner_module.cell_config(cell) == cell.config | {"seeding": runner_module.SEEDING_RULE}
+
+
+def test_a_cell_outside_the_seeding_rule_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    cells = load_suite(str(suite_file(tmp_path))).cells(agents=["random"], seeds=1)
+    too_wide = dataclasses.replace(cells[0], seed=1, num_envs=SEED_STRIDE + 1)
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(ValueError, match=f"num_envs must be in 1..{SEED_STRIDE}"):
+            run_cells([*cells, too_wide], store)
+        assert store.results() == []

@@ -373,7 +373,8 @@ def run_cells(
     (``KeyboardInterrupt``) stops the run: the summary then has ``interrupted`` set.
 
     Raises:
-        ValueError: an unknown executor or ``jobs < 1``.
+        ValueError: an unknown executor, ``jobs < 1``, or a cell outside the seeding rule (a seed
+            above :data:`MAX_SEED`, more than :data:`SEED_STRIDE` slots or episodes).
         ExecutorError: the executor cannot run (e.g. no reachable Ray).
     """
     if executor not in EXECUTORS:
@@ -392,6 +393,8 @@ def run_cells(
         if cell_key(cell) in done:
             summary.already_done += 1
         else:
+            training_seed(cell.seed, cell.num_envs)  # refuse a cell outside the seeding rule before running any
+            _check_episodes(cell)
             pending.append(cell)
     summary.to_run = len(pending)
     progress = Progress(summary.to_run, stream)
@@ -404,7 +407,7 @@ def run_cells(
                 progress.cell(cell, _record(summary, store, cell, outcome))
     except KeyboardInterrupt:
         summary.interrupted = True
-        stream.write(f"\ninterrupted: {summary.not_run} of {summary.to_run} cells were not run.\n")
+        stream.write("\nstopped by Ctrl-C.\n")
     return summary
 
 
