@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tempfile
 import threading
 import time
 import warnings
@@ -377,3 +378,19 @@ def test_a_replay_keeps_what_it_cannot_write_and_names_it(tmp_path: Path) -> Non
 
 def _locked_message(db: Path) -> str:
     return describe_sqlite_error(db, sqlite3.OperationalError("database is locked"))
+
+
+def test_a_result_goes_to_the_fallback_journal_when_the_one_beside_the_database_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db) as store:
+        store.journal_path.mkdir()  # a folder where the journal should be: it cannot be appended to
+        assert store.keep(result()) == store.fallback_journal_path
+        assert store.fallback_journal_path.parent == tmp_path / "tmp"
+    with ResultStore(db) as store:
+        written, problems = store.replay()
+        assert written == 1 and len(problems) == 1 and "cannot be read" in problems[0]
+        assert not store.fallback_journal_path.exists() and len(store.results()) == 1

@@ -108,8 +108,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     """Print (or write) the leaderboard of a results database (opened read-only)."""
     with ResultStore(args.db, readonly=True) as store:
         results = store.results(args.suite, latest_only=True)
-        journal = store.journal_path
-    if journal.exists():
+        journals = [path for path in (store.journal_path, store.fallback_journal_path) if path.exists()]
+    for journal in journals:
         print(
             f"note: results of an earlier run wait in {journal}; the next `nlp-envs bench` writes them.",
             file=sys.stderr,

@@ -32,8 +32,10 @@ is replaced and its cells run again, each alone (a cell that kills its worker tw
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import importlib.metadata
+import json
 import multiprocessing
 import platform
 import signal
@@ -340,7 +342,11 @@ def _record(summary: RunSummary, store: ResultStore, cell: Cell, outcome: Outcom
         try:
             journal = store.keep(result)
         except OSError as journal_error:
-            reason = f"{error} It could not be kept in {store.journal_path} either ({journal_error}); result lost."
+            reason = (
+                f"{error} It could not be kept in {store.journal_path} nor in {store.fallback_journal_path} "
+                f"either ({journal_error}); its record is on the next line, to keep by hand:\n"
+                + json.dumps(dataclasses.asdict(result), sort_keys=True)
+            )
             summary.failed.append((cell, reason))
             return f"failed: {reason}"
         reason = f"{error} Kept in {journal}; it is written into the database on the next run."
@@ -384,7 +390,7 @@ def run_cells(
     summary = RunSummary()
     summary.replayed, problems = store.replay()
     if summary.replayed:
-        stream.write(f"wrote {summary.replayed} results kept in {store.journal_path} by an earlier run.\n")
+        stream.write(f"wrote {summary.replayed} results kept in the journal of {store.path} by an earlier run.\n")
     for problem in problems:
         stream.write(f"{problem}\n")
     done = store.finished_keys()

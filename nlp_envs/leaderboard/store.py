@@ -4,7 +4,8 @@ The database runs in WAL mode, so a run killed at any moment (even by SIGKILL) l
 cells it had in flight, and several runs may write to one file at once. A write that finds the
 database busy waits (``timeout`` per try), then tries again with growing pauses for up to
 ``patience`` seconds before it gives up with :class:`StoreWriteError`; the runner then keeps the
-result in the journal ``<db>.pending.jsonl`` (see :meth:`ResultStore.keep`) and writes it into the
+result in the journal ``<db>.pending.jsonl`` (or, when that disk is full, in a journal named after
+the database in the temporary folder; see :meth:`ResultStore.keep`) and writes it into the
 database at the start of the next run (:meth:`ResultStore.replay`).
 
 Reading never changes a file: ``ResultStore(path, readonly=True)`` opens it with SQLite's
@@ -43,11 +44,13 @@ nothing and returns ``False``, so re-running a suite skips what is done.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -218,6 +221,11 @@ def describe_sqlite_error(path: Path, error: sqlite3.Error) -> str:
         return f"{path} is locked by another process ({text}); wait for it to finish or pass another --db path."
     if "readonly" in lowered or "read-only" in lowered:
         return f"{path} is read-only ({text}); make it and its folder writable or pass another --db path."
+    if "disk i/o error" in lowered:
+        return (
+            f"{path}: disk I/O error ({text}); check that its disk has free space and works, "
+            "or pass a --db path on another disk."
+        )
     if "full" in lowered:
         return f"{path}: the disk is full ({text}); free some space or pass a --db path on another disk."
     if "unable to open" in lowered:
@@ -288,6 +296,16 @@ class ResultStore:
     def journal_path(self) -> Path:
         """Where results that could not be written wait for the next run: ``<db>.pending.jsonl``."""
         return self.path.with_name(self.path.name + JOURNAL_SUFFIX)
+
+    @property
+    def fallback_journal_path(self) -> Path:
+        """The journal used when the one beside the database cannot be written (its disk is full).
+
+        It lies in the temporary folder, named after the database's absolute path, so that the
+        next run on the same database finds it.
+        """
+        digest = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"nlp-envs-{digest}{JOURNAL_SUFFIX}"
 
     def _open(self) -> None:
         connection = self._connection
@@ -402,32 +420,62 @@ class ResultStore:
             return True
 
     def keep(self, result: CellResult) -> Path:
-        """Append a result that could not be written to :attr:`journal_path` (flushed to disk).
+        """Append a result that could not be written to a journal (flushed to disk) and say which.
+
+        The journal is :attr:`journal_path`, or :attr:`fallback_journal_path` when that cannot be
+        written.
 
         Raises:
-            OSError: the journal cannot be written either.
+            OSError: neither journal can be written (the error of the first).
         """
-        line = json.dumps(asdict(result), sort_keys=True, allow_nan=True) + "\n"
-        with self._locked_journal("a") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return self.journal_path
+        line = (json.dumps(asdict(result), sort_keys=True, allow_nan=True) + "\n").encode("utf-8")
+        first_error: OSError | None = None
+        for path in (self.journal_path, self.fallback_journal_path):
+            try:
+                with self._locked_journal(path, "a") as handle:
+                    descriptor = handle.fileno()
+                    size = os.lseek(descriptor, 0, os.SEEK_END)
+                    try:
+                        written = 0
+                        while written < len(line):  # unbuffered, so that a failure can be undone
+                            written += os.write(descriptor, line[written:])
+                        os.fsync(descriptor)
+                    except OSError:
+                        os.ftruncate(descriptor, size)  # no torn line stays behind
+                        raise
+            except OSError as error:
+                first_error = first_error or error
+                continue
+            return path
+        assert first_error is not None
+        raise first_error
 
     def replay(self) -> tuple[int, list[str]]:
-        """Write the results kept in :attr:`journal_path` into the database (idempotent).
+        """Write the results kept in the journals into the database (idempotent).
 
-        Results whose key is there already count as written. The journal is removed when every
+        Results whose key is there already count as written. A journal is removed when every
         line is in; otherwise it keeps (atomically rewritten) the lines that are not. Runs that
-        share the database share the journal: it is locked while read or appended to.
+        share the database share the journals: each is locked while read or appended to.
 
         Returns:
-            (how many results were written, one message per line that stays in the journal).
+            (how many results were written, one message per line that stays in a journal).
         """
-        if not self.journal_path.exists():
-            return 0, []
+        written = 0
+        problems: list[str] = []
+        for path in (self.journal_path, self.fallback_journal_path):
+            if not path.exists():
+                continue
+            try:
+                count, messages = self._replay(path)
+            except OSError as error:
+                problems.append(f"journal {path} cannot be read or rewritten ({error}); its results stay there.")
+                continue
+            written, problems = written + count, problems + messages
+        return written, problems
+
+    def _replay(self, path: Path) -> tuple[int, list[str]]:
         written, remaining, problems = 0, [], []
-        with self._locked_journal("r") as handle:
+        with self._locked_journal(path, "r") as handle:
             busy: StoreWriteError | None = None
             for number, line in enumerate(handle.read().split("\n"), start=1):
                 if not line.strip():
@@ -442,22 +490,22 @@ class ResultStore:
                     remaining.append(line)
                 except (ValueError, TypeError) as error:
                     remaining.append(line)
-                    problems.append(f"{self.journal_path} line {number} stays there: {error}")
+                    problems.append(f"{path} line {number} stays there: {error}")
             if busy is not None:
-                problems.append(f"{len(remaining)} results stay in {self.journal_path}: {busy}")
+                problems.append(f"{len(remaining)} results stay in {path}: {busy}")
             if remaining:
                 content = ("\n".join(remaining) + "\n").encode("utf-8")
 
                 def write(target: BinaryIO) -> None:
                     target.write(content)
 
-                atomic_write(self.journal_path, write)
+                atomic_write(path, write)
             else:
-                self.journal_path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
         return written, problems
 
     @contextlib.contextmanager
-    def _locked_journal(self, mode: str) -> Iterator[IO[str]]:
+    def _locked_journal(self, path: Path, mode: str) -> Iterator[IO[str]]:
         """The journal opened in ``mode`` under an exclusive lock (POSIX), on its current file.
 
         A replay replaces or removes the file; one who waited for the lock on the old file opens
@@ -465,7 +513,7 @@ class ResultStore:
         """
         while True:
             try:
-                handle = open(self.journal_path, mode, encoding="utf-8")
+                handle = open(path, mode, encoding="utf-8")
             except FileNotFoundError:
                 if mode != "r":
                     raise
@@ -475,7 +523,7 @@ class ResultStore:
                 if fcntl is not None:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                     try:
-                        current = os.stat(self.journal_path).st_ino == os.fstat(handle.fileno()).st_ino
+                        current = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
                     except FileNotFoundError:
                         current = False
                     if not current:
