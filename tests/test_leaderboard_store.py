@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tempfile
 import threading
@@ -394,3 +395,20 @@ def test_a_result_goes_to_the_fallback_journal_when_the_one_beside_the_database_
         written, problems = store.replay()
         assert written == 1 and len(problems) == 1 and "cannot be read" in problems[0]
         assert not store.fallback_journal_path.exists() and len(store.results()) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads and writes any file")
+def test_a_read_only_or_unreadable_file_is_named_before_any_cell_runs(tmp_path: Path) -> None:
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db) as store:
+        store.add(result())
+    db.chmod(0o444)
+    with pytest.raises(ResultStoreError, match="is read-only") as read_only:
+        ResultStore(db)
+    assert "move the file away" not in str(read_only.value)
+    with ResultStore(db, readonly=True) as store:
+        assert len(store.results()) == 1
+    db.chmod(0o000)
+    for readonly in (True, False):
+        with pytest.raises(ResultStoreError, match="cannot be read"):
+            ResultStore(db, readonly=readonly)

@@ -270,7 +270,7 @@ class ResultStore:
             )
         if readonly and not self.path.exists():
             raise ResultStoreError(f"no results database at {self.path}; run `nlp-envs bench` first or pass --db.")
-        if readonly and not os.access(self.path, os.R_OK):
+        if self.path.exists() and not os.access(self.path, os.R_OK):
             raise ResultStoreError(f"{self.path} cannot be read (permission denied); fix its permissions or pass --db.")
         try:
             if not readonly:
@@ -329,6 +329,9 @@ class ResultStore:
                 connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif version == 1:
                 self._migrate_from_v1()
+            # A file we may not write opens all the same (read-only): find out now, before a
+            # run trains cells it cannot record.
+            connection.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
