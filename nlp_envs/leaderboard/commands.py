@@ -46,9 +46,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         wanted = {cell_key(cell) for cell in suite.cells(**selection)}
         results = [result for result in store.results(suite.name) if result.key in wanted]
         log = _log_failures(store.path, summary)
-    if results and not summary.interrupted:
-        print(render(build(results, rng=np.random.default_rng(BOOTSTRAP_SEED)), "table"))
-    _print_summary(summary, log, debug=bool(getattr(args, "debug", False)))
+    try:
+        if results and not summary.interrupted:
+            print(render(build(results, rng=np.random.default_rng(BOOTSTRAP_SEED)), "table"))
+    finally:
+        _print_summary(summary, log, debug=bool(getattr(args, "debug", False)))  # also when the table fails
     if summary.interrupted:
         return 130
     return 1 if summary.failed or summary.kept else 0
