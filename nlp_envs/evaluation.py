@@ -22,7 +22,9 @@ class Evaluation:
     Attributes:
         env_id: the evaluated env.
         returns: the return of each episode, shape ``(episodes,)``, in episode order.
-        normalized_score: ``(mean_return - random) / (oracle - random)`` on the same episodes.
+        normalized_score: ``(mean_return - random) / (oracle - random)`` on the same episodes;
+            ``nan`` means *undefined*: the oracle and random references have the same mean return
+            on these episodes (or one of the figures is not finite), so the task gives no scale.
         random_return: the ``random`` reference policy's mean return on the same episodes.
         oracle_return: the ``oracle`` reference policy's mean return on the same episodes.
         metrics: the env's task metrics averaged over the episodes.
@@ -75,14 +77,31 @@ def evaluate(
         float(np.mean(returns)) if policy == name else _reference_mean(env_id, name, int(episodes), seed, key)
         for name in ("random", "oracle")
     )
-    normalized = (float(np.mean(returns)) - low) / (high - low) if high != low else float("nan")
-    return Evaluation(env_id, returns, normalized, low, high, metrics)
+    return Evaluation(env_id, returns, normalized_score(float(np.mean(returns)), low, high), low, high, metrics)
+
+
+def normalized_score(mean_return: float, random_return: float, oracle_return: float) -> float:
+    """``(mean_return - random_return) / (oracle_return - random_return)``, or ``nan`` where undefined.
+
+    Undefined (``nan``, without a warning) when the two references coincide, and when any figure
+    is not finite; never infinite.
+    """
+    figures = (mean_return, random_return, oracle_return)
+    if oracle_return == random_return or not all(np.isfinite(figures)):
+        return float("nan")
+    score = (mean_return - random_return) / (oracle_return - random_return)
+    return score if np.isfinite(score) else float("nan")
 
 
 @lru_cache(maxsize=64)
 def _reference_mean(env_id: str, name: str, episodes: int, seed: int, kwargs_json: str) -> float:
     returns, _ = _run(env_id, reference_policy(env_id, name), episodes, seed, json.loads(kwargs_json))
     return float(np.mean(returns))
+
+
+def takes_action_masks(agent: Any) -> bool:
+    """Whether the agent's ``predict`` takes ``action_masks`` (and so can obey them)."""
+    return "action_masks" in inspect.signature(agent.predict).parameters
 
 
 def agent_policy(agent: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
@@ -93,7 +112,7 @@ def agent_policy(agent: Any) -> Callable[[np.ndarray, Any], np.ndarray]:
     parameter is the marker of an agent that honours masks. Masks of another shape than
     ``(len(observations), n_actions)`` raise ``ValueError``.
     """
-    takes_masks = "action_masks" in inspect.signature(agent.predict).parameters
+    takes_masks = takes_action_masks(agent)
 
     def policy(observations: np.ndarray, env: Any) -> np.ndarray:
         masks = getattr(env.unwrapped, "action_masks", None) if takes_masks else None

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
+from nlp_envs.atomic import atomic_write
 from nlp_envs.leaderboard.report import FORMATS, build, render
-from nlp_envs.leaderboard.runner import EXECUTORS, run_cells
+from nlp_envs.leaderboard.runner import (
+    EXECUTORS,
+    RunSummary,
+    cell_key,
+    check_ray_address,
+    env_name,
+    last_line,
+    run_cells,
+)
 from nlp_envs.leaderboard.store import DEFAULT_DB, ResultStore
 from nlp_envs.leaderboard.suites import load_suite
 
@@ -17,39 +28,107 @@ BOOTSTRAP_SEED = 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run a suite's unfinished cells, record them, and print the suite's leaderboard."""
+    """Run a suite's unfinished cells, record them, print the suite's leaderboard and a summary.
+
+    Returns:
+        0 when every cell is in the database; 1 when a cell failed or waits in the journal;
+        130 when interrupted (Ctrl-C).
+    """
     suite = load_suite(args.suite)
-    cells = suite.cells(agents=args.agents, envs=args.envs, seeds=args.seeds, device=args.device)
-    print(f"suite {suite.name!r} ({suite.path}): {len(cells)} cells, results in {args.db}", file=sys.stderr)
+    selection = {"agents": args.agents, "envs": args.envs, "seeds": args.seeds, "device": args.device}
+    if args.executor == "ray":
+        check_ray_address(args.address)  # before anything is written: fail in seconds, not after a hang
     with ResultStore(args.db) as store:
-        summary = run_cells(cells, store, executor=args.executor, jobs=args.jobs, address=args.address)
-        results = [result for result in store.results(suite.name) if result.key in {cell.key for cell in cells}]
-    print(
-        f"\n{len(summary.finished)} cells run, {summary.already_done} already done, "
-        f"{len(summary.skipped)} skipped, {len(summary.failed)} failed.",
-        file=sys.stderr,
+        print(f"suite {suite.name!r} ({suite.path}): results in {args.db}", file=sys.stderr)
+        summary = run_cells(
+            suite.cells(**selection), store, executor=args.executor, jobs=args.jobs, address=args.address
+        )
+        wanted = {cell_key(cell) for cell in suite.cells(**selection)}
+        results = [result for result in store.results(suite.name) if result.key in wanted]
+        log = _log_failures(store.path, summary)
+    try:
+        if results and not summary.interrupted:
+            print(render(build(results, rng=np.random.default_rng(BOOTSTRAP_SEED)), "table"))
+    finally:
+        _print_summary(summary, log, debug=bool(getattr(args, "debug", False)))  # also when the table fails
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed or summary.kept else 0
+
+
+def _log_failures(db: Path, summary: RunSummary) -> Path | None:
+    """Append the full reasons (tracebacks) of the failed cells to ``<db>.failures.log``."""
+    if not summary.failed:
+        return None
+    path = db.with_name(db.name + ".failures.log")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = "".join(
+        f"{stamp} {cell.suite}: {cell.agent} on {env_name(cell)} seed {cell.seed} failed:\n{reason.rstrip()}\n\n"
+        for cell, reason in summary.failed
     )
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError:
+        return None
+    return path
+
+
+def _print_summary(summary: RunSummary, log: Path | None, *, debug: bool) -> None:
+    """What ran, what failed and why: one line per cell that did not make it into the database."""
+    counts = (
+        f"{len(summary.finished)} cells run, {summary.already_done} already done, "
+        f"{len(summary.skipped)} skipped, {len(summary.failed)} failed"
+    )
+    if summary.kept:
+        counts += f", {len(summary.kept)} not written (kept for the next run)"
+    if summary.duplicates:
+        counts += f", {len(summary.duplicates)} written meanwhile by another run"
+    if summary.replayed:
+        counts += f", {summary.replayed} written from an earlier run's journal"
+    print(f"\n{counts}.", file=sys.stderr)
     for cell, reason in summary.skipped:
-        print(f"  skipped {cell.agent} on {cell.env.id}: {reason.strip().splitlines()[-1]}", file=sys.stderr)
+        print(f"  skipped {cell.agent} on {env_name(cell)} seed {cell.seed}: {last_line(reason)}", file=sys.stderr)
     for cell, reason in summary.failed:
-        print(f"  FAILED {cell.agent} on {cell.env.id} seed {cell.seed}:\n{reason}", file=sys.stderr)
-    if results:
-        print(render(build(results, rng=np.random.default_rng(BOOTSTRAP_SEED)), "table"))
-    return 1 if summary.failed else 0
+        print(f"  FAILED {cell.agent} on {env_name(cell)} seed {cell.seed}: {last_line(reason)}", file=sys.stderr)
+        if debug:
+            print(reason.rstrip(), file=sys.stderr)
+    if summary.failed and not debug:
+        where = f"in {log}" if log else "with --debug"
+        print(f"  (full tracebacks {where})", file=sys.stderr)
+    for result, reason in summary.kept:
+        print(f"  NOT WRITTEN {result.label}: {reason}", file=sys.stderr)
+    if summary.interrupted:
+        print(
+            f"interrupted: {summary.not_run} of {summary.to_run} cells were not run; "
+            "run the same command again to resume.",
+            file=sys.stderr,
+        )
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Print (or write) the leaderboard of a results database."""
-    if not Path(args.db).exists():
-        raise ValueError(f"no results database at {args.db}; run `nlp-envs bench --suite smoke` first or pass --db.")
-    with ResultStore(args.db) as store:
+    """Print (or write) the leaderboard of a results database (opened read-only)."""
+    with ResultStore(args.db, readonly=True) as store:
         results = store.results(args.suite, latest_only=True)
+        journals = [path for path in (store.journal_path, store.fallback_journal_path) if path.exists()]
+    for journal in journals:
+        print(
+            f"note: results of an earlier run wait in {journal}; the next `nlp-envs bench` writes them.",
+            file=sys.stderr,
+        )
     if not results:
         where = f"suite {args.suite!r} in " if args.suite else ""
         raise ValueError(f"no finished cells for {where}{args.db}; run `nlp-envs bench` first.")
     text = render(build(results, rng=np.random.default_rng(BOOTSTRAP_SEED)), args.format)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+
+        def write(handle: BinaryIO) -> None:
+            handle.write(text.encode("utf-8"))
+
+        try:
+            atomic_write(args.output, write)
+        except OSError as error:
+            raise ValueError(f"--output {args.output}: cannot write it ({error.strerror or error}).") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

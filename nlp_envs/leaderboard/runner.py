@@ -2,52 +2,158 @@
 
 Agents are found through the plugin system (``agents.make``): nothing here names an agent. A cell
 is trained on its env's training kwargs and scored with :func:`nlp_envs.evaluate` on the env's
-evaluation kwargs (its held-out split) and on evaluation seeds disjoint from the training seeds.
-Executors: ``local`` (in this process, or ``--jobs J`` worker processes) and ``ray`` (a Ray
-cluster, ``ray`` being an optional dependency); every executor gives the same numbers.
+evaluation kwargs (its held-out split). Executors: ``local`` (in this process, or ``--jobs J``
+worker processes) and ``ray`` (a Ray cluster, ``ray`` being an optional dependency); every
+executor gives the same numbers.
+
+Seeding rule (independent seeds, one held-out episode set). Episode streams are identified by the
+seed of the vector slot that plays them (slot ``i`` of an env reset with seed ``b`` plays the
+stream seeded ``b + i``). Slot seeds are split into blocks of :data:`SEED_STRIDE` (2**17):
+
+- block 0, seeds ``0 .. eval_episodes-1``: the final evaluation of every cell;
+- block 1, seeds ``SEED_STRIDE .. SEED_STRIDE + curve_episodes-1``: every learning-curve point;
+- block ``s + 2``: training of the cells with seed ``s``; the agent gets ``(s + 2) * SEED_STRIDE``
+  as its seed, so its ``num_envs`` slots play the streams seeded from there on.
+
+With ``num_envs``, ``eval_episodes`` and ``curve_episodes`` at most :data:`SEED_STRIDE` (checked),
+two seeds share no training stream, no training stream is ever evaluated on, and every agent and
+seed of a suite is evaluated on the same episodes. Seeds go up to :data:`MAX_SEED`, so that every
+slot seed fits the 32 bits that some libraries (NumPy's legacy seeding in SB3) accept. The rule
+(:data:`SEEDING_RULE`) is part of each cell's config and config hash, so results made under
+another rule are never taken for done.
+
+A cell is never lost once trained: a figure that is not finite fails the cell with a named reason;
+a result the database cannot take now (locked for too long, disk full) waits in the journal
+``<db>.pending.jsonl`` and is written at the start of the next run; a ``--jobs`` worker that dies
+is replaced and its cells run again, each alone (a cell that kills its worker twice fails with
+"worker died"); Ctrl-C stops the run and the summary says what ran, failed and was left.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import hashlib
 import importlib.metadata
+import json
 import multiprocessing
 import platform
+import signal
+import socket
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import gymnasium as gym
 
-from nlp_envs.evaluation import Evaluation, evaluate
-from nlp_envs.leaderboard.store import CellResult, ResultStore
+from nlp_envs.evaluation import Evaluation, evaluate, takes_action_masks
+from nlp_envs.leaderboard.store import CellResult, InvalidResultError, ResultStore, StoreWriteError, check_result
 from nlp_envs.leaderboard.suites import Cell
 from nlp_envs.progress import StepBar
 
-# Evaluation episodes use seeds far from the training slots' seeds (0 .. num_envs + seed).
-EVAL_SEED_OFFSET = 1_000_000
-CURVE_SEED_OFFSET = 2_000_000
+SEED_STRIDE = 2**17
+FINAL_EVAL_SEED = 0
+CURVE_EVAL_SEED = SEED_STRIDE
+MAX_SEED = 2**32 // SEED_STRIDE - 3
+SEEDING_RULE = f"blocks of {SEED_STRIDE}: final evaluation, curve evaluation, then one block per seed"
 EXECUTORS = ("local", "ray")
+MASKS_IGNORED_NOTE = "agent ignores action masks"
+RAY_CONNECT_TIMEOUT = 5.0
 _TRACKED_DISTRIBUTIONS = ("nlp-envs", "torch", "gymnasium", "stable-baselines3", "numpy")
+
+Outcome = CellResult | tuple[str, str]
 
 
 class CellSkipped(Exception):
     """The agent cannot handle this env (e.g. a table agent on a huge observation space)."""
 
 
+class ExecutorError(ValueError):
+    """An executor that cannot run cells (e.g. no reachable Ray cluster); the message says why."""
+
+
 @dataclass
 class RunSummary:
-    """What a :func:`run_cells` call did."""
+    """What a :func:`run_cells` call did.
+
+    Attributes:
+        finished: results written to the database by this run.
+        already_done: cells that were in the database before the run.
+        skipped: cells the agent cannot handle, with the reason.
+        failed: cells that failed, with the reason (a traceback, or one named line).
+        kept: results that could not be written, with the reason; they wait in the journal.
+        duplicates: results whose key another run wrote meanwhile (the stored row is kept).
+        replayed: results from an earlier run's journal written at the start of this one.
+        to_run: cells that were not done when the run started.
+        interrupted: the run was stopped (Ctrl-C) before every cell was run.
+    """
 
     finished: list[CellResult] = field(default_factory=list)
     already_done: int = 0
     skipped: list[tuple[Cell, str]] = field(default_factory=list)
     failed: list[tuple[Cell, str]] = field(default_factory=list)
+    kept: list[tuple[CellResult, str]] = field(default_factory=list)
+    duplicates: list[CellResult] = field(default_factory=list)
+    replayed: int = 0
+    to_run: int = 0
+    interrupted: bool = False
+
+    @property
+    def not_run(self) -> int:
+        """Cells left unrun (by an interruption)."""
+        handled = len(self.finished) + len(self.skipped) + len(self.failed) + len(self.kept) + len(self.duplicates)
+        return self.to_run - handled
+
+
+def env_name(cell: Cell) -> str:
+    """The row label of a cell's env: the suite's name of the variant, else its id."""
+    return getattr(cell.env, "name", "") or cell.env.id
+
+
+def cell_config(cell: Cell) -> dict[str, Any]:
+    """What decides a cell's result besides its key: the suite's config and the seeding rule."""
+    return cell.config | {"seeding": SEEDING_RULE}
+
+
+def cell_config_hash(cell: Cell) -> str:
+    """The suite's config hash joined with :data:`SEEDING_RULE`.
+
+    Results from another seeding rule (other training streams, other evaluation episodes) are
+    not comparable, so they never count as done for this one.
+    """
+    return hashlib.sha256(f"{cell.config_hash}|{SEEDING_RULE}".encode()).hexdigest()[:16]
+
+
+def cell_key(cell: Cell) -> tuple[str, str, str, int, str]:
+    """A cell's identity in the results database: (suite, agent, env_name, seed, config hash)."""
+    return (cell.suite, cell.agent, env_name(cell), cell.seed, cell_config_hash(cell))
+
+
+def training_seed(seed: int, num_envs: int) -> int:
+    """The seed a cell with seed ``seed`` gives its agent (and so its training slots).
+
+    Raises:
+        ValueError: ``seed`` is outside ``0 .. MAX_SEED`` or ``num_envs`` above :data:`SEED_STRIDE`.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a cell's seed must be an integer in 0..{MAX_SEED}, got {seed!r}.")
+    if not 1 <= num_envs <= SEED_STRIDE:
+        raise ValueError(f"num_envs must be in 1..{SEED_STRIDE} (the seed block of one cell), got {num_envs}.")
+    return (seed + 2) * SEED_STRIDE
+
+
+def _check_episodes(cell: Cell) -> None:
+    for name in ("eval_episodes", "curve_episodes"):
+        if not 1 <= getattr(cell, name) <= SEED_STRIDE:
+            raise ValueError(f"{name} must be in 1..{SEED_STRIDE} (one seed block), got {getattr(cell, name)}.")
 
 
 def resolve_device(device: str) -> str:
@@ -93,6 +199,9 @@ def git_commit() -> str:
 def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> CellResult:
     """Train one agent on one env with one seed, evaluate it, and return the record.
 
+    The agent trains with :func:`training_seed` and is evaluated on the suite's common held-out
+    episodes (see the module docstring for the seeding rule).
+
     Args:
         cell: what to run.
         on_steps: called as ``on_steps(done, total)`` while training (for a progress bar).
@@ -101,29 +210,31 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         CellSkipped: the agent does not support this env's spaces.
     """
     import agents
+    from agents.base import has_masks
 
     started = time.perf_counter()
     device = resolve_device(cell.device)
+    seed = training_seed(cell.seed, cell.num_envs)
+    _check_episodes(cell)
     env = gym.make_vec(cell.env.id, num_envs=cell.num_envs, vectorization_mode="vector_entry_point", **cell.env.kwargs)
     try:
         try:
-            agent = agents.make(cell.agent, env, seed=cell.seed, device=device, **cell.hyperparams)
+            agent = agents.make(cell.agent, env, seed=seed, device=device, **cell.hyperparams)
         except agents.UnsupportedEnvError as error:
             raise CellSkipped(str(error)) from None
+        notes = [MASKS_IGNORED_NOTE] if has_masks(env) and not takes_action_masks(agent) else []
         total = cell.env.steps
         checkpoints = [max(1, round(total * (k + 1) / cell.curve_points)) for k in range(cell.curve_points)]
         curve: list[list[float]] = []
         evaluation_time = 0.0
 
-        def score(episodes: int, seed_offset: int) -> Evaluation:
-            return evaluate(
-                cell.env.id, agent, episodes=episodes, seed=seed_offset + cell.seed, env_kwargs=cell.env.eval_kwargs
-            )
+        def score(episodes: int, first_seed: int) -> Evaluation:
+            return evaluate(cell.env.id, agent, episodes=episodes, seed=first_seed, env_kwargs=cell.env.eval_kwargs)
 
         def score_now(done: int) -> None:
             nonlocal evaluation_time
             began = time.perf_counter()
-            curve.append([float(done), score(cell.curve_episodes, CURVE_SEED_OFFSET).mean_return])
+            curve.append([float(done), score(cell.curve_episodes, CURVE_EVAL_SEED).mean_return])
             evaluation_time += time.perf_counter() - began
 
         def callback(_agent: Any, done: int) -> bool:
@@ -140,16 +251,17 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         train_steps = int(getattr(agent, "num_timesteps", total))
         if checkpoints:
             score_now(train_steps)
-        final = score(cell.eval_episodes, EVAL_SEED_OFFSET)
+        final = score(cell.eval_episodes, FINAL_EVAL_SEED)
     finally:
         env.close()
     return CellResult(
         suite=cell.suite,
         agent=cell.agent,
         env_id=cell.env.id,
+        env_name=env_name(cell),
         seed=cell.seed,
-        config_hash=cell.config_hash,
-        config=cell.config,
+        config_hash=cell_config_hash(cell),
+        config=cell_config(cell),
         returns=[float(value) for value in final.returns],
         mean_return=final.mean_return,
         normalized_score=final.normalized_score,
@@ -163,17 +275,32 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         device=device,
         versions=environment_versions(),
         git_commit=git_commit(),
+        notes=notes,
     )
 
 
-def _run_cell_quietly(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> CellResult | tuple[str, str]:
-    """Run a cell; a result, or ``("skipped" | "failed", reason)`` instead of raising."""
+def _run_cell_quietly(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> Outcome:
+    """Run a cell; a checked result, or ``("skipped" | "failed", reason)`` instead of raising."""
     try:
-        return run_cell(cell, on_steps)
+        result = run_cell(cell, on_steps)
+        check_result(result)
     except CellSkipped as skipped:
         return ("skipped", str(skipped))
+    except InvalidResultError as invalid:
+        return ("failed", str(invalid))
     except Exception:
         return ("failed", traceback.format_exc(limit=8))
+    return result
+
+
+def _label(cell: Cell) -> str:
+    return f"{cell.agent} on {env_name(cell)} seed {cell.seed}"
+
+
+def last_line(reason: str) -> str:
+    """The last non-empty line of a reason (of a traceback: the exception)."""
+    lines = [line for line in reason.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "(no reason given)"
 
 
 class Progress:
@@ -185,34 +312,60 @@ class Progress:
 
     def steps(self, cell: Cell) -> Callable[[int, int], None]:
         """A step-bar callback ``(done, total)`` for one cell (drawn only on a terminal)."""
-        bar = StepBar(cell.env.steps, f"{cell.agent} on {cell.env.id} seed {cell.seed}", self.stream)
+        bar = StepBar(cell.env.steps, _label(cell), self.stream)
         return lambda done, _total: bar.update(done)
 
     def cell(self, cell: Cell, outcome: str) -> None:
         """Report one finished, skipped or failed cell."""
         self.done += 1
         clear = "\r\033[K" if self.live else ""
-        self.stream.write(
-            f"{clear}[{self.done}/{self.total}] {cell.agent} on {cell.env.id} seed {cell.seed}: {outcome}\n"
-        )
+        self.stream.write(f"{clear}[{self.done}/{self.total}] {_label(cell)}: {outcome}\n")
         self.stream.flush()
 
 
-def _outcome(summary: RunSummary, store: ResultStore, cell: Cell, result: CellResult | tuple[str, str]) -> str:
-    if isinstance(result, CellResult):
-        store.add(result)
-        summary.finished.append(result)
-        return (
-            f"score {result.normalized_score:+.3f}, return {result.mean_return:+.3f}, "
-            f"{result.steps_per_second:,.0f} steps/s, {result.wall_time:.1f} s"
-        )
-    kind, reason = result
-    (summary.skipped if kind == "skipped" else summary.failed).append((cell, reason))
-    return f"{kind}: {reason.strip().splitlines()[-1]}"
+def _record(summary: RunSummary, store: ResultStore, cell: Cell, outcome: Outcome) -> str:
+    """Store one outcome (or keep it in the journal) and say what happened, in one line."""
+    if not isinstance(outcome, CellResult):
+        kind, reason = outcome
+        (summary.skipped if kind == "skipped" else summary.failed).append((cell, reason))
+        return f"{kind}: {last_line(reason)}"
+    result = outcome
+    try:
+        written = store.add(result)
+    except KeyboardInterrupt:
+        store.keep(result)  # written or not: replaying it is idempotent, and it is not lost
+        raise
+    except InvalidResultError as error:
+        summary.failed.append((cell, str(error)))
+        return f"failed: {error}"
+    except StoreWriteError as error:
+        try:
+            journal = store.keep(result)
+        except OSError as journal_error:
+            reason = (
+                f"{error} It could not be kept in {store.journal_path} nor in {store.fallback_journal_path} "
+                f"either ({journal_error}); its record is on the next line, to keep by hand:\n"
+                + json.dumps(dataclasses.asdict(result), sort_keys=True)
+            )
+            summary.failed.append((cell, reason))
+            return f"failed: {reason}"
+        reason = f"{error} Kept in {journal}; it is written into the database on the next run."
+        summary.kept.append((result, reason))
+        return f"not written: {reason}"
+    if not written:
+        summary.duplicates.append(result)
+        return f"already in {store.path} (written by another run meanwhile); the stored row is kept"
+    summary.finished.append(result)
+    score = "undefined" if result.normalized_score != result.normalized_score else f"{result.normalized_score:+.3f}"
+    notes = f" ({'; '.join(result.notes)})" if result.notes else ""
+    return (
+        f"score {score}, return {result.mean_return:+.3f}, "
+        f"{result.steps_per_second:,.0f} steps/s, {result.wall_time:.1f} s{notes}"
+    )
 
 
 def run_cells(
-    cells: list[Cell],
+    cells: Iterable[Cell],
     store: ResultStore,
     *,
     executor: str = "local",
@@ -220,40 +373,168 @@ def run_cells(
     address: str | None = None,
     stream: TextIO = sys.stderr,
 ) -> RunSummary:
-    """Run every cell not yet in ``store``, writing each to it as soon as it finishes."""
+    """Run every cell not yet in ``store``, writing each to it as soon as it finishes.
+
+    Results an earlier run kept in the store's journal are written first. Ctrl-C
+    (``KeyboardInterrupt``) stops the run: the summary then has ``interrupted`` set.
+
+    Raises:
+        ValueError: an unknown executor, ``jobs < 1``, or a cell outside the seeding rule (a seed
+            above :data:`MAX_SEED`, more than :data:`SEED_STRIDE` slots or episodes).
+        ExecutorError: the executor cannot run (e.g. no reachable Ray).
+    """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}.")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}.")
     summary = RunSummary()
+    summary.replayed, problems = store.replay()
+    if summary.replayed:
+        stream.write(f"wrote {summary.replayed} results kept in the journal of {store.path} by an earlier run.\n")
+    for problem in problems:
+        stream.write(f"{problem}\n")
     done = store.finished_keys()
-    pending = [cell for cell in cells if cell.key not in done]
-    summary.already_done = len(cells) - len(pending)
-    progress = Progress(len(pending), stream)
+    pending = []
+    for cell in cells:
+        if cell_key(cell) in done:
+            summary.already_done += 1
+        else:
+            training_seed(cell.seed, cell.num_envs)  # refuse a cell outside the seeding rule before running any
+            _check_episodes(cell)
+            pending.append(cell)
+    summary.to_run = len(pending)
+    progress = Progress(summary.to_run, stream)
     if summary.already_done:
-        stream.write(f"{summary.already_done} of {len(cells)} cells are already in {store.path}; skipping them.\n")
-    for cell, result in _execute(pending, executor, jobs, address, progress):
-        progress.cell(cell, _outcome(summary, store, cell, result))
+        total = summary.already_done + summary.to_run
+        stream.write(f"{summary.already_done} of {total} cells are already in {store.path}; skipping them.\n")
+    try:
+        with closing(_execute(pending, executor, jobs, address, progress)) as outcomes:
+            for cell, outcome in outcomes:
+                progress.cell(cell, _record(summary, store, cell, outcome))
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        stream.write("\nstopped by Ctrl-C.\n")
     return summary
 
 
 def _execute(
     cells: list[Cell], executor: str, jobs: int, address: str | None, progress: Progress
-) -> Iterator[tuple[Cell, CellResult | tuple[str, str]]]:
+) -> Generator[tuple[Cell, Outcome], None, None]:
     if executor == "ray":
         yield from _execute_ray(cells, address)
     elif jobs == 1:
         for cell in cells:
             yield cell, _run_cell_quietly(cell, progress.steps(cell))
     else:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(_run_cell_quietly, cell): cell for cell in cells}
-            for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
+        yield from _execute_pool(cells, jobs, progress.stream)
 
 
-def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[tuple[Cell, CellResult | tuple[str, str]]]:
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _new_pool(jobs: int) -> concurrent.futures.ProcessPoolExecutor:
+    context = multiprocessing.get_context("spawn")
+    return concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+
+
+def _stop_pool(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (they may be mid-cell)."""
+    processes = list((pool._processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+
+
+def _execute_pool(cells: list[Cell], jobs: int, stream: TextIO) -> Iterator[tuple[Cell, Outcome]]:
+    """Run cells in ``jobs`` worker processes; a dead worker's cells run again, each alone.
+
+    At most ``jobs`` cells are in flight, so when a worker dies (the pool is then broken) the
+    cells in flight are the suspects: the pool is replaced and each suspect runs again with
+    nothing beside it. A cell that kills its worker twice fails with "worker died".
+    """
+    waiting = deque(range(len(cells)))
+    deaths = [0] * len(cells)
+    running: dict[concurrent.futures.Future[Outcome], int] = {}
+    pool = _new_pool(jobs)
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                alone = any(deaths[index] for index in running.values()) or (deaths[waiting[0]] and running)
+                if alone:
+                    break
+                index = waiting.popleft()
+                running[pool.submit(_run_cell_quietly, cells[index])] = index
+            finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            if not any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
+                for future in finished:
+                    yield cells[running.pop(future)], future.result()
+                continue
+            concurrent.futures.wait(running)  # the others in flight end with the broken pool
+            died = []
+            for future, index in list(running.items()):
+                del running[future]
+                if isinstance(future.exception(), BrokenProcessPool):
+                    died.append(index)
+                else:
+                    yield cells[index], future.result()
+            pool.shutdown(wait=True)
+            pool = _new_pool(jobs)
+            labels = ", ".join(_label(cells[index]) for index in died)
+            stream.write(f"a worker process died while running {labels}; running them again, each alone.\n")
+            for index in reversed(died):
+                deaths[index] += 1
+                if deaths[index] >= 2:
+                    reason = (
+                        "worker died: the process running this cell ended abruptly twice (killed, out of memory, "
+                        "or os._exit in the agent or env)"
+                    )
+                    yield cells[index], ("failed", reason)
+                else:
+                    waiting.appendleft(index)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def check_ray_address(address: str | None) -> None:
+    """Fail fast when Ray cannot be reached at ``address`` (or started here when it is None).
+
+    Raises:
+        ExecutorError: the address is malformed, nothing listens there, or this machine's
+            loopback interface cannot be used to start a local Ray.
+    """
+    if address in (None, "local"):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+        except OSError as error:
+            raise ExecutorError(
+                f"--executor ray cannot start a local Ray: the loopback interface 127.0.0.1 is unusable ({error}); "
+                "pass --address of a running cluster or use --executor local."
+            ) from None
+        return
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(
+            f"--address {address!r} is not a Ray address; expected HOST:PORT, ray://HOST:PORT, auto or local."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT).close()
+    except OSError as error:
+        raise ExecutorError(
+            f"--executor ray cannot reach a Ray cluster at {address} ({error}); start one there "
+            "(`ray start --head`), fix --address, or leave --address out to start a local Ray."
+        ) from None
+
+
+def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[tuple[Cell, Outcome]]:
     try:
         import ray
     except ModuleNotFoundError:
@@ -262,7 +543,15 @@ def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[tuple[Cell,
         ) from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        check_ray_address(address)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except Exception as error:  # noqa: BLE001 - Ray raises many kinds; each becomes one named line
+            raise ExecutorError(
+                f"--executor ray could not start or join Ray at {address or 'a new local cluster'}: "
+                f"{last_line(str(error)) or type(error).__name__}"
+            ) from None
+    refs: dict[Any, Cell] = {}
     try:
         remote = ray.remote(_run_cell_quietly)
         refs = {remote.remote(cell): cell for cell in cells}
@@ -270,6 +559,10 @@ def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[tuple[Cell,
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
             yield refs[ready[0]], ray.get(ready[0])
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
     finally:
         if started_here:
             ray.shutdown()

@@ -54,6 +54,7 @@ class EnvEntry:
     kwargs: dict[str, Any]
     eval_kwargs: dict[str, Any]
     steps: int
+    name: str = ""
 
 
 @dataclass(frozen=True)
