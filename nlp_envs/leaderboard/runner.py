@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -147,6 +147,7 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         suite=cell.suite,
         agent=cell.agent,
         env_id=cell.env.id,
+        env_name=cell.env.name,
         seed=cell.seed,
         config_hash=cell.config_hash,
         config=cell.config,
@@ -212,7 +213,7 @@ def _outcome(summary: RunSummary, store: ResultStore, cell: Cell, result: CellRe
 
 
 def run_cells(
-    cells: list[Cell],
+    cells: Sequence[Cell],
     store: ResultStore,
     *,
     executor: str = "local",

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS cells (
 """
 
 _JSON_FIELDS = ("config", "returns", "metrics", "learning_curve", "versions")
+# CellResult fields without a column yet (the report reads them; the store keeps their defaults).
+_NOT_STORED = ("env_name", "notes")
 
 
 class ResultStoreError(RuntimeError):
@@ -75,6 +77,8 @@ class CellResult:
     versions: dict[str, str]
     git_commit: str
     finished_at: str = field(default="")
+    env_name: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str, int, str]:
@@ -136,6 +140,8 @@ class ResultStore:
         """Write one finished cell in one transaction; False if that cell was already there."""
         record = asdict(result)
         record.pop("finished_at")
+        for name in _NOT_STORED:
+            record.pop(name)
         for name in _JSON_FIELDS:
             record[name] = json.dumps(record[name], sort_keys=True)
         columns = ", ".join(record)
@@ -153,7 +159,7 @@ class ResultStore:
             latest_only: of the cells that differ only in their config (a suite file that was
                 edited), keep the one written last, so that a leaderboard shows the suite as it is.
         """
-        names = [item.name for item in fields(CellResult)]
+        names = [item.name for item in fields(CellResult) if item.name not in _NOT_STORED]
         query = f"SELECT {', '.join(names)} FROM cells"
         query += " WHERE suite = ?" if suite else ""
         query += " ORDER BY suite, env_id, agent, seed, finished_at, rowid"
