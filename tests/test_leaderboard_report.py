@@ -226,3 +226,13 @@ def test_escape_helpers() -> None:
     assert markdown_escape("_x_ *y* `z` a|b <c> & $d$") == "\\_x\\_ \\*y\\* \\`z\\` a\\|b &lt;c&gt; &amp; \\$d\\$"
     assert visible("a\nb\u202ec") == "a\\nb\\u202ec"
     assert plot_label("_a$b$") == r" _a\$b\$"
+
+
+def test_the_latest_cells_of_a_database_keep_both_variants(tmp_path) -> None:
+    from nlp_envs.leaderboard import ResultStore
+
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.add(cell(env_id="e", config_hash="lm", normalized_score=0.2))
+        store.add(cell(env_id="e", config_hash="ref", config={"env_name": "e ref"}, normalized_score=0.8))
+        latest = store.results(latest_only=True)
+    assert set(board(latest).envs) == {"e", "e ref"}

@@ -163,7 +163,7 @@ class ResultStore:
         query = f"SELECT {', '.join(names)} FROM cells"
         query += " WHERE suite = ?" if suite else ""
         query += " ORDER BY suite, env_id, agent, seed, finished_at, rowid"
-        latest: dict[tuple[str, str, str, int], CellResult] = {}
+        latest: dict[tuple[str, str, str, int, str], CellResult] = {}
         results = []
         for row in self._connection.execute(query, (suite,) if suite else ()):
             record = dict(zip(names, row, strict=True))
@@ -171,7 +171,8 @@ class ResultStore:
                 record[name] = json.loads(record[name])
             result = CellResult(**record)
             results.append(result)
-            latest[result.key[:4]] = result
+            # Variants of one env id (named in the suite, recorded in the config) are distinct rows.
+            latest[(*result.key[:4], result.env_name or str(result.config.get("env_name", "")))] = result
         return list(latest.values()) if latest_only else results
 
     def close(self) -> None:
