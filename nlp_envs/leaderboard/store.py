@@ -172,7 +172,7 @@ class ResultStore:
             result = CellResult(**record)
             results.append(result)
             # Variants of one env id (named in the suite, recorded in the config) are distinct rows.
-            latest[(*result.key[:4], result.env_name or str(result.config.get("env_name", "")))] = result
+            latest[result.key[:4] + (result.env_name or str(result.config.get("env_name", "")),)] = result
         return list(latest.values()) if latest_only else results
 
     def close(self) -> None:
