@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.resources
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -11,8 +13,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from nlp_envs.leaderboard.suites import LIMITS, Cells, SuiteError, load_suite
+from nlp_envs.leaderboard.suites import DATA_FILE_KWARGS, LIMITS, Cells, SuiteError, load_suite
 
 SUITE_WITH_FILE = """
 name = "files"
@@ -289,3 +293,68 @@ def test_the_wheel_ships_the_suites(tmp_path: Path) -> None:
         names = set(archive.namelist())
     for name in ("smoke", "default", "full"):
         assert f"nlp_envs/leaderboard/builtin_suites/{name}.toml" in names
+
+
+def toml_value(value: object) -> str:
+    """A TOML literal of ``value`` (bool, int, float, str, list or dict)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, (int, str)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{toml_value(key)} = {toml_value(item)}" for key, item in value.items()) + "}"
+
+
+SCALARS = st.one_of(
+    st.integers(min_value=1, max_value=50),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(),
+    st.text(max_size=12),
+    st.sampled_from(["data.csv", "/nonexistent/x.jsonl", ".", "chitchat", "bank", "nlp_envs/DialogueEasy-v0"]),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+SUITE_FIELDS = sorted(LIMITS) + ["name", "description"]
+ENV_ENTRY = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.sampled_from(["nlp_envs/DialogueEasy-v0", "nlp_envs/Sentiment-v0"]) | VALUES,
+        "name": VALUES,
+        "kwargs": st.dictionaries(st.sampled_from(DATA_FILE_KWARGS + ("split",)), VALUES, max_size=2) | VALUES,
+        "eval_kwargs": VALUES,
+        "steps": VALUES,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    suite_fields=st.dictionaries(st.sampled_from(SUITE_FIELDS), VALUES, max_size=3),
+    env_fields=st.lists(ENV_ENTRY, min_size=1, max_size=2),
+    agent=st.one_of(st.just({}), VALUES),
+    seeds=st.one_of(st.none(), st.integers(min_value=-5, max_value=2**40)),
+)
+def test_any_suite_fields_give_a_suite_or_a_named_error(
+    tmp_path: Path, suite_fields: dict, env_fields: list, agent: object, seeds: int | None
+) -> None:
+    lines = [f"{key} = {toml_value(value)}" for key, value in suite_fields.items()]
+    for entry in env_fields:
+        lines += ["[[envs]]", *(f"{key} = {toml_value(value)}" for key, value in entry.items())]
+    lines += [f"[agents]\nrandom = {toml_value(agent)}"]
+    path = write_suite(tmp_path, "\n".join(lines) + "\n")
+    try:
+        suite = load_suite(str(path))
+        cells = suite.cells(seeds=seeds)
+        assert len(cells) <= LIMITS["seeds"] * len(suite.envs)
+        if len(cells):
+            assert cells[0].key and cells[len(cells) - 1].config_hash
+    except SuiteError as error:
+        assert "\n" not in str(error) and str(error)
