@@ -26,7 +26,7 @@ from nlp_envs.leaderboard import (
     run_cell,
     run_cells,
 )
-from nlp_envs.leaderboard.suites import SUITE_DIRS
+from nlp_envs.leaderboard.suites import PACKAGE_SUITES
 
 TINY_SUITE = """
 name = "tiny"
@@ -82,7 +82,7 @@ def result(**changes: object) -> CellResult:
 
 
 def test_shipped_suites_parse_and_cover_their_envs() -> None:
-    shipped = {path.stem for path in SUITE_DIRS[0].glob("*.toml")}
+    shipped = {path.stem for path in PACKAGE_SUITES.glob("*.toml")}
     assert {"smoke", "default", "full"} <= shipped
     for name in shipped:
         suite = load_suite(name)

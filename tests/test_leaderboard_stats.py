@@ -88,3 +88,26 @@ def test_bad_shapes_and_values_are_rejected(bad: np.ndarray) -> None:
 def test_probability_of_improvement_needs_the_same_tasks() -> None:
     with pytest.raises(ValueError, match="same tasks"):
         stats.probability_of_improvement(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+NAN_CALLS = {
+    "mean": lambda bad: stats.mean(bad),
+    "median": lambda bad: stats.median(bad),
+    "iqm": lambda bad: stats.interquartile_mean(bad),
+    "optimality_gap": lambda bad: stats.optimality_gap(bad),
+    "optimality_gap_target": lambda bad: stats.optimality_gap(np.ones((2, 2)), target=float("nan")),
+    "bootstrap": lambda bad: stats.stratified_bootstrap_ci(bad, stats.mean, np.random.default_rng(0)),
+    "improvement_x": lambda bad: stats.probability_of_improvement(bad, np.ones((2, 2))),
+    "improvement_y": lambda bad: stats.probability_of_improvement(np.ones((2, 2)), bad),
+    "profile": lambda bad: stats.performance_profile(bad, np.linspace(0, 1, 3)),
+    "profile_thresholds": lambda bad: stats.performance_profile(np.ones((2, 2)), np.array([0.0, np.nan])),
+}
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("call", list(NAN_CALLS.values()), ids=list(NAN_CALLS))
+def test_every_function_refuses_non_finite_input_with_a_named_error(call, value: float) -> None:
+    bad = np.ones((2, 2))
+    bad[1, 0] = value
+    with pytest.raises(stats.NonFiniteScoresError, match="must be finite"):
+        call(bad)

@@ -12,7 +12,7 @@ repo=$(pwd)
 SIZES=${SIZES:-1024,4096} VECTOR_STEPS=${VECTOR_STEPS:-100} bash benchmarks/gpu/agent_speed.sh
 export PYTHONPATH=/tmp/nlp-envs-site PYTHONUNBUFFERED=1 NLP_ENVS_CACHE=/tmp/nlp-envs-cache
 cd /tmp
-python3 -m nlp_envs.cli bench --suite "$repo/benchmarks/suites/smoke.toml" --device "$device" \
+python3 -m nlp_envs.cli bench --suite smoke --device "$device" \
     --db "$out/smoke_gpu.sqlite" 2>&1 | tee "$out/smoke_gpu.log"
 python3 -m nlp_envs.cli leaderboard --db "$out/smoke_gpu.sqlite" --format html --output "$out/smoke_gpu.html" || true
 python3 "$repo/benchmarks/env_speed.py" --seconds 0.5 2>&1 | tee "$out/env_speed.log"

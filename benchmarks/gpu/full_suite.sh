@@ -18,7 +18,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" bui
 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target "$site" .
 export PYTHONPATH="$site" PYTHONUNBUFFERED=1 NLP_ENVS_CACHE=/tmp/nlp-envs-cache
 cd /tmp
-timeout "${BUDGET:-540}" python3 -m nlp_envs.cli bench --suite "$repo/benchmarks/suites/full.toml" --device "$device" \
+timeout "${BUDGET:-540}" python3 -m nlp_envs.cli bench --suite full --device "$device" \
     --jobs "${JOBS:-12}" --db "$out/full.sqlite" 2>&1 | tee "$out/full.log" || true
 python3 -m nlp_envs.cli leaderboard --db "$out/full.sqlite" --format html --output "$out/full.html"
 python3 -m nlp_envs.cli leaderboard --db "$out/full.sqlite" --format markdown | tee "$out/full.md"

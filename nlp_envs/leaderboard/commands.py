@@ -36,6 +36,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """
     suite = load_suite(args.suite)
     selection = {"agents": args.agents, "envs": args.envs, "seeds": args.seeds, "device": args.device}
+    suite.check(agents=args.agents, envs=args.envs, device=args.device)
     if args.executor == "ray":
         check_ray_address(args.address)  # before anything is written: fail in seconds, not after a hang
     with ResultStore(args.db) as store:
@@ -138,9 +139,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``bench`` and ``leaderboard`` to the ``nlp-envs`` parser."""
     bench = commands.add_parser("bench", help="run a leaderboard suite (resumes where it stopped)")
-    bench.add_argument("--suite", required=True, help="suite name (benchmarks/suites/NAME.toml) or a .toml path")
+    bench.add_argument("--suite", required=True, help="suite name (smoke, default, full) or a .toml path")
     bench.add_argument("--agents", nargs="+", help="only these agents of the suite")
-    bench.add_argument("--envs", nargs="+", help="only these env ids of the suite")
+    bench.add_argument("--envs", nargs="+", help="only these envs of the suite (names or ids)")
     bench.add_argument("--seeds", type=int, help="number of seeds (default: the suite's)")
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     bench.add_argument("--executor", choices=EXECUTORS, default="local")

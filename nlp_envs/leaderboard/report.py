@@ -4,6 +4,15 @@ Per env: mean and standard deviation of returns and normalised scores per agent,
 of the same runs. Across envs: the interquartile mean (IQM), mean, median and optimality gap of
 normalised scores with 95% stratified-bootstrap confidence intervals, and the probability of
 improvement between agents (the recommendations of Agarwal et al., 2021).
+
+Rows are env variants: cells are grouped by ``env_name`` (the suite entry's name, by default the
+env id), so the same env id with two kwargs is two rows. A cell whose normalised score is undefined
+(the random and oracle returns coincide) shows as "undefined" in its env's table and is left out of
+the across-env aggregates, which count such cells. A cell's notes (e.g. "agent ignores action
+masks") are shown next to its agent's scores. Every name that comes from users (agents, envs,
+metrics, notes) is escaped for the format: control characters are made visible, Markdown and HTML
+syntax is escaped, plot labels never reach matplotlib's mathtext, and JSON has ``null`` where a
+number is undefined, never ``NaN``.
 """
 
 from __future__ import annotations
@@ -12,7 +21,10 @@ import base64
 import html
 import io
 import json
+import math
+import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +34,12 @@ from nlp_envs.leaderboard import stats
 from nlp_envs.leaderboard.store import CellResult
 
 FORMATS = ("table", "markdown", "json", "html")
+UNDEFINED = "undefined"
 
 
 @dataclass(frozen=True)
 class EnvRow:
-    """One agent on one env, over its seeds."""
+    """One agent on one env variant, over its seeds (scores over the seeds where they are defined)."""
 
     agent: str
     seeds: int
@@ -37,11 +50,17 @@ class EnvRow:
     steps_per_second: float
     wall_time: float
     metrics: dict[str, float]
+    undefined: int = 0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AgentSummary:
-    """One agent across envs: aggregates of the ``(runs, tasks)`` normalised-score matrix."""
+    """One agent across envs: aggregates of the ``(runs, tasks)`` normalised-score matrix.
+
+    Cells with an undefined score are left out (``undefined`` counts them); an agent with no defined
+    score has ``tasks == runs == 0`` and NaN aggregates.
+    """
 
     agent: str
     tasks: int
@@ -55,11 +74,13 @@ class AgentSummary:
     optimality_gap_ci: tuple[float, float]
     steps_per_second: float
     wall_time: float
+    undefined: int = 0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """Everything the reports show."""
+    """Everything the reports show; ``envs``, ``references`` and ``curves`` are keyed by env name."""
 
     envs: dict[str, list[EnvRow]]
     references: dict[str, tuple[float, float]]
@@ -69,22 +90,68 @@ class Leaderboard:
     scores: dict[str, np.ndarray]
 
 
-def score_matrix(results: list[CellResult], agent: str) -> tuple[list[str], np.ndarray]:
-    """The ``(runs, tasks)`` normalised scores of ``agent``: envs as tasks, its seeds as runs.
+def env_name(result: CellResult) -> str:
+    """The row label of a cell's env: its suite entry's name (recorded in the config too), else the id."""
+    return result.env_name or str(result.config.get("env_name") or "") or result.env_id
 
+
+def is_defined(score: float | None) -> bool:
+    """Whether a normalised score is a number (None and NaN mean undefined)."""
+    return score is not None and math.isfinite(score)
+
+
+def score_matrix(results: list[CellResult], agent: str) -> tuple[list[str], np.ndarray]:
+    """The ``(runs, tasks)`` defined normalised scores of ``agent``: env names as tasks, its seeds as runs.
+
+    Cells with an undefined score are left out, and an env where all are undefined is no task.
     Where envs have different numbers of seeds, the smallest number is used (lowest seeds first),
     so that every task has the same runs.
+
+    Raises:
+        ValueError: ``agent`` has no cell with a defined score.
     """
     by_env: dict[str, dict[int, float]] = defaultdict(dict)
     for result in results:
-        if result.agent == agent:
-            by_env[result.env_id][result.seed] = result.normalized_score
+        if result.agent == agent and is_defined(result.normalized_score):
+            by_env[env_name(result)][result.seed] = float(result.normalized_score)
     tasks = sorted(by_env)
     if not tasks:
-        raise ValueError(f"no results for agent {agent!r}.")
+        raise ValueError(f"no defined normalised scores for agent {agent!r}.")
     runs = min(len(seeds) for seeds in by_env.values())
     matrix = np.array([[by_env[env][seed] for seed in sorted(by_env[env])[:runs]] for env in tasks]).T
     return tasks, matrix
+
+
+def _notes(group: list[CellResult]) -> tuple[str, ...]:
+    return tuple(sorted({note for result in group for note in result.notes}))
+
+
+def _env_row(agent: str, group: list[CellResult]) -> EnvRow:
+    returns = np.array([result.mean_return for result in group])
+    scores = np.array([float(result.normalized_score) for result in group if is_defined(result.normalized_score)])
+    metric_names = sorted(set().union(*(result.metrics for result in group)))
+    return EnvRow(
+        agent=agent,
+        seeds=len(group),
+        mean_return=float(returns.mean()),
+        std_return=float(returns.std()),
+        mean_score=float(scores.mean()) if scores.size else math.nan,
+        std_score=float(scores.std()) if scores.size else math.nan,
+        steps_per_second=float(np.mean([result.steps_per_second for result in group])),
+        wall_time=float(np.mean([result.wall_time for result in group])),
+        # A metric is averaged over the cells that report it.
+        metrics={
+            name: float(np.mean([result.metrics[name] for result in group if name in result.metrics]))
+            for name in metric_names
+        },
+        undefined=len(group) - int(scores.size),
+        notes=_notes(group),
+    )
+
+
+def _best_first(value: float) -> tuple[bool, float]:
+    """A sort key: highest first, undefined (NaN) last."""
+    return (math.isnan(value), -value if not math.isnan(value) else 0.0)
 
 
 def build(results: list[CellResult], *, rng: np.random.Generator, repetitions: int = 2000) -> Leaderboard:
@@ -93,42 +160,48 @@ def build(results: list[CellResult], *, rng: np.random.Generator, repetitions: i
         raise ValueError("no results to report; run `nlp-envs bench --suite smoke` first.")
     cells: dict[str, dict[str, list[CellResult]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
-        cells[result.env_id][result.agent].append(result)
+        cells[env_name(result)][result.agent].append(result)
     envs, references, curves = {}, {}, {}
-    for env_id in sorted(cells):
-        rows = []
-        for agent in sorted(cells[env_id]):
-            group = cells[env_id][agent]
-            returns = np.array([result.mean_return for result in group])
-            scores = np.array([result.normalized_score for result in group])
-            metric_names = sorted(set().union(*(result.metrics for result in group)))
-            rows.append(
-                EnvRow(
-                    agent=agent,
-                    seeds=len(group),
-                    mean_return=float(returns.mean()),
-                    std_return=float(returns.std()),
-                    mean_score=float(scores.mean()),
-                    std_score=float(scores.std()),
-                    steps_per_second=float(np.mean([result.steps_per_second for result in group])),
-                    wall_time=float(np.mean([result.wall_time for result in group])),
-                    metrics={
-                        name: float(np.mean([result.metrics.get(name, np.nan) for result in group]))
-                        for name in metric_names
-                    },
-                )
-            )
-        envs[env_id] = sorted(rows, key=lambda row: -row.mean_score)
-        first = cells[env_id][next(iter(cells[env_id]))][0]
-        references[env_id] = (first.random_return, first.oracle_return)
-        curves[env_id] = {agent: _mean_curve(group) for agent, group in cells[env_id].items()}
+    for name in sorted(cells):
+        rows = [_env_row(agent, cells[name][agent]) for agent in sorted(cells[name])]
+        envs[name] = sorted(rows, key=lambda row: _best_first(row.mean_score))
+        first = cells[name][next(iter(cells[name]))][0]
+        references[name] = (first.random_return, first.oracle_return)
+        curves[name] = {agent: _mean_curve(group) for agent, group in cells[name].items()}
 
     agent_names = sorted({result.agent for result in results})
-    matrices = {agent: score_matrix(results, agent) for agent in agent_names}
+    matrices = {}
+    for agent in agent_names:
+        if any(result.agent == agent and is_defined(result.normalized_score) for result in results):
+            matrices[agent] = score_matrix(results, agent)
     summaries = []
     for agent in agent_names:
-        tasks, matrix = matrices[agent]
         group = [result for result in results if result.agent == agent]
+        undefined = sum(not is_defined(result.normalized_score) for result in group)
+        speed = float(np.mean([result.steps_per_second for result in group]))
+        wall = float(np.sum([result.wall_time for result in group]))
+        if agent not in matrices:
+            nan, no_interval = math.nan, (math.nan, math.nan)
+            summaries.append(
+                AgentSummary(
+                    agent,
+                    0,
+                    0,
+                    nan,
+                    no_interval,
+                    nan,
+                    no_interval,
+                    nan,
+                    nan,
+                    no_interval,
+                    speed,
+                    wall,
+                    undefined,
+                    _notes(group),
+                )
+            )
+            continue
+        tasks, matrix = matrices[agent]
         summaries.append(
             AgentSummary(
                 agent=agent,
@@ -141,14 +214,16 @@ def build(results: list[CellResult], *, rng: np.random.Generator, repetitions: i
                 median=stats.median(matrix),
                 optimality_gap=stats.optimality_gap(matrix),
                 optimality_gap_ci=_ci(matrix, stats.optimality_gap, rng, repetitions),
-                steps_per_second=float(np.mean([result.steps_per_second for result in group])),
-                wall_time=float(np.sum([result.wall_time for result in group])),
+                steps_per_second=speed,
+                wall_time=wall,
+                undefined=undefined,
+                notes=_notes(group),
             )
         )
-    summaries.sort(key=lambda summary: -summary.iqm)
+    summaries.sort(key=lambda summary: _best_first(summary.iqm))
     improvement = {}
-    for x in agent_names:
-        for y in agent_names:
+    for x in matrices:
+        for y in matrices:
             if x == y:
                 continue
             common = sorted(set(matrices[x][0]) & set(matrices[y][0]))
@@ -171,12 +246,25 @@ def _ci(
     return float(low), float(high)
 
 
+def _number(value: float, spec: str = ".3f") -> str:
+    return format(value, spec) if math.isfinite(value) else UNDEFINED
+
+
 def _with_interval(value: float, interval: tuple[float, float], runs: int) -> str:
+    if not math.isfinite(value):
+        return UNDEFINED
     # With one seed per env the bootstrap has nothing to resample: its interval is a point, not
     # a certainty, so none is shown.
     if runs < 2:
         return f"{value:.3f} [1 seed: no CI]"
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _score_cell(row: EnvRow) -> str:
+    if row.undefined == row.seeds:
+        return UNDEFINED
+    text = f"{row.mean_score:.3f} ± {row.std_score:.3f}"
+    return f"{text} ({row.undefined} {UNDEFINED})" if row.undefined else text
 
 
 def _mean_curve(group: list[CellResult]) -> np.ndarray:
@@ -187,8 +275,65 @@ def _mean_curve(group: list[CellResult]) -> np.ndarray:
     return np.mean([np.asarray(result.learning_curve[:length]) for result in group], axis=0)
 
 
-def _rows(board: Leaderboard) -> tuple[list[str], list[list[str]], dict[str, tuple[list[str], list[list[str]]]]]:
-    """Header and rows of the aggregate table, and of each env's table, as strings."""
+Escape = Callable[[str], str]
+
+
+def visible(text: str) -> str:
+    """``text`` with control and format characters (newlines, ANSI escapes, bidi overrides) spelled out."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if unicodedata.category(char)[0] == "C" else char
+        for char in str(text)
+    )
+
+
+_MARKDOWN_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MARKDOWN_PUNCTUATION = set("\\`*[]()!|~$#{}")
+
+
+def markdown_escape(text: str) -> str:
+    """``text`` as literal Markdown inline text (table cells, headings): no HTML, links, emphasis or math.
+
+    HTML's ``< > &`` become entities, Markdown punctuation is backslash-escaped (``|`` included, for
+    GFM tables), and ``_`` too except between letters or digits, where CommonMark never reads it as
+    emphasis (so ``nlp_envs/NextWord-v0`` stays readable).
+    """
+    text = visible(text)
+    out = []
+    for index, char in enumerate(text):
+        if char in _MARKDOWN_ENTITIES:
+            out.append(_MARKDOWN_ENTITIES[char])
+        elif char in _MARKDOWN_PUNCTUATION:
+            out.append("\\" + char)
+        elif char == "_" and not (
+            0 < index < len(text) - 1 and text[index - 1].isalnum() and text[index + 1].isalnum()
+        ):
+            out.append("\\_")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def html_escape(text: str) -> str:
+    """``text`` as HTML text, control characters spelled out."""
+    return html.escape(visible(text), quote=True)
+
+
+def plot_label(text: str) -> str:
+    """``text`` for a matplotlib label: ``$`` escaped (no mathtext), no leading ``_`` (legends hide those)."""
+    label = visible(text).replace("$", r"\$")
+    return " " + label if label.startswith("_") else label
+
+
+def _rows(
+    board: Leaderboard, escape: Escape
+) -> tuple[list[str], list[list[str]], dict[str, tuple[list[str], list[list[str]]]]]:
+    """Header and rows of the aggregate table, and of each env's table, as strings.
+
+    ``escape`` is applied to every user-supplied string (agent, env and metric names, notes); the
+    rest is our own text.
+    """
+    undefined = any(s.undefined for s in board.agents)
+    notes = any(s.notes for s in board.agents)
     header = [
         "agent",
         "envs",
@@ -199,58 +344,70 @@ def _rows(board: Leaderboard) -> tuple[list[str], list[list[str]], dict[str, tup
         "opt. gap [95% CI]",
         "steps/s (mean of cells)",
         "wall s (all cells)",
+        *(["undefined cells (left out)"] if undefined else []),
+        *(["notes"] if notes else []),
     ]
     rows = [
         [
-            s.agent,
+            escape(s.agent),
             str(s.tasks),
             str(s.runs),
             _with_interval(s.iqm, s.iqm_ci, s.runs),
             _with_interval(s.mean, s.mean_ci, s.runs),
-            f"{s.median:.3f}",
+            _number(s.median),
             _with_interval(s.optimality_gap, s.optimality_gap_ci, s.runs),
             f"{s.steps_per_second:,.0f}",
             f"{s.wall_time:.1f}",
+            *([f"{s.undefined} {UNDEFINED}" if s.undefined else ""] if undefined else []),
+            *([escape("; ".join(s.notes))] if notes else []),
         ]
         for s in board.agents
     ]
     per_env = {}
-    for env_id, env_rows in board.envs.items():
+    for name, env_rows in board.envs.items():
         metric_names = sorted(set().union(*(row.metrics for row in env_rows)))
+        env_notes = any(row.notes for row in env_rows)
         env_header = [
             "agent",
             "seeds",
             "return (mean ± std)",
             "score (mean ± std)",
-            *metric_names,
+            *(escape(metric) for metric in metric_names),
             "steps/s",
             "wall s / cell",
+            *(["notes"] if env_notes else []),
         ]
-        low, high = board.references[env_id]
-        table = [["random (ref.)", "", f"{low:.3f}", "0.000", *[""] * len(metric_names), "", ""]]
-        table += [["oracle (ref.)", "", f"{high:.3f}", "1.000", *[""] * len(metric_names), "", ""]]
+        blanks = [""] * (len(metric_names) + 2 + int(env_notes))
+        low, high = board.references[name]
+        table = [["random (ref.)", "", _number(low), "0.000", *blanks]]
+        table += [["oracle (ref.)", "", _number(high), "1.000", *blanks]]
         table += [
             [
-                row.agent,
+                escape(row.agent),
                 str(row.seeds),
-                f"{row.mean_return:.3f} ± {row.std_return:.3f}",
-                f"{row.mean_score:.3f} ± {row.std_score:.3f}",
-                *[f"{row.metrics[name]:.3g}" for name in metric_names],
+                f"{_number(row.mean_return)} ± {_number(row.std_return)}",
+                _score_cell(row),
+                *[_number(row.metrics[metric], ".3g") if metric in row.metrics else "" for metric in metric_names],
                 f"{row.steps_per_second:,.0f}",
                 f"{row.wall_time:.1f}",
+                *([escape("; ".join(row.notes))] if env_notes else []),
             ]
             for row in env_rows
         ]
-        per_env[env_id] = (env_header, table)
+        per_env[name] = (env_header, table)
     return header, rows, per_env
 
 
-def _improvement_rows(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
+def _improvement_rows(board: Leaderboard, escape: Escape) -> tuple[list[str], list[list[str]]]:
     names = [summary.agent for summary in board.agents]
     rows = [
-        [x, *[f"{board.improvement[(x, y)]:.2f}" if (x, y) in board.improvement else "-" for y in names]] for x in names
+        [
+            escape(x),
+            *[f"{board.improvement[(x, y)]:.2f}" if (x, y) in board.improvement else "-" for y in names],
+        ]
+        for x in names
     ]
-    return ["P(row > column)", *names], rows
+    return ["P(row > column)", *(escape(name) for name in names)], rows
 
 
 def _text_table(header: list[str], rows: list[list[str]]) -> str:
@@ -270,21 +427,31 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def render_text(board: Leaderboard, *, markdown: bool = False) -> str:
     """The leaderboard as plain-text tables, or as Markdown."""
     table = _markdown_table if markdown else _text_table
-    header, rows, per_env = _rows(board)
+    escape = markdown_escape if markdown else visible
+    header, rows, per_env = _rows(board, escape)
     title = "## " if markdown else ""
     parts = [f"{title}Across envs: normalised scores (0 = random, 1 = oracle)", table(header, rows)]
-    parts += [f"{title}Probability of improvement", table(*_improvement_rows(board))]
-    for env_id, (env_header, env_rows) in per_env.items():
-        parts += [f"{title}{env_id}", table(env_header, env_rows)]
+    parts += [f"{title}Probability of improvement", table(*_improvement_rows(board, escape))]
+    for name, (env_header, env_rows) in per_env.items():
+        parts += [f"{title}{escape(name)}", table(env_header, env_rows)]
     return "\n\n".join(parts) + "\n"
 
 
+def _json_number(value: float, digits: int = 4) -> float | None:
+    """A finite number rounded, or None (JSON ``null``) where it is undefined."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
 def render_json(board: Leaderboard) -> str:
-    """Model-index JSON: per agent, one result per env (task, dataset = env id, metrics)."""
+    """Model-index JSON: per agent, one result per env (task, dataset = env name, metrics).
+
+    An undefined figure is ``null``; a result with notes has a ``notes`` list. ``<``, ``>`` and
+    ``&`` in names are written as JSON unicode escapes, so the text can be embedded in an HTML page.
+    """
     index = []
     for summary in board.agents:
         results = []
-        for env_id, rows in board.envs.items():
+        for name, rows in board.envs.items():
             for row in rows:
                 if row.agent != summary.agent:
                     continue
@@ -292,20 +459,28 @@ def render_json(board: Leaderboard) -> str:
                     {
                         "type": "mean_reward",
                         "name": "mean_reward",
-                        "value": f"{row.mean_return:.3f} +/- {row.std_return:.3f}",
+                        "value": f"{_number(row.mean_return)} +/- {_number(row.std_return)}",
                     },
-                    {"type": "normalized_score", "name": "normalized_score", "value": round(row.mean_score, 4)},
-                    *({"type": name, "name": name, "value": round(value, 4)} for name, value in row.metrics.items()),
+                    {"type": "normalized_score", "name": "normalized_score", "value": _json_number(row.mean_score)},
+                    *(
+                        {"type": metric, "name": metric, "value": _json_number(value)}
+                        for metric, value in row.metrics.items()
+                    ),
                 ]
-                results.append(
-                    {
-                        "task": {"type": "reinforcement-learning", "name": "reinforcement-learning"},
-                        "dataset": {"type": env_id, "name": env_id},
-                        "metrics": metrics,
-                    }
-                )
+                item: dict[str, Any] = {
+                    "task": {"type": "reinforcement-learning", "name": "reinforcement-learning"},
+                    "dataset": {"type": name, "name": name},
+                    "metrics": metrics,
+                }
+                if row.undefined:
+                    item["undefined_cells"] = row.undefined
+                if row.notes:
+                    item["notes"] = list(row.notes)
+                results.append(item)
         index.append({"name": summary.agent, "results": results})
-    return json.dumps(index, indent=2) + "\n"
+    text = json.dumps(index, indent=2, allow_nan=False)
+    # These characters occur only inside JSON strings, so escaping them everywhere keeps the JSON.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
 
 
 def render_html(board: Leaderboard) -> str:
@@ -319,14 +494,16 @@ def render_html(board: Leaderboard) -> str:
         raise ModuleNotFoundError(
             "--format html needs matplotlib, which is not installed; install it with: pip install 'nlp-envs[report]'"
         ) from None
-    header, rows, per_env = _rows(board)
+    # Cells are escaped once, by _html_table; here only control characters are spelled out.
+    header, rows, per_env = _rows(board, visible)
     sections = ["<h2>Across envs: normalised scores (0 = random, 1 = oracle)</h2>", _html_table(header, rows)]
-    sections += [_figure(plt, _plot_intervals(plt, board), "IQM and optimality gap with 95% bootstrap intervals")]
-    sections += [_figure(plt, _plot_profiles(plt, board), "Performance profiles")]
-    sections += ["<h2>Probability of improvement</h2>", _html_table(*_improvement_rows(board))]
-    for env_id, (env_header, env_rows) in per_env.items():
-        sections += [f"<h2>{html.escape(env_id)}</h2>", _html_table(env_header, env_rows)]
-        sections += [_figure(plt, _plot_curves(plt, board, env_id), f"Learning curves on {env_id}")]
+    if board.scores:
+        sections += [_figure(plt, _plot_intervals(plt, board), "IQM and optimality gap with 95% bootstrap intervals")]
+        sections += [_figure(plt, _plot_profiles(plt, board), "Performance profiles")]
+    sections += ["<h2>Probability of improvement</h2>", _html_table(*_improvement_rows(board, visible))]
+    for name, (env_header, env_rows) in per_env.items():
+        sections += [f"<h2>{html_escape(name)}</h2>", _html_table(env_header, env_rows)]
+        sections += [_figure(plt, _plot_curves(plt, board, name), f"Learning curves on {visible(name)}")]
     style = (
         "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:first-child{text-align:left}"
@@ -349,18 +526,19 @@ def _figure(plt: Any, figure: Any, caption: str) -> str:
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    text = html.escape(caption)
+    text = html.escape(caption, quote=True)
     return f"<figure><img alt='{text}' src='data:image/png;base64,{data}'><figcaption>{text}</figcaption></figure>"
 
 
 def _plot_intervals(plt: Any, board: Leaderboard) -> Any:
-    figure, axes = plt.subplots(1, 2, figsize=(10, 0.5 + 0.45 * len(board.agents)), squeeze=False)
-    names = [summary.agent for summary in board.agents]
+    shown = [summary for summary in board.agents if summary.agent in board.scores]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 0.5 + 0.45 * len(shown)), squeeze=False)
+    names = [plot_label(summary.agent) for summary in shown]
     for axis, (title, point, interval) in zip(
         axes[0], (("IQM", "iqm", "iqm_ci"), ("Optimality gap", "optimality_gap", "optimality_gap_ci")), strict=True
     ):
-        values = np.array([getattr(summary, point) for summary in board.agents])
-        bounds = np.array([getattr(summary, interval) for summary in board.agents])
+        values = np.array([getattr(summary, point) for summary in shown])
+        bounds = np.array([getattr(summary, interval) for summary in shown])
         positions = np.arange(len(names))
         axis.barh(positions, bounds[:, 1] - bounds[:, 0], left=bounds[:, 0], height=0.6, alpha=0.5)
         axis.plot(values, positions, "k|", markersize=14)
@@ -376,19 +554,19 @@ def _plot_profiles(plt: Any, board: Leaderboard) -> Any:
     every = np.concatenate([matrix.ravel() for matrix in board.scores.values()])
     thresholds = np.linspace(min(0.0, every.min()), max(1.0, every.max()), 101)
     for agent, matrix in sorted(board.scores.items()):
-        axis.plot(thresholds, stats.performance_profile(matrix, thresholds), label=agent)
+        axis.plot(thresholds, stats.performance_profile(matrix, thresholds), label=plot_label(agent))
     axis.set_xlabel("normalised score τ")
     axis.set_ylabel("fraction of runs with score > τ")
     axis.legend(fontsize="small")
     return figure
 
 
-def _plot_curves(plt: Any, board: Leaderboard, env_id: str) -> Any:
+def _plot_curves(plt: Any, board: Leaderboard, name: str) -> Any:
     figure, axis = plt.subplots(figsize=(6, 3.5))
-    for agent, curve in sorted(board.curves[env_id].items()):
+    for agent, curve in sorted(board.curves[name].items()):
         if len(curve):
-            axis.plot(curve[:, 0], curve[:, 1], marker="o", label=agent)
-    low, high = board.references[env_id]
+            axis.plot(curve[:, 0], curve[:, 1], marker="o", label=plot_label(agent))
+    low, high = board.references[name]
     axis.axhline(low, color="grey", linestyle=":", label="random")
     axis.axhline(high, color="black", linestyle="--", label="oracle")
     axis.set_xlabel("training env steps")

@@ -14,13 +14,26 @@ import numpy as np
 Aggregate = Callable[[np.ndarray], float]
 
 
+class NonFiniteScoresError(ValueError):
+    """Scores (or thresholds, or a target) with NaN or infinite entries: an undefined score must be left out first."""
+
+
+def _finite(array: np.ndarray, name: str) -> np.ndarray:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NonFiniteScoresError(
+            f"{name} must be finite; got {int(bad.sum())} NaN or infinite entries (the first at index {where}, "
+            f"{array[where]}); leave undefined scores out before aggregating."
+        )
+    return array
+
+
 def _validate(scores: np.ndarray, name: str = "scores") -> np.ndarray:
     array = np.asarray(scores, dtype=np.float64)
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
         raise ValueError(f"{name} must have shape (num_runs, num_tasks) with both >= 1, got shape {array.shape}.")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite; got {int((~np.isfinite(array)).sum())} NaN or infinite entries.")
-    return array
+    return _finite(array, name)
 
 
 def mean(scores: np.ndarray) -> float:
@@ -46,6 +59,7 @@ def interquartile_mean(scores: np.ndarray) -> float:
 
 def optimality_gap(scores: np.ndarray, target: float = 1.0) -> float:
     """How far scores fall short of ``target`` on average (scores above it count as ``target``)."""
+    _finite(np.asarray([target], dtype=np.float64), "target")
     return float(np.maximum(target - _validate(scores), 0.0).mean())
 
 
@@ -119,5 +133,5 @@ def performance_profile(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarra
         averaged over tasks.
     """
     array = _validate(scores)
-    taus = np.asarray(thresholds, dtype=np.float64)
+    taus = _finite(np.asarray(thresholds, dtype=np.float64), "thresholds")
     return (array[None, :, :] > taus[:, None, None]).mean(axis=1).mean(axis=1)

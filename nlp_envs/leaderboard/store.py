@@ -561,7 +561,7 @@ class ResultStore:
                 record["normalized_score"] = float("nan")
             result = CellResult(**record)
             results.append(result)
-            latest[result.key[:4]] = result
+            latest[result.key[:4]] = result  # the key holds env_name: variants of one env id stay distinct
         return list(latest.values()) if latest_only else results
 
     def close(self) -> None:

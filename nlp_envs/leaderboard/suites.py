@@ -16,11 +16,32 @@ A suite file looks like this (every key but ``envs`` and ``agents`` has a defaul
     eval_kwargs = {split = "test"}   # merged over kwargs for evaluation (held-out data)
     steps = 5000                     # optional: overrides the suite's budget for this env
 
+    [[envs]]
+    id = "nlp_envs/NextWordEasy-v0"
+    name = "NextWordEasy reference-match"   # a variant of an env listed twice needs a name of its own
+    kwargs = {split = "train", reward = "reference"}
+
     [agents.qtable]                  # agent name -> hyper-parameters
     learning_rate = 0.5
 
-Named suites live in ``benchmarks/suites/NAME.toml`` of the source tree (or of the working
-directory); any other path to a ``.toml`` file works too.
+Variants: an env id may appear more than once when each entry has a distinct ``name`` (the row
+label in the reports; by default the id). Two entries with the same id and no names, or with the
+same name, are refused.
+
+Data files: the kwargs in :data:`DATA_FILE_KWARGS` (``corpus``, ``dataset``, ``catalog``,
+``ratings``, ``ontology``) take a built-in data name (``"chitchat"``, ``"bank"``, ...) or the path of
+a user file. A relative path is read from the folder of the suite file (not the working directory),
+and the env gets the absolute path. The sha256 of each file's content is part of the cell's config
+(``data_hashes``) and of its identity, so an edited file is a new cell while the same file run from
+another folder, or moved, is the same cell.
+
+Sizes are bounded (:data:`LIMITS`), and :meth:`Suite.cells` is a lazy sequence, so a large suite
+costs no memory before it runs. :meth:`Suite.check` validates agents, env ids and the device once,
+up front.
+
+Named suites ship in the package (``nlp_envs/leaderboard/builtin_suites/NAME.toml``); a name is
+looked up there, then in ``benchmarks/suites/NAME.toml`` of the working directory; any other path to
+a ``.toml`` file works too.
 """
 
 from __future__ import annotations
@@ -28,33 +49,81 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SUITE_DIRS = (Path(__file__).resolve().parents[2] / "benchmarks" / "suites", Path.cwd() / "benchmarks" / "suites")
+PACKAGE_SUITES = Path(__file__).resolve().parent / "builtin_suites"
 _SUITE_KEYS = {"name", "description", "seeds", "steps", "num_envs", "eval_episodes", "curve_points", "curve_episodes"}
-_ENV_KEYS = {"id", "kwargs", "eval_kwargs", "steps"}
+_ENV_KEYS = {"id", "name", "kwargs", "eval_kwargs", "steps"}
+
+# Upper bounds of the integer fields (suite file and --seeds): each is far above any sensible run and
+# far below what exhausts memory or time before the first cell ends.
+LIMITS = {
+    "seeds": 10_000,  # the bootstrap needs tens of runs; 10k is already 1,000x the usual 5-10
+    "steps": 10_000_000_000,  # 1e10 env steps: ~15 min per cell at the fastest native vector env
+    "num_envs": 65_536,  # vector-env width; per-slot state arrays grow linearly with it
+    "eval_episodes": 1_000_000,
+    "curve_points": 1_000,  # each point is one more evaluation during training
+    "curve_episodes": 1_000_000,
+}
+_DEFAULTS = {"seeds": 3, "steps": 10_000, "num_envs": 8, "eval_episodes": 100, "curve_points": 5, "curve_episodes": 20}
+
+# Env kwargs that name data: a built-in name or the path of a user file (see the module docstring).
+DATA_FILE_KWARGS = ("corpus", "dataset", "catalog", "ratings", "ontology")
 
 
 class SuiteError(ValueError):
     """A suite file that is missing or malformed; the message names the file and key."""
 
 
+def builtin_data_names() -> frozenset[str]:
+    """Names that data kwargs accept without a file: the registered datasets and built-in ontologies."""
+    from nlp_envs.data import DATASETS
+    from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES
+
+    return frozenset(DATASETS) | frozenset(BUILTIN_ONTOLOGIES)
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class EnvEntry:
-    """One env of a suite: its id, training kwargs, evaluation kwargs and training budget."""
+    """One env of a suite: its id, row name, training kwargs, evaluation kwargs and training budget.
+
+    Attributes:
+        id: the registered env id.
+        kwargs: training kwargs (data-file paths absolute).
+        eval_kwargs: evaluation kwargs, ``kwargs`` merged with the entry's ``eval_kwargs``.
+        steps: training env steps per cell.
+        name: the row label of this variant; empty means the id.
+        data_hashes: sha256 of each data file the env reads: ``{kwarg: hash}`` for the training
+            kwargs and ``{"eval_kwargs.KWARG": hash}`` where evaluation reads another file.
+    """
 
     id: str
     kwargs: dict[str, Any]
     eval_kwargs: dict[str, Any]
     steps: int
     name: str = ""
+    data_hashes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
 
 
 @dataclass(frozen=True)
@@ -75,7 +144,7 @@ class Cell:
     @property
     def config(self) -> dict[str, Any]:
         """Everything besides the key that decides the cell's result (the device does not)."""
-        return {
+        config = {
             "hyperparams": self.hyperparams,
             "env_kwargs": self.env.kwargs,
             "eval_kwargs": self.env.eval_kwargs,
@@ -85,16 +154,93 @@ class Cell:
             "curve_points": self.curve_points,
             "curve_episodes": self.curve_episodes,
         }
+        # Added only when present, so that the cells of suites without variants or files keep their keys.
+        if self.env.name != self.env.id:
+            config["env_name"] = self.env.name
+        if self.env.data_hashes:
+            config["data_hashes"] = self.env.data_hashes
+        return config
 
     @property
     def config_hash(self) -> str:
-        """A short hash of :attr:`config`: a changed config is a new cell, not a finished one."""
-        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:16]
+        """A short hash of :attr:`config`: a changed config is a new cell, not a finished one.
+
+        Data files count by content (``data_hashes``), not by path: the same file in another folder
+        is the same cell, an edited file a new one.
+        """
+        identity = self.config
+        if self.env.data_hashes:
+            identity = identity | {
+                "env_kwargs": _without_files(self.env.kwargs, self.env.data_hashes, ""),
+                "eval_kwargs": _without_files(self.env.eval_kwargs, self.env.data_hashes, "eval_kwargs."),
+            }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def key(self) -> tuple[str, str, str, int, str]:
         """The cell's identity in the results database."""
         return (self.suite, self.agent, self.env.id, self.seed, self.config_hash)
+
+
+def _without_files(kwargs: dict[str, Any], hashes: dict[str, str], prefix: str) -> dict[str, Any]:
+    """``kwargs`` with each data-file path replaced by the content hash of the file."""
+    replaced = dict(kwargs)
+    for kwarg in kwargs:
+        digest = hashes.get(prefix + kwarg, hashes.get(kwarg)) if kwarg in DATA_FILE_KWARGS else None
+        if digest is not None:
+            replaced[kwarg] = f"sha256:{digest}"
+    return replaced
+
+
+class Cells(Sequence[Cell]):
+    """The cells of a suite selection, built on demand: ``len`` is free and nothing is stored.
+
+    Order: env entry, then agent, then seed.
+    """
+
+    def __init__(self, suite: Suite, agents: list[str], envs: list[EnvEntry], seeds: int, device: str) -> None:
+        self._suite, self._agents, self._envs, self._seeds, self._device = suite, agents, envs, seeds, device
+
+    def __len__(self) -> int:
+        return len(self._envs) * len(self._agents) * self._seeds
+
+    @overload
+    def __getitem__(self, index: int) -> Cell: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Cell]: ...
+
+    def __getitem__(self, index: int | slice) -> Cell | list[Cell]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"cell index {index} out of range for {len(self)} cells.")
+        rest, seed = divmod(index, self._seeds)
+        env, agent = divmod(rest, len(self._agents))
+        return self._cell(self._envs[env], self._agents[agent], seed)
+
+    def __iter__(self) -> Iterator[Cell]:
+        for env in self._envs:
+            for agent in self._agents:
+                for seed in range(self._seeds):
+                    yield self._cell(env, agent, seed)
+
+    def _cell(self, env: EnvEntry, agent: str, seed: int) -> Cell:
+        suite = self._suite
+        return Cell(
+            suite.name,
+            agent,
+            suite.agents[agent],
+            env,
+            seed,
+            suite.num_envs,
+            suite.eval_episodes,
+            suite.curve_points,
+            suite.curve_episodes,
+            self._device,
+        )
 
 
 @dataclass(frozen=True)
@@ -119,110 +265,255 @@ class Suite:
         envs: list[str] | None = None,
         seeds: int | None = None,
         device: str = "auto",
-    ) -> list[Cell]:
-        """The suite's cells, optionally narrowed to some agents, envs (ids) and fewer or more seeds."""
-        chosen_agents = self._select("agent", list(self.agents), agents)
-        chosen_envs = self._select("env", [env.id for env in self.envs], envs)
-        count = self.seeds if seeds is None else seeds
-        if count < 1:
-            raise SuiteError(f"--seeds must be >= 1, got {count}.")
-        return [
-            Cell(
-                self.name,
-                agent,
-                self.agents[agent],
-                env,
-                seed,
-                self.num_envs,
-                self.eval_episodes,
-                self.curve_points,
-                self.curve_episodes,
-                device,
-            )
-            for env in self.envs
-            if env.id in chosen_envs
-            for agent in chosen_agents
-            for seed in range(count)
-        ]
+    ) -> Cells:
+        """The suite's cells (lazy), optionally narrowed to some agents, envs and fewer or more seeds.
 
-    def _select(self, kind: str, known: list[str], wanted: list[str] | None) -> list[str]:
+        Args:
+            agents: agent names of the suite; None for all.
+            envs: env names or ids of the suite (an id selects each of its variants); None for all.
+            seeds: the number of seeds, ``1 .. LIMITS["seeds"]``; None for the suite's.
+            device: passed to every cell.
+        """
+        chosen_agents = self._select_agents(agents)
+        chosen_envs = self._select_envs(envs)
+        count = self.seeds if seeds is None else seeds
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= LIMITS["seeds"]:
+            raise SuiteError(f"--seeds must be an integer from 1 to {LIMITS['seeds']:,}, got {count!r}.")
+        return Cells(self, chosen_agents, chosen_envs, count, device)
+
+    def check(self, *, agents: list[str] | None = None, envs: list[str] | None = None, device: str = "auto") -> None:
+        """Check once, before any cell runs, that the agents are installed, the envs registered, the device valid.
+
+        Args:
+            agents: only these agent names (as for :meth:`cells`); None for all.
+            envs: only these env names or ids; None for all.
+            device: the device the cells will run on.
+
+        Raises:
+            SuiteError: one line naming the suite file, the entry and the fix.
+        """
+        import gymnasium as gym
+
+        import agents as agent_plugins
+        import nlp_envs  # noqa: F401  (registers the envs and the env plugins)
+
+        where = f"suite file {str(self.path)!r}"
+        chosen_envs = self._select_envs(envs)
+        for name in self._select_agents(agents):
+            try:
+                agent_plugins.entry(name)
+            except (KeyError, ValueError) as error:
+                raise SuiteError(f"{where}: [agents.{name}]: {error.args[0] if error.args else error}") from None
+        for number, entry in enumerate(self.envs, start=1):
+            if entry not in chosen_envs:
+                continue
+            env_id = entry.id.split(":", 1)[-1]
+            if env_id not in gym.registry:
+                registered = sorted(key for key in gym.registry if key.startswith("nlp_envs/"))
+                raise SuiteError(
+                    f"{where}: envs entry {number} has id {entry.id!r}, which is not a registered env; "
+                    f"registered nlp_envs ids: {', '.join(registered)} (run `nlp-envs envs` to list them all)."
+                )
+        try:
+            agent_plugins.base.resolve_device(device, "--device")
+        except ValueError as error:
+            raise SuiteError(f"{where}: {error}") from None
+
+    def _select_agents(self, wanted: list[str] | None) -> list[str]:
+        known = list(self.agents)
         if not wanted:
             return known
         unknown = [name for name in wanted if name not in known]
         if unknown:
-            raise SuiteError(f"suite {self.name!r} has no {kind} {unknown[0]!r}; its {kind}s are {known}.")
+            raise SuiteError(f"suite {self.name!r} has no agent {unknown[0]!r}; its agents are {known}.")
         return [name for name in known if name in wanted]
+
+    def _select_envs(self, wanted: list[str] | None) -> list[EnvEntry]:
+        if not wanted:
+            return list(self.envs)
+        known = {entry.name for entry in self.envs} | {entry.id for entry in self.envs}
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            names = [entry.name for entry in self.envs]
+            raise SuiteError(f"suite {self.name!r} has no env named {unknown[0]!r}; its envs are {names}.")
+        return [entry for entry in self.envs if entry.name in wanted or entry.id in wanted]
+
+
+def suite_dirs() -> tuple[Path, Path]:
+    """Where named suites are looked up, in order: the package, then ``benchmarks/suites`` of the working directory."""
+    return (PACKAGE_SUITES, Path.cwd() / "benchmarks" / "suites")
 
 
 def find_suite(name_or_path: str) -> Path:
-    """The file of a named suite (``benchmarks/suites/NAME.toml``) or a given ``.toml`` path."""
+    """The file of a named suite (see :func:`suite_dirs`) or a given ``.toml`` path."""
     path = Path(name_or_path)
     if path.suffix == ".toml":
         if not path.is_file():
-            raise SuiteError(f"suite file {str(path)!r} does not exist.")
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise SuiteError(f"suite file {str(path)!r} {what}; give the path of a suite .toml file.")
         return path
-    for folder in SUITE_DIRS:
+    for folder in suite_dirs():
         candidate = folder / f"{name_or_path}.toml"
         if candidate.is_file():
             return candidate
-    known = sorted({file.stem for folder in SUITE_DIRS if folder.is_dir() for file in folder.glob("*.toml")})
+    known = sorted({file.stem for folder in suite_dirs() if folder.is_dir() for file in folder.glob("*.toml")})
     raise SuiteError(f"no suite named {name_or_path!r}; known suites: {known}, or give the path of a .toml file.")
 
 
 def load_suite(name_or_path: str) -> Suite:
-    """Parse and check a suite file."""
-    path = find_suite(name_or_path)
+    """Parse and check a suite file (types, bounds, unique env names, data files)."""
+    path = find_suite(name_or_path).resolve()
+    where = f"suite file {str(path)!r}"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise SuiteError(f"suite file {str(path)!r} is not valid TOML: {error}") from None
+        raise SuiteError(f"{where} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise SuiteError(f"{where} cannot be read: {error.strerror or error}.") from None
     unknown = set(data) - _SUITE_KEYS - {"envs", "agents"}
     if unknown:
         raise SuiteError(
-            f"suite file {str(path)!r}: unknown key {sorted(unknown)[0]!r}; known keys: {sorted(_SUITE_KEYS)}."
+            f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: {sorted(_SUITE_KEYS | {'envs', 'agents'})}."
         )
-    name = str(data.get("name", path.stem))
-    steps = _positive_int(path, "steps", data.get("steps", 10_000))
-    envs = []
-    for number, entry in enumerate(_list_of_tables(path, data, "envs"), start=1):
-        if "id" not in entry:
-            raise SuiteError(f"suite file {str(path)!r}: envs entry {number} has no 'id'.")
-        extra = set(entry) - _ENV_KEYS
-        if extra:
-            raise SuiteError(f"suite file {str(path)!r}: envs entry {number} has unknown key {sorted(extra)[0]!r}.")
-        envs.append(
-            EnvEntry(
-                id=str(entry["id"]),
-                kwargs=dict(entry.get("kwargs", {})),
-                eval_kwargs=dict(entry.get("kwargs", {})) | dict(entry.get("eval_kwargs", {})),
-                steps=_positive_int(path, f"envs[{number}].steps", entry.get("steps", steps)),
-            )
-        )
+    name = _string(where, "name", data.get("name", path.stem))
+    sizes = {key: _bounded_int(where, key, data.get(key, default)) for key, default in _DEFAULTS.items()}
+    files = _DataFiles(path.parent, builtin_data_names())
+    envs = [
+        _env_entry(where, files, number, entry, sizes["steps"])
+        for number, entry in enumerate(_list_of_tables(where, data, "envs"), start=1)
+    ]
+    _check_unique_names(where, envs)
     agents = data.get("agents")
     if not isinstance(agents, dict) or not agents:
-        raise SuiteError(f"suite file {str(path)!r} needs an [agents.NAME] table for at least one agent.")
+        raise SuiteError(f"{where} needs an [agents.NAME] table for at least one agent.")
+    for agent, hyperparams in agents.items():
+        if not isinstance(hyperparams, dict):
+            raise SuiteError(
+                f"{where}: agents.{agent} must be a table of hyper-parameters ([agents.{agent}]), "
+                f"got {type(hyperparams).__name__} {hyperparams!r}."
+            )
     return Suite(
         name=name,
         path=path,
         envs=tuple(envs),
         agents={str(agent): dict(hyperparams) for agent, hyperparams in agents.items()},
-        seeds=_positive_int(path, "seeds", data.get("seeds", 3)),
-        num_envs=_positive_int(path, "num_envs", data.get("num_envs", 8)),
-        eval_episodes=_positive_int(path, "eval_episodes", data.get("eval_episodes", 100)),
-        curve_points=_positive_int(path, "curve_points", data.get("curve_points", 5)),
-        curve_episodes=_positive_int(path, "curve_episodes", data.get("curve_episodes", 20)),
-        description=str(data.get("description", "")),
+        seeds=sizes["seeds"],
+        num_envs=sizes["num_envs"],
+        eval_episodes=sizes["eval_episodes"],
+        curve_points=sizes["curve_points"],
+        curve_episodes=sizes["curve_episodes"],
+        description=_string(where, "description", data.get("description", "")),
     )
 
 
-def _positive_int(path: Path, key: str, value: Any) -> int:
+def _env_entry(where: str, files: _DataFiles, number: int, entry: dict[str, Any], steps: int) -> EnvEntry:
+    label = f"envs entry {number}"
+    if "id" not in entry:
+        raise SuiteError(f"{where}: {label} has no 'id'.")
+    extra = set(entry) - _ENV_KEYS
+    if extra:
+        raise SuiteError(f"{where}: {label} has unknown key {sorted(extra)[0]!r}; known keys: {sorted(_ENV_KEYS)}.")
+    env_id = _string(where, f"{label}: id", entry["id"], empty=False)
+    label = f"envs entry {number} ({env_id})"
+    kwargs = _table(where, f"{label}: kwargs", entry.get("kwargs", {}))
+    eval_kwargs = kwargs | _table(where, f"{label}: eval_kwargs", entry.get("eval_kwargs", {}))
+    hashes: dict[str, str] = {}
+    for kwarg in DATA_FILE_KWARGS:
+        for table, values, prefix in (("kwargs", kwargs, ""), ("eval_kwargs", eval_kwargs, "eval_kwargs.")):
+            resolved = files.resolve(f"{where}: {label}: {table}.{kwarg}", values.get(kwarg))
+            if resolved is None:
+                continue
+            values[kwarg], digest = resolved
+            # Evaluation data counts on its own only where it is another file than the training data.
+            if not prefix or values[kwarg] != kwargs.get(kwarg):
+                hashes[prefix + kwarg] = digest
+    return EnvEntry(
+        id=env_id,
+        kwargs=kwargs,
+        eval_kwargs=eval_kwargs,
+        steps=_bounded_int(where, f"{label}: steps", entry.get("steps", steps), limit=LIMITS["steps"]),
+        name=_string(where, f"{label}: name", entry.get("name", env_id), empty=False),
+        data_hashes=hashes,
+    )
+
+
+class _DataFiles:
+    """Resolves data-file kwargs of one suite file against its folder, hashing each file once."""
+
+    def __init__(self, folder: Path, builtin: frozenset[str]) -> None:
+        self.folder, self.builtin = folder, builtin
+        self.digests: dict[Path, str] = {}
+
+    def resolve(self, where: str, value: Any) -> tuple[str, str] | None:
+        """The absolute path and content sha256 of the file ``value`` names; None for a built-in name or no path.
+
+        Raises:
+            SuiteError: the file is missing, a folder or unreadable (the message names ``where``).
+        """
+        if not isinstance(value, str) or value in self.builtin:
+            return None
+        path = (self.folder / Path(value).expanduser()).resolve()
+        if path not in self.digests:
+            problem = None
+            if not path.exists():
+                problem = "does not exist"
+            elif not path.is_file():
+                problem = "is not a file"
+            else:
+                try:
+                    self.digests[path] = file_sha256(path)
+                except OSError as error:
+                    problem = f"cannot be read ({error.strerror or error})"
+            if problem is not None:
+                raise SuiteError(
+                    f"{where} = {value!r} is not a built-in name ({', '.join(sorted(self.builtin))}) and the "
+                    f"file {str(path)!r} {problem}; relative paths are read from the suite file's folder."
+                )
+        return str(path), self.digests[path]
+
+
+def _check_unique_names(where: str, envs: list[EnvEntry]) -> None:
+    seen: dict[str, int] = {}
+    for number, entry in enumerate(envs, start=1):
+        if entry.name in seen:
+            first = seen[entry.name]
+            if entry.name == entry.id:
+                raise SuiteError(
+                    f"{where}: envs entries {first} and {number} both have id {entry.id!r} and no distinct "
+                    'name; give each variant its own name = "..." (the row label in the reports).'
+                )
+            raise SuiteError(
+                f"{where}: envs entries {first} and {number} are both named {entry.name!r}; "
+                "every env entry needs a distinct name."
+            )
+        seen[entry.name] = number
+
+
+def _bounded_int(where: str, key: str, value: Any, limit: int | None = None) -> int:
+    bound = LIMITS[key] if limit is None else limit
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SuiteError(f"suite file {str(path)!r}: {key} must be a positive integer, got {value!r}.")
+        raise SuiteError(f"{where}: {key} must be a positive integer, got {value!r}.")
+    if value > bound:
+        raise SuiteError(f"{where}: {key} = {value:,} is over the limit of {bound:,}; use a smaller value.")
     return value
 
 
-def _list_of_tables(path: Path, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _string(where: str, key: str, value: Any, *, empty: bool = True) -> str:
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        raise SuiteError(f"{where}: {key} must be a {'' if empty else 'non-empty '}string, got {value!r}.")
+    return value
+
+
+def _table(where: str, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SuiteError(
+            f"{where}: {key} must be a table ({{ key = value, ... }}), got {type(value).__name__} {value!r}."
+        )
+    return dict(value)
+
+
+def _list_of_tables(where: str, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
     entries = data.get(key)
     if not isinstance(entries, list) or not entries or not all(isinstance(entry, dict) for entry in entries):
-        raise SuiteError(f"suite file {str(path)!r} needs at least one [[{key}]] table.")
+        raise SuiteError(f"{where} needs at least one [[{key}]] table.")
     return entries
