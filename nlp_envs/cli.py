@@ -241,7 +241,7 @@ def check_env_kwargs(
 
 
 def _fits(value: Any, kind: Any) -> bool:
-    """Whether a JSON value fits an annotation (ints fit floats, lists fit sequences, bools fit only bools)."""
+    """Whether a value fits an annotation (ints fit floats, lists and tuples fit sequences, bools only bools)."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         return any(_fits(value, option) for option in typing.get_args(kind))
@@ -257,7 +257,7 @@ def _fits(value: Any, kind: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(origin, type) and issubclass(origin, collections.abc.Sequence) and origin is not str:
         items = typing.get_args(kind)
-        return isinstance(value, list) and (not items or all(_fits(item, items[0]) for item in value))
+        return isinstance(value, (list, tuple)) and (not items or all(_fits(item, items[0]) for item in value))
     if isinstance(origin, type):
         return isinstance(value, origin)
     if isinstance(kind, type):
