@@ -234,17 +234,17 @@ def check_env_kwargs(
                 f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {', '.join(valid)}."
             )
         kind = parameters[name].annotation
-        if kind is not inspect.Parameter.empty and not _fits(value, kind):
+        if kind is not inspect.Parameter.empty and not fits_annotation(value, kind):
             raise CommandLineError(
                 f"{flag}: {name}={value!r} has type {type(value).__name__}; {env_id} expects {_type_name(kind)}."
             )
 
 
-def _fits(value: Any, kind: Any) -> bool:
+def fits_annotation(value: Any, kind: Any) -> bool:
     """Whether a value fits an annotation (ints fit floats, lists and tuples fit sequences, bools only bools)."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, option) for option in typing.get_args(kind))
+        return any(fits_annotation(value, option) for option in typing.get_args(kind))
     if kind is Any:
         return True
     if kind is type(None):
@@ -257,7 +257,9 @@ def _fits(value: Any, kind: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(origin, type) and issubclass(origin, collections.abc.Sequence) and origin is not str:
         items = typing.get_args(kind)
-        return isinstance(value, (list, tuple)) and (not items or all(_fits(item, items[0]) for item in value))
+        return isinstance(value, (list, tuple)) and (
+            not items or all(fits_annotation(item, items[0]) for item in value)
+        )
     if isinstance(origin, type):
         return isinstance(value, origin)
     if isinstance(kind, type):
