@@ -146,7 +146,7 @@ for _env_id in nlp_envs.env_ids():
     if _env_id not in _SLOW_TO_BUILD:
         ENV_FAMILIES.setdefault(_core(_env_id), []).append(_env_id)
 
-NEXT_WORD = "next_word.py sizes (issue 11 section 2; no owner named this round, env-inputs?)"
+NEXT_WORD = "env-inputs (next_word.py: no owner was named for it this round; the lead routes it)"
 ENV_KNOWN = {
     ("NextWord", "huge"): NEXT_WORD,
     ("NextWord", "nested"): NEXT_WORD,
@@ -202,8 +202,8 @@ def test_env_constructors_succeed_or_name_the_bad_kwarg(family: str, kind: str) 
 
 BUILTIN_AGENTS = ["random", "qtable", "dqn", "vlearner", "sb3-a2c", "sb3-ppo", "sb3-dqn"]
 AGENT_KNOWN = {
-    **{("dqn", kind): "agents-trust" for kind in ("huge",)},
-    **{("vlearner", kind): "agents-trust" for kind in ("huge",)},
+    ("dqn", "huge"): "agents-trust",
+    ("vlearner", "huge"): "agents-trust",
     **{
         (name, kind): "agents-trust"
         for name in ("sb3-a2c", "sb3-ppo", "sb3-dqn")
