@@ -11,6 +11,7 @@ remove it after the merge.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import pytest
 import nlp_envs
 from nlp_envs import cli
 from nlp_envs.cli import main
+from nlp_envs.progress import StepBar
 
 EASY = "nlp_envs/NextWordEasy-v0"
 TRAIN = ["train", "--agent", "qtable", "--env", EASY, "--steps", "100", "--eval-episodes", "2"]
@@ -345,3 +347,38 @@ def test_sigint_during_train_exits_130_with_one_line() -> None:
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert error_lines(err) == ["nlp-envs: interrupted (Ctrl-C)"]
+
+
+def test_a_gpu_index_the_machine_lacks_is_refused(monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    cli.check_device("cuda")
+    cli.check_device("cuda:1")
+    with pytest.raises(cli.CommandLineError, match=r"--device 'cuda:2': this machine has 2 GPU\(s\), cuda:0 to cuda:1"):
+        cli.check_device("cuda:2")
+    with pytest.raises(cli.CommandLineError, match="--device 'meta' is not a device"):
+        cli.check_device("meta")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_ends_its_line_when_interrupted() -> None:
+    stream = Terminal()
+    with pytest.raises(KeyboardInterrupt), StepBar(100, stream=stream) as bar:
+        bar.update(40)
+        raise KeyboardInterrupt
+    assert stream.getvalue().startswith("\r[") and stream.getvalue().endswith("\n")
+    assert "40/100" in stream.getvalue() and "100/100" not in stream.getvalue()
+    piped = io.StringIO()
+    with pytest.raises(KeyboardInterrupt), StepBar(100, stream=piped) as bar:
+        bar.update(40)
+        raise KeyboardInterrupt
+    assert piped.getvalue() == "", "off a terminal an unfinished bar writes nothing"
+    with StepBar(100, stream=piped) as bar:
+        bar.update(100)
+    assert piped.getvalue().startswith("[##############################] 100/100 steps")
