@@ -1,12 +1,29 @@
-"""The ``nlp-envs`` command line: envs, play, agents, train, bench and leaderboard."""
+"""The ``nlp-envs`` command line: envs, play, agents, train, bench and leaderboard.
+
+Every error ends the same way, whichever sub-command raised it: one line on standard error and a
+non-zero exit code, never a traceback unless ``--debug`` is given (before or after the sub-command).
+
+- exit 2: a user error; the line names the input, what is wrong and what is expected;
+- exit 1: an unexpected internal error; the line names its type and message;
+- exit 130: interrupted with Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import argparse
+import collections.abc
+import inspect
 import json
+import math
+import os
 import sys
+import tempfile
+import traceback
+import types
+import typing
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import gymnasium as gym
 import numpy as np
@@ -16,34 +33,306 @@ from nlp_envs.leaderboard import commands as leaderboard_commands
 from nlp_envs.leaderboard.store import ResultStoreError
 from nlp_envs.progress import StepBar
 
+PROG = "nlp-envs"
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+EXIT_INTERRUPTED = 130
+MAX_SEED = 2**32 - 1
+"""Seeds are 32-bit, as NumPy's legacy seeding, SB3 and most RL code expect."""
 
-def _env_kwargs(text: str) -> dict[str, Any]:
+
+class CommandLineError(ValueError):
+    """A command-line argument that is malformed or cannot work; the message names the flag."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block) and go through :func:`main`."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise instead of printing the usage and exiting, so that :func:`main` reports it."""
+        raise CommandLineError(f"{message} (see `{self.prog} --help`)")
+
+
+# --- argument types -------------------------------------------------------------------------------
+
+
+def _json_object(example: str) -> Any:
+    """An argparse type for a JSON object of finite values (argparse names the flag in its errors)."""
+
+    def refuse_non_finite(text: str) -> float:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed, numbers must be finite; e.g. '{example}'")
+
+    def finite_float(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            refuse_non_finite(text)
+        return value
+
+    def parse(text: str) -> dict[str, Any]:
+        try:
+            value = json.loads(text, parse_constant=refuse_non_finite, parse_float=finite_float)
+        except json.JSONDecodeError as error:
+            raise argparse.ArgumentTypeError(
+                f"not valid JSON ({error}); expected an object, e.g. '{example}'"
+            ) from None
+        except RecursionError:
+            raise argparse.ArgumentTypeError(f"JSON nested too deeply; expected an object, e.g. '{example}'") from None
+        if not isinstance(value, dict):
+            kind = type(value).__name__
+            raise argparse.ArgumentTypeError(f"expected a JSON object, got a {kind}; e.g. '{example}'")
+        return value
+
+    parse.__name__ = "JSON object"
+    return parse
+
+
+_env_kwargs = _json_object('{"reward": "reference"}')
+_hyperparams = _json_object('{"learning_rate": 0.001}')
+
+
+def _positive(text: str) -> int:
     try:
-        kwargs = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(
-            f'--env-kwargs must be a JSON object, e.g. \'{{"reward": "reference"}}\': {error}'
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
+# --- checks made before any work ------------------------------------------------------------------
+
+
+def check_writable(path: str | os.PathLike[str], flag: str, *, create_folders: bool) -> None:
+    """Refuse, before any work is done, a file path that could not be written later.
+
+    Creates and removes a temporary file in the nearest existing folder, which is the only test
+    that also holds for read-only file systems and for root; nothing is left behind.
+
+    Args:
+        path: the file to be written.
+        flag: the command-line flag that gave it, for the message.
+        create_folders: whether the writer creates missing folders (else the folder must exist).
+
+    Raises:
+        CommandLineError: the path is a folder, its folder is missing (and will not be created), a
+            file stands where a folder should be, or the folder is not writable.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise CommandLineError(f"{flag} {str(path)!r} is a folder; expected a file path inside it.")
+    folder = target.parent
+    if not create_folders and not folder.is_dir():
+        raise CommandLineError(f"{flag} {str(path)!r}: folder {str(folder)!r} does not exist; create it first.")
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CommandLineError(f"{flag} {str(path)!r}: {str(folder)!r} is a file, not a folder.")
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".nlp-envs-write-test.")
+    except OSError as error:
+        raise CommandLineError(
+            f"{flag} {str(path)!r} cannot be written: folder {str(folder)!r}: {error.strerror or error}; "
+            "choose a writable path."
         ) from None
-    if not isinstance(kwargs, dict):
-        raise argparse.ArgumentTypeError('--env-kwargs must be a JSON object, e.g. \'{"reward": "reference"}\'.')
-    return kwargs
+    os.close(descriptor)
+    os.unlink(probe)
+
+
+def check_device(device: str, flag: str = "--device") -> None:
+    """Refuse a device other than ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` with N a present GPU."""
+    if device in ("auto", "cpu"):
+        return
+    import torch
+
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        resolved = None
+    if resolved is None or resolved.type != "cuda":
+        raise CommandLineError(f"{flag} {device!r} is not a device; expected auto, cpu, cuda or cuda:N.")
+    if not torch.cuda.is_available():
+        raise CommandLineError(f"{flag} {device!r}: CUDA is not available here; use cpu or auto.")
+    count = torch.cuda.device_count()
+    if resolved.index is not None and resolved.index >= count:
+        raise CommandLineError(f"{flag} {device!r}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}.")
+
+
+def env_parameters(env_id: str) -> dict[str, inspect.Parameter] | None:
+    """The keyword arguments ``gym.make_vec(env_id, vectorization_mode="vector_entry_point")`` accepts.
+
+    Follows ``**task_kwargs`` into the batched core (``core_class``) of our envs. Returns None when
+    the accepted names cannot be known (an entry point that takes ``**kwargs`` and has no core).
+
+    Raises:
+        gymnasium.error.Error: ``env_id`` is not registered.
+    """
+    spec = gym.spec(env_id)
+    entry = spec.vector_entry_point or spec.entry_point
+    factory = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    core = getattr(factory, "core_class", None)
+    parameters: dict[str, inspect.Parameter] = {}
+    open_ended = False
+    # Our envs pass ``**task_kwargs`` on to their batched core: its signature holds the rest.
+    for function in (factory, core):
+        if function is None or (function is core and not open_ended):
+            continue
+        open_ended = False
+        for parameter in _signature(function).parameters.values():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                open_ended = True
+            elif parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
+                parameters[parameter.name] = parameter
+    return None if open_ended else parameters
+
+
+def _signature(function: Any) -> inspect.Signature:
+    """The signature with evaluated annotations, or with none where they do not evaluate."""
+    try:
+        return inspect.signature(function, eval_str=True)
+    except Exception:  # an annotation that does not evaluate only loses the type check
+        signature = inspect.signature(function)
+        return signature.replace(
+            parameters=[item.replace(annotation=inspect.Parameter.empty) for item in signature.parameters.values()]
+        )
+
+
+def check_env_kwargs(
+    env_id: str, kwargs: dict[str, Any], flag: str = "--env-kwargs", given: Sequence[str] = ()
+) -> None:
+    """Refuse unknown or ill-typed env keyword arguments before anything is built.
+
+    Args:
+        env_id: a registered id.
+        kwargs: the user's keyword arguments (from JSON).
+        flag: the command-line flag that gave them, for the message.
+        given: names the command sets itself (e.g. ``num_envs``); the user may not pass them.
+
+    Raises:
+        CommandLineError: an unknown name (the message lists the valid ones), a reserved one, or a
+            value whose JSON type does not fit the constructor's annotation.
+    """
+    parameters = env_parameters(env_id)
+    if parameters is None:
+        return
+    valid = sorted(set(parameters) - set(given))
+    for name, value in kwargs.items():
+        if name in given:
+            raise CommandLineError(f"{flag}: {name!r} is set by the command itself; use its own flag instead.")
+        if name not in parameters:
+            raise CommandLineError(
+                f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {', '.join(valid)}."
+            )
+        kind = parameters[name].annotation
+        if kind is not inspect.Parameter.empty and not fits_annotation(value, kind):
+            raise CommandLineError(
+                f"{flag}: {name}={value!r} has type {type(value).__name__}; {env_id} expects {_type_name(kind)}."
+            )
+
+
+def fits_annotation(value: Any, kind: Any) -> bool:
+    """Whether a value fits an annotation (ints fit floats, lists and tuples fit sequences, bools only bools)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits_annotation(value, option) for option in typing.get_args(kind))
+    if kind is Any:
+        return True
+    if kind is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(kind)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(origin, type) and issubclass(origin, collections.abc.Sequence) and origin is not str:
+        items = typing.get_args(kind)
+        return isinstance(value, (list, tuple)) and (
+            not items or all(fits_annotation(item, items[0]) for item in value)
+        )
+    if isinstance(origin, type):
+        return isinstance(value, origin)
+    if isinstance(kind, type):
+        return isinstance(value, kind)
+    return True
+
+
+def _type_name(kind: Any) -> str:
+    return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "").replace("collections.abc.", "")
+
+
+def check_env_id(env_id: str, flag: str) -> None:
+    """Refuse an unregistered env id, naming the flag and where to find the registered ones."""
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as error:
+        raise CommandLineError(f"{flag} {env_id!r}: {error} Run `{PROG} envs` to list the env ids.") from None
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Check the arguments every sub-command shares, by destination name, before any work starts.
+
+    ``env``/``env_id`` with ``env_kwargs``: a registered id and kwargs its constructor takes;
+    ``device``: a device this machine has; ``save`` and ``output``: writable file paths; ``db``: not
+    a folder, and writable when the command writes it (``bench``).
+    """
+    env_id = getattr(args, "env", None) or getattr(args, "env_id", None)
+    if isinstance(env_id, str):
+        check_env_id(env_id, "--env" if hasattr(args, "env") else "ENV_ID")
+        if getattr(args, "env_kwargs", None):
+            reserved = ("num_envs", "render_mode", "vectorization_mode")
+            check_env_kwargs(env_id, args.env_kwargs, given=reserved)
+    if isinstance(getattr(args, "device", None), str):
+        check_device(args.device)
+    if getattr(args, "save", None) is not None:
+        check_writable(args.save, "--save", create_folders=True)
+    if getattr(args, "output", None) is not None:
+        check_writable(args.output, "--output", create_folders=False)
+    db = getattr(args, "db", None)
+    if db is not None:
+        if Path(db).is_dir():
+            raise CommandLineError(
+                f"--db {str(db)!r} is a folder; expected a results file, e.g. results/leaderboard.sqlite."
+            )
+        if args.command == "bench" and not Path(db).exists():
+            check_writable(db, "--db", create_folders=True)
+
+
+# --- sub-commands ---------------------------------------------------------------------------------
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    """Print every registered env id with its spaces, limits and preset kwargs."""
+    """Print every registered env id with its spaces, limits and preset kwargs.
+
+    An env that cannot be built (a missing data package, a broken plugin) is listed with its error,
+    and plugins that failed to load are named on stderr; the others are still listed, and the exit
+    code is then 2.
+    """
     from nlp_envs.plugins import env_registry
 
     for plugin in env_registry().failures():
         print(f"nlp-envs: {plugin.describe()} was not loaded: {plugin.error}", file=sys.stderr)
+    broken = []
     for env_id in nlp_envs.env_ids():
         spec = gym.spec(env_id)
+        print(env_id)
         try:
             env = gym.make(env_id)
         except (Exception, SystemExit) as error:  # noqa: BLE001 - one broken (plugin) env must not hide the others
-            print(f"{env_id}\n  error:       cannot be made: {type(error).__name__}: {error}")
+            broken.append(env_id)
+            print(f"  cannot be built: {type(error).__name__}: {error}")
             continue
         try:
-            print(env_id)
             print(f"  observation: {env.observation_space}")
             print(f"  action:      {env.action_space}")
             print(f"  max steps:   {spec.max_episode_steps}   reward threshold: {spec.reward_threshold}")
@@ -51,6 +340,8 @@ def cmd_envs(args: argparse.Namespace) -> int:
             print(f"  policies:    {', '.join(sorted(nlp_envs.reference_policies(env_id)))}")
         finally:
             env.close()
+    if broken:
+        raise CommandLineError(f"{len(broken)} env(s) cannot be built: {', '.join(broken)} (see above why).")
     return 0
 
 
@@ -119,10 +410,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         agent = agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
         print(f"training {args.agent} on {args.env} for {args.steps:,} steps (seed {args.seed}, {args.num_envs} envs)")
-        bar = StepBar(args.steps)
-        agent.learn(args.steps, callback=lambda _agent, done: bar.update(done))
-        bar.update(args.steps)
-        bar.finish()
+        with StepBar(args.steps) as bar:
+            agent.learn(args.steps, callback=lambda _agent, done: bar.update(done))
+            bar.update(args.steps)
         if args.save is not None:
             print(f"saved to {agent.save(args.save) or args.save}")
         result = nlp_envs.evaluate(
@@ -142,24 +432,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        example = '{"learning_rate": 0.001}'
-        raise argparse.ArgumentTypeError(f"expected a JSON object, e.g. '{example}': {error}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"learning_rate\": 0.001}'.")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def add_agent_commands(commands: Any) -> None:
     """Add ``agents`` and ``train`` to the sub-command parser."""
     agents_command = commands.add_parser("agents", help="list the agents that plugins provide, and broken plugins")
@@ -169,20 +441,22 @@ def add_agent_commands(commands: Any) -> None:
     train.add_argument("--agent", required=True, help="an agent name (see `nlp-envs agents`)")
     train.add_argument("--env", required=True, help="a registered id, e.g. nlp_envs/NextWordEasy-v0")
     train.add_argument("--steps", type=_positive, required=True, help="env steps, all envs together")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_seed, default=0, help=f"0 to {MAX_SEED} (default: 0)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     train.add_argument("--num-envs", type=_positive, default=8, help="parallel episodes (default: 8)")
-    train.add_argument("--save", default=None, help="write the trained agent to this path")
-    train.add_argument("--hyperparams", type=_json_object, default={}, help="JSON object of agent hyper-parameters")
+    train.add_argument("--save", default=None, help="write the trained agent to this path (checked before training)")
+    train.add_argument("--hyperparams", type=_hyperparams, default={}, help="JSON object of agent hyper-parameters")
     train.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="JSON object of env keyword arguments")
     train.add_argument("--eval-episodes", type=_positive, default=100, help="evaluation episodes (default: 100)")
-    train.add_argument("--eval-seed", type=int, default=1_000_000, help="seed of the evaluation episodes")
+    train.add_argument("--eval-seed", type=_seed, default=1_000_000, help="seed of the evaluation episodes")
     train.set_defaults(handler=cmd_train)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``nlp-envs`` with one sub-command per verb."""
-    parser = argparse.ArgumentParser(prog="nlp-envs", description=__doc__)
+    parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    debug_help = "show the traceback of an error"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
     commands = parser.add_subparsers(dest="command", required=True)
 
     envs = commands.add_parser("envs", help="list the registered environments")
@@ -191,24 +465,77 @@ def build_parser() -> argparse.ArgumentParser:
     play = commands.add_parser("play", help="play one episode of a reference policy")
     play.add_argument("env_id", help="a registered id, e.g. nlp_envs/NextWord-v0")
     play.add_argument("--policy", default="oracle", help="reference policy name (default: oracle)")
-    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--seed", type=_seed, default=0, help=f"0 to {MAX_SEED} (default: 0)")
     play.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="JSON object of env keyword arguments")
     play.set_defaults(handler=cmd_play)
 
     add_agent_commands(commands)
     leaderboard_commands.add_commands(commands)
+    # ``--debug`` also works after the sub-command; SUPPRESS keeps a sub-command's default from
+    # overwriting a ``--debug`` given before it.
+    for command in commands.choices.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
 
 
+# --- one way to end -------------------------------------------------------------------------------
+
+# Errors of the user's making, reported as one line with exit code 2. The project's own errors are
+# ValueErrors (HyperparameterError, SuiteError, DataFileError, ...) or ModuleNotFoundErrors (a
+# missing data package); OSError is a path the user gave that cannot be read or written.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    gym.error.Error,
+    ModuleNotFoundError,
+    ResultStoreError,
+    OSError,
+)
+
+
+def describe_error(error: BaseException) -> tuple[str, int]:
+    """The one line (without the program name) and the exit code that report ``error``."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+    # The project raises KeyError with a sentence for an unknown name (a dataset, a reference
+    # policy); a bare ``KeyError('x')`` is a bug, reported as internal.
+    if isinstance(error, KeyError) and error.args and isinstance(error.args[0], str) and " " in error.args[0]:
+        return f"error: {error.args[0]}", EXIT_USER_ERROR
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"error: {str(error.filename)!r}: {error.strerror or error}", EXIT_USER_ERROR
+    if isinstance(error, MemoryError):
+        return "error: out of memory; use smaller sizes (fewer envs, a smaller buffer or network).", EXIT_USER_ERROR
+    if isinstance(error, USER_ERRORS):
+        text = " ".join(str(error).split()) or type(error).__name__
+        return f"error: {text}", EXIT_USER_ERROR
+    text = " ".join(str(error).split())
+    return (
+        f"internal error: {type(error).__name__}: {text} (run again with --debug for the traceback)",
+        EXIT_INTERNAL_ERROR,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; errors are printed as one line, not a traceback."""
-    args = build_parser().parse_args(argv)
+    """Run the command line; every error is one line on standard error and a non-zero exit code.
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on success, 2 for a user error, 1 for an internal error, 130 when interrupted.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # known before parsing, so that a failure while parsing honours it
     try:
-        return args.handler(args)
-    except (KeyError, ValueError, gym.error.Error, ModuleNotFoundError, ResultStoreError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"nlp-envs: error: {message}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        debug = args.debug
+        check_arguments(args)
+        return int(args.handler(args))
+    except (Exception, KeyboardInterrupt) as error:
+        line, code = describe_error(error)
+        if debug:
+            traceback.print_exception(error, file=sys.stderr)
+        print(f"{PROG}: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

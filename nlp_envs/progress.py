@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from types import TracebackType
 from typing import TextIO
 
 
@@ -12,6 +13,10 @@ class StepBar:
 
     Elsewhere (a pipe, a log file) nothing is drawn until :meth:`finish`, which writes the final
     state once, so logs do not fill with carriage returns.
+
+    As a context manager it calls :meth:`finish` when the block ends normally, and on an error or
+    Ctrl-C only ends the line it was drawing, so that the error message starts on a line of its own
+    and an unfinished run never shows a final state.
     """
 
     WIDTH = 30
@@ -23,6 +28,18 @@ class StepBar:
         self.started = time.perf_counter()
         self.drawn_at = 0.0
         self.done = 0
+
+    def __enter__(self) -> StepBar:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.finish()
+        elif self.drawn_at:
+            self.stream.write("\n")
+            self.stream.flush()
 
     def update(self, done: int) -> None:
         """Record ``done`` steps; redraw at most five times a second (on a terminal)."""

@@ -126,10 +126,10 @@ def test_env_plugin_with_a_broken_entry_point_does_not_empty_the_env_list(
         with pytest.warns(env_plugins.PluginWarning, match="'bad-target' from bad-target was not loaded"):
             added = env_plugins.register_plugin_envs()
         assert sorted(added) == [broken, good]
-        assert cli_main(["envs"]) == 0
+        assert cli_main(["envs"]) == 2  # an env that cannot be built is listed, and the command says so
         captured = capsys.readouterr()
         assert "nlp_envs/NextWord-v0\n" in captured.out and f"{good}\n  observation" in captured.out
-        assert f"{broken}\n  error:       cannot be made: ModuleNotFoundError" in captured.out
+        assert f"{broken}\n  cannot be built: ModuleNotFoundError" in captured.out
         assert "plugin 'bad-target' from bad-target 0.1 was not loaded" in captured.err
     finally:
         for env_id in (good, broken):
