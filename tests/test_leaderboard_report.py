@@ -62,8 +62,8 @@ def test_variants_of_one_env_id_are_distinct_rows_in_every_format() -> None:
     assert sorted(datasets) == ["NextWord reference", "nlp_envs/NextWord-v0"]
 
 
-def test_a_variant_name_recorded_only_in_the_config_still_labels_the_row() -> None:
-    results = [cell(env_id="e", config={"env_name": "e (reference)"}), cell(env_id="e", agent="b")]
+def test_a_variant_name_labels_the_row_and_a_cell_without_one_uses_the_id() -> None:
+    results = [cell(env_id="e", env_name="e (reference)"), cell(env_id="e", agent="b")]
     assert set(board(results).envs) == {"e", "e (reference)"}
 
 
@@ -233,6 +233,6 @@ def test_the_latest_cells_of_a_database_keep_both_variants(tmp_path) -> None:
 
     with ResultStore(tmp_path / "r.sqlite") as store:
         store.add(cell(env_id="e", config_hash="lm", normalized_score=0.2))
-        store.add(cell(env_id="e", config_hash="ref", config={"env_name": "e ref"}, normalized_score=0.8))
+        store.add(cell(env_id="e", env_name="e ref", config_hash="ref", normalized_score=0.8))
         latest = store.results(latest_only=True)
     assert set(board(latest).envs) == {"e", "e ref"}

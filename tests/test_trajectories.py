@@ -21,13 +21,15 @@ import nlp_envs  # noqa: F401  (registers the ids)
 
 STEPS = 50
 # (env id, keyword arguments): (vector env digest, single env digest), recorded on the code before the split.
+# The two reading-task rows were recorded again when the autoreset change put `action_mask` into the
+# infos of every masked task: with that key left out, the new code gives the old digests exactly.
 PINNED = {
     ("nlp_envs/Dialogue-v0", ()): ("1373cc758d5a035a", "2b2544752063a289"),
     ("nlp_envs/DialogueClean-v0", ()): ("c55dfe625ad3c97f", "24ad1bd26085b40d"),
     ("nlp_envs/DialogueNoisy-v0", (("p_change", 0.7),)): ("2d4826fb328137a3", "3840b9e395ab7941"),
     ("nlp_envs/DialogueEasy-v0", ()): ("5809b3a28bdd6210", "b43b9bd880636306"),
-    ("nlp_envs/TextClassification-v0", (("observation", "tokens"),)): ("43254f8f48931b3e", "cd20aec8296a96b1"),
-    ("nlp_envs/Sentiment-v0", (("observation", "tokens"),)): ("c1af93ea31c0d301", "f10fe8cc914e47ad"),
+    ("nlp_envs/TextClassification-v0", (("observation", "tokens"),)): ("bda6c3e99bb2ac06", "01a524dd01ef145b"),
+    ("nlp_envs/Sentiment-v0", (("observation", "tokens"),)): ("4daac7a57aee62fb", "ba3121a2eab5ee2d"),
     ("nlp_envs/TextClassificationBandit-v0", (("observation", "tokens"),)): ("d684996a9bedb959", "ba21b4e08bf85d3e"),
     ("nlp_envs/SentimentBandit-v0", (("observation", "tokens"),)): ("d1d2c87b299f3a92", "763f6b20f41a2c33"),
 }

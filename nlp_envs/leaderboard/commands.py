@@ -37,14 +37,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     selection = {"agents": args.agents, "envs": args.envs, "seeds": args.seeds, "device": args.device}
     suite.check(agents=args.agents, envs=args.envs, device=args.device)
+    cells = suite.cells(**selection)  # lazy, but checks the selection (e.g. --seeds) before anything is written
     if args.executor == "ray":
         check_ray_address(args.address)  # before anything is written: fail in seconds, not after a hang
     with ResultStore(args.db) as store:
         print(f"suite {suite.name!r} ({suite.path}): results in {args.db}", file=sys.stderr)
-        summary = run_cells(
-            suite.cells(**selection), store, executor=args.executor, jobs=args.jobs, address=args.address
-        )
-        wanted = {cell_key(cell) for cell in suite.cells(**selection)}
+        summary = run_cells(cells, store, executor=args.executor, jobs=args.jobs, address=args.address)
+        wanted = {cell_key(cell) for cell in cells}
         results = [result for result in store.results(suite.name) if result.key in wanted]
         log = _log_failures(store.path, summary)
     try:

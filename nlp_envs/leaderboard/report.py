@@ -91,8 +91,8 @@ class Leaderboard:
 
 
 def env_name(result: CellResult) -> str:
-    """The row label of a cell's env: its suite entry's name (recorded in the config too), else the id."""
-    return result.env_name or str(result.config.get("env_name") or "") or result.env_id
+    """The row label of a cell's env: its suite entry's name (the store fills in the id where none was given)."""
+    return result.env_name
 
 
 def is_defined(score: float | None) -> bool:
