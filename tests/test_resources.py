@@ -25,25 +25,28 @@ def limit_4g(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "largest"),
+    ("kwargs", "limit", "largest"),
     [
-        ({"vocab_size": 50_000}, "vocabulary tables"),
-        ({"vocab_size": 10**9}, "vocabulary tables"),
-        ({"max_words": 10**9}, "held-out sentences"),
-        ({"context": 10**9}, "held-out sentences"),
-        ({"prompt_words": 10**8}, "held-out sentences"),
-        ({"vocab_size": 30_000, "observation": "embedding"}, "vocabulary tables"),
+        ({"vocab_size": 50_000}, "4G", "vocabulary tables"),
+        ({"vocab_size": 10**7}, "4G", "vocabulary tables"),
+        ({"max_words": 10_000}, "4G", "held-out sentences"),
+        ({"context": 1_000}, "256M", "held-out sentences"),
+        ({"prompt_words": 1_000}, "256M", "held-out sentences"),
+        ({"vocab_size": 30_000, "observation": "embedding"}, "4G", "vocabulary tables"),
     ],
     ids=lambda value: json.dumps(value) if isinstance(value, dict) else value,
 )
-def test_next_word_sizes_that_cannot_fit_are_refused_before_allocating(limit_4g, kwargs, largest) -> None:
+def test_next_word_sizes_that_cannot_fit_are_refused_before_allocating(monkeypatch, kwargs, limit, largest) -> None:
+    # Sizes within NextWord's hard bounds (larger ones are refused by them, see test_next_word.py).
+    monkeypatch.setenv(LIMIT_VARIABLE, limit)
     with pytest.raises(ResourceLimitError) as raised:
         gym.make("nlp_envs/NextWord-v0", **kwargs)
     message = str(raised.value)
     assert "\n" not in message
     name, value = next(iter(kwargs.items()))
     assert f"{name}={value}" in message and f"most for the {largest}" in message
-    assert "GiB of memory, more than the 4.0 GiB limit (NLP_ENVS_MEMORY_LIMIT)" in message or "TiB" in message
+    shown_limit = "4.0 GiB" if limit == "4G" else "256.0 MiB"
+    assert f"iB of memory, more than the {shown_limit} limit (NLP_ENVS_MEMORY_LIMIT)" in message
 
 
 def test_many_episode_slots_are_refused(limit_4g) -> None:
