@@ -127,3 +127,23 @@ def test_check_fits_names_the_figures(monkeypatch) -> None:
         ResourceLimitError, match=r"^a big thing needs about 2\.0 GiB of memory, more than the 1\.0 GiB"
     ):
         check_fits("a big thing", 2 * 1024**3)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "num_envs", "named"),
+    [
+        ("nlp_envs/SentimentBandit-v0", {"max_words": 100_000}, 1, "max_words=100000"),
+        ("nlp_envs/TextClassification-v0", {"observation": "counts"}, 100_000, "num_envs=100000"),
+        ("nlp_envs/DialogueEasy-v0", {"max_turns": 10_000}, 100_000, "max_turns=10000, num_envs=100000"),
+        ("nlp_envs/Recommendation-v0", {"max_steps": 10_000}, 100_000, "max_steps=10000"),
+    ],
+    ids=["classification-words", "classification-counts", "dialogue-turns", "recommendation-steps"],
+)
+def test_every_task_refuses_sizes_that_cannot_fit(monkeypatch, env_id, kwargs, num_envs, named) -> None:
+    # Sizes within each task's hard bounds that a 256 MiB limit cannot hold: refused with the figures.
+    monkeypatch.setenv(LIMIT_VARIABLE, "256M")
+    with pytest.raises(ResourceLimitError) as raised:
+        gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    message = str(raised.value)
+    assert "\n" not in message and named in message
+    assert "of memory, more than the 256.0 MiB limit (NLP_ENVS_MEMORY_LIMIT)" in message
