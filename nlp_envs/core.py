@@ -279,6 +279,8 @@ class TaskCore(abc.ABC):
     #: Per-episode values that :meth:`metrics` returns beside the metrics: they go into the info of
     #: the step that ends an episode, but are not scores (a leaderboard does not average them).
     end_info_names: ClassVar[tuple[str, ...]] = ()
+    #: The keys of :meth:`metrics` once :func:`task_metrics` has checked them (None before).
+    _checked_metric_keys: frozenset[str] | None = None
     single_observation_space: gym.Space
     single_action_space: gym.spaces.Discrete
     afterstate_space: gym.Space
@@ -760,12 +762,21 @@ def task_metrics(core: TaskCore, slots: np.ndarray) -> dict[str, np.ndarray]:
     """``core.metrics(slots)``, checked: the keys ``metric_names`` (and ``end_info_names``), one value per slot.
 
     Leaderboards and the evaluation read ``metric_names`` to know which columns exist, so a task
-    whose ``metrics()`` returns other keys would lose or invent columns without a word.
+    whose ``metrics()`` returns other keys would lose or invent columns without a word. The keys
+    are compared at every call (a set comparison); the shapes at a core's first call, so that the
+    check costs a step nothing measurable.
 
     Raises:
         MetricsContractError: the task broke the contract; the message names the task and the keys.
     """
     metrics = core.metrics(slots)
+    if metrics.keys() != core._checked_metric_keys:
+        _check_metrics(core, metrics, len(slots))
+        core._checked_metric_keys = frozenset(metrics)
+    return metrics
+
+
+def _check_metrics(core: TaskCore, metrics: dict[str, np.ndarray], count: int) -> None:
     names = (*core.metric_names, *core.end_info_names)
     if len(metrics) != len(names) or metrics.keys() != set(names):
         raise MetricsContractError(
@@ -773,12 +784,11 @@ def task_metrics(core: TaskCore, slots: np.ndarray) -> dict[str, np.ndarray]:
             f"metric_names and end_info_names are {list(names)}; a task must return exactly those (fix the task)."
         )
     for key, values in metrics.items():
-        if np.shape(values) != (len(slots),):
+        if np.shape(values) != (count,):
             raise MetricsContractError(
                 f"{type(core).__name__} ({core.env_id}): metrics()[{key!r}] has shape {np.shape(values)}; "
-                f"expected ({len(slots)},), one value per ending slot (fix the task)."
+                f"expected ({count},), one value per ending slot (fix the task)."
             )
-    return metrics
 
 
 def _task_info(core: TaskCore) -> dict[str, np.ndarray]:
