@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -17,7 +18,9 @@ from nlp_envs.core import (
     check_reward,
     random_integers,
 )
+from nlp_envs.data import CHITCHAT
 from nlp_envs.data.corpus import load_corpus
+from nlp_envs.data.files import TABLE_SUFFIXES
 from nlp_envs.data.text import Vocabulary
 from nlp_envs.language_model import bigram_model, bigram_model_bytes, word_vectors, word_vectors_bytes
 from nlp_envs.policies import random_policy
@@ -60,6 +63,14 @@ class NextWordCore(TaskCore):
         check_choice(env, "reward", reward, REWARDS)
         check_choice(env, "observation", observation, OBSERVATIONS)
         check_choice(env, "split", split, ("train", "test"))
+        corpus_suffixes = (".txt", *TABLE_SUFFIXES)
+        if not isinstance(corpus, (str, Path)) or (
+            str(corpus) != CHITCHAT.name and Path(corpus).suffix not in corpus_suffixes
+        ):
+            raise ValueError(
+                f"{env}: corpus={corpus!r} is neither {CHITCHAT.name!r} nor the path of a file with suffix "
+                f"{corpus_suffixes}; pass one of them."
+            )
         vocab_size = check_int(env, "vocab_size", vocab_size, 3, MAX_VOCAB_SIZE)
         context = check_int(env, "context", context, 1, MAX_CONTEXT)
         prompt_words = check_int(env, "prompt_words", prompt_words, 1, MAX_CONTEXT)

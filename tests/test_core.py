@@ -138,6 +138,7 @@ BAD_KWARGS = [
     ("NextWord", "beta", [], "beta must be a finite number"),
     ("NextWord", "beta", [[1.0]], "beta must be a finite number"),
     ("NextWord", "early_end_penalty", [], "early_end_penalty must be a finite number"),
+    ("NextWord", "corpus", "", r"corpus='' is neither 'chitchat' nor the path of a file with suffix"),
     # overflow at step (beta=1e308)
     ("NextWord", "beta", 1e308, r"beta must be a finite number in \[-1e\+06, 1e\+06\]"),
     # huge sizes: MemoryError, "Maximum allowed dimension exceeded", OverflowError or a minute of work before
