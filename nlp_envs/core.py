@@ -27,6 +27,13 @@ The vector env speaks Gymnasium's three autoreset modes (``autoreset_mode=``, de
 - ``DISABLED``: an ended slot stays ended until ``reset(options={"reset_mask": mask})`` restarts it;
   stepping it before that raises ``gymnasium.error.ResetNeeded``.
 
+Every task checks its keyword arguments with the same validators, :func:`check_int`,
+:func:`check_float`, :func:`check_reward`, :func:`check_probability`, :func:`check_bool` and
+:func:`check_choice`: ``bool`` is never an integer or a number, numpy scalars are accepted (and
+returned as Python ones), numbers are finite, and a refusal is one ``ValueError`` line,
+``"<env id>: <name> must be <expected>, got <value>; <how to fix>."``. The shells check that a
+task's ``metrics()`` returns exactly ``metric_names`` and ``end_info_names`` (:func:`task_metrics`).
+
 Truncation follows Gymnasium's ``TimeLimit``: the step that reaches the limit is truncated, also
 when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector env agree.
 """
