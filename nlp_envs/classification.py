@@ -10,11 +10,21 @@ import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.classification_reference import Classifier, train_classifier
-from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, random_integers
+from nlp_envs.core import (
+    CoreEnv,
+    CoreVectorEnv,
+    TaskCore,
+    check_bool,
+    check_choice,
+    check_int,
+    check_reward,
+    random_integers,
+)
 from nlp_envs.data import CHATTERBOT, DRUG_REVIEWS
-from nlp_envs.data.encoding import chunk_tables, embedding_table, encoded_documents
+from nlp_envs.data.encoding import chunk_tables, embedding_table, encoded_documents, table_bytes
 from nlp_envs.data.files import TABLE_SUFFIXES
 from nlp_envs.policies import random_policy
+from nlp_envs.resources import check_fits, format_bytes
 
 #: The action that shows the next chunk (in the reading framing; the bandit has no READ).
 READ = 0
@@ -26,6 +36,10 @@ _OUTCOME_ENDS = _OUTCOME_MOVES == 0
 OBSERVATIONS = ("embedding", "counts", "tokens")
 SPLITS = ("train", "test")
 DATASETS = (CHATTERBOT.name, DRUG_REVIEWS.name)
+# Hard upper bounds (documented in TextClassificationEnv's Arguments), besides the memory estimate.
+MAX_WORDS = 1_000_000  # max_words: documents are cut at max_words; longer ones than this are not read to the end
+MAX_VOCAB_SIZE = 10_000_000  # more word types than any dataset has: the vocabulary is capped at them anyway
+MAX_EMBEDDING_DIM = 4_096  # word vectors are cut at the vocabulary size; more only asks a larger SVD
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class ClassificationCore(TaskCore):
 
     env_id = "nlp_envs/TextClassification-v0"
     metric_names = ("correct", "words_read", "fraction_read")
+    end_info_names = ("label", "answer")
 
     def __init__(
         self,
@@ -96,39 +111,32 @@ class ClassificationCore(TaskCore):
         embedding_dim: int = 32,
     ) -> None:
         super().__init__(num_envs)
-        self._check_arguments(dataset, text_column, label_column, split, observation, bandit)
-        for name, value, low in (
-            ("chunk_words", chunk_words, 1),
-            ("max_words", max_words, 1),
-            ("vocab_size", vocab_size, 3),
-            ("embedding_dim", embedding_dim, 1),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{self.env_id}: {name} must be an integer >= {low}, got {value!r}.")
-        for name, number in (
-            ("correct_reward", correct_reward),
-            ("wrong_reward", wrong_reward),
-            ("read_cost", read_cost),
-        ):
-            if not isinstance(number, (int, float, np.number)) or not np.isfinite(number):
-                raise ValueError(f"{self.env_id}: {name} must be a finite number, got {number!r}.")
-        if read_cost < 0:
-            raise ValueError(f"{self.env_id}: read_cost must be >= 0 (a cost per READ), got {read_cost!r}.")
+        env = self.env_id
+        self._check_sources(dataset, text_column, label_column)
+        check_choice(env, "split", split, SPLITS)
+        check_choice(env, "observation", observation, OBSERVATIONS)
+        bandit = bool(check_bool(env, "bandit", bandit))
+        chunk_words = check_int(env, "chunk_words", chunk_words, 1)  # capped at max_words below
+        max_words = check_int(env, "max_words", max_words, 1, MAX_WORDS)
+        vocab_size = check_int(env, "vocab_size", vocab_size, 3, MAX_VOCAB_SIZE)
+        embedding_dim = check_int(env, "embedding_dim", embedding_dim, 1, MAX_EMBEDDING_DIM)
+        correct_reward = check_reward(env, "correct_reward", correct_reward)
+        wrong_reward = check_reward(env, "wrong_reward", wrong_reward)
+        read_cost = check_reward(
+            env, "read_cost", read_cost, 0.0, fix="it is the cost of one READ: pass 0 or more, at most 1e6 (rescale)"
+        )
         if not correct_reward > wrong_reward:
             raise ValueError(
                 f"{self.env_id}: correct_reward ({correct_reward}) must be larger than wrong_reward ({wrong_reward})."
             )
-        self.dataset, self.split, self.observation, self.bandit = str(dataset), split, observation, bool(bandit)
+        self.dataset, self.split, self.observation, self.bandit = str(dataset), split, observation, bandit
         self.text_column, self.label_column = text_column, label_column
-        self.max_words, self.vocab_size = int(max_words), int(vocab_size)
-        self.chunk_words = self.max_words if self.bandit else min(int(chunk_words), self.max_words)
-        self.correct_reward, self.wrong_reward, self.read_cost = (
-            float(correct_reward),
-            float(wrong_reward),
-            float(read_cost),
-        )
+        self.max_words, self.vocab_size = max_words, vocab_size
+        self.chunk_words = self.max_words if self.bandit else min(chunk_words, self.max_words)
+        self.correct_reward, self.wrong_reward, self.read_cost = correct_reward, wrong_reward, read_cost
         # Which data and vocabulary: the key of every cached table below.
         self.source = (self.dataset, text_column, label_column, self.vocab_size)
+        self._check_memory(embedding_dim)
         self.documents = encoded_documents(*self.source, self.max_words, split)
         self.vocab, self.label_names = self.documents.vocab, self.documents.label_names
         self.max_chunks = -(-self.max_words // self.chunk_words)
@@ -149,7 +157,7 @@ class ClassificationCore(TaskCore):
         else:
             if observation == "embedding":
                 self.observation_table = embedding_table(
-                    *self.source, self.max_words, split, self.chunk_words, int(embedding_dim)
+                    *self.source, self.max_words, split, self.chunk_words, embedding_dim
                 )
                 width = self.observation_table.shape[1]
             else:
@@ -189,9 +197,7 @@ class ClassificationCore(TaskCore):
         self._outcome_rewards = np.array([self.wrong_reward, self.correct_reward, -self.read_cost, self.wrong_reward])
         self._chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
 
-    def _check_arguments(
-        self, dataset: Any, text_column: Any, label_column: Any, split: Any, observation: Any, bandit: Any
-    ) -> None:
+    def _check_sources(self, dataset: Any, text_column: Any, label_column: Any) -> None:
         if not isinstance(dataset, (str, Path)) or (
             str(dataset) not in DATASETS and Path(dataset).suffix not in TABLE_SUFFIXES
         ):
@@ -202,11 +208,23 @@ class ClassificationCore(TaskCore):
         for name, value in (("text_column", text_column), ("label_column", label_column)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{self.env_id}: {name} must be a non-empty column name, got {value!r}.")
-        for name, value, choices in (("split", split, SPLITS), ("observation", observation, OBSERVATIONS)):
-            if value not in choices:
-                raise ValueError(f"{self.env_id}: {name}={value!r} is not one of {choices}.")
-        if not isinstance(bandit, (bool, np.bool_)):
-            raise ValueError(f"{self.env_id}: bandit must be True or False, got {bandit!r}.")
+
+    def _check_memory(self, embedding_dim: int) -> None:
+        """Refuse, before building them, tables and episode slots that cannot fit in memory."""
+        dim = embedding_dim if self.observation == "embedding" else None
+        parts, words, labels = table_bytes(*self.source, self.max_words, self.split, self.chunk_words, dim)
+        max_chunks = -(-self.max_words // self.chunk_words)
+        # The outcome table and the meshgrid it is made from: (chunks, labels, actions) int64, four times.
+        parts["outcome table"] = 4 * 8.0 * max_chunks * labels * (labels + 1)
+        counts = 4.0 * words if self.observation == "counts" else 0.0
+        parts["episode slots"] = (16.0 * len(_READING_FIELDS) + counts) * self.num_envs
+        largest = max(parts, key=parts.__getitem__)
+        check_fits(
+            f"{self.env_id} with max_words={self.max_words}, chunk_words={self.chunk_words}, "
+            f"vocab_size={self.vocab_size}, embedding_dim={embedding_dim}, num_envs={self.num_envs} "
+            f"(most for the {largest}: {format_bytes(parts[largest])})",
+            sum(parts.values()),
+        )
 
     @property
     def action_meanings(self) -> list[str]:
@@ -470,6 +488,15 @@ class TextClassificationEnv(CoreEnv):
     ``correct_reward=1.0``, ``wrong_reward=-1.0``, ``read_cost=0.005``,
     ``observation="embedding"``, ``vocab_size=2000``, ``embedding_dim=32``,
     ``render_mode=None`` or ``"ansi"``.
+
+    Bounds (the constructor refuses anything else, naming the argument): ``chunk_words >= 1``
+    (cut at ``max_words``), ``1 <= max_words <= 1,000,000``, ``3 <= vocab_size <= 10,000,000``
+    (the vocabulary is capped at the dataset's word types anyway), ``1 <= embedding_dim <= 4,096``
+    (vectors are cut at the vocabulary size), ``correct_reward > wrong_reward`` and
+    ``0 <= read_cost``, all at most ``1e6`` in size (:data:`nlp_envs.core.REWARD_BOUND`).
+    Integers are Python or numpy integers, never ``bool``; numbers are finite; ``bandit`` is a
+    bool. Within the bounds, tables and episode slots that would not fit in memory are refused
+    before they are built, with the estimate and the limit (:func:`nlp_envs.resources.check_fits`).
 
     >>> import gymnasium as gym
     >>> import nlp_envs

@@ -27,6 +27,13 @@ The vector env speaks Gymnasium's three autoreset modes (``autoreset_mode=``, de
 - ``DISABLED``: an ended slot stays ended until ``reset(options={"reset_mask": mask})`` restarts it;
   stepping it before that raises ``gymnasium.error.ResetNeeded``.
 
+Every task checks its keyword arguments with the same validators, :func:`check_int`,
+:func:`check_float`, :func:`check_reward`, :func:`check_probability`, :func:`check_bool` and
+:func:`check_choice`: ``bool`` is never an integer or a number, numpy scalars are accepted (and
+returned as Python ones), numbers are finite, and a refusal is one ``ValueError`` line,
+``"<env id>: <name> must be <expected>, got <value>; <how to fix>."``. The shells check that a
+task's ``metrics()`` returns exactly ``metric_names`` and ``end_info_names`` (:func:`task_metrics`).
+
 Truncation follows Gymnasium's ``TimeLimit``: the step that reaches the limit is truncated, also
 when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector env agree.
 """
@@ -34,6 +41,7 @@ when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -41,6 +49,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+
+from nlp_envs.resources import check_fits
 
 #: A reference policy: ``policy(observations, vector_env) -> actions``, batched.
 Policy = Callable[[np.ndarray, Any], np.ndarray]
@@ -91,6 +101,173 @@ def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndar
     return (hash_keys(keys, *counters) % np.asarray(high, dtype=np.uint64)).astype(np.int64)
 
 
+#: The largest magnitude of a reward-scale argument (a reward, a cost, a penalty, a weight on a
+#: log-probability). Above it one term swamps every other by a factor of a million, and an
+#: episode's return leaves the range where float32 agents keep unit precision (and sums of such
+#: rewards overflow float64 near 1e308).
+REWARD_BOUND = 1e6
+
+_REPR_LIMIT = 60
+_INT_FIX = "pass a Python or numpy integer (not a bool, float or string) within that range"
+_FLOAT_FIX = "pass a Python or numpy real number (not a bool, string or sequence) within that range"
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened: a nested structure in an error message stays on one short line."""
+    text = repr(value)
+    return text if len(text) <= _REPR_LIMIT else f"{text[: _REPR_LIMIT - 3]}..."
+
+
+def _refuse(env: str, name: str, expected: str, value: Any, fix: str) -> ValueError:
+    return ValueError(f"{env}: {name} must be {expected}, got {_shown(value)}; {fix}.")
+
+
+def check_int(env: str, name: str, value: Any, low: int, high: int | None = None, *, fix: str = "") -> int:
+    """``value`` as a Python int in ``[low, high]``, or a ValueError naming ``name``.
+
+    Python and numpy integers are accepted; ``bool`` (an ``int`` subclass) never is, nor floats,
+    even whole ones.
+
+    Args:
+        env: the env id that the message starts with.
+        name: the keyword argument.
+        value: what the caller passed.
+        low: the smallest accepted value.
+        high: the largest accepted value (None: no bound).
+        fix: how to fix it, when more helpful than "pass an integer in that range".
+
+    Returns:
+        ``int(value)``.
+
+    Raises:
+        ValueError: ``value`` is not an integer or is out of range; the message names ``env``,
+            ``name``, the range, the value and how to fix it.
+    """
+    expected = f"an integer >= {low}" + ("" if high is None else f" and <= {high:,}")
+    integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not integer or value < low or (high is not None and value > high):
+        raise _refuse(env, name, expected, value, fix or _INT_FIX)
+    return int(value)
+
+
+def check_float(
+    env: str,
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    what: str = "number",
+    fix: str = "",
+) -> float:
+    """``value`` as a finite Python float in ``[low, high]`` (``(low, high]`` with ``low_open``).
+
+    Python and numpy integers and floats are accepted; ``bool``, strings, complex numbers,
+    sequences, NaN and infinities never are.
+
+    Args:
+        env: the env id that the message starts with.
+        name: the keyword argument.
+        value: what the caller passed.
+        low: the smallest accepted value (excluded with ``low_open``).
+        high: the largest accepted value.
+        low_open: exclude ``low`` itself (e.g. a budget that must be positive).
+        what: what the message calls the value (``"number"``, ``"probability"``).
+        fix: how to fix it, when more helpful than "pass a number in that range".
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        ValueError: ``value`` is not a finite real number in range; the message names ``env``,
+            ``name``, the range, the value and how to fix it.
+    """
+    noun = f"finite {what}" if what == "number" else what
+    if math.isinf(low) and math.isinf(high):
+        expected = f"a {noun}"
+    elif math.isinf(high):
+        expected = f"a positive {noun}" if low == 0 and low_open else f"a {noun} {'>' if low_open else '>='} {low:g}"
+    elif math.isinf(low):
+        expected = f"a {noun} <= {high:g}"
+    else:
+        expected = f"a {noun} in {'(' if low_open else '['}{low:g}, {high:g}]"
+    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    number = float(value) if numeric else math.nan
+    if not math.isfinite(number) or not low <= number <= high or (low_open and number == low):
+        raise _refuse(env, name, expected, value, fix or _FLOAT_FIX)
+    return number
+
+
+def check_reward(env: str, name: str, value: Any, low: float = -REWARD_BOUND, *, fix: str = "") -> float:
+    """A reward-scale argument: :func:`check_float` within ``[low, REWARD_BOUND]`` (see :data:`REWARD_BOUND`)."""
+    return check_float(
+        env,
+        name,
+        value,
+        low,
+        REWARD_BOUND,
+        fix=fix
+        or f"rewards, costs and weights are at most {REWARD_BOUND:g} in size (a larger one swamps the others a "
+        "millionfold, and returns overflow near 1e308); rescale them",
+    )
+
+
+def check_probability(env: str, name: str, value: Any, *, fix: str = "") -> float:
+    """A probability: :func:`check_float` in ``[0, 1]``."""
+    return check_float(env, name, value, 0.0, 1.0, what="probability", fix=fix or "pass a number between 0 and 1")
+
+
+def check_bool(env: str, name: str, value: Any, *, optional: bool = False) -> bool | None:
+    """``value`` as a Python bool: ``True``/``False`` (or numpy's), never a truthy number or string.
+
+    Args:
+        env: the env id that the message starts with.
+        name: the keyword argument.
+        value: what the caller passed.
+        optional: accept None too (returned as None: "decide for me").
+
+    Raises:
+        ValueError: anything else, naming ``env`` and ``name``.
+    """
+    if optional and value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        expected = "True, False or None" if optional else "True or False"
+        raise _refuse(env, name, expected, value, "pass a bool")
+    return bool(value)
+
+
+def check_choice(env: str, name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """``value`` if it is one of ``choices`` (of the same type: ``1`` is not ``True``), else a ValueError.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        ValueError: ``value`` is not one of ``choices``; the message names ``name`` and lists them.
+    """
+    if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
+        raise ValueError(f"{env}: {name}={_shown(value)} is not one of {tuple(choices)}; pick one of them.")
+    return value
+
+
+def check_fits_slots(env: str, what: str, bytes_per_slot: float, num_envs: int, shared_bytes: float = 0) -> None:
+    """Refuse (``nlp_envs.resources.check_fits``) a core whose slot state and shared tables cannot fit.
+
+    Args:
+        env: the env id.
+        what: the arguments that drive the size, e.g. ``"max_turns=20"``.
+        bytes_per_slot: the state of one episode slot, in bytes.
+        num_envs: the slots.
+        shared_bytes: tables shared by every slot, in bytes.
+
+    Raises:
+        nlp_envs.resources.ResourceLimitError: the estimate exceeds the memory limit.
+    """
+    check_fits(f"{env} with {what}, num_envs={num_envs}", bytes_per_slot * num_envs + shared_bytes)
+
+
 class TaskCore(abc.ABC):
     """The dynamics of one task over a batch of ``num_envs`` episodes.
 
@@ -106,15 +283,18 @@ class TaskCore(abc.ABC):
 
     env_id: ClassVar[str] = ""
     metric_names: ClassVar[tuple[str, ...]] = ()
+    #: Per-episode values that :meth:`metrics` returns beside the metrics: they go into the info of
+    #: the step that ends an episode, but are not scores (a leaderboard does not average them).
+    end_info_names: ClassVar[tuple[str, ...]] = ()
+    #: The keys of :meth:`metrics` once :func:`task_metrics` has checked them (None before).
+    _checked_metric_keys: frozenset[str] | None = None
     single_observation_space: gym.Space
     single_action_space: gym.spaces.Discrete
     afterstate_space: gym.Space
     max_steps: int
 
     def __init__(self, num_envs: int) -> None:
-        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"{self.env_id}: num_envs must be a positive integer, got {num_envs!r}.")
-        self.num_envs = int(num_envs)
+        self.num_envs = check_int(self.env_id, "num_envs", num_envs, 1)
 
     @abc.abstractmethod
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
@@ -135,7 +315,11 @@ class TaskCore(abc.ABC):
 
     @abc.abstractmethod
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
-        """The task metrics (keys ``metric_names``) of the episodes in ``slots``, one value each."""
+        """The task metrics of the episodes in ``slots``, one value each.
+
+        The keys are exactly ``metric_names`` and ``end_info_names`` (the shells check it, see
+        :func:`task_metrics`).
+        """
 
     @abc.abstractmethod
     def text(self, slot: int) -> str:
@@ -325,7 +509,7 @@ class CoreEnv(_CoreView, gym.Env):
     def _info(self, *, ended: bool) -> dict[str, Any]:
         info = {key: value[0] for key, value in _task_info(self.core).items()}
         if ended:
-            info.update({key: value[0] for key, value in self.core.metrics(np.zeros(1, np.int64)).items()})
+            info.update({key: value[0] for key, value in task_metrics(self.core, np.zeros(1, np.int64)).items()})
         return info
 
     def render(self) -> str | None:
@@ -531,7 +715,7 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         return infos
 
     def _add_metrics(self, infos: dict[str, Any], ending: np.ndarray, ended: np.ndarray) -> None:
-        for key, values in self.core.metrics(ending).items():
+        for key, values in task_metrics(self.core, ending).items():
             column = np.zeros(self.num_envs, dtype=values.dtype)
             column[ending] = values
             infos[key] = column
@@ -575,6 +759,43 @@ def parse_autoreset_mode(env_id: str, mode: Any) -> AutoresetMode:
         f"{env_id}: autoreset_mode={mode!r} is not an autoreset mode; expected a gymnasium.vector.AutoresetMode "
         f"or its value, one of {values} (SAME_STEP for SB3 and TorchRL, NEXT_STEP for CleanRL)."
     )
+
+
+class MetricsContractError(TypeError):
+    """A task's ``metrics()`` broke its contract: other keys than ``metric_names``, or not one value per slot."""
+
+
+def task_metrics(core: TaskCore, slots: np.ndarray) -> dict[str, np.ndarray]:
+    """``core.metrics(slots)``, checked: the keys ``metric_names`` (and ``end_info_names``), one value per slot.
+
+    Leaderboards and the evaluation read ``metric_names`` to know which columns exist, so a task
+    whose ``metrics()`` returns other keys would lose or invent columns without a word. The keys
+    are compared at every call (a set comparison); the shapes at a core's first call, so that the
+    check costs a step nothing measurable.
+
+    Raises:
+        MetricsContractError: the task broke the contract; the message names the task and the keys.
+    """
+    metrics = core.metrics(slots)
+    if metrics.keys() != core._checked_metric_keys:
+        _check_metrics(core, metrics, len(slots))
+        core._checked_metric_keys = frozenset(metrics)
+    return metrics
+
+
+def _check_metrics(core: TaskCore, metrics: dict[str, np.ndarray], count: int) -> None:
+    names = (*core.metric_names, *core.end_info_names)
+    if len(metrics) != len(names) or metrics.keys() != set(names):
+        raise MetricsContractError(
+            f"{type(core).__name__} ({core.env_id}): metrics() returned the keys {sorted(metrics)}, but its "
+            f"metric_names and end_info_names are {list(names)}; a task must return exactly those (fix the task)."
+        )
+    for key, values in metrics.items():
+        if np.shape(values) != (count,):
+            raise MetricsContractError(
+                f"{type(core).__name__} ({core.env_id}): metrics()[{key!r}] has shape {np.shape(values)}; "
+                f"expected ({count},), one value per ending slot (fix the task)."
+            )
 
 
 def _task_info(core: TaskCore) -> dict[str, np.ndarray]:

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import numpy as np
 from gymnasium import spaces
 
-from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, random_integers
+from nlp_envs.core import (
+    CoreEnv,
+    CoreVectorEnv,
+    TaskCore,
+    check_choice,
+    check_int,
+    check_reward,
+    random_integers,
+)
+from nlp_envs.data import CHITCHAT
 from nlp_envs.data.corpus import load_corpus
+from nlp_envs.data.files import TABLE_SUFFIXES
 from nlp_envs.data.text import Vocabulary
 from nlp_envs.language_model import bigram_model, bigram_model_bytes, word_vectors, word_vectors_bytes
 from nlp_envs.policies import random_policy
@@ -17,6 +28,11 @@ from nlp_envs.resources import check_fits, format_bytes
 
 REWARDS = ("lm", "reference")
 OBSERVATIONS = ("tokens", "embedding")
+# Hard upper bounds (documented in NextWordEnv's Arguments), besides the memory estimate.
+MAX_VOCAB_SIZE = 10_000_000  # more word types than any corpus has: the vocabulary is capped at them anyway
+MAX_CONTEXT = 1_000  # context and prompt_words: chat sentences are far shorter; more is only <bos> padding
+MAX_WORDS = 10_000  # max_words: no sentence is that long; more is only memory
+MAX_EMBEDDING_DIM = 4_096  # word vectors are cut at the vocabulary size; more only asks a larger SVD
 
 
 class NextWordCore(TaskCore):
@@ -43,25 +59,28 @@ class NextWordCore(TaskCore):
         split: str = "test",
     ) -> None:
         super().__init__(num_envs)
-        _check_choice("reward", reward, REWARDS)
-        _check_choice("observation", observation, OBSERVATIONS)
-        _check_choice("split", split, ("train", "test"))
-        for name, value, low in (
-            ("vocab_size", vocab_size, 3),
-            ("context", context, 1),
-            ("prompt_words", prompt_words, 1),
-            ("max_words", max_words, 1),
-            ("embedding_dim", embedding_dim, 1),
+        env = self.env_id
+        check_choice(env, "reward", reward, REWARDS)
+        check_choice(env, "observation", observation, OBSERVATIONS)
+        check_choice(env, "split", split, ("train", "test"))
+        corpus_suffixes = (".txt", *TABLE_SUFFIXES)
+        if not isinstance(corpus, (str, Path)) or (
+            str(corpus) != CHITCHAT.name and Path(corpus).suffix not in corpus_suffixes
         ):
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{self.env_id}: {name} must be an integer >= {low}, got {value!r}.")
-        for name, number in (("beta", beta), ("early_end_penalty", early_end_penalty)):
-            if not np.isfinite(number):
-                raise ValueError(f"{self.env_id}: {name} must be a finite number, got {number!r}.")
-        if not isinstance(min_words, (int, np.integer)) or not 0 <= min_words <= max_words:
             raise ValueError(
-                f"{self.env_id}: min_words must be an integer in [0, max_words={max_words}], got {min_words!r}."
+                f"{env}: corpus={corpus!r} is neither {CHITCHAT.name!r} nor the path of a file with suffix "
+                f"{corpus_suffixes}; pass one of them."
             )
+        vocab_size = check_int(env, "vocab_size", vocab_size, 3, MAX_VOCAB_SIZE)
+        context = check_int(env, "context", context, 1, MAX_CONTEXT)
+        prompt_words = check_int(env, "prompt_words", prompt_words, 1, MAX_CONTEXT)
+        max_words = check_int(env, "max_words", max_words, 1, MAX_WORDS)
+        embedding_dim = check_int(env, "embedding_dim", embedding_dim, 1, MAX_EMBEDDING_DIM)
+        beta = check_reward(env, "beta", beta)
+        early_end_penalty = check_reward(env, "early_end_penalty", early_end_penalty)
+        min_words = check_int(
+            env, "min_words", min_words, 0, max_words, fix=f"pass at most max_words={max_words}, or raise max_words"
+        )
         tables = _check_memory(
             num_envs, corpus, vocab_size, context, prompt_words, max_words, observation, embedding_dim
         )
@@ -282,11 +301,6 @@ def _check_memory(
     return key
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{NextWordCore.env_id}: {name}={value!r} is not one of {choices}.")
-
-
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
     """The best policy there is, reading the env's state.
 
@@ -379,6 +393,16 @@ class NextWordEnv(CoreEnv):
     ``min_words=4``, ``early_end_penalty=10.0`` (both for ``"lm"`` only), ``reward="lm"``,
     ``beta=0.0``, ``observation="tokens"``, ``embedding_dim=32``, ``split="test"``,
     ``render_mode=None`` or ``"ansi"``.
+
+    Bounds (a larger value has no meaning; the constructor refuses it, naming the argument):
+    ``3 <= vocab_size <= 10,000,000`` (the vocabulary is capped at the corpus's word types anyway),
+    ``1 <= context, prompt_words <= 1,000``, ``1 <= max_words <= 10,000``, ``0 <= min_words <=
+    max_words``, ``1 <= embedding_dim <= 4,096`` (vectors are cut at the vocabulary size), and
+    ``|beta|, |early_end_penalty| <= 1e6`` (:data:`nlp_envs.core.REWARD_BOUND`: beyond it one term
+    swamps the others a millionfold and ``beta * log p`` overflows float64 near 1e308). Integers
+    are Python or numpy integers, never ``bool``; numbers are finite. Within the bounds, a
+    configuration whose tables and episode slots would not fit in memory is refused with the
+    estimate and the limit (:func:`nlp_envs.resources.check_fits`).
 
     >>> import gymnasium as gym
     >>> import nlp_envs

@@ -7,7 +7,18 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, hash_keys, hashes_to_uniform
+from nlp_envs.core import (
+    CoreEnv,
+    CoreVectorEnv,
+    TaskCore,
+    check_bool,
+    check_choice,
+    check_fits_slots,
+    check_float,
+    check_int,
+    hash_keys,
+    hashes_to_uniform,
+)
 from nlp_envs.data.simulator import FACTOR_BOUND, Simulator, build_simulator
 from nlp_envs.policies import random_policy
 
@@ -27,6 +38,10 @@ QUALITY_THRESHOLD = 0.75  # quality below which a click costs budget on top of t
 FATIGUE_DECAY = 0.8  # fraction of genre fatigue (and of the history summary) kept per step
 DRIFT = 0.1  # how far a click pulls the user's interests toward the clicked item
 TASTE_NOISE = 0.5  # noise on the real user's factors, in units of the population's std
+
+# Hard upper bounds (documented in RecommendationEnv's Arguments), besides the memory estimate.
+MAX_STEPS = 10_000  # a session of more steps has no meaning for the user model (fatigue saturates long before)
+MAX_CANDIDATES = 65_536  # candidates are drawn with 16 bits each; no catalog here is that large
 
 PRICE_SAMPLE = 256  # catalog items (a fixed random subset) over which the oracle prices budget
 PRICE_ITERATIONS = 4  # Dinkelbach iterations of the oracle's price
@@ -76,27 +91,27 @@ class RecommendationCore(TaskCore):
         info_titles: bool | None = None,
     ) -> None:
         super().__init__(num_envs)
-        if reward not in REWARDS:
-            raise ValueError(f"{self.env_id}: reward={reward!r} is not one of {REWARDS}; pick one of them.")
-        for name, value, low in (
-            ("num_candidates", num_candidates, 2),
-            ("max_steps", max_steps, 1),
-            ("min_item_ratings", min_item_ratings, 1),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{self.env_id}: {name} must be an integer >= {low}, got {value!r}.")
-        if (
-            not isinstance(budget, (int, float, np.integer, np.floating))
-            or isinstance(budget, bool)
-            or not 0 < budget < float("inf")
-        ):
-            raise ValueError(f"{self.env_id}: budget must be a positive finite number, got {budget!r}.")
+        env = self.env_id
+        check_choice(env, "reward", reward, REWARDS)
+        num_candidates = check_int(env, "num_candidates", num_candidates, 2, MAX_CANDIDATES)
+        max_steps = check_int(env, "max_steps", max_steps, 1, MAX_STEPS)
+        min_item_ratings = check_int(env, "min_item_ratings", min_item_ratings, 1)
+        budget = check_float(env, "budget", budget, 0.0, low_open=True)
+        info_titles = check_bool(env, "info_titles", info_titles, optional=True)
+        # Per slot: the session's history (max_steps items, clicks, engagements), a block of
+        # candidates and click draws, the user row.
+        check_fits_slots(
+            env,
+            f"max_steps={max_steps}, num_candidates={num_candidates}",
+            13.0 * max_steps + 8.0 * _BLOCK * (num_candidates + 1) + 16.0 * num_candidates + 1024,
+            self.num_envs,
+        )
         if not isinstance(catalog, str) or not (ratings is None or isinstance(ratings, str)):
             raise ValueError(
                 f"{self.env_id}: catalog and ratings must be strings (a dataset name or file paths), "
                 f"got {type(catalog).__name__} and {type(ratings).__name__}."
             )
-        sim = build_simulator(catalog, ratings, int(min_item_ratings))
+        sim = build_simulator(catalog, ratings, min_item_ratings)
         if num_candidates > sim.num_items:
             raise ValueError(
                 f"{self.env_id}: num_candidates={num_candidates} exceeds the {sim.num_items} catalog items "
@@ -109,10 +124,10 @@ class RecommendationCore(TaskCore):
             )
         self.sim = sim
         self.reward = reward
-        self.num_candidates = k = int(num_candidates)
-        self.max_steps = int(max_steps)
-        self.budget_start = float(budget)
-        self.info_titles = num_envs == 1 if info_titles is None else bool(info_titles)
+        self.num_candidates = k = num_candidates
+        self.max_steps = max_steps
+        self.budget_start = budget
+        self.info_titles = self.num_envs == 1 if info_titles is None else info_titles
         genres, dim = len(sim.genre_names), sim.dim
         self.user_size = 3 + dim + genres
         self._hidden = 3 + dim  # the first column the readout reads
@@ -543,6 +558,13 @@ class RecommendationEnv(CoreEnv):
     ``ratings``, the path of a file with ``user_id``, ``item_id`` and ``rating``;
     ``num_candidates=10``, ``max_steps=50``, ``budget=20.0``, ``reward="engagement"``,
     ``min_item_ratings=20``, ``info_titles=None``, ``render_mode=None`` or ``"ansi"``.
+
+    Bounds (the constructor refuses anything else, naming the argument): ``2 <= num_candidates
+    <= 65,536`` (and at most the catalog's items), ``1 <= max_steps <= 10,000`` (the user's
+    fatigue saturates long before; more only takes memory), ``min_item_ratings >= 1``, a positive
+    finite ``budget``, ``info_titles`` None or a bool. Integers are Python or numpy integers,
+    never ``bool``. ``num_envs`` sessions whose state would not fit in memory are refused with
+    the estimate and the limit (:func:`nlp_envs.resources.check_fits`).
 
     >>> import gymnasium as gym
     >>> import nlp_envs

@@ -146,13 +146,7 @@ for _env_id in nlp_envs.env_ids():
     if _env_id not in _SLOW_TO_BUILD:
         ENV_FAMILIES.setdefault(_core(_env_id), []).append(_env_id)
 
-ENV_KNOWN = {
-    ("NextWord", "empty"): "env-validators",
-    # Not run: today it computes for about a minute (embedding_dim=10**15 or vocab_size=2**64) before
-    # failing.
-    ("TextClassification", "huge"): pytest.mark.xfail(run=False, reason="fixed on branch env-validators; a minute"),
-    ("Dialogue", "huge"): "env-validators",
-}
+ENV_KNOWN: dict[tuple[str, str], str | pytest.MarkDecorator] = {}
 # Names the commands set themselves or that gym.make owns.
 _NOT_TASK_KWARGS = {"num_envs", "render_mode", "max_episode_steps", "info_text"}
 

@@ -305,7 +305,10 @@ def test_user_file_not_utf8_names_the_line(tmp_path: Path) -> None:
         ({"max_words": 2.5}, "max_words must be an integer"),
         ({"observation": "pixels"}, "observation='pixels' is not one of"),
         ({"split": "dev"}, "split='dev' is not one of"),
-        ({"read_cost": -0.1}, "read_cost must be >= 0"),
+        (
+            {"read_cost": -0.1},
+            r"read_cost must be a finite number in \[0, 1e\+06\], got -0.1; it is the cost of one READ",
+        ),
         ({"read_cost": float("nan")}, "read_cost must be a finite number"),
         ({"correct_reward": -1.0, "wrong_reward": 1.0}, "must be larger than wrong_reward"),
         ({"bandit": "yes"}, "bandit must be True or False"),

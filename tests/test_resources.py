@@ -25,25 +25,28 @@ def limit_4g(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "largest"),
+    ("kwargs", "limit", "largest"),
     [
-        ({"vocab_size": 50_000}, "vocabulary tables"),
-        ({"vocab_size": 10**9}, "vocabulary tables"),
-        ({"max_words": 10**9}, "held-out sentences"),
-        ({"context": 10**9}, "held-out sentences"),
-        ({"prompt_words": 10**8}, "held-out sentences"),
-        ({"vocab_size": 30_000, "observation": "embedding"}, "vocabulary tables"),
+        ({"vocab_size": 50_000}, "4G", "vocabulary tables"),
+        ({"vocab_size": 10**7}, "4G", "vocabulary tables"),
+        ({"max_words": 10_000}, "4G", "held-out sentences"),
+        ({"context": 1_000}, "256M", "held-out sentences"),
+        ({"prompt_words": 1_000}, "256M", "held-out sentences"),
+        ({"vocab_size": 30_000, "observation": "embedding"}, "4G", "vocabulary tables"),
     ],
     ids=lambda value: json.dumps(value) if isinstance(value, dict) else value,
 )
-def test_next_word_sizes_that_cannot_fit_are_refused_before_allocating(limit_4g, kwargs, largest) -> None:
+def test_next_word_sizes_that_cannot_fit_are_refused_before_allocating(monkeypatch, kwargs, limit, largest) -> None:
+    # Sizes within NextWord's hard bounds (larger ones are refused by them, see test_next_word.py).
+    monkeypatch.setenv(LIMIT_VARIABLE, limit)
     with pytest.raises(ResourceLimitError) as raised:
         gym.make("nlp_envs/NextWord-v0", **kwargs)
     message = str(raised.value)
     assert "\n" not in message
     name, value = next(iter(kwargs.items()))
     assert f"{name}={value}" in message and f"most for the {largest}" in message
-    assert "GiB of memory, more than the 4.0 GiB limit (NLP_ENVS_MEMORY_LIMIT)" in message or "TiB" in message
+    shown_limit = "4.0 GiB" if limit == "4G" else "256.0 MiB"
+    assert f"iB of memory, more than the {shown_limit} limit (NLP_ENVS_MEMORY_LIMIT)" in message
 
 
 def test_many_episode_slots_are_refused(limit_4g) -> None:
@@ -124,3 +127,23 @@ def test_check_fits_names_the_figures(monkeypatch) -> None:
         ResourceLimitError, match=r"^a big thing needs about 2\.0 GiB of memory, more than the 1\.0 GiB"
     ):
         check_fits("a big thing", 2 * 1024**3)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "num_envs", "named"),
+    [
+        ("nlp_envs/SentimentBandit-v0", {"max_words": 100_000}, 1, "max_words=100000"),
+        ("nlp_envs/TextClassification-v0", {"observation": "counts"}, 100_000, "num_envs=100000"),
+        ("nlp_envs/DialogueEasy-v0", {"max_turns": 10_000}, 100_000, "max_turns=10000, num_envs=100000"),
+        ("nlp_envs/Recommendation-v0", {"max_steps": 10_000}, 100_000, "max_steps=10000"),
+    ],
+    ids=["classification-words", "classification-counts", "dialogue-turns", "recommendation-steps"],
+)
+def test_every_task_refuses_sizes_that_cannot_fit(monkeypatch, env_id, kwargs, num_envs, named) -> None:
+    # Sizes within each task's hard bounds that a 256 MiB limit cannot hold: refused with the figures.
+    monkeypatch.setenv(LIMIT_VARIABLE, "256M")
+    with pytest.raises(ResourceLimitError) as raised:
+        gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    message = str(raised.value)
+    assert "\n" not in message and named in message
+    assert "of memory, more than the 256.0 MiB limit (NLP_ENVS_MEMORY_LIMIT)" in message

@@ -57,6 +57,44 @@ def _vocabulary(dataset: str, text_column: str, label_column: str, vocab_size: i
     return Vocabulary.from_sentences((_words(text)[0] for text in documents.train_texts), vocab_size)
 
 
+def table_bytes(
+    dataset: str,
+    text_column: str,
+    label_column: str,
+    vocab_size: int,
+    max_words: int,
+    split: str,
+    chunk_words: int,
+    dim: int | None,
+) -> tuple[dict[str, float], int, int]:
+    """The memory the tables of this module take for one configuration, by table, before building them.
+
+    Reads the documents and the vocabulary (both cached, and small next to the tables); the
+    tables grow with ``documents x max_words`` (the clipped word ids, the chunk table and its
+    padded copy) and, with ``dim`` (the embedding observation), with ``words x dim`` (the word
+    vectors and their co-occurrence matrix) and ``chunks x dim`` (the observation table and the
+    float64 sums it is made from).
+
+    Returns:
+        ``(parts, words, labels)``: bytes per table name (for :func:`nlp_envs.resources.check_fits`),
+        the vocabulary's size with its padding id, and the number of labels.
+    """
+    loaded = load_documents(dataset, text_column, label_column)
+    texts, _ = loaded.split(split)
+    words = _vocabulary(dataset, text_column, label_column, vocab_size).size + 1
+    documents = len(texts)
+    max_chunks = -(-max_words // chunk_words)
+    parts = {
+        "clipped word ids": 8.0 * documents * max_words,
+        "chunk tables": 2 * 8.0 * documents * max_chunks * chunk_words,
+    }
+    if dim is not None:
+        dim = min(dim, words)
+        parts["word vectors"] = 8.0 * words * words + 8.0 * words * dim
+        parts["observation table"] = 4 * 8.0 * documents * max_chunks * (dim + 2)
+    return parts, words, len(loaded.labels)
+
+
 @lru_cache(maxsize=16)
 def encoded_documents(
     dataset: str, text_column: str, label_column: str, vocab_size: int, max_words: int, split: str

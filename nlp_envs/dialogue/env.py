@@ -17,7 +17,15 @@ from typing import Any, ClassVar, cast
 import numpy as np
 from gymnasium import spaces
 
-from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore
+from nlp_envs.core import (
+    CoreEnv,
+    CoreVectorEnv,
+    TaskCore,
+    check_fits_slots,
+    check_int,
+    check_probability,
+    check_reward,
+)
 from nlp_envs.data.ontology import Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
@@ -69,6 +77,11 @@ class CallState:
         self.handed_off[slots] = False
 
 
+#: The most turns a call may have (``max_turns`` and ``patience``): a call is a few dozen turns;
+#: a longer one means nothing to the user model and only takes memory.
+MAX_TURNS = 10_000
+
+
 class DialogueCore(TaskCore):
     """Batched Dialogue dynamics; see :class:`DialogueEnv` for the documentation."""
 
@@ -94,45 +107,38 @@ class DialogueCore(TaskCore):
         handoff_cost: float = 5.0,
     ) -> None:
         super().__init__(num_envs)
-        for name, value in (
-            ("error_rate", error_rate),
-            ("p_open_intent", p_open_intent),
-            ("p_volunteer", p_volunteer),
-            ("p_change", p_change),
-        ):
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{self.env_id}: {name} must be a probability in [0, 1], got {value!r}.")
+        env = self.env_id
+        error_rate = check_probability(env, "error_rate", error_rate)
+        p_open_intent = check_probability(env, "p_open_intent", p_open_intent)
+        p_volunteer = check_probability(env, "p_volunteer", p_volunteer)
+        p_change = check_probability(env, "p_change", p_change)
         if error_rate >= 0.5:
             raise ValueError(
                 f"{self.env_id}: error_rate={error_rate!r} must be below 0.5 (above it the channel lies more "
                 "often than not); the registered presets use 0.0, 0.15 and 0.3."
             )
-        for name, value in (("max_turns", max_turns), ("patience", patience)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{self.env_id}: {name} must be an integer >= 1, got {value!r}.")
-        for name, value in (
-            ("turn_cost", turn_cost),
-            ("success_reward", success_reward),
-            ("wrong_penalty", wrong_penalty),
-            ("lost_penalty", lost_penalty),
-            ("handoff_cost", handoff_cost),
-        ):
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value):
-                raise ValueError(f"{self.env_id}: {name} must be a finite number, got {value!r}.")
+        max_turns = check_int(env, "max_turns", max_turns, 1, MAX_TURNS)
+        patience = check_int(env, "patience", patience, 1, MAX_TURNS)
+        turn_cost = check_reward(env, "turn_cost", turn_cost)
+        success_reward = check_reward(env, "success_reward", success_reward)
+        wrong_penalty = check_reward(env, "wrong_penalty", wrong_penalty)
+        lost_penalty = check_reward(env, "lost_penalty", lost_penalty)
+        handoff_cost = check_reward(env, "handoff_cost", handoff_cost)
         onto = ontology if isinstance(ontology, Ontology) else load_ontology(ontology)
         if intents is not None:
             if isinstance(intents, str):
                 raise ValueError(f"{self.env_id}: intents must be a list of intent names, got the string {intents!r}.")
             onto = onto.restrict(tuple(intents))
         self.ontology = onto
-        self.error_rate, self.max_turns, self.patience = float(error_rate), int(max_turns), int(patience)
-        self.p_open_intent, self.p_volunteer, self.p_change = float(p_open_intent), float(p_volunteer), float(p_change)
-        self.turn_cost, self.success_reward = float(turn_cost), float(success_reward)
-        self.wrong_penalty, self.lost_penalty, self.handoff_cost = (
-            float(wrong_penalty),
-            float(lost_penalty),
-            float(handoff_cost),
-        )
+        # Per slot: the call's log of acts (int16, max_turns + 1), the belief (a row of values per
+        # slot of the ontology, float64), the user and the observation (a few hundred bytes).
+        width = int(onto.n_values.max())
+        slot_bytes = 2 * (max_turns + 1) + 8 * (onto.n_intents + onto.n_slots * width) + 64 * onto.n_slots + 512
+        check_fits_slots(env, f"max_turns={max_turns}", slot_bytes, self.num_envs)
+        self.error_rate, self.max_turns, self.patience = error_rate, max_turns, patience
+        self.p_open_intent, self.p_volunteer, self.p_change = p_open_intent, p_volunteer, p_change
+        self.turn_cost, self.success_reward = turn_cost, success_reward
+        self.wrong_penalty, self.lost_penalty, self.handoff_cost = wrong_penalty, lost_penalty, handoff_cost
         self.max_steps = self.max_turns
 
         n_intents, n_slots = onto.n_intents, onto.n_slots
@@ -536,6 +542,13 @@ class DialogueEnv(CoreEnv):
     ``max_turns=20``, ``patience=4``, ``p_open_intent=0.6``, ``p_volunteer=0.3``, ``p_change=0.1``,
     ``turn_cost=1.0``, ``success_reward=20.0``, ``wrong_penalty=10.0``, ``lost_penalty=10.0``,
     ``handoff_cost=5.0``, ``render_mode=None`` or ``"ansi"``.
+
+    Bounds (the constructor refuses anything else, naming the argument): probabilities in
+    ``[0, 1]`` (``error_rate`` below 0.5), ``1 <= max_turns, patience <= 10,000`` (a call is a few
+    dozen turns; more has no meaning for the user model), and rewards and costs at most ``1e6``
+    in size (:data:`nlp_envs.core.REWARD_BOUND`). Integers are Python or numpy integers, never
+    ``bool``; numbers are finite. ``num_envs`` slots whose state would not fit in memory are
+    refused with the estimate and the limit (:func:`nlp_envs.resources.check_fits`).
 
     >>> import gymnasium as gym
     >>> import nlp_envs

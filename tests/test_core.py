@@ -1,0 +1,270 @@
+"""The core's argument validators, their use by every task, and the metrics contract."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+import nlp_envs  # noqa: F401 - registers the ids
+from nlp_envs.classification import ClassificationCore
+from nlp_envs.core import (
+    REWARD_BOUND,
+    CoreEnv,
+    CoreVectorEnv,
+    MetricsContractError,
+    TaskCore,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_probability,
+    check_reward,
+)
+from nlp_envs.dialogue.env import DialogueCore
+from nlp_envs.next_word import NextWordCore
+from nlp_envs.recommendation import RecommendationCore
+
+ENV = "nlp_envs/Test-v0"
+
+# --- the validators -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [True, False, np.True_, np.bool_(False)], ids=repr)
+def test_a_bool_is_never_an_integer_nor_a_number(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"^nlp_envs/Test-v0: size must be an integer >= 0, got (np\.)?\w+; "):
+        check_int(ENV, "size", value, 0)
+    with pytest.raises(ValueError, match="weight must be a finite number"):
+        check_float(ENV, "weight", value)
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\]"):
+        check_probability(ENV, "p", value)
+
+
+@pytest.mark.parametrize("value", [np.int8(3), np.int64(3), np.uint64(3), 3], ids=repr)
+def test_numpy_integers_are_accepted_as_python_ints(value: Any) -> None:
+    result = check_int(ENV, "size", value, 1, 10)
+    assert result == 3 and type(result) is int
+    number = check_float(ENV, "weight", value)
+    assert number == 3.0 and type(number) is float
+
+
+@pytest.mark.parametrize("value", [np.float32(0.25), np.float64(0.25), 0.25], ids=repr)
+def test_numpy_floats_are_accepted_as_python_floats(value: Any) -> None:
+    result = check_probability(ENV, "p", value)
+    assert result == 0.25 and type(result) is float
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float32("nan"), np.float64("inf")], ids=repr)
+def test_non_finite_numbers_are_refused(value: Any) -> None:
+    with pytest.raises(ValueError, match="weight must be a finite number"):
+        check_float(ENV, "weight", value)
+    with pytest.raises(ValueError, match="cost must be a finite number in"):
+        check_reward(ENV, "cost", value)
+
+
+@pytest.mark.parametrize("value", [2.0, 2.5, "2", [2], None, 2 + 0j], ids=repr)
+def test_an_integer_is_not_a_float_string_or_sequence(value: Any) -> None:
+    with pytest.raises(ValueError, match="size must be an integer"):
+        check_int(ENV, "size", value, 1)
+
+
+@pytest.mark.parametrize("value", ["1.0", [], [[1.0]], {}, None, 1 + 0j, np.array([1.0])], ids=repr)
+def test_a_number_is_not_a_string_sequence_or_complex(value: Any) -> None:
+    with pytest.raises(ValueError, match="weight must be a finite number"):
+        check_float(ENV, "weight", value)
+
+
+def test_the_bounds_are_named_and_inclusive() -> None:
+    assert check_int(ENV, "turns", 1, 1, 10_000) == 1 and check_int(ENV, "turns", 10_000, 1, 10_000) == 10_000
+    with pytest.raises(ValueError, match=r"turns must be an integer >= 1 and <= 10,000, got 10001; "):
+        check_int(ENV, "turns", 10_001, 1, 10_000)
+    with pytest.raises(ValueError, match=r"turns must be an integer >= 1 and <= 10,000, got 0; "):
+        check_int(ENV, "turns", 0, 1, 10_000)
+    assert check_reward(ENV, "r", REWARD_BOUND) == REWARD_BOUND
+    with pytest.raises(ValueError, match=r"r must be a finite number in \[-1e\+06, 1e\+06\], got 1e\+308; .*rescale"):
+        check_reward(ENV, "r", 1e308)
+    with pytest.raises(ValueError, match=r"budget must be a positive finite number, got 0"):
+        check_float(ENV, "budget", 0, 0.0, low_open=True)
+    assert check_float(ENV, "budget", 1e-9, 0.0, low_open=True) == 1e-9
+
+
+def test_a_huge_structure_is_shown_short_and_on_one_line() -> None:
+    with pytest.raises(ValueError) as raised:
+        check_int(ENV, "size", list(range(10_000)), 1)
+    message = str(raised.value)
+    assert "\n" not in message and len(message) < 300 and "..." in message
+
+
+def test_choices_and_bools_are_exact() -> None:
+    assert check_choice(ENV, "mode", "a", ("a", "b")) == "a"
+    for bad in ("c", ["a"], None, 1):
+        with pytest.raises(ValueError, match=r"mode=.* is not one of \('a', 'b'\); pick one of them"):
+            check_choice(ENV, "mode", bad, ("a", "b"))
+    with pytest.raises(ValueError, match="flag=1 is not one of"):
+        check_choice(ENV, "flag", 1, (True, False))  # 1 == True, but it is not a bool
+    assert check_bool(ENV, "flag", np.True_) is True
+    assert check_bool(ENV, "flag", None, optional=True) is None
+    for bad in (1, "yes", None, []):
+        with pytest.raises(ValueError, match="flag must be True or False, got"):
+            check_bool(ENV, "flag", bad)
+
+
+# --- every task uses them ----------------------------------------------------------------------------
+
+TASKS = {
+    "NextWord": "nlp_envs/NextWordEasy-v0",
+    "TextClassification": "nlp_envs/SentimentBandit-v0",
+    "Dialogue": "nlp_envs/DialogueEasy-v0",
+    "Recommendation": "nlp_envs/Recommendation-v0",
+}
+BAD_KWARGS = [
+    # bool is never an integer or a number (NextWord took context=True as 1, beta=True as 1.0)
+    ("NextWord", "context", True, "context must be an integer"),
+    ("NextWord", "beta", True, "beta must be a finite number"),
+    ("NextWord", "early_end_penalty", True, "early_end_penalty must be a finite number"),
+    ("TextClassification", "vocab_size", True, "vocab_size must be an integer"),
+    ("TextClassification", "correct_reward", True, "correct_reward must be a finite number"),
+    ("Dialogue", "max_turns", True, "max_turns must be an integer"),
+    ("Dialogue", "turn_cost", True, "turn_cost must be a finite number"),
+    ("Dialogue", "error_rate", True, "error_rate must be a probability"),
+    ("Recommendation", "max_steps", True, "max_steps must be an integer"),
+    ("Recommendation", "info_titles", "yes", "info_titles must be True, False or None"),
+    # empty and nested values ("truth value of an empty array" from NextWord before)
+    ("NextWord", "beta", [], "beta must be a finite number"),
+    ("NextWord", "beta", [[1.0]], "beta must be a finite number"),
+    ("NextWord", "early_end_penalty", [], "early_end_penalty must be a finite number"),
+    ("NextWord", "corpus", "", r"corpus='' is neither 'chitchat' nor the path of a file with suffix"),
+    # overflow at step (beta=1e308)
+    ("NextWord", "beta", 1e308, r"beta must be a finite number in \[-1e\+06, 1e\+06\]"),
+    # huge sizes: MemoryError, "Maximum allowed dimension exceeded", OverflowError or a minute of work before
+    ("NextWord", "context", 10**15, "context must be an integer >= 1 and <= 1,000"),
+    ("NextWord", "prompt_words", 2**64, "prompt_words must be an integer >= 1 and <= 1,000"),
+    ("NextWord", "max_words", 10**15, "max_words must be an integer >= 1 and <= 10,000"),
+    ("TextClassification", "max_words", 10**15, "max_words must be an integer >= 1 and <= 1,000,000"),
+    ("TextClassification", "vocab_size", 2**64, "vocab_size must be an integer >= 3 and <= 10,000,000"),
+    ("TextClassification", "embedding_dim", 10**15, "embedding_dim must be an integer >= 1 and <= 4,096"),
+    ("Dialogue", "max_turns", 10**15, "max_turns must be an integer >= 1 and <= 10,000"),
+    ("Dialogue", "patience", 2**64, "patience must be an integer >= 1 and <= 10,000"),
+    ("Recommendation", "max_steps", 10**15, "max_steps must be an integer >= 1 and <= 10,000"),
+    ("Recommendation", "num_candidates", 2**64, "num_candidates must be an integer >= 2 and <= 65,536"),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "name", "value", "match"), BAD_KWARGS, ids=[f"{t}-{n}={v!r:.12}" for t, n, v, _ in BAD_KWARGS]
+)
+def test_every_task_refuses_bad_kwargs_by_name_at_once(task: str, name: str, value: Any, match: str) -> None:
+    start = time.process_time()
+    with pytest.raises(ValueError, match=match) as raised:
+        gym.make(TASKS[task], **{name: value})
+    assert time.process_time() - start < 1.0, "refused only after building"
+    assert "\n" not in str(raised.value) and "; " in str(raised.value)  # what is expected; then how to fix
+
+
+@pytest.mark.parametrize(
+    ("core", "kwargs"),
+    [
+        (NextWordCore, {"vocab_size": np.int64(12), "context": np.int32(2), "beta": np.float32(0.5)}),
+        (ClassificationCore, {"max_words": np.int64(50), "read_cost": np.float32(0.01), "bandit": np.True_}),
+        (DialogueCore, {"max_turns": np.int16(10), "error_rate": np.float32(0.1)}),
+        (RecommendationCore, {"max_steps": np.uint32(5), "budget": np.float64(3.0)}),
+    ],
+    ids=lambda value: value.__name__ if isinstance(value, type) else "",
+)
+def test_numpy_scalars_build_like_python_ones(core: type[TaskCore], kwargs: dict[str, Any]) -> None:
+    built = core(num_envs=np.int64(2), **kwargs)
+    assert built.num_envs == 2 and type(built.num_envs) is int
+
+
+def test_num_envs_true_is_refused() -> None:
+    with pytest.raises(ValueError, match="num_envs must be an integer >= 1, got True"):
+        gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=True, vectorization_mode="vector_entry_point")
+
+
+# --- the metrics contract ------------------------------------------------------------------------------
+
+
+class _CountingCore(TaskCore):
+    """A task of two steps whose metrics() returns ``returned`` (the contract broken on purpose)."""
+
+    env_id = "nlp_envs/Counting-v0"
+    metric_names = ("steps",)
+    returned: ClassVar[tuple[str, ...]] = ("steps",)
+    length: ClassVar[int | None] = None
+
+    def __init__(self, num_envs: int) -> None:
+        super().__init__(num_envs)
+        self.single_observation_space = spaces.Box(0.0, 10.0, shape=(1,))
+        self.single_action_space = spaces.Discrete(2)
+        self.afterstate_space = self.single_observation_space
+        self.max_steps = 5
+        self.steps = np.zeros(num_envs)
+
+    def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
+        self.steps[slots] = 0
+
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.steps += 1
+        return np.zeros(self.num_envs), self.steps >= 2
+
+    def observe(self) -> np.ndarray:
+        return self.steps[:, None].astype(np.float32)
+
+    def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        size = len(slots) if self.length is None else self.length
+        return {name: np.zeros(size) for name in self.returned}
+
+    def text(self, slot: int) -> str:
+        return ""
+
+    def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        return observations + 1
+
+
+def _views(core: type[TaskCore]) -> list[Any]:
+    single = type("SingleView", (CoreEnv,), {"core_class": core})()
+    vector = type("VectorView", (CoreVectorEnv,), {"core_class": core})(num_envs=3)
+    return [single, vector]
+
+
+def _run_an_episode(env: Any) -> dict[str, Any]:
+    env.reset(seed=0)
+    actions = 0 if isinstance(env, CoreEnv) else np.zeros(3, dtype=np.int64)
+    env.step(actions)
+    return env.step(actions)[-1]
+
+
+def test_metrics_with_exactly_the_metric_names_pass() -> None:
+    for env in _views(_CountingCore):
+        assert "steps" in _run_an_episode(env)
+
+
+@pytest.mark.parametrize(
+    ("returned", "length", "match"),
+    [
+        ((), None, r"metrics\(\) returned the keys \[\], but its metric_names and end_info_names are \['steps'\]"),
+        (("steps", "extra"), None, r"metrics\(\) returned the keys \['extra', 'steps'\]"),
+        (("step",), None, r"metrics\(\) returned the keys \['step'\]"),
+        (("steps",), 7, r"metrics\(\)\['steps'\] has shape \(7,\); expected \(\d,\), one value per ending slot"),
+    ],
+    ids=["missing", "extra", "misspelt", "wrong-length"],
+)
+def test_a_task_that_breaks_the_metrics_contract_is_named(
+    returned: tuple[str, ...], length: int | None, match: str
+) -> None:
+    bad = type("BadCore", (_CountingCore,), {"returned": returned, "length": length})
+    for env in _views(bad):
+        with pytest.raises(MetricsContractError, match=rf"^BadCore \(nlp_envs/Counting-v0\): {match}"):
+            _run_an_episode(env)
+
+
+def test_end_info_names_are_part_of_the_contract() -> None:
+    declared = type("DeclaredCore", (_CountingCore,), {"returned": ("steps", "label"), "end_info_names": ("label",)})
+    for env in _views(declared):
+        info = _run_an_episode(env)
+        assert "steps" in info and "label" in info
