@@ -354,6 +354,26 @@ def test_repeated_pairs_and_documents_and_too_few_candidates_are_refused(tmp_pat
         gym.make(ENV_ID, judgments=str(single), features=str(features), num_candidates=2, split="all")
 
 
+def test_a_suite_hashes_the_judgments_and_features_files(tmp_path: Path, letor: tuple[Path, Path]) -> None:
+    """An edited judgments file is a new leaderboard cell, as for every task's user data."""
+    from nlp_envs.leaderboard.suites import load_suite
+
+    judgments, features = letor
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "mine"\nseeds = 1\nsteps = 10\n\n[[envs]]\nid = "nlp_envs/Ranking-v0"\n'
+        f'kwargs = {{ judgments = "{judgments.name}", features = "{features.name}", num_candidates = 5 }}\n\n'
+        "[agents.random]\n",
+        encoding="utf-8",
+    )
+    (before,) = load_suite(str(suite)).cells()
+    assert set(before.config["data_hashes"]) == {"judgments", "features"}
+    assert before.env.kwargs["judgments"] == str(judgments.resolve())
+    judgments.write_text(judgments.read_text(encoding="utf-8") + "q0,d39,2\n", encoding="utf-8")
+    (after,) = load_suite(str(suite)).cells()
+    assert after.key != before.key
+
+
 # --- learning -----------------------------------------------------------------------------------
 
 
