@@ -31,9 +31,9 @@ same name, are refused.
 Data files: the kwargs in :data:`DATA_FILE_KWARGS` (``corpus``, ``dataset``, ``catalog``,
 ``ratings``, ``ontology``, ``judgments``, ``features``) take a built-in data name (``"chitchat"``,
 ``"bank"``, ...) or the path of a user file. A relative path is read from the folder of the suite
-file (not the working directory), and the env gets the absolute path. The sha256 of each file's content is part of the cell's config
-(``data_hashes``) and of its identity, so an edited file is a new cell while the same file run from
-another folder, or moved, is the same cell.
+file (not the working directory), and the env gets the absolute path. The sha256 of each file's
+content is part of the cell's config (``data_hashes``) and of its identity, so an edited file is a
+new cell while the same file run from another folder, or moved, is the same cell.
 
 Sizes are bounded (:data:`LIMITS`), and :meth:`Suite.cells` is a lazy sequence, so a large suite
 costs no memory before it runs. :meth:`Suite.check` validates agents, env ids and the device once,
