@@ -449,7 +449,8 @@ class RankingEnv(CoreEnv):
 
     ``nlp_envs/Ranking-v0`` (M = K = 10), ``nlp_envs/Ranking30-v0`` (M = K = 30) and
     ``nlp_envs/RankingEasy-v0`` (M = K = 4 with ``relevance_hint=0.1``, where the project's
-    ``dqn`` agent reaches a normalised score of 0.9).
+    ``dqn`` agent, trained 30k steps on 16 train-split envs, scores 0.95 normalised on the test
+    split; random 35.95, pointwise 38.24, oracle 40.85).
 
     ## Version History
 

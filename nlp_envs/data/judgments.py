@@ -242,13 +242,14 @@ def file_judgments(judgments: str, features: str) -> Judgments:
     """
     features_path, judgments_path = Path(features), Path(judgments)
     read_table(features_path, ["document"])  # checks the file before its header is read
-    columns = [column for column in _header(features_path) if column not in ("document", "title")]
+    header = _header(features_path)
+    columns = [column for column in header if column not in ("document", "title")]
     if not columns:
         raise DataFileError(
             f"Features file {str(features_path)!r} has no feature column; besides 'document' (and an optional "
             "'title') it needs one or more numeric columns."
         )
-    has_title = "title" in _header(features_path)
+    has_title = "title" in header
     rows = read_table(features_path, ["document", *columns, *(["title"] if has_title else [])])
     position: dict[str, int] = {}
     values = np.zeros((len(rows), len(columns)))
