@@ -103,7 +103,6 @@ class RankingCore(TaskCore):
         self._label_scale = (float(low), max(float(high - low), 1e-12))
         counts = np.diff(data.offsets)[queries]
         self._pool_width = int(counts.max())
-        self._pool_counts = counts
         self._pool_columns = np.arange(self._pool_width)
 
         self.query_size = 1 + data.query_features.shape[1]
@@ -223,7 +222,7 @@ class RankingCore(TaskCore):
             "ndcg_at_5": ndcg_5,
             "precision_at_1": (filled[:, 0] & (relevance[:, 0] >= self.data.relevant)).astype(np.float64),
             "dcg": dcg.sum(axis=1),
-            "wasted_positions": (~filled[:, :] & (np.arange(self.positions) < self.t[slots, None])).sum(axis=1),
+            "wasted_positions": (~filled & (np.arange(self.positions) < self.t[slots, None])).sum(axis=1),
         }
 
     def text(self, slot: int) -> str:
