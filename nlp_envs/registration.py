@@ -110,6 +110,33 @@ BUILTIN_ENVS: tuple[dict[str, Any], ...] = (
             "max_turns": 10,
         },
     },
+    # Ranking episodes always terminate after K positions; the limit (K + 1) never cuts one.
+    # Reward thresholds: about the pointwise policy's mean return (DCG@K) on the test split; for the
+    # easy preset, a normalised score of 0.9 there.
+    {
+        "id": "nlp_envs/Ranking-v0",
+        "entry_point": "nlp_envs.ranking:RankingEnv",
+        "vector_entry_point": "nlp_envs.ranking:RankingVectorEnv",
+        "max_episode_steps": 11,
+        "reward_threshold": 70.0,
+        "kwargs": {},
+    },
+    {
+        "id": "nlp_envs/Ranking30-v0",
+        "entry_point": "nlp_envs.ranking:RankingEnv",
+        "vector_entry_point": "nlp_envs.ranking:RankingVectorEnv",
+        "max_episode_steps": 31,
+        "reward_threshold": 123.0,
+        "kwargs": {"num_candidates": 30},
+    },
+    {
+        "id": "nlp_envs/RankingEasy-v0",
+        "entry_point": "nlp_envs.ranking:RankingEnv",
+        "vector_entry_point": "nlp_envs.ranking:RankingVectorEnv",
+        "max_episode_steps": 5,
+        "reward_threshold": 40.0,
+        "kwargs": {"num_candidates": 4, "relevance_hint": 0.1},
+    },
 )
 
 

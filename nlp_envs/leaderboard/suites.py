@@ -29,11 +29,11 @@ label in the reports; by default the id). Two entries with the same id and no na
 same name, are refused.
 
 Data files: the kwargs in :data:`DATA_FILE_KWARGS` (``corpus``, ``dataset``, ``catalog``,
-``ratings``, ``ontology``) take a built-in data name (``"chitchat"``, ``"bank"``, ...) or the path of
-a user file. A relative path is read from the folder of the suite file (not the working directory),
-and the env gets the absolute path. The sha256 of each file's content is part of the cell's config
-(``data_hashes``) and of its identity, so an edited file is a new cell while the same file run from
-another folder, or moved, is the same cell.
+``ratings``, ``ontology``, ``judgments``, ``features``) take a built-in data name (``"chitchat"``,
+``"bank"``, ...) or the path of a user file. A relative path is read from the folder of the suite
+file (not the working directory), and the env gets the absolute path. The sha256 of each file's
+content is part of the cell's config (``data_hashes``) and of its identity, so an edited file is a
+new cell while the same file run from another folder, or moved, is the same cell.
 
 Sizes are bounded (:data:`LIMITS`), and :meth:`Suite.cells` is a lazy sequence, so a large suite
 costs no memory before it runs. :meth:`Suite.check` validates agents, env ids and the device once,
@@ -76,7 +76,7 @@ LIMITS = {
 _DEFAULTS = {"seeds": 3, "steps": 10_000, "num_envs": 8, "eval_episodes": 100, "curve_points": 5, "curve_episodes": 20}
 
 # Env kwargs that name data: a built-in name or the path of a user file (see the module docstring).
-DATA_FILE_KWARGS = ("corpus", "dataset", "catalog", "ratings", "ontology")
+DATA_FILE_KWARGS = ("corpus", "dataset", "catalog", "ratings", "ontology", "judgments", "features")
 
 
 class SuiteError(ValueError):

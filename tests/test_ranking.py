@@ -1,0 +1,389 @@
+"""Ranking-v0: DCG rewards, the oracle's optimality, masks, metrics, splits, user files, the easy preset."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import nlp_envs
+from nlp_envs.core import InvalidActionError
+from nlp_envs.data.files import DataFileError
+from nlp_envs.data.judgments import movielens_judgments
+from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
+from nlp_envs.ranking import RankingCore, discounts, gains
+
+ENV_ID = "nlp_envs/Ranking-v0"
+EASY = "nlp_envs/RankingEasy-v0"
+
+
+def make_vec(num_envs: int, env_id: str = ENV_ID, **kwargs):
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+
+
+def write_table(path: Path, rows: list[dict[str, object]]) -> Path:
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        return path
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def letor(tmp_path: Path) -> tuple[Path, Path]:
+    """30 queries x 6 judged documents of 40; relevance 0-2 follows the first of two features."""
+    rng = np.random.default_rng(0)
+    quality = rng.normal(size=40)
+    features = [
+        {
+            "document": f"d{d}",
+            "title": f"Document {d}",
+            "bm25": round(float(quality[d]), 4),
+            "noise": round(float(rng.normal()), 4),
+        }
+        for d in range(40)
+    ]
+    judgments = [
+        {"query": f"q{q}", "document": f"d{d}", "relevance": int(np.digitize(quality[d], [-0.4, 0.6]))}
+        for q in range(30)
+        for d in rng.choice(40, size=6, replace=False)
+    ]
+    return write_table(tmp_path / "qrels.csv", judgments), write_table(tmp_path / "features.csv", features)
+
+
+def run_to_end(env, policy: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Returns and final infos of one episode per slot under a reference policy (one episode each)."""
+    observations, _ = env.reset(seed=0)
+    returns = np.zeros(env.num_envs)
+    act = nlp_envs.reference_policy(ENV_ID, policy)
+    while True:
+        observations, rewards, terminated, truncated, infos = env.step(act(observations, env))
+        returns += rewards
+        if terminated.all():
+            return returns, infos
+
+
+# --- the data and the MDP -----------------------------------------------------------------------
+
+
+def test_candidates_are_held_out_ratings_and_features_come_from_training_only() -> None:
+    data, ratings, model = movielens_judgments(), load_ratings(), fit_factors()
+    held_out = heldout_mask(len(ratings.ratings))
+    judged = set(zip(ratings.users[held_out].tolist(), ratings.items[held_out].tolist(), strict=True))
+    query_users = [int(name.split()[1]) - 1 for name in data.query_names]
+    pair_users = np.repeat(query_users, np.diff(data.offsets))
+    assert set(zip(pair_users.tolist(), data.documents.tolist(), strict=True)) == judged
+    lookup = {
+        (u, i): r
+        for u, i, r in zip(ratings.users.tolist(), ratings.items.tolist(), ratings.ratings.tolist(), strict=True)
+    }
+    np.testing.assert_array_equal(
+        data.relevance, [lookup[pair] for pair in zip(pair_users.tolist(), data.documents.tolist(), strict=True)]
+    )
+    np.testing.assert_allclose(data.pointwise, model.predict(pair_users, data.documents))
+    # Popularity counts training ratings only: an item rated once, in the held-out split, has the lowest.
+    train_counts = np.bincount(ratings.items[~held_out], minlength=ratings.num_items)
+    assert data.popularity[train_counts == 0].max() < data.popularity[train_counts > 0].min()
+    assert not (data.test[: len(data.test)]).all() and data.test.any()
+
+
+def test_rewards_are_dcg_increments_and_the_return_is_dcg(rng: np.random.Generator) -> None:
+    env = make_vec(8)
+    core: RankingCore = env.unwrapped.core
+    env.reset(seed=4)
+    relevance = core.relevance.copy()
+    orders = np.stack([rng.permutation(10) for _ in range(8)])
+    returns = np.zeros(8)
+    for t in range(10):
+        _, rewards, terminated, truncated, infos = env.step(orders[:, t])
+        np.testing.assert_allclose(rewards, gains(relevance[np.arange(8), orders[:, t]]) / np.log2(t + 2))
+        returns += rewards
+        assert terminated.all() == (t == 9) and not truncated.any()
+    np.testing.assert_allclose(infos["dcg"], returns)
+    ideal = (gains(-np.sort(-relevance, axis=1)) * discounts(10)).sum(axis=1)
+    np.testing.assert_allclose(infos["ndcg"], returns / ideal)
+    first = relevance[np.arange(8), orders[:, 0]]
+    np.testing.assert_array_equal(infos["precision_at_1"], first >= 4)
+    top5 = (gains(relevance[np.arange(8)[:, None], orders[:, :5]]) * discounts(5)).sum(axis=1)
+    np.testing.assert_allclose(
+        infos["ndcg_at_5"], top5 / (gains(-np.sort(-relevance, axis=1))[:, :5] * discounts(5)).sum(axis=1)
+    )
+
+
+@pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
+def test_oracle_is_optimal_against_brute_force_over_all_orderings(candidates: int, positions: int) -> None:
+    env = make_vec(6, num_candidates=candidates, positions=positions)
+    oracle_returns, _ = run_to_end(env, "oracle")
+    relevance = env.unwrapped.core.relevance  # the episodes just played (no autoreset yet)
+    best = np.array(
+        [
+            max(
+                (gains(row[list(order)]) * discounts(positions)).sum()
+                for order in itertools.permutations(range(candidates), positions)
+            )
+            for row in relevance
+        ]
+    )
+    np.testing.assert_allclose(oracle_returns, best)
+    random_returns, _ = run_to_end(env, "random")
+    assert (random_returns <= best + 1e-9).all()
+
+
+def test_placed_candidates_are_masked_and_placing_one_again_wastes_the_position() -> None:
+    env = gym.make(ENV_ID)
+    _, info = env.reset(seed=1)
+    assert info["action_mask"].all()
+    _, first, *_ = env.step(3)
+    assert first > 0
+    mask = env.unwrapped.action_masks()
+    assert not mask[3] and mask.sum() == 9
+    _, reward, terminated, _, info = env.step(3)
+    assert reward == 0.0 and not terminated and info["placed"] == -1 and info["position"] == 2
+    assert "(wasted" in info["text"]
+    for action in range(10):
+        *_, terminated, truncated, info = env.step(action)
+        if terminated:
+            break
+    assert info["wasted_positions"] == 2  # action 3 twice more: at step 2 and again in the loop
+    with pytest.raises(InvalidActionError, match="Ranking"):
+        env.step(10)
+
+
+def test_text_lists_the_titles_in_ranked_order_and_render_matches() -> None:
+    env = gym.make(ENV_ID, render_mode="ansi")
+    _, info = env.reset(seed=2)
+    titles = env.unwrapped.core.data.titles[info["candidates"]]
+    for action in (7, 2):
+        _, _, _, _, info = env.step(action)
+    lines = env.render().splitlines()
+    assert lines[1].startswith(f"  1. {titles[7]} (relevance ") and lines[2].startswith(f"  2. {titles[2]} ")
+    assert info["text"] == env.render()
+    assert lines[3] == "to place:" and len(lines) == 4 + 8
+
+
+def test_observation_layout_and_afterstate() -> None:
+    env = make_vec(3)
+    core: RankingCore = env.unwrapped.core
+    observations, infos = env.reset(seed=2)
+    data = core.data
+    np.testing.assert_allclose(observations[:, 1:12], data.query_features[core.query])
+    blocks = observations[:, 12:].reshape(3, 10, 13)
+    np.testing.assert_allclose(blocks[:, :, :11], data.document_features[infos["candidates"]])
+    np.testing.assert_allclose(blocks[:, :, 11], data.pair_features[core.pairs][:, :, 0])
+    assert (blocks[:, :, 12] == 0).all() and (observations[:, 0] == 0).all()
+    actions = np.array([0, 4, 9])
+    afterstates = env.unwrapped.afterstate(observations, actions)
+    following, *_ = env.step(actions)
+    np.testing.assert_allclose(afterstates, following)
+
+
+def test_pointwise_is_a_function_of_the_observation() -> None:
+    """The pointwise baseline uses the same features the agent sees: factors and biases in the observation."""
+    env = make_vec(4)
+    core: RankingCore = env.unwrapped.core
+    observations, _ = env.reset(seed=3)
+    model = fit_factors()
+    item_scale = (
+        model.item_factors[np.bincount(load_ratings().items[~heldout_mask(100_000)], minlength=1682) > 0].std(axis=0)
+        + 1e-9
+    )
+    user_scale = model.user_factors.std(axis=0) + 1e-9
+    users = observations[:, 1:9] * user_scale
+    blocks = observations[:, 12:].reshape(4, 10, 13)
+    predicted = (
+        model.mean
+        + observations[:, 9:10]
+        + blocks[:, :, 8]
+        + np.einsum("nd,nkd->nk", users, blocks[:, :, :8] * item_scale)
+    )
+    np.testing.assert_allclose(predicted, core.data.pointwise[core.pairs], atol=1e-4)
+
+
+def test_reference_policies_order_on_the_test_split() -> None:
+    scores = {
+        name: nlp_envs.evaluate(ENV_ID, name, episodes=300, seed=0, env_kwargs={"split": "test"})
+        for name in ("random", "popular", "pointwise", "oracle")
+    }
+    ndcg = {name: result.metrics["ndcg"] for name, result in scores.items()}
+    assert ndcg["random"] < ndcg["popular"] < ndcg["pointwise"] < ndcg["oracle"] == pytest.approx(1.0)
+    assert scores["pointwise"].metrics["precision_at_1"] > scores["random"].metrics["precision_at_1"] + 0.2
+    for result in scores.values():
+        np.testing.assert_allclose(result.mean_return, result.metrics["dcg"])
+
+
+def test_splits_hold_disjoint_users_and_the_larger_preset_has_30_candidates() -> None:
+    train, test = (make_vec(64, split=split) for split in ("train", "test"))
+    train.reset(seed=0)
+    test.reset(seed=0)
+    assert not set(train.unwrapped.core.queries) & set(test.unwrapped.core.queries)
+    assert set(test.unwrapped.core.query) <= set(test.unwrapped.core.queries)
+    large = gym.make("nlp_envs/Ranking30-v0")
+    assert large.action_space.n == 30 and large.observation_space.shape == (12 + 13 * 30,)
+
+
+def test_same_seed_same_episode_whatever_the_batch() -> None:
+    small, large = make_vec(2), make_vec(5)
+    first, _ = small.reset(seed=8)
+    second, _ = large.reset(seed=8)
+    np.testing.assert_array_equal(first, second[:2])
+    single = gym.make(ENV_ID)
+    observation, _ = single.reset(seed=9)
+    np.testing.assert_array_equal(observation, first[1])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_candidates": 1}, "num_candidates must be an integer >= 2"),
+        ({"num_candidates": 200}, "no query of the 'train' split of ml-100k has num_candidates=200"),
+        ({"positions": 11}, "positions=11 exceeds num_candidates=10"),
+        ({"positions": 0}, "positions must be an integer >= 1"),
+        ({"split": "dev"}, "split='dev' is not one of"),
+        ({"relevance_hint": -1.0}, "relevance_hint must be None or a finite number >= 0"),
+        ({"judgments": "qrels.csv"}, "judgments and features go together"),
+    ],
+    ids=["one-candidate", "too-many", "positions-over-m", "no-positions", "split", "hint", "judgments-alone"],
+)
+def test_bad_kwargs_say_what_to_fix(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        gym.make(ENV_ID, **kwargs)
+
+
+# --- user data ----------------------------------------------------------------------------------
+
+
+def test_user_judgments_and_features_build_an_env(letor: tuple[Path, Path]) -> None:
+    judgments, features = letor
+    kwargs = {"judgments": str(judgments), "features": str(features), "num_candidates": 5, "split": "all"}
+    env = gym.make(ENV_ID, render_mode="ansi", **kwargs)
+    observation, info = env.reset(seed=0)
+    assert env.observation_space.contains(observation) and observation.shape == (1 + 5 * 3,)
+    assert "Document " in info["text"] and "q" in info["text"].splitlines()[0]
+    oracle = nlp_envs.evaluate(ENV_ID, "oracle", episodes=50, seed=0, env_kwargs=kwargs)
+    pointwise = nlp_envs.evaluate(ENV_ID, "pointwise", episodes=50, seed=0, env_kwargs=kwargs)
+    random = nlp_envs.evaluate(ENV_ID, "random", episodes=50, seed=0, env_kwargs=kwargs)
+    assert oracle.metrics["ndcg"] == pytest.approx(1.0)
+    assert pointwise.metrics["ndcg"] > 0.95  # relevance follows the bm25 column
+    assert random.metrics["ndcg"] < pointwise.metrics["ndcg"]
+    nlp_envs.evaluate(ENV_ID, "popular", episodes=10, seed=0, env_kwargs=kwargs)
+
+
+def test_user_jsonl_files_work(tmp_path: Path, letor: tuple[Path, Path]) -> None:
+    judgments, features = letor
+    converted = []
+    for path in (judgments, features):
+        with open(path, encoding="utf-8") as source:
+            converted.append(write_table(tmp_path / f"{path.stem}.jsonl", list(csv.DictReader(source))))
+    env = gym.make(ENV_ID, judgments=str(converted[0]), features=str(converted[1]), num_candidates=6, split="all")
+    assert env.reset(seed=0)[0].shape == (1 + 6 * 3,)
+
+
+@pytest.mark.parametrize(
+    ("which", "row", "message"),
+    [
+        (
+            "judgments",
+            {"query": "q1", "document": "d0", "relevance": "high"},
+            r"qrels\.csv'?: row 1 has relevance 'high'; expected a finite number",
+        ),
+        (
+            "judgments",
+            {"query": "q1", "document": "d0", "relevance": -1},
+            r"row 1 has relevance '-1'; expected a number from 0 to 30",
+        ),
+        (
+            "judgments",
+            {"query": "q1", "document": "d99", "relevance": 1},
+            r"row 1 judges document 'd99', which has no row in the features file",
+        ),
+        ("judgments", {"query": "q1", "doc": "d0", "relevance": 1}, r"qrels\.csv'?: row 1 has no column 'document'"),
+        (
+            "features",
+            {"document": "d0", "bm25": "n/a"},
+            r"features\.csv'?: row 1 has bm25 'n/a'; expected a finite number",
+        ),
+        ("features", {"document": "d0", "title": "only a title"}, r"features\.csv'? has no feature column"),
+        ("features", {"doc": "d0", "bm25": 1.0}, r"features\.csv'?: row 1 has no column 'document'"),
+    ],
+    ids=[
+        "relevance-text",
+        "relevance-negative",
+        "unknown-document",
+        "judgments-column",
+        "feature-text",
+        "no-feature",
+        "features-column",
+    ],
+)
+def test_malformed_user_files_name_file_and_row(tmp_path: Path, which: str, row: dict, message: str) -> None:
+    good_judgments = [
+        {"query": "q1", "document": "d0", "relevance": 1},
+        {"query": "q1", "document": "d1", "relevance": 0},
+    ]
+    good_features = [{"document": "d0", "bm25": 1.0}, {"document": "d1", "bm25": 0.0}]
+    judgments = write_table(tmp_path / "qrels.csv", [row] if which == "judgments" else good_judgments)
+    features = write_table(tmp_path / "features.csv", [row] if which == "features" else good_features)
+    with pytest.raises(DataFileError, match=message):
+        gym.make(ENV_ID, judgments=str(judgments), features=str(features), num_candidates=2, split="all")
+
+
+def test_repeated_pairs_and_documents_and_too_few_candidates_are_refused(tmp_path: Path) -> None:
+    features = write_table(tmp_path / "features.csv", [{"document": "d0", "bm25": 1}, {"document": "d1", "bm25": 2}])
+    twice = write_table(
+        tmp_path / "qrels.csv",
+        [{"query": "q", "document": "d0", "relevance": 1}, {"query": "q", "document": "d0", "relevance": 2}],
+    )
+    with pytest.raises(DataFileError, match="row 2 judges query 'q' and document 'd0' again"):
+        gym.make(ENV_ID, judgments=str(twice), features=str(features), num_candidates=2, split="all")
+    repeated = write_table(tmp_path / "repeated.csv", [{"document": "d0", "bm25": 1}, {"document": "d0", "bm25": 2}])
+    with pytest.raises(DataFileError, match="row 2 repeats document 'd0'"):
+        gym.make(ENV_ID, judgments=str(twice), features=str(repeated), num_candidates=2, split="all")
+    single = write_table(tmp_path / "single.csv", [{"query": "q", "document": "d0", "relevance": 1}])
+    with pytest.raises(
+        DataFileError,
+        match=r"'all' split of judgments file .*single\.csv' has num_candidates=2 .* \(the most any query has is 1\)",
+    ):
+        gym.make(ENV_ID, judgments=str(single), features=str(features), num_candidates=2, split="all")
+
+
+def test_a_suite_hashes_the_judgments_and_features_files(tmp_path: Path, letor: tuple[Path, Path]) -> None:
+    """An edited judgments file is a new leaderboard cell, as for every task's user data."""
+    from nlp_envs.leaderboard.suites import load_suite
+
+    judgments, features = letor
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "mine"\nseeds = 1\nsteps = 10\n\n[[envs]]\nid = "nlp_envs/Ranking-v0"\n'
+        f'kwargs = {{ judgments = "{judgments.name}", features = "{features.name}", num_candidates = 5 }}\n\n'
+        "[agents.random]\n",
+        encoding="utf-8",
+    )
+    (before,) = load_suite(str(suite)).cells()
+    assert set(before.config["data_hashes"]) == {"judgments", "features"}
+    assert before.env.kwargs["judgments"] == str(judgments.resolve())
+    judgments.write_text(judgments.read_text(encoding="utf-8") + "q0,d39,2\n", encoding="utf-8")
+    (after,) = load_suite(str(suite)).cells()
+    assert after.key != before.key
+
+
+# --- learning -----------------------------------------------------------------------------------
+
+
+def test_dqn_reaches_0_9_on_the_easy_preset() -> None:
+    import torch
+
+    import agents
+
+    torch.set_num_threads(1)
+    env = make_vec(16, EASY, split="train")
+    agent = agents.make("dqn", env, seed=0, device="cpu").learn(30_000)
+    result = nlp_envs.evaluate(EASY, agent, episodes=500, seed=0, env_kwargs={"split": "test"})
+    assert result.normalized_score >= 0.9, result.normalized_score
