@@ -467,7 +467,15 @@ def _execute_pool(cells: list[Cell], jobs: int, stream: TextIO) -> Iterator[tupl
                 if alone:
                     break
                 index = waiting.popleft()
-                running[pool.submit(_run_cell_quietly, cells[index])] = index
+                try:
+                    running[pool.submit(_run_cell_quietly, cells[index])] = index
+                except BrokenProcessPool:  # a worker died since the last wait: its cell's future says which
+                    waiting.appendleft(index)  # this one never started, so it is no suspect
+                    break
+            if not running:  # broken before anything of this round started
+                pool.shutdown(wait=True)
+                pool = _new_pool(jobs)
+                continue
             finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
             if not any(isinstance(future.exception(), BrokenProcessPool) for future in finished):
                 for future in finished:
