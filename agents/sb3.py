@@ -317,6 +317,12 @@ def _json_annotation(parameter: inspect.Parameter) -> Any:
     return functools.reduce(operator.or_, kept)
 
 
+def _has_tuple_option(kind: Any) -> bool:
+    """Whether an annotation is, or has as a union option, a fixed-length ``tuple[...]``."""
+    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    return any(typing.get_origin(option) is tuple for option in options)
+
+
 class _Bridge(BaseCallback):
     """Calls our ``callback(agent, timesteps)`` from SB3 (``False`` stops training) and checks the weights."""
 
@@ -422,7 +428,11 @@ class SB3Agent:
         for name, target in cls._kwargs_targets(aliases[merged["policy"]]).items():
             if isinstance(merged.get(name), dict):
                 cls._check_table(name, merged[name], target)
-        return merged
+        # JSON has no tuples: a list given for a tuple option (train_freq=[4, "episode"]) becomes one.
+        return {
+            name: tuple(value) if isinstance(value, list) and _has_tuple_option(accepted[name].annotation) else value
+            for name, value in merged.items()
+        }
 
     @classmethod
     def _check_value(cls, name: str, value: Any, kind: Any, accepted: str = "") -> None:
