@@ -245,7 +245,6 @@ RANGES: dict[str, Range] = {
     "sde_sample_freq": Range(-1, MAX_COUNT),
     "policy_kwargs.net_arch": Range(1, MAX_SIZE),  # every layer width, in a list or in {"pi": [...], "vf": [...]}
     "policy_kwargs.n_quantiles": Range(1, MAX_SIZE),
-    "policy_kwargs.log_std_init": Range(-20.0, 20.0),
 }
 """The accepted values of SB3's numeric hyper-parameters (names SB3's algorithms share).
 
