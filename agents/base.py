@@ -425,7 +425,7 @@ def resolve_device(device: Any, agent: str) -> Any:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
+    except (RuntimeError, TypeError, ValueError) as error:  # ValueError: an int too large
         raise HyperparameterError(
             f"{agent}: device={device!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N' ({error})."
         ) from None

@@ -18,11 +18,16 @@ config (never SB3's pickle-bearing zip).
 
 from __future__ import annotations
 
+import collections.abc
 import copy
+import functools
 import inspect
 import json
 import math
+import operator
 import random as python_random
+import types
+import typing
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -65,6 +70,7 @@ from agents.sb3_masking import (
     masked_observation,
     masked_observation_space,
 )
+from nlp_envs.arguments import fits_annotation, signature, type_name
 from nlp_envs.core import CoreVectorEnv, allowed_acts
 
 
@@ -235,8 +241,39 @@ RANGES: dict[str, Range] = {
     "learning_starts": Range(0, MAX_COUNT),
     "target_update_interval": Range(1, MAX_COUNT),
     "torch_threads": Range(0, cpu_count),
+    "stats_window_size": Range(1, MAX_SIZE),
+    "sde_sample_freq": Range(-1, MAX_COUNT),
+    "policy_kwargs.net_arch": Range(1, MAX_SIZE),  # every layer width, in a list or in {"pi": [...], "vf": [...]}
+    "policy_kwargs.n_quantiles": Range(1, MAX_SIZE),
 }
-"""The accepted values of SB3's numeric hyper-parameters (names SB3's algorithms share)."""
+"""The accepted values of SB3's numeric hyper-parameters (names SB3's algorithms share).
+
+A dotted name is a key of a table hyper-parameter (``policy_kwargs.net_arch``).
+"""
+
+CONTINUOUS_ONLY: dict[str, tuple[Any, str]] = {
+    "use_sde": (False, "is generalized State-Dependent Exploration, which needs continuous actions"),
+}
+"""Options that only work with continuous actions: ``name -> (the only accepted value, why)``."""
+
+SEED_LIMIT = 2**32 - 1
+"""SB3 seeds NumPy's legacy generator, which takes seeds up to 2**32 - 1."""
+
+_PASSED_BY_SB3 = {
+    "observation_space",
+    "action_space",
+    "lr_schedule",
+    "use_sde",
+    "buffer_size",
+    "device",
+    "n_envs",
+    "gamma",
+    "gae_lambda",
+    "optimize_memory_usage",
+}
+"""Constructor arguments of policies and buffers that the algorithm passes itself (not in ``*_kwargs``)."""
+
+_NAMED = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def _nonfinite_numbers(value: Any) -> bool:
@@ -248,6 +285,41 @@ def _nonfinite_numbers(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_nonfinite_numbers(item) for item in value)
     return False
+
+
+def _numbers(value: Any) -> Iterator[Any]:
+    """Every number in a nested JSON-like value (for range checks of tables such as ``net_arch``)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _numbers(item)
+    else:
+        yield value
+
+
+def _json_annotation(parameter: inspect.Parameter) -> Any:
+    """What a JSON value given for ``parameter`` must fit: its annotation without the callable options.
+
+    A schedule (``float | Callable``) cannot come from JSON, so only its other options are shown and
+    accepted; a parameter without an annotation is typed by its default where that is a plain value.
+    """
+    kind = parameter.annotation
+    if kind is inspect.Parameter.empty:
+        default = parameter.default
+        return type(default) if isinstance(default, (bool, int, float, str)) else inspect.Parameter.empty
+    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    kept = [option for option in options if typing.get_origin(option) is not collections.abc.Callable]
+    if len(kept) == len(options) or not kept:
+        return kind
+    return functools.reduce(operator.or_, kept)
+
+
+def _has_tuple_option(kind: Any) -> bool:
+    """Whether an annotation is, or has as a union option, a fixed-length ``tuple[...]``."""
+    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    return any(typing.get_origin(option) is tuple for option in options)
 
 
 class _Bridge(BaseCallback):
@@ -305,7 +377,7 @@ class SB3Agent:
         The algorithm's constructor arguments and ``torch_threads`` (CPU threads while SB3 runs, 1 by
         default: fastest for small nets; 0 keeps torch's setting).
         """
-        parameters = dict(inspect.signature(cls.algorithm()).parameters)
+        parameters = dict(signature(cls.algorithm()).parameters)
         parameters["torch_threads"] = inspect.Parameter("torch_threads", inspect.Parameter.KEYWORD_ONLY, default=1)
         return {
             name: p
@@ -315,7 +387,18 @@ class SB3Agent:
 
     @classmethod
     def check_hyperparams(cls, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
-        """Check names and (where the default tells) types; return the merged hyper-parameters."""
+        """Check hyper-parameters without an env; return them merged over the defaults.
+
+        Each value must fit the algorithm's annotation as a JSON value (bools are not numbers, a
+        ``*_kwargs`` must be a table, a ``*_class`` a class), be finite, lie in its :data:`RANGES`
+        entry and be JSON (so that saving works); ``policy`` must be one of the algorithm's policy
+        names and options for continuous actions (:data:`CONTINUOUS_ONLY`) keep their defaults. The
+        content of ``policy_kwargs`` and ``X_buffer_kwargs`` is checked the same way against the
+        policy's or buffer's constructor (names, types, ``RANGES["policy_kwargs.net_arch"]``...).
+
+        Raises:
+            HyperparameterError: one line naming the hyper-parameter, what is wrong and what is accepted.
+        """
         accepted = cls.accepted()
         listing = ", ".join(
             f"{name}={'MlpPolicy' if name == 'policy' else p.default!r}" for name, p in accepted.items()
@@ -327,41 +410,92 @@ class SB3Agent:
             )
         merged = {"policy": "MlpPolicy", "torch_threads": 1, **cls.defaults, **hyperparams}
         for name, value in merged.items():
-            default = "MlpPolicy" if name == "policy" else accepted[name].default
-            expected = type(default) if isinstance(default, (bool, int, float, str)) else None
-            ok = True
-            if expected is bool:
-                ok = isinstance(value, bool)
-            elif expected is int:
-                ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            elif expected is float:
-                ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-            elif expected is str:
-                ok = isinstance(value, str)
-            if not ok:
+            cls._check_value(name, value, _json_annotation(accepted[name]), f" Accepted: {listing}.")
+        aliases = getattr(cls.algorithm(), "policy_aliases", {})
+        if merged["policy"] not in aliases:
+            raise HyperparameterError(
+                f"{cls.name}: Stable-Baselines3 refused these hyper-parameters: policy={merged['policy']!r} is not "
+                f"a policy of {cls.algorithm().__name__}; expected one of {', '.join(map(repr, aliases))} "
+                "('MlpPolicy' for these envs)."
+            )
+        for name, (value, reason) in CONTINUOUS_ONLY.items():
+            if name in merged and merged[name] != value:
                 raise HyperparameterError(
-                    f"{cls.name}: hyper-parameter {name}={value!r} has type {type(value).__name__}; expected "
-                    f"{expected.__name__ if expected else 'a JSON value'}. Accepted: {listing}."
+                    f"{cls.name}: hyper-parameter {name}={merged[name]!r} {reason}; nlp-envs actions are discrete, "
+                    f"so leave {name}={value!r}."
                 )
-            if _nonfinite_numbers(value):
+        for name, target in cls._kwargs_targets(aliases[merged["policy"]]).items():
+            if isinstance(merged.get(name), dict):
+                cls._check_table(name, merged[name], target)
+        # JSON has no tuples: a list given for a tuple option (train_freq=[4, "episode"]) becomes one.
+        return {
+            name: tuple(value) if isinstance(value, list) and _has_tuple_option(accepted[name].annotation) else value
+            for name, value in merged.items()
+        }
+
+    @classmethod
+    def _check_value(cls, name: str, value: Any, kind: Any, accepted: str = "") -> None:
+        """Type (as JSON), finiteness, :data:`RANGES` and JSON-ness of one value; ``name`` may be dotted."""
+        if kind is not inspect.Parameter.empty and not fits_annotation(value, kind):
+            raise HyperparameterError(
+                f"{cls.name}: hyper-parameter {name}={value!r} has type {type(value).__name__}; expected "
+                f"{type_name(kind)}.{accepted}"
+            )
+        if _nonfinite_numbers(value):
+            raise HyperparameterError(
+                f"{cls.name}: hyper-parameter {name}={value!r} is not finite (NaN or inf); give finite numbers."
+            )
+        if name in RANGES:
+            RANGES[name].check(name, list(_numbers(value)) if isinstance(value, dict) else value, cls.name)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise HyperparameterError(
+                f"{cls.name}: hyper-parameter {name}={value!r} is not a JSON value (numbers, strings, lists, "
+                "dicts), so the agent could not be saved; pass names instead of classes."
+            ) from None
+
+    @classmethod
+    def _kwargs_targets(cls, policy: type) -> dict[str, type]:
+        """``{"policy_kwargs": policy class, "X_buffer_kwargs": the buffer class X_buffer_class names}``."""
+        targets = {"policy_kwargs": policy}
+        for name, parameter in signature(cls.algorithm()).parameters.items():
+            if name.endswith("_buffer_class"):
+                classes = [
+                    typing.get_args(option)[0]
+                    for option in typing.get_args(parameter.annotation) or (parameter.annotation,)
+                    if typing.get_origin(option) is type
+                ]
+                if classes and isinstance(classes[0], type):
+                    targets[name.removesuffix("_class") + "_kwargs"] = classes[0]
+        return targets
+
+    @classmethod
+    def _check_table(cls, name: str, table: dict[str, Any], target: type) -> None:
+        """Check the keys and values of a ``*_kwargs`` table against ``target``'s constructor."""
+        parameters: dict[str, inspect.Parameter] = {}
+        for klass in target.__mro__:  # a subclass taking ``**kwargs`` passes them on to its parent
+            if klass is object:
+                break
+            found = signature(vars(klass).get("__init__", object.__init__)).parameters
+            parameters = {**{key: p for key, p in found.items() if p.kind in _NAMED}, **parameters}
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in found.values()):
+                break
+        allowed = sorted(set(parameters) - _PASSED_BY_SB3 - {"self"})
+        for key, value in table.items():
+            if key not in allowed:
                 raise HyperparameterError(
-                    f"{cls.name}: hyper-parameter {name}={value!r} is not finite (NaN or inf); give finite numbers."
+                    f"{cls.name}: hyper-parameter {name} has no key {key!r} ({target.__name__} does not take it or "
+                    f"Stable-Baselines3 sets it); accepted keys: {', '.join(allowed) or '(none)'}."
                 )
-            if name in RANGES:
-                RANGES[name].check(name, value, cls.name)
-            try:
-                json.dumps(value)
-            except TypeError:
-                raise HyperparameterError(
-                    f"{cls.name}: hyper-parameter {name}={value!r} is not a JSON value (numbers, strings, lists, "
-                    "dicts), so the agent could not be saved; pass names instead of classes."
-                ) from None
-        return merged
+            cls._check_value(f"{name}.{key}", value, _json_annotation(parameters[key]))
 
     def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
         self.env = check_vector_env(env, self.name)
         self.n_actions = int(self.env.single_action_space.n)  # type: ignore[attr-defined]  # checked Discrete
         self.seed = check_seed(seed, self.name)
+        if self.seed > SEED_LIMIT:
+            raise HyperparameterError(f"{self.name}: seed must be at most {SEED_LIMIT} (2**32 - 1), got {seed!r}.")
         self.hyperparams = copy.deepcopy(dict(hyperparams))  # SB3 edits policy_kwargs in place
         merged = copy.deepcopy(self.check_hyperparams(hyperparams))
         self.device = resolve_device(device, self.name)
@@ -380,9 +514,11 @@ class SB3Agent:
             try:
                 self.model = algorithm(policy, self.vec_env, seed=self.seed, device=self.device, verbose=0, **merged)
             except (AssertionError, ValueError, TypeError, KeyError) as error:
+                # What SB3 says rarely names the argument: name the ones the user gave.
                 detail = " ".join(str(error).split()) or type(error).__name__
+                given = ", ".join(f"{name}={value!r}" for name, value in self.hyperparams.items()) or "the defaults"
                 raise HyperparameterError(
-                    f"{self.name}: Stable-Baselines3 refused these hyper-parameters: {detail}"
+                    f"{self.name}: Stable-Baselines3 refused these hyper-parameters ({given}): {detail}"
                 ) from None
 
     def memory_needs(self, hyperparams: Mapping[str, Any]) -> dict[str, float]:
@@ -412,7 +548,7 @@ class SB3Agent:
         sizes = [get_flattened_obs_dim(self.env.single_observation_space), *widths, self.n_actions * int(heads)]
         parameters = sum(float(a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False))
         # two networks (actor and critic, or online and target), each with gradients and Adam moments
-        needs["networks (net_arch; one-hot observations)"] = 2 * 4 * 4 * parameters
+        needs["networks (policy_kwargs.net_arch; one-hot observations)"] = 2 * 4 * 4 * parameters
         return needs
 
     @contextmanager

@@ -11,16 +11,12 @@ non-zero exit code, never a traceback unless ``--debug`` is given (before or aft
 from __future__ import annotations
 
 import argparse
-import collections.abc
-import inspect
 import json
 import math
 import os
 import sys
 import tempfile
 import traceback
-import types
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,6 +25,11 @@ import gymnasium as gym
 import numpy as np
 
 import nlp_envs
+
+# env_parameters and fits_annotation stay importable from here, where they were first defined.
+from nlp_envs.arguments import check_env_kwargs, positive_int
+from nlp_envs.arguments import env_parameters as env_parameters
+from nlp_envs.arguments import fits_annotation as fits_annotation
 from nlp_envs.leaderboard import commands as leaderboard_commands
 from nlp_envs.leaderboard.store import ResultStoreError
 from nlp_envs.progress import StepBar
@@ -88,16 +89,6 @@ def _json_object(example: str) -> Any:
 
 _env_kwargs = _json_object('{"reward": "reference"}')
 _hyperparams = _json_object('{"learning_rate": 0.001}')
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _seed(text: str) -> int:
@@ -166,109 +157,6 @@ def check_device(device: str, flag: str = "--device") -> None:
     count = torch.cuda.device_count()
     if resolved.index is not None and resolved.index >= count:
         raise CommandLineError(f"{flag} {device!r}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}.")
-
-
-def env_parameters(env_id: str) -> dict[str, inspect.Parameter] | None:
-    """The keyword arguments ``gym.make_vec(env_id, vectorization_mode="vector_entry_point")`` accepts.
-
-    Follows ``**task_kwargs`` into the batched core (``core_class``) of our envs. Returns None when
-    the accepted names cannot be known (an entry point that takes ``**kwargs`` and has no core).
-
-    Raises:
-        gymnasium.error.Error: ``env_id`` is not registered.
-    """
-    spec = gym.spec(env_id)
-    entry = spec.vector_entry_point or spec.entry_point
-    factory = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-    core = getattr(factory, "core_class", None)
-    parameters: dict[str, inspect.Parameter] = {}
-    open_ended = False
-    # Our envs pass ``**task_kwargs`` on to their batched core: its signature holds the rest.
-    for function in (factory, core):
-        if function is None or (function is core and not open_ended):
-            continue
-        open_ended = False
-        for parameter in _signature(function).parameters.values():
-            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-                open_ended = True
-            elif parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
-                parameters[parameter.name] = parameter
-    return None if open_ended else parameters
-
-
-def _signature(function: Any) -> inspect.Signature:
-    """The signature with evaluated annotations, or with none where they do not evaluate."""
-    try:
-        return inspect.signature(function, eval_str=True)
-    except Exception:  # an annotation that does not evaluate only loses the type check
-        signature = inspect.signature(function)
-        return signature.replace(
-            parameters=[item.replace(annotation=inspect.Parameter.empty) for item in signature.parameters.values()]
-        )
-
-
-def check_env_kwargs(
-    env_id: str, kwargs: dict[str, Any], flag: str = "--env-kwargs", given: Sequence[str] = ()
-) -> None:
-    """Refuse unknown or ill-typed env keyword arguments before anything is built.
-
-    Args:
-        env_id: a registered id.
-        kwargs: the user's keyword arguments (from JSON).
-        flag: the command-line flag that gave them, for the message.
-        given: names the command sets itself (e.g. ``num_envs``); the user may not pass them.
-
-    Raises:
-        CommandLineError: an unknown name (the message lists the valid ones), a reserved one, or a
-            value whose JSON type does not fit the constructor's annotation.
-    """
-    parameters = env_parameters(env_id)
-    if parameters is None:
-        return
-    valid = sorted(set(parameters) - set(given))
-    for name, value in kwargs.items():
-        if name in given:
-            raise CommandLineError(f"{flag}: {name!r} is set by the command itself; use its own flag instead.")
-        if name not in parameters:
-            raise CommandLineError(
-                f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {', '.join(valid)}."
-            )
-        kind = parameters[name].annotation
-        if kind is not inspect.Parameter.empty and not fits_annotation(value, kind):
-            raise CommandLineError(
-                f"{flag}: {name}={value!r} has type {type(value).__name__}; {env_id} expects {_type_name(kind)}."
-            )
-
-
-def fits_annotation(value: Any, kind: Any) -> bool:
-    """Whether a value fits an annotation (ints fit floats, lists and tuples fit sequences, bools only bools)."""
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        return any(fits_annotation(value, option) for option in typing.get_args(kind))
-    if kind is Any:
-        return True
-    if kind is type(None):
-        return value is None
-    if origin is typing.Literal:
-        return value in typing.get_args(kind)
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(origin, type) and issubclass(origin, collections.abc.Sequence) and origin is not str:
-        items = typing.get_args(kind)
-        return isinstance(value, (list, tuple)) and (
-            not items or all(fits_annotation(item, items[0]) for item in value)
-        )
-    if isinstance(origin, type):
-        return isinstance(value, origin)
-    if isinstance(kind, type):
-        return isinstance(value, kind)
-    return True
-
-
-def _type_name(kind: Any) -> str:
-    return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "").replace("collections.abc.", "")
 
 
 def check_env_id(env_id: str, flag: str) -> None:
@@ -440,14 +328,14 @@ def add_agent_commands(commands: Any) -> None:
     train = commands.add_parser("train", help="train an agent on an env and evaluate it")
     train.add_argument("--agent", required=True, help="an agent name (see `nlp-envs agents`)")
     train.add_argument("--env", required=True, help="a registered id, e.g. nlp_envs/NextWordEasy-v0")
-    train.add_argument("--steps", type=_positive, required=True, help="env steps, all envs together")
+    train.add_argument("--steps", type=positive_int, required=True, help="env steps, all envs together")
     train.add_argument("--seed", type=_seed, default=0, help=f"0 to {MAX_SEED} (default: 0)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    train.add_argument("--num-envs", type=_positive, default=8, help="parallel episodes (default: 8)")
+    train.add_argument("--num-envs", type=positive_int, default=8, help="parallel episodes (default: 8)")
     train.add_argument("--save", default=None, help="write the trained agent to this path (checked before training)")
     train.add_argument("--hyperparams", type=_hyperparams, default={}, help="JSON object of agent hyper-parameters")
     train.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="JSON object of env keyword arguments")
-    train.add_argument("--eval-episodes", type=_positive, default=100, help="evaluation episodes (default: 100)")
+    train.add_argument("--eval-episodes", type=positive_int, default=100, help="evaluation episodes (default: 100)")
     train.add_argument("--eval-seed", type=_seed, default=1_000_000, help="seed of the evaluation episodes")
     train.set_defaults(handler=cmd_train)
 

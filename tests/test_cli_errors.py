@@ -4,9 +4,6 @@ Each row is (arguments, a substring the error line must contain). The rule check
 exit code 2, exactly one non-empty line on standard error, starting ``nlp-envs: error:`` and naming
 the input, no traceback; the same arguments with ``--debug`` show the traceback. ``@tmp`` in an
 argument is a fresh folder, ``@suite`` a tiny valid suite file and ``@file`` a plain text file.
-
-Rows marked xfail are fixed on another branch; the marker is strict, so the lead sees when to
-remove it after the merge.
 """
 
 from __future__ import annotations
@@ -51,10 +48,6 @@ id = "nlp_envs/NextWordEasy-v0"
 def suite_text(agent: str = "random", agent_extra: str = "", env_extra: str = "") -> str:
     """A one-cell suite that trains in well under a second."""
     return TINY_SUITE.format(agent=agent, agent_extra=agent_extra, env_extra=env_extra)
-
-
-def fixed_on(branch: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"fixed on branch {branch}")
 
 
 # (arguments, what the line must name); extra suite files are written by the `paths` fixture.
@@ -131,7 +124,6 @@ CASES = [
         ["bench", "--suite", "@suite", "--db", "@tmp/r.sqlite", "--jobs", "0"],
         "jobs",
         id="bench-zero-jobs",
-        marks=fixed_on("bench-checks"),
     ),
     pytest.param(
         ["bench", "--suite", "@bad_agent", "--db", "@tmp/r.sqlite"],
@@ -147,13 +139,11 @@ CASES = [
         ["bench", "--suite", "@bad_env_kwarg", "--db", "@tmp/r.sqlite"],
         "bogus",
         id="bench-unknown-env-kwarg-in-suite",
-        marks=fixed_on("bench-checks"),
     ),
     pytest.param(
         ["bench", "--suite", "@nan_hyperparam", "--db", "@tmp/r.sqlite"],
         "learning_rate",
         id="bench-nan-hyperparam-in-suite",
-        marks=fixed_on("bench-checks"),
     ),
     # leaderboard
     pytest.param(["leaderboard", "--db", "@tmp"], "--db", id="leaderboard-db-is-a-folder"),
@@ -379,3 +369,82 @@ def test_the_progress_bar_ends_its_line_when_interrupted() -> None:
     with StepBar(100, stream=piped) as bar:
         bar.update(100)
     assert piped.getvalue().startswith("[##############################] 100/100 steps")
+
+
+def test_bench_refuses_zero_jobs_before_the_header_and_the_database(paths, capsys) -> None:
+    db = Path(paths["tmp"]) / "r.sqlite"
+    assert main(["bench", "--suite", paths["suite"], "--db", str(db), "--jobs", "0"]) == cli.EXIT_USER_ERROR
+    captured = capsys.readouterr()
+    assert error_lines(captured.err) == [
+        "nlp-envs: error: argument --jobs: expected a positive integer, got '0' (see `nlp-envs bench --help`)"
+    ]
+    assert not db.exists() and not list(Path(paths["tmp"]).iterdir())
+
+
+@pytest.mark.parametrize(
+    ("env_extra", "expected"),
+    [
+        ("kwargs = { bogus = 1 }", "kwargs: nlp_envs/NextWordEasy-v0 has no keyword argument 'bogus'; valid ones:"),
+        ('eval_kwargs = { vocab_size = "x" }', "eval_kwargs: vocab_size='x' has type str; "),
+        ("kwargs = { vocab_size = true }", "kwargs: vocab_size=True has type bool; "),
+        ("kwargs = { num_envs = 3 }", "kwargs: 'num_envs' is set by the command itself"),
+    ],
+)
+def test_a_bad_env_kwarg_in_a_suite_is_one_line_before_anything_runs(
+    env_extra: str, expected: str, tmp_path: Path, capsys
+) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(suite_text(env_extra=env_extra))
+    db = tmp_path / "r.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == cli.EXIT_USER_ERROR
+    captured = capsys.readouterr()
+    [line] = error_lines(captured.err)
+    assert line.startswith(f"nlp-envs: error: suite file {str(suite)!r}: envs entry 1 ({EASY}): "), line
+    assert expected in line
+    assert not db.exists() and "suite 'tiny'" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("agent", "agent_extra", "expected"),
+    [
+        ("qtable", "learning_rate = nan", "[agents.qtable]: qtable: hyper-parameter learning_rate=nan is not a finite"),
+        ("dqn", 'gamma = "high"', "[agents.dqn]: dqn: hyper-parameter gamma='high' has type str"),
+        ("sb3-ppo", "n_steps = 0", "[agents.sb3-ppo]: sb3-ppo: hyper-parameter n_steps must be >= 1"),
+        ("sb3-dqn", "policy_kwargs = 3", "[agents.sb3-dqn]: sb3-dqn: hyper-parameter policy_kwargs=3 has type int"),
+        ("random", "seed = 3", "[agents.random]: random: unknown hyper-parameter(s) seed"),
+    ],
+)
+def test_bad_hyperparameters_in_a_suite_are_one_line_before_any_cell(
+    agent: str, agent_extra: str, expected: str, tmp_path: Path, capsys
+) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(suite_text(agent=agent, agent_extra=agent_extra))
+    db = tmp_path / "r.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == cli.EXIT_USER_ERROR
+    captured = capsys.readouterr()
+    [line] = error_lines(captured.err)
+    assert line.startswith(f"nlp-envs: error: suite file {str(suite)!r}: {expected}"), line
+    assert not db.exists() and "suite 'tiny'" not in captured.err
+
+
+def test_a_plugin_agent_without_checks_is_built_once_on_a_one_slot_env(tmp_path: Path, monkeypatch) -> None:
+    import agents
+    from agents.plugins import AgentEntry
+    from nlp_envs.leaderboard.suites import SuiteError, load_suite
+
+    built: list[tuple[int, dict[str, object]]] = []
+
+    def factory(env: object, *, seed: int = 0, device: str = "auto", **hyperparams: object) -> object:
+        built.append((env.num_envs, hyperparams))  # type: ignore[attr-defined]
+        if hyperparams.get("width", 1) <= 0:  # type: ignore[operator]
+            raise ValueError(f"plain: width must be > 0, got {hyperparams['width']}")
+        return object()
+
+    monkeypatch.setattr(agents, "entry", lambda name: AgentEntry(name, factory, "p", "plain-dist", "1.0"))
+    suite = tmp_path / "s.toml"
+    suite.write_text(suite_text(agent="plain", agent_extra="width = 4"))
+    load_suite(str(suite)).check()
+    assert built == [(1, {"width": 4})]
+    suite.write_text(suite_text(agent="plain", agent_extra="width = 0"))
+    with pytest.raises(SuiteError, match=r"\[agents.plain\]: plain: width must be > 0, got 0$"):
+        load_suite(str(suite)).check()

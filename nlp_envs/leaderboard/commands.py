@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from nlp_envs.arguments import positive_int
 from nlp_envs.atomic import atomic_write
 from nlp_envs.leaderboard.report import FORMATS, build, render
 from nlp_envs.leaderboard.runner import (
@@ -145,7 +146,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     bench.add_argument("--executor", choices=EXECUTORS, default="local")
     bench.add_argument("--address", help="Ray cluster address (with --executor ray; default: start a local Ray)")
-    bench.add_argument("--jobs", type=int, default=1, help="worker processes for the local executor")
+    bench.add_argument("--jobs", type=positive_int, default=1, help="worker processes for the local executor")
     bench.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
     bench.set_defaults(handler=cmd_bench)
 

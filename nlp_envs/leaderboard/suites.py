@@ -36,8 +36,12 @@ content is part of the cell's config (``data_hashes``) and of its identity, so a
 new cell while the same file run from another folder, or moved, is the same cell.
 
 Sizes are bounded (:data:`LIMITS`), and :meth:`Suite.cells` is a lazy sequence, so a large suite
-costs no memory before it runs. :meth:`Suite.check` validates agents, env ids and the device once,
-up front.
+costs no memory before it runs. :meth:`Suite.check` validates, once and before any cell runs,
+the agents, env ids, env kwargs (the same check as ``--env-kwargs``), the device and each agent's
+hyper-parameters (:meth:`Suite.check_agent`): an SB3 agent by its ``check_hyperparams`` (names,
+types, ranges), a built-in agent by building its config dataclass, and any other plugin agent by
+building it once on a 1-slot vector env of the suite's first env. So a bad entry is one line naming
+the suite file, the entry and the field, never a failure per cell.
 
 Named suites ship in the package (``nlp_envs/leaderboard/builtin_suites/NAME.toml``); a name is
 looked up there, then in ``benchmarks/suites/NAME.toml`` of the working directory; any other path to
@@ -53,6 +57,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
+
+from nlp_envs.arguments import KwargsError, check_env_kwargs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,6 +80,9 @@ LIMITS = {
     "curve_episodes": 1_000_000,
 }
 _DEFAULTS = {"seeds": 3, "steps": 10_000, "num_envs": 8, "eval_episodes": 100, "curve_points": 5, "curve_episodes": 20}
+
+_SET_BY_RUNNER = ("num_envs", "render_mode", "vectorization_mode")
+"""Env kwargs a cell sets itself; a suite may not give them."""
 
 # Env kwargs that name data: a built-in name or the path of a user file (see the module docstring).
 DATA_FILE_KWARGS = ("corpus", "dataset", "catalog", "ratings", "ontology", "judgments", "features")
@@ -282,7 +291,11 @@ class Suite:
         return Cells(self, chosen_agents, chosen_envs, count, device)
 
     def check(self, *, agents: list[str] | None = None, envs: list[str] | None = None, device: str = "auto") -> None:
-        """Check once, before any cell runs, that the agents are installed, the envs registered, the device valid.
+        """Check once, before any cell runs, everything a cell would otherwise refuse cell by cell.
+
+        In order: the agents are installed, the env ids registered, the env kwargs and eval kwargs
+        known to each env and of the types its constructor takes (the check ``--env-kwargs`` uses),
+        the device valid, and each agent's hyper-parameters acceptable (see :meth:`check_agent`).
 
         Args:
             agents: only these agent names (as for :meth:`cells`); None for all.
@@ -299,7 +312,8 @@ class Suite:
 
         where = f"suite file {str(self.path)!r}"
         chosen_envs = self._select_envs(envs)
-        for name in self._select_agents(agents):
+        chosen_agents = self._select_agents(agents)
+        for name in chosen_agents:
             try:
                 agent_plugins.entry(name)
             except (KeyError, ValueError) as error:
@@ -314,10 +328,59 @@ class Suite:
                     f"{where}: envs entry {number} has id {entry.id!r}, which is not a registered env; "
                     f"registered nlp_envs ids: {', '.join(registered)} (run `nlp-envs envs` to list them all)."
                 )
+            for table, kwargs in (("kwargs", entry.kwargs), ("eval_kwargs", entry.eval_kwargs)):
+                label = f"{where}: envs entry {number} ({entry.name}): {table}"
+                try:
+                    check_env_kwargs(env_id, kwargs, flag=label, given=_SET_BY_RUNNER)
+                except KwargsError as error:
+                    raise SuiteError(str(error)) from None
         try:
             agent_plugins.base.resolve_device(device, "--device")
         except ValueError as error:
             raise SuiteError(f"{where}: {error}") from None
+        for name in chosen_agents:
+            self.check_agent(name, chosen_envs[0], device)
+
+    def check_agent(self, name: str, env: EnvEntry, device: str = "auto") -> None:
+        """Check agent ``name``'s hyper-parameters once, without running a cell.
+
+        The rule, cheapest first: an agent class with a ``check_hyperparams`` class method (the SB3
+        adapter: names, JSON types, :data:`agents.sb3.RANGES`, dict-valued kwargs) is asked; a class
+        with a ``Config`` dataclass (the built-in agents) has it built by
+        :func:`agents.base.build_config` (names, types, ranges, ``validate``); any other agent (a
+        plugin) is built once on a 1-slot vector env of ``env``, the suite's first chosen env, with
+        its training kwargs, and dropped.
+
+        Raises:
+            SuiteError: the hyper-parameters are refused; the line names the suite file, the agent
+                table and the agent's own message (which names the hyper-parameter).
+        """
+        import dataclasses
+
+        import gymnasium as gym
+
+        import agents as agent_plugins
+
+        hyperparams = self.agents[name]
+        factory = agent_plugins.entry(name).factory
+        resolve = getattr(factory, "resolve", None)
+        target: Any = resolve() if callable(resolve) else factory
+        try:
+            if callable(getattr(target, "check_hyperparams", None)):
+                target.check_hyperparams(hyperparams)
+            elif dataclasses.is_dataclass(getattr(target, "Config", None)):
+                agent_plugins.base.build_config(target.Config, hyperparams, name)
+            else:
+                vector = gym.make_vec(
+                    env.id.split(":", 1)[-1], num_envs=1, vectorization_mode="vector_entry_point", **env.kwargs
+                )
+                try:
+                    agent_plugins.make(name, vector, seed=0, device=device, **hyperparams)
+                finally:
+                    vector.close()
+        except (ValueError, TypeError) as error:
+            detail = " ".join(str(error).split()) or type(error).__name__
+            raise SuiteError(f"suite file {str(self.path)!r}: [agents.{name}]: {detail}") from None
 
     def _select_agents(self, wanted: list[str] | None) -> list[str]:
         known = list(self.agents)
