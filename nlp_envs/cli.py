@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 import nlp_envs
+from agents.base import DivergedError
 
 # env_parameters and fits_annotation stay importable from here, where they were first defined.
 from nlp_envs.arguments import check_env_kwargs, positive_int
@@ -370,9 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Errors of the user's making, reported as one line with exit code 2. The project's own errors are
 # ValueErrors (HyperparameterError, SuiteError, DataFileError, ...) or ModuleNotFoundErrors (a
-# missing data package); OSError is a path the user gave that cannot be read or written.
+# missing data package); OSError is a path the user gave that cannot be read or written; a
+# DivergedError is a run the user's hyper-parameters made diverge (its message says which).
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
+    DivergedError,
     gym.error.Error,
     ModuleNotFoundError,
     ResultStoreError,

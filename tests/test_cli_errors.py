@@ -448,3 +448,15 @@ def test_a_plugin_agent_without_checks_is_built_once_on_a_one_slot_env(tmp_path:
     suite.write_text(suite_text(agent="plain", agent_extra="width = 0"))
     with pytest.raises(SuiteError, match=r"\[agents.plain\]: plain: width must be > 0, got 0$"):
         load_suite(str(suite)).check()
+
+
+def test_a_diverged_run_is_one_line_and_saves_nothing(tmp_path: Path, capsys) -> None:
+    save = tmp_path / "agent.pt"
+    argv = ["train", "--agent", "dqn", "--env", EASY, "--steps", "3000", "--eval-episodes", "2", "--save", str(save)]
+    code = main([*argv, "--hyperparams", '{"learning_rate": 1e30}'])
+    captured = capsys.readouterr()
+    lines = error_lines(captured.err)
+    assert code == cli.EXIT_USER_ERROR, captured.err
+    assert len(lines) == 1 and lines[0].startswith("nlp-envs: error: diverged: dqn at step "), captured.err
+    assert "internal error" not in captured.err and "Traceback" not in captured.err
+    assert not save.exists()
