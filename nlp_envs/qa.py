@@ -20,6 +20,8 @@ SPLITS = ("train", "test")
 WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
 # Random-stream ids of begin(): which question, the hard window, random distractors, redraws, order.
 _QUESTION, _WINDOW, _RANDOM, _REDRAW, _ORDER = 0, 1, 2, 3, 4
+#: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
+LENGTH_SCALE = 50
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,17 @@ class QACore(TaskCore):
         n = self.candidates
         self.answer_offset = 0 if self.bandit else n
         self.single_action_space = spaces.Discrete(n if self.bandit else 2 * n)
-        width = len(FEATURES) * n + n + 1
+        width = len(FEATURES) * n + 2 * n + 1
         self.single_observation_space = spaces.Box(-1.0, 1.0, shape=(width,), dtype=np.float32)
         self.afterstate_space = spaces.Box(
             -1.0, 1.0, shape=(width + int(self.single_action_space.n),), dtype=np.float32
         )
         # Every episode ends by step candidates + 1 (after all inspections only an answer or a repeat
         # is left, and both end it); the bandit's first step answers.
-        self.max_steps = 1 if self.bandit else n + 1
+        self.last_step = 1 if self.bandit else n + 1
+        # The step limit is one more, so that it never cuts an episode (the step that reaches the
+        # limit is truncated even when it terminates).
+        self.max_steps = self.last_step + 1
         self.state = QAState(
             question=np.zeros(num_envs, np.int64),
             candidates=np.zeros((num_envs, n), np.int64),
@@ -140,6 +145,8 @@ class QACore(TaskCore):
             position=np.zeros(num_envs, np.int64),
             outcome=np.full(num_envs, INSPECT, np.int64),
         )
+        # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
+        self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
         self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
 
     @property
@@ -210,14 +217,15 @@ class QACore(TaskCore):
         return self._rewards[outcome], outcome != INSPECT
 
     def observe(self) -> np.ndarray:
-        """Per slot: the inspected candidates' features (zeros elsewhere), the inspected flags, steps used."""
+        """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
         state = self.state
         shown = state.features * state.inspected[:, :, None]
         return np.concatenate(
             [
                 shown.reshape(self.num_envs, -1),
                 state.inspected.astype(np.float32),
-                (state.steps / self.max_steps)[:, None].astype(np.float32),
+                self._lengths[state.candidates],
+                (state.steps / (self.candidates + 1))[:, None].astype(np.float32),
             ],
             axis=1,
             dtype=np.float32,
@@ -329,19 +337,21 @@ class QAEnv(CoreEnv):
 
     ## Observation Space
 
-    ``Box(-1, 1, (4 * candidates + 1,), float32)``:
+    ``Box(-1, 1, (5 * candidates + 1,), float32)``:
 
     | Index                      | Observation                                                      |
     |----------------------------|------------------------------------------------------------------|
     | 3i, 3i + 1, 3i + 2         | candidate i's word overlap, TF-IDF cosine, PPMI cosine (or 0)    |
     | 3 * candidates + i         | 1 if candidate i was inspected, else 0                           |
-    | 4 * candidates             | steps taken divided by ``candidates + 1``                        |
+    | 4 * candidates + i         | candidate i's length in words / 50, at most 1 (always shown)     |
+    | 5 * candidates             | steps taken divided by ``candidates + 1``                        |
 
     Word overlap is the Jaccard index of the question's and the answer's word sets; TF-IDF cosine
     uses the IDF of the training split's texts; PPMI cosine is the cosine of the mean PPMI + SVD
     word vectors (32 dimensions, the training split's 2,000 most frequent words,
     :func:`nlp_envs.language_model.ppmi_vectors`). A candidate's features are 0 until it is
-    inspected; in the bandit all are shown at once.
+    inspected; in the bandit all are shown at once. The candidates' lengths are seen from the
+    start, as a reader sees a list of replies before reading them.
 
     ## Rewards
 
@@ -397,7 +407,7 @@ class QAEnv(CoreEnv):
     >>> import nlp_envs
     >>> env = gym.make("nlp_envs/QA-v0", candidates=3, hard_distractors=1, render_mode="ansi")
     >>> env.observation_space, env.action_space
-    (Box(-1.0, 1.0, (13,), float32), Discrete(6))
+    (Box(-1.0, 1.0, (16,), float32), Discrete(6))
     >>> observation, info = env.reset(seed=0)
     >>> print(info["text"])
     Q: stock market

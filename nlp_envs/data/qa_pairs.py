@@ -66,6 +66,7 @@ class QASplit:
         group_sizes: per pair, the size of its group.
         answer_ids: per pair, the id of its answer's normalised words (equal texts, equal ids).
         distinct_answers: the number of distinct answer ids.
+        answer_lengths: per pair, its answer's length in words.
     """
 
     questions: tuple[str, ...]
@@ -75,6 +76,7 @@ class QASplit:
     group_sizes: np.ndarray
     answer_ids: np.ndarray
     distinct_answers: int
+    answer_lengths: np.ndarray
     _question_words: _Sparse
     _answer_words: _Sparse
     _question_tfidf: _Sparse
@@ -274,6 +276,7 @@ class _Encoder:
             group_sizes,
             answer_ids,
             len(distinct),
+            np.array([len(row[4]) for row in rows], dtype=np.int64),
             question_words,
             answer_words,
             question_tfidf,
