@@ -68,7 +68,7 @@ class QACore(TaskCore):
         answer_column: str = "answer",
         split: str = "train",
         candidates: int = 10,
-        hard_distractors: int = 4,
+        hard_distractors: int | None = None,
         bandit: bool = False,
         inspect_cost: float = 0.01,
     ) -> None:
@@ -87,6 +87,8 @@ class QACore(TaskCore):
             raise ValueError(f"{self.env_id}: split={split!r} is not one of {SPLITS}.")
         if not isinstance(bandit, (bool, np.bool_)):
             raise ValueError(f"{self.env_id}: bandit must be True or False, got {bandit!r}.")
+        if hard_distractors is None:  # about half the distractors (4 of 9 by default)
+            hard_distractors = (candidates - 1) // 2 if isinstance(candidates, (int, np.integer)) else 0
         for name, count, low, high in (
             ("candidates", candidates, 2, 100),
             ("hard_distractors", hard_distractors, 0, 99),
@@ -400,8 +402,9 @@ class QAEnv(CoreEnv):
 
     ``pairs="chatterbot"``, ``question_column="question"``, ``answer_column="answer"``,
     ``split="train"`` (``"test"`` draws unseen questions: evaluate with it), ``candidates=10``,
-    ``hard_distractors=4``, ``bandit=False`` (all features at once, answer only, one step),
-    ``inspect_cost=0.01``, ``render_mode=None`` or ``"ansi"``.
+    ``hard_distractors=None`` (``(candidates - 1) // 2``: 4 of 9), ``bandit=False`` (all
+    features at once, answer only, one step), ``inspect_cost=0.01``, ``render_mode=None`` or
+    ``"ansi"``.
 
     >>> import gymnasium as gym
     >>> import nlp_envs
