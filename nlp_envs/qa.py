@@ -18,8 +18,9 @@ from nlp_envs.policies import random_policy
 SPLITS = ("train", "test")
 # The outcomes of a step: a wrong answer, the true answer, a first inspection, a repeated one.
 WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
-# Random-stream ids of begin(): which question, the hard window, random distractors, redraws, order.
-_QUESTION, _WINDOW, _RANDOM, _REDRAW, _ORDER = 0, 1, 2, 3, 4
+# Random streams of begin(): the question, the hard window, then `candidates` streams for random
+# distractors, then `candidates` for the order; redraws of repeated answers use their own counter.
+_QUESTION, _WINDOW, _RANDOM, _REDRAW = 0, 1, 1, 3  # _RANDOM's first stream (column 0) is unused
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
 
@@ -161,19 +162,23 @@ class QACore(TaskCore):
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
         data, n, m = self.data, self.candidates, len(slots)
         total = len(data.questions)
-        question = random_integers(keys, total, _QUESTION)
-        chosen = np.empty((m, n), np.int64)
+        # One hash per (slot, stream): the question, the hard window, a random distractor per
+        # column, and the shuffling order per column (one vectorised call: begin runs at every reset).
+        streams = 2 * n + 1
+        hashes = hash_keys(np.repeat(keys, streams), np.tile(np.arange(streams), m)).reshape(m, streams)
+        question = (hashes[:, _QUESTION] % np.uint64(total)).astype(np.int64)
+        chosen = (hashes[:, _RANDOM : _RANDOM + n] % np.uint64(total)).astype(np.int64)  # column 0 unused
         chosen[:, 0] = question
         # Hard distractors: a window of the question's group (topic file or conversation) starting at a
         # random offset after it, so they are distinct pairs and never the question's own.
         start, size = data.group_starts[question], data.group_sizes[question]
         others = np.maximum(size - 1, 1)
-        offset = random_integers(keys, others, _WINDOW)
+        offset = (hashes[:, _WINDOW] % others.astype(np.uint64)).astype(np.int64)
         hard = np.minimum(self.hard_distractors, size - 1)
-        for column in range(1, n):
-            window = start + (question - start + 1 + (offset + column - 1) % others) % size
-            drawn = random_integers(keys, total, _RANDOM, column)
-            chosen[:, column] = np.where(column - 1 < hard, window, drawn)
+        columns = np.arange(1, n)
+        after = (question - start)[:, None] + 1 + (offset[:, None] + columns - 1) % others[:, None]
+        window = start[:, None] + after % size[:, None]
+        chosen[:, 1:] = np.where(columns - 1 < hard[:, None], window, chosen[:, 1:])
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         answers = data.answer_ids[chosen]
@@ -185,9 +190,7 @@ class QACore(TaskCore):
             rows, columns = np.nonzero(clash)
             chosen[rows, columns] = random_integers(keys[rows], total, _REDRAW, round_, columns)
             answers[rows, columns] = data.answer_ids[chosen[rows, columns]]
-        order = np.argsort(
-            hashes_to_uniform(hash_keys(np.repeat(keys, n), np.tile(np.arange(n), m), _ORDER)).reshape(m, n), axis=1
-        )
+        order = np.argsort(hashes_to_uniform(hashes[:, _RANDOM + n :]), axis=1)
         state = self.state
         state.question[slots] = question
         state.candidates[slots] = np.take_along_axis(chosen, order, axis=1)
@@ -390,10 +393,20 @@ class QAEnv(CoreEnv):
 
     ``random`` (uniform over the allowed acts); ``tfidf`` (inspects every candidate, then answers
     the best TF-IDF cosine: the classic baseline); ``oracle`` (hidden state: answers the true
-    candidate at once, return 1, the maximum). R@1 (mean return) on the test split, 1,000
+    candidate at once, return 1, the maximum). Mean return (R@1) on the test split, 1,000
     episodes, seed 0 (``python benchmarks/reference_policies.py --envs QA``):
 
-    RESULTS_TABLE
+    | policy      | QA-v0        | QABandit-v0  | QAEasy-v0 (R4@1) |
+    |-------------|--------------|--------------|------------------|
+    | ``random``  | +0.09 (0.10) | +0.11 (0.11) | +0.26 (0.26)     |
+    | ``tfidf``   | +0.21 (0.31) | +0.31 (0.31) | +0.45 (0.45)     |
+    | ``oracle``  | +1.00 (1.00) | +1.00 (1.00) | +1.00 (1.00)     |
+
+    ``random`` inspects 0.85 candidates on average in QA-v0; ``tfidf`` inspects all ten (return
+    R@1 - 0.1). Chatterbot replies share few words with their questions, and the hard
+    distractors come from the same topic: the lexical features leave most of the gap to the
+    oracle, which is the question this env asks of a learner (DQN on QAEasy-v0: about 0.52 R4@1,
+    normalised 0.36, after 20,000 steps).
 
     As orientation (different data, same protocol), R10@1 on the Ubuntu Dialogue Corpus:
     random 0.10, TF-IDF 0.49, dual-encoder LSTM 0.55.
@@ -411,25 +424,26 @@ class QAEnv(CoreEnv):
     >>> env = gym.make("nlp_envs/QA-v0", candidates=3, hard_distractors=1, render_mode="ansi")
     >>> env.observation_space, env.action_space
     (Box(-1.0, 1.0, (16,), float32), Discrete(6))
-    >>> observation, info = env.reset(seed=0)
+    >>> observation, info = env.reset(seed=11)
     >>> print(info["text"])
-    Q: stock market
-      [0] buy low, sell high.
-      [1] China
-      [2] Trading shares.
-    >>> observation, reward, terminated, truncated, info = env.step(0)  # inspect candidate 0
+    Q: It is a pleasure to meet you.
+      [0] Not much.
+      [1] Thank you. You too.
+      [2] What do you want to know?
+    >>> observation, reward, terminated, truncated, info = env.step(1)  # inspect candidate 1
     >>> reward, terminated, observation[9:12].tolist(), info["action_mask"].tolist()
-    (-0.01, False, [1.0, 0.0, 0.0], [False, True, True, True, True, True])
-    >>> print(env.render().splitlines()[1])
-      [0] buy low, sell high.  (overlap 0.00, tfidf 0.00, ppmi 0.02)
-    >>> observation, reward, terminated, truncated, info = env.step(3)  # answer candidate 0
+    (-0.01, False, [0.0, 1.0, 0.0], [True, False, True, True, True, True])
+    >>> print(env.render().splitlines()[2])
+      [1] Thank you. You too.  (overlap 0.11, tfidf 0.10, ppmi 0.39)
+    >>> observation, reward, terminated, truncated, info = env.step(3 + 1)  # answer candidate 1
     >>> reward, terminated, info["correct"], info["inspections"]
     (1.0, True, np.float64(1.0), np.int64(1))
     >>> print(info["text"].splitlines()[-1])
-    -> answered [0] 'buy low, sell high.'; true answer [0] 'buy low, sell high.'
+    -> answered [1] 'Thank you. You too.'; true answer [1] 'Thank you. You too.'
 
     Registered ids: ``nlp_envs/QA-v0`` (10 candidates, 4 hard), its contextual-bandit preset
-    ``nlp_envs/QABandit-v0`` (``bandit=True``) and ``nlp_envs/QAEasy-v0`` (EASY_PRESET). Your own
+    ``nlp_envs/QABandit-v0`` (``bandit=True``) and ``nlp_envs/QAEasy-v0`` (the bandit with 4
+    candidates, none hard: R4@1). Your own
     data: ``gym.make("nlp_envs/QA-v0", pairs="faq.csv")``.
 
     ## Vectorized environment

@@ -84,7 +84,9 @@ def test_sparse_dots_equal_dense_dot_products(rng: np.random.Generator) -> None:
 
     left, right = rng.integers(6, size=20), rng.integers(6, size=20)
     expected = np.einsum("ij,ij->i", dense[left], dense[right])
-    np.testing.assert_allclose(_sparse_dots(sparse(dense), sparse(dense), left, right), expected)
+    shared, dots = _sparse_dots(sparse(dense), sparse(dense), left, right)
+    np.testing.assert_allclose(dots, expected)
+    np.testing.assert_array_equal(shared, ((dense[left] > 0) & (dense[right] > 0)).sum(axis=1))
 
 
 def test_features_are_word_overlap_tfidf_and_ppmi_cosines() -> None:

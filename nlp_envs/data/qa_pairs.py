@@ -92,10 +92,10 @@ class QASplit:
             cosine in ``[0, 1]`` and PPMI mean-vector cosine in ``[-1, 1]`` (``FEATURES``).
         """
         questions, answers = np.asarray(questions, np.int64).ravel(), np.asarray(answers, np.int64).ravel()
-        shared = _sparse_dots(self._question_words, self._answer_words, questions, answers)
+        # The word-set and TF-IDF rows share their word ids: one sort gives both products.
+        shared, tfidf = _sparse_dots(self._question_tfidf, self._answer_tfidf, questions, answers)
         union = self._question_words.sizes[questions] + self._answer_words.sizes[answers] - shared
         overlap = shared / np.maximum(union, 1)
-        tfidf = _sparse_dots(self._question_tfidf, self._answer_tfidf, questions, answers)
         ppmi = np.einsum("ij,ij->i", self._question_vectors[questions], self._answer_vectors[answers])
         result = np.stack([overlap, tfidf, ppmi], axis=1).astype(np.float32)
         return np.clip(result, -1.0, 1.0, out=result)
@@ -116,8 +116,13 @@ class QAPairs:
         return self.train if name == "train" else self.test
 
 
-def _sparse_dots(left: _Sparse, right: _Sparse, left_rows: np.ndarray, right_rows: np.ndarray) -> np.ndarray:
-    """``left[left_rows[i]] . right[right_rows[i]]`` for every ``i``: a sort finds the shared word ids."""
+def _sparse_dots(
+    left: _Sparse, right: _Sparse, left_rows: np.ndarray, right_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per ``i``: the word ids rows ``left[left_rows[i]]`` and ``right[right_rows[i]]`` share, and their dot product.
+
+    A sort of the (entry, word id) keys puts a word shared by both rows next to itself.
+    """
     left_entry, left_ids, left_weights = left.gather(left_rows)
     right_entry, right_ids, right_weights = right.gather(right_rows)
     width = np.int64(max(int(left_ids.max(initial=0)), int(right_ids.max(initial=0))) + 1)
@@ -127,7 +132,9 @@ def _sparse_dots(left: _Sparse, right: _Sparse, left_rows: np.ndarray, right_row
     keys, weights = keys[order], weights[order]
     # Word ids are unique within a row, so an equal neighbour is the same word in both texts.
     same = np.flatnonzero(keys[1:] == keys[:-1])
-    return np.bincount(keys[same] // width, weights=weights[same] * weights[same + 1], minlength=len(left_rows))
+    entries = keys[same] // width
+    shared = np.bincount(entries, minlength=len(left_rows)).astype(np.float64)
+    return shared, np.bincount(entries, weights=weights[same] * weights[same + 1], minlength=len(left_rows))
 
 
 Row = tuple[str, str, str, str]  # (question, answer, group, split key)
