@@ -325,7 +325,7 @@ class QAEnv(CoreEnv):
       (807 training and 223 test questions).
     - ``"chitchat"``: consecutive messages of the Chit Chat Challenge chats (MIT licence; a message
       is one sender's utterances joined); split 9:1 by conversation (about 110,000 training and
-      12,000 test questions; the first build takes 10 to 20 s).
+      12,000 test questions; its first build in a process takes about 15 s).
     - ``"both"``: the two together, each split by its own rule.
     - a path to your own ``.csv`` (with a header) or ``.jsonl`` file with columns ``question`` and
       ``answer`` (names set by ``question_column`` and ``answer_column``): split 4:1 by question;
@@ -402,11 +402,12 @@ class QAEnv(CoreEnv):
     | ``tfidf``   | +0.21 (0.31) | +0.31 (0.31) | +0.45 (0.45)     |
     | ``oracle``  | +1.00 (1.00) | +1.00 (1.00) | +1.00 (1.00)     |
 
-    ``random`` inspects 0.85 candidates on average in QA-v0; ``tfidf`` inspects all ten (return
-    R@1 - 0.1). Chatterbot replies share few words with their questions, and the hard
-    distractors come from the same topic: the lexical features leave most of the gap to the
-    oracle, which is the question this env asks of a learner (DQN on QAEasy-v0: about 0.52 R4@1,
-    normalised 0.36, after 20,000 steps).
+    With ``pairs="chitchat"``: ``random`` 0.10, ``tfidf`` 0.30, ``oracle`` 1.00 R@1 in both
+    QA-v0 and QABandit-v0. ``random`` inspects 0.85 candidates on average in QA-v0; ``tfidf``
+    inspects all ten (return R@1 - 0.1). Replies share few words with their questions, and the
+    hard distractors come from the same topic or chat: the lexical features leave most of the
+    gap to the oracle, which is the question this env asks of a learner (DQN on QAEasy-v0:
+    about 0.52 R4@1, normalised 0.36, after 20,000 steps).
 
     As orientation (different data, same protocol), R10@1 on the Ubuntu Dialogue Corpus:
     random 0.10, TF-IDF 0.49, dual-encoder LSTM 0.55.

@@ -367,3 +367,17 @@ def test_dqn_learns_the_easy_preset_beyond_tfidf() -> None:
     )
     assert result.normalized_score >= 0.3, result.normalized_score
     assert result.mean_return > tfidf.mean_return
+
+
+@pytest.mark.slow
+def test_chitchat_test_questions_are_unseen_and_hard_distractors_share_the_conversation() -> None:
+    """Chitchat message/reply pairs (a first build of 10 to 20 s)."""
+    pairs = load_pairs("chitchat")
+    assert len(pairs.train.questions) > 50_000 and len(pairs.test.questions) > 5_000
+    train_keys = {" ".join(tokenize(question)) for question in pairs.train.questions}
+    assert not any(" ".join(tokenize(question)) in train_keys for question in pairs.test.questions)
+    env = make_vec("nlp_envs/QA-v0", 64, pairs="chitchat", split="test")
+    env.reset(seed=0)
+    core = core_of(env)
+    same = (core.data.groups[core.state.candidates] == core.data.groups[core.state.question][:, None]).sum(axis=1)
+    assert (same - 1).mean() >= 3.5  # 4 hard distractors from the question's own conversation, nearly always
