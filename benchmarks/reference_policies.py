@@ -2,7 +2,7 @@
 
     python benchmarks/reference_policies.py [--episodes 1000] [--seed 0] [--envs SUBSTRING ...]
 
-Envs with a held-out split (NextWord, the classification presets) are scored on it
+Envs with a held-out split (NextWord, the classification and QA presets) are scored on it
 (``split="test"``). Prints one Markdown row per (env, policy): mean return and the task metrics.
 """
 

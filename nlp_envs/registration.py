@@ -137,6 +137,32 @@ BUILTIN_ENVS: tuple[dict[str, Any], ...] = (
         "reward_threshold": 40.0,
         "kwargs": {"num_candidates": 4, "relevance_hint": 0.1},
     },
+    # QA episodes always terminate by step candidates + 1 (1 for the bandit); the limit is one more,
+    # so that it never cuts an episode. Reward thresholds: about the tfidf policy's mean return.
+    {
+        "id": "nlp_envs/QA-v0",
+        "entry_point": "nlp_envs.qa:QAEnv",
+        "vector_entry_point": "nlp_envs.qa:QAVectorEnv",
+        "max_episode_steps": 12,
+        "reward_threshold": 0.3,
+        "kwargs": {},
+    },
+    {
+        "id": "nlp_envs/QABandit-v0",
+        "entry_point": "nlp_envs.qa:QAEnv",
+        "vector_entry_point": "nlp_envs.qa:QAVectorEnv",
+        "max_episode_steps": 2,
+        "reward_threshold": 0.4,
+        "kwargs": {"bandit": True},
+    },
+    {
+        "id": "nlp_envs/QAEasy-v0",
+        "entry_point": "nlp_envs.qa:QAEnv",
+        "vector_entry_point": "nlp_envs.qa:QAVectorEnv",
+        "max_episode_steps": 2,
+        "reward_threshold": 0.8,
+        "kwargs": {"bandit": True, "candidates": 4, "hard_distractors": 0},
+    },
 )
 
 

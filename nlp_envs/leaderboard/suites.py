@@ -29,7 +29,7 @@ label in the reports; by default the id). Two entries with the same id and no na
 same name, are refused.
 
 Data files: the kwargs in :data:`DATA_FILE_KWARGS` (``corpus``, ``dataset``, ``catalog``,
-``ratings``, ``ontology``, ``judgments``, ``features``) take a built-in data name (``"chitchat"``,
+``ratings``, ``ontology``, ``judgments``, ``features``, ``pairs``) take a built-in data name (``"chitchat"``,
 ``"bank"``, ...) or the path of a user file. A relative path is read from the folder of the suite
 file (not the working directory), and the env gets the absolute path. The sha256 of each file's
 content is part of the cell's config (``data_hashes``) and of its identity, so an edited file is a
@@ -85,7 +85,7 @@ _SET_BY_RUNNER = ("num_envs", "render_mode", "vectorization_mode")
 """Env kwargs a cell sets itself; a suite may not give them."""
 
 # Env kwargs that name data: a built-in name or the path of a user file (see the module docstring).
-DATA_FILE_KWARGS = ("corpus", "dataset", "catalog", "ratings", "ontology", "judgments", "features")
+DATA_FILE_KWARGS = ("corpus", "dataset", "catalog", "ratings", "ontology", "judgments", "features", "pairs")
 
 
 class SuiteError(ValueError):
@@ -96,8 +96,9 @@ def builtin_data_names() -> frozenset[str]:
     """Names that data kwargs accept without a file: the registered datasets and built-in ontologies."""
     from nlp_envs.data import DATASETS
     from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES
+    from nlp_envs.data.qa_pairs import QA_DATASETS
 
-    return frozenset(DATASETS) | frozenset(BUILTIN_ONTOLOGIES)
+    return frozenset(DATASETS) | frozenset(BUILTIN_ONTOLOGIES) | frozenset(QA_DATASETS)
 
 
 def file_sha256(path: Path) -> str:

@@ -1,0 +1,472 @@
+"""QA: retrieval question answering (answer selection) on real chats, inspecting candidates at a cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+import numpy as np
+from gymnasium import spaces
+
+from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, hash_keys, hashes_to_uniform, random_integers
+from nlp_envs.data import CHATTERBOT
+from nlp_envs.data.files import TABLE_SUFFIXES, DataFileError
+from nlp_envs.data.qa_pairs import FEATURES, QA_DATASETS, load_pairs
+from nlp_envs.policies import random_policy
+
+SPLITS = ("train", "test")
+# The outcomes of a step: a wrong answer, the true answer, a first inspection, a repeated one.
+WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
+# Random streams of begin(): the question, the hard window, then `candidates` streams for random
+# distractors, then `candidates` for the order; redraws of repeated answers use their own counter.
+_QUESTION, _WINDOW, _RANDOM, _REDRAW = 0, 1, 1, 3  # _RANDOM's first stream (column 0) is unused
+#: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
+LENGTH_SCALE = 50
+
+
+@dataclass(frozen=True)
+class QAState:
+    """Each episode slot's question, candidates and what has been inspected (arrays, first axis the slot).
+
+    Attributes:
+        question: the question's pair index in the split.
+        candidates: ``(n, candidates)`` pair indices whose answers are the candidates, in shown order.
+        target: the position of the true answer among the candidates.
+        features: ``(n, candidates, 3)`` match features of every candidate (hidden until inspected).
+        inspected: ``(n, candidates)`` which candidates were inspected.
+        steps: steps taken.
+        inspections: inspect acts taken (repeats included: each paid its cost).
+        answer: the position answered (-1: none yet, or the episode ended on a repeated inspection).
+        position: the candidate the last step acted on.
+        outcome: the last step's outcome (INSPECT at the start: the episode goes on).
+    """
+
+    question: np.ndarray
+    candidates: np.ndarray
+    target: np.ndarray
+    features: np.ndarray
+    inspected: np.ndarray
+    steps: np.ndarray
+    inspections: np.ndarray
+    answer: np.ndarray
+    position: np.ndarray
+    outcome: np.ndarray
+
+
+class QACore(TaskCore):
+    """Batched answer-selection dynamics; see :class:`QAEnv` for the documentation."""
+
+    env_id = "nlp_envs/QA-v0"
+    metric_names = ("correct", "inspections")
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        pairs: str = CHATTERBOT.name,
+        question_column: str = "question",
+        answer_column: str = "answer",
+        split: str = "train",
+        candidates: int = 10,
+        hard_distractors: int | None = None,
+        bandit: bool = False,
+        inspect_cost: float = 0.01,
+    ) -> None:
+        super().__init__(num_envs)
+        if not isinstance(pairs, (str, Path)) or (
+            str(pairs) not in QA_DATASETS and Path(pairs).suffix not in TABLE_SUFFIXES
+        ):
+            raise ValueError(
+                f"{self.env_id}: pairs={pairs!r} is neither a named dataset {QA_DATASETS} nor the path of a "
+                f"file with suffix {TABLE_SUFFIXES} (with columns question and answer)."
+            )
+        for name, value in (("question_column", question_column), ("answer_column", answer_column)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{self.env_id}: {name} must be a non-empty column name, got {value!r}.")
+        if split not in SPLITS:
+            raise ValueError(f"{self.env_id}: split={split!r} is not one of {SPLITS}.")
+        if not isinstance(bandit, (bool, np.bool_)):
+            raise ValueError(f"{self.env_id}: bandit must be True or False, got {bandit!r}.")
+        if hard_distractors is None:  # about half the distractors (4 of 9 by default)
+            hard_distractors = (candidates - 1) // 2 if isinstance(candidates, (int, np.integer)) else 0
+        for name, count, low, high in (
+            ("candidates", candidates, 2, 100),
+            ("hard_distractors", hard_distractors, 0, 99),
+        ):
+            if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or not low <= count <= high:
+                raise ValueError(f"{self.env_id}: {name} must be an integer in [{low}, {high}], got {count!r}.")
+        if hard_distractors > candidates - 1:
+            raise ValueError(
+                f"{self.env_id}: hard_distractors={hard_distractors} exceeds the candidates - 1 = {candidates - 1} "
+                "distractors; pass at most that many."
+            )
+        if (
+            not isinstance(inspect_cost, (int, float, np.number))
+            or isinstance(inspect_cost, bool)
+            or not 0 <= inspect_cost <= 1
+        ):
+            raise ValueError(
+                f"{self.env_id}: inspect_cost must be a number in [0, 1] (the cost of one inspection; a right "
+                f"answer pays 1), got {inspect_cost!r}."
+            )
+        self.pairs_name, self.split, self.bandit = str(pairs), split, bool(bandit)
+        self.candidates, self.hard_distractors, self.inspect_cost = (
+            int(candidates),
+            int(hard_distractors),
+            float(inspect_cost),
+        )
+        self.data = load_pairs(self.pairs_name, question_column, answer_column).split(split)
+        if self.data.distinct_answers < self.candidates:
+            raise DataFileError(
+                f"{self.env_id}: pairs={self.pairs_name!r} has {self.data.distinct_answers} distinct answers in its "
+                f"{split} split, fewer than candidates={self.candidates}; pass a smaller candidates or give more pairs."
+            )
+        n = self.candidates
+        self.answer_offset = 0 if self.bandit else n
+        self.single_action_space = spaces.Discrete(n if self.bandit else 2 * n)
+        width = len(FEATURES) * n + 2 * n + 1
+        self.single_observation_space = spaces.Box(-1.0, 1.0, shape=(width,), dtype=np.float32)
+        self.afterstate_space = spaces.Box(
+            -1.0, 1.0, shape=(width + int(self.single_action_space.n),), dtype=np.float32
+        )
+        # Every episode ends by step candidates + 1 (after all inspections only an answer or a repeat
+        # is left, and both end it); the bandit's first step answers.
+        self.last_step = 1 if self.bandit else n + 1
+        # The step limit is one more, so that it never cuts an episode (the step that reaches the
+        # limit is truncated even when it terminates).
+        self.max_steps = self.last_step + 1
+        self.state = QAState(
+            question=np.zeros(num_envs, np.int64),
+            candidates=np.zeros((num_envs, n), np.int64),
+            target=np.zeros(num_envs, np.int64),
+            features=np.zeros((num_envs, n, len(FEATURES)), np.float32),
+            inspected=np.zeros((num_envs, n), bool),
+            steps=np.zeros(num_envs, np.int64),
+            inspections=np.zeros(num_envs, np.int64),
+            answer=np.full(num_envs, -1, np.int64),
+            position=np.zeros(num_envs, np.int64),
+            outcome=np.full(num_envs, INSPECT, np.int64),
+        )
+        # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
+        self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
+        self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
+
+    @property
+    def action_meanings(self) -> list[str]:
+        """What each action does, e.g. ``["INSPECT(0)", ..., "ANSWER(0)", ...]``."""
+        inspect = [] if self.bandit else [f"INSPECT({i})" for i in range(self.candidates)]
+        return inspect + [f"ANSWER({i})" for i in range(self.candidates)]
+
+    def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
+        """Draw a question per slot, its true answer and distractors (hard first), in random order."""
+        data, n, m = self.data, self.candidates, len(slots)
+        total = len(data.questions)
+        # One hash per (slot, stream): the question, the hard window, a random distractor per
+        # column, and the shuffling order per column (one vectorised call: begin runs at every reset).
+        streams = 2 * n + 1
+        hashes = hash_keys(np.repeat(keys, streams), np.tile(np.arange(streams), m)).reshape(m, streams)
+        question = (hashes[:, _QUESTION] % np.uint64(total)).astype(np.int64)
+        chosen = (hashes[:, _RANDOM : _RANDOM + n] % np.uint64(total)).astype(np.int64)  # column 0 unused
+        chosen[:, 0] = question
+        # Hard distractors: a window of the question's group (topic file or conversation) starting at a
+        # random offset after it, so they are distinct pairs and never the question's own.
+        start, size = data.group_starts[question], data.group_sizes[question]
+        others = np.maximum(size - 1, 1)
+        offset = (hashes[:, _WINDOW] % others.astype(np.uint64)).astype(np.int64)
+        hard = np.minimum(self.hard_distractors, size - 1)
+        columns = np.arange(1, n)
+        after = (question - start)[:, None] + 1 + (offset[:, None] + columns - 1) % others[:, None]
+        window = start[:, None] + after % size[:, None]
+        chosen[:, 1:] = np.where(columns - 1 < hard[:, None], window, chosen[:, 1:])
+        # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
+        # drawn again at random until none does (the split has at least `candidates` distinct answers).
+        answers = data.answer_ids[chosen]
+        for round_ in range(1 << 62):
+            repeats = (answers[:, :, None] == answers[:, None, :]) & np.tri(n, k=-1, dtype=bool)[None]
+            clash = repeats.any(axis=2)
+            if not clash.any():
+                break
+            rows, columns = np.nonzero(clash)
+            chosen[rows, columns] = random_integers(keys[rows], total, _REDRAW, round_, columns)
+            answers[rows, columns] = data.answer_ids[chosen[rows, columns]]
+        order = np.argsort(hashes_to_uniform(hashes[:, _RANDOM + n :]), axis=1)
+        state = self.state
+        state.question[slots] = question
+        state.candidates[slots] = np.take_along_axis(chosen, order, axis=1)
+        state.target[slots] = np.argmin(order, axis=1)
+        state.features[slots] = data.features(np.repeat(question, n), state.candidates[slots]).reshape(m, n, -1)
+        state.inspected[slots] = self.bandit
+        state.steps[slots] = 0
+        state.inspections[slots] = 0
+        state.answer[slots] = -1
+        state.position[slots] = 0
+        state.outcome[slots] = INSPECT
+
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
+        state, n = self.state, self.candidates
+        slots = np.arange(self.num_envs)
+        answering = actions >= self.answer_offset
+        position = actions % n
+        repeat = ~answering & state.inspected[slots, position]
+        outcome = np.where(
+            answering, np.where(position == state.target, RIGHT, WRONG), np.where(repeat, REPEAT, INSPECT)
+        )
+        state.inspected[slots, position] |= ~answering
+        state.answer[:] = np.where(answering, position, -1)
+        state.position[:] = position
+        state.outcome[:] = outcome
+        np.add(state.steps, 1, out=state.steps)
+        np.add(state.inspections, ~answering, out=state.inspections)
+        return self._rewards[outcome], outcome != INSPECT
+
+    def observe(self) -> np.ndarray:
+        """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
+        state = self.state
+        shown = state.features * state.inspected[:, :, None]
+        return np.concatenate(
+            [
+                shown.reshape(self.num_envs, -1),
+                state.inspected.astype(np.float32),
+                self._lengths[state.candidates],
+                (state.steps / (self.candidates + 1))[:, None].astype(np.float32),
+            ],
+            axis=1,
+            dtype=np.float32,
+        )
+
+    def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The observation with the chosen action appended one-hot (what an inspection shows is unknown before)."""
+        one_hot = np.eye(int(self.single_action_space.n), dtype=np.float32)[actions]
+        return np.concatenate([observations, one_hot], axis=1, dtype=np.float32)
+
+    def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """``correct`` (R@1), ``inspections``; also the ``target`` and ``answer`` positions (-1: none)."""
+        state = self.state
+        return {
+            "correct": (state.outcome[slots] == RIGHT).astype(np.float64),
+            "inspections": state.inspections[slots].copy(),
+            "target": state.target[slots].copy(),
+            "answer": state.answer[slots].copy(),
+        }
+
+    def text(self, slot: int) -> str:
+        """The question, every candidate (with its features once inspected), and at the end the choice."""
+        state, data = self.state, self.data
+        lines = [f"Q: {data.questions[state.question[slot]]}"]
+        for position, pair in enumerate(state.candidates[slot]):
+            line = f"  [{position}] {data.answers[pair]}"
+            if state.inspected[slot, position]:
+                values = ", ".join(
+                    f"{name} {value:.2f}" for name, value in zip(FEATURES, state.features[slot, position], strict=True)
+                )
+                line += f"  ({values})"
+            lines.append(line)
+        outcome = state.outcome[slot]
+        if outcome != INSPECT:
+            true = int(state.target[slot])
+            if outcome == REPEAT:
+                said = f"inspected [{state.position[slot]}] again, no answer"
+            else:
+                said = f"answered [{state.answer[slot]}] {data.answers[state.candidates[slot, state.answer[slot]]]!r}"
+            lines.append(f"-> {said}; true answer [{true}] {data.answers[state.candidates[slot, true]]!r}")
+        return "\n".join(lines)
+
+    def action_masks(self) -> np.ndarray | None:
+        """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
+        if self.bandit:
+            return None
+        return np.concatenate([~self.state.inspected, np.ones_like(self.state.inspected)], axis=1)
+
+
+def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
+    """Answers the true candidate at once. Uses hidden state: it reads each episode's label from the env.
+
+    No policy can do better: reward 1 on the first step, with no inspection cost, is the largest return.
+    """
+    core = cast(QACore, env.unwrapped.core)
+    return core.state.target + core.answer_offset
+
+
+def tfidf_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
+    """Inspects every candidate in order, then answers the one with the largest TF-IDF cosine.
+
+    The classic retrieval baseline (Lowe et al. 2015's TF-IDF row); it reads only the observation.
+    """
+    core = cast(QACore, env.unwrapped.core)
+    n = core.candidates
+    features = np.asarray(observations)[:, : len(FEATURES) * n].reshape(len(observations), n, len(FEATURES))
+    best = features[:, :, FEATURES.index("tfidf")].argmax(axis=1) + core.answer_offset
+    if core.bandit:
+        return best
+    uninspected = np.asarray(observations)[:, len(FEATURES) * n : (len(FEATURES) + 1) * n] < 0.5
+    return np.where(uninspected.any(axis=1), uninspected.argmax(axis=1), best)
+
+
+class QAEnv(CoreEnv):
+    """Pick the true reply to a question among N candidates, inspecting candidates at a small cost.
+
+    ## Description
+
+    Retrieval question answering as answer selection (the "R10@1" response-selection protocol of
+    the Ubuntu Dialogue Corpus, Lowe et al. 2015), made sequential. An episode is a question (a
+    message) with ``candidates`` candidate answers in random order: its true reply and
+    ``candidates - 1`` distractors, up to ``hard_distractors`` of them from the same topic file
+    (chatterbot) or conversation (chitchat) and the rest drawn at random from the split. No two
+    candidates have the same words. The agent sees nothing of a candidate until it inspects it,
+    which reveals the candidate's match features with the question at a cost; it ends the episode
+    by answering a candidate.
+
+    Data (``pairs=``):
+
+    - ``"chatterbot"`` (default): consecutive statements of the English conversations of
+      ``chatterbot-corpus`` (BSD licence), in 21 topic files; split 4:1 by conversation
+      (807 training and 223 test questions).
+    - ``"chitchat"``: consecutive messages of the Chit Chat Challenge chats (MIT licence; a message
+      is one sender's utterances joined); split 9:1 by conversation (about 110,000 training and
+      12,000 test questions; its first build in a process takes about 15 s).
+    - ``"both"``: the two together, each split by its own rule.
+    - a path to your own ``.csv`` (with a header) or ``.jsonl`` file with columns ``question`` and
+      ``answer`` (names set by ``question_column`` and ``answer_column``): split 4:1 by question;
+      every pair is its own group, so all distractors are random.
+
+    Pairs are deduplicated: a question (compared by its words) keeps its first answer, and test
+    questions that also occur in the training split are dropped, so test questions are unseen.
+
+    ## Action Space
+
+    ``Discrete(2 * candidates)``: ``i < candidates`` inspects candidate ``i``; ``candidates + i``
+    answers candidate ``i`` (``env.unwrapped.core.action_meanings``). With ``bandit=True``,
+    ``Discrete(candidates)``: action ``i`` answers candidate ``i``.
+
+    ## Observation Space
+
+    ``Box(-1, 1, (5 * candidates + 1,), float32)``:
+
+    | Index                      | Observation                                                      |
+    |----------------------------|------------------------------------------------------------------|
+    | 3i, 3i + 1, 3i + 2         | candidate i's word overlap, TF-IDF cosine, PPMI cosine (or 0)    |
+    | 3 * candidates + i         | 1 if candidate i was inspected, else 0                           |
+    | 4 * candidates + i         | candidate i's length in words / 50, at most 1 (always shown)     |
+    | 5 * candidates             | steps taken divided by ``candidates + 1``                        |
+
+    Word overlap is the Jaccard index of the question's and the answer's word sets; TF-IDF cosine
+    uses the IDF of the training split's texts; PPMI cosine is the cosine of the mean PPMI + SVD
+    word vectors (32 dimensions, the training split's 2,000 most frequent words,
+    :func:`nlp_envs.language_model.ppmi_vectors`). A candidate's features are 0 until it is
+    inspected; in the bandit all are shown at once. The candidates' lengths are seen from the
+    start, as a reader sees a list of replies before reading them.
+
+    ## Rewards
+
+    Answering the true candidate pays 1, another candidate 0; every inspection costs
+    ``inspect_cost`` (0.01: inspecting all ten candidates costs 0.1).
+
+    ## Starting State
+
+    A question drawn uniformly (with replacement) from the ``split``, its candidates uninspected.
+
+    ## Episode End
+
+    1. Termination: an answer, or inspecting a candidate already inspected (no answer: reward 0
+       less the costs).
+    2. Truncation: ``max_episode_steps``. Every episode terminates by step ``candidates + 1``
+       (1 in the bandit), so the registered limit is one more and never cuts an episode short;
+       with another ``candidates``, pass ``max_episode_steps=candidates + 2``.
+
+    ## Information
+
+    ``info["text"]`` (at reset and every step; in the vector env only at reset and at the end,
+    with ``info_text=True``): the question, the numbered candidates (inspected ones with their
+    features) and at the end the answer chosen and the true one. At the end also the metrics
+    ``correct`` (R@1: 1 or 0) and ``inspections``, and the ``target`` and ``answer`` positions
+    (``answer`` -1: none given).
+
+    ``env.action_masks()`` masks inspecting a candidate already inspected.
+
+    ## Afterstate
+
+    The observation with the action appended one-hot: what an inspection shows is unknown before.
+
+    ## Reference policies
+
+    ``random`` (uniform over the allowed acts); ``tfidf`` (inspects every candidate, then answers
+    the best TF-IDF cosine: the classic baseline); ``oracle`` (hidden state: answers the true
+    candidate at once, return 1, the maximum). Mean return (R@1) on the test split, 1,000
+    episodes, seed 0 (``python benchmarks/reference_policies.py --envs QA``):
+
+    | policy      | QA-v0        | QABandit-v0  | QAEasy-v0 (R4@1) |
+    |-------------|--------------|--------------|------------------|
+    | ``random``  | +0.09 (0.10) | +0.11 (0.11) | +0.26 (0.26)     |
+    | ``tfidf``   | +0.21 (0.31) | +0.31 (0.31) | +0.45 (0.45)     |
+    | ``oracle``  | +1.00 (1.00) | +1.00 (1.00) | +1.00 (1.00)     |
+
+    With ``pairs="chitchat"``: ``random`` 0.10, ``tfidf`` 0.30, ``oracle`` 1.00 R@1 in both
+    QA-v0 and QABandit-v0. ``random`` inspects 0.85 candidates on average in QA-v0; ``tfidf``
+    inspects all ten (return R@1 - 0.1). Replies share few words with their questions, and the
+    hard distractors come from the same topic or chat: the lexical features leave most of the
+    gap to the oracle, which is the question this env asks of a learner (DQN on QAEasy-v0:
+    about 0.52 R4@1, normalised 0.36, after 20,000 steps).
+
+    As orientation (different data, same protocol), R10@1 on the Ubuntu Dialogue Corpus:
+    random 0.10, TF-IDF 0.49, dual-encoder LSTM 0.55.
+
+    ## Arguments
+
+    ``pairs="chatterbot"``, ``question_column="question"``, ``answer_column="answer"``,
+    ``split="train"`` (``"test"`` draws unseen questions: evaluate with it), ``candidates=10``,
+    ``hard_distractors=None`` (``(candidates - 1) // 2``: 4 of 9), ``bandit=False`` (all
+    features at once, answer only, one step), ``inspect_cost=0.01``, ``render_mode=None`` or
+    ``"ansi"``.
+
+    >>> import gymnasium as gym
+    >>> import nlp_envs
+    >>> env = gym.make("nlp_envs/QA-v0", candidates=3, hard_distractors=1, render_mode="ansi")
+    >>> env.observation_space, env.action_space
+    (Box(-1.0, 1.0, (16,), float32), Discrete(6))
+    >>> observation, info = env.reset(seed=11)
+    >>> print(info["text"])
+    Q: It is a pleasure to meet you.
+      [0] Not much.
+      [1] Thank you. You too.
+      [2] What do you want to know?
+    >>> observation, reward, terminated, truncated, info = env.step(1)  # inspect candidate 1
+    >>> reward, terminated, observation[9:12].tolist(), info["action_mask"].tolist()
+    (-0.01, False, [0.0, 1.0, 0.0], [True, False, True, True, True, True])
+    >>> print(env.render().splitlines()[2])
+      [1] Thank you. You too.  (overlap 0.11, tfidf 0.10, ppmi 0.39)
+    >>> observation, reward, terminated, truncated, info = env.step(3 + 1)  # answer candidate 1
+    >>> reward, terminated, info["correct"], info["inspections"]
+    (1.0, True, np.float64(1.0), np.int64(1))
+    >>> print(info["text"].splitlines()[-1])
+    -> answered [1] 'Thank you. You too.'; true answer [1] 'Thank you. You too.'
+
+    Registered ids: ``nlp_envs/QA-v0`` (10 candidates, 4 hard), its contextual-bandit preset
+    ``nlp_envs/QABandit-v0`` (``bandit=True``) and ``nlp_envs/QAEasy-v0`` (the bandit with 4
+    candidates, none hard: R4@1). Your own
+    data: ``gym.make("nlp_envs/QA-v0", pairs="faq.csv")``.
+
+    ## Vectorized environment
+
+    ``gym.make_vec("nlp_envs/QA-v0", num_envs=N, vectorization_mode="vector_entry_point")`` gives
+    :class:`QAVectorEnv`, the same core over N slots (see :mod:`nlp_envs.core` for seeding and
+    autoreset).
+
+    ## Version History
+
+    - v0: initial version.
+    """
+
+    core_class: ClassVar[type[TaskCore]] = QACore
+
+
+class QAVectorEnv(CoreVectorEnv):
+    """The native vector version of :class:`QAEnv` (same core, N episode slots)."""
+
+    core_class: ClassVar[type[TaskCore]] = QACore
+    reference_policies: ClassVar[dict[str, Any]] = {
+        "random": random_policy,
+        "oracle": oracle_policy,
+        "tfidf": tfidf_policy,
+    }

@@ -1,0 +1,403 @@
+"""QA-v0 / QABandit-v0 / QAEasy-v0: the pairs, the features, the inspect-or-answer MDP, user files, policies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import agents
+import nlp_envs
+from nlp_envs.data.files import DataFileError
+from nlp_envs.data.qa_pairs import FEATURES, _Sparse, _sparse_dots, load_pairs
+from nlp_envs.data.text import tokenize
+from nlp_envs.policies import reference_policy
+from nlp_envs.qa import QACore
+from tests.test_autoreset import assert_infos_agree, ended
+
+IDS = ("nlp_envs/QA-v0", "nlp_envs/QABandit-v0", "nlp_envs/QAEasy-v0")
+N = 10
+
+
+def make_vec(env_id: str, num_envs: int, **kwargs):
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+
+
+def core_of(env) -> QACore:
+    return env.unwrapped.core
+
+
+@pytest.fixture(scope="module")
+def faq_rows() -> list[dict[str, str]]:
+    """Eighty real question/answer pairs (the chatterbot training split), as a user FAQ would hold them."""
+    data = load_pairs("chatterbot").train
+    return [{"question": q, "answer": a} for q, a in zip(data.questions[:80], data.answers[:80], strict=True)]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], columns: tuple[str, str] = ("question", "answer")) -> Path:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(columns)
+        writer.writerows([[row["question"], row["answer"]] for row in rows])
+    return path
+
+
+# --- the pairs ---------------------------------------------------------------------------------
+
+
+def test_chatterbot_pairs_are_deduplicated_and_test_questions_are_unseen() -> None:
+    pairs = load_pairs("chatterbot")
+    train_keys = [" ".join(tokenize(question)) for question in pairs.train.questions]
+    test_keys = [" ".join(tokenize(question)) for question in pairs.test.questions]
+    assert len(set(train_keys)) == len(train_keys) and len(set(test_keys)) == len(test_keys)
+    assert set(train_keys).isdisjoint(test_keys)
+    assert len(pairs.train.questions) > 500 and len(pairs.test.questions) > 100
+
+
+def test_groups_are_contiguous_and_answer_ids_follow_the_words() -> None:
+    split = load_pairs("chatterbot").test
+    for pair in range(len(split.questions)):
+        start, size = split.group_starts[pair], split.group_sizes[pair]
+        assert start <= pair < start + size
+        assert (split.groups[start : start + size] == split.groups[pair]).all()
+    keys = [" ".join(tokenize(answer)) for answer in split.answers]
+    for first in range(0, len(keys), 7):
+        for second in range(len(keys)):
+            assert (keys[first] == keys[second]) == (split.answer_ids[first] == split.answer_ids[second])
+
+
+def test_sparse_dots_equal_dense_dot_products(rng: np.random.Generator) -> None:
+    dense = rng.random((6, 9)) * (rng.random((6, 9)) < 0.4)
+
+    def sparse(matrix: np.ndarray) -> _Sparse:
+        rows, ids = np.nonzero(matrix)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(matrix)))])
+        return _Sparse(indptr.astype(np.int64), ids.astype(np.int64), matrix[rows, ids])
+
+    left, right = rng.integers(6, size=20), rng.integers(6, size=20)
+    expected = np.einsum("ij,ij->i", dense[left], dense[right])
+    shared, dots = _sparse_dots(sparse(dense), sparse(dense), left, right)
+    np.testing.assert_allclose(dots, expected)
+    np.testing.assert_array_equal(shared, ((dense[left] > 0) & (dense[right] > 0)).sum(axis=1))
+
+
+def test_features_are_word_overlap_tfidf_and_ppmi_cosines() -> None:
+    split = load_pairs("chatterbot").test
+    questions = np.arange(len(split.questions))
+    answers = np.roll(questions, 5)
+    features = split.features(questions, answers)
+    assert features.shape == (len(questions), len(FEATURES)) and features.dtype == np.float32
+    for question, answer, row in zip(questions[:40], answers[:40], features[:40], strict=True):
+        words_q, words_a = set(tokenize(split.questions[question])), set(tokenize(split.answers[answer]))
+        assert row[0] == pytest.approx(len(words_q & words_a) / len(words_q | words_a), abs=1e-6)
+        assert (row[1] > 0) == bool(words_q & words_a)
+    assert (features[:, 1] >= 0).all() and (features[:, 1] <= 1 + 1e-6).all()
+    # A question's own words: TF-IDF cosine 1.
+    own = load_pairs("chatterbot").test
+    same = own._question_tfidf.gather(np.array([0]))[2]
+    assert np.linalg.norm(same) == pytest.approx(1.0)
+    # The true answers match their questions better than random answers, on average.
+    true = split.features(questions, questions).mean(axis=0)
+    assert (true > features.mean(axis=0)).all()
+
+
+# --- the episodes ------------------------------------------------------------------------------
+
+
+def test_candidates_hold_the_true_answer_once_and_distinct_answers() -> None:
+    env = make_vec("nlp_envs/QA-v0", 64, split="test")
+    env.reset(seed=0)
+    core = core_of(env)
+    data = core.data
+    answers = data.answer_ids[core.state.candidates]
+    assert all(len(set(row)) == N for row in answers.tolist())
+    np.testing.assert_array_equal(core.state.candidates[np.arange(64), core.state.target], core.state.question)
+    # Hard distractors: candidates from the question's own topic file, beyond chance.
+    same_group = (data.groups[core.state.candidates] == data.groups[core.state.question][:, None]).sum(axis=1) - 1
+    assert same_group.mean() >= 3.0
+    # The true answer's position is spread over the candidates.
+    assert len(set(core.state.target.tolist())) >= 6
+
+
+def test_inspect_reveals_one_candidate_at_a_cost_and_answer_ends_the_episode() -> None:
+    env = gym.make("nlp_envs/QA-v0")
+    observation, info = env.reset(seed=3)
+    core = core_of(env)
+    assert not observation[: 3 * N].any() and not observation[3 * N : 4 * N].any()
+    assert observation[4 * N : 5 * N].min() > 0  # answer lengths are seen from the start
+    observation, reward, terminated, truncated, info = env.step(4)
+    assert reward == pytest.approx(-0.01) and not terminated and not truncated
+    np.testing.assert_array_equal(observation[12:15], core.state.features[0, 4])
+    assert observation[3 * N + 4] == 1.0 and observation[3 * N : 4 * N].sum() == 1.0
+    assert not observation[:12].any() and not observation[15 : 3 * N].any()
+    assert observation[5 * N] == pytest.approx(1 / (N + 1))
+    assert info["action_mask"].tolist() == [i != 4 for i in range(N)] + [True] * N
+    target = int(core.state.target[0])
+    _, reward, terminated, _, info = env.step(N + target)
+    assert (reward, terminated, info["correct"], info["inspections"], info["answer"]) == (1.0, True, 1.0, 1, target)
+    env.reset(seed=3)
+    _, reward, terminated, _, info = env.step(N + (target + 1) % N)
+    assert (reward, terminated, info["correct"], info["answer"]) == (0.0, True, 0.0, (target + 1) % N)
+
+
+def test_inspecting_again_ends_the_episode_without_an_answer() -> None:
+    env = gym.make("nlp_envs/QA-v0", render_mode="ansi")
+    env.reset(seed=1)
+    env.step(2)
+    _, reward, terminated, truncated, info = env.step(2)
+    assert (reward, terminated, truncated, info["correct"], info["answer"], info["inspections"]) == (
+        pytest.approx(-0.01),
+        True,
+        False,
+        0.0,
+        -1,
+        2,
+    )
+    assert "inspected [2] again, no answer" in env.render()
+
+
+def test_every_episode_ends_by_candidates_plus_one_steps_without_truncation(rng: np.random.Generator) -> None:
+    env = make_vec("nlp_envs/QA-v0", 32, candidates=4, hard_distractors=1)
+    env.reset(seed=0)
+    steps = np.zeros(32, np.int64)
+    for _ in range(200):
+        masks = env.unwrapped.action_masks()
+        actions = np.array([rng.choice(np.flatnonzero(mask)) for mask in masks])
+        _, _, terminated, truncated, _ = env.step(actions)
+        assert not truncated.any()
+        steps += 1
+        steps[terminated] = -1  # the next step restarts the slot (NEXT_STEP)
+        assert steps.max() <= 5
+
+
+def test_bandit_shows_every_feature_at_once_and_answers_in_one_step() -> None:
+    env = gym.make("nlp_envs/QABandit-v0")
+    observation, _ = env.reset(seed=0)
+    core = core_of(env)
+    assert env.action_space == gym.spaces.Discrete(N)
+    np.testing.assert_array_equal(observation[: 3 * N], core.state.features[0].ravel())
+    assert observation[3 * N : 4 * N].all()
+    _, reward, terminated, truncated, info = env.step(int(core.state.target[0]))
+    assert (reward, terminated, truncated, info["correct"], info["inspections"]) == (1.0, True, False, 1.0, 0)
+
+
+def test_text_in_info_and_render_has_the_question_and_the_chosen_answer() -> None:
+    env = gym.make("nlp_envs/QA-v0", render_mode="ansi", split="test")
+    _, info = env.reset(seed=5)
+    core = core_of(env)
+    question = core.data.questions[core.state.question[0]]
+    assert info["text"].startswith(f"Q: {question}\n") and info["text"] == env.render()
+    assert info["text"].count("\n  [") == N
+    chosen = core.data.answers[core.state.candidates[0, 7]]
+    _, _, _, _, info = env.step(N + 7)
+    assert f"-> answered [7] {chosen!r}; true answer" in info["text"] and info["text"] == env.render()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_both_checkers_pass(env_id: str) -> None:
+    gym_check_env(gym.make(env_id).unwrapped, skip_render_check=True)
+    sb3_check_env(gym.make(env_id), warn=False)
+
+
+@pytest.mark.parametrize("mode", list(AutoresetMode), ids=lambda mode: mode.value)
+def test_native_equals_sync_on_a_user_file(mode: AutoresetMode, faq_rows, tmp_path: Path) -> None:
+    kwargs = {"pairs": str(write_csv(tmp_path / "faq.csv", faq_rows)), "candidates": 4}
+    native = make_vec("nlp_envs/QA-v0", 3, autoreset_mode=mode, info_text=True, **kwargs)
+    sync = gym.make_vec(
+        "nlp_envs/QA-v0", num_envs=3, vectorization_mode="sync", vector_kwargs={"autoreset_mode": mode}, **kwargs
+    )
+    np.testing.assert_array_equal(native.reset(seed=2)[0], sync.reset(seed=2)[0])
+    rng = np.random.default_rng(0)
+    for step in range(20):
+        actions = rng.integers(8, size=3)
+        native_step, sync_step = native.step(actions), sync.step(actions)
+        for native_part, sync_part in zip(native_step[:4], sync_step[:4], strict=True):
+            np.testing.assert_allclose(native_part, sync_part, err_msg=f"step {step}")
+        assert_infos_agree(native_step[4], sync_step[4], f"step {step}", set())
+        done = ended(native_step[2], native_step[3])
+        if mode is AutoresetMode.DISABLED and done.any():
+            np.testing.assert_array_equal(
+                native.reset(options={"reset_mask": done.copy()})[0], sync.reset(options={"reset_mask": done.copy()})[0]
+            )
+
+
+def test_seeded_episodes_reproduce_and_seeds_differ() -> None:
+    first, second = make_vec("nlp_envs/QA-v0", 8), make_vec("nlp_envs/QA-v0", 8)
+    first.reset(seed=11)
+    second.reset(seed=11)
+    np.testing.assert_array_equal(core_of(first).state.candidates, core_of(second).state.candidates)
+    np.testing.assert_array_equal(core_of(first).state.target, core_of(second).state.target)
+    second.reset(seed=12)
+    assert not np.array_equal(core_of(first).state.candidates, core_of(second).state.candidates)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"candidates": 1}, "candidates"),
+        ({"candidates": 2.5}, "candidates"),
+        ({"hard_distractors": 10}, "hard_distractors"),
+        ({"hard_distractors": -1}, "hard_distractors"),
+        ({"inspect_cost": -0.1}, "inspect_cost"),
+        ({"inspect_cost": float("nan")}, "inspect_cost"),
+        ({"bandit": 1}, "bandit"),
+        ({"split": "dev"}, "split"),
+        ({"pairs": "ubuntu"}, "pairs"),
+        ({"question_column": ""}, "question_column"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(kwargs: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        gym.make("nlp_envs/QA-v0", **kwargs)
+
+
+@pytest.mark.parametrize("bad", [20, -1, 2.0, True, np.array([1, 2])])
+def test_bad_actions_are_refused(bad) -> None:
+    env = gym.make("nlp_envs/QA-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        env.step(bad)
+    env.step(0)  # still usable
+
+
+# --- user files ---------------------------------------------------------------------------------
+
+
+def test_user_csv_and_jsonl_make_the_same_env(faq_rows, tmp_path: Path) -> None:
+    csv_path = write_csv(tmp_path / "faq.csv", faq_rows)
+    jsonl_path = tmp_path / "faq.jsonl"
+    jsonl_path.write_text("\n".join(json.dumps(row) for row in faq_rows), encoding="utf-8")
+    observations = []
+    for path in (csv_path, jsonl_path):
+        env = gym.make("nlp_envs/QA-v0", pairs=str(path), candidates=5)
+        observations.append(env.reset(seed=4)[0])
+        data = core_of(env).data
+        assert len(set(data.groups.tolist())) == len(data.questions)  # each pair its own group: all random
+        gym_check_env(env.unwrapped, skip_render_check=True)
+    np.testing.assert_array_equal(*observations)
+
+
+def test_user_file_columns_can_be_renamed(faq_rows, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "faq.csv", faq_rows, columns=("q", "a"))
+    env = gym.make("nlp_envs/QA-v0", pairs=str(path), question_column="q", answer_column="a", candidates=4)
+    assert env.reset(seed=0)[0].shape == (21,)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("question,reply\nhi,hello\n", r"faq.csv': row 1 has no column 'answer'"),
+        ("question,answer\nhi,hello\nhow are you,!!!\n", r"faq.csv': row 2 has no word in its 'answer'"),
+        ("question,answer\nhi,hello,there\n", r"faq.csv': line 2 has a different number of fields"),
+        ("question,answer\n", r"faq.csv' has no rows"),
+        ("question,answer\nhi,hello\nhey,hello\n", r"faq.csv' gives \d+ distinct (train|test) question"),
+    ],
+)
+def test_malformed_user_files_are_refused_naming_file_and_row(content: str, message: str, tmp_path: Path) -> None:
+    path = tmp_path / "faq.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataFileError, match=message):
+        gym.make("nlp_envs/QA-v0", pairs=str(path))
+
+
+def test_a_file_with_too_few_distinct_answers_is_refused(faq_rows, tmp_path: Path) -> None:
+    rows = [{"question": row["question"], "answer": f"answer {i % 3}"} for i, row in enumerate(faq_rows)]
+    with pytest.raises(DataFileError, match=r"distinct answers .* fewer than candidates=10"):
+        gym.make("nlp_envs/QA-v0", pairs=str(write_csv(tmp_path / "few.csv", rows)))
+
+
+def test_missing_user_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="does not exist"):
+        gym.make("nlp_envs/QA-v0", pairs=str(tmp_path / "nope.jsonl"))
+
+
+# --- reference policies -------------------------------------------------------------------------
+
+
+def test_oracle_is_optimal_r_at_1_is_one_at_zero_inspections() -> None:
+    for env_id in IDS:
+        result = nlp_envs.evaluate(
+            env_id, reference_policy(env_id, "oracle"), episodes=200, env_kwargs={"split": "test"}
+        )
+        assert result.mean_return == 1.0  # the largest return there is: reward 1 at the first step, no cost
+        assert result.metrics["correct"] == 1.0 and result.metrics["inspections"] == 0.0
+
+
+def test_tfidf_inspects_everything_then_answers_the_best_cosine() -> None:
+    env = make_vec("nlp_envs/QA-v0", 16, split="test")
+    observations, _ = env.reset(seed=0)
+    policy = reference_policy("nlp_envs/QA-v0", "tfidf")
+    core = core_of(env)
+    expected = core.state.features[:, :, 1].argmax(axis=1) + N
+    for _ in range(N):
+        observations, *_ = env.step(policy(observations, env))
+    np.testing.assert_array_equal(policy(observations, env), expected)
+    result = nlp_envs.evaluate("nlp_envs/QA-v0", policy, episodes=300, env_kwargs={"split": "test"})
+    assert result.metrics["inspections"] == N
+    assert result.mean_return == pytest.approx(result.metrics["correct"] - 0.01 * N)
+    assert result.metrics["correct"] > 0.2  # well above random's 0.1
+
+
+def test_random_never_inspects_twice() -> None:
+    result = nlp_envs.evaluate("nlp_envs/QA-v0", reference_policy("nlp_envs/QA-v0", "random"), episodes=300)
+    assert 0.0 <= result.metrics["correct"] < 0.2
+    assert result.random_return == pytest.approx(result.mean_return)
+
+
+@pytest.mark.slow
+def test_dqn_learns_the_easy_preset_beyond_tfidf() -> None:
+    """DQN on QAEasy-v0 (4 candidates, bandit features): above random and the tfidf rule on test questions."""
+    env = make_vec("nlp_envs/QAEasy-v0", 16)
+    agent = agents.make("dqn", env, seed=0, device="cpu").learn(20_000)
+    result = nlp_envs.evaluate("nlp_envs/QAEasy-v0", agent, episodes=1000, seed=10**6, env_kwargs={"split": "test"})
+    tfidf = nlp_envs.evaluate(
+        "nlp_envs/QAEasy-v0",
+        reference_policy("nlp_envs/QAEasy-v0", "tfidf"),
+        episodes=1000,
+        seed=10**6,
+        env_kwargs={"split": "test"},
+    )
+    assert result.normalized_score >= 0.3, result.normalized_score
+    assert result.mean_return > tfidf.mean_return
+
+
+@pytest.mark.slow
+def test_chitchat_test_questions_are_unseen_and_hard_distractors_share_the_conversation() -> None:
+    """Chitchat message/reply pairs (a first build of 10 to 20 s)."""
+    pairs = load_pairs("chitchat")
+    assert len(pairs.train.questions) > 50_000 and len(pairs.test.questions) > 5_000
+    train_keys = {" ".join(tokenize(question)) for question in pairs.train.questions}
+    assert not any(" ".join(tokenize(question)) in train_keys for question in pairs.test.questions)
+    env = make_vec("nlp_envs/QA-v0", 64, pairs="chitchat", split="test")
+    env.reset(seed=0)
+    core = core_of(env)
+    same = (core.data.groups[core.state.candidates] == core.data.groups[core.state.question][:, None]).sum(axis=1)
+    assert (same - 1).mean() >= 3.5  # 4 hard distractors from the question's own conversation, nearly always
+
+
+def test_a_suite_hashes_the_pairs_file_and_keeps_builtin_names(faq_rows, tmp_path: Path) -> None:
+    """An edited FAQ file is a new leaderboard cell; a built-in pairs name is no file."""
+    from nlp_envs.leaderboard.suites import load_suite
+
+    faq = write_csv(tmp_path / "faq.csv", faq_rows)
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'name = "mine"\nseeds = 1\nsteps = 10\n\n[[envs]]\nid = "nlp_envs/QA-v0"\n'
+        f'kwargs = {{ pairs = "{faq.name}", candidates = 4 }}\n\n'
+        '[[envs]]\nid = "nlp_envs/QAEasy-v0"\nkwargs = { pairs = "chatterbot" }\n\n[agents.random]\n',
+        encoding="utf-8",
+    )
+    before, builtin = load_suite(str(suite)).cells()
+    assert set(before.config["data_hashes"]) == {"pairs"} and before.env.kwargs["pairs"] == str(faq.resolve())
+    assert builtin.env.kwargs["pairs"] == "chatterbot" and not builtin.config.get("data_hashes")
+    faq.write_text(faq.read_text(encoding="utf-8") + "What is new?,Nothing much.\n", encoding="utf-8")
+    after, _ = load_suite(str(suite)).cells()
+    assert after.key != before.key
