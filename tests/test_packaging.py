@@ -190,3 +190,22 @@ def test_plugin_wheel_adds_its_agents(installed: Installed) -> None:
     listing = nlp_envs_command(installed, "agents")
     assert "qrdqn" in listing and "nlp-envs-sb3-contrib" in listing
     nlp_envs_command(installed, "envs")
+
+
+@pytest.mark.xfail(AGENTS_PACKAGE == "agents", reason="issue 12.2: the agents package is still `agents`", strict=True)
+def test_agents_package_imports_beside_openai_agents(installed: Installed) -> None:
+    # openai-agents installs a top-level package `agents`: ours must not be one, and must import beside it.
+    assert "agents" not in top_level_packages(installed.wheel)
+    fake = installed.workdir / "openai-agents"
+    (fake / "agents").mkdir(parents=True, exist_ok=True)
+    (fake / "agents" / "__init__.py").write_text("OPENAI_AGENTS = True\n")
+    code = (
+        f"import agents, {AGENTS_PACKAGE}\n"
+        "assert agents.OPENAI_AGENTS\n"
+        f"assert 'random' in {AGENTS_PACKAGE}.available()\n"
+        f"print({AGENTS_PACKAGE}.__file__)\n"
+    )
+    command = [installed.python, "-c", code]
+    assert check_run(command, cwd=installed.workdir, PYTHONPATH=str(fake)).startswith(str(installed.site_packages))
+    listing = check_run([installed.python.parent / "nlp-envs", "agents"], cwd=installed.workdir, PYTHONPATH=str(fake))
+    assert "random" in listing
