@@ -217,7 +217,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
         print(env_id)
         try:
             env = gym.make(env_id)
-        except (Exception, SystemExit) as error:  # noqa: BLE001 - one broken (plugin) env must not hide the others
+        except (Exception, SystemExit) as error:  # one broken (plugin) env must not hide the others
             broken.append(env_id)
             print(f"  cannot be built: {type(error).__name__}: {error}")
             continue

@@ -118,7 +118,7 @@ def distribution_of(point: metadata.EntryPoint) -> tuple[str, str]:
         if dist is None:
             return "(unknown distribution)", "?"
         return dist.metadata["Name"] or dist.name, dist.version or "?"
-    except Exception:  # noqa: BLE001 - broken metadata must not stop discovery
+    except Exception:  # broken metadata must not stop discovery
         return "(unreadable distribution metadata)", "?"
 
 
@@ -136,12 +136,12 @@ def find_entry_points(group: str) -> tuple[list[metadata.EntryPoint], list[Plugi
     """
     try:
         points = list(metadata.entry_points(group=group))
-    except Exception:  # noqa: BLE001 - fall back to reading distribution by distribution
+    except Exception:  # fall back to reading distribution by distribution
         points, failures = [], []
         for dist in metadata.distributions():
             try:
                 points.extend(point for point in dist.entry_points if point.group == group)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 name = _safe_name(dist)
                 failures.append(
                     PluginStatus(
@@ -159,7 +159,7 @@ def find_entry_points(group: str) -> tuple[list[metadata.EntryPoint], list[Plugi
 def _safe_name(dist: metadata.Distribution) -> str:
     try:
         return str(dist.metadata["Name"] or dist.name)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "(unreadable distribution metadata)"
 
 
@@ -194,7 +194,7 @@ def load_into(
             continue
         try:
             manager.register(point.load(), name=point.name)
-        except BaseException as error:  # noqa: BLE001 - SystemExit or KeyboardInterrupt from a plugin included
+        except BaseException as error:  # SystemExit or KeyboardInterrupt from a plugin included
             status.status = "failed"
             status.error = f"import failed: {one_line(error)} (entry point {point.name} = {point.value})"
             continue
@@ -206,7 +206,7 @@ def call_hook(impl: Any, status: PluginStatus, **kwargs: Any) -> bool:
     """Call one hook implementation; on any error (``BaseException``) mark its plugin failed, return False."""
     try:
         impl.function(*[kwargs[name] for name in impl.argnames])
-    except BaseException as error:  # noqa: BLE001 - a plugin's bug, even SystemExit, is reported, not fatal
+    except BaseException as error:  # a plugin's bug, even SystemExit, is reported, not fatal
         status.status = "failed"
         status.error = f"{getattr(impl.function, '__name__', 'hook')} failed: {one_line(error)}"
         return False
@@ -353,7 +353,7 @@ def register_plugin_envs(
             continue
         try:
             register(**spec)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             status.status, status.error = "failed", f"registering env {env_id!r} failed: {one_line(error)}"
             continue
         _ENV_OWNERS[env_id] = owner

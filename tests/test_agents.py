@@ -14,7 +14,7 @@ import nlp_envs
 from agents import plugins
 from agents.base import AgentFileError, UnsupportedEnvError, has_masks
 from nlp_envs.evaluation import agent_policy
-from tests.conftest import ENV_IDS
+from tests.conftest import ENV_IDS, make_vec
 
 EASY = "nlp_envs/NextWordEasy-v0"
 MASKED = "nlp_envs/DialogueEasy-v0" if "nlp_envs/DialogueEasy-v0" in ENV_IDS else None
@@ -42,10 +42,6 @@ def agent_names() -> list[str]:
 
 
 AGENTS = agent_names()
-
-
-def make_vec(env_id: str, num_envs: int = 4) -> gym.vector.VectorEnv:
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
-import textwrap
-from importlib import metadata
 from pathlib import Path
 
 import gymnasium as gym
@@ -16,57 +13,11 @@ import agents
 from agents import plugins
 from nlp_envs import plugins as env_plugins
 from nlp_envs.cli import main as cli_main
+from tests.conftest import make_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRIB = ROOT / "plugins" / "nlp-envs-sb3-contrib"
 BUILTINS = {"random", "qtable", "dqn", "vlearner", "sb3-a2c", "sb3-ppo", "sb3-dqn"}
-
-
-@pytest.fixture(scope="session")
-def contrib_installed() -> None:
-    """The separate plugin package, installed as a user would (pip), if the set-up has not done it yet."""
-    try:
-        metadata.distribution("nlp-envs-sb3-contrib")
-    except metadata.PackageNotFoundError:
-        if importlib.util.find_spec("sb3_contrib") is None:
-            pytest.skip("sb3-contrib is not installed; run: pip install 'sb3-contrib>=2.3'")
-        # As a user would; without build isolation where setuptools is at hand (no download needed).
-        isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *isolation, str(CONTRIB)]
-        subprocess.run(command, check=True)
-        importlib.invalidate_caches()
-    plugins.reset()
-
-
-@pytest.fixture
-def fresh_plugins():
-    """Fresh plugin registries for the test, and again after it (so no test sees another's plugins)."""
-    plugins.reset()
-    env_plugins.reset()
-    yield
-    plugins.reset()
-    env_plugins.reset()
-
-
-def make_distribution(
-    root: Path,
-    name: str,
-    entry_points: dict[str, str],
-    modules: dict[str, str],
-    version: str = "0.1",
-    group: str = "nlp_envs",
-) -> None:
-    """Write an installed-looking distribution (a .dist-info folder and its modules) under ``root``.
-
-    ``group`` is ``"nlp_envs"`` for agent plugins, ``"nlp_envs.envs"`` for env plugins.
-    """
-    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
-    for module, code in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(code))
 
 
 AGENT_PLUGIN = """

@@ -8,7 +8,6 @@ import inspect
 import json
 import os
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -18,7 +17,7 @@ import nlp_envs
 from agents import base, plugins
 from agents.base import AgentFileError, DivergedError, HyperparameterError
 from nlp_envs.evaluation import agent_policy
-from tests.conftest import ENV_IDS
+from tests.conftest import ENV_IDS, make_vec
 
 EASY = "nlp_envs/NextWordEasy-v0"
 MASKED = "nlp_envs/DialogueEasy-v0"
@@ -47,10 +46,6 @@ def agent_names() -> list[str]:
 AGENTS = agent_names()
 LEARNERS = [name for name in AGENTS if name != "random"]
 SB3 = [name for name in AGENTS if name.startswith("sb3-") or name in ("qrdqn", "maskable-ppo")]
-
-
-def make_vec(env_id: str = EASY, num_envs: int = 4) -> gym.vector.VectorEnv:
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
 
 
 def one_line(error: BaseException) -> str:
@@ -103,7 +98,7 @@ BAD_HYPERPARAMETERS = [
 )
 def test_bad_hyperparameters_are_one_named_line(name: str, kwargs: dict, pattern: str) -> None:
     with pytest.raises(HyperparameterError, match=pattern) as caught:
-        agents.make(name, make_vec(), device="cpu", **kwargs)
+        agents.make(name, make_vec(EASY), device="cpu", **kwargs)
     assert one_line(caught.value).startswith(f"{name}: ")
 
 
@@ -135,13 +130,13 @@ def test_every_numeric_field_of_the_built_in_configs_has_a_range() -> None:
 def test_configurations_that_cannot_fit_are_refused_with_the_figures(name: str, kwargs: dict, monkeypatch) -> None:
     monkeypatch.setattr(base, "available_memory", lambda device=None: (8 * 2**30, "test limit"))
     with pytest.raises(HyperparameterError, match=r"needs about [\d.]+ [GTP]iB .* only 8\.0 GiB is available"):
-        agents.make(name, make_vec(), device="cpu", **kwargs)
+        agents.make(name, make_vec(EASY), device="cpu", **kwargs)
 
 
 def test_a_q_table_that_cannot_fit_is_refused(monkeypatch) -> None:
     monkeypatch.setattr(base, "available_memory", lambda device=None: (1024, "test limit"))
     with pytest.raises(HyperparameterError, match=r"qtable: .*Q table .* only 1\.0 KiB is available \(test limit\)"):
-        agents.make("qtable", make_vec())
+        agents.make("qtable", make_vec(EASY))
 
 
 def test_available_memory_is_reported() -> None:
@@ -154,7 +149,7 @@ def test_available_memory_is_reported() -> None:
 
 @pytest.mark.parametrize("name", ["dqn", "vlearner"])
 def test_a_huge_learning_rate_diverges_with_a_named_error(name: str) -> None:
-    agent = agents.make(name, make_vec(), device="cpu", learning_rate=1e30, **FAST[name])
+    agent = agents.make(name, make_vec(EASY), device="cpu", learning_rate=1e30, **FAST[name])
     with pytest.raises(DivergedError, match=rf"^diverged: {name} at step \d+: .*became non-finite") as caught:
         agent.learn(2_000)
     assert isinstance(caught.value, RuntimeError) and agents.DivergedError is DivergedError
@@ -173,7 +168,7 @@ def poison(agent) -> None:
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_weights_that_become_non_finite_stop_the_run(name: str) -> None:
-    agent = agents.make(name, make_vec(), device="cpu", seed=0, **FAST[name])
+    agent = agents.make(name, make_vec(EASY), device="cpu", seed=0, **FAST[name])
 
     def callback(agent, steps):
         if steps >= 128:
@@ -185,7 +180,7 @@ def test_weights_that_become_non_finite_stop_the_run(name: str) -> None:
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_save_refuses_non_finite_weights_and_writes_nothing(name: str, tmp_path) -> None:
-    agent = agents.make(name, make_vec(), device="cpu", **FAST[name])
+    agent = agents.make(name, make_vec(EASY), device="cpu", **FAST[name])
     poison(agent)
     with pytest.raises(DivergedError, match=rf"^diverged: {name} has non-finite weights .*nothing was written"):
         agent.save(tmp_path / "agent.pt")
@@ -197,7 +192,7 @@ def test_save_refuses_non_finite_weights_and_writes_nothing(name: str, tmp_path)
 
 @pytest.mark.parametrize("name", ["qtable", "dqn", "sb3-a2c"])
 def test_a_full_disk_leaves_the_old_checkpoint_intact(name: str, tmp_path, monkeypatch) -> None:
-    env = make_vec()
+    env = make_vec(EASY)
     agent = agents.make(name, env, device="cpu", seed=1, **FAST[name]).learn(300)
     path = agent.save(tmp_path / "agent.pt")
     before = path.read_bytes()
@@ -217,7 +212,7 @@ def test_a_full_disk_leaves_the_old_checkpoint_intact(name: str, tmp_path, monke
     assert caught.value.errno == errno.ENOSPC
     monkeypatch.setattr(torch, "save", real_save)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["agent.pt"]
-    np.testing.assert_array_equal(agents.load(path, make_vec(), device="cpu").predict(observations), expected)
+    np.testing.assert_array_equal(agents.load(path, make_vec(EASY), device="cpu").predict(observations), expected)
 
 
 def test_check_writable_refuses_before_training(tmp_path) -> None:
@@ -249,7 +244,7 @@ def saved(name: str, tmp_path, env_id: str = EASY):
 def loads_or_refuses(path, observations, expected, name: str) -> str:
     """Load ``path``: an AgentFileError, or an agent that predicts exactly as the saved one."""
     try:
-        loaded = agents.load(path, make_vec(), device="cpu")
+        loaded = agents.load(path, make_vec(EASY), device="cpu")
     except AgentFileError as error:
         one_line(error)
         return "refused"
@@ -332,7 +327,7 @@ def test_a_header_with_missing_keys_or_wrong_types_is_refused(edit: str, tmp_pat
     path, *_ = saved("dqn", tmp_path)
     rewrite(path, edit_meta=HEADER_EDITS[edit])
     with pytest.raises(AgentFileError) as caught:
-        agents.load(path, make_vec(), device="cpu")
+        agents.load(path, make_vec(EASY), device="cpu")
     assert str(path) in one_line(caught.value)
 
 
@@ -342,7 +337,7 @@ def test_tensors_missing_or_of_the_wrong_shape_or_dtype_are_refused(name: str, e
     path, *_ = saved(name, tmp_path)
     rewrite(path, edit_tensors=TENSOR_EDITS[edit])
     with pytest.raises(AgentFileError, match="does not fit this agent") as caught:
-        agents.load(path, make_vec(), device="cpu")
+        agents.load(path, make_vec(EASY), device="cpu")
     one_line(caught.value)
 
 
@@ -353,7 +348,7 @@ def test_a_file_with_nan_weights_is_refused(tmp_path) -> None:
     tensors[first_tensor(tensors)][...] = float("nan")
     torch.save({"nlp_envs_agent": header, "tensors": tensors, "sha256": base._digest(header, tensors)}, path)
     with pytest.raises(AgentFileError, match="holds NaN or inf"):
-        agents.load(path, make_vec(), device="cpu")
+        agents.load(path, make_vec(EASY), device="cpu")
 
 
 def test_files_without_a_checksum_still_load(tmp_path) -> None:
@@ -361,7 +356,7 @@ def test_files_without_a_checksum_still_load(tmp_path) -> None:
     payload = torch.load(path, weights_only=True)
     del payload["sha256"]
     torch.save(payload, path)
-    np.testing.assert_array_equal(agents.load(path, make_vec(), device="cpu").predict(observations), expected)
+    np.testing.assert_array_equal(agents.load(path, make_vec(EASY), device="cpu").predict(observations), expected)
 
 
 # --- 4. masks are honoured, or refused when they have the wrong shape ---------------------------------

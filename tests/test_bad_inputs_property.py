@@ -108,7 +108,7 @@ def success_or_named_error(call: Callable[[], Any], name: str, value: Any) -> No
         assert name in str(error), f"{name}={value!r}: {type(error).__name__} does not name {name!r}: {error}"
     except Hang:
         pytest.fail(f"{name}={value!r}: no answer within {HANG_SECONDS} s of CPU time")
-    except BaseException as error:  # noqa: BLE001 - every other outcome is the failure under test
+    except BaseException as error:  # every other outcome is the failure under test
         if isinstance(error, (KeyboardInterrupt, SystemExit)):
             raise
         pytest.fail(f"{name}={value!r}: {type(error).__name__}: {error}")

@@ -22,6 +22,7 @@ from nlp_envs.data import MissingDataError
 from nlp_envs.data.documents import _load_chatterbot, _load_drug_reviews, load_documents
 from nlp_envs.data.encoding import encoded_documents
 from nlp_envs.data.files import DataFileError
+from tests.conftest import make_vec
 
 IDS = (
     "nlp_envs/TextClassification-v0",
@@ -30,10 +31,6 @@ IDS = (
     "nlp_envs/SentimentBandit-v0",
 )
 TOPICS = ("AI", "coding", "science", "sports")
-
-
-def make_vec(env_id: str, num_envs: int, **kwargs):
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
 
 
 def core_of(env) -> ClassificationCore:

@@ -324,6 +324,7 @@ def test_real_exit_codes_of_the_console_entry_point() -> None:
     assert process.returncode == 2 and "Traceback (most recent call last)" in err
 
 
+@pytest.mark.slow
 def test_sigint_during_train_exits_130_with_one_line() -> None:
     process = run_cli("train", "--agent", "qtable", "--env", EASY, "--steps", str(10**9), "--num-envs", "4")
     assert process.stdout is not None

@@ -14,6 +14,7 @@ import nlp_envs
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
 from nlp_envs.dialogue.channel import noisy
+from tests.conftest import make_vec
 
 GOALS = load_ontology("bank").goal_count()
 DIALOGUE_IDS = [
@@ -22,10 +23,6 @@ DIALOGUE_IDS = [
     "nlp_envs/DialogueNoisy-v0",
     "nlp_envs/DialogueEasy-v0",
 ]
-
-
-def make_vec(env_id: str, num_envs: int, **kwargs):
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
 
 
 def all_goals(core: DialogueCore) -> tuple[np.ndarray, np.ndarray]:

@@ -16,11 +16,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_envs
 from nlp_envs import InvalidActionError
-from tests.conftest import ENV_IDS
-
-
-def make_vec(env_id: str, num_envs: int, **kwargs):
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+from tests.conftest import ENV_IDS, make_vec
 
 
 def run_episode(env: gym.Env, seed: int, actions: np.ndarray) -> tuple[list, list]:

@@ -181,6 +181,7 @@ def test_rerunning_skips_finished_cells(tiny_suite: Path, tmp_path: Path) -> Non
         assert len(store.results()) == 4
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_numbers(tiny_suite: Path, tmp_path: Path) -> None:
     cells = load_suite(str(tiny_suite)).cells(agents=["qtable"])
     with ResultStore(tmp_path / "one.sqlite") as one, ResultStore(tmp_path / "two.sqlite") as two:
@@ -189,6 +190,7 @@ def test_worker_processes_give_the_same_numbers(tiny_suite: Path, tmp_path: Path
         assert [r.returns for r in one.results()] == [r.returns for r in two.results()]
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_same_numbers(tiny_suite: Path, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     cells = load_suite(str(tiny_suite)).cells(agents=["qtable"], seeds=1)
@@ -203,6 +205,7 @@ def test_ray_executor_gives_the_same_numbers(tiny_suite: Path, tmp_path: Path) -
         ray.shutdown()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_loses_only_cells_in_flight(tmp_path: Path) -> None:
     suite = tmp_path / "kill.toml"
     suite.write_text(

@@ -145,8 +145,8 @@ def test_an_undefined_score_is_stored_as_null_and_read_back_as_nan(tmp_path: Pat
     connection.close()
 
 
-def fake_run_cell(**changes: object):  # noqa: ANN201 - a stand-in for runner.run_cell
-    def run(cell, on_steps=None):  # noqa: ANN001, ANN202
+def fake_run_cell(**changes: object):  # a stand-in for runner.run_cell
+    def run(cell, on_steps=None):
         fields = {
             "suite": cell.suite,
             "agent": cell.agent,

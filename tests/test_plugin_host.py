@@ -14,19 +14,11 @@ import agents
 from agents import plugins
 from nlp_envs import plugins as env_plugins
 from nlp_envs.cli import main as cli_main
-from tests.test_agents_plugins import AGENT_PLUGIN, BUILTINS, ENV_PLUGIN, make_distribution
+from tests.conftest import make_distribution
+from tests.test_agents_plugins import AGENT_PLUGIN, BUILTINS, ENV_PLUGIN
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "nlp_envs_test/TinyNextWord-v0"
-
-
-@pytest.fixture
-def fresh_plugins():
-    plugins.reset()
-    env_plugins.reset()
-    yield
-    plugins.reset()
-    env_plugins.reset()
 
 
 def run_python(code: str, *paths: Path) -> subprocess.CompletedProcess[str]:

@@ -15,12 +15,9 @@ from nlp_envs.data import MOVIELENS_100K, MissingDataError
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.movielens import fit_factors, load_ratings
 from nlp_envs.recommendation import QUALITY_REFUND, QUALITY_THRESHOLD, STEP_COST, RecommendationCore
+from tests.conftest import make_vec
 
 ENV_ID = "nlp_envs/Recommendation-v0"
-
-
-def make_vec(num_envs: int, **kwargs):
-    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
 
 
 def write_csv(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -96,7 +93,7 @@ def test_click_reward_counts_clicks_and_oracle_still_wins() -> None:
 
 
 def test_budget_follows_the_documented_rule(rng: np.random.Generator) -> None:
-    env = make_vec(16)
+    env = make_vec(ENV_ID, 16)
     core: RecommendationCore = env.unwrapped.core
     env.reset(seed=5)
     for _ in range(10):
@@ -115,7 +112,7 @@ def test_budget_follows_the_documented_rule(rng: np.random.Generator) -> None:
 
 
 def test_observation_layout_and_afterstate() -> None:
-    env = make_vec(3)
+    env = make_vec(ENV_ID, 3)
     core: RecommendationCore = env.unwrapped.core
     observations, infos = env.reset(seed=2)
     items = observations[:, core.user_size :].reshape(3, core.num_candidates, core.item_size)
@@ -129,7 +126,7 @@ def test_observation_layout_and_afterstate() -> None:
 
 
 def test_episode_metrics_agree_with_the_steps() -> None:
-    env = make_vec(32, info_text=True)
+    env = make_vec(ENV_ID, 32, info_text=True)
     env.action_space.seed(3)
     env.reset(seed=3)
     returns, clicks, steps = np.zeros(32), np.zeros(32), np.zeros(32)
@@ -158,10 +155,10 @@ def test_single_env_info_has_titles_vector_env_on_request() -> None:
     assert first["offered_titles"].shape == (10,) and first["shown_title"] == ""
     _, _, _, _, info = env.step(3)
     assert info["shown_title"] == first["offered_titles"][3]
-    vector = make_vec(2)
+    vector = make_vec(ENV_ID, 2)
     _, infos = vector.reset(seed=0)
     assert "offered_titles" not in infos
-    titled = make_vec(2, info_titles=True)
+    titled = make_vec(ENV_ID, 2, info_titles=True)
     _, infos = titled.reset(seed=0)
     assert infos["offered_titles"].shape == (2, 10)
 
@@ -246,7 +243,7 @@ def test_draws_depend_on_key_and_step_not_on_block_size(monkeypatch: pytest.Monk
     actions = rng.integers(10, size=(40, 3))
 
     def trajectory() -> list[np.ndarray]:
-        env = make_vec(3)
+        env = make_vec(ENV_ID, 3)
         observations, _ = env.reset(seed=9)
         out = [observations]
         for row in actions:

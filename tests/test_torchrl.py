@@ -18,12 +18,12 @@ from gymnasium.vector import AutoresetMode
 from tests.conftest import ENV_IDS
 
 pytest.importorskip("torchrl", reason="torchrl is not installed; pip install -e '.[dev]' installs it (pinned)")
-import torch  # noqa: E402  (after the skip, as the imports below)
-from tensordict import TensorDict  # noqa: E402  (tensordict comes with torchrl)
-from torchrl.collectors import Collector  # noqa: E402  (torchrl >= 0.13 names SyncDataCollector Collector)
-from torchrl.data import Binary, Composite  # noqa: E402
-from torchrl.envs import ActionMask, GymEnv, GymWrapper, TransformedEnv  # noqa: E402
-from torchrl.envs.gym_like import default_info_dict_reader  # noqa: E402
+import torch
+from tensordict import TensorDict  # comes with torchrl
+from torchrl.collectors import Collector  # torchrl >= 0.13 names SyncDataCollector Collector
+from torchrl.data import Binary, Composite
+from torchrl.envs import ActionMask, GymEnv, GymWrapper, TransformedEnv
+from torchrl.envs.gym_like import default_info_dict_reader
 
 NUM_ENVS = 4
 MODES = [AutoresetMode.SAME_STEP, AutoresetMode.DISABLED]
