@@ -59,6 +59,7 @@ class QACore(TaskCore):
 
     env_id = "nlp_envs/QA-v0"
     metric_names = ("correct", "inspections")
+    end_info_names = ("target", "answer")
 
     def __init__(
         self,

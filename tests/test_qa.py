@@ -19,14 +19,11 @@ from nlp_envs.data.qa_pairs import FEATURES, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
 from nlp_envs.qa import QACore
+from tests.conftest import make_vec
 from tests.test_autoreset import assert_infos_agree, ended
 
 IDS = ("nlp_envs/QA-v0", "nlp_envs/QABandit-v0", "nlp_envs/QAEasy-v0")
 N = 10
-
-
-def make_vec(env_id: str, num_envs: int, **kwargs):
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
 
 
 def core_of(env) -> QACore:

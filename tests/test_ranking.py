@@ -17,13 +17,10 @@ from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
 from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
 from nlp_envs.ranking import RankingCore, discounts, gains
+from tests.conftest import make_vec
 
 ENV_ID = "nlp_envs/Ranking-v0"
 EASY = "nlp_envs/RankingEasy-v0"
-
-
-def make_vec(num_envs: int, env_id: str = ENV_ID, **kwargs):
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
 
 
 def write_table(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -96,7 +93,7 @@ def test_candidates_are_held_out_ratings_and_features_come_from_training_only() 
 
 
 def test_rewards_are_dcg_increments_and_the_return_is_dcg(rng: np.random.Generator) -> None:
-    env = make_vec(8)
+    env = make_vec(ENV_ID, 8)
     core: RankingCore = env.unwrapped.core
     env.reset(seed=4)
     relevance = core.relevance.copy()
@@ -120,7 +117,7 @@ def test_rewards_are_dcg_increments_and_the_return_is_dcg(rng: np.random.Generat
 
 @pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
 def test_oracle_is_optimal_against_brute_force_over_all_orderings(candidates: int, positions: int) -> None:
-    env = make_vec(6, num_candidates=candidates, positions=positions)
+    env = make_vec(ENV_ID, 6, num_candidates=candidates, positions=positions)
     oracle_returns, _ = run_to_end(env, "oracle")
     relevance = env.unwrapped.core.relevance  # the episodes just played (no autoreset yet)
     best = np.array(
@@ -170,7 +167,7 @@ def test_text_lists_the_titles_in_ranked_order_and_render_matches() -> None:
 
 
 def test_observation_layout_and_afterstate() -> None:
-    env = make_vec(3)
+    env = make_vec(ENV_ID, 3)
     core: RankingCore = env.unwrapped.core
     observations, infos = env.reset(seed=2)
     data = core.data
@@ -187,7 +184,7 @@ def test_observation_layout_and_afterstate() -> None:
 
 def test_pointwise_is_a_function_of_the_observation() -> None:
     """The pointwise baseline uses the same features the agent sees: factors and biases in the observation."""
-    env = make_vec(4)
+    env = make_vec(ENV_ID, 4)
     core: RankingCore = env.unwrapped.core
     observations, _ = env.reset(seed=3)
     model = fit_factors()
@@ -220,7 +217,7 @@ def test_reference_policies_order_on_the_test_split() -> None:
 
 
 def test_splits_hold_disjoint_users_and_the_larger_preset_has_30_candidates() -> None:
-    train, test = (make_vec(64, split=split) for split in ("train", "test"))
+    train, test = (make_vec(ENV_ID, 64, split=split) for split in ("train", "test"))
     train.reset(seed=0)
     test.reset(seed=0)
     assert not set(train.unwrapped.core.queries) & set(test.unwrapped.core.queries)
@@ -230,7 +227,7 @@ def test_splits_hold_disjoint_users_and_the_larger_preset_has_30_candidates() ->
 
 
 def test_same_seed_same_episode_whatever_the_batch() -> None:
-    small, large = make_vec(2), make_vec(5)
+    small, large = make_vec(ENV_ID, 2), make_vec(ENV_ID, 5)
     first, _ = small.reset(seed=8)
     second, _ = large.reset(seed=8)
     np.testing.assert_array_equal(first, second[:2])
@@ -383,7 +380,7 @@ def test_dqn_reaches_0_9_on_the_easy_preset() -> None:
     import agents
 
     torch.set_num_threads(1)
-    env = make_vec(16, EASY, split="train")
+    env = make_vec(EASY, 16, split="train")
     agent = agents.make("dqn", env, seed=0, device="cpu").learn(30_000)
     result = nlp_envs.evaluate(EASY, agent, episodes=500, seed=0, env_kwargs={"split": "test"})
     assert result.normalized_score >= 0.9, result.normalized_score
