@@ -11,6 +11,13 @@ Trust: hyper-parameters are checked for type and range (:func:`hyper` field meta
 the memory they would allocate (:func:`check_memory`) before anything is built; a run whose loss
 or weights become non-finite stops with :class:`DivergedError`; nothing non-finite is saved.
 
+The learning loop is here too (:meth:`BaseAgent.learn`): the first call resets the env with the
+agent's seed; each vector step acts (:meth:`BaseAgent.behave`, epsilon-greedy by default), steps the
+env, does the episode-boundary bookkeeping of NEXT_STEP autoreset once (a :class:`Step`) and hands
+the step to the agent's :meth:`BaseAgent.observe`; a later call continues the same episodes. An
+agent file therefore holds only its algorithm: its config, its network, its update and the few
+methods that wire them to this loop.
+
 An agent file is one ``torch.save`` of ``{"nlp_envs_agent": <JSON text>, "tensors": {name: tensor},
 "sha256": <hex>}``: the JSON holds the agent name, its config, the seed and the env it was trained
 on; the tensors are its weights; the SHA-256 covers both (files written before it existed have no
@@ -21,6 +28,7 @@ truncated, altered or does not fit the agent raises :class:`AgentFileError`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -418,7 +426,18 @@ def check_seed(seed: Any, agent: str) -> int:
 
 
 def resolve_device(device: Any, agent: str) -> Any:
-    """``"auto"`` is CUDA when available, else CPU; anything torch accepts otherwise; returns a ``torch.device``."""
+    """The ``torch.device`` that ``device`` names; the one device resolution of agents and the leaderboard.
+
+    ``"auto"`` is CUDA when available, else CPU; anything else torch accepts is checked (a CUDA
+    device needs CUDA here). The leaderboard records ``str()`` of the result.
+
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (or a ``torch.device``).
+        agent: who asks, for the message (an agent name, or a flag such as ``"--device"``).
+
+    Raises:
+        HyperparameterError: not a device, or CUDA asked for where there is none.
+    """
     import torch
 
     if device == "auto":
@@ -481,6 +500,35 @@ def linear_epsilon(step: int, total: int, start: float, end: float, fraction: fl
     """Epsilon decayed linearly from ``start`` to ``end`` over the first ``fraction * total`` steps."""
     span = max(1.0, fraction * total)
     return end + (start - end) * max(0.0, 1.0 - step / span)
+
+
+def epsilon_greedy(
+    rng: np.random.Generator,
+    epsilon: float,
+    greedy: Callable[[], np.ndarray],
+    n_actions: int,
+    count: int,
+    masks: np.ndarray | None,
+) -> np.ndarray:
+    """Each row's greedy action, or with probability ``epsilon`` a uniform allowed one.
+
+    The draws are the same whatever the greedy actions are: ``count`` uniforms decide which rows
+    explore, then one random action per row (so a seeded agent's stream of random numbers does
+    not depend on its weights). ``greedy()`` is called only when some row acts greedily.
+
+    Args:
+        rng: the agent's generator.
+        epsilon: the probability of exploring, per row.
+        greedy: returns the ``(count,)`` greedy actions.
+        n_actions: the number of actions.
+        count: the number of rows.
+        masks: ``(count, n_actions)`` allowed acts, or None (all allowed).
+    """
+    explore = rng.random(count) < epsilon
+    actions = random_actions(rng, n_actions, count, masks)
+    if explore.all():
+        return actions
+    return np.where(explore, actions, greedy())
 
 
 def env_signature(env: VectorEnv) -> dict[str, str]:
@@ -673,11 +721,50 @@ def check_saved_tensors(
     return found
 
 
-class BaseAgent:
-    """The shared shell of a built-in agent: checks inputs, keeps the RNG, saves and loads.
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One vector step of the learning loop, with the NEXT_STEP autoreset bookkeeping done.
 
-    Subclasses set ``name`` and ``Config`` and implement ``learn``, ``predict``, ``_tensors`` and
-    ``_load_tensors``.
+    Under NEXT_STEP autoreset the step after an episode's end restarts that slot and ignores its
+    action: that slot's row is no transition (``valid`` is False there). Arrays have shape
+    ``(num_envs, ...)``.
+
+    Attributes:
+        observations: the observations the actions were chosen from.
+        masks: their allowed acts (None: every act allowed).
+        actions: the actions taken.
+        rewards: the rewards received.
+        next_observations: the observations after the step (a new episode's first where a slot reset).
+        next_masks: their allowed acts.
+        ended: the episode ended at this step (terminated or truncated).
+        stops: the return stops here, no bootstrapping: terminated, and truncated too unless the
+            config's ``bootstrap_truncated`` is True.
+        valid: a real transition, not the NEXT_STEP reset step of a slot whose episode had ended.
+    """
+
+    observations: np.ndarray
+    masks: np.ndarray | None
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_observations: np.ndarray
+    next_masks: np.ndarray | None
+    ended: np.ndarray
+    stops: np.ndarray
+    valid: np.ndarray
+
+
+_Agent = typing.TypeVar("_Agent", bound="BaseAgent")
+
+
+class BaseAgent:
+    """The shared shell of a built-in agent: checks inputs, keeps the RNG, runs the loop, saves and loads.
+
+    A subclass sets ``name`` and ``Config`` (a dataclass of :func:`hyper` fields) and implements
+    :meth:`greedy` (the acts :meth:`predict` returns) and :meth:`observe` (learning from one
+    :class:`Step`); :meth:`begin` and :meth:`end` open and close each ``learn`` call, :meth:`threads`
+    wraps learning and predicting, and ``_tensors`` / ``_load_tensors`` give the saved state. The
+    default :meth:`behave` is epsilon-greedy on the config's ``epsilon_start``, ``epsilon_end`` and
+    ``exploration_fraction``; ``predict(deterministic=False)`` explores with ``epsilon_end``.
     """
 
     name: ClassVar[str] = ""
@@ -698,12 +785,112 @@ class BaseAgent:
         self.rng = np.random.default_rng(self.seed)
         self.num_timesteps = 0
         self.n_actions = int(env.single_action_space.n)  # type: ignore[attr-defined]  # checked Discrete
+        self._observations: np.ndarray | None = None  # where the env's slots are; None until the first learn
+        self._masks: np.ndarray | None = None
+        self._ended = np.zeros(env.num_envs, dtype=bool)
+
+    def learn(self: _Agent, total_timesteps: int, callback: Callback | None = None) -> _Agent:
+        """Train for ``total_timesteps`` env steps (all slots together); a later call continues the episodes.
+
+        Args:
+            total_timesteps: env steps to take, counted over all slots.
+            callback: ``callback(agent, timesteps_done)`` after each vector step; ``False`` stops.
+
+        Returns:
+            The agent.
+        """
+        env = self.env
+        with self.threads():
+            if self._observations is None:
+                self._observations, infos = env.reset(seed=self.seed)
+                self._masks = action_masks(env, infos)
+            start, total = self.num_timesteps, int(total_timesteps)
+            self.begin()
+            while self.num_timesteps < start + total:
+                observations, masks = self._observations, self._masks
+                actions = self.behave(observations, masks, self.num_timesteps - start, total)
+                next_observations, rewards, terminated, truncated, infos = env.step(actions)
+                ended = terminated | truncated
+                bootstrap = getattr(self.config, "bootstrap_truncated", False)
+                step = Step(
+                    observations,
+                    masks,
+                    actions,
+                    rewards,
+                    next_observations,
+                    action_masks(env, infos),
+                    ended,
+                    terminated if bootstrap else ended,
+                    ~self._ended,
+                )
+                self._observations, self._masks, self._ended = next_observations, step.next_masks, ended
+                self.num_timesteps += env.num_envs
+                self.observe(step)
+                if callback is not None and callback(self, self.num_timesteps) is False:
+                    break
+            self.end()
+        return self
+
+    def threads(self) -> contextlib.AbstractContextManager[Any]:
+        """The context that ``learn`` and ``predict`` run in (agents on torch set its CPU threads)."""
+        return contextlib.nullcontext()
+
+    def begin(self) -> None:
+        """Called at the start of each ``learn`` call, after the first call's reset."""
+
+    def end(self) -> None:
+        """Called at the end of each ``learn`` call (also after a callback stopped it)."""
+
+    def behave(self, observations: np.ndarray, masks: np.ndarray | None, done: int, total: int) -> np.ndarray:
+        """The acts of the learning loop: epsilon-greedy, epsilon decaying linearly over the call.
+
+        Args:
+            observations: the slots' observations.
+            masks: their allowed acts, or None.
+            done: env steps done in this ``learn`` call.
+            total: env steps this call takes.
+        """
+        return epsilon_greedy(
+            self.rng,
+            self.epsilon(done, total),
+            lambda: self.greedy(observations, masks),
+            self.n_actions,
+            len(observations),
+            masks,
+        )
+
+    def epsilon(self, done: int, total: int) -> float:
+        """The exploration rate after ``done`` of the ``total`` env steps of a ``learn`` call.
+
+        It decays linearly from the config's ``epsilon_start`` to ``epsilon_end`` over the first
+        ``exploration_fraction`` of the call.
+        """
+        config = self.config
+        return linear_epsilon(done, total, config.epsilon_start, config.epsilon_end, config.exploration_fraction)
+
+    def observe(self, step: Step) -> None:
+        """Learn from one vector step (``num_timesteps`` already counts it)."""
+
+    def greedy(self, observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        """The agent's best acts for a batch of checked observations, among the allowed ones."""
+        raise NotImplementedError
 
     def predict(
         self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
     ) -> np.ndarray:
-        """Actions for a batch of observations (numpy in, int64 numpy out)."""
-        raise NotImplementedError
+        """Actions for a batch of observations (numpy in, int64 numpy out), honouring ``action_masks``.
+
+        Greedy actions; ``epsilon_end``-greedy when ``deterministic`` is False.
+        """
+        observations = self._check_observations(observation)
+        masks = self._check_masks(action_masks, len(observations))
+        with self.threads():
+            actions = self.greedy(observations, masks)
+        if deterministic:
+            return actions
+        return epsilon_greedy(
+            self.rng, self.config.epsilon_end, lambda: actions, self.n_actions, len(observations), masks
+        )
 
     def _tensors(self) -> dict[str, Any]:
         return {}

@@ -1,13 +1,18 @@
 """The built-in agents as plugins.
 
-Light objects that the ``nlp_envs`` entry points of this distribution name (see
-``pyproject.toml``). Each registers a factory that imports its agent module only when an agent
-is made, so ``import nlp_envs`` and ``nlp-envs agents`` stay fast.
+Each built-in plugin is an entry point of the ``nlp_envs`` group of this distribution (see
+``pyproject.toml``); its entry-point name is the name ``NLP_ENVS_BLOCK_PLUGINS`` blocks it by. An
+entry point ``foo = "agents.builtin:foo"`` registers the agent ``foo`` of module ``agents/foo.py``:
+the agent class there whose ``name`` is ``"foo"`` (:func:`__getattr__` makes that plugin), so a new
+built-in agent is its file and that one line; this module needs no edit. The factory imports the
+agent module only when an agent is made, so ``nlp-envs agents`` stays fast (no torch import).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -40,23 +45,67 @@ class LazyFactory:
         return f"LazyFactory({self.target!r})"
 
 
-class BuiltinPlugin:
-    """A plugin object registering the agents ``{name: "module:Class"}``."""
+class NamedAgentFactory(LazyFactory):
+    """A :class:`LazyFactory` for the class of module ``target`` whose ``name`` attribute is ``agent``.
 
-    def __init__(self, targets: dict[str, str]) -> None:
-        self.targets = targets
+    The agent's name is written once, in its own file; no class name is repeated here.
+    """
+
+    def __init__(self, target: str, agent: str) -> None:
+        super().__init__(target)
+        self.agent = agent
+
+    def resolve(self) -> Any:
+        """Import the module and return its agent class named ``agent``.
+
+        Raises:
+            LookupError: the module defines no class with that ``name``.
+        """
+        module = importlib.import_module(self.target)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and value.__module__ == module.__name__
+                and value.__dict__.get("name") == self.agent
+            ):
+                return value
+        raise LookupError(
+            f"module {self.target} defines no agent class with name = {self.agent!r}; a built-in agent file "
+            f"agents/<name>.py holds the class whose name attribute is its file name."
+        )
+
+    def __repr__(self) -> str:
+        return f"NamedAgentFactory({self.target!r}, {self.agent!r})"
+
+
+class BuiltinPlugin:
+    """A plugin object registering the agents ``names`` of module ``module``."""
+
+    def __init__(self, module: str, names: tuple[str, ...]) -> None:
+        self.module = module
+        self.names = names
 
     @hookimpl
     def register_agents(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
         """Register each built-in agent of this plugin."""
-        for name, target in self.targets.items():
-            register(name, LazyFactory(target))
+        for name in self.names:
+            register(name, NamedAgentFactory(self.module, name))
+
+    def __repr__(self) -> str:
+        return f"BuiltinPlugin({self.module!r}, {self.names!r})"
 
 
-random = BuiltinPlugin({"random": "agents.random:RandomAgent"})
-qtable = BuiltinPlugin({"qtable": "agents.qtable:QTableAgent"})
-dqn = BuiltinPlugin({"dqn": "agents.dqn:DQNAgent"})
-vlearner = BuiltinPlugin({"vlearner": "agents.vlearner:VLearnerAgent"})
-sb3 = BuiltinPlugin(
-    {"sb3-a2c": "agents.sb3:A2CAgent", "sb3-ppo": "agents.sb3:PPOAgent", "sb3-dqn": "agents.sb3:DQNAgent"}
-)
+sb3 = BuiltinPlugin("agents.sb3", ("sb3-a2c", "sb3-ppo", "sb3-dqn"))
+"""The Stable-Baselines3 adapters: one module, three agents (names are not module names)."""
+
+
+@functools.cache
+def __getattr__(name: str) -> BuiltinPlugin:
+    """The plugin of the built-in agent ``name``, defined in module ``agents.<name>``.
+
+    Raises:
+        AttributeError: there is no such module.
+    """
+    if not name.startswith("_") and importlib.util.find_spec(f"agents.{name}") is not None:
+        return BuiltinPlugin(f"agents.{name}", (name,))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r} (there is no agents/{name}.py)")

@@ -22,26 +22,19 @@ import numpy as np
 import torch
 
 from agents.base import (
-    BaseAgent,
-    Callback,
-    action_masks,
+    Step,
     check_memory,
     count,
-    diverged,
-    first_nonfinite,
     has_masks,
     hyper,
-    linear_epsilon,
     positive,
-    random_actions,
-    resolve_device,
     size,
     threads,
     unit,
 )
 from agents.networks import (
     FusedAdam,
-    TorchThreads,
+    NetworkAgent,
     ValueNetwork,
     activation_bytes,
     backward_into_grads,
@@ -242,15 +235,16 @@ def update(
     return errors, weights
 
 
-class DQNAgent(BaseAgent):
+class DQNAgent(NetworkAgent):
     """Our DQN; see :class:`DQNConfig` for the hyper-parameters and the module for the design."""
 
     name = "dqn"
     Config = DQNConfig
+    network_name = "q"
+    loss_name = "the TD error (loss)"
 
     def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
         super().__init__(env, seed=seed, device=device, **hyperparams)
-        self.device = resolve_device(device, self.name)
         config = self.config
         check_memory(self.name, self.memory_needs(), self.device)
         self.q = build_network(
@@ -266,8 +260,7 @@ class DQNAgent(BaseAgent):
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.gradient_steps_done = 0
         self.replay: Replay | None = None
-        self._observations: np.ndarray | None = None
-        self._errors: torch.Tensor | None = None
+        self._vector_steps = 0  # of the current learn call: train_frequency counts them
 
     def memory_needs(self) -> dict[str, float]:
         """Bytes this configuration will allocate, by what they are for (see :func:`~agents.base.check_memory`)."""
@@ -287,98 +280,48 @@ class DQNAgent(BaseAgent):
 
     def _q_values(self, observations: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            tensor = torch.from_numpy(np.asarray(observations)).to(self.device)
-            return forward(self.q, tensor)
+            return forward(self.q, torch.from_numpy(np.asarray(observations)).to(self.device))
 
-    def _greedy(self, observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+    def greedy(self, observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        """The allowed act of highest Q value in each row."""
         values = self._q_values(observations)
         if masks is not None:
             values = values.masked_fill(~torch.from_numpy(masks).to(self.device), -torch.inf)
         return values.argmax(dim=1).cpu().numpy()
 
-    def learn(self, total_timesteps: int, callback: Callback | None = None) -> DQNAgent:
-        """Train for ``total_timesteps`` env steps (all slots together)."""
-        env, config = self.env, self.config
-        with TorchThreads(config.torch_threads, self.device):
-            if self._observations is None:
-                self._observations, infos = env.reset(seed=self.seed)
-                self._masks = action_masks(env, infos)
-                self._ended = np.zeros(env.num_envs, dtype=bool)
-            if self.replay is None:
-                self.replay = Replay(env, config.buffer_size, self._masks is not None or has_masks(env), self.device)
-            replay, observations, masks, ended = self.replay, self._observations, self._masks, self._ended
-            start, total = self.num_timesteps, int(total_timesteps)
-            vector_steps = 0
-            while self.num_timesteps < start + total:
-                epsilon = linear_epsilon(
-                    self.num_timesteps - start,
-                    total,
-                    config.epsilon_start,
-                    config.epsilon_end,
-                    config.exploration_fraction,
-                )
-                explore = self.rng.random(env.num_envs) < epsilon
-                actions = random_actions(self.rng, self.n_actions, env.num_envs, masks)
-                if not explore.all():  # the network runs only when some slot acts greedily
-                    actions = np.where(explore, actions, self._greedy(observations, masks))
-                next_observations, rewards, terminated, truncated, infos = env.step(actions)
-                stops = terminated if config.bootstrap_truncated else terminated | truncated
-                replay.add(observations, actions, rewards, stops, terminated | truncated, ~ended, masks)
-                ended = terminated | truncated
-                observations, masks = next_observations, action_masks(env, infos)
-                self.num_timesteps += env.num_envs
-                vector_steps += 1
-                if (
-                    self.num_timesteps >= config.learning_starts
-                    and vector_steps % config.train_frequency == 0
-                    and replay.can_sample(config.n_step)
-                ):
-                    self._train(config.gradient_steps)
-                if callback is not None and callback(self, self.num_timesteps) is False:
-                    break
-            self._observations, self._masks, self._ended = observations, masks, ended
-            self._check_finite()
-        return self
+    def begin(self) -> None:
+        """Make the replay buffer on the first call (it stores masks if the env has them)."""
+        if self.replay is None:
+            masked = self._masks is not None or has_masks(self.env)
+            self.replay = Replay(self.env, self.config.buffer_size, masked, self.device)
+        self._vector_steps = 0
 
-    def _check_finite(self) -> None:
-        """Raise :class:`~agents.base.DivergedError` if the last TD errors or the weights are not finite."""
-        named: dict[str, torch.Tensor] = {f"weight q.{name}": value for name, value in self.q.named_parameters()}
-        if self._errors is not None:
-            named = {"the TD error (loss)": self._errors, **named}
-        bad = first_nonfinite(named)
-        if bad is not None:
-            raise diverged(self.name, self.num_timesteps, bad)
-
-    def _train(self, steps: int) -> None:
+    def observe(self, step: Step) -> None:
+        """Store the step; every ``train_frequency`` vector steps, take ``gradient_steps`` gradient steps."""
         config, replay = self.config, self.replay
         assert replay is not None
-        for _ in range(steps):
-            batch = replay.sample(config.batch_size, config.n_step, config.gamma, self.generator)
-            self._errors, _ = update(
-                self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm
-            )
-            self.gradient_steps_done += 1
-            if self.gradient_steps_done % CHECK_INTERVAL == 0:
-                self._check_finite()
-            if self.gradient_steps_done % config.target_update_interval == 0:
-                self.q_target.load_state_dict(self.q.state_dict())
+        replay.add(step.observations, step.actions, step.rewards, step.stops, step.ended, step.valid, step.masks)
+        self._vector_steps += 1
+        if (
+            self.num_timesteps >= config.learning_starts
+            and self._vector_steps % config.train_frequency == 0
+            and replay.can_sample(config.n_step)
+        ):
+            for _ in range(config.gradient_steps):
+                batch = replay.sample(config.batch_size, config.n_step, config.gamma, self.generator)
+                self.loss, _ = update(
+                    self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm
+                )
+                self.gradient_steps_done += 1
+                if self.gradient_steps_done % CHECK_INTERVAL == 0:
+                    self.check_finite()
+                if self.gradient_steps_done % config.target_update_interval == 0:
+                    self.q_target.load_state_dict(self.q.state_dict())
 
-    def predict(
-        self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Greedy actions (``epsilon_end``-greedy when ``deterministic=False``), honouring ``action_masks``."""
-        observations = self._check_observations(observation)
-        action_masks = self._check_masks(action_masks, len(observations))
-        with TorchThreads(self.config.torch_threads, self.device):
-            actions = self._greedy(observations, action_masks)
-        if not deterministic:
-            explore = self.rng.random(len(actions)) < self.config.epsilon_end
-            actions = np.where(explore, random_actions(self.rng, self.n_actions, len(actions), action_masks), actions)
-        return actions
-
-    def _tensors(self) -> dict[str, Any]:
-        return {f"q.{key}": value for key, value in self.q.state_dict().items()}
+    def end(self) -> None:
+        """Check the TD errors and weights once more."""
+        self.check_finite()
 
     def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
-        self.q.load_state_dict({key[2:]: value for key, value in tensors.items() if key.startswith("q.")})
+        super()._load_tensors(tensors)
         self.q_target.load_state_dict(self.q.state_dict())

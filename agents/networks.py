@@ -1,13 +1,16 @@
 """Network pieces shared by ``dqn`` and ``vlearner``.
 
-An embedding front end for token ids, an MLP for dense observations, compact storage dtypes, and a
-hand-written forward/backward pass and Adam step that skip autograd's per-call overhead.
+An embedding front end for token ids, an MLP for dense observations, compact storage dtypes, a
+hand-written forward/backward pass and Adam step that skip autograd's per-call overhead, and
+:class:`NetworkAgent`, the base of the agents that train one network (device, CPU threads,
+divergence checks, saved weights).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -15,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.base import UnsupportedEnvError
+from agents.base import BaseAgent, UnsupportedEnvError, diverged, first_nonfinite, resolve_device
 
 
 def storage_dtype(space: gym.Space) -> torch.dtype:
@@ -303,3 +306,52 @@ def clip_grad_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> None:
     norms = torch._foreach_norm(grads)
     total = torch.linalg.vector_norm(torch.stack(norms))
     torch._foreach_mul_(grads, torch.clamp(max_norm / total, max=1.0))  # as the fused path: no epsilon
+
+
+class NetworkAgent(BaseAgent):
+    """A :class:`~agents.base.BaseAgent` that trains one network on a torch device.
+
+    A subclass sets ``network_name`` (the prefix of its weights in the saved file, and the name of
+    the attribute that holds the network) and ``loss_name`` (how a non-finite ``self.loss`` is named
+    in :class:`~agents.base.DivergedError`), and its config has ``torch_threads``.
+    """
+
+    network_name: ClassVar[str] = ""
+    loss_name: ClassVar[str] = ""
+
+    def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
+        super().__init__(env, seed=seed, device=device, **hyperparams)
+        self.device = resolve_device(device, self.name)
+        self.loss: torch.Tensor | None = None
+        """The last update's loss (or TD errors), checked with the weights by :meth:`check_finite`."""
+
+    @property
+    def network(self) -> ValueNetwork:
+        """The trained network."""
+        network: ValueNetwork = getattr(self, self.network_name)
+        return network
+
+    def threads(self) -> TorchThreads:
+        """Run with the config's ``torch_threads`` CPU threads."""
+        return TorchThreads(self.config.torch_threads, self.device)
+
+    def check_finite(self) -> None:
+        """Raise :class:`~agents.base.DivergedError` if the last loss or a weight is not finite (one host sync)."""
+        prefix = self.network_name
+        named: dict[str, torch.Tensor] = {
+            f"weight {prefix}.{name}": value for name, value in self.network.named_parameters()
+        }
+        if self.loss is not None:
+            named = {self.loss_name: self.loss, **named}
+        bad = first_nonfinite(named)
+        if bad is not None:
+            raise diverged(self.name, self.num_timesteps, bad)
+
+    def _tensors(self) -> dict[str, Any]:
+        return {f"{self.network_name}.{key}": value for key, value in self.network.state_dict().items()}
+
+    def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
+        prefix = f"{self.network_name}."
+        self.network.load_state_dict(
+            {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+        )

@@ -17,15 +17,12 @@ import numpy as np
 from agents.base import (
     MAX_COUNT,
     BaseAgent,
-    Callback,
+    Step,
     UnsupportedEnvError,
-    action_masks,
     check_memory,
     diverged,
     hyper,
-    linear_epsilon,
     masked_argmax,
-    random_actions,
     unit,
 )
 
@@ -96,63 +93,27 @@ class QTableAgent(BaseAgent):
             )
         check_memory(self.name, {"Q table (states x actions x 8 bytes)": 8.0 * size})
         self.table = np.full((n_states, self.n_actions), self.config.initial_value, dtype=np.float64)
-        self._observations: np.ndarray | None = None
-        self._masks: np.ndarray | None = None
 
     def states(self, observations: np.ndarray) -> np.ndarray:
         """Row indices of the table for a batch of observations."""
         observations = np.asarray(observations, dtype=np.int64).reshape(len(observations), -1)
         return np.ravel_multi_index(tuple(observations.T), self.dims)
 
-    def learn(self, total_timesteps: int, callback: Callback | None = None) -> QTableAgent:
-        """Q-learning for ``total_timesteps`` env steps (counted over all slots)."""
-        env, config = self.env, self.config
-        if self._observations is None:
-            self._observations, infos = env.reset(seed=self.seed)
-            self._masks = action_masks(env, infos)
-            self._ended = np.zeros(env.num_envs, dtype=bool)
-        observations, masks, ended = self._observations, self._masks, self._ended
-        start, target_steps = self.num_timesteps, self.num_timesteps + int(total_timesteps)
-        while self.num_timesteps < target_steps:
-            epsilon = linear_epsilon(
-                self.num_timesteps - start,
-                int(total_timesteps),
-                config.epsilon_start,
-                config.epsilon_end,
-                config.exploration_fraction,
-            )
-            states = self.states(observations)
-            greedy = masked_argmax(self.table[states], masks)
-            explore = self.rng.random(env.num_envs) < epsilon
-            actions = np.where(explore, random_actions(self.rng, self.n_actions, env.num_envs, masks), greedy)
-            next_observations, rewards, terminated, truncated, infos = env.step(actions)
-            next_masks = action_masks(env, infos)
-            next_values = masked_argmax_values(self.table[self.states(next_observations)], next_masks)
-            stops = terminated if config.bootstrap_truncated else terminated | truncated
-            targets = rewards + config.gamma * np.where(stops, 0.0, next_values)
-            if not np.isfinite(targets.sum()):  # a few ns: targets has num_envs entries
-                raise diverged(self.name, self.num_timesteps, "the TD target (reward + discounted value)")
-            valid = ~ended  # the step after an episode's end is the NEXT_STEP reset: no transition
-            update(self.table, states[valid], actions[valid], targets[valid], config.learning_rate)
-            ended = terminated | truncated
-            observations, masks = next_observations, next_masks
-            self.num_timesteps += env.num_envs
-            if callback is not None and callback(self, self.num_timesteps) is False:
-                break
-        self._observations, self._masks, self._ended = observations, masks, ended
-        return self
+    def greedy(self, observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        """The allowed act of highest Q value in each row (lowest index on ties)."""
+        return masked_argmax(self.table[self.states(observations)], masks)
 
-    def predict(
-        self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Greedy actions (epsilon_end-greedy when ``deterministic=False``)."""
-        observations = self._check_observations(observation)
-        action_masks = self._check_masks(action_masks, len(observations))
-        actions = masked_argmax(self.table[self.states(observations)], action_masks)
-        if not deterministic:
-            explore = self.rng.random(len(actions)) < self.config.epsilon_end
-            actions = np.where(explore, random_actions(self.rng, self.n_actions, len(actions), action_masks), actions)
-        return actions
+    def observe(self, step: Step) -> None:
+        """One Q-learning update from the step's transitions."""
+        config = self.config
+        next_values = masked_argmax_values(self.table[self.states(step.next_observations)], step.next_masks)
+        targets = step.rewards + config.gamma * np.where(step.stops, 0.0, next_values)
+        if not np.isfinite(targets.sum()):  # a few ns: targets has num_envs entries
+            raise diverged(self.name, self.num_timesteps, "the TD target (reward + discounted value)")
+        valid = step.valid
+        update(
+            self.table, self.states(step.observations)[valid], step.actions[valid], targets[valid], config.learning_rate
+        )
 
     def _tensors(self) -> dict[str, Any]:
         return {"table": self.table}

@@ -6,11 +6,10 @@ The floor of every leaderboard, and the simplest agent to copy when writing a pl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from agents.base import BaseAgent, Callback, action_masks, random_actions
+from agents.base import BaseAgent, random_actions
 
 
 @dataclass
@@ -25,30 +24,13 @@ class RandomAgent(BaseAgent):
     Config = RandomConfig
     next_step_autoreset = False
 
-    def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
-        super().__init__(env, seed=seed, device=device, **hyperparams)
-        self._playing = False
-        self._masks: np.ndarray | None = None
-
-    def learn(self, total_timesteps: int, callback: Callback | None = None) -> RandomAgent:
-        """Plays ``total_timesteps`` env steps at random and learns nothing.
+    def behave(self, observations: np.ndarray, masks: np.ndarray | None, done: int, total: int) -> np.ndarray:
+        """Random acts: ``learn`` plays at random and learns nothing.
 
         It steps the env all the same, so that its training speed on a leaderboard is the env's own
         speed under the same loop: the ceiling for every agent, not a meaningless count.
         """
-        env = self.env
-        if not self._playing:
-            _, infos = env.reset(seed=self.seed)
-            self._masks, self._playing = action_masks(env, infos), True
-        target_steps = self.num_timesteps + int(total_timesteps)
-        while self.num_timesteps < target_steps:
-            actions = random_actions(self.rng, self.n_actions, env.num_envs, self._masks)
-            *_, infos = env.step(actions)
-            self._masks = action_masks(env, infos)
-            self.num_timesteps += env.num_envs
-            if callback is not None and callback(self, self.num_timesteps) is False:
-                break
-        return self
+        return random_actions(self.rng, self.n_actions, len(observations), masks)
 
     def predict(
         self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None

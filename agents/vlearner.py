@@ -18,7 +18,6 @@ afterstate is the observation with the action encoded and the learner behaves li
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,26 +27,20 @@ import torch
 import torch.nn.functional as F
 
 from agents.base import (
-    BaseAgent,
-    Callback,
+    Step,
     UnsupportedEnvError,
-    action_masks,
     check_memory,
-    diverged,
-    first_nonfinite,
+    epsilon_greedy,
     hyper,
-    linear_epsilon,
     masked_argmax,
     positive,
-    random_actions,
-    resolve_device,
     size,
     threads,
     unit,
 )
 from agents.networks import (
     FusedAdam,
-    TorchThreads,
+    NetworkAgent,
     ValueNetwork,
     activation_bytes,
     backward_into_grads,
@@ -157,25 +150,47 @@ def afterstate_space(env: Any) -> gym.Space:
     return space
 
 
-class VLearnerAgent(BaseAgent):
+class Rollout:
+    """The vector steps of one rollout, row ``t`` of each ``(rollout_steps, num_envs)`` array for step ``t``."""
+
+    def __init__(self, steps: int, num_envs: int) -> None:
+        self.afterstates: list[np.ndarray] = []
+        self.rewards = np.zeros((steps, num_envs))
+        self.stops = np.zeros((steps, num_envs), dtype=bool)
+        self.ended = np.zeros_like(self.stops)
+        self.valid = np.zeros_like(self.stops)
+        self.greedy = np.zeros_like(self.stops)
+        self.next_values = np.zeros((steps, num_envs))
+
+    def __len__(self) -> int:
+        return len(self.afterstates)
+
+    def full(self) -> bool:
+        """Whether every row is written."""
+        return len(self) == len(self.rewards)
+
+
+class VLearnerAgent(NetworkAgent):
     """Afterstate V-learning with TD(lambda); see the module docstring."""
 
     name = "vlearner"
     Config = VLearnerConfig
+    network_name = "v"
+    loss_name = "the TD(lambda) loss"
 
     def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
         super().__init__(env, seed=seed, device=device, **hyperparams)
-        self.device = resolve_device(device, self.name)
         self.space = afterstate_space(env)
         config = self.config
         check_memory(self.name, self.memory_needs(), self.device)
         self.v = build_network(self.space, 1, config.hidden_sizes, config.embedding_dim, self.seed, self.device)
         self.optimizer = FusedAdam(list(self.v.parameters()), config.learning_rate)
         self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        self._observations: np.ndarray | None = None
         self._all_actions = np.arange(self.n_actions)
         self.afterstate = env.unwrapped.afterstate  # checked by afterstate_space
-        self._loss: torch.Tensor | None = None
+        self._rollout = Rollout(config.rollout_steps, env.num_envs)
+        self._greedy = np.zeros(env.num_envs, dtype=np.int64)  # the slots' greedy acts, computed after each step
+        self._values = np.zeros(env.num_envs)  # and their values v(s)
 
     def memory_needs(self) -> dict[str, float]:
         """Bytes this configuration will allocate, by what they are for (see :func:`~agents.base.check_memory`)."""
@@ -212,72 +227,65 @@ class VLearnerAgent(BaseAgent):
         greedy = masked_argmax(values, masks)
         return greedy, values[np.arange(len(values)), greedy]
 
-    def learn(self, total_timesteps: int, callback: Callback | None = None) -> VLearnerAgent:
-        """Train for ``total_timesteps`` env steps (all slots together)."""
-        env, config = self.env, self.config
-        with TorchThreads(config.torch_threads, self.device):
-            if self._observations is None:
-                self._observations, infos = env.reset(seed=self.seed)
-                self._masks = action_masks(env, infos)
-                self._ended = np.zeros(env.num_envs, dtype=bool)
-            observations, masks, ended = self._observations, self._masks, self._ended
-            start, total = self.num_timesteps, int(total_timesteps)
-            stop = False
-            greedy, state_values = self._act(observations, masks)
-            while self.num_timesteps < start + total and not stop:
-                steps = config.rollout_steps
-                afterstates, rewards = [], np.zeros((steps, env.num_envs))
-                terminated_rows = np.zeros((steps, env.num_envs), dtype=bool)
-                ended_rows, valid = np.zeros_like(terminated_rows), np.zeros_like(terminated_rows)
-                greedy_rows = np.zeros_like(terminated_rows)
-                next_values = np.zeros((steps, env.num_envs))
-                for t in range(steps):
-                    epsilon = linear_epsilon(
-                        self.num_timesteps - start,
-                        total,
-                        config.epsilon_start,
-                        config.epsilon_end,
-                        config.exploration_fraction,
-                    )
-                    explore = self.rng.random(env.num_envs) < epsilon
-                    actions = np.where(explore, random_actions(self.rng, self.n_actions, env.num_envs, masks), greedy)
-                    greedy_rows[t] = actions == greedy
-                    afterstates.append(self.afterstate(observations, actions))
-                    observations, rewards[t], terminated, truncated, infos = env.step(actions)
-                    valid[t] = ~ended
-                    ended = terminated | truncated
-                    terminated_rows[t] = terminated if config.bootstrap_truncated else ended
-                    ended_rows[t] = ended
-                    masks = action_masks(env, infos)
-                    greedy, state_values = self._act(observations, masks)
-                    next_values[t] = state_values
-                    self.num_timesteps += env.num_envs
-                    if callback is not None and callback(self, self.num_timesteps) is False:
-                        stop = True
-                    if stop or self.num_timesteps >= start + total:
-                        steps = t + 1
-                        break
-                targets = lambda_returns(
-                    rewards[:steps],
-                    next_values[:steps],
-                    terminated_rows[:steps],
-                    ended_rows[:steps],
-                    config.gamma,
-                    config.td_lambda,
-                    greedy_rows[:steps] if config.cut_traces else None,
-                )
-                self._fit(np.stack(afterstates)[valid[:steps]], targets[valid[:steps]])
-            self._observations, self._masks, self._ended = observations, masks, ended
-        return self
+    def greedy(self, observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        """The allowed act of highest afterstate value in each row."""
+        return self._act(observations, masks)[0]
 
-    def _check_finite(self) -> None:
-        """Raise :class:`~agents.base.DivergedError` if the last loss or the weights are not finite."""
-        named: dict[str, torch.Tensor] = {f"weight v.{name}": value for name, value in self.v.named_parameters()}
-        if self._loss is not None:
-            named = {"the TD(lambda) loss": self._loss, **named}
-        bad = first_nonfinite(named)
-        if bad is not None:
-            raise diverged(self.name, self.num_timesteps, bad)
+    def begin(self) -> None:
+        """Start a rollout from the current weights."""
+        assert self._observations is not None
+        self._rollout = Rollout(self.config.rollout_steps, self.env.num_envs)
+        self._greedy, self._values = self._act(self._observations, self._masks)
+
+    def behave(self, observations: np.ndarray, masks: np.ndarray | None, done: int, total: int) -> np.ndarray:
+        """Learn from a full rollout, then act epsilon-greedily and note each act's afterstate and greediness.
+
+        The greedy acts are those computed after the previous step: a rollout is collected with
+        the weights it started with.
+        """
+        if self._rollout.full():
+            self._learn_rollout()
+        greedy = self._greedy
+        actions = epsilon_greedy(
+            self.rng, self.epsilon(done, total), lambda: greedy, self.n_actions, len(observations), masks
+        )
+        rollout = self._rollout
+        rollout.greedy[len(rollout)] = actions == greedy
+        rollout.afterstates.append(self.afterstate(observations, actions))
+        return actions
+
+    def observe(self, step: Step) -> None:
+        """Note the step's outcome and the next observations' greedy acts and values."""
+        rollout, t = self._rollout, len(self._rollout) - 1
+        rollout.rewards[t], rollout.stops[t], rollout.ended[t], rollout.valid[t] = (
+            step.rewards,
+            step.stops,
+            step.ended,
+            step.valid,
+        )
+        self._greedy, self._values = self._act(step.next_observations, step.next_masks)
+        rollout.next_values[t] = self._values
+
+    def end(self) -> None:
+        """Learn from the rollout collected so far."""
+        if len(self._rollout):
+            self._learn_rollout()
+
+    def _learn_rollout(self) -> None:
+        """Fit the values of the rollout's afterstates to its lambda-returns; start a new rollout."""
+        rollout, config, steps = self._rollout, self.config, len(self._rollout)
+        targets = lambda_returns(
+            rollout.rewards[:steps],
+            rollout.next_values[:steps],
+            rollout.stops[:steps],
+            rollout.ended[:steps],
+            config.gamma,
+            config.td_lambda,
+            rollout.greedy[:steps] if config.cut_traces else None,
+        )
+        valid = rollout.valid[:steps]
+        self._fit(np.stack(rollout.afterstates)[valid], targets[valid])
+        self._rollout = Rollout(config.rollout_steps, self.env.num_envs)
 
     def _fit(self, afterstates: np.ndarray, targets: np.ndarray) -> None:
         config = self.config
@@ -288,24 +296,5 @@ class VLearnerAgent(BaseAgent):
             order = torch.randperm(len(inputs), generator=self.generator, device="cpu").to(self.device)
             for begin in range(0, len(order), config.minibatch_size):
                 chosen = order[begin : begin + config.minibatch_size]
-                self._loss = update(self.v, self.optimizer, inputs[chosen], goals[chosen], config.max_grad_norm)
-        self._check_finite()  # once a rollout: one host sync among the rollout's many
-
-    def predict(
-        self, observation: np.ndarray, deterministic: bool = True, action_masks: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Greedy actions over afterstate values (``epsilon_end``-greedy when not deterministic)."""
-        observations = self._check_observations(observation)
-        action_masks = self._check_masks(action_masks, len(observations))
-        with TorchThreads(self.config.torch_threads, self.device):
-            actions, _ = self._act(observations, action_masks)
-        if not deterministic:
-            explore = self.rng.random(len(actions)) < self.config.epsilon_end
-            actions = np.where(explore, random_actions(self.rng, self.n_actions, len(actions), action_masks), actions)
-        return actions
-
-    def _tensors(self) -> dict[str, Any]:
-        return {f"v.{key}": value for key, value in self.v.state_dict().items()}
-
-    def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
-        self.v.load_state_dict({key[2:]: value for key, value in tensors.items() if key.startswith("v.")})
+                self.loss = update(self.v, self.optimizer, inputs[chosen], goals[chosen], config.max_grad_norm)
+        self.check_finite()  # once a rollout: one host sync among the rollout's many

@@ -156,15 +156,6 @@ def _check_episodes(cell: Cell) -> None:
             raise ValueError(f"{name} must be in 1..{SEED_STRIDE} (one seed block), got {getattr(cell, name)}.")
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` becomes ``"cuda"`` when torch sees a GPU, else ``"cpu"``; others pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def environment_versions() -> dict[str, str]:
     """Versions of Python, the tracked libraries and every plugin distribution of agents."""
     import agents
@@ -210,10 +201,10 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         CellSkipped: the agent does not support this env's spaces.
     """
     import agents
-    from agents.base import has_masks
+    from agents.base import has_masks, resolve_device
 
     started = time.perf_counter()
-    device = resolve_device(cell.device)
+    device = str(resolve_device(cell.device, cell.agent))  # "auto" recorded as the device it became
     seed = training_seed(cell.seed, cell.num_envs)
     _check_episodes(cell)
     env = gym.make_vec(cell.env.id, num_envs=cell.num_envs, vectorization_mode="vector_entry_point", **cell.env.kwargs)
