@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-import agents
+import nlp_agents
 import nlp_envs
 
 EASY = "nlp_envs/NextWordEasy-v0"
@@ -74,7 +74,7 @@ def _part_a_once(steps: int, num_envs: int, device: str) -> dict[str, Any]:
     gradient_steps = int(num_envs * updates_per_env_step)
     assert gradient_steps >= 1, "--num-envs must be a multiple of 4"
     env = make_vec("CartPole-v1", num_envs)
-    ours = agents.make(
+    ours = nlp_agents.make(
         "dqn",
         env,
         seed=0,
@@ -118,7 +118,7 @@ def _part_a_once(steps: int, num_envs: int, device: str) -> dict[str, Any]:
     sb3_seconds = time.perf_counter() - start
 
     # Where the time goes: one gradient step of each, in isolation (same batch size, warm caches).
-    from agents.dqn import update
+    from nlp_agents.dqn import update
 
     def time_ours(repeats: int = 300) -> float:
         replay = ours.replay
@@ -195,7 +195,7 @@ def time_to_score(
 ) -> dict[str, Any]:
     """Train one agent until its greedy policy scores 0.9 (checked every ``every`` steps, off the clock)."""
     env = make_vec(EASY, num_envs)
-    agent = agents.make(name, env, seed=seed, device=device, **settings)
+    agent = nlp_agents.make(name, env, seed=seed, device=device, **settings)
     watcher = TimeToScore(every, 0.9, time_budget)
     watcher.clock = time.perf_counter()
     agent.learn(max_steps, callback=watcher)
@@ -311,8 +311,8 @@ def part_c(device: str, budget: int) -> list[dict[str, Any]]:
         for name in BUILTIN_AGENTS:
             env = make_vec(env_id, 16)
             try:
-                agent = agents.make(name, env, seed=0, device=device)
-            except agents.UnsupportedEnvError as error:
+                agent = nlp_agents.make(name, env, seed=0, device=device)
+            except nlp_agents.UnsupportedEnvError as error:
                 rows.append({"env": env_id, "agent": name, "score": None, "note": str(error).split(";")[0]})
                 continue
             start = time.perf_counter()
@@ -352,7 +352,7 @@ def part_g(device: str, sizes: list[int], vector_steps: int) -> list[dict[str, A
                     if name == "dqn"
                     else {"minibatch_size": 4096, "rollout_steps": 8, "learning_rate": 3e-3, "torch_threads": 0}
                 )
-                agent = agents.make(name, env, seed=0, device=device, **settings)
+                agent = nlp_agents.make(name, env, seed=0, device=device, **settings)
                 agent.learn(num_envs * 5)  # warm-up: allocations, kernels
                 _sync(device)
                 start = time.perf_counter()

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 import nlp_envs
-from agents.base import DivergedError
+from nlp_agents.base import DivergedError
 
 # env_parameters and fits_annotation stay importable from here, where they were first defined.
 from nlp_envs.arguments import check_env_kwargs, positive_int
@@ -273,7 +273,7 @@ def _text(env: gym.vector.VectorEnv) -> str:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     """List every agent with its providing distribution, version and status, and every plugin that failed."""
-    from agents.plugins import describe
+    from nlp_agents.plugins import describe
 
     rows = describe()
     header = {
@@ -293,11 +293,11 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an agent on an env, print a progress bar, evaluate it, optionally save it."""
-    import agents
+    import nlp_agents
 
     env = gym.make_vec(args.env, num_envs=args.num_envs, vectorization_mode="vector_entry_point", **args.env_kwargs)
     try:
-        agent = agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
+        agent = nlp_agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
         print(f"training {args.agent} on {args.env} for {args.steps:,} steps (seed {args.seed}, {args.num_envs} envs)")
         with StepBar(args.steps) as bar:
             agent.learn(args.steps, callback=lambda _agent, done: bar.update(done))

@@ -2,7 +2,7 @@
 
 The env side of the project knows nothing of agents: this host loads only the modules declared in
 group ``nlp_envs.envs`` and calls only their ``register_envs(register)`` hook. Agent plugins live in
-group ``nlp_envs`` and are loaded by the agents' host (``agents.plugins``), which reuses the
+group ``nlp_envs`` and are loaded by the agents' host (``nlp_agents.plugins``), which reuses the
 containment below. A distribution that adds both envs and agents declares its env module (for
 example ``my_plugin.envs``) in ``nlp_envs.envs`` and its agent module in ``nlp_envs``, so that
 ``import nlp_envs`` never imports agent code (nor torch); one module may be named in both groups.
@@ -46,7 +46,7 @@ ENV_GROUP = "nlp_envs.envs"
 """The entry-point group of env plugins (``register_envs``)."""
 
 AGENT_GROUP = "nlp_envs"
-"""The entry-point group of agent plugins (``register_agents``), loaded by ``agents.plugins``."""
+"""The entry-point group of agent plugins (``register_agents``), loaded by ``nlp_agents.plugins``."""
 
 BLOCK_VARIABLE = "NLP_ENVS_BLOCK_PLUGINS"
 """Environment variable: comma-separated entry-point names that are not loaded."""

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import nlp_envs
-from agents import plugins as agent_plugins
+from nlp_agents import plugins as agent_plugins
 from nlp_envs import plugins as env_plugins
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-import agents
+import nlp_agents
 import nlp_envs
-from agents import plugins
-from agents.base import AgentFileError, UnsupportedEnvError, has_masks
+from nlp_agents import plugins
+from nlp_agents.base import AgentFileError, UnsupportedEnvError, has_masks
 from nlp_envs.evaluation import agent_policy
 from tests.conftest import ENV_IDS, make_vec
 
@@ -36,7 +36,7 @@ HONOUR_MASKS = {"random", "qtable", "dqn", "vlearner", "maskable-ppo", "qrdqn"}
 
 def agent_names() -> list[str]:
     plugins.reset()
-    names = sorted(agents.available())
+    names = sorted(nlp_agents.available())
     plugins.reset()
     return names
 
@@ -50,7 +50,7 @@ def test_every_agent_learns_on_every_env_and_predicts_valid_actions(name: str, e
     env = make_vec(env_id)
     try:
         try:
-            agent = agents.make(name, env, seed=0, device="cpu", **FAST.get(name, {}))
+            agent = nlp_agents.make(name, env, seed=0, device="cpu", **FAST.get(name, {}))
         except UnsupportedEnvError as error:
             # Only a Q table may refuse an env, and it must say why (the space, or its size).
             assert name == "qtable", error
@@ -74,10 +74,10 @@ def test_every_agent_learns_on_every_env_and_predicts_valid_actions(name: str, e
 @pytest.mark.parametrize("name", AGENTS)
 def test_save_load_gives_the_same_predictions(name: str, tmp_path) -> None:
     env = make_vec(EASY)
-    agent = agents.make(name, env, seed=3, device="cpu", **FAST.get(name, {})).learn(300)
+    agent = nlp_agents.make(name, env, seed=3, device="cpu", **FAST.get(name, {})).learn(300)
     observations = np.array([env.single_observation_space.sample() for _ in range(64)])
     path = agent.save(tmp_path / f"{name}.pt")
-    loaded = agents.load(path, make_vec(EASY), device="cpu")
+    loaded = nlp_agents.load(path, make_vec(EASY), device="cpu")
     assert type(loaded) is type(agent)
     if name != "random":
         np.testing.assert_array_equal(loaded.predict(observations), agent.predict(observations))
@@ -87,20 +87,20 @@ def test_save_load_gives_the_same_predictions(name: str, tmp_path) -> None:
 
 def test_loading_a_file_of_another_agent_or_env_is_a_clear_error(tmp_path) -> None:
     env = make_vec(EASY)
-    path = agents.make("qtable", env).learn(64).save(tmp_path / "qtable.pt")
-    from agents.dqn import DQNAgent
+    path = nlp_agents.make("qtable", env).learn(64).save(tmp_path / "qtable.pt")
+    from nlp_agents.dqn import DQNAgent
 
-    with pytest.raises(AgentFileError, match="holds a 'qtable' agent, not 'dqn'; load it with agents.load"):
+    with pytest.raises(AgentFileError, match="holds a 'qtable' agent, not 'dqn'; load it with nlp_agents.load"):
         DQNAgent.load(path, env)
-    dqn_path = agents.make("dqn", env, device="cpu").save(tmp_path / "dqn.pt")
+    dqn_path = nlp_agents.make("dqn", env, device="cpu").save(tmp_path / "dqn.pt")
     other = make_vec("nlp_envs/Sentiment-v0" if "nlp_envs/Sentiment-v0" in ENV_IDS else "nlp_envs/NextWord-v0")
     with pytest.raises(AgentFileError, match="was trained on 'nlp_envs/NextWordEasy-v0'"):
-        agents.load(dqn_path, other)
+        nlp_agents.load(dqn_path, other)
     (tmp_path / "notes.txt").write_text("not an agent")
     with pytest.raises(AgentFileError, match="is not an nlp-envs agent file"):
-        agents.load(tmp_path / "notes.txt", env)
+        nlp_agents.load(tmp_path / "notes.txt", env)
     with pytest.raises(AgentFileError, match="no agent file at"):
-        agents.load(tmp_path / "missing.pt", env)
+        nlp_agents.load(tmp_path / "missing.pt", env)
 
 
 class _Exploit:
@@ -113,18 +113,18 @@ def test_loading_never_runs_pickled_code(tmp_path, capsys) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"nlp_envs_agent": "{}", "tensors": {}, "payload": _Exploit()}, path)
     with pytest.raises(AgentFileError, match="could not be read as weights only"):
-        agents.load(path, make_vec(EASY))
+        nlp_agents.load(path, make_vec(EASY))
     assert "pickled code ran" not in capsys.readouterr().out
     with open(tmp_path / "plain.pkl", "wb") as handle:
         pickle.dump(_Exploit(), handle)
     with pytest.raises(AgentFileError):
-        agents.load(tmp_path / "plain.pkl", make_vec(EASY))
+        nlp_agents.load(tmp_path / "plain.pkl", make_vec(EASY))
     assert "pickled code ran" not in capsys.readouterr().out
 
 
 def _fingerprint(name: str, seed: int) -> np.ndarray:
     env = make_vec(EASY)
-    agent = agents.make(name, env, seed=seed, device="cpu", **FAST.get(name, {})).learn(512)
+    agent = nlp_agents.make(name, env, seed=seed, device="cpu", **FAST.get(name, {})).learn(512)
     rng = np.random.default_rng(0)
     observations = np.stack([rng.integers(0, env.single_observation_space.nvec) for _ in range(200)])
     if name in ("dqn",):
@@ -152,7 +152,7 @@ def test_sb3_agents_leave_the_global_rngs_alone() -> None:
     random.seed(99)
     torch.manual_seed(99)
     before = (np.random.get_state()[1].copy(), random.getstate(), torch.get_rng_state().clone())
-    agents.make("sb3-ppo", make_vec(EASY), seed=1, **FAST["sb3-ppo"]).learn(64)
+    nlp_agents.make("sb3-ppo", make_vec(EASY), seed=1, **FAST["sb3-ppo"]).learn(64)
     assert np.array_equal(np.random.get_state()[1], before[0]) and random.getstate() == before[1]
     assert torch.equal(torch.get_rng_state(), before[2])
 
@@ -167,9 +167,9 @@ def test_sb3_agents_leave_the_global_rngs_alone() -> None:
 )
 def test_learners_beat_random_on_next_word_easy(name, steps, hyperparams, minimum) -> None:
     env = make_vec(EASY, num_envs=16)
-    agent = agents.make(name, env, seed=0, device="cpu", **hyperparams).learn(steps)
+    agent = nlp_agents.make(name, env, seed=0, device="cpu", **hyperparams).learn(steps)
     result = nlp_envs.evaluate(EASY, agent, episodes=300, seed=10**6)
-    random_result = nlp_envs.evaluate(EASY, agents.make("random", env, seed=0), episodes=300, seed=10**6)
+    random_result = nlp_envs.evaluate(EASY, nlp_agents.make("random", env, seed=0), episodes=300, seed=10**6)
     assert random_result.normalized_score < 0.2
     assert result.normalized_score >= minimum, result.normalized_score
     assert result.mean_return > random_result.mean_return + 5.0  # returns are log-probabilities
@@ -179,7 +179,7 @@ def test_learners_beat_random_on_next_word_easy(name, steps, hyperparams, minimu
 
 
 def test_hand_written_backward_matches_autograd() -> None:
-    from agents.networks import backward_into_grads, build_network, forward_with_cache
+    from nlp_agents.networks import backward_into_grads, build_network, forward_with_cache
 
     for space in (gym.spaces.MultiDiscrete([7, 5, 3]), gym.spaces.Box(-1, 1, (6,), np.float32)):
         network = build_network(space, 4, (16, 8), 5, seed=0, device=torch.device("cpu"))
@@ -197,7 +197,7 @@ def test_hand_written_backward_matches_autograd() -> None:
 
 
 def test_fused_adam_matches_torch_adam() -> None:
-    from agents.networks import FusedAdam
+    from nlp_agents.networks import FusedAdam
 
     generator = torch.Generator().manual_seed(0)
     ours = [torch.randn(5, 3, generator=generator), torch.randn(3, generator=generator)]
@@ -214,7 +214,7 @@ def test_fused_adam_matches_torch_adam() -> None:
 
 
 def test_n_step_returns_match_a_direct_computation() -> None:
-    from agents.dqn import Replay
+    from nlp_agents.dqn import Replay
 
     env = make_vec(EASY, num_envs=3)
     replay = Replay(env, capacity=3 * 40, masked=False, device=torch.device("cpu"))
@@ -258,7 +258,7 @@ def check_n_step(replay, observations, rewards, ended, terminated, valid, gamma,
 
 
 def test_lambda_returns_match_the_recursive_definition() -> None:
-    from agents.vlearner import lambda_returns
+    from nlp_agents.vlearner import lambda_returns
 
     rewards = np.array([[1.0], [2.0], [3.0], [4.0]])
     next_values = np.array([[10.0], [20.0], [30.0], [40.0]])
@@ -281,7 +281,7 @@ def test_lambda_returns_match_the_recursive_definition() -> None:
 
 
 def test_sb3_adapter_is_same_step_autoreset_of_the_native_env() -> None:
-    from agents.sb3 import CoreVecEnv
+    from nlp_agents.sb3 import CoreVecEnv
 
     native, adapted_env = make_vec(EASY, 3), make_vec(EASY, 3)
     adapter = CoreVecEnv(adapted_env)
@@ -314,7 +314,7 @@ def test_sb3_adapter_is_same_step_autoreset_of_the_native_env() -> None:
 def test_masked_env_is_detected_and_random_agent_honours_masks() -> None:
     env = make_vec(MASKED, 8)
     assert has_masks(env)
-    agent = agents.make("random", env, seed=0)
+    agent = nlp_agents.make("random", env, seed=0)
     observations, _ = env.reset(seed=0)
     for _ in range(20):
         masks = env.unwrapped.action_masks()
@@ -326,7 +326,7 @@ def test_masked_env_is_detected_and_random_agent_honours_masks() -> None:
 @pytest.mark.skipif(MASKED is None, reason="no env with action masks is registered")
 @pytest.mark.parametrize("name", ["sb3-a2c", "sb3-ppo", "sb3-dqn"])
 def test_sb3_agents_act_only_within_the_masks_while_learning(name: str, monkeypatch) -> None:
-    from agents.sb3 import CoreVecEnv
+    from nlp_agents.sb3 import CoreVecEnv
 
     taken = []
     step_async = CoreVecEnv.step_async
@@ -338,7 +338,7 @@ def test_sb3_agents_act_only_within_the_masks_while_learning(name: str, monkeypa
 
     monkeypatch.setattr(CoreVecEnv, "step_async", checked_step_async)
     env = make_vec(MASKED, 8)
-    agent = agents.make(name, env, seed=0, device="cpu", **FAST[name])
+    agent = nlp_agents.make(name, env, seed=0, device="cpu", **FAST[name])
     assert agent.masks_in_observation
     agent.learn(800)
     assert len(taken) >= 100 and all(taken)
@@ -362,7 +362,7 @@ def test_torch_agents_place_every_tensor_on_their_device(name: str, env_id: str,
     # operation mixing it with the agent's tensors fails, exactly where a CUDA run would mix devices.
     # (Building a network allocates on the default device by design, so construction stays outside.)
     env = make_vec(env_id)
-    agent = agents.make(name, env, seed=0, device="cpu", **FAST.get(name, {}))
+    agent = nlp_agents.make(name, env, seed=0, device="cpu", **FAST.get(name, {}))
     observations, _ = env.reset(seed=0)
     torch.set_default_device("meta")
     try:
@@ -372,7 +372,7 @@ def test_torch_agents_place_every_tensor_on_their_device(name: str, env_id: str,
     finally:
         torch.set_default_device(None)
     assert env.action_space.contains(actions.astype(np.int64))
-    loaded = agents.load(path, env, device="cpu")
+    loaded = nlp_agents.load(path, env, device="cpu")
     np.testing.assert_array_equal(loaded.predict(observations), agent.predict(observations))
 
 
@@ -380,8 +380,8 @@ def test_torch_agents_place_every_tensor_on_their_device(name: str, env_id: str,
 @pytest.mark.parametrize("name", TORCH_AGENTS)
 def test_cuda_end_to_end(name: str, tmp_path) -> None:
     env = make_vec(EASY, 16)
-    agent = agents.make(name, env, seed=0, device="cuda", **FAST.get(name, {})).learn(2_000)
-    loaded = agents.load(agent.save(tmp_path / "a.pt"), env, device="cuda")
+    agent = nlp_agents.make(name, env, seed=0, device="cuda", **FAST.get(name, {})).learn(2_000)
+    loaded = nlp_agents.load(agent.save(tmp_path / "a.pt"), env, device="cuda")
     observations, _ = env.reset(seed=0)
     np.testing.assert_array_equal(agent.predict(observations), loaded.predict(observations))
 

@@ -12,9 +12,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import agents
-from agents import builtin, plugins
-from agents.base import BaseAgent, Step, epsilon_greedy, resolve_device, unit
+import nlp_agents
+from nlp_agents import builtin, plugins
+from nlp_agents.base import BaseAgent, Step, epsilon_greedy, resolve_device, unit
 from nlp_envs import plugins as env_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,18 +126,18 @@ def test_there_is_one_resolve_device() -> None:
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.FunctionDef) and node.name == "resolve_device":
                     found.append(str(path.relative_to(ROOT)))
-    assert found == ["agents/base.py"]
+    assert found == ["agents/nlp_agents/base.py"]
     assert str(resolve_device("auto", "test")) in ("cpu", "cuda")  # what the leaderboard records
 
 
 def test_a_builtin_agent_is_its_file_plus_one_entry_point(tmp_path, monkeypatch) -> None:
     """A new built-in: agents/<name>.py holding the class with that name, and the entry point line."""
-    import agents as package
+    import nlp_agents as package
 
     (tmp_path / "echo_builtin.py").write_text(
         textwrap.dedent(
             """
-            from agents.random import RandomAgent
+            from nlp_agents.random import RandomAgent
 
             class EchoAgent(RandomAgent):
                 name = "echo_builtin"
@@ -148,25 +148,25 @@ def test_a_builtin_agent_is_its_file_plus_one_entry_point(tmp_path, monkeypatch)
     info = tmp_path / "echo_builtin_dist-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-builtin-dist\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[nlp_envs]\necho_builtin = agents.builtin:echo_builtin\n")
+    (info / "entry_points.txt").write_text("[nlp_envs]\necho_builtin = nlp_agents.builtin:echo_builtin\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     plugins.reset()
     env_plugins.reset()
     try:
-        assert "echo_builtin" in agents.available(), plugins.registry().failures()
-        agent = agents.make("echo_builtin", make_vec(), seed=1)
+        assert "echo_builtin" in nlp_agents.available(), plugins.registry().failures()
+        agent = nlp_agents.make("echo_builtin", make_vec(), seed=1)
         assert type(agent).__name__ == "EchoAgent" and agent.learn(8).num_timesteps == 8
         monkeypatch.setenv(plugins.BLOCK_VARIABLE, "echo_builtin")  # blocked by its entry-point name
-        assert "echo_builtin" not in agents.available()
+        assert "echo_builtin" not in nlp_agents.available()
     finally:
         plugins.reset()
         env_plugins.reset()
 
 
 def test_builtin_lookups_that_fail_say_what_is_missing() -> None:
-    with pytest.raises(AttributeError, match="no agents/not_an_agent.py"):
+    with pytest.raises(AttributeError, match="no nlp_agents/not_an_agent.py"):
         builtin.not_an_agent  # noqa: B018
-    factory = builtin.NamedAgentFactory("agents.qtable", "dqn")
-    with pytest.raises(LookupError, match="agents.qtable defines no agent class with name = 'dqn'"):
+    factory = builtin.NamedAgentFactory("nlp_agents.qtable", "dqn")
+    with pytest.raises(LookupError, match="nlp_agents.qtable defines no agent class with name = 'dqn'"):
         factory.resolve()
-    assert builtin.NamedAgentFactory("agents.dqn", "dqn").resolve().__name__ == "DQNAgent"
+    assert builtin.NamedAgentFactory("nlp_agents.dqn", "dqn").resolve().__name__ == "DQNAgent"

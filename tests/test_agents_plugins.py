@@ -9,8 +9,8 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-import agents
-from agents import plugins
+import nlp_agents
+from nlp_agents import plugins
 from nlp_envs import plugins as env_plugins
 from nlp_envs.cli import main as cli_main
 from tests.conftest import make_distribution
@@ -21,7 +21,7 @@ BUILTINS = {"random", "qtable", "dqn", "vlearner", "sb3-a2c", "sb3-ppo", "sb3-dq
 
 
 AGENT_PLUGIN = """
-    from agents import hookimpl
+    from nlp_agents import hookimpl
 
     class Echo:
         def __init__(self, env, *, seed=0, device="auto", **hyperparams):
@@ -34,7 +34,7 @@ AGENT_PLUGIN = """
 
 
 def test_builtins_are_discovered_through_entry_points(fresh_plugins) -> None:
-    names = agents.available()
+    names = nlp_agents.available()
     assert BUILTINS <= set(names)
     assert all(names[name].startswith("nlp-envs ") for name in BUILTINS)
     points = {point.name for point in plugins.entry_points() if plugins.distribution_of(point)[0] == "nlp-envs"}
@@ -42,7 +42,7 @@ def test_builtins_are_discovered_through_entry_points(fresh_plugins) -> None:
 
 
 def test_separate_plugin_package_is_discovered(contrib_installed, fresh_plugins) -> None:
-    names = agents.available()
+    names = nlp_agents.available()
     assert names["qrdqn"].startswith("nlp-envs-sb3-contrib ")
     assert names["maskable-ppo"].startswith("nlp-envs-sb3-contrib ")
 
@@ -60,7 +60,7 @@ def test_broken_plugin_is_reported_and_others_load(tmp_path, monkeypatch, fresh_
         {"buggy": "nlp_envs_test_buggy"},
         {
             "nlp_envs_test_buggy": """
-            from agents import hookimpl
+            from nlp_agents import hookimpl
 
             @hookimpl
             def register_agents(register):
@@ -80,13 +80,13 @@ def test_broken_plugin_is_reported_and_others_load(tmp_path, monkeypatch, fresh_
     assert set(failed) == {"broken", "buggy"}
     assert "ImportError" in failed["broken"].error and "not installed" in failed["broken"].error
     assert "bug in register_agents" in failed["buggy"].error
-    assert {"echo", *BUILTINS} <= set(agents.available())
+    assert {"echo", *BUILTINS} <= set(nlp_agents.available())
     assert cli_main(["agents"]) == 0
     out = capsys.readouterr().out
     assert "broken-plugin" in out and "failed: import failed: ImportError" in out
     assert "buggy-plugin" in out and "echo" in out
-    with pytest.raises(agents.UnknownAgentError, match="failed to load: broken"):
-        agents.make("not-an-agent", None)
+    with pytest.raises(nlp_agents.UnknownAgentError, match="failed to load: broken"):
+        nlp_agents.make("not-an-agent", None)
 
 
 def test_block_variable_skips_named_plugins(tmp_path, monkeypatch, fresh_plugins) -> None:
@@ -97,13 +97,13 @@ def test_block_variable_skips_named_plugins(tmp_path, monkeypatch, fresh_plugins
         {"nlp_envs_test_good2": AGENT_PLUGIN.format(name="echo2")},
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert "echo2" in agents.available()
+    assert "echo2" in nlp_agents.available()
     monkeypatch.setenv(plugins.BLOCK_VARIABLE, " sb3 , good")  # read when loading runs, not at import
-    names = agents.available()
+    names = nlp_agents.available()
     assert "echo2" not in names and not {"sb3-a2c", "sb3-ppo", "sb3-dqn"} & set(names)
     assert {"random", "dqn"} <= set(names)
-    with pytest.raises(agents.UnknownAgentError, match="Blocked by NLP_ENVS_BLOCK_PLUGINS: .*sb3"):
-        agents.make("sb3-ppo", None)
+    with pytest.raises(nlp_agents.UnknownAgentError, match="Blocked by NLP_ENVS_BLOCK_PLUGINS: .*sb3"):
+        nlp_agents.make("sb3-ppo", None)
     statuses = {status.name: status.status for status in plugins.registry().plugins}
     assert statuses["good"] == statuses["sb3"] == "blocked"
 
@@ -128,12 +128,12 @@ def test_duplicate_agent_name_is_an_error_naming_both_distributions(tmp_path, mo
         {"nlp_envs_test_third": AGENT_PLUGIN.format(name="dqn")},
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(agents.AgentConflictError) as error:
-        agents.make("twin", None)
+    with pytest.raises(nlp_agents.AgentConflictError) as error:
+        nlp_agents.make("twin", None)
     assert "first-plugin" in str(error.value) and "second-plugin" in str(error.value)
-    with pytest.raises(agents.AgentConflictError, match="nlp-envs .*third-plugin"):
-        agents.make("dqn", None)
-    assert "twin" not in agents.available() and "random" in agents.available()
+    with pytest.raises(nlp_agents.AgentConflictError, match="nlp-envs .*third-plugin"):
+        nlp_agents.make("dqn", None)
+    assert "twin" not in nlp_agents.available() and "random" in nlp_agents.available()
     rows = [row for row in plugins.describe() if row["agent"] == "twin"]
     assert len(rows) == 2 and all(row["status"].startswith("conflict") for row in rows)
 
@@ -167,7 +167,7 @@ def test_env_plugin_registers_envs(tmp_path, monkeypatch, fresh_plugins) -> None
         assert env_plugins.register_plugin_envs() == ["nlp_envs_test/TinyNextWord-v0"]
         assert env_plugins.register_plugin_envs() == []  # idempotent
         env = gym.make_vec("nlp_envs_test/TinyNextWord-v0", num_envs=2, vectorization_mode="vector_entry_point")
-        agent = agents.make("qtable", env).learn(64)
+        agent = nlp_agents.make("qtable", env).learn(64)
         assert agent.predict(env.reset(seed=0)[0]).shape == (2,)
     finally:
         gym.registry.pop("nlp_envs_test/TinyNextWord-v0", None)
@@ -227,12 +227,12 @@ def test_fresh_managers_have_our_hookspecs() -> None:
     env_manager = env_plugins.new_env_plugin_manager()
     assert env_manager.project_name == "nlp_envs"
     assert set(vars(env_manager.hook)) == {"register_envs"}  # the env host knows nothing of agents
-    assert agents.hookimpl is plugins.hookspecs.hookimpl is env_plugins.hookimpl
+    assert nlp_agents.hookimpl is plugins.hookspecs.hookimpl is env_plugins.hookimpl
 
 
 def test_unknown_agent_lists_available(fresh_plugins) -> None:
-    with pytest.raises(agents.UnknownAgentError, match="available agents: .*dqn.*vlearner"):
-        agents.make("dqm", None)
+    with pytest.raises(nlp_agents.UnknownAgentError, match="available agents: .*dqn.*vlearner"):
+        nlp_agents.make("dqm", None)
 
 
 @pytest.fixture
@@ -259,26 +259,26 @@ def easy_env():
     ],
 )
 def test_hyperparameter_errors_list_what_is_accepted(easy_env, name, kwargs, pattern) -> None:
-    with pytest.raises(agents.HyperparameterError, match=pattern):
-        agents.make(name, easy_env, **kwargs)
+    with pytest.raises(nlp_agents.HyperparameterError, match=pattern):
+        nlp_agents.make(name, easy_env, **kwargs)
 
 
 def test_hyperparameters_are_coerced(easy_env) -> None:
-    agent = agents.make("dqn", easy_env, hidden_sizes=[32], learning_rate=1, batch_size=64.0)
+    agent = nlp_agents.make("dqn", easy_env, hidden_sizes=[32], learning_rate=1, batch_size=64.0)
     assert agent.config.hidden_sizes == (32,) and agent.config.learning_rate == 1.0 and agent.config.batch_size == 64
 
 
 def test_make_needs_a_vector_env() -> None:
     env = gym.make("nlp_envs/NextWordEasy-v0")
-    with pytest.raises(agents.UnsupportedEnvError, match="gym.make_vec"):
-        agents.make("dqn", env)
+    with pytest.raises(nlp_agents.UnsupportedEnvError, match="gym.make_vec"):
+        nlp_agents.make("dqn", env)
 
 
 def test_bad_seed_and_device(easy_env) -> None:
-    with pytest.raises(agents.HyperparameterError, match="seed must be a non-negative integer"):
-        agents.make("qtable", easy_env, seed=-1)
-    with pytest.raises(agents.HyperparameterError, match="device='gpu' is not a device"):
-        agents.make("dqn", easy_env, device="gpu")
+    with pytest.raises(nlp_agents.HyperparameterError, match="seed must be a non-negative integer"):
+        nlp_agents.make("qtable", easy_env, seed=-1)
+    with pytest.raises(nlp_agents.HyperparameterError, match="device='gpu' is not a device"):
+        nlp_agents.make("dqn", easy_env, device="gpu")
 
 
 def test_cli_train_shows_progress_saves_and_evaluates(tmp_path, capsys, fresh_plugins) -> None:
@@ -311,7 +311,7 @@ def test_cli_train_shows_progress_saves_and_evaluates(tmp_path, capsys, fresh_pl
     assert "evaluation: qtable on nlp_envs/NextWordEasy-v0: mean return" in captured.out
     assert "normalised score" in captured.out
     env = gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=4, vectorization_mode="vector_entry_point")
-    assert agents.load(path, env).num_timesteps >= 3000
+    assert nlp_agents.load(path, env).num_timesteps >= 3000
 
 
 def test_cli_train_errors_are_one_line(capsys, fresh_plugins) -> None:
@@ -340,7 +340,7 @@ def test_the_plugin_readme_example_works(tmp_path, monkeypatch, capsys, fresh_pl
     assert (name, module) == ("always-first", "my_plugin")
     make_distribution(tmp_path, "my-plugin", {name: "nlp_envs_test_my_plugin"}, {"nlp_envs_test_my_plugin": code})
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert agents.available()["always-first"] == "my-plugin 0.1"
+    assert nlp_agents.available()["always-first"] == "my-plugin 0.1"
     code = cli_main(
         [
             "train",

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-import agents
+import nlp_agents
 import nlp_envs
-from agents import base, plugins
-from agents.base import AgentFileError, DivergedError, HyperparameterError
+from nlp_agents import base, plugins
+from nlp_agents.base import AgentFileError, DivergedError, HyperparameterError
 from nlp_envs.evaluation import agent_policy
 from tests.conftest import ENV_IDS, make_vec
 
@@ -38,7 +38,7 @@ FAST = {
 
 def agent_names() -> list[str]:
     plugins.reset()
-    names = sorted(agents.available())
+    names = sorted(nlp_agents.available())
     plugins.reset()
     return names
 
@@ -98,14 +98,14 @@ BAD_HYPERPARAMETERS = [
 )
 def test_bad_hyperparameters_are_one_named_line(name: str, kwargs: dict, pattern: str) -> None:
     with pytest.raises(HyperparameterError, match=pattern) as caught:
-        agents.make(name, make_vec(EASY), device="cpu", **kwargs)
+        nlp_agents.make(name, make_vec(EASY), device="cpu", **kwargs)
     assert one_line(caught.value).startswith(f"{name}: ")
 
 
 def test_every_numeric_field_of_the_built_in_configs_has_a_range() -> None:
-    from agents.dqn import DQNConfig
-    from agents.qtable import QTableConfig
-    from agents.vlearner import VLearnerConfig
+    from nlp_agents.dqn import DQNConfig
+    from nlp_agents.qtable import QTableConfig
+    from nlp_agents.vlearner import VLearnerConfig
 
     for config in (DQNConfig, QTableConfig, VLearnerConfig):
         for item in dataclasses.fields(config):
@@ -130,13 +130,13 @@ def test_every_numeric_field_of_the_built_in_configs_has_a_range() -> None:
 def test_configurations_that_cannot_fit_are_refused_with_the_figures(name: str, kwargs: dict, monkeypatch) -> None:
     monkeypatch.setattr(base, "available_memory", lambda device=None: (8 * 2**30, "test limit"))
     with pytest.raises(HyperparameterError, match=r"needs about [\d.]+ [GTP]iB .* only 8\.0 GiB is available"):
-        agents.make(name, make_vec(EASY), device="cpu", **kwargs)
+        nlp_agents.make(name, make_vec(EASY), device="cpu", **kwargs)
 
 
 def test_a_q_table_that_cannot_fit_is_refused(monkeypatch) -> None:
     monkeypatch.setattr(base, "available_memory", lambda device=None: (1024, "test limit"))
     with pytest.raises(HyperparameterError, match=r"qtable: .*Q table .* only 1\.0 KiB is available \(test limit\)"):
-        agents.make("qtable", make_vec(EASY))
+        nlp_agents.make("qtable", make_vec(EASY))
 
 
 def test_available_memory_is_reported() -> None:
@@ -149,10 +149,10 @@ def test_available_memory_is_reported() -> None:
 
 @pytest.mark.parametrize("name", ["dqn", "vlearner"])
 def test_a_huge_learning_rate_diverges_with_a_named_error(name: str) -> None:
-    agent = agents.make(name, make_vec(EASY), device="cpu", learning_rate=1e30, **FAST[name])
+    agent = nlp_agents.make(name, make_vec(EASY), device="cpu", learning_rate=1e30, **FAST[name])
     with pytest.raises(DivergedError, match=rf"^diverged: {name} at step \d+: .*became non-finite") as caught:
         agent.learn(2_000)
-    assert isinstance(caught.value, RuntimeError) and agents.DivergedError is DivergedError
+    assert isinstance(caught.value, RuntimeError) and nlp_agents.DivergedError is DivergedError
     one_line(caught.value)
 
 
@@ -168,7 +168,7 @@ def poison(agent) -> None:
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_weights_that_become_non_finite_stop_the_run(name: str) -> None:
-    agent = agents.make(name, make_vec(EASY), device="cpu", seed=0, **FAST[name])
+    agent = nlp_agents.make(name, make_vec(EASY), device="cpu", seed=0, **FAST[name])
 
     def callback(agent, steps):
         if steps >= 128:
@@ -180,7 +180,7 @@ def test_weights_that_become_non_finite_stop_the_run(name: str) -> None:
 
 @pytest.mark.parametrize("name", LEARNERS)
 def test_save_refuses_non_finite_weights_and_writes_nothing(name: str, tmp_path) -> None:
-    agent = agents.make(name, make_vec(EASY), device="cpu", **FAST[name])
+    agent = nlp_agents.make(name, make_vec(EASY), device="cpu", **FAST[name])
     poison(agent)
     with pytest.raises(DivergedError, match=rf"^diverged: {name} has non-finite weights .*nothing was written"):
         agent.save(tmp_path / "agent.pt")
@@ -193,7 +193,7 @@ def test_save_refuses_non_finite_weights_and_writes_nothing(name: str, tmp_path)
 @pytest.mark.parametrize("name", ["qtable", "dqn", "sb3-a2c"])
 def test_a_full_disk_leaves_the_old_checkpoint_intact(name: str, tmp_path, monkeypatch) -> None:
     env = make_vec(EASY)
-    agent = agents.make(name, env, device="cpu", seed=1, **FAST[name]).learn(300)
+    agent = nlp_agents.make(name, env, device="cpu", seed=1, **FAST[name]).learn(300)
     path = agent.save(tmp_path / "agent.pt")
     before = path.read_bytes()
     observations = np.array([env.single_observation_space.sample() for _ in range(32)])
@@ -212,22 +212,22 @@ def test_a_full_disk_leaves_the_old_checkpoint_intact(name: str, tmp_path, monke
     assert caught.value.errno == errno.ENOSPC
     monkeypatch.setattr(torch, "save", real_save)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["agent.pt"]
-    np.testing.assert_array_equal(agents.load(path, make_vec(EASY), device="cpu").predict(observations), expected)
+    np.testing.assert_array_equal(nlp_agents.load(path, make_vec(EASY), device="cpu").predict(observations), expected)
 
 
 def test_check_writable_refuses_before_training(tmp_path) -> None:
-    assert agents.check_writable(tmp_path / "new" / "agent.pt") == tmp_path / "new" / "agent.pt"
+    assert nlp_agents.check_writable(tmp_path / "new" / "agent.pt") == tmp_path / "new" / "agent.pt"
     assert list(tmp_path.iterdir()) == []  # nothing created, no probe left
     with pytest.raises(AgentFileError, match="it is a folder"):
-        agents.check_writable(tmp_path)
+        nlp_agents.check_writable(tmp_path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(AgentFileError, match="is a file, not a folder"):
-        agents.check_writable(tmp_path / "file" / "agent.pt")
+        nlp_agents.check_writable(tmp_path / "file" / "agent.pt")
     if os.geteuid() != 0:  # root writes anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(AgentFileError, match="is not writable"):
-            agents.check_writable(locked / "agent.pt")
+            nlp_agents.check_writable(locked / "agent.pt")
 
 
 # --- 3. truncated, altered or ill-fitting checkpoints raise AgentFileError -----------------------------
@@ -235,7 +235,7 @@ def test_check_writable_refuses_before_training(tmp_path) -> None:
 
 def saved(name: str, tmp_path, env_id: str = EASY):
     env = make_vec(env_id)
-    agent = agents.make(name, env, device="cpu", seed=2, **FAST[name]).learn(200)
+    agent = nlp_agents.make(name, env, device="cpu", seed=2, **FAST[name]).learn(200)
     path = agent.save(tmp_path / f"{name}.pt")
     observations = np.array([env.single_observation_space.sample() for _ in range(16)])
     return path, observations, agent.predict(observations)
@@ -244,7 +244,7 @@ def saved(name: str, tmp_path, env_id: str = EASY):
 def loads_or_refuses(path, observations, expected, name: str) -> str:
     """Load ``path``: an AgentFileError, or an agent that predicts exactly as the saved one."""
     try:
-        loaded = agents.load(path, make_vec(EASY), device="cpu")
+        loaded = nlp_agents.load(path, make_vec(EASY), device="cpu")
     except AgentFileError as error:
         one_line(error)
         return "refused"
@@ -327,7 +327,7 @@ def test_a_header_with_missing_keys_or_wrong_types_is_refused(edit: str, tmp_pat
     path, *_ = saved("dqn", tmp_path)
     rewrite(path, edit_meta=HEADER_EDITS[edit])
     with pytest.raises(AgentFileError) as caught:
-        agents.load(path, make_vec(EASY), device="cpu")
+        nlp_agents.load(path, make_vec(EASY), device="cpu")
     assert str(path) in one_line(caught.value)
 
 
@@ -337,7 +337,7 @@ def test_tensors_missing_or_of_the_wrong_shape_or_dtype_are_refused(name: str, e
     path, *_ = saved(name, tmp_path)
     rewrite(path, edit_tensors=TENSOR_EDITS[edit])
     with pytest.raises(AgentFileError, match="does not fit this agent") as caught:
-        agents.load(path, make_vec(EASY), device="cpu")
+        nlp_agents.load(path, make_vec(EASY), device="cpu")
     one_line(caught.value)
 
 
@@ -348,7 +348,7 @@ def test_a_file_with_nan_weights_is_refused(tmp_path) -> None:
     tensors[first_tensor(tensors)][...] = float("nan")
     torch.save({"nlp_envs_agent": header, "tensors": tensors, "sha256": base._digest(header, tensors)}, path)
     with pytest.raises(AgentFileError, match="holds NaN or inf"):
-        agents.load(path, make_vec(EASY), device="cpu")
+        nlp_agents.load(path, make_vec(EASY), device="cpu")
 
 
 def test_files_without_a_checksum_still_load(tmp_path) -> None:
@@ -356,7 +356,7 @@ def test_files_without_a_checksum_still_load(tmp_path) -> None:
     payload = torch.load(path, weights_only=True)
     del payload["sha256"]
     torch.save(payload, path)
-    np.testing.assert_array_equal(agents.load(path, make_vec(EASY), device="cpu").predict(observations), expected)
+    np.testing.assert_array_equal(nlp_agents.load(path, make_vec(EASY), device="cpu").predict(observations), expected)
 
 
 # --- 4. masks are honoured, or refused when they have the wrong shape ---------------------------------
@@ -364,7 +364,7 @@ def test_files_without_a_checksum_still_load(tmp_path) -> None:
 
 def test_every_agent_predict_takes_action_masks() -> None:
     for name in AGENTS:
-        factory = agents.entry(name).factory
+        factory = nlp_agents.entry(name).factory
         cls = factory.resolve() if hasattr(factory, "resolve") else factory
         assert "action_masks" in inspect.signature(cls.predict).parameters, name
 
@@ -372,7 +372,7 @@ def test_every_agent_predict_takes_action_masks() -> None:
 @pytest.mark.parametrize("name", ["qrdqn", "sb3-dqn"])
 def test_qrdqn_never_predicts_a_masked_act(name: str) -> None:
     env = make_vec(MASKED, 8)
-    agent = agents.make(name, env, device="cpu", seed=0, **FAST[name]).learn(600)
+    agent = nlp_agents.make(name, env, device="cpu", seed=0, **FAST[name]).learn(600)
     assert agent.masks_in_observation
     observations, _ = env.reset(seed=0)
     n = env.single_action_space.n
@@ -388,7 +388,7 @@ def test_qrdqn_never_predicts_a_masked_act(name: str) -> None:
 
 
 def test_qrdqn_explores_and_bootstraps_among_allowed_acts_only(monkeypatch) -> None:
-    from agents.sb3 import CoreVecEnv
+    from nlp_agents.sb3 import CoreVecEnv
 
     taken = []
     step_async = CoreVecEnv.step_async
@@ -398,7 +398,7 @@ def test_qrdqn_explores_and_bootstraps_among_allowed_acts_only(monkeypatch) -> N
         step_async(self, actions)
 
     monkeypatch.setattr(CoreVecEnv, "step_async", checked_step_async)
-    agent = agents.make("qrdqn", make_vec(MASKED, 8), device="cpu", seed=0, **FAST["qrdqn"]).learn(800)
+    agent = nlp_agents.make("qrdqn", make_vec(MASKED, 8), device="cpu", seed=0, **FAST["qrdqn"]).learn(800)
     assert len(taken) >= 100 and all(taken)
     observation = {
         "observation": torch.zeros((1, *agent.vec_env.observation_space["observation"].shape)),
@@ -411,7 +411,7 @@ def test_qrdqn_explores_and_bootstraps_among_allowed_acts_only(monkeypatch) -> N
 @pytest.mark.parametrize("name", AGENTS)
 def test_predict_refuses_masks_of_the_wrong_shape(name: str) -> None:
     env = make_vec(EASY, 4)
-    agent = agents.make(name, env, device="cpu", **FAST[name])
+    agent = nlp_agents.make(name, env, device="cpu", **FAST[name])
     observations, _ = env.reset(seed=0)
     with pytest.raises(ValueError, match=rf"{name}: action_masks has shape \(4, 3\)"):
         agent.predict(observations, action_masks=np.ones((4, 3), dtype=bool))
@@ -431,7 +431,7 @@ def test_evaluate_refuses_env_masks_of_the_wrong_shape() -> None:
 
 def test_evaluate_scores_qrdqn_within_the_masks() -> None:
     env = make_vec(MASKED, 8)
-    agent = agents.make("qrdqn", env, device="cpu", seed=0, **FAST["qrdqn"]).learn(300)
+    agent = nlp_agents.make("qrdqn", env, device="cpu", seed=0, **FAST["qrdqn"]).learn(300)
     chosen = []
     predict = agent.predict
 
@@ -447,7 +447,7 @@ def test_evaluate_scores_qrdqn_within_the_masks() -> None:
 
 def test_an_sb3_agent_that_reads_no_masks_refuses_them_rather_than_ignore_them() -> None:
     env = make_vec(EASY, 4)  # no masks: the adapter builds plain SB3 A2C
-    agent = agents.make("sb3-a2c", env, device="cpu", **FAST["sb3-a2c"])
+    agent = nlp_agents.make("sb3-a2c", env, device="cpu", **FAST["sb3-a2c"])
     observations, _ = env.reset(seed=0)
     only = np.zeros((4, env.single_action_space.n), dtype=bool)
     only[:, 1] = True
@@ -474,7 +474,7 @@ ANY_VALUE = st.one_of(
 
 
 def config_fields(name: str) -> list[str]:
-    factory = agents.entry(name).factory
+    factory = nlp_agents.entry(name).factory
     cls = factory.resolve() if hasattr(factory, "resolve") else factory
     return [item.name for item in dataclasses.fields(cls.Config)]
 
@@ -487,8 +487,8 @@ def test_any_hyperparameter_value_is_accepted_or_refused_by_name(name: str, data
     field = data.draw(st.sampled_from(config_fields(name)))
     value = data.draw(ANY_VALUE)
     try:
-        agent = agents.make(name, make_vec(EASY, 2), device="cpu", **{field: value})
-    except (HyperparameterError, agents.UnsupportedEnvError) as error:  # e.g. a Q table over max_table_size
+        agent = nlp_agents.make(name, make_vec(EASY, 2), device="cpu", **{field: value})
+    except (HyperparameterError, nlp_agents.UnsupportedEnvError) as error:  # e.g. a Q table over max_table_size
         assert one_line(error).startswith(f"{name}: ") and field in str(error)
         return
     if isinstance(value, float):
@@ -503,13 +503,13 @@ def test_any_hyperparameter_value_is_accepted_or_refused_by_name(name: str, data
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_sb3_hyperparameter_value_is_accepted_or_refused_by_name(name: str, data, monkeypatch) -> None:
-    from agents.sb3 import RANGES
+    from nlp_agents.sb3 import RANGES
 
     monkeypatch.setattr(base, "available_memory", lambda device=None: (256 * 2**20, "test limit"))
-    accepted = agents.entry(name).factory.resolve().accepted()
+    accepted = nlp_agents.entry(name).factory.resolve().accepted()
     field = data.draw(st.sampled_from(sorted(set(RANGES) & set(accepted))))
     value = data.draw(ANY_VALUE)
     try:
-        agents.make(name, make_vec(EASY, 2), device="cpu", **{field: value})
+        nlp_agents.make(name, make_vec(EASY, 2), device="cpu", **{field: value})
     except HyperparameterError as error:
         assert one_line(error).startswith(f"{name}: ")

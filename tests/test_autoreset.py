@@ -363,7 +363,7 @@ def test_switching_to_same_step_with_a_slot_waiting_to_restart_is_refused() -> N
 
 
 def test_sb3_adapter_steps_in_same_step_and_leaves_the_env_mode_alone() -> None:
-    from agents.sb3 import CoreVecEnv
+    from nlp_agents.sb3 import CoreVecEnv
 
     runs = []
     for mode in AutoresetMode:

@@ -2,7 +2,7 @@
 
 Generated bad values (NaN, infinities, negatives, zeros, huge numbers, wrong types, bools for
 numbers, empty values, nested structures) go to (a) every registered env through ``gym.make``,
-followed by a reset and one step, (b) every built-in agent through ``agents.make`` on a tiny env
+followed by a reset and one step, (b) every built-in agent through ``nlp_agents.make`` on a tiny env
 (no learning), (c) the fields of a suite file through ``load_suite``. Each call must succeed or
 raise a *named* error: a ``ValueError`` or ``TypeError`` (the project's errors are ValueErrors)
 whose message names the parameter. Anything else fails: another exception (IndexError, KeyError,
@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-import agents
+import nlp_agents
 import nlp_envs
 from nlp_envs.cli import env_parameters, fits_annotation
 from nlp_envs.core import allowed_acts
@@ -197,7 +197,7 @@ AGENT_KNOWN: dict[tuple[str, str], str | pytest.MarkDecorator] = {}
 
 def agent_parameters(name: str) -> list[str]:
     """The hyper-parameters an agent accepts, with ``seed`` and ``device``."""
-    cls = agents.entry(name).factory.resolve()
+    cls = nlp_agents.entry(name).factory.resolve()
     if hasattr(cls, "Config"):
         names = [field.name for field in dataclasses.fields(cls.Config)]
     else:
@@ -220,7 +220,7 @@ def test_agent_hyperparameters_succeed_or_name_the_bad_one(agent: str, kind: str
     @given(name=st.sampled_from(parameters), value=BAD_VALUES[kind])
     def check(name: str, value: Any) -> None:
         extra = {} if name == "device" else {"device": "cpu"}
-        success_or_named_error(lambda: agents.make(agent, tiny_env, **{name: value}, **extra), name, value)
+        success_or_named_error(lambda: nlp_agents.make(agent, tiny_env, **{name: value}, **extra), name, value)
 
     check()
 
@@ -270,7 +270,7 @@ SUITE_ENV = {"id": "nlp_envs/NextWordEasy-v0", "kwargs": {}, "eval_kwargs": {}, 
 SUITE_FIELDS = {
     "counts": [*SUITE_TOP, "envs.steps"],
     "text": ["name", "description", "envs.id"],
-    "tables": ["envs.kwargs", "envs.eval_kwargs", "agents.qtable"],
+    "tables": ["envs.kwargs", "envs.eval_kwargs", "nlp_agents.qtable"],
 }
 SUITE_KNOWN: dict[tuple[str, str], str | pytest.MarkDecorator] = {}
 
@@ -281,7 +281,7 @@ def suite_file(folder: Path, field: str, value: Any) -> Path:
     agent_table: Any = {}
     if field.startswith("envs."):
         env[field.removeprefix("envs.")] = value
-    elif field == "agents.qtable":
+    elif field == "nlp_agents.qtable":
         agent_table = value
     else:
         top[field] = value

@@ -429,8 +429,8 @@ def test_bad_hyperparameters_in_a_suite_are_one_line_before_any_cell(
 
 
 def test_a_plugin_agent_without_checks_is_built_once_on_a_one_slot_env(tmp_path: Path, monkeypatch) -> None:
-    import agents
-    from agents.plugins import AgentEntry
+    import nlp_agents
+    from nlp_agents.plugins import AgentEntry
     from nlp_envs.leaderboard.suites import SuiteError, load_suite
 
     built: list[tuple[int, dict[str, object]]] = []
@@ -441,7 +441,7 @@ def test_a_plugin_agent_without_checks_is_built_once_on_a_one_slot_env(tmp_path:
             raise ValueError(f"plain: width must be > 0, got {hyperparams['width']}")
         return object()
 
-    monkeypatch.setattr(agents, "entry", lambda name: AgentEntry(name, factory, "p", "plain-dist", "1.0"))
+    monkeypatch.setattr(nlp_agents, "entry", lambda name: AgentEntry(name, factory, "p", "plain-dist", "1.0"))
     suite = tmp_path / "s.toml"
     suite.write_text(suite_text(agent="plain", agent_extra="width = 4"))
     load_suite(str(suite)).check()

@@ -27,8 +27,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agents import dqn, vlearner
-from agents.networks import FusedAdam, ValueNetwork, build_network, storage_dtype
+from nlp_agents import dqn, vlearner
+from nlp_agents.networks import FusedAdam, ValueNetwork, build_network, storage_dtype
 
 CPU = torch.device("cpu")
 TOKENS = gym.spaces.MultiDiscrete([7, 5, 3])  # token ids: embedding then MLP; float64 works end to end
@@ -357,7 +357,7 @@ def n_step_transition(
 def test_dqn_replay_and_update_match_a_reference_built_from_the_env_stream(
     env_id: str, n_step: int, bootstrap_truncated: bool
 ) -> None:
-    from agents import make
+    from nlp_agents import make
 
     gamma, learning_rate, num_envs, vector_steps, size = 0.9, 1e-2, 4, 40, 128
     stream = Recorder(gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point"))
@@ -420,7 +420,7 @@ def test_dqn_replay_and_update_match_a_reference_built_from_the_env_stream(
 def test_vlearner_rollout_targets_and_update_match_a_reference_built_from_the_env_stream(
     env_id: str, cut_traces: bool, bootstrap_truncated: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agents import make
+    from nlp_agents import make
     from nlp_envs.core import allowed_acts
 
     gamma, td_lambda, learning_rate, num_envs, steps = 0.9, 0.7, 3e-3, 4, 24

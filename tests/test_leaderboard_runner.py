@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import agents
+import nlp_agents
 from nlp_envs import cli
 from nlp_envs.leaderboard import ResultStore, load_suite, run_cell, run_cells
 from nlp_envs.leaderboard import runner as runner_module
@@ -56,7 +56,7 @@ def test_every_cell_is_evaluated_on_the_same_episodes_and_trains_on_its_own(
 ) -> None:
     evaluations: list[tuple[int, int]] = []
     trained: list[int] = []
-    real_evaluate, real_make = runner_module.evaluate, agents.make
+    real_evaluate, real_make = runner_module.evaluate, nlp_agents.make
 
     def recording_evaluate(env_id: str, policy: Any, *, episodes: int, seed: int, env_kwargs: Any) -> Any:
         evaluations.append((seed, episodes))
@@ -67,7 +67,7 @@ def test_every_cell_is_evaluated_on_the_same_episodes_and_trains_on_its_own(
         return real_make(name, env, seed=seed, **kwargs)
 
     monkeypatch.setattr(runner_module, "evaluate", recording_evaluate)
-    monkeypatch.setattr(agents, "make", recording_make)
+    monkeypatch.setattr(nlp_agents, "make", recording_make)
     cells = load_suite(str(suite_file(tmp_path))).cells()  # 2 agents x 2 seeds, 2 curve points
     with ResultStore(tmp_path / "r.sqlite") as store:
         summary = run_cells(cells, store)
@@ -124,7 +124,7 @@ id = "nlp_envs/NextWordEasy-v0"
 def test_an_agent_that_ignores_action_masks_is_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dialogue, next_word = load_suite(str(suite_file(tmp_path, MASKED_SUITE))).cells()
     assert run_cell(dialogue).notes == []  # random takes the masks
-    monkeypatch.setattr(agents, "make", lambda name, env, **kwargs: MaskBlindAgent(env))
+    monkeypatch.setattr(nlp_agents, "make", lambda name, env, **kwargs: MaskBlindAgent(env))
     assert run_cell(dialogue).notes == [MASKS_IGNORED_NOTE]
     assert run_cell(next_word).notes == []  # no masks to ignore
 
@@ -133,7 +133,7 @@ KILLER_MODULE = """
 import os
 from pathlib import Path
 
-import agents
+import nlp_agents
 from nlp_envs import cli
 
 
@@ -145,10 +145,10 @@ def kill_once(env, *, seed=0, device="auto", marker=""):
     if not Path(marker).exists():
         Path(marker).write_text("died once")
         os._exit(3)
-    return agents.make("random", env, seed=seed, device=device)
+    return nlp_agents.make("random", env, seed=seed, device=device)
 
 
-@agents.hookimpl
+@nlp_agents.hookimpl
 def register_agents(register):
     register("test-kill-always", kill_always)
     register("test-kill-once", kill_once)

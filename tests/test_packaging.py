@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = Path("plugins") / "nlp-envs-sb3-contrib"
-AGENTS_PACKAGE = "agents"
 """The import name of the agents package (issue 12.2: the rename script sets ``nlp_agents``)."""
 BUILD_TIMEOUT = 300
 COMMAND_TIMEOUT = 300
@@ -145,7 +144,7 @@ def nlp_envs_command(installed: Installed, *arguments: str) -> str:
 
 
 def test_wheel_installs_only_our_top_level_packages(installed: Installed) -> None:
-    assert top_level_packages(installed.wheel) == {"nlp_envs", AGENTS_PACKAGE}
+    assert top_level_packages(installed.wheel) == {"nlp_envs", "nlp_agents"}
     assert top_level_packages(installed.plugin_wheel) == {"nlp_envs_sb3_contrib"}
 
 
@@ -161,9 +160,9 @@ def test_wheel_and_sdist_ship_the_package_data(installed: Installed) -> None:
 
 def test_installed_package_is_the_wheel_not_the_source_tree(installed: Installed) -> None:
     code = (
-        f"import importlib.metadata as m, nlp_envs, {AGENTS_PACKAGE}\n"
+        "import importlib.metadata as m, nlp_envs, nlp_agents\n"
         "print(nlp_envs.__file__)\n"
-        f"print({AGENTS_PACKAGE}.__file__)\n"
+        "print(nlp_agents.__file__)\n"
         "for point in m.entry_points(group='nlp_envs'):\n"
         "    print(point.dist.locate_file(''), point.name)\n"
     )
@@ -192,7 +191,6 @@ def test_plugin_wheel_adds_its_agents(installed: Installed) -> None:
     nlp_envs_command(installed, "envs")
 
 
-@pytest.mark.xfail(AGENTS_PACKAGE == "agents", reason="issue 12.2: the agents package is still `agents`", strict=True)
 def test_agents_package_imports_beside_openai_agents(installed: Installed) -> None:
     # openai-agents installs a top-level package `agents`: ours must not be one, and must import beside it.
     assert "agents" not in top_level_packages(installed.wheel)
@@ -200,10 +198,10 @@ def test_agents_package_imports_beside_openai_agents(installed: Installed) -> No
     (fake / "agents").mkdir(parents=True, exist_ok=True)
     (fake / "agents" / "__init__.py").write_text("OPENAI_AGENTS = True\n")
     code = (
-        f"import agents, {AGENTS_PACKAGE}\n"
+        "import agents, nlp_agents\n"
         "assert agents.OPENAI_AGENTS\n"
-        f"assert 'random' in {AGENTS_PACKAGE}.available()\n"
-        f"print({AGENTS_PACKAGE}.__file__)\n"
+        "assert 'random' in nlp_agents.available()\n"
+        "print(nlp_agents.__file__)\n"
     )
     command = [installed.python, "-c", code]
     assert check_run(command, cwd=installed.workdir, PYTHONPATH=str(fake)).startswith(str(installed.site_packages))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import agents
-from agents import plugins
+import nlp_agents
+from nlp_agents import plugins
 from nlp_envs import plugins as env_plugins
 from nlp_envs.cli import main as cli_main
 from tests.conftest import make_distribution
@@ -78,7 +78,7 @@ def test_agent_plugin_raising_keyboard_interrupt_is_contained(tmp_path, monkeypa
     code = (
         "raise KeyboardInterrupt('at import')\n"
         if where == "import"
-        else "from agents import hookimpl\n"
+        else "from nlp_agents import hookimpl\n"
         "@hookimpl\n"
         "def register_agents(register):\n"
         "    raise KeyboardInterrupt('in hook')\n"
@@ -86,7 +86,7 @@ def test_agent_plugin_raising_keyboard_interrupt_is_contained(tmp_path, monkeypa
     make_distribution(tmp_path, "ctrl-c-plugin", {"ctrlc": "t_ctrlc"}, {"t_ctrlc": code})
     make_distribution(tmp_path, "good-plugin", {"good": "t_good"}, {"t_good": AGENT_PLUGIN.format(name="echo9")})
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert {"echo9", *BUILTINS} <= set(agents.available())
+    assert {"echo9", *BUILTINS} <= set(nlp_agents.available())
     (failed,) = plugins.registry().failures()
     assert (failed.name, failed.distribution) == ("ctrlc", "ctrl-c-plugin")
     assert "KeyboardInterrupt" in failed.error
@@ -159,7 +159,7 @@ def test_unreadable_entry_point_metadata_is_named_and_the_rest_loads(tmp_path) -
 
 
 def test_one_distribution_may_provide_envs_and_agents(tmp_path, monkeypatch, fresh_plugins) -> None:
-    both = ENV_PLUGIN + AGENT_PLUGIN.format(name="dual-agent").replace("from agents import hookimpl", "")
+    both = ENV_PLUGIN + AGENT_PLUGIN.format(name="dual-agent").replace("from nlp_agents import hookimpl", "")
     info = tmp_path / "dual-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dual\nVersion: 0.1\n")
@@ -170,7 +170,7 @@ def test_one_distribution_may_provide_envs_and_agents(tmp_path, monkeypatch, fre
 
     try:
         assert env_plugins.register_plugin_envs() == [TINY]
-        assert agents.available()["dual-agent"] == "dual 0.1"
+        assert nlp_agents.available()["dual-agent"] == "dual 0.1"
         (row,) = [row for row in plugins.describe() if row["plugin"] == "dual"]
         assert row["status"] == "ok"  # in both groups: no note
     finally:
@@ -208,5 +208,5 @@ def test_the_env_side_loads_no_agent_module_no_torch_and_no_sb3() -> None:
     loaded = json.loads(result.stdout.splitlines()[-1])
     for stage, modules in loaded.items():
         roots = {name.split(".")[0] for name in modules}
-        assert not roots & {"agents", "torch", "stable_baselines3", "sb3_contrib", "nlp_envs_sb3_contrib"}, stage
+        assert not roots & {"nlp_agents", "torch", "stable_baselines3", "sb3_contrib", "nlp_envs_sb3_contrib"}, stage
         assert not {"nlp_envs.leaderboard", "nlp_envs.cli"} & set(modules), stage

@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import agents
+import nlp_agents
 import nlp_envs
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, _Sparse, _sparse_dots, load_pairs
@@ -353,7 +353,7 @@ def test_random_never_inspects_twice() -> None:
 def test_dqn_learns_the_easy_preset_beyond_tfidf() -> None:
     """DQN on QAEasy-v0 (4 candidates, bandit features): above random and the tfidf rule on test questions."""
     env = make_vec("nlp_envs/QAEasy-v0", 16)
-    agent = agents.make("dqn", env, seed=0, device="cpu").learn(20_000)
+    agent = nlp_agents.make("dqn", env, seed=0, device="cpu").learn(20_000)
     result = nlp_envs.evaluate("nlp_envs/QAEasy-v0", agent, episodes=1000, seed=10**6, env_kwargs={"split": "test"})
     tfidf = nlp_envs.evaluate(
         "nlp_envs/QAEasy-v0",

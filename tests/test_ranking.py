@@ -377,10 +377,10 @@ def test_a_suite_hashes_the_judgments_and_features_files(tmp_path: Path, letor: 
 def test_dqn_reaches_0_9_on_the_easy_preset() -> None:
     import torch
 
-    import agents
+    import nlp_agents
 
     torch.set_num_threads(1)
     env = make_vec(EASY, 16, split="train")
-    agent = agents.make("dqn", env, seed=0, device="cpu").learn(30_000)
+    agent = nlp_agents.make("dqn", env, seed=0, device="cpu").learn(30_000)
     result = nlp_envs.evaluate(EASY, agent, episodes=500, seed=0, env_kwargs={"split": "test"})
     assert result.normalized_score >= 0.9, result.normalized_score

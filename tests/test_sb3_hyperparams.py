@@ -12,8 +12,8 @@ import re
 import gymnasium as gym
 import pytest
 
-import agents
-from agents.base import HyperparameterError
+import nlp_agents
+from nlp_agents.base import HyperparameterError
 
 EASY = "nlp_envs/NextWordEasy-v0"
 
@@ -50,7 +50,7 @@ BAD = [
 def test_a_bad_sb3_hyperparameter_is_one_line_naming_it(name: str, hyperparams: dict, pattern: str) -> None:
     # The check needs no env, so that a suite can run it before any cell.
     with pytest.raises(HyperparameterError, match=pattern) as caught:
-        agents.entry(name).factory.resolve().check_hyperparams(hyperparams)
+        nlp_agents.entry(name).factory.resolve().check_hyperparams(hyperparams)
     text = str(caught.value)
     assert text.startswith(f"{name}: ") and "\n" not in text
     assert re.search(re.escape(next(iter(hyperparams))), text)
@@ -68,21 +68,21 @@ def env():
 )
 def test_the_agent_refuses_them_too(name: str, hyperparams: dict, pattern: str, env) -> None:
     with pytest.raises(HyperparameterError, match=pattern):
-        agents.make(name, env, device="cpu", **hyperparams)
+        nlp_agents.make(name, env, device="cpu", **hyperparams)
 
 
 def test_a_seed_sb3_cannot_take_is_named(env) -> None:
     with pytest.raises(HyperparameterError, match=r"sb3-ppo: seed must be at most 4294967295 \(2\*\*32 - 1\), got 10"):
-        agents.make("sb3-ppo", env, seed=10**15, device="cpu")
+        nlp_agents.make("sb3-ppo", env, seed=10**15, device="cpu")
 
 
 def test_a_huge_int_device_is_named(env) -> None:
     with pytest.raises(HyperparameterError, match=r"sb3-dqn: device=18446744073709551616 is not a device"):
-        agents.make("sb3-dqn", env, device=2**64)
+        nlp_agents.make("sb3-dqn", env, device=2**64)
 
 
 def test_good_tables_are_accepted_and_reach_sb3(env) -> None:
-    agent = agents.make(
+    agent = nlp_agents.make(
         "sb3-ppo",
         env,
         device="cpu",
@@ -93,7 +93,7 @@ def test_good_tables_are_accepted_and_reach_sb3(env) -> None:
     assert [
         layer.out_features for layer in agent.model.policy.mlp_extractor.policy_net if hasattr(layer, "out_features")
     ] == [8]
-    dqn = agents.make(
+    dqn = nlp_agents.make(
         "sb3-dqn",
         env,
         device="cpu",
@@ -107,7 +107,7 @@ def test_good_tables_are_accepted_and_reach_sb3(env) -> None:
 def test_sb3_refusals_name_the_given_hyperparameters(env) -> None:
     # An error only SB3 finds (here: two settings it cannot combine) names what the user gave.
     with pytest.raises(HyperparameterError, match=r"refused these hyper-parameters \(optimize_memory_usage=True, "):
-        agents.make(
+        nlp_agents.make(
             "sb3-dqn",
             env,
             device="cpu",

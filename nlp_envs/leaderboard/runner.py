@@ -1,6 +1,6 @@
 """Run a suite's cells (train, then evaluate on held-out episodes) and record them in SQLite.
 
-Agents are found through the plugin system (``agents.make``): nothing here names an agent. A cell
+Agents are found through the plugin system (``nlp_agents.make``): nothing here names an agent. A cell
 is trained on its env's training kwargs and scored with :func:`nlp_envs.evaluate` on the env's
 evaluation kwargs (its held-out split). Executors: ``local`` (in this process, or ``--jobs J``
 worker processes) and ``ray`` (a Ray cluster, ``ray`` being an optional dependency); every
@@ -158,7 +158,7 @@ def _check_episodes(cell: Cell) -> None:
 
 def environment_versions() -> dict[str, str]:
     """Versions of Python, the tracked libraries and every plugin distribution of agents."""
-    import agents
+    import nlp_agents
 
     versions = {"python": platform.python_version()}
     for name in _TRACKED_DISTRIBUTIONS:
@@ -166,7 +166,7 @@ def environment_versions() -> dict[str, str]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    for provider in agents.available().values():
+    for provider in nlp_agents.available().values():
         distribution, _, version = provider.rpartition(" ")
         versions.setdefault(distribution or provider, version)
     return versions
@@ -200,8 +200,8 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
     Raises:
         CellSkipped: the agent does not support this env's spaces.
     """
-    import agents
-    from agents.base import has_masks, resolve_device
+    import nlp_agents
+    from nlp_agents.base import has_masks, resolve_device
 
     started = time.perf_counter()
     device = str(resolve_device(cell.device, cell.agent))  # "auto" recorded as the device it became
@@ -210,8 +210,8 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
     env = gym.make_vec(cell.env.id, num_envs=cell.num_envs, vectorization_mode="vector_entry_point", **cell.env.kwargs)
     try:
         try:
-            agent = agents.make(cell.agent, env, seed=seed, device=device, **cell.hyperparams)
-        except agents.UnsupportedEnvError as error:
+            agent = nlp_agents.make(cell.agent, env, seed=seed, device=device, **cell.hyperparams)
+        except nlp_agents.UnsupportedEnvError as error:
             raise CellSkipped(str(error)) from None
         notes = [MASKS_IGNORED_NOTE] if has_masks(env) and not takes_action_masks(agent) else []
         total = cell.env.steps

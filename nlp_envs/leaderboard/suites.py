@@ -308,7 +308,7 @@ class Suite:
         """
         import gymnasium as gym
 
-        import agents as agent_plugins
+        import nlp_agents as agent_plugins
         import nlp_envs  # noqa: F401  (registers the envs and the env plugins)
 
         where = f"suite file {str(self.path)!r}"
@@ -346,9 +346,9 @@ class Suite:
         """Check agent ``name``'s hyper-parameters once, without running a cell.
 
         The rule, cheapest first: an agent class with a ``check_hyperparams`` class method (the SB3
-        adapter: names, JSON types, :data:`agents.sb3.RANGES`, dict-valued kwargs) is asked; a class
+        adapter: names, JSON types, :data:`nlp_agents.sb3.RANGES`, dict-valued kwargs) is asked; a class
         with a ``Config`` dataclass (the built-in agents) has it built by
-        :func:`agents.base.build_config` (names, types, ranges, ``validate``); any other agent (a
+        :func:`nlp_agents.base.build_config` (names, types, ranges, ``validate``); any other agent (a
         plugin) is built once on a 1-slot vector env of ``env``, the suite's first chosen env, with
         its training kwargs, and dropped.
 
@@ -360,7 +360,7 @@ class Suite:
 
         import gymnasium as gym
 
-        import agents as agent_plugins
+        import nlp_agents as agent_plugins
 
         hyperparams = self.agents[name]
         factory = agent_plugins.entry(name).factory

@@ -1,6 +1,6 @@
 """nlp-envs agents from sb3-contrib: ``qrdqn`` (distributional DQN) and ``maskable-ppo``.
 
-Both run through nlp-envs' SB3 adapter (``agents.sb3``), which presents the native batched env as
+Both run through nlp-envs' SB3 adapter (``nlp_agents.sb3``), which presents the native batched env as
 an SB3 ``VecEnv``; ``maskable-ppo`` reads the envs' action masks through it (Dialogue masks acts
 that make no sense in the current dialogue state). This module stays light: ``import nlp_envs``
 loads every plugin, so the agents (and torch) are imported only when one is made.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agents import LazyFactory, hookimpl
+from nlp_agents import LazyFactory, hookimpl
 
 __version__ = "0.1.0"
 

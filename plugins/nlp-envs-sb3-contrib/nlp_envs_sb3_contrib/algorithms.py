@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from agents.sb3 import DQNAgent, SB3Agent
+from nlp_agents.sb3 import DQNAgent, SB3Agent
 
 
 class QRDQNAgent(SB3Agent):

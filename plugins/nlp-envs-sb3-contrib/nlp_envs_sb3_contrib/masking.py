@@ -1,4 +1,4 @@
-"""Action masks for sb3-contrib's QR-DQN, as :mod:`agents.sb3_masking` does for SB3's DQN.
+"""Action masks for sb3-contrib's QR-DQN, as :mod:`nlp_agents.sb3_masking` does for SB3's DQN.
 
 The adapter hands the algorithm ``{"observation", "action_mask"}`` Dict observations on an env with
 masks. :class:`MaskedQuantileNetwork` sets every quantile of a masked act to a large negative
@@ -14,7 +14,7 @@ import torch
 from sb3_contrib import QRDQN
 from sb3_contrib.qrdqn.policies import QRDQNPolicy, QuantileNetwork
 
-from agents.sb3_masking import ACTION_MASK, MASKED_VALUE, AllowedExploration, ObservationExtractor
+from nlp_agents.sb3_masking import ACTION_MASK, MASKED_VALUE, AllowedExploration, ObservationExtractor
 
 
 class MaskedQuantileNetwork(QuantileNetwork):
@@ -39,4 +39,4 @@ class MaskedQRDQNPolicy(QRDQNPolicy):
 
 
 class MaskedQRDQN(AllowedExploration, QRDQN):  # type: ignore[misc]
-    """QR-DQN exploring among allowed acts (see :class:`~agents.sb3_masking.AllowedExploration`)."""
+    """QR-DQN exploring among allowed acts (see :class:`~nlp_agents.sb3_masking.AllowedExploration`)."""

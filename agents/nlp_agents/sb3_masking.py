@@ -2,7 +2,7 @@
 
 SB3's own algorithms know nothing of masks, so on an env that defines them the adapter hands SB3 a
 ``Dict`` observation, ``{"observation": ..., "action_mask": ...}`` (see
-:class:`agents.sb3.CoreVecEnv`). The mask thus travels with the observation into SB3's rollout
+:class:`nlp_agents.sb3.CoreVecEnv`). The mask thus travels with the observation into SB3's rollout
 and replay buffers, and these policies read it wherever SB3 evaluates the policy:
 
 - :class:`MaskedActorCriticPolicy` (A2C, PPO) gives masked acts no probability, in rollouts and

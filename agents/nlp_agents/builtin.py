@@ -2,7 +2,7 @@
 
 Each built-in plugin is an entry point of the ``nlp_envs`` group of this distribution (see
 ``pyproject.toml``); its entry-point name is the name ``NLP_ENVS_BLOCK_PLUGINS`` blocks it by. An
-entry point ``foo = "agents.builtin:foo"`` registers the agent ``foo`` of module ``agents/foo.py``:
+entry point ``foo = "nlp_agents.builtin:foo"`` registers the agent ``foo`` of module ``nlp_agents/foo.py``:
 the agent class there whose ``name`` is ``"foo"`` (:func:`__getattr__` makes that plugin), so a new
 built-in agent is its file and that one line; this module needs no edit. The factory imports the
 agent module only when an agent is made, so ``nlp-envs agents`` stays fast (no torch import).
@@ -16,7 +16,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from agents.hookspecs import hookimpl
+from nlp_agents.hookspecs import hookimpl
 
 
 class LazyFactory:
@@ -71,7 +71,7 @@ class NamedAgentFactory(LazyFactory):
                 return value
         raise LookupError(
             f"module {self.target} defines no agent class with name = {self.agent!r}; a built-in agent file "
-            f"agents/<name>.py holds the class whose name attribute is its file name."
+            f"nlp_agents/<name>.py holds the class whose name attribute is its file name."
         )
 
     def __repr__(self) -> str:
@@ -95,17 +95,17 @@ class BuiltinPlugin:
         return f"BuiltinPlugin({self.module!r}, {self.names!r})"
 
 
-sb3 = BuiltinPlugin("agents.sb3", ("sb3-a2c", "sb3-ppo", "sb3-dqn"))
+sb3 = BuiltinPlugin("nlp_agents.sb3", ("sb3-a2c", "sb3-ppo", "sb3-dqn"))
 """The Stable-Baselines3 adapters: one module, three agents (names are not module names)."""
 
 
 @functools.cache
 def __getattr__(name: str) -> BuiltinPlugin:
-    """The plugin of the built-in agent ``name``, defined in module ``agents.<name>``.
+    """The plugin of the built-in agent ``name``, defined in module ``nlp_agents.<name>``.
 
     Raises:
         AttributeError: there is no such module.
     """
-    if not name.startswith("_") and importlib.util.find_spec(f"agents.{name}") is not None:
-        return BuiltinPlugin(f"agents.{name}", (name,))
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r} (there is no agents/{name}.py)")
+    if not name.startswith("_") and importlib.util.find_spec(f"{__package__}.{name}") is not None:
+        return BuiltinPlugin(f"{__package__}.{name}", (name,))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r} (there is no nlp_agents/{name}.py)")

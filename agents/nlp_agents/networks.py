@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.base import BaseAgent, UnsupportedEnvError, diverged, first_nonfinite, resolve_device
+from nlp_agents.base import BaseAgent, UnsupportedEnvError, diverged, first_nonfinite, resolve_device
 
 
 def storage_dtype(space: gym.Space) -> torch.dtype:
@@ -309,11 +309,11 @@ def clip_grad_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> None:
 
 
 class NetworkAgent(BaseAgent):
-    """A :class:`~agents.base.BaseAgent` that trains one network on a torch device.
+    """A :class:`~nlp_agents.base.BaseAgent` that trains one network on a torch device.
 
     A subclass sets ``network_name`` (the prefix of its weights in the saved file, and the name of
     the attribute that holds the network) and ``loss_name`` (how a non-finite ``self.loss`` is named
-    in :class:`~agents.base.DivergedError`), and its config has ``torch_threads``.
+    in :class:`~nlp_agents.base.DivergedError`), and its config has ``torch_threads``.
     """
 
     network_name: ClassVar[str] = ""
@@ -336,7 +336,7 @@ class NetworkAgent(BaseAgent):
         return TorchThreads(self.config.torch_threads, self.device)
 
     def check_finite(self) -> None:
-        """Raise :class:`~agents.base.DivergedError` if the last loss or a weight is not finite (one host sync)."""
+        """Raise :class:`~nlp_agents.base.DivergedError` if the last loss or a weight is not finite (one host sync)."""
         prefix = self.network_name
         named: dict[str, torch.Tensor] = {
             f"weight {prefix}.{name}": value for name, value in self.network.named_parameters()

@@ -25,7 +25,7 @@ def register_agents(register: Callable[[str, Callable[..., Any]], None]) -> None
     ``VectorEnv`` and returns an agent with ``learn(total_timesteps, callback=None)``,
     ``predict(observation, deterministic=True)``, ``save(path)`` and a class-level
     ``load(path, env, device="auto")``. Give the factory a ``load`` attribute (for example, make the
-    agent class itself the factory) so that ``agents.load`` can restore saved agents.
+    agent class itself the factory) so that ``nlp_agents.load`` can restore saved agents.
 
     Args:
         register: the host's callback; a name another plugin also registers is an error that names

@@ -21,7 +21,7 @@ from typing import Any
 
 import pluggy
 
-from agents import hookspecs
+from nlp_agents import hookspecs
 from nlp_envs.plugins import (
     BLOCK_VARIABLE,
     ENV_GROUP,
@@ -61,7 +61,7 @@ class AgentEntry:
     """One registered agent.
 
     Attributes:
-        name: the agent's name, as passed to ``agents.make``.
+        name: the agent's name, as passed to ``nlp_agents.make``.
         factory: ``factory(env, *, seed=0, device="auto", **hyperparams)``.
         plugin: the entry-point name of the plugin that registered it.
         distribution: the distribution that provides the plugin.

@@ -1,7 +1,7 @@
 """Agents for nlp-envs, found through plugins (the built-in ones too).
 
->>> import agents
->>> {"random", "qtable", "dqn", "vlearner", "sb3-a2c"} <= set(agents.available())
+>>> import nlp_agents
+>>> {"random", "qtable", "dqn", "vlearner", "sb3-a2c"} <= set(nlp_agents.available())
 True
 
 Write a plugin: implement ``register_agents(register)`` with :data:`hookimpl` and declare the module
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.base import (
+from nlp_agents.base import (
     AgentFileError,
     DivergedError,
     HyperparameterError,
@@ -21,9 +21,9 @@ from agents.base import (
     check_writable,
     read_agent_meta,
 )
-from agents.builtin import LazyFactory
-from agents.hookspecs import hookimpl
-from agents.plugins import AgentConflictError, AgentEntry, registry
+from nlp_agents.builtin import LazyFactory
+from nlp_agents.hookspecs import hookimpl
+from nlp_agents.plugins import AgentConflictError, AgentEntry, registry
 
 
 class UnknownAgentError(KeyError, ValueError):

@@ -7,7 +7,7 @@ episode ends is restarted in the same step), and the env's ``final_obs`` becomes
 ``infos[i]["terminal_observation"]``, with ``"TimeLimit.truncated"`` set on truncation. The env's
 seeding rule holds (slot ``i`` seeded with ``seed + i``, one episode key per episode). On an env
 with action masks it can hand SB3 ``{"observation", "action_mask"}`` dicts, which the masked A2C,
-PPO and DQN of :mod:`agents.sb3_masking` read, so that these agents honour the masks too.
+PPO and DQN of :mod:`nlp_agents.sb3_masking` read, so that these agents honour the masks too.
 
 :class:`SB3Agent` wraps any SB3 (or sb3-contrib) algorithm as an nlp-envs agent. SB3 seeds and
 draws from the global ``random``/``numpy``/``torch`` generators; the adapter swaps its own copies
@@ -39,7 +39,7 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.base import (
+from nlp_agents.base import (
     MAX_COUNT,
     MAX_SIZE,
     Callback,
@@ -62,8 +62,8 @@ from agents.base import (
     resolve_device,
     save_agent_file,
 )
-from agents.networks import TorchThreads
-from agents.sb3_masking import (
+from nlp_agents.networks import TorchThreads
+from nlp_agents.sb3_masking import (
     MaskedActorCriticPolicy,
     MaskedDQN,
     MaskedDQNPolicy,
@@ -522,7 +522,7 @@ class SB3Agent:
                 ) from None
 
     def memory_needs(self, hyperparams: Mapping[str, Any]) -> dict[str, float]:
-        """Bytes the SB3 model will allocate, by what they are for (see :func:`~agents.base.check_memory`).
+        """Bytes the SB3 model will allocate, by what they are for (see :func:`~nlp_agents.base.check_memory`).
 
         The replay buffer (observations and next observations) or rollout buffer, and the policy's
         networks: their first layer reads the flattened observation (token ids one-hot encoded).
@@ -583,7 +583,7 @@ class SB3Agent:
         return first_nonfinite({f"weight policy.{name}": value for name, value in self.model.policy.named_parameters()})
 
     def check_finite(self) -> None:
-        """Raise :class:`~agents.base.DivergedError` if a weight of the policy is NaN or infinite."""
+        """Raise :class:`~nlp_agents.base.DivergedError` if a weight of the policy is NaN or infinite."""
         bad = self._first_nonfinite()
         if bad is not None:
             raise diverged(self.name, int(self.model.num_timesteps), bad)
@@ -676,7 +676,7 @@ class A2CAgent(SB3Agent):
 
     @staticmethod
     def masked_variant() -> tuple[type, type]:
-        """A2C with :class:`~agents.sb3_masking.MaskedActorCriticPolicy`."""
+        """A2C with :class:`~nlp_agents.sb3_masking.MaskedActorCriticPolicy`."""
         from stable_baselines3 import A2C
 
         return A2C, MaskedActorCriticPolicy
@@ -697,7 +697,7 @@ class PPOAgent(SB3Agent):
 
     @staticmethod
     def masked_variant() -> tuple[type, type]:
-        """PPO with :class:`~agents.sb3_masking.MaskedActorCriticPolicy`."""
+        """PPO with :class:`~nlp_agents.sb3_masking.MaskedActorCriticPolicy`."""
         from stable_baselines3 import PPO
 
         return PPO, MaskedActorCriticPolicy
@@ -731,7 +731,7 @@ class DQNAgent(SB3Agent):
 
     @staticmethod
     def masked_variant() -> tuple[type, type]:
-        """:class:`~agents.sb3_masking.MaskedDQN` with :class:`~agents.sb3_masking.MaskedDQNPolicy`."""
+        """:class:`~nlp_agents.sb3_masking.MaskedDQN` with :class:`~nlp_agents.sb3_masking.MaskedDQNPolicy`."""
         return MaskedDQN, MaskedDQNPolicy
 
 

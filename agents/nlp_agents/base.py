@@ -664,7 +664,7 @@ def read_agent_file(path: str | Path, agent: str, env: VectorEnv) -> tuple[dict[
     if meta.get("agent") != agent:
         raise AgentFileError(
             f"{str(path)!r} holds a {meta.get('agent')!r} agent, not {agent!r}; load it with "
-            f"agents.load(path, env), which picks the right agent."
+            f"nlp_agents.load(path, env), which picks the right agent."
         )
     expected = env_signature(env)
     saved = meta.get("env", {})

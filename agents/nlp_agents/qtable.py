@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.base import (
+from nlp_agents.base import (
     MAX_COUNT,
     BaseAgent,
     Step,

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.base import (
+from nlp_agents.base import (
     Step,
     UnsupportedEnvError,
     check_memory,
@@ -38,7 +38,7 @@ from agents.base import (
     threads,
     unit,
 )
-from agents.networks import (
+from nlp_agents.networks import (
     FusedAdam,
     NetworkAgent,
     ValueNetwork,
@@ -193,7 +193,7 @@ class VLearnerAgent(NetworkAgent):
         self._values = np.zeros(env.num_envs)  # and their values v(s)
 
     def memory_needs(self) -> dict[str, float]:
-        """Bytes this configuration will allocate, by what they are for (see :func:`~agents.base.check_memory`)."""
+        """Bytes this configuration will allocate, by what they are for (see :func:`~nlp_agents.base.check_memory`)."""
         env, config, space = self.env, self.config, self.space
         elements = math.prod(space.shape or ())
         scored = float(env.num_envs) * self.n_actions  # every slot's afterstates of every action, each step

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.base import BaseAgent, random_actions
+from nlp_agents.base import BaseAgent, random_actions
 
 
 @dataclass

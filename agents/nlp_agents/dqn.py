@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import (
+from nlp_agents.base import (
     Step,
     check_memory,
     count,
@@ -32,7 +32,7 @@ from agents.base import (
     threads,
     unit,
 )
-from agents.networks import (
+from nlp_agents.networks import (
     FusedAdam,
     NetworkAgent,
     ValueNetwork,
@@ -263,7 +263,7 @@ class DQNAgent(NetworkAgent):
         self._vector_steps = 0  # of the current learn call: train_frequency counts them
 
     def memory_needs(self) -> dict[str, float]:
-        """Bytes this configuration will allocate, by what they are for (see :func:`~agents.base.check_memory`)."""
+        """Bytes this configuration will allocate, by what they are for (see :func:`~nlp_agents.base.check_memory`)."""
         env, config = self.env, self.config
         space, n = env.single_observation_space, env.num_envs
         elements = math.prod(space.shape or ())
