@@ -56,3 +56,45 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+class NotWritableError(ValueError):
+    """A file path that could not be written: the message says why and how to fix it."""
+
+
+def check_writable(path: str | os.PathLike[str], *, create_folders: bool = True) -> Path:
+    """Refuse, before any long work, a file path that could not be written later; return it as a Path.
+
+    Creates and removes a probe file in the nearest existing folder, the only test that also holds
+    for read-only file systems and for root; the file itself is not created and nothing is left.
+
+    Args:
+        path: the file to be written.
+        create_folders: whether the writer creates missing folders (else the folder must exist).
+
+    Raises:
+        NotWritableError: ``path`` is a folder, its folder is missing (and will not be created), a
+            file stands where a folder should be, or the folder is not writable.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise NotWritableError(
+            f"{str(target)!r}: it is a folder; give a file path inside it, such as {str(target / 'file')!r}."
+        )
+    folder = target.parent
+    if not create_folders and not folder.is_dir():
+        raise NotWritableError(f"{str(target)!r}: folder {str(folder)!r} does not exist; create it first.")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotWritableError(f"{str(target)!r}: {str(folder)!r} is a file, not a folder.")
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".nlp-envs-write-check.")
+    except OSError as error:
+        raise NotWritableError(
+            f"{str(target)!r}: the folder {str(folder)!r} is not writable ({error.strerror or error}); "
+            "choose another path."
+        ) from None
+    os.close(descriptor)
+    os.unlink(probe)
+    return target

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 import nlp_envs
 from nlp_agents.base import DivergedError
+from nlp_envs import atomic
 
 # env_parameters and fits_annotation stay importable from here, where they were first defined.
 from nlp_envs.arguments import check_env_kwargs, positive_int
@@ -108,37 +108,18 @@ def _seed(text: str) -> int:
 def check_writable(path: str | os.PathLike[str], flag: str, *, create_folders: bool) -> None:
     """Refuse, before any work is done, a file path that could not be written later.
 
-    Creates and removes a temporary file in the nearest existing folder, which is the only test
-    that also holds for read-only file systems and for root; nothing is left behind.
-
     Args:
         path: the file to be written.
         flag: the command-line flag that gave it, for the message.
         create_folders: whether the writer creates missing folders (else the folder must exist).
 
     Raises:
-        CommandLineError: the path is a folder, its folder is missing (and will not be created), a
-            file stands where a folder should be, or the folder is not writable.
+        CommandLineError: see :func:`nlp_envs.atomic.check_writable`.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise CommandLineError(f"{flag} {str(path)!r} is a folder; expected a file path inside it.")
-    folder = target.parent
-    if not create_folders and not folder.is_dir():
-        raise CommandLineError(f"{flag} {str(path)!r}: folder {str(folder)!r} does not exist; create it first.")
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise CommandLineError(f"{flag} {str(path)!r}: {str(folder)!r} is a file, not a folder.")
     try:
-        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".nlp-envs-write-test.")
-    except OSError as error:
-        raise CommandLineError(
-            f"{flag} {str(path)!r} cannot be written: folder {str(folder)!r}: {error.strerror or error}; "
-            "choose a writable path."
-        ) from None
-    os.close(descriptor)
-    os.unlink(probe)
+        atomic.check_writable(path, create_folders=create_folders)
+    except atomic.NotWritableError as error:
+        raise CommandLineError(f"{flag} {error}") from None
 
 
 def check_device(device: str, flag: str = "--device") -> None:

@@ -232,10 +232,10 @@ def test_save_is_checked_before_training_and_leaves_nothing(tmp_path: Path, caps
     captured = capsys.readouterr()
     assert "training" not in captured.out, "the refusal must come before training"
     assert error_lines(captured.err) == [
-        "nlp-envs: error: --save '/sys/nlp-envs-agent.pt' cannot be written: folder '/sys': Permission denied; "
-        "choose a writable path."
+        "nlp-envs: error: --save '/sys/nlp-envs-agent.pt': the folder '/sys' is not writable (Permission denied); "
+        "choose another path."
     ]
-    assert not list(Path("/sys").glob(".nlp-envs-write-test.*"))
+    assert not list(Path("/sys").glob(".nlp-envs-write-check.*"))
 
 
 def test_the_writability_check_creates_nothing(tmp_path: Path) -> None:

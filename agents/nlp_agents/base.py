@@ -34,7 +34,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -44,6 +43,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
+
+from nlp_envs import atomic
 
 FORMAT = "nlp-envs-agent/1"
 
@@ -369,33 +370,15 @@ def diverged(agent: str, steps: int, what: str) -> DivergedError:
 def check_writable(path: str | Path) -> Path:
     """Check before a long run that an agent file can be written at ``path``; return it as a Path.
 
-    The file itself is not created: a probe file is made and removed in the nearest existing folder
-    (saving creates missing folders below it).
+    The file itself is not created (saving creates missing folders below the nearest existing one).
 
     Raises:
         AgentFileError: ``path`` is a folder, sits below a file, or its folder is not writable.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise AgentFileError(
-            f"cannot save an agent to {str(target)!r}: it is a folder; give a file path such as "
-            f"{str(target / 'agent.pt')!r}."
-        )
-    folder = target.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise AgentFileError(f"cannot save an agent to {str(target)!r}: {str(folder)!r} is a file, not a folder.")
     try:
-        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=".nlp-envs-write-check.")
-    except OSError as error:
-        raise AgentFileError(
-            f"cannot save an agent to {str(target)!r}: the folder {str(folder)!r} is not writable ({error.strerror}); "
-            "choose another path."
-        ) from None
-    os.close(descriptor)
-    os.unlink(probe)
-    return target
+        return atomic.check_writable(path)
+    except atomic.NotWritableError as error:
+        raise AgentFileError(f"cannot save an agent to {error}") from None
 
 
 def check_vector_env(env: Any, agent: str) -> VectorEnv:
