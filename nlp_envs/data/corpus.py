@@ -192,7 +192,7 @@ def _read_cache(path: Path, name: str) -> EncodedCorpus:
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in ("types", "train_types", *_split_keys())}
-    except Exception as error:  # noqa: BLE001 - BadZipFile, EOFError, zlib.error, OSError, KeyError...: rebuild
+    except Exception as error:  # BadZipFile, EOFError, zlib.error, OSError, KeyError...: rebuild
         raise _BadCache(f"{type(error).__name__}: {error}") from None
     _expect_array(arrays["types"], "types", np.uint8, 1)
     try:

@@ -545,7 +545,7 @@ def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[tuple[Cell,
         check_ray_address(address)
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except Exception as error:  # noqa: BLE001 - Ray raises many kinds; each becomes one named line
+        except Exception as error:  # Ray raises many kinds; each becomes one named line
             raise ExecutorError(
                 f"--executor ray could not start or join Ray at {address or 'a new local cluster'}: "
                 f"{last_line(str(error)) or type(error).__name__}"
