@@ -18,22 +18,11 @@ from nlp_agents import base, plugins
 from nlp_agents.base import AgentFileError, DivergedError, HyperparameterError
 from nlp_envs.evaluation import agent_policy
 from tests.conftest import ENV_IDS, make_vec
+from tests.test_agents import FAST
 
 EASY = "nlp_envs/NextWordEasy-v0"
 MASKED = "nlp_envs/DialogueEasy-v0"
 pytestmark = pytest.mark.skipif(MASKED not in ENV_IDS, reason="DialogueEasy-v0 (an env with masks) is not registered")
-
-FAST = {
-    "random": {},
-    "qtable": {},
-    "dqn": {"learning_starts": 64, "batch_size": 32},
-    "vlearner": {"rollout_steps": 8},
-    "sb3-a2c": {"n_steps": 8},
-    "sb3-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
-    "sb3-dqn": {"learning_starts": 64, "batch_size": 32},
-    "qrdqn": {"learning_starts": 64, "batch_size": 32, "policy_kwargs": {"n_quantiles": 5, "net_arch": [32]}},
-    "maskable-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
-}
 
 
 def agent_names() -> list[str]:
