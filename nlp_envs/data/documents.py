@@ -11,10 +11,11 @@ import html
 import io
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,8 +102,12 @@ def _clean_review(review: str) -> str:
     return html.unescape(review).strip().strip('"').strip().replace("\u2019", "'")
 
 
-def _load_chatterbot() -> LabelledDocuments:
-    """The English topic files: one document per distinct conversation, labelled by its topic."""
+def chatterbot_topic_files() -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each English topic file of chatterbot-corpus, in name order: ``(path, parsed YAML content)``.
+
+    Raises:
+        MissingDataError: PyYAML, which the corpus's files need, is not installed.
+    """
     try:
         import yaml
     except ImportError:
@@ -111,10 +116,14 @@ def _load_chatterbot() -> LabelledDocuments:
             "installed. Install it with:\n    pip install 'pyyaml>=6,<7'"
         ) from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser where PyYAML was built with libyaml
-    folder = CHATTERBOT.location() / "data" / "english"
+    for path in sorted((CHATTERBOT.location() / "data" / "english").glob("*.yml")):
+        yield path, yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+
+
+def _load_chatterbot() -> LabelledDocuments:
+    """The English topic files: one document per distinct conversation, labelled by its topic."""
     rows: list[tuple[str, str]] = []
-    for path in sorted(folder.glob("*.yml")):
-        content = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    for _path, content in chatterbot_topic_files():
         topic = str(content["categories"][0])
         topic_rows = dict.fromkeys(
             ("\n".join(str(statement) for statement in conversation), topic)

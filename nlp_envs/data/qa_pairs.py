@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_envs.data import CHATTERBOT, CHITCHAT, MissingDataError
+from nlp_envs.data import CHATTERBOT, CHITCHAT
+from nlp_envs.data.documents import chatterbot_topic_files
 from nlp_envs.data.files import DataFileError, read_table
 from nlp_envs.data.text import Vocabulary, in_test_split, tokenize
 from nlp_envs.language_model import ppmi_vectors
@@ -142,17 +143,8 @@ Row = tuple[str, str, str, str]  # (question, answer, group, split key)
 
 def _chatterbot_rows() -> list[Row]:
     """Consecutive statements of each English conversation: (statement, next statement, topic file)."""
-    try:
-        import yaml
-    except ImportError:
-        raise MissingDataError(
-            "Dataset 'chatterbot' is stored as YAML and needs the Python package 'pyyaml', which is not "
-            "installed. Install it with:\n    pip install 'pyyaml>=6,<7'"
-        ) from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     rows: list[Row] = []
-    for path in sorted((CHATTERBOT.location() / "data" / "english").glob("*.yml")):
-        content = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    for path, content in chatterbot_topic_files():
         topic = f"chatterbot:{path.stem}"
         for conversation in content["conversations"]:
             statements = [str(statement) for statement in conversation]
