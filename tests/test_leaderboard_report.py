@@ -12,32 +12,12 @@ import pytest
 
 from nlp_envs.leaderboard import CellResult, build, render
 from nlp_envs.leaderboard.report import markdown_escape, plot_label, visible
+from tests.test_leaderboard import result
 
 
 def cell(**changes: object) -> CellResult:
-    fields: dict = {
-        "suite": "s",
-        "agent": "a",
-        "env_id": "e",
-        "seed": 0,
-        "config_hash": "h",
-        "config": {},
-        "returns": [1.0],
-        "mean_return": 1.0,
-        "normalized_score": 0.5,
-        "random_return": 0.0,
-        "oracle_return": 2.0,
-        "metrics": {},
-        "learning_curve": [[10.0, 1.0]],
-        "train_steps": 1,
-        "steps_per_second": 1.0,
-        "wall_time": 1.0,
-        "device": "cpu",
-        "versions": {},
-        "git_commit": "x",
-    }
-    fields.update(changes)
-    return CellResult(**fields)
+    """A stored cell with one learning-curve point (for the HTML plot), changed by ``changes``."""
+    return result(**{"learning_curve": [[10.0, 1.0]], **changes})
 
 
 def board(results: list[CellResult]):
