@@ -21,6 +21,7 @@ import dataclasses
 import math
 import os
 import shutil
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -446,3 +447,27 @@ def _source_data_hashes(kwargs: dict[str, Any]) -> dict[str, str]:
         if isinstance(value, (str, os.PathLike)) and Path(value).is_file():
             hashes[kwarg] = file_sha256(Path(value))
     return hashes
+
+
+def env_steps_per_second(
+    env_id: str, *, num_envs: int, steps: int, env_kwargs: dict[str, Any] | None = None, seed: int = 0
+) -> float:
+    """The env's own speed, to set collection speed beside: transitions/s of ``steps`` batched steps.
+
+    The same native vector env as :func:`collect` (``num_envs`` slots, NEXT_STEP autoreset) steps
+    uniformly random allowed acts drawn in one numpy call per step (the cheapest policy), so the
+    figure is the env plus the least a policy can cost.
+    """
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **dict(env_kwargs or {}))
+    try:
+        act = EpsilonPolicy(
+            lambda observations, _env: np.zeros(len(observations), np.int64), 1.0, np.random.default_rng(seed)
+        )
+        observations, _ = env.reset(seed=seed)
+        started = time.perf_counter()
+        for _ in range(steps):
+            observations, *_ = env.step(act(observations, env))
+        elapsed = time.perf_counter() - started
+    finally:
+        env.close()
+    return steps * num_envs / max(elapsed, 1e-9)
