@@ -368,12 +368,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     print(f"collecting {episodes:,} episodes of {policy} with {epsilon:g} random acts on {env_id} (seed {seed})")
     timing: list[float] = []
     with StepBar(episodes, unit="episodes") as bar:
-        started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
             bar.update(done)
-            if done == total:
-                timing.append(time.perf_counter() - started)
+            timing.append(time.perf_counter())  # the first call starts the loop, the last ends it
 
         if args.named is not None:
             dataset = offline.build_named(args.named, progress=progress)
@@ -391,7 +389,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             )
     ours = dataset.storage.metadata["nlp_envs"]
     steps = dataset.total_steps
-    rate = steps / timing[0] if timing and timing[0] > 0 else math.nan
+    rate = steps / max(timing[-1] - timing[0], 1e-9)
     slots = ours["num_envs"]
     own = env_steps_per_second(env_id, num_envs=slots, steps=max(1, steps // slots), env_kwargs=env_kwargs, seed=seed)
     score = ours["behaviour_normalized_score"]

@@ -99,7 +99,7 @@ def default_dataset_id(env_id: str, policy: str | os.PathLike[str], epsilon: flo
     The env name is the id without namespace and version; an agent file counts as policy ``agent``.
     """
     name = gym.spec(env_id).name
-    label = "agent" if _is_agent_file(policy) else str(policy)
+    label = "agent" if _is_agent_file(env_id, policy) else str(policy)
     percent = f"{epsilon * 100:g}".replace(".", "p")
     return f"nlp_envs/{name}-{label}-eps{percent}-seed{seed}-v0"
 
@@ -140,7 +140,8 @@ def collect(
         dataset_id: a Minari id ``namespace/name-vN``; default :func:`default_dataset_id`.
         num_envs: vector slots played at once.
         env_kwargs: keyword arguments of the env (as for ``gym.make``).
-        progress: called as ``progress(episodes_done, episodes)`` while collecting.
+        progress: called as ``progress(episodes_done, episodes)``: with 0 when the first episodes start,
+            then each time episodes end; from the first call to the last is the collection time.
         eval_episodes: how many evaluation episodes the reference scores are measured on.
         eval_seed: the seed of evaluation episode 0.
         description: the dataset's description (default: one generated from the arguments).
@@ -312,8 +313,11 @@ def _new_dataset_dir(dataset_id: Any) -> Path:
     return folder
 
 
-def _is_agent_file(policy: str | os.PathLike[str]) -> bool:
-    return isinstance(policy, os.PathLike) or os.sep in policy or Path(policy).is_file()
+def _is_agent_file(env_id: str, policy: str | os.PathLike[str]) -> bool:
+    """Whether ``policy`` names an agent file: a path object or string, unless it is a reference-policy name."""
+    if isinstance(policy, os.PathLike):
+        return True
+    return policy not in reference_policies(env_id) and (os.sep in policy or Path(policy).is_file())
 
 
 def _behaviour_policy(env_id: str, policy: str | os.PathLike[str], env: Any) -> tuple[Policy, dict[str, Any]]:
@@ -323,25 +327,25 @@ def _behaviour_policy(env_id: str, policy: str | os.PathLike[str], env: Any) -> 
             "collect: policy must be a reference-policy name or the path of a saved agent, "
             f"got {type(policy).__name__}."
         )
-    if _is_agent_file(policy):
-        path = Path(policy)
-        if not path.is_file():
-            raise ValueError(
-                f"collect: policy {str(policy)!r} is neither a reference policy of {env_id} "
-                f"({', '.join(sorted(reference_policies(env_id)))}) nor an existing agent file."
-            )
-        import nlp_agents
-        from nlp_envs.leaderboard.suites import file_sha256
-
-        agent = nlp_agents.load(path, env)
-        return agent_policy(agent), {"behaviour_policy": str(path), "behaviour_policy_sha256": file_sha256(path)}
     policies = reference_policies(env_id)
-    if policy not in policies:
+    if not _is_agent_file(env_id, policy):
+        if policy not in policies:
+            raise ValueError(
+                f"collect: {env_id} has no reference policy {policy!r}; its policies are "
+                f"{', '.join(sorted(policies))}, or pass the path of a saved agent."
+            )
+        return policies[str(policy)], {"behaviour_policy": str(policy), "behaviour_policy_sha256": None}
+    path = Path(policy)
+    if not path.is_file():
         raise ValueError(
-            f"collect: {env_id} has no reference policy {policy!r}; its policies are {', '.join(sorted(policies))}, "
-            "or pass the path of a saved agent."
+            f"collect: policy {str(policy)!r} is neither a reference policy of {env_id} "
+            f"({', '.join(sorted(policies))}) nor an existing agent file."
         )
-    return policies[policy], {"behaviour_policy": str(policy), "behaviour_policy_sha256": None}
+    import nlp_agents
+    from nlp_envs.leaderboard.suites import file_sha256
+
+    agent = nlp_agents.load(path, env)
+    return agent_policy(agent), {"behaviour_policy": str(path), "behaviour_policy_sha256": file_sha256(path)}
 
 
 def _play(
@@ -362,6 +366,8 @@ def _play(
         key: [] for key in ("obs", "mask", "act", "rew", "term", "trunc", "last", "last_mask")
     }
     observations, _ = env.reset(seed=seed)
+    if progress is not None:
+        progress(0, episodes)  # the loop starts: what a caller times collection from
     step = 0
     while finished < episodes:
         masks = core.action_masks()
