@@ -135,8 +135,10 @@ def test_load_transitions_flattens_episodes() -> None:
     assert (data.terminations | data.truncations).sum() == len(episodes)
     assert (data.env_id, data.dataset_id) == (MASKED, "nlp_envs/test-v0")
     assert data.dataset_hash == offline.dataset_hash("nlp_envs/test-v0")
-    by_path = load_transitions(Path(dataset.spec.data_path).parent)
-    assert by_path.dataset_hash == data.dataset_hash and len(by_path) == len(data)
+    folder = Path(dataset.spec.data_path)
+    for path in (folder.parent, folder, folder / "main_data.hdf5"):  # the dataset's folder, data folder, a file
+        by_path = load_transitions(path)
+        assert by_path.dataset_hash == data.dataset_hash and len(by_path) == len(data)
 
 
 def test_unmasked_env_gives_no_masks() -> None:

@@ -32,7 +32,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from nlp_envs.core import Policy, allowed_acts, check_int
-from nlp_envs.evaluation import agent_policy, evaluate, normalized_score
+from nlp_envs.evaluation import agent_policy, evaluate
 from nlp_envs.offline.datasets import METADATA_KEY, DatasetError, import_minari, minari_dataset_dir
 from nlp_envs.policies import reference_policies
 
@@ -178,17 +178,15 @@ def collect(
     finally:
         env.close()
 
-    references = {
-        name: evaluate(env_id, name, episodes=eval_episodes, seed=eval_seed, env_kwargs=kwargs).mean_return
-        for name in ("random", "oracle")
-    }
-    behaviour_return = evaluate(
+    # One evaluation gives the behaviour policy's return and both references on the same episodes;
+    # its random acts there come from a generator seeded with eval_seed.
+    scored = evaluate(
         env_id,
         EpsilonPolicy(base, epsilon, np.random.default_rng(eval_seed)),
         episodes=eval_episodes,
         seed=eval_seed,
         env_kwargs=kwargs,
-    ).mean_return
+    )
     import nlp_envs
 
     ours = {
@@ -204,12 +202,10 @@ def collect(
         "seeding_rule": "episode k is the first episode of a slot reset with seed + k",
         "eval_episodes": eval_episodes,
         "eval_seed": eval_seed,
-        "random_return": references["random"],
-        "oracle_return": references["oracle"],
-        "behaviour_return": behaviour_return,
-        "behaviour_normalized_score": _json_float(
-            normalized_score(behaviour_return, references["random"], references["oracle"])
-        ),
+        "random_return": scored.random_return,
+        "oracle_return": scored.oracle_return,
+        "behaviour_return": scored.mean_return,
+        "behaviour_normalized_score": _json_float(scored.normalized_score),
         "source_data_hashes": _source_data_hashes(kwargs),
     }
     text = description or (
@@ -228,8 +224,8 @@ def collect(
                 eval_env=spec,
                 algorithm_name=f"{ours['behaviour_policy']} + {epsilon:g} random",
                 author="nlp-envs",
-                ref_min_score=references["random"],
-                ref_max_score=references["oracle"],
+                ref_min_score=scored.random_return,
+                ref_max_score=scored.oracle_return,
                 description=text,
                 requirements=[f"nlp-envs=={nlp_envs.__version__}"],
                 data_format="hdf5",
@@ -241,27 +237,27 @@ def collect(
     return dataset
 
 
-METADATA_FIELDS = (
-    "format",
-    "nlp_envs_version",
-    "env_id",
-    "env_kwargs",
-    "behaviour_policy",
-    "behaviour_policy_sha256",
-    "epsilon",
-    "episodes",
-    "seed",
-    "num_envs",
-    "seeding_rule",
-    "eval_episodes",
-    "eval_seed",
-    "random_return",
-    "oracle_return",
-    "behaviour_return",
-    "behaviour_normalized_score",
-    "source_data_hashes",
-)
-"""The keys of ``metadata["nlp_envs"]`` of a dataset (``behaviour_policy_sha256``: None for a reference policy)."""
+METADATA_FIELDS = {
+    "format": "1: the version of this record's layout",
+    "nlp_envs_version": "the nlp-envs version that collected the dataset",
+    "env_id": "the Gymnasium id the episodes were played on",
+    "env_kwargs": "the env's keyword arguments (gym.make(env_id, **env_kwargs))",
+    "behaviour_policy": "a reference-policy name, or the path of the agent file",
+    "behaviour_policy_sha256": "the agent file's sha256; None for a reference policy",
+    "epsilon": "the rate of uniformly random allowed acts mixed into the behaviour policy",
+    "episodes": "the number of episodes",
+    "seed": "episode k is the first episode of a slot seeded seed + k",
+    "num_envs": "the vector slots played at once (the acts depend on it)",
+    "seeding_rule": "the seeding rule, in words",
+    "eval_episodes": "the evaluation episodes of the scores below (as nlp_envs.evaluate's episodes=)",
+    "eval_seed": "the seed of evaluation episode 0 (as nlp_envs.evaluate's seed=)",
+    "random_return": "the random policy's mean return on the evaluation episodes (= ref_min_score)",
+    "oracle_return": "the oracle's mean return on the evaluation episodes (= ref_max_score)",
+    "behaviour_return": "the behaviour policy's (with its epsilon) mean return on the evaluation episodes",
+    "behaviour_normalized_score": "its normalised score; None where undefined (random = oracle)",
+    "source_data_hashes": "{kwarg: sha256} of each data file an env kwarg names; {} for built-in data",
+}
+"""The keys of ``metadata["nlp_envs"]`` of a collected dataset, with their meaning."""
 
 
 def _check_epsilon(epsilon: Any) -> float:

@@ -46,14 +46,16 @@ def minari_dataset_dir(dataset_id: str) -> Path:
 
 
 def data_dir(dataset: str | os.PathLike[str]) -> Path:
-    """The ``data`` folder (with ``metadata.json``) of a Minari id, a dataset folder or its ``data`` folder.
+    """The ``data`` folder (with ``metadata.json``) of a Minari id, a dataset folder, its ``data`` folder or a file.
 
-    A path that exists is taken as a folder; anything else as a Minari id.
+    A path that exists is taken as such; anything else as a Minari id.
 
     Raises:
         DatasetError: nothing is there.
     """
     given = Path(dataset)
+    if given.is_file():  # a file of the dataset (its main_data.hdf5 or metadata.json)
+        return given.parent
     if given.exists():
         return given if (given / "metadata.json").exists() or given.name == "data" else given / "data"
     folder = minari_dataset_dir(str(dataset))
