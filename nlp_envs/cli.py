@@ -341,7 +341,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     import time
 
     from nlp_envs import offline
-    from nlp_envs.offline.collection import DEFAULT_NUM_ENVS, env_steps_per_second
+    from nlp_envs.offline.collection import DEFAULT_NUM_ENVS, HELD_OUT_SEEDS, env_steps_per_second
 
     given = [name for name in _COLLECT_OWN if getattr(args, name) is not None]
     if args.named is not None:
@@ -403,6 +403,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         f"{ours['random_return']:+.3f}, oracle {ours['oracle_return']:+.3f}, behaviour {ours['behaviour_return']:+.3f} "
         f"(normalised {'undefined' if score is None else f'{score:.3f}'})"
     )
+    if ours["holds_evaluation_episodes"]:
+        print(f"note: the dataset holds evaluation episodes; collect with --seed >= {HELD_OUT_SEEDS} to hold them out")
     return 0
 
 

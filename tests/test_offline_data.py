@@ -89,6 +89,13 @@ def test_metadata_records_how_to_reproduce_and_score() -> None:
     assert ours["nlp_envs_version"] == nlp_envs.__version__ and ours["num_envs"] == SMALL["num_envs"]
 
 
+def test_a_dataset_holding_evaluation_episodes_is_flagged() -> None:
+    with pytest.warns(UserWarning, match="include evaluation episodes 0 .. 7"):
+        dataset = small(seed=5)
+    assert dataset.storage.metadata["nlp_envs"]["holds_evaluation_episodes"] is True
+    assert small(dataset_id="nlp_envs/held-out-v0").storage.metadata["nlp_envs"]["holds_evaluation_episodes"] is False
+
+
 def test_recover_environment_gives_the_env_with_its_kwargs() -> None:
     small(env_kwargs={"error_rate": 0.1})
     env = minari.load_dataset("nlp_envs/test-v0").recover_environment()

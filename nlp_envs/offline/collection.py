@@ -178,6 +178,15 @@ def collect(
     finally:
         env.close()
 
+    overlap = seed < eval_seed + eval_episodes and eval_seed < seed + episodes
+    if overlap:
+        warnings.warn(
+            f"collect: episodes seeded {seed} .. {seed + episodes - 1} include evaluation episodes "
+            f"{eval_seed} .. {eval_seed + eval_episodes - 1}, so an agent trained on this dataset is scored on "
+            f"episodes it has seen; use a seed >= {HELD_OUT_SEEDS} for a held-out evaluation.",
+            UserWarning,
+            stacklevel=2,
+        )
     # One evaluation gives the behaviour policy's return and both references on the same episodes;
     # its random acts there come from a generator seeded with eval_seed.
     scored = evaluate(
@@ -207,6 +216,7 @@ def collect(
         "behaviour_return": scored.mean_return,
         "behaviour_normalized_score": _json_float(scored.normalized_score),
         "source_data_hashes": _source_data_hashes(kwargs),
+        "holds_evaluation_episodes": overlap,
     }
     text = description or (
         f"{ours['behaviour_policy']} with {epsilon:g} random acts on {env_id}{f' {kwargs}' if kwargs else ''}: "
@@ -256,6 +266,7 @@ METADATA_FIELDS = {
     "behaviour_return": "the behaviour policy's (with its epsilon) mean return on the evaluation episodes",
     "behaviour_normalized_score": "its normalised score; None where undefined (random = oracle)",
     "source_data_hashes": "{kwarg: sha256} of each data file an env kwarg names; {} for built-in data",
+    "holds_evaluation_episodes": "whether some episodes are evaluation episodes (then scores flatter agents)",
 }
 """The keys of ``metadata["nlp_envs"]`` of a collected dataset, with their meaning."""
 
