@@ -339,6 +339,7 @@ _COLLECT_OWN = ("policy", "epsilon", "episodes", "seed", "dataset_id", "env_kwar
 def cmd_collect(args: argparse.Namespace) -> int:
     """Collect a logged dataset (named, or from ENV_ID and the flags) and print its size and speed."""
     import time
+    import warnings
 
     from nlp_envs import offline
     from nlp_envs.offline.collection import DEFAULT_NUM_ENVS, HELD_OUT_SEEDS, env_steps_per_second
@@ -367,7 +368,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         num_envs, env_kwargs = args.num_envs or DEFAULT_NUM_ENVS, args.env_kwargs or {}
     print(f"collecting {episodes:,} episodes of {policy} with {epsilon:g} random acts on {env_id} (seed {seed})")
     timing: list[float] = []
-    with StepBar(episodes, unit="episodes") as bar:
+    with StepBar(episodes, unit="episodes") as bar, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="collect: episodes seeded")  # said below, in one line
 
         def progress(done: int, total: int) -> None:
             bar.update(done)
