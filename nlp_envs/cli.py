@@ -1,4 +1,4 @@
-"""The ``nlp-envs`` command line: envs, play, agents, train, bench and leaderboard.
+"""The ``nlp-envs`` command line: envs, play, agents, train, collect, bench and leaderboard.
 
 Every error ends the same way, whichever sub-command raised it: one line on standard error and a
 non-zero exit code, never a traceback unless ``--debug`` is given (before or after the sub-command).
@@ -322,6 +322,113 @@ def add_agent_commands(commands: Any) -> None:
     train.set_defaults(handler=cmd_train)
 
 
+def _probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (argparse names the flag in its error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1 (e.g. 0.3 for 30%), got {text!r}")
+    return value
+
+
+_COLLECT_OWN = ("policy", "epsilon", "episodes", "seed", "dataset_id", "env_kwargs", "num_envs")
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Collect a logged dataset (named, or from ENV_ID and the flags) and print its size and speed."""
+    import time
+    import warnings
+
+    from nlp_envs import offline
+    from nlp_envs.offline.collection import DEFAULT_NUM_ENVS, HELD_OUT_SEEDS, env_steps_per_second
+
+    given = [name for name in _COLLECT_OWN if getattr(args, name) is not None]
+    if args.named is not None:
+        if args.env_id is not None or given:
+            extra = ["ENV_ID"] * (args.env_id is not None) + ["--" + name.replace("_", "-") for name in given]
+            raise CommandLineError(
+                f"--named {args.named} takes every setting from its definition; drop {', '.join(extra)}."
+            )
+        named = offline.named_datasets()
+        if args.named not in named:
+            raise CommandLineError(
+                f"--named {args.named!r} is not a named dataset; the named ones are {', '.join(named)}."
+            )
+        entry = named[args.named]
+        env_id, policy, epsilon, episodes, seed = entry.env_id, entry.policy, entry.epsilon, entry.episodes, entry.seed
+        num_envs, env_kwargs = entry.num_envs, entry.env_kwargs
+    else:
+        missing = [f"--{name}" for name in ("policy", "epsilon", "episodes", "seed") if getattr(args, name) is None]
+        if args.env_id is None or missing:
+            what = ", ".join((["ENV_ID"] if args.env_id is None else []) + missing)
+            raise CommandLineError(f"collect needs {what} (or --named NAME); see `{PROG} collect --help`.")
+        env_id, policy, epsilon, episodes, seed = args.env_id, args.policy, args.epsilon, args.episodes, args.seed
+        num_envs, env_kwargs = args.num_envs or DEFAULT_NUM_ENVS, args.env_kwargs or {}
+    print(f"collecting {episodes:,} episodes of {policy} with {epsilon:g} random acts on {env_id} (seed {seed})")
+    timing: list[float] = []
+    with StepBar(episodes, unit="episodes") as bar, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="collect: episodes seeded")  # said below, in one line
+
+        def progress(done: int, total: int) -> None:
+            bar.update(done)
+            timing.append(time.perf_counter())  # the first call starts the loop, the last ends it
+
+        if args.named is not None:
+            dataset = offline.build_named(args.named, progress=progress)
+        else:
+            dataset = offline.collect(
+                env_id,
+                policy,
+                epsilon=epsilon,
+                episodes=episodes,
+                seed=seed,
+                dataset_id=args.dataset_id,
+                num_envs=num_envs,
+                env_kwargs=env_kwargs,
+                progress=progress,
+            )
+    ours = dataset.storage.metadata["nlp_envs"]
+    steps = dataset.total_steps
+    rate = steps / max(timing[-1] - timing[0], 1e-9)
+    slots = ours["num_envs"]
+    own = env_steps_per_second(env_id, num_envs=slots, steps=max(1, steps // slots), env_kwargs=env_kwargs, seed=seed)
+    score = ours["behaviour_normalized_score"]
+    print(
+        f"wrote {dataset.spec.dataset_id}: {dataset.total_episodes:,} episodes, {steps:,} transitions, "
+        f"in {dataset.spec.data_path}"
+    )
+    print(f"speed: {rate:,.0f} transitions/s collected; the env alone, random acts: {own:,.0f} steps/s ({slots} slots)")
+    print(
+        f"references on {ours['eval_episodes']} evaluation episodes (seed {ours['eval_seed']}): random "
+        f"{ours['random_return']:+.3f}, oracle {ours['oracle_return']:+.3f}, behaviour {ours['behaviour_return']:+.3f} "
+        f"(normalised {'undefined' if score is None else f'{score:.3f}'})"
+    )
+    if ours["holds_evaluation_episodes"]:
+        print(f"note: the dataset holds evaluation episodes; collect with --seed >= {HELD_OUT_SEEDS} to hold them out")
+    return 0
+
+
+def add_collect_command(commands: Any) -> None:
+    """Add ``collect`` (logged datasets for offline RL) to the sub-command parser."""
+    collect = commands.add_parser("collect", help="log a policy's episodes into a Minari dataset (offline RL)")
+    collect.add_argument("env_id", nargs="?", default=None, help="a registered id, e.g. nlp_envs/Dialogue-v0")
+    collect.add_argument(
+        "--named", default=None, help="build a named dataset instead, e.g. nlp_envs/dialogue-rule-eps30-v0"
+    )
+    collect.add_argument(
+        "--policy", default=None, help="a reference policy (see `nlp-envs envs`) or a saved agent file"
+    )
+    collect.add_argument("--epsilon", type=_probability, default=None, help="rate of random allowed acts, 0 to 1")
+    collect.add_argument("--episodes", type=positive_int, default=None, help="how many episodes")
+    collect.add_argument("--seed", type=_seed, default=None, help="episode k is seeded seed + k (use >= 262144)")
+    collect.add_argument("--dataset-id", default=None, help="Minari id namespace/name-vN (default: from the arguments)")
+    collect.add_argument("--num-envs", type=positive_int, default=None, help="vector slots (default: 64)")
+    collect.add_argument("--env-kwargs", type=_env_kwargs, default=None, help="JSON object of env keyword arguments")
+    collect.set_defaults(handler=cmd_collect)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``nlp-envs`` with one sub-command per verb."""
     parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.set_defaults(handler=cmd_play)
 
     add_agent_commands(commands)
+    add_collect_command(commands)
     leaderboard_commands.add_commands(commands)
     # ``--debug`` also works after the sub-command; SUPPRESS keeps a sub-command's default from
     # overwriting a ``--debug`` given before it.

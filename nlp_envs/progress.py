@@ -11,6 +11,8 @@ from typing import TextIO
 class StepBar:
     """``[#####.....] done/total steps  rate steps/s  label``: redrawn in place on a terminal.
 
+    ``unit`` names what is counted (default ``steps``; ``nlp-envs collect`` counts ``episodes``).
+
     Elsewhere (a pipe, a log file) nothing is drawn until :meth:`finish`, which writes the final
     state once, so logs do not fill with carriage returns.
 
@@ -21,8 +23,8 @@ class StepBar:
 
     WIDTH = 30
 
-    def __init__(self, total: int, label: str = "", stream: TextIO | None = None) -> None:
-        self.total, self.label = max(int(total), 1), label
+    def __init__(self, total: int, label: str = "", stream: TextIO | None = None, unit: str = "steps") -> None:
+        self.total, self.label, self.unit = max(int(total), 1), label, unit
         self.stream = sys.stderr if stream is None else stream
         self.live = self.stream.isatty()
         self.started = time.perf_counter()
@@ -59,5 +61,7 @@ class StepBar:
         filled = self.WIDTH * self.done // self.total
         rate = self.done / max(time.perf_counter() - self.started, 1e-9)
         bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.stream.write(f"{prefix}[{bar}] {self.done:,}/{self.total:,} steps  {rate:,.0f} steps/s  {self.label}")
+        self.stream.write(
+            f"{prefix}[{bar}] {self.done:,}/{self.total:,} {self.unit}  {rate:,.0f} {self.unit}/s  {self.label}"
+        )
         self.stream.flush()

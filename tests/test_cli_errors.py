@@ -26,6 +26,8 @@ from nlp_envs.progress import StepBar
 
 EASY = "nlp_envs/NextWordEasy-v0"
 TRAIN = ["train", "--agent", "qtable", "--env", EASY, "--steps", "100", "--eval-episodes", "2"]
+COLLECT = ["collect", "nlp_envs/DialogueEasy-v0", "--policy", "rule", "--epsilon", "0.3", "--seed", "300000"]
+COLLECT += ["--episodes", "4"]
 
 TINY_SUITE = """
 name = "tiny"
@@ -101,6 +103,25 @@ CASES = [
     ),
     pytest.param([*TRAIN, "--save", "@tmp"], "--save", id="train-save-to-folder"),
     pytest.param([*TRAIN, "--save", "@file/agent.pt"], "--save", id="train-save-under-a-file"),
+    # collect
+    pytest.param(["collect"], "ENV_ID", id="collect-nothing"),
+    pytest.param(["collect", COLLECT[1]], "--policy", id="collect-missing-flags"),
+    pytest.param([*COLLECT, "--epsilon", "1.5"], "--epsilon", id="collect-epsilon-above-one"),
+    pytest.param([*COLLECT, "--epsilon", "nan"], "--epsilon", id="collect-nan-epsilon"),
+    pytest.param([*COLLECT[:-2], "--episodes", "0"], "--episodes", id="collect-zero-episodes"),
+    pytest.param([*COLLECT, "--seed", "-1"], "--seed", id="collect-negative-seed"),
+    pytest.param([*COLLECT, "--num-envs", "0"], "--num-envs", id="collect-zero-envs"),
+    pytest.param([*COLLECT, "--policy", "genius"], "genius", id="collect-unknown-policy"),
+    pytest.param([*COLLECT, "--policy", "@tmp/agent.pt"], "agent.pt", id="collect-missing-agent-file"),
+    pytest.param([*COLLECT, "--env-kwargs", '{"bogus": 1}'], "bogus", id="collect-unknown-env-kwarg"),
+    pytest.param([*COLLECT, "--dataset-id", "flat-v0"], "flat-v0", id="collect-dataset-id-without-namespace"),
+    pytest.param(["collect", "nlp_envs/Nope-v0", *COLLECT[2:]], "Nope", id="collect-unknown-env"),
+    pytest.param(["collect", "--named", "nlp_envs/nope-v0"], "nlp_envs/nope-v0", id="collect-unknown-named"),
+    pytest.param(
+        ["collect", "--named", "nlp_envs/dialogue-rule-eps30-v0", "--epsilon", "0.1"],
+        "--epsilon",
+        id="collect-named-with-flags",
+    ),
     # bench
     pytest.param(["bench", "--suite", "no-such-suite"], "no-such-suite", id="bench-unknown-suite"),
     pytest.param(["bench", "--suite", "@tmp/missing.toml"], "missing.toml", id="bench-missing-suite-file"),

@@ -1,0 +1,200 @@
+"""Read logged datasets: a Minari id or a dataset folder -> :class:`~nlp_envs.offline.Transitions`.
+
+Every way a dataset can be unusable (missing, not written by nlp-envs, collected on an env id that is
+not registered here, corrupt) is one :class:`DatasetError` that names the dataset, what is wrong and
+how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from nlp_envs.offline.transitions import Transitions
+
+METADATA_KEY = "nlp_envs"
+"""The key of the nlp-envs metadata in a dataset's ``metadata.json`` (see ``collection.METADATA_FIELDS``)."""
+_MINARI_PIP = "pip install 'nlp-envs[offline]' (or pip install 'minari[hdf5]>=0.5.4,<0.6')"
+
+
+class DatasetError(ValueError):
+    """A logged dataset that cannot be used: missing, foreign, for an unknown env, or corrupt."""
+
+
+def import_minari() -> ModuleType:
+    """The ``minari`` module, or a ModuleNotFoundError that gives the pip command."""
+    try:
+        import minari
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            f"logged datasets need Minari, which is not installed ({error}); {_MINARI_PIP}."
+        ) from None
+    return minari
+
+
+def minari_dataset_dir(dataset_id: str) -> Path:
+    """The folder of Minari id ``dataset_id`` in Minari's local datasets folder (``MINARI_DATASETS_PATH``)."""
+    root = os.environ.get("MINARI_DATASETS_PATH") or os.path.join(os.path.expanduser("~"), ".minari", "datasets")
+    return Path(root) / dataset_id
+
+
+def data_dir(dataset: str | os.PathLike[str]) -> Path:
+    """The ``data`` folder (with ``metadata.json``) of a Minari id, a dataset folder, its ``data`` folder or a file.
+
+    A path that exists is taken as such; anything else as a Minari id.
+
+    Raises:
+        DatasetError: nothing is there.
+    """
+    given = Path(dataset)
+    if given.is_file():  # a file of the dataset (its main_data.hdf5 or metadata.json)
+        return given.parent
+    if given.exists():
+        return given if (given / "metadata.json").exists() or given.name == "data" else given / "data"
+    folder = minari_dataset_dir(str(dataset))
+    if not folder.exists():
+        raise DatasetError(
+            f"dataset {str(dataset)!r} was not found: no folder {str(given)!r} and no Minari dataset at {folder}; "
+            "build it with `nlp-envs collect` (or --named), or set MINARI_DATASETS_PATH to the folder that holds it."
+        )
+    return folder / "data"
+
+
+def dataset_hash(dataset: str | os.PathLike[str]) -> str:
+    """The sha256 of a dataset's files (names and content, in name order): the same bytes, the same hash."""
+    folder = data_dir(dataset)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_metadata(dataset: str | os.PathLike[str]) -> dict[str, Any]:
+    """The dataset's ``metadata.json`` with the nlp-envs part checked (the env id is registered).
+
+    Raises:
+        DatasetError: missing, unreadable, not made by nlp-envs, or for an env id not registered here.
+    """
+    folder = data_dir(dataset)
+    name = str(dataset)
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(
+            f"dataset {name!r} has no metadata.json in {folder}, so it is not a Minari dataset; "
+            "pass a Minari id or a folder written by `nlp-envs collect`."
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(
+            f"dataset {name!r} is corrupt: {folder / 'metadata.json'} cannot be read ({error}); collect it again."
+        ) from None
+    ours = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(ours, dict) or not isinstance(ours.get("env_id"), str):
+        raise DatasetError(
+            f"dataset {name!r} was not made by nlp-envs (its metadata has no {METADATA_KEY!r} record), so its env, "
+            "masks and reference scores are unknown; collect one with `nlp-envs collect`."
+        )
+    try:
+        gym.spec(ours["env_id"])
+    except gym.error.Error:
+        raise DatasetError(
+            f"dataset {name!r} was collected on {ours['env_id']}, which is not registered here; install the "
+            "plugin that provides it (`nlp-envs envs` lists the registered ids)."
+        ) from None
+    return metadata
+
+
+def load_transitions(dataset: str | os.PathLike[str]) -> Transitions:
+    """The transitions of a dataset written by :func:`~nlp_envs.offline.collect`, flat over its episodes.
+
+    ``next_observations`` come from each episode's observations (the last one is the final
+    observation); ``action_masks``/``next_action_masks`` from the ``action_mask`` infos (None on a
+    task without masks). The env is given by the dataset's metadata.
+
+    Args:
+        dataset: a Minari id (looked up in ``MINARI_DATASETS_PATH``) or the path of a dataset folder.
+
+    Returns:
+        The :class:`Transitions`, with ``dataset_hash`` the sha256 of the dataset's files.
+
+    Raises:
+        DatasetError: the dataset is missing, foreign, for an unregistered env, or corrupt.
+    """
+    minari = import_minari()
+    metadata = dataset_metadata(dataset)
+    ours = metadata[METADATA_KEY]
+    name = str(dataset)
+    folder = data_dir(dataset)
+    try:
+        data = minari.MinariDataset(folder)
+        episodes = list(data.iterate_episodes())
+    except Exception as error:  # h5py and Minari raise many kinds (OSError, KeyError, AssertionError, ...)
+        raise DatasetError(
+            f"dataset {name!r} is corrupt: Minari cannot read {folder} ({type(error).__name__}: {error}); "
+            "collect it again."
+        ) from None
+    expected = ours.get("episodes")
+    if not episodes or (expected is not None and len(episodes) != expected):
+        raise DatasetError(
+            f"dataset {name!r} is corrupt: it holds {len(episodes)} episodes, its metadata says {expected}; "
+            "collect it again."
+        )
+    parts: dict[str, list[np.ndarray]] = {
+        key: [] for key in ("obs", "next", "act", "rew", "term", "trunc", "mask", "next_mask")
+    }
+    for episode in episodes:
+        _check_episode(name, episode, data.action_space)
+        parts["obs"].append(episode.observations[:-1])
+        parts["next"].append(episode.observations[1:])
+        parts["act"].append(episode.actions)
+        parts["rew"].append(episode.rewards)
+        parts["term"].append(episode.terminations)
+        parts["trunc"].append(episode.truncations)
+        masks = episode.infos.get("action_mask") if isinstance(episode.infos, dict) else None
+        if masks is not None:
+            parts["mask"].append(masks[:-1])
+            parts["next_mask"].append(masks[1:])
+    if parts["mask"] and len(parts["mask"]) != len(episodes):
+        raise DatasetError(f"dataset {name!r} is corrupt: only some episodes have action masks; collect it again.")
+    masked = bool(parts["mask"])
+    return Transitions(
+        observations=np.concatenate(parts["obs"]),
+        actions=np.concatenate(parts["act"]).astype(np.int64),
+        rewards=np.concatenate(parts["rew"]).astype(np.float32),
+        next_observations=np.concatenate(parts["next"]),
+        terminations=np.concatenate(parts["term"]).astype(bool),
+        truncations=np.concatenate(parts["trunc"]).astype(bool),
+        action_masks=np.concatenate(parts["mask"]).astype(bool) if masked else None,
+        next_action_masks=np.concatenate(parts["next_mask"]).astype(bool) if masked else None,
+        env_id=ours["env_id"],
+        env_kwargs=dict(ours.get("env_kwargs") or {}),
+        dataset_id=str(metadata.get("dataset_id") or name),
+        dataset_hash=dataset_hash(dataset),
+    )
+
+
+def _check_episode(name: str, episode: Any, action_space: gym.Space) -> None:
+    """Refuse an episode whose arrays disagree in length or whose acts leave the action space."""
+    steps = len(episode.actions)
+    lengths = {len(episode.rewards), len(episode.terminations), len(episode.truncations)}
+    masks = episode.infos.get("action_mask") if isinstance(episode.infos, dict) else None
+    n = getattr(action_space, "n", None)
+    problem = None
+    if steps < 1 or lengths != {steps} or len(episode.observations) != steps + 1:
+        problem = "its arrays disagree in length"
+    elif n is not None and not np.all((episode.actions >= 0) & (episode.actions < n)):
+        problem = f"an act is outside the action space Discrete({n})"
+    elif masks is not None and np.shape(masks) != (steps + 1, n):
+        problem = f"its action masks have shape {np.shape(masks)}, expected {(steps + 1, n)}"
+    if problem is not None:
+        raise DatasetError(f"dataset {name!r} is corrupt: episode {episode.id} {problem}; collect it again.")
