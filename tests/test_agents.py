@@ -128,7 +128,7 @@ def _fingerprint(name: str, seed: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     observations = np.stack([rng.integers(0, env.single_observation_space.nvec) for _ in range(200)])
     if name in ("dqn",):
-        return agent._q_values(observations).numpy()
+        return agent.network_outputs(observations).numpy()
     if name == "vlearner":
         return agent.afterstate_values(observations)
     if name == "qtable":
