@@ -1,17 +1,19 @@
 """The hand-written update steps of ``dqn``, ``vlearner``, ``cql`` and ``bc`` against plain autograd references.
 
 ``dqn.update``, ``vlearner.update``, ``cql.update`` and ``bc.update`` run the forward and backward
-passes by hand and step a fused Adam kernel directly (that is where their speed comes from). Each test here feeds one batch and one
-set of weights to the fast update and to a reference written plainly with ``torch.nn.functional``,
-autograd and Adam (``torch.optim.Adam`` or Adam's formula), and checks that both give the same
-loss, the same gradients and the same new weights, over several steps (Adam's bias correction
-differs at step 1 and later). The end-to-end tests build the reference targets from the raw stream
-of env transitions (terminations, truncations, NEXT_STEP reset steps), not from the replay buffer.
+passes by hand and step a fused Adam kernel directly (that is where their speed comes from). Each
+test here feeds one batch and one set of weights to the fast update and to a reference written
+plainly with ``torch.nn.functional``, autograd and Adam (``torch.optim.Adam`` or Adam's formula),
+and checks that both give the same loss, the same gradients and the same new weights, over several
+steps (Adam's bias correction differs at step 1 and later). The end-to-end tests build the
+reference targets from the raw stream of env transitions (terminations, truncations, NEXT_STEP
+reset steps), not from the replay buffer.
 
 Tolerances: float64 runs agree to rtol 1e-10 / atol 1e-12, float32 runs to rtol 1e-5 / atol 1e-6
 (losses, gradients and new weights alike). Mutating the hand-written code (a flipped sign, the
 squared error's gradient instead of Huber's, a wrong mean, a dropped ReLU derivative, an ignored
-clip, mask, double_q, bootstrap_truncated, n-step end or trace cut) fails these tests.
+clip, mask, double_q, bootstrap_truncated, n-step end or trace cut, CQL's mask in the log-sum-exp)
+fails these tests.
 """
 
 from __future__ import annotations

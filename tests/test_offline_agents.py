@@ -207,3 +207,57 @@ def test_same_seed_same_weights_and_truncations_bootstrap_only_when_asked(easy_d
     stops = easy_data.terminations | easy_data.truncations
     assert easy_data.truncations.any()
     np.testing.assert_array_equal(agent.data["discounts"].numpy(), np.where(stops, 0.0, 0.5).astype(np.float32))
+
+
+# --- iqn (online) ------------------------------------------------------------------------------------------
+
+
+def test_iqn_reaches_oracle_level_on_next_word_easy() -> None:
+    # dqn's test takes 10k steps at its defaults; iqn samples quantiles, so a faster target copy helps.
+    env = make_vec(EASY, num_envs=16)
+    agent = nlp_agents.make("iqn", env, seed=0, device="cpu", learning_rate=2e-3, target_update_interval=100).learn(
+        12_000
+    )
+    assert score(EASY, agent) >= 0.9
+
+
+def test_quantile_huber_loss_matches_its_definition() -> None:
+    from nlp_agents.iqn import quantile_huber
+
+    generator = torch.Generator().manual_seed(0)
+    quantiles, targets = torch.randn(5, 4, generator=generator) * 2, torch.randn(5, 3, generator=generator) * 2
+    taus = torch.rand(5, 4, generator=generator)
+    expected = torch.zeros(5)
+    for row in range(5):
+        for i in range(4):
+            for j in range(3):
+                error = float(targets[row, j] - quantiles[row, i])
+                huber = 0.5 * error**2 if abs(error) <= 1.0 else abs(error) - 0.5
+                expected[row] += abs(float(taus[row, i]) - (error < 0)) * huber / 3
+    torch.testing.assert_close(quantile_huber(quantiles, targets, taus, 1.0), expected)
+
+
+@pytest.mark.skipif(MASKED not in ENV_IDS, reason="DialogueEasy-v0 (an env with masks) is not registered")
+def test_iqn_bootstraps_among_allowed_acts_and_predicts_within_masks(tmp_path, monkeypatch) -> None:
+    from nlp_agents import iqn
+
+    env = make_vec(MASKED, 8)
+    agent = nlp_agents.make("iqn", env, seed=0, device="cpu", learning_starts=64, batch_size=32, n_taus=4)
+    seen = []
+    update = iqn.update
+
+    def recording_update(online, target, optimizer, batch, config, generator):
+        seen.append("next_masks" in batch and not batch["next_masks"].all())
+        return update(online, target, optimizer, batch, config, generator)
+
+    monkeypatch.setattr(iqn, "update", recording_update)
+    agent.learn(600)
+    assert seen and any(seen)
+    observations, _ = env.reset(seed=0)
+    n = env.single_action_space.n
+    only = np.zeros((8, n), dtype=bool)
+    only[np.arange(8), (np.arange(8) * 5) % n] = True
+    loaded = nlp_agents.load(agent.save(tmp_path / "iqn.pt"), env, device="cpu")
+    for deterministic in (True, False):
+        np.testing.assert_array_equal(loaded.predict(observations, deterministic, action_masks=only), only.argmax(1))
+    np.testing.assert_array_equal(loaded.predict(observations), agent.predict(observations))

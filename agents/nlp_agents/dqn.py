@@ -264,20 +264,35 @@ class DQNAgent(NetworkAgent):
         super().__init__(env, seed=seed, device=device, **hyperparams)
         config = self.config
         check_memory(self.name, self.memory_needs(), self.device)
-        self.q = build_network(
-            env.single_observation_space,
-            self.n_actions,
-            config.hidden_sizes,
-            config.embedding_dim,
-            self.seed,
-            self.device,
-        )
+        self.q = self.build_q()
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.optimizer = FusedAdam(list(self.q.parameters()), config.learning_rate)
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.gradient_steps_done = 0
         self.replay: Replay | None = None
         self._vector_steps = 0  # of the current learn call: train_frequency counts them
+
+    def build_q(self) -> torch.nn.Module:
+        """The online network, initialised from the seed (a subclass's ``iqn`` builds a quantile network)."""
+        config = self.config
+        return build_network(
+            self.env.single_observation_space,
+            self.n_actions,
+            config.hidden_sizes,
+            config.embedding_dim,
+            self.seed,
+            self.device,
+        )
+
+    def training_bytes(self) -> dict[str, float]:
+        """Bytes of the networks, their optimiser state and one update's batch (see :meth:`memory_needs`)."""
+        return training_bytes(self.env.single_observation_space, self.n_actions, self.config)
+
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> None:
+        """One gradient step on a replay batch; sets ``self.loss`` (no host sync)."""
+        config, q, q_target = self.config, self.q, self.q_target
+        assert isinstance(q, ValueNetwork) and isinstance(q_target, ValueNetwork)  # build_q's
+        self.loss, _ = update(q, q_target, self.optimizer, batch, config.double_q, config.max_grad_norm)
 
     def memory_needs(self) -> dict[str, float]:
         """Bytes this configuration will allocate, by what they are for (see :func:`~nlp_agents.base.check_memory`)."""
@@ -287,7 +302,7 @@ class DQNAgent(NetworkAgent):
         cell = elements * storage_dtype(space).itemsize + 4 + 4 + 3 + (self.n_actions if has_masks(env) else 0)
         return {
             "replay buffer (buffer_size)": float(max(2, config.buffer_size // n)) * n * cell,
-            **training_bytes(space, self.n_actions, config),
+            **self.training_bytes(),
         }
 
     def begin(self) -> None:
@@ -310,9 +325,7 @@ class DQNAgent(NetworkAgent):
         ):
             for _ in range(config.gradient_steps):
                 batch = replay.sample(config.batch_size, config.n_step, config.gamma, self.generator)
-                self.loss, _ = update(
-                    self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm
-                )
+                self.train_step(batch)
                 self.gradient_steps_done += 1
                 if self.gradient_steps_done % CHECK_INTERVAL == 0:
                     self.check_finite()

@@ -9,8 +9,8 @@ agents that train one network (device, CPU threads, greedy acts, divergence chec
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -163,9 +163,17 @@ def build_network(
     device: torch.device,
 ) -> ValueNetwork:
     """A :class:`ValueNetwork` initialised from ``seed`` alone (the global torch RNG is left as it was)."""
+    return seeded(lambda: ValueNetwork(space, out_features, hidden_sizes, embedding_dim), seed, device)
+
+
+_Module = TypeVar("_Module", bound=nn.Module)
+
+
+def seeded(build: Callable[[], _Module], seed: int, device: torch.device) -> _Module:
+    """``build()`` with its initial weights drawn from ``seed`` alone (the global torch RNG is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = ValueNetwork(space, out_features, hidden_sizes, embedding_dim)
+        network = build()
     return network.to(device)
 
 
