@@ -185,7 +185,7 @@ class OfflineAgent(NetworkAgent):
     :data:`CHECK_INTERVAL` steps and at the end, and calls :meth:`after_step` (target copies).
     """
 
-    offline: ClassVar[bool] = True
+    offline = True
     bootstraps: ClassVar[bool] = True
     """Whether the update bootstraps from ``s'`` (the config then has ``gamma`` and ``bootstrap_truncated``)."""
 
@@ -275,7 +275,8 @@ class OfflineAgent(NetworkAgent):
         if self.data is None:
             raise DatasetError(
                 f"{self.name}: learns from a logged dataset and has none; make it with dataset=<Transitions, "
-                "Minari dataset id or path> (a loaded agent predicts without one, but cannot learn)."
+                "Minari dataset id or path> (nlp-envs train: --hyperparams '{\"dataset\": ID}'); a loaded agent "
+                "predicts without one but cannot learn."
             )
         with self.threads():
             for _ in range(int(total_timesteps)):
