@@ -75,6 +75,7 @@ def test_an_all_masked_row_lets_the_target_argmax_range_over_every_act() -> None
     space = make_vec(EASY).single_observation_space
     online = build_network(space, 5, (8,), 4, seed=0, device=torch.device("cpu"))
     target = build_network(space, 5, (8,), 4, seed=1, device=torch.device("cpu"))
+    space.seed(0)
     observations = torch.as_tensor(np.stack([space.sample() for _ in range(6)]))
     batch = {
         "observations": observations,
