@@ -9,6 +9,7 @@ import sys
 import textwrap
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -91,3 +92,64 @@ def make_distribution(
     (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
     for module, code in modules.items():
         (root / f"{module}.py").write_text(textwrap.dedent(code))
+
+
+def collect_transitions(
+    env_id: str,
+    policy: str = "oracle",
+    epsilon: float = 0.0,
+    vector_steps: int = 200,
+    seed: int = 0,
+    num_envs: int = 8,
+    **env_kwargs: object,
+) -> Any:
+    """Logged :class:`nlp_envs.offline.Transitions` of a reference policy played on the native vector env.
+
+    Each act is the policy's, or with probability ``epsilon`` a uniform allowed one; the NEXT_STEP
+    reset step of a slot whose episode ended is no transition and is left out.
+    """
+    from nlp_agents.base import has_masks, random_actions
+    from nlp_envs.offline import Transitions
+
+    env = make_vec(env_id, num_envs, **env_kwargs)
+    act = nlp_envs.reference_policy(env_id, policy)
+    rng = np.random.default_rng(seed)
+    env.action_space.seed(seed)
+    masked, n = has_masks(env), int(env.single_action_space.n)
+
+    def current_masks() -> np.ndarray | None:
+        masks = env.unwrapped.core.action_masks() if masked else None
+        return np.ones((num_envs, n), dtype=bool) if masked and masks is None else masks
+
+    observations, _ = env.reset(seed=seed)
+    masks, ended = current_masks(), np.zeros(num_envs, dtype=bool)
+    rows: dict[str, list[np.ndarray]] = {key: [] for key in ("o", "a", "r", "n", "t", "u", "m", "nm")}
+    for _ in range(vector_steps):
+        actions = np.where(
+            rng.random(num_envs) < epsilon, random_actions(rng, n, num_envs, masks), np.asarray(act(observations, env))
+        )
+        next_observations, rewards, terminated, truncated, _ = env.step(actions)
+        next_masks, keep = current_masks(), ~ended
+        for key, value in zip(
+            rows,
+            (observations, actions, rewards, next_observations, terminated, truncated, masks, next_masks),
+            strict=True,
+        ):
+            if value is not None:
+                rows[key].append(np.asarray(value)[keep])
+        observations, masks, ended = next_observations, next_masks, terminated | truncated
+    env.close()
+    joined = {key: np.concatenate(value) if value else None for key, value in rows.items()}
+    return Transitions(
+        observations=joined["o"],
+        actions=joined["a"].astype(np.int64),
+        rewards=joined["r"].astype(np.float32),
+        next_observations=joined["n"],
+        terminations=joined["t"].astype(bool),
+        truncations=joined["u"].astype(bool),
+        action_masks=joined["m"],
+        next_action_masks=joined["nm"],
+        env_id=env_id,
+        env_kwargs=dict(env_kwargs),
+        dataset_id=f"test/{env_id}/{policy}-eps{epsilon}-seed{seed}",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 
 import gymnasium as gym
@@ -12,9 +13,9 @@ import torch
 import nlp_agents
 import nlp_envs
 from nlp_agents import plugins
-from nlp_agents.base import AgentFileError, UnsupportedEnvError, has_masks
+from nlp_agents.base import AgentFileError, UnsupportedEnvError, env_name, has_masks
 from nlp_envs.evaluation import agent_policy
-from tests.conftest import ENV_IDS, make_vec
+from tests.conftest import ENV_IDS, collect_transitions, make_vec
 
 EASY = "nlp_envs/NextWordEasy-v0"
 MASKED = "nlp_envs/DialogueEasy-v0" if "nlp_envs/DialogueEasy-v0" in ENV_IDS else None
@@ -30,8 +31,33 @@ FAST = {
     "sb3-dqn": {"learning_starts": 64, "batch_size": 32},
     "qrdqn": {"learning_starts": 64, "batch_size": 32, "policy_kwargs": {"n_quantiles": 5, "net_arch": [32]}},
     "maskable-ppo": {"n_steps": 16, "batch_size": 32, "n_epochs": 1},
+    "iqn": {"learning_starts": 64, "batch_size": 32, "n_taus": 4},
+    "bc": {"batch_size": 32},
+    "cql": {"batch_size": 32},
 }
-HONOUR_MASKS = {"random", "qtable", "dqn", "vlearner", "maskable-ppo", "qrdqn"}
+HONOUR_MASKS = {"random", "qtable", "dqn", "vlearner", "maskable-ppo", "qrdqn", "iqn", "bc", "cql"}
+
+
+def is_offline(name: str) -> bool:
+    """Whether agent ``name`` learns from a logged dataset (its class says ``offline = True``)."""
+    factory = nlp_agents.entry(name).factory
+    return bool(getattr(factory.resolve() if hasattr(factory, "resolve") else factory, "offline", False))
+
+
+@functools.cache
+def random_logs(env_id: str):
+    """A small dataset of the random policy on ``env_id`` (for agents that learn offline)."""
+    return collect_transitions(env_id, "random", vector_steps=24, seed=0, num_envs=4)
+
+
+def make_agent(name: str, env: gym.vector.VectorEnv, **kwargs):
+    """``nlp_agents.make`` with the agent's FAST settings; an offline agent also gets the env's random logs.
+
+    Its ``learn(n)`` then takes n gradient steps, and ``num_timesteps`` counts them.
+    """
+    if is_offline(name):
+        kwargs.setdefault("dataset", random_logs(env_name(env)))
+    return nlp_agents.make(name, env, **{**FAST.get(name, {}), **kwargs})
 
 
 def agent_names() -> list[str]:
@@ -50,7 +76,7 @@ def test_every_agent_learns_on_every_env_and_predicts_valid_actions(name: str, e
     env = make_vec(env_id)
     try:
         try:
-            agent = nlp_agents.make(name, env, seed=0, device="cpu", **FAST.get(name, {}))
+            agent = make_agent(name, env, seed=0, device="cpu")
         except UnsupportedEnvError as error:
             # Only a Q table may refuse an env, and it must say why (the space, or its size).
             assert name == "qtable", error
@@ -74,7 +100,7 @@ def test_every_agent_learns_on_every_env_and_predicts_valid_actions(name: str, e
 @pytest.mark.parametrize("name", AGENTS)
 def test_save_load_gives_the_same_predictions(name: str, tmp_path) -> None:
     env = make_vec(EASY)
-    agent = nlp_agents.make(name, env, seed=3, device="cpu", **FAST.get(name, {})).learn(300)
+    agent = make_agent(name, env, seed=3, device="cpu").learn(300)
     observations = np.array([env.single_observation_space.sample() for _ in range(64)])
     path = agent.save(tmp_path / f"{name}.pt")
     loaded = nlp_agents.load(path, make_vec(EASY), device="cpu")
@@ -128,7 +154,7 @@ def _fingerprint(name: str, seed: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     observations = np.stack([rng.integers(0, env.single_observation_space.nvec) for _ in range(200)])
     if name in ("dqn",):
-        return agent._q_values(observations).numpy()
+        return agent.network_outputs(observations).numpy()
     if name == "vlearner":
         return agent.afterstate_values(observations)
     if name == "qtable":
@@ -362,7 +388,7 @@ def test_torch_agents_place_every_tensor_on_their_device(name: str, env_id: str,
     # operation mixing it with the agent's tensors fails, exactly where a CUDA run would mix devices.
     # (Building a network allocates on the default device by design, so construction stays outside.)
     env = make_vec(env_id)
-    agent = nlp_agents.make(name, env, seed=0, device="cpu", **FAST.get(name, {}))
+    agent = make_agent(name, env, seed=0, device="cpu")
     observations, _ = env.reset(seed=0)
     torch.set_default_device("meta")
     try:
@@ -380,7 +406,7 @@ def test_torch_agents_place_every_tensor_on_their_device(name: str, env_id: str,
 @pytest.mark.parametrize("name", TORCH_AGENTS)
 def test_cuda_end_to_end(name: str, tmp_path) -> None:
     env = make_vec(EASY, 16)
-    agent = nlp_agents.make(name, env, seed=0, device="cuda", **FAST.get(name, {})).learn(2_000)
+    agent = make_agent(name, env, seed=0, device="cuda").learn(2_000)
     loaded = nlp_agents.load(agent.save(tmp_path / "a.pt"), env, device="cuda")
     observations, _ = env.reset(seed=0)
     np.testing.assert_array_equal(agent.predict(observations), loaded.predict(observations))

@@ -1,17 +1,19 @@
-"""The hand-written update steps of ``dqn`` and ``vlearner`` against plain autograd references.
+"""The hand-written update steps of ``dqn``, ``vlearner``, ``cql`` and ``bc`` against plain autograd references.
 
-``dqn.update`` and ``vlearner.update`` run the forward and backward passes by hand and step a fused
-Adam kernel directly (that is where their speed comes from). Each test here feeds one batch and one
-set of weights to the fast update and to a reference written plainly with ``torch.nn.functional``,
-autograd and Adam (``torch.optim.Adam`` or Adam's formula), and checks that both give the same
-loss, the same gradients and the same new weights, over several steps (Adam's bias correction
-differs at step 1 and later). The end-to-end tests build the reference targets from the raw stream
-of env transitions (terminations, truncations, NEXT_STEP reset steps), not from the replay buffer.
+``dqn.update``, ``vlearner.update``, ``cql.update`` and ``bc.update`` run the forward and backward
+passes by hand and step a fused Adam kernel directly (that is where their speed comes from). Each
+test here feeds one batch and one set of weights to the fast update and to a reference written
+plainly with ``torch.nn.functional``, autograd and Adam (``torch.optim.Adam`` or Adam's formula),
+and checks that both give the same loss, the same gradients and the same new weights, over several
+steps (Adam's bias correction differs at step 1 and later). The end-to-end tests build the
+reference targets from the raw stream of env transitions (terminations, truncations, NEXT_STEP
+reset steps), not from the replay buffer.
 
 Tolerances: float64 runs agree to rtol 1e-10 / atol 1e-12, float32 runs to rtol 1e-5 / atol 1e-6
 (losses, gradients and new weights alike). Mutating the hand-written code (a flipped sign, the
 squared error's gradient instead of Huber's, a wrong mean, a dropped ReLU derivative, an ignored
-clip, mask, double_q, bootstrap_truncated, n-step end or trace cut) fails these tests.
+clip, mask, double_q, bootstrap_truncated, n-step end or trace cut, CQL's mask in the log-sum-exp)
+fails these tests.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlp_agents import dqn, vlearner
+from nlp_agents import bc, cql, dqn, vlearner
 from nlp_agents.networks import FusedAdam, ValueNetwork, build_network, storage_dtype
 
 CPU = torch.device("cpu")
@@ -257,6 +259,80 @@ def test_dqn_update_matches_autograd(
         assert_weights_close(list(online.parameters()), list(q.parameters()))
         clipped += math.sqrt(sum(float((g**2).sum()) for g in gradients)) > max_grad_norm > 0
     assert clipped == (3 if max_grad_norm == 0.02 else 0)  # the clip cases are what their names say
+
+
+# --- cql.update and bc.update ---------------------------------------------------------------------------
+
+
+def with_state_masks(batch: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    """``batch`` plus masks of ``s`` that allow each row's data act, and one row that allows nothing."""
+    generator = torch.Generator().manual_seed(seed)
+    masks = torch.rand(len(batch["actions"]), N_ACTIONS, generator=generator) > 0.5
+    masks[torch.arange(len(masks)), batch["actions"]] = True
+    masks[0] = False  # allows nothing: every act counts in its log-sum-exp
+    return {**batch, "masks": masks}
+
+
+def reference_gaps(outputs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``logsumexp`` over the acts the row's mask allows (all where it allows none) minus the data act's output."""
+    if "masks" in batch:
+        masks = batch["masks"]
+        outputs = outputs.masked_fill(~(masks | ~masks.any(dim=1, keepdim=True)), -torch.inf)
+    return torch.logsumexp(outputs, dim=1) - outputs[torch.arange(len(outputs)), batch["actions"]]
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.0, 0.02], ids=["no-clip", "clip-active"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no-masks", "masks"])
+@pytest.mark.parametrize("double_q", [True, False], ids=["double-q", "target-max"])
+@pytest.mark.parametrize(("space", "dtype"), CASES)
+def test_cql_update_matches_autograd(
+    space: gym.Space, dtype: torch.dtype, double_q: bool, masked: bool, max_grad_norm: float
+) -> None:
+    learning_rate, alpha = 1e-2, 0.7
+    online, target = network(space, N_ACTIONS, 0, dtype), network(space, N_ACTIONS, 1, dtype)
+    q = network(space, N_ACTIONS, 0, dtype)
+    optimizer = RecordingAdam(list(online.parameters()), learning_rate)
+    reference = reference_adam(list(q.parameters()), learning_rate)
+    tolerance = tolerances(dtype)
+    for step in range(3):
+        batch = dqn_batch(space, 64, masked, dtype, seed=10 * step)
+        if masked:
+            batch = with_state_masks(batch, seed=step)
+        real = batch["weights"] > 0
+        gaps = reference_gaps(q(batch["observations"]), batch)
+        loss = reference_dqn_loss(q, target, batch, double_q) + alpha * gaps[real].mean()
+        errors, our_gaps, weights = cql.update(online, target, optimizer, batch, double_q, max_grad_norm, alpha)
+        torch.testing.assert_close(our_gaps, gaps.detach(), **tolerance)
+        torch.testing.assert_close(
+            (weights * huber(errors)).sum() + alpha * (weights * our_gaps).sum(), loss.detach(), **tolerance
+        )
+        gradients = reference_step(loss, list(q.parameters()), reference, max_grad_norm)
+        for mine, theirs in zip(optimizer.received, gradients, strict=True):
+            torch.testing.assert_close(mine, theirs, **tolerance)
+        assert_weights_close(list(online.parameters()), list(q.parameters()))
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["no-masks", "masks"])
+@pytest.mark.parametrize(("space", "dtype"), CASES)
+def test_bc_update_matches_autograd(space: gym.Space, dtype: torch.dtype, masked: bool) -> None:
+    learning_rate = 1e-2
+    ours, policy = network(space, N_ACTIONS, 0, dtype), network(space, N_ACTIONS, 0, dtype)
+    optimizer = RecordingAdam(list(ours.parameters()), learning_rate)
+    reference = reference_adam(list(policy.parameters()), learning_rate)
+    tolerance = tolerances(dtype)
+    for step in range(3):
+        batch = dqn_batch(space, 64, False, dtype, seed=10 * step)
+        if masked:
+            batch = with_state_masks(batch, seed=step)
+        loss = reference_gaps(policy(batch["observations"]), batch).mean()  # the cross-entropy, masked
+        if not masked:
+            torch.testing.assert_close(loss, F.cross_entropy(policy(batch["observations"]), batch["actions"]))
+        our_losses = bc.update(ours, optimizer, batch, max_grad_norm=0.0)
+        torch.testing.assert_close(our_losses.mean(), loss.detach(), **tolerance)
+        gradients = reference_step(loss, list(policy.parameters()), reference, 0.0)
+        for mine, theirs in zip(optimizer.received, gradients, strict=True):
+            torch.testing.assert_close(mine, theirs, **tolerance)
+        assert_weights_close(list(ours.parameters()), list(policy.parameters()))
 
 
 # --- vlearner.update ---------------------------------------------------------------------------------

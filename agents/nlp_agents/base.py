@@ -754,6 +754,8 @@ class BaseAgent:
     Config: ClassVar[type]
     next_step_autoreset: ClassVar[bool] = True
     """Whether the agent's learning loop relies on NEXT_STEP autoreset (every nlp-envs env has it)."""
+    offline: ClassVar[bool] = False
+    """Whether the agent learns from a logged dataset rather than its env (see :mod:`nlp_agents.offline`)."""
 
     def __init__(self, env: VectorEnv, *, seed: int = 0, device: str = "auto", **hyperparams: Any) -> None:
         self.env = check_vector_env(env, self.name)

@@ -36,13 +36,13 @@ from nlp_agents.networks import (
     FusedAdam,
     NetworkAgent,
     ValueNetwork,
-    activation_bytes,
     backward_into_grads,
+    best_allowed,
     build_network,
     forward,
     forward_with_cache,
-    network_bytes,
     storage_dtype,
+    training_bytes,
 )
 
 CHECK_INTERVAL = 100
@@ -189,15 +189,10 @@ class Replay:
         return batch
 
 
-def update(
-    online: ValueNetwork,
-    target: ValueNetwork,
-    optimizer: FusedAdam,
-    batch: Mapping[str, torch.Tensor],
-    double_q: bool,
-    max_grad_norm: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One gradient step of n-step (double) DQN on the Huber loss; returns ``(errors, weights)`` (no host sync).
+def td_gradients(
+    online: ValueNetwork, target: ValueNetwork, batch: Mapping[str, torch.Tensor], double_q: bool
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The TD errors of a batch and the gradient of the Huber loss on the online network's outputs (no host sync).
 
     The loss, over a batch whose ``weights`` are 1 for transitions and 0 for NEXT_STEP reset rows::
 
@@ -207,9 +202,14 @@ def update(
         huber(e) = e^2 / 2 if |e| <= 1 else |e| - 1/2
 
     is not computed (it would cost kernels and nothing reads it); its gradient is, by hand:
-    ``d loss / d Q(s_i, a_i) = w_i * clamp(errors_i, -1, 1)`` and 0 for the other actions, then
-    back-propagated without autograd. ``tests/test_gradients.py`` checks the loss, the gradients and
-    the new weights against autograd and ``torch.optim.Adam``.
+    ``d loss / d Q(s_i, a_i) = w_i * clamp(errors_i, -1, 1)`` and 0 for the other actions. A row of
+    ``next_masks`` that allows nothing (a terminal state) lets ``a*`` range over every act.
+
+    Returns:
+        ``(outputs, cache, grad_outputs, errors, w)``: the online network's outputs (``Q(s, .)`` in
+        the first ``len(errors)`` rows, then ``Q(s', .)`` when ``double_q``) and the
+        :func:`~nlp_agents.networks.forward_with_cache` cache that
+        :func:`~nlp_agents.networks.backward_into_grads` takes with ``grad_outputs``.
     """
     with torch.no_grad():
         size = len(batch["observations"])
@@ -220,9 +220,8 @@ def update(
         else:
             outputs, cache = forward_with_cache(online, batch["observations"])
             choose = next_target
-        if "next_masks" in batch:
-            choose = choose.masked_fill(~batch["next_masks"], -torch.inf)
-        next_values = next_target.gather(1, choose.argmax(dim=1, keepdim=True)).squeeze(1)
+        best = best_allowed(choose, batch.get("next_masks"))
+        next_values = next_target.gather(1, best[:, None]).squeeze(1)
         targets = batch["returns"] + batch["discounts"] * next_values
         actions = batch["actions"][:, None]
         errors = outputs[:size].gather(1, actions).squeeze(1) - targets
@@ -230,6 +229,24 @@ def update(
         # d loss / d Q(s_i, a_i) = w_i * huber'(errors_i) = w_i * clamp(errors_i, -1, 1); other outputs: 0.
         grad_outputs = torch.zeros_like(outputs)
         grad_outputs[:size].scatter_(1, actions, (errors.clamp(-1.0, 1.0) * weights)[:, None])
+    return outputs, cache, grad_outputs, errors, weights
+
+
+def update(
+    online: ValueNetwork,
+    target: ValueNetwork,
+    optimizer: FusedAdam,
+    batch: Mapping[str, torch.Tensor],
+    double_q: bool,
+    max_grad_norm: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One gradient step of n-step (double) DQN on the Huber loss; returns ``(errors, weights)`` (no host sync).
+
+    The loss and its gradient are :func:`td_gradients`'; the gradient is back-propagated without
+    autograd. ``tests/test_gradients.py`` checks the loss, the gradients and the new weights
+    against autograd and ``torch.optim.Adam``.
+    """
+    _, cache, grad_outputs, errors, weights = td_gradients(online, target, batch, double_q)
     backward_into_grads(online, cache, grad_outputs)
     optimizer.step(max_grad_norm)
     return errors, weights
@@ -247,14 +264,7 @@ class DQNAgent(NetworkAgent):
         super().__init__(env, seed=seed, device=device, **hyperparams)
         config = self.config
         check_memory(self.name, self.memory_needs(), self.device)
-        self.q = build_network(
-            env.single_observation_space,
-            self.n_actions,
-            config.hidden_sizes,
-            config.embedding_dim,
-            self.seed,
-            self.device,
-        )
+        self.q = self.build_q()
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.optimizer = FusedAdam(list(self.q.parameters()), config.learning_rate)
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -262,32 +272,38 @@ class DQNAgent(NetworkAgent):
         self.replay: Replay | None = None
         self._vector_steps = 0  # of the current learn call: train_frequency counts them
 
+    def build_q(self) -> torch.nn.Module:
+        """The online network, initialised from the seed (a subclass's ``iqn`` builds a quantile network)."""
+        config = self.config
+        return build_network(
+            self.env.single_observation_space,
+            self.n_actions,
+            config.hidden_sizes,
+            config.embedding_dim,
+            self.seed,
+            self.device,
+        )
+
+    def training_bytes(self) -> dict[str, float]:
+        """Bytes of the networks, their optimiser state and one update's batch (see :meth:`memory_needs`)."""
+        return training_bytes(self.env.single_observation_space, self.n_actions, self.config)
+
+    def train_step(self, batch: Mapping[str, torch.Tensor]) -> None:
+        """One gradient step on a replay batch; sets ``self.loss`` (no host sync)."""
+        config, q, q_target = self.config, self.q, self.q_target
+        assert isinstance(q, ValueNetwork) and isinstance(q_target, ValueNetwork)  # build_q's
+        self.loss, _ = update(q, q_target, self.optimizer, batch, config.double_q, config.max_grad_norm)
+
     def memory_needs(self) -> dict[str, float]:
         """Bytes this configuration will allocate, by what they are for (see :func:`~nlp_agents.base.check_memory`)."""
         env, config = self.env, self.config
         space, n = env.single_observation_space, env.num_envs
         elements = math.prod(space.shape or ())
         cell = elements * storage_dtype(space).itemsize + 4 + 4 + 3 + (self.n_actions if has_masks(env) else 0)
-        batch = 2.0 * config.batch_size
         return {
             "replay buffer (buffer_size)": float(max(2, config.buffer_size // n)) * n * cell,
-            # online and target weights, gradients, Adam's two moments
-            "networks (hidden_sizes, embedding_dim)": 5.0
-            * network_bytes(space, self.n_actions, config.hidden_sizes, config.embedding_dim),
-            "update batch (batch_size)": 3.0 * activation_bytes(space, config.hidden_sizes, config.embedding_dim, batch)
-            + batch * (elements * 8 + 4.0 * self.n_actions),
+            **self.training_bytes(),
         }
-
-    def _q_values(self, observations: np.ndarray) -> torch.Tensor:
-        with torch.no_grad():
-            return forward(self.q, torch.from_numpy(np.asarray(observations)).to(self.device))
-
-    def greedy(self, observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
-        """The allowed act of highest Q value in each row."""
-        values = self._q_values(observations)
-        if masks is not None:
-            values = values.masked_fill(~torch.from_numpy(masks).to(self.device), -torch.inf)
-        return values.argmax(dim=1).cpu().numpy()
 
     def begin(self) -> None:
         """Make the replay buffer on the first call (it stores masks if the env has them)."""
@@ -309,9 +325,7 @@ class DQNAgent(NetworkAgent):
         ):
             for _ in range(config.gradient_steps):
                 batch = replay.sample(config.batch_size, config.n_step, config.gamma, self.generator)
-                self.loss, _ = update(
-                    self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm
-                )
+                self.train_step(batch)
                 self.gradient_steps_done += 1
                 if self.gradient_steps_done % CHECK_INTERVAL == 0:
                     self.check_finite()

@@ -1,16 +1,16 @@
-"""Network pieces shared by ``dqn`` and ``vlearner``.
+"""Network pieces shared by ``dqn``, ``vlearner``, ``cql``, ``bc`` and ``iqn``.
 
 An embedding front end for token ids, an MLP for dense observations, compact storage dtypes, a
-hand-written forward/backward pass and Adam step that skip autograd's per-call overhead, and
-:class:`NetworkAgent`, the base of the agents that train one network (device, CPU threads,
-divergence checks, saved weights).
+hand-written forward/backward pass and Adam step that skip autograd's per-call overhead, the
+masked log-sum-exp gap that ``cql`` and ``bc`` descend, and :class:`NetworkAgent`, the base of the
+agents that train one network (device, CPU threads, greedy acts, divergence checks, saved weights).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -61,6 +61,23 @@ def activation_bytes(space: gym.Space, hidden_sizes: Sequence[int], embedding_di
     else:
         width = float(math.prod(space.shape or ()))
     return 4.0 * rows * (width + float(sum(hidden_sizes)))
+
+
+def training_bytes(space: gym.Space, n_actions: int, config: Any) -> dict[str, float]:
+    """Bytes of Q-learning-style training of a :class:`ValueNetwork`, by the hyper-parameters that set them.
+
+    Online and target weights, their gradients and Adam's two moments (five copies); one update's
+    activations over ``2 * batch_size`` rows (s and s'). ``config`` has ``hidden_sizes``,
+    ``embedding_dim`` and ``batch_size``.
+    """
+    rows = 2.0 * config.batch_size
+    elements = math.prod(space.shape or ())
+    return {
+        "networks (hidden_sizes, embedding_dim)": 5.0
+        * network_bytes(space, n_actions, config.hidden_sizes, config.embedding_dim),
+        "update batch (batch_size)": 3.0 * activation_bytes(space, config.hidden_sizes, config.embedding_dim, rows)
+        + rows * (elements * 8 + 4.0 * n_actions),
+    }
 
 
 class Encoder(nn.Module):
@@ -146,9 +163,17 @@ def build_network(
     device: torch.device,
 ) -> ValueNetwork:
     """A :class:`ValueNetwork` initialised from ``seed`` alone (the global torch RNG is left as it was)."""
+    return seeded(lambda: ValueNetwork(space, out_features, hidden_sizes, embedding_dim), seed, device)
+
+
+_Module = TypeVar("_Module", bound=nn.Module)
+
+
+def seeded(build: Callable[[], _Module], seed: int, device: torch.device) -> _Module:
+    """``build()`` with its initial weights drawn from ``seed`` alone (the global torch RNG is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = ValueNetwork(space, out_features, hidden_sizes, embedding_dim)
+        network = build()
     return network.to(device)
 
 
@@ -300,6 +325,49 @@ def _grad_buffer(parameter: torch.Tensor) -> torch.Tensor:
     return parameter.grad
 
 
+def allowed(masks: torch.Tensor) -> torch.Tensor:
+    """``(n, n_actions)`` boolean masks in which a row that allows nothing allows every act.
+
+    The torch twin of :func:`nlp_envs.core.allowed_acts`: an all-False row (a terminal or ended
+    slot) would otherwise make an argmax pick act 0 and a log-sum-exp return ``-inf``.
+    """
+    return masks | ~masks.any(dim=1, keepdim=True)
+
+
+def best_allowed(values: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+    """Row-wise argmax of ``values`` over the acts ``masks`` allows (all acts where None or a row allows none)."""
+    if masks is not None:
+        values = values.masked_fill(~allowed(masks), -torch.inf)
+    return values.argmax(dim=1)
+
+
+def logsumexp_gap(
+    outputs: torch.Tensor, actions: torch.Tensor, masks: torch.Tensor | None, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The masked log-sum-exp gap of each row and the gradient of their weighted sum, by hand.
+
+    ``gap_i = logsumexp_{a allowed in row i} outputs_i,a - outputs_i,a_i``: the cross-entropy of
+    the logits on the data act (``bc``) and the conservative term of CQL (``cql``). Acts a row's
+    mask forbids are left out of the log-sum-exp; a row that allows nothing allows every act.
+
+    Args:
+        outputs: ``(n, n_actions)`` logits or Q values.
+        actions: ``(n,)`` int64 data acts.
+        masks: ``(n, n_actions)`` bool allowed acts, or None (all allowed).
+        weights: ``(n,)`` weight of each row in the sum.
+
+    Returns:
+        ``(gaps, grad)``: ``gaps`` of shape ``(n,)`` and ``grad = d sum_i w_i gap_i / d outputs =
+        w_i * (softmax over the allowed acts - one_hot(a_i))``, shape ``(n, n_actions)``.
+    """
+    logits = outputs if masks is None else outputs.masked_fill(~allowed(masks), -torch.inf)
+    log_probabilities = torch.log_softmax(logits, dim=1)
+    gaps = -log_probabilities.gather(1, actions[:, None]).squeeze(1)
+    grad = log_probabilities.exp_()
+    grad[torch.arange(len(actions), device=grad.device), actions] -= 1.0
+    return gaps, grad.mul_(weights[:, None])
+
+
 def clip_grad_norm(parameters: Sequence[torch.Tensor], max_norm: float) -> None:
     """Scale all gradients so that their joint L2 norm is at most ``max_norm`` (no host sync)."""
     grads = [parameter.grad for parameter in parameters if parameter.grad is not None]
@@ -326,10 +394,22 @@ class NetworkAgent(BaseAgent):
         """The last update's loss (or TD errors), checked with the weights by :meth:`check_finite`."""
 
     @property
-    def network(self) -> ValueNetwork:
+    def network(self) -> nn.Module:
         """The trained network."""
-        network: ValueNetwork = getattr(self, self.network_name)
+        network: nn.Module = getattr(self, self.network_name)
         return network
+
+    def network_outputs(self, observations: np.ndarray) -> torch.Tensor:
+        """The network's outputs (Q values, logits) for a batch of checked observations, without autograd."""
+        network = self.network
+        assert isinstance(network, ValueNetwork)
+        with torch.no_grad():
+            return forward(network, torch.from_numpy(np.asarray(observations)).to(self.device))
+
+    def greedy(self, observations: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+        """The allowed act of highest network output in each row."""
+        allowed_masks = None if masks is None else torch.from_numpy(masks).to(self.device)
+        return best_allowed(self.network_outputs(observations), allowed_masks).cpu().numpy()
 
     def threads(self) -> TorchThreads:
         """Run with the config's ``torch_threads`` CPU threads."""

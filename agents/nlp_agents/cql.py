@@ -1,0 +1,136 @@
+"""``cql``: discrete Conservative Q-Learning (Kumar et al. 2020) from a logged dataset, offline.
+
+The loss is dqn's (double-DQN targets, Huber TD errors) on batches of the dataset plus the
+conservative term ``alpha * (logsumexp_a Q(s, a) - Q(s, a_data))``, which pushes down the Q values
+of acts the data does not take, so that the greedy policy stays where the data gives evidence.
+Acts the mask of ``s`` forbids are left out of the log-sum-exp, and those of ``s'`` out of the
+target's argmax. The update runs on dqn's hand-written forward/backward pass and fused Adam
+(:func:`nlp_agents.dqn.td_gradients`, :func:`nlp_agents.networks.logsumexp_gap`); the offline
+contract (``dataset=``, ``learn(n)`` = n gradient steps) is :mod:`nlp_agents.offline`'s.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from nlp_agents.base import hyper, positive, size, threads, unit
+from nlp_agents.dqn import td_gradients
+from nlp_agents.networks import (
+    FusedAdam,
+    ValueNetwork,
+    backward_into_grads,
+    build_network,
+    logsumexp_gap,
+    training_bytes,
+)
+from nlp_agents.offline import OfflineAgent
+
+
+@dataclass
+class CQLConfig:
+    """Hyper-parameters of :class:`CQLAgent`."""
+
+    alpha: float = hyper(1.0, 0.0)
+    """Weight of the conservative term (0 = plain offline double DQN)."""
+    learning_rate: float = positive(1e-3)
+    """Adam step size."""
+    gamma: float = unit(0.99)
+    """Discount factor."""
+    bootstrap_truncated: bool = False
+    """Bootstrap from the last observation where the data marks an episode truncated (as ``dqn``'s)."""
+    batch_size: int = size(256)
+    """Transitions per gradient step, drawn uniformly from the dataset."""
+    target_update_interval: int = size(250)
+    """Gradient steps between copies of the online network into the target network."""
+    double_q: bool = True
+    """Pick the bootstrap action with the online network, value it with the target (double DQN)."""
+    hidden_sizes: tuple[int, ...] = size((64, 64))
+    """Widths of the hidden layers of the MLP."""
+    embedding_dim: int = size(16)
+    """Width of each token's embedding (token-id observations only)."""
+    max_grad_norm: float = hyper(10.0, 0.0)
+    """Gradient-norm clip (0 = no clipping)."""
+    epsilon_end: float = unit(0.05)
+    """Exploration rate of ``predict(deterministic=False)``."""
+    torch_threads: int = threads(1)
+    """CPU threads while learning and predicting (0 = torch's default); one is fastest for small nets."""
+
+
+def update(
+    online: ValueNetwork,
+    target: ValueNetwork,
+    optimizer: FusedAdam,
+    batch: Mapping[str, torch.Tensor],
+    double_q: bool,
+    max_grad_norm: float,
+    alpha: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One gradient step of discrete CQL; returns ``(errors, gaps, weights)`` (no host sync).
+
+    The loss::
+
+        loss = sum_i w_i * huber(errors_i) + alpha * sum_i w_i * gap_i,
+        gap_i = logsumexp_{a allowed in s_i} Q(s_i, a) - Q(s_i, a_i)
+
+    with ``errors`` and ``w`` as in :func:`nlp_agents.dqn.td_gradients` and the mask of ``s_i`` in
+    ``batch["masks"]`` (absent: every act allowed). Its gradient on the outputs is the TD part plus
+    ``alpha * w_i * (softmax_allowed(Q(s_i)) - one_hot(a_i))``, back-propagated without autograd.
+    ``tests/test_gradients.py`` checks loss, gradients and new weights against autograd.
+    """
+    outputs, cache, grad_outputs, errors, weights = td_gradients(online, target, batch, double_q)
+    with torch.no_grad():
+        rows = len(errors)
+        gaps, gap_grad = logsumexp_gap(outputs[:rows], batch["actions"], batch.get("masks"), weights)
+        grad_outputs[:rows].add_(gap_grad, alpha=alpha)
+    backward_into_grads(online, cache, grad_outputs)
+    optimizer.step(max_grad_norm)
+    return errors, gaps, weights
+
+
+class CQLAgent(OfflineAgent):
+    """Discrete CQL; see :class:`CQLConfig` for the hyper-parameters and the module for the design."""
+
+    name = "cql"
+    Config = CQLConfig
+    network_name = "q"
+    loss_name = "the TD error (loss)"
+
+    def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", dataset: Any = None, **hyperparams: Any):
+        super().__init__(env, seed=seed, device=device, dataset=dataset, **hyperparams)
+        config = self.config
+        self.q = build_network(
+            env.single_observation_space,
+            self.n_actions,
+            config.hidden_sizes,
+            config.embedding_dim,
+            self.seed,
+            self.device,
+        )
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = FusedAdam(list(self.q.parameters()), config.learning_rate)
+
+    def memory_needs(self) -> dict[str, float]:
+        """Bytes of the networks and an update batch (the dataset's are added by :class:`OfflineAgent`)."""
+        return training_bytes(self.env.single_observation_space, self.n_actions, self.config)
+
+    def update(self, batch: Mapping[str, torch.Tensor]) -> None:
+        """One CQL step; ``self.loss`` holds the TD errors and gaps (both checked for finiteness)."""
+        config = self.config
+        errors, gaps, _ = update(
+            self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm, config.alpha
+        )
+        self.loss = errors + gaps
+
+    def after_step(self) -> None:
+        """Copy the online network into the target every ``target_update_interval`` steps."""
+        if self.num_timesteps % self.config.target_update_interval == 0:
+            self.q_target.load_state_dict(self.q.state_dict())
+
+    def _load_tensors(self, tensors: Mapping[str, Any]) -> None:
+        super()._load_tensors(tensors)
+        self.q_target.load_state_dict(self.q.state_dict())
