@@ -17,7 +17,7 @@ from tests.conftest import make_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRIB = ROOT / "plugins" / "nlp-envs-sb3-contrib"
-BUILTINS = {"random", "qtable", "dqn", "vlearner", "sb3-a2c", "sb3-ppo", "sb3-dqn"}
+BUILTINS = {"random", "qtable", "dqn", "vlearner", "bc", "cql", "iqn", "sb3-a2c", "sb3-ppo", "sb3-dqn"}
 
 
 AGENT_PLUGIN = """
@@ -38,7 +38,7 @@ def test_builtins_are_discovered_through_entry_points(fresh_plugins) -> None:
     assert BUILTINS <= set(names)
     assert all(names[name].startswith("nlp-envs ") for name in BUILTINS)
     points = {point.name for point in plugins.entry_points() if plugins.distribution_of(point)[0] == "nlp-envs"}
-    assert points == {"random", "qtable", "dqn", "vlearner", "sb3"}
+    assert points == {"random", "qtable", "dqn", "vlearner", "bc", "cql", "iqn", "sb3"}
 
 
 def test_separate_plugin_package_is_discovered(contrib_installed, fresh_plugins) -> None:

@@ -14,7 +14,7 @@ import nlp_envs
 from nlp_agents.base import AgentFileError
 from nlp_agents.bc import BCAgent
 from nlp_agents.cql import CQLAgent
-from nlp_agents.offline import DatasetError
+from nlp_envs.offline import DatasetError, collect, dataset_hash, load_transitions
 from tests.conftest import ENV_IDS, collect_transitions, make_vec
 
 EASY = "nlp_envs/NextWordEasy-v0"
@@ -150,24 +150,26 @@ def test_masks_must_come_with_a_masked_env_and_allow_the_logged_acts(masked_data
         nlp_agents.make("bc", env, device="cpu", dataset=edited(masked_data, action_masks=forbidden))
 
 
-def test_dataset_must_be_transitions_or_a_name(easy_data, monkeypatch) -> None:
+def test_dataset_must_be_transitions_or_a_name() -> None:
     env = make_vec(EASY)
     with pytest.raises(DatasetError, match=r"dataset= has type dict; expected nlp_envs.offline.Transitions"):
         nlp_agents.make("cql", env, device="cpu", dataset={"observations": []})
-    loaded = []
 
-    def load_transitions(dataset):
-        loaded.append(dataset)
-        return easy_data
 
-    import nlp_envs.offline
-
-    monkeypatch.setattr(nlp_envs.offline, "load_transitions", load_transitions, raising=False)
-    agent = nlp_agents.make("bc", env, device="cpu", dataset=Path("logs/next-word"))
-    assert loaded == [Path("logs/next-word")] and agent.dataset_id == easy_data.dataset_id
-    monkeypatch.setattr(nlp_envs.offline, "load_transitions", lambda dataset: "not transitions")
-    with pytest.raises(DatasetError, match="loading dataset 'next-word-v0' gave str, not Transitions"):
-        nlp_agents.make("bc", env, device="cpu", dataset="next-word-v0")
+def test_a_minari_dataset_id_or_folder_is_loaded_and_learnt(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    collect(
+        EASY, "oracle", epsilon=0.2, episodes=200, seed=5_000_000, dataset_id="nlp_envs/easy-oracle-v0", num_envs=16
+    )
+    env = make_vec(EASY)
+    by_id = nlp_agents.make("bc", env, device="cpu", dataset="nlp_envs/easy-oracle-v0")
+    assert by_id.dataset_id == "nlp_envs/easy-oracle-v0" and len(by_id.data["actions"]) == len(
+        load_transitions(tmp_path / "nlp_envs" / "easy-oracle-v0")
+    )
+    assert by_id.dataset_hash == dataset_hash("nlp_envs/easy-oracle-v0")
+    assert score(EASY, by_id.learn(400)) >= 0.9
+    with pytest.raises(DatasetError, match="nlp_envs/missing-v0"):
+        nlp_agents.make("cql", env, device="cpu", dataset="nlp_envs/missing-v0")
 
 
 @pytest.mark.parametrize("name", sorted(OFFLINE))

@@ -32,6 +32,7 @@ import torch
 
 from nlp_agents.base import Callback, check_memory, env_name, has_masks
 from nlp_agents.networks import NetworkAgent, storage_dtype
+from nlp_envs.offline import DatasetError, Transitions, load_transitions
 
 CHECK_INTERVAL = 100
 """Gradient steps between checks that the loss and weights are finite (one host sync each)."""
@@ -40,34 +41,16 @@ IGNORED_ENV_KWARGS = frozenset({"num_envs", "vectorization_mode", "vector_kwargs
 """Env kwargs that do not change the task (how many slots, how they are vectorised, rendering)."""
 
 
-class DatasetError(ValueError):
-    """A dataset that an offline agent cannot learn from: none given, of another env, or inconsistent."""
-
-
-def resolve_dataset(dataset: Any, agent: str) -> Any:
+def resolve_dataset(dataset: Any, agent: str) -> Transitions:
     """``dataset`` as :class:`nlp_envs.offline.Transitions`: as it is, or loaded from a Minari id or a path.
 
     Raises:
-        DatasetError: ``dataset`` is of another type, or the dataset side cannot load it.
+        DatasetError: ``dataset`` is of another type, or cannot be loaded.
     """
-    from nlp_envs.offline import Transitions  # here: import nlp_envs loads the plugins
-
     if isinstance(dataset, Transitions):
         return dataset
     if isinstance(dataset, (str, Path)):
-        try:
-            from nlp_envs.offline import load_transitions  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            raise DatasetError(
-                f"{agent}: dataset={str(dataset)!r} names a dataset, but this nlp_envs cannot load datasets "
-                "(nlp_envs.offline.load_transitions is missing); pass nlp_envs.offline.Transitions instead."
-            ) from None
-        loaded = load_transitions(dataset)
-        if not isinstance(loaded, Transitions):
-            raise DatasetError(
-                f"{agent}: loading dataset {str(dataset)!r} gave {type(loaded).__name__}, not Transitions."
-            )
-        return loaded
+        return load_transitions(dataset)
     raise DatasetError(
         f"{agent}: dataset= has type {type(dataset).__name__}; expected nlp_envs.offline.Transitions, a Minari "
         "dataset id or a path (str or pathlib.Path)."
