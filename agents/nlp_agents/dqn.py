@@ -27,6 +27,7 @@ from nlp_agents.base import (
     count,
     has_masks,
     hyper,
+    masked_argmax,
     positive,
     size,
     threads,
@@ -260,6 +261,7 @@ class DQNAgent(NetworkAgent):
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.gradient_steps_done = 0
         self.replay: Replay | None = None
+        self.loss_weights: torch.Tensor | None = None  # the last batch's weights in the loss (for the logger)
         self._vector_steps = 0  # of the current learn call: train_frequency counts them
 
     def memory_needs(self) -> dict[str, float]:
@@ -309,7 +311,7 @@ class DQNAgent(NetworkAgent):
         ):
             for _ in range(config.gradient_steps):
                 batch = replay.sample(config.batch_size, config.n_step, config.gamma, self.generator)
-                self.loss, _ = update(
+                self.loss, self.loss_weights = update(
                     self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm
                 )
                 self.gradient_steps_done += 1
@@ -317,6 +319,17 @@ class DQNAgent(NetworkAgent):
                     self.check_finite()
                 if self.gradient_steps_done % config.target_update_interval == 0:
                     self.q_target.load_state_dict(self.q.state_dict())
+
+    def training_scalars(self, done: int, total: int) -> dict[str, float]:
+        """Adds ``train/loss`` (the last update's Huber loss) and ``train/q_mean`` (mean greedy Q of the slots)."""
+        scalars = super().training_scalars(done, total)
+        if self.loss is not None and self.loss_weights is not None:
+            huber = torch.nn.functional.smooth_l1_loss(self.loss, torch.zeros_like(self.loss), reduction="none")
+            scalars["train/loss"] = float((huber * self.loss_weights).sum())
+        if self._observations is not None:
+            values = self._q_values(self._observations).cpu().numpy()
+            scalars["train/q_mean"] = float(values[np.arange(len(values)), masked_argmax(values, self._masks)].mean())
+        return scalars
 
     def end(self) -> None:
         """Check the TD errors and weights once more."""
