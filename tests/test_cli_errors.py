@@ -101,6 +101,8 @@ CASES = [
     ),
     pytest.param([*TRAIN, "--save", "@tmp"], "--save", id="train-save-to-folder"),
     pytest.param([*TRAIN, "--save", "@file/agent.pt"], "--save", id="train-save-under-a-file"),
+    pytest.param([*TRAIN, "--tensorboard", "@file"], "--tensorboard", id="train-tensorboard-is-a-file"),
+    pytest.param([*TRAIN, "--tensorboard", "@file/runs"], "--tensorboard", id="train-tensorboard-under-a-file"),
     # bench
     pytest.param(["bench", "--suite", "no-such-suite"], "no-such-suite", id="bench-unknown-suite"),
     pytest.param(["bench", "--suite", "@tmp/missing.toml"], "missing.toml", id="bench-missing-suite-file"),
@@ -119,6 +121,16 @@ CASES = [
         id="bench-agent-not-in-suite",
     ),
     pytest.param(["bench", "--suite", "@suite", "--executor", "slurm"], "slurm", id="bench-unknown-executor"),
+    pytest.param(
+        ["bench", "--suite", "@suite", "--db", "@tmp/r.sqlite", "--tensorboard", "@file"],
+        "--tensorboard",
+        id="bench-tensorboard-is-a-file",
+    ),
+    pytest.param(
+        ["bench", "--suite", "@suite", "--db", "@tmp/r.sqlite", "--tensorboard", "@file/runs"],
+        "--tensorboard",
+        id="bench-tensorboard-under-a-file",
+    ),
     pytest.param(["bench", "--suite", "@nan_steps", "--db", "@tmp/r.sqlite"], "steps", id="bench-nan-suite-field"),
     pytest.param(
         ["bench", "--suite", "@suite", "--db", "@tmp/r.sqlite", "--jobs", "0"],

@@ -38,6 +38,7 @@ The writer is the ``tensorboard`` package's own event-file writer (the optional 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -114,7 +115,7 @@ def _tensorboard_modules() -> tuple[Any, Any, Any]:
     return EventFileWriter, Event, Summary
 
 
-def check_tensorboard(log_dir: str | Path) -> Path:
+def check_tensorboard(log_dir: str | os.PathLike[str]) -> Path:
     """Check, before any work, that event files can be written in folder ``log_dir``; return it as a Path.
 
     Raises:
@@ -123,12 +124,17 @@ def check_tensorboard(log_dir: str | Path) -> Path:
     """
     _tensorboard_modules()
     folder = Path(log_dir)
-    if folder.exists() and not folder.is_dir():
-        raise atomic.NotWritableError(f"{str(folder)!r} is a file; give a folder for the TensorBoard event files.")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == folder else f"is below the file {str(existing)!r}"
+        raise atomic.NotWritableError(f"{str(folder)!r} {where}; give a folder for the TensorBoard event files.")
     try:
         atomic.check_writable(folder / "events.out.tfevents")
     except atomic.NotWritableError as error:
-        raise atomic.NotWritableError(f"{str(folder)!r}: cannot write TensorBoard event files there: {error}") from None
+        reason = str(error).split(": ", 1)[-1]  # without the probe file's name
+        raise atomic.NotWritableError(f"{str(folder)!r}: cannot write TensorBoard event files: {reason}") from None
     return folder
 
 
