@@ -11,6 +11,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import nlp_agents
+from nlp_agents import logger as logger_module
 from nlp_agents.logger import DEFAULT_INTERVAL, EpisodeLog, Logger, TensorBoardLogger, run_folder
 from nlp_envs.cli import main as cli_main
 from nlp_envs.leaderboard.runner import run_cell, run_cells
@@ -135,6 +136,24 @@ def test_episode_log_counts_next_step_autoreset_exactly() -> None:
     log.step(np.array([1.0, 1.0]), np.array([False, False]), valid, {})
     log.write(8)
     assert not any(tag.startswith("rollout/") for tag, _, _ in recorder.rows), "no episode ended: no rollout tags"
+
+
+def test_steps_per_second_leave_out_the_time_spent_in_the_callback(monkeypatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(logger_module.time, "perf_counter", lambda: now[0])
+    recorder = Recorder(interval=100)
+    log = EpisodeLog(recorder, num_envs=1)
+    log.start(0)
+
+    def evaluate(_agent: object, _done: int) -> bool:
+        now[0] += 30.0  # a bench cell's evaluation: not training
+        return True
+
+    now[0] = 6.0
+    assert log.timed(evaluate)(None, 60) is True
+    now[0] += 4.0
+    log.write(100)
+    assert recorder.rows == [("time/steps_per_second", pytest.approx(100 / 10.0), 100)]
 
 
 # --- Stable-Baselines3 ---------------------------------------------------------------------------------

@@ -829,6 +829,7 @@ class BaseAgent:
             log = self._episode_log
             if log is not None:
                 log.start(start)
+                callback = None if callback is None else log.timed(callback)
             self.begin()
             while self.num_timesteps < start + total:
                 observations, masks = self._observations, self._masks

@@ -22,7 +22,8 @@ use it too. The tags they write:
 ``rollout/episodes``              how many episodes ended since the last write
 ``rollout/<metric>``              mean of each task metric at episode end (the env's ``metric_names``:
                                   ``success``, ``turns``, ``ctr``, ``correct``...)
-``time/steps_per_second``         env steps per second since the last write
+``time/steps_per_second``         env steps per second of training since the last write (time in
+                                  the ``learn`` callback, such as a bench cell's evaluations, excluded)
 ``train/epsilon``                 exploration rate (epsilon-greedy agents)
 ``train/learning_rate``           the optimiser's step size
 ``train/loss``                    the last update's loss (SB3: its own ``train/*`` losses as well)
@@ -263,12 +264,28 @@ class EpisodeLog:
         self._next_write = 0
         self._last_steps = 0
         self._last_time = time.perf_counter()
+        self._excluded = 0.0  # seconds since the last write spent outside training (callbacks)
 
     def start(self, steps: int) -> None:
         """Start timing at env step ``steps`` (each ``learn`` call: time between calls is not training)."""
-        self._last_steps, self._last_time = steps, time.perf_counter()
+        self._last_steps, self._last_time, self._excluded = steps, time.perf_counter(), 0.0
         if self._next_write <= steps:
             self._next_write = (steps // self.logger.interval + 1) * self.logger.interval
+
+    def timed(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """``callback`` wrapped so that the time spent in it does not count as training in the steps per second.
+
+        A bench cell evaluates the agent from its callback; that time is not training.
+        """
+
+        def timed_callback(*args: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return callback(*args)
+            finally:
+                self._excluded += time.perf_counter() - began
+
+        return timed_callback
 
     def due(self, steps: int) -> bool:
         """Whether a write is due at env step ``steps`` (a multiple of the interval was reached)."""
@@ -315,13 +332,14 @@ class EpisodeLog:
             for name, chunks in self._ended_metrics.items():
                 if chunks:
                     values[f"rollout/{name}"] = float(np.concatenate(chunks).mean())
-        if steps > self._last_steps and now > self._last_time:
-            values["time/steps_per_second"] = (steps - self._last_steps) / (now - self._last_time)
+        training = now - self._last_time - self._excluded
+        if steps > self._last_steps and training > 0:
+            values["time/steps_per_second"] = (steps - self._last_steps) / training
         values.update(extra or {})
         self.logger.scalars(values, steps)
         self._ended_returns, self._ended_lengths = [], []
         self._ended_metrics = {name: [] for name in self.metric_names}
-        self._last_steps, self._last_time = steps, time.perf_counter()
+        self._last_steps, self._last_time, self._excluded = steps, time.perf_counter(), 0.0
         self._next_write = (steps // self.logger.interval + 1) * self.logger.interval
 
     def finish(self, steps: int, extra: Callable[[], Mapping[str, float]]) -> None:

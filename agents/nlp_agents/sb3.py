@@ -334,9 +334,10 @@ class _Bridge(BaseCallback):
 
     def __init__(self, agent: SB3Agent, callback: Callback | None) -> None:
         super().__init__()
-        self.agent, self.user_callback = agent, callback
         self.checked_at = 0
         self.log = agent._episode_log
+        self.agent = agent
+        self.user_callback = callback if self.log is None or callback is None else self.log.timed(callback)
 
     def _on_training_start(self) -> None:
         if self.log is not None:
