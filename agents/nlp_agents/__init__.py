@@ -6,6 +6,8 @@ True
 
 Write a plugin: implement ``register_agents(register)`` with :data:`hookimpl` and declare the module
 in the ``nlp_envs`` entry-point group of your distribution (see ``plugins/nlp-envs-sb3-contrib``).
+An agent that has a ``set_logger(logger)`` method is handed a logger for TensorBoard scalars when
+asked (``make(..., tensorboard=DIR)``, ``--tensorboard DIR``); :mod:`nlp_agents.logger` documents it.
 """
 
 from __future__ import annotations

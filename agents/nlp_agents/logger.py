@@ -30,6 +30,8 @@ use it too. The tags they write:
 ``train/q_mean``, ``train/v_mean``  mean greedy Q value, or mean state value, of the current states
 ``eval/normalized_score``         bench cells: the evaluation's normalised score at each curve point
 ``eval/mean_return``              bench cells: its mean return
+``eval/final_normalized_score``   bench cells and ``nlp-envs train``: the final evaluation, at the
+                                  last step (``eval/final_mean_return``: its mean return)
 ================================  ==================================================================
 
 The writer is the ``tensorboard`` package's own event-file writer (the optional extra
