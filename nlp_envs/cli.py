@@ -25,6 +25,7 @@ import numpy as np
 
 import nlp_envs
 from nlp_agents.base import DivergedError
+from nlp_agents.logger import check_tensorboard, open_logger, run_folder
 from nlp_envs import atomic
 
 # env_parameters and fits_annotation stay importable from here, where they were first defined.
@@ -122,6 +123,19 @@ def check_writable(path: str | os.PathLike[str], flag: str, *, create_folders: b
         raise CommandLineError(f"{flag} {error}") from None
 
 
+def check_tensorboard_folder(folder: str | os.PathLike[str], flag: str = "--tensorboard") -> None:
+    """Refuse, before any work, a TensorBoard folder that cannot be written (or a missing ``tensorboard`` package).
+
+    Raises:
+        CommandLineError: the folder is a file, sits below a file, or is not writable.
+        ModuleNotFoundError: the ``tensorboard`` package is missing (the message names the extra).
+    """
+    try:
+        check_tensorboard(folder)
+    except atomic.NotWritableError as error:
+        raise CommandLineError(f"{flag} {error}") from None
+
+
 def check_device(device: str, flag: str = "--device") -> None:
     """Refuse a device other than ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` with N a present GPU."""
     if device in ("auto", "cpu"):
@@ -154,7 +168,8 @@ def check_arguments(args: argparse.Namespace) -> None:
 
     ``env``/``env_id`` with ``env_kwargs``: a registered id and kwargs its constructor takes;
     ``device``: a device this machine has; ``save`` and ``output``: writable file paths; ``db``: not
-    a folder, and writable when the command writes it (``bench``).
+    a folder, and writable when the command writes it (``bench``); ``tensorboard``: a writable folder
+    and the ``tensorboard`` package installed.
     """
     env_id = getattr(args, "env", None) or getattr(args, "env_id", None)
     if isinstance(env_id, str):
@@ -168,6 +183,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         check_writable(args.save, "--save", create_folders=True)
     if getattr(args, "output", None) is not None:
         check_writable(args.output, "--output", create_folders=False)
+    if getattr(args, "tensorboard", None) is not None:
+        check_tensorboard_folder(args.tensorboard)
     db = getattr(args, "db", None)
     if db is not None:
         if Path(db).is_dir():
@@ -273,12 +290,21 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train an agent on an env, print a progress bar, evaluate it, optionally save it."""
+    """Train an agent on an env, print a progress bar, evaluate it, optionally save it.
+
+    With ``--tensorboard DIR`` the agent writes its scalars to the run folder ``DIR/agent/env/seed-S``
+    (:func:`nlp_agents.logger.run_folder`), and the evaluation's ``eval/final_normalized_score`` and
+    ``eval/final_mean_return`` follow at the last step.
+    """
     import nlp_agents
 
     env = gym.make_vec(args.env, num_envs=args.num_envs, vectorization_mode="vector_entry_point", **args.env_kwargs)
+    logger = None
     try:
         agent = nlp_agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
+        if args.tensorboard is not None:
+            logger = open_logger(run_folder(args.tensorboard, args.agent, args.env, args.seed), agent, args.agent)
+            print(f"TensorBoard scalars in {logger.log_dir} (view them with: tensorboard --logdir {args.tensorboard})")
         print(f"training {args.agent} on {args.env} for {args.steps:,} steps (seed {args.seed}, {args.num_envs} envs)")
         with StepBar(args.steps) as bar:
             agent.learn(args.steps, callback=lambda _agent, done: bar.update(done))
@@ -292,8 +318,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.eval_seed,
             env_kwargs=args.env_kwargs,
         )
+        if logger is not None:
+            final = {
+                "eval/final_normalized_score": result.normalized_score,
+                "eval/final_mean_return": result.mean_return,
+            }
+            logger.scalars(final, int(getattr(agent, "num_timesteps", args.steps)))
     finally:
         env.close()
+        if logger is not None:
+            logger.close()
     print(
         f"evaluation: {args.agent} on {args.env}: mean return {result.mean_return:+.3f} over {args.eval_episodes} "
         f"episodes (seed {args.eval_seed}); normalised score {result.normalized_score:.3f} "
@@ -319,6 +353,12 @@ def add_agent_commands(commands: Any) -> None:
     train.add_argument("--env-kwargs", type=_env_kwargs, default={}, help="JSON object of env keyword arguments")
     train.add_argument("--eval-episodes", type=positive_int, default=100, help="evaluation episodes (default: 100)")
     train.add_argument("--eval-seed", type=_seed, default=1_000_000, help="seed of the evaluation episodes")
+    train.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        default=None,
+        help="write TensorBoard scalars to the run folder DIR/agent/env/seed-S (needs nlp-envs[tensorboard])",
+    )
     train.set_defaults(handler=cmd_train)
 
 

@@ -103,6 +103,8 @@ CASES = [
     ),
     pytest.param([*TRAIN, "--save", "@tmp"], "--save", id="train-save-to-folder"),
     pytest.param([*TRAIN, "--save", "@file/agent.pt"], "--save", id="train-save-under-a-file"),
+    pytest.param([*TRAIN, "--tensorboard", "@file"], "--tensorboard", id="train-tensorboard-is-a-file"),
+    pytest.param([*TRAIN, "--tensorboard", "@file/runs"], "--tensorboard", id="train-tensorboard-under-a-file"),
     # collect
     pytest.param(["collect"], "ENV_ID", id="collect-nothing"),
     pytest.param(["collect", COLLECT[1]], "--policy", id="collect-missing-flags"),
@@ -140,6 +142,16 @@ CASES = [
         id="bench-agent-not-in-suite",
     ),
     pytest.param(["bench", "--suite", "@suite", "--executor", "slurm"], "slurm", id="bench-unknown-executor"),
+    pytest.param(
+        ["bench", "--suite", "@suite", "--db", "@tmp/r.sqlite", "--tensorboard", "@file"],
+        "--tensorboard",
+        id="bench-tensorboard-is-a-file",
+    ),
+    pytest.param(
+        ["bench", "--suite", "@suite", "--db", "@tmp/r.sqlite", "--tensorboard", "@file/runs"],
+        "--tensorboard",
+        id="bench-tensorboard-under-a-file",
+    ),
     pytest.param(["bench", "--suite", "@nan_steps", "--db", "@tmp/r.sqlite"], "steps", id="bench-nan-suite-field"),
     pytest.param(
         ["bench", "--suite", "@suite", "--db", "@tmp/r.sqlite", "--jobs", "0"],

@@ -6,6 +6,8 @@ True
 
 Write a plugin: implement ``register_agents(register)`` with :data:`hookimpl` and declare the module
 in the ``nlp_envs`` entry-point group of your distribution (see ``plugins/nlp-envs-sb3-contrib``).
+An agent that has a ``set_logger(logger)`` method is handed a logger for TensorBoard scalars when
+asked (``make(..., tensorboard=DIR)``, ``--tensorboard DIR``); :mod:`nlp_agents.logger` documents it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from nlp_agents.base import (
 )
 from nlp_agents.builtin import LazyFactory
 from nlp_agents.hookspecs import hookimpl
+from nlp_agents.logger import Logger, LoggerNotSupportedError, TensorBoardLogger, check_tensorboard, open_logger
 from nlp_agents.plugins import AgentConflictError, AgentEntry, registry
 
 
@@ -57,7 +60,15 @@ def entry(name: str) -> AgentEntry:
     return current.agents[name]
 
 
-def make(name: str, env: Any, seed: int = 0, device: str = "auto", **hyperparams: Any) -> Any:
+def make(
+    name: str,
+    env: Any,
+    seed: int = 0,
+    device: str = "auto",
+    *,
+    tensorboard: str | Path | None = None,
+    **hyperparams: Any,
+) -> Any:
     """Build agent ``name`` for a Gymnasium ``VectorEnv``.
 
     Args:
@@ -66,13 +77,27 @@ def make(name: str, env: Any, seed: int = 0, device: str = "auto", **hyperparams
             vectorization_mode="vector_entry_point")``).
         seed: seeds every random choice of the agent (bit-for-bit reproducible on CPU).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        tensorboard: a run folder; ``learn`` then writes TensorBoard scalars there (episodic return
+            and length, task metrics, loss, mean Q or V, epsilon, learning rate, steps per second;
+            see :mod:`nlp_agents.logger`). Not a hyper-parameter: it changes no result. The agent is
+            handed the logger through its ``set_logger``; an agent without one is refused
+            (:class:`~nlp_agents.logger.LoggerNotSupportedError`).
         **hyperparams: the agent's hyper-parameters; unknown or ill-typed ones are an error that
             lists the accepted ones.
 
     Returns:
         The agent (``learn``, ``predict``, ``save``, ``load``).
+
+    Raises:
+        ModuleNotFoundError: ``tensorboard`` is given but the package is missing (the message names
+            the extra ``nlp-envs[tensorboard]``).
     """
-    return entry(name).factory(env, seed=seed, device=device, **hyperparams)
+    if tensorboard is not None:
+        check_tensorboard(tensorboard)  # before building: a missing package or a bad folder fails in a moment
+    agent = entry(name).factory(env, seed=seed, device=device, **hyperparams)
+    if tensorboard is not None:
+        open_logger(tensorboard, agent, name)
+    return agent
 
 
 def load(path: str | Path, env: Any, device: str = "auto") -> Any:
@@ -94,6 +119,9 @@ __all__ = [
     "AgentFileError",
     "DivergedError",
     "HyperparameterError",
+    "Logger",
+    "LoggerNotSupportedError",
+    "TensorBoardLogger",
     "UnknownAgentError",
     "UnsupportedEnvError",
     "available",

@@ -44,6 +44,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from nlp_agents.logger import NULL_LOGGER, EpisodeLog, Logger
 from nlp_envs import atomic
 
 FORMAT = "nlp-envs-agent/1"
@@ -773,6 +774,39 @@ class BaseAgent:
         self._observations: np.ndarray | None = None  # where the env's slots are; None until the first learn
         self._masks: np.ndarray | None = None
         self._ended = np.zeros(env.num_envs, dtype=bool)
+        self.logger: Logger = NULL_LOGGER
+        self._episode_log: EpisodeLog | None = None
+        self.log_due = False
+        """True during the :meth:`observe` of a step after which the logger writes (compute costly scalars then)."""
+
+    def set_logger(self, logger: Logger) -> None:
+        """Write scalars to ``logger`` (see :mod:`nlp_agents.logger`) every ``logger.interval`` env steps of ``learn``.
+
+        Raises:
+            TypeError: ``logger`` is not a :class:`~nlp_agents.logger.Logger`.
+        """
+        if not isinstance(logger, Logger):
+            raise TypeError(f"{self.name}: set_logger takes an nlp_agents.logger.Logger, got {type(logger).__name__}.")
+        self.logger = logger
+        metrics = tuple(getattr(self.env.unwrapped, "metric_names", ()))
+        self._episode_log = EpisodeLog(logger, self.env.num_envs, metrics) if logger.writes else None
+
+    def training_scalars(self, done: int, total: int) -> dict[str, float]:
+        """The learner's scalars for the logger (``train/...``), asked for at each write of ``learn``.
+
+        By default the learning rate and epsilon, where the config has them; agents add their loss
+        and mean Q or V values.
+
+        Args:
+            done: env steps done in this ``learn`` call.
+            total: env steps this call takes.
+        """
+        config, scalars = self.config, {}
+        if getattr(config, "learning_rate", None) is not None:
+            scalars["train/learning_rate"] = float(config.learning_rate)
+        if getattr(config, "epsilon_start", None) is not None:
+            scalars["train/epsilon"] = self.epsilon(done, total)
+        return scalars
 
     def learn(self: _Agent, total_timesteps: int, callback: Callback | None = None) -> _Agent:
         """Train for ``total_timesteps`` env steps (all slots together); a later call continues the episodes.
@@ -783,6 +817,10 @@ class BaseAgent:
 
         Returns:
             The agent.
+
+        With a logger (:meth:`set_logger`), every ``logger.interval`` env steps and at the end of the
+        call it writes the episodes that ended meanwhile, the steps per second and
+        :meth:`training_scalars` (see :mod:`nlp_agents.logger` for the tags).
         """
         env = self.env
         with self.threads():
@@ -790,6 +828,10 @@ class BaseAgent:
                 self._observations, infos = env.reset(seed=self.seed)
                 self._masks = action_masks(env, infos)
             start, total = self.num_timesteps, int(total_timesteps)
+            log = self._episode_log
+            if log is not None:
+                log.start(start)
+                callback = None if callback is None else log.timed(callback)
             self.begin()
             while self.num_timesteps < start + total:
                 observations, masks = self._observations, self._masks
@@ -810,10 +852,19 @@ class BaseAgent:
                 )
                 self._observations, self._masks, self._ended = next_observations, step.next_masks, ended
                 self.num_timesteps += env.num_envs
+                if log is not None:
+                    log.step(rewards, ended, step.valid, infos)
+                    self.log_due = log.due(self.num_timesteps) or self.num_timesteps >= start + total
                 self.observe(step)
+                if self.log_due:
+                    assert log is not None
+                    log.write(self.num_timesteps, self.training_scalars(self.num_timesteps - start, total))
+                    self.log_due = False
                 if callback is not None and callback(self, self.num_timesteps) is False:
                     break
             self.end()
+            if log is not None:
+                log.finish(self.num_timesteps, lambda: self.training_scalars(self.num_timesteps - start, total))
         return self
 
     def threads(self) -> contextlib.AbstractContextManager[Any]:

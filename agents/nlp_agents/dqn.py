@@ -27,6 +27,7 @@ from nlp_agents.base import (
     count,
     has_masks,
     hyper,
+    masked_argmax,
     positive,
     size,
     threads,
@@ -270,6 +271,7 @@ class DQNAgent(NetworkAgent):
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.gradient_steps_done = 0
         self.replay: Replay | None = None
+        self.loss_weights: torch.Tensor | None = None  # the last batch's weights in the loss (for the logger)
         self._vector_steps = 0  # of the current learn call: train_frequency counts them
 
     def build_q(self) -> torch.nn.Module:
@@ -292,7 +294,7 @@ class DQNAgent(NetworkAgent):
         """One gradient step on a replay batch; sets ``self.loss`` (no host sync)."""
         config, q, q_target = self.config, self.q, self.q_target
         assert isinstance(q, ValueNetwork) and isinstance(q_target, ValueNetwork)  # build_q's
-        self.loss, _ = update(q, q_target, self.optimizer, batch, config.double_q, config.max_grad_norm)
+        self.loss, self.loss_weights = update(q, q_target, self.optimizer, batch, config.double_q, config.max_grad_norm)
 
     def memory_needs(self) -> dict[str, float]:
         """Bytes this configuration will allocate, by what they are for (see :func:`~nlp_agents.base.check_memory`)."""
@@ -331,6 +333,24 @@ class DQNAgent(NetworkAgent):
                     self.check_finite()
                 if self.gradient_steps_done % config.target_update_interval == 0:
                     self.q_target.load_state_dict(self.q.state_dict())
+
+    def training_scalars(self, done: int, total: int) -> dict[str, float]:
+        """Adds ``train/loss`` (the last update's Huber loss) and ``train/q_mean`` (mean greedy Q of the slots)."""
+        scalars = super().training_scalars(done, total)
+        loss = self.last_loss()
+        if loss is not None:
+            scalars["train/loss"] = loss
+        if self._observations is not None:
+            values = self.network_outputs(self._observations).cpu().numpy()
+            scalars["train/q_mean"] = float(values[np.arange(len(values)), masked_argmax(values, self._masks)].mean())
+        return scalars
+
+    def last_loss(self) -> float | None:
+        """The last update's loss (one host sync; for the logger): the weighted Huber loss of its TD errors."""
+        if self.loss is None or self.loss_weights is None:
+            return None
+        huber = torch.nn.functional.smooth_l1_loss(self.loss, torch.zeros_like(self.loss), reduction="none")
+        return float((huber * self.loss_weights).sum())
 
     def end(self) -> None:
         """Check the TD errors and weights once more."""

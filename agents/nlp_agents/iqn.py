@@ -153,6 +153,13 @@ class IQNAgent(DQNAgent):
         q, q_target = self.q, self.q_target
         assert isinstance(q, QuantileNetwork) and isinstance(q_target, QuantileNetwork)  # build_q's
         self.loss = update(q, q_target, self.optimizer, batch, self.config, self.generator)
+        self.loss_weights = batch["weights"]
+
+    def last_loss(self) -> float | None:
+        """The last update's quantile Huber loss, weighted over its real transitions as in :func:`update`."""
+        if self.loss is None or self.loss_weights is None:
+            return None
+        return float((self.loss * self.loss_weights).sum() / self.loss_weights.sum().clamp(min=1.0))
 
     def network_outputs(self, observations: np.ndarray) -> torch.Tensor:
         """Q values: each act's mean quantile at ``n_policy_taus`` evenly spaced fractions."""

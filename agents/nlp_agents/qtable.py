@@ -93,6 +93,7 @@ class QTableAgent(BaseAgent):
             )
         check_memory(self.name, {"Q table (states x actions x 8 bytes)": 8.0 * size})
         self.table = np.full((n_states, self.n_actions), self.config.initial_value, dtype=np.float64)
+        self.td_loss: float | None = None  # for the logger
 
     def states(self, observations: np.ndarray) -> np.ndarray:
         """Row indices of the table for a batch of observations."""
@@ -111,9 +112,20 @@ class QTableAgent(BaseAgent):
         if not np.isfinite(targets.sum()):  # a few ns: targets has num_envs entries
             raise diverged(self.name, self.num_timesteps, "the TD target (reward + discounted value)")
         valid = step.valid
-        update(
-            self.table, self.states(step.observations)[valid], step.actions[valid], targets[valid], config.learning_rate
-        )
+        states, actions = self.states(step.observations)[valid], step.actions[valid]
+        if self.log_due and valid.any():  # the logger writes after this step: the TD error before the update
+            self.td_loss = float(np.mean(np.square(targets[valid] - self.table[states, actions])))
+        update(self.table, states, actions, targets[valid], config.learning_rate)
+
+    def training_scalars(self, done: int, total: int) -> dict[str, float]:
+        """Adds ``train/loss`` (mean squared TD error of the last logged step) and ``train/q_mean`` (of the slots)."""
+        scalars = super().training_scalars(done, total)
+        if self.td_loss is not None:
+            scalars["train/loss"] = self.td_loss
+        if self._observations is not None:
+            values = masked_argmax_values(self.table[self.states(self._observations)], self._masks)
+            scalars["train/q_mean"] = float(values.mean())
+        return scalars
 
     def _tensors(self) -> dict[str, Any]:
         return {"table": self.table}

@@ -37,6 +37,8 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import KVWriter
+from stable_baselines3.common.logger import Logger as SB3Logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from nlp_agents.base import (
@@ -62,6 +64,7 @@ from nlp_agents.base import (
     resolve_device,
     save_agent_file,
 )
+from nlp_agents.logger import NULL_LOGGER, EpisodeLog, Logger
 from nlp_agents.networks import TorchThreads
 from nlp_agents.sb3_masking import (
     MaskedActorCriticPolicy,
@@ -323,12 +326,22 @@ def _has_tuple_option(kind: Any) -> bool:
 
 
 class _Bridge(BaseCallback):
-    """Calls our ``callback(agent, timesteps)`` from SB3 (``False`` stops training) and checks the weights."""
+    """Calls our ``callback(agent, timesteps)`` from SB3 (``False`` stops training) and checks the weights.
+
+    With a logger (``SB3Agent.set_logger``) it also feeds the episodes that end to the agent's
+    :class:`~nlp_agents.logger.EpisodeLog` and writes every ``logger.interval`` env steps.
+    """
 
     def __init__(self, agent: SB3Agent, callback: Callback | None) -> None:
         super().__init__()
-        self.agent, self.user_callback = agent, callback
         self.checked_at = 0
+        self.log = agent._episode_log
+        self.agent = agent
+        self.user_callback = callback if self.log is None or callback is None else self.log.timed(callback)
+
+    def _on_training_start(self) -> None:
+        if self.log is not None:
+            self.log.start(int(self.model.num_timesteps))
 
     def _on_rollout_end(self) -> None:
         if self.model.num_timesteps - self.checked_at >= CHECK_STEPS:
@@ -336,10 +349,45 @@ class _Bridge(BaseCallback):
             self.agent.check_finite()
 
     def _on_step(self) -> bool:
-        self.agent.num_timesteps = int(self.model.num_timesteps)
+        self.agent.num_timesteps = steps = int(self.model.num_timesteps)
+        if self.log is not None:
+            self._log_step(self.log, steps)
         if self.user_callback is None:
             return True
         return self.user_callback(self.agent, self.agent.num_timesteps) is not False
+
+    def _log_step(self, log: EpisodeLog, steps: int) -> None:
+        """Add the episodes that ended at this step (CoreVecEnv's infos); write when due."""
+        dones = self.locals["dones"]
+        if dones.any():
+            infos = [self.locals["infos"][slot] for slot in np.flatnonzero(dones)]
+            log.add_episodes(
+                [info["episode"]["r"] for info in infos],
+                [info["episode"]["l"] for info in infos],
+                {name: [info[name] for info in infos] for name in log.metric_names},
+            )
+        if log.due(steps):
+            log.write(steps, self.agent.training_scalars())
+
+    def _on_training_end(self) -> None:
+        if self.log is not None:
+            self.log.finish(int(self.model.num_timesteps), self.agent.training_scalars)
+
+
+class _LatestValues(KVWriter):
+    """An SB3 output format that keeps the last value of each numeric key SB3 dumped (for our logger)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
+        """Keep the numeric values."""
+        for key, value in key_values.items():
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                self.values[key] = float(value)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 _RESERVED = {"self", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"}
@@ -508,6 +556,9 @@ class SB3Agent:
         self.vec_env.seed(self.seed)
         self._states = _seeded_global_states(self.seed)
         self.num_timesteps = 0
+        self.logger: Logger = NULL_LOGGER
+        self._episode_log: EpisodeLog | None = None
+        self._sb3_values = _LatestValues()
         self.threads = TorchThreads(merged.pop("torch_threads"), self.device)
         check_memory(self.name, self.memory_needs(merged), self.device)
         with self._own_rngs():
@@ -563,8 +614,50 @@ class SB3Agent:
             self._states = _global_states()
             _set_global_states(caller)
 
+    def set_logger(self, logger: Logger) -> None:
+        """Write scalars to ``logger`` (see :mod:`nlp_agents.logger`) every ``logger.interval`` env steps of ``learn``.
+
+        The episodes' returns, lengths and task metrics and the steps per second are ours (the same
+        tags as the built-in agents); the ``train/*`` values are SB3's own (its losses, and the
+        others it records), with ``train/learning_rate``, ``train/epsilon`` (DQN) and ``train/v_mean``
+        (A2C, PPO) or ``train/q_mean`` (DQN) read from the model.
+
+        Raises:
+            TypeError: ``logger`` is not a :class:`~nlp_agents.logger.Logger`.
+        """
+        if not isinstance(logger, Logger):
+            raise TypeError(f"{self.name}: set_logger takes an nlp_agents.logger.Logger, got {type(logger).__name__}.")
+        self.logger = logger
+        self._episode_log = None
+        self._sb3_values = _LatestValues()
+        if logger.writes:
+            self._episode_log = EpisodeLog(logger, self.env.num_envs, self.vec_env.metric_names)
+        self.model.set_logger(SB3Logger(folder=None, output_formats=[self._sb3_values] if logger.writes else []))
+
+    def training_scalars(self) -> dict[str, float]:
+        """SB3's ``train/*`` values (the last dumped, updated by those recorded since) and the model's own figures."""
+        model = self.model
+        pending = {key: value for key, value in model.logger.name_to_value.items() if isinstance(value, (int, float))}
+        scalars = {
+            key: float(value)
+            for key, value in {**self._sb3_values.values, **pending}.items()
+            if key.startswith("train/")
+        }
+        scalars["train/learning_rate"] = float(model.policy.optimizer.param_groups[0]["lr"])
+        if hasattr(model, "exploration_rate"):
+            scalars["train/epsilon"] = float(model.exploration_rate)
+        buffer = getattr(model, "rollout_buffer", None)
+        if buffer is not None and (buffer.full or buffer.pos):
+            scalars["train/v_mean"] = float(buffer.values[: buffer.buffer_size if buffer.full else buffer.pos].mean())
+        q_net = getattr(model, "q_net", None)
+        if q_net is not None and getattr(model, "_last_obs", None) is not None:
+            with torch.no_grad():
+                q_values = q_net(model.policy.obs_to_tensor(model._last_obs)[0])
+            scalars["train/q_mean"] = float(q_values.max(dim=1).values.mean())
+        return scalars
+
     def learn(self, total_timesteps: int, callback: Callback | None = None) -> SB3Agent:
-        """Train for ``total_timesteps`` env steps (all slots together)."""
+        """Train for ``total_timesteps`` env steps (all slots together); see :meth:`set_logger` for logging."""
         with self._own_rngs():
             try:
                 self.model.learn(int(total_timesteps), callback=_Bridge(self, callback), reset_num_timesteps=False)

@@ -266,6 +266,14 @@ class VLearnerAgent(NetworkAgent):
         self._greedy, self._values = self._act(step.next_observations, step.next_masks)
         rollout.next_values[t] = self._values
 
+    def training_scalars(self, done: int, total: int) -> dict[str, float]:
+        """Adds ``train/loss`` (the last gradient step's Huber loss) and ``train/v_mean`` (mean value of the slots)."""
+        scalars = super().training_scalars(done, total)
+        if self.loss is not None:
+            scalars["train/loss"] = float(self.loss)
+        scalars["train/v_mean"] = float(self._values.mean())
+        return scalars
+
     def end(self) -> None:
         """Learn from the rollout collected so far."""
         if len(self._rollout):

@@ -43,7 +43,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_ray_address(args.address)  # before anything is written: fail in seconds, not after a hang
     with ResultStore(args.db) as store:
         print(f"suite {suite.name!r} ({suite.path}): results in {args.db}", file=sys.stderr)
-        summary = run_cells(cells, store, executor=args.executor, jobs=args.jobs, address=args.address)
+        if args.tensorboard is not None:
+            print(
+                f"TensorBoard scalars in {args.tensorboard}/AGENT/ENV/seed-S, one run folder per cell", file=sys.stderr
+            )
+        summary = run_cells(
+            cells, store, executor=args.executor, jobs=args.jobs, address=args.address, tensorboard=args.tensorboard
+        )
         wanted = {cell_key(cell) for cell in cells}
         results = [result for result in store.results(suite.name) if result.key in wanted]
         log = _log_failures(store.path, summary)
@@ -148,6 +154,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--address", help="Ray cluster address (with --executor ray; default: start a local Ray)")
     bench.add_argument("--jobs", type=positive_int, default=1, help="worker processes for the local executor")
     bench.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
+    bench.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="write each cell's TensorBoard scalars to DIR/agent/env/seed-S (needs nlp-envs[tensorboard])",
+    )
     bench.set_defaults(handler=cmd_bench)
 
     board = commands.add_parser("leaderboard", help="show the leaderboard of a results database")

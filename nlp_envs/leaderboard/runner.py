@@ -187,7 +187,9 @@ def git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
-def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> CellResult:
+def run_cell(
+    cell: Cell, on_steps: Callable[[int, int], None] | None = None, tensorboard: str | Path | None = None
+) -> CellResult:
     """Train one agent on one env with one seed, evaluate it, and return the record.
 
     The agent trains with :func:`training_seed` and is evaluated on the suite's common held-out
@@ -196,23 +198,33 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
     Args:
         cell: what to run.
         on_steps: called as ``on_steps(done, total)`` while training (for a progress bar).
+        tensorboard: a folder; the cell then writes TensorBoard scalars to its run folder
+            ``tensorboard/agent/env/seed-S``: the agent's own (see :mod:`nlp_agents.logger`), the
+            evaluation's ``eval/normalized_score`` and ``eval/mean_return`` at each learning-curve
+            point and ``eval/final_normalized_score``, ``eval/final_mean_return`` at the end. It
+            changes no result (it is not part of the cell's config).
 
     Raises:
         CellSkipped: the agent does not support this env's spaces.
+        nlp_agents.LoggerNotSupportedError: ``tensorboard`` is given and the agent has no ``set_logger``.
     """
     import nlp_agents
     from nlp_agents.base import has_masks, resolve_device
+    from nlp_agents.logger import TensorBoardLogger, open_logger, run_folder
 
     started = time.perf_counter()
     device = str(resolve_device(cell.device, cell.agent))  # "auto" recorded as the device it became
     seed = training_seed(cell.seed, cell.num_envs)
     _check_episodes(cell)
     env = gym.make_vec(cell.env.id, num_envs=cell.num_envs, vectorization_mode="vector_entry_point", **cell.env.kwargs)
+    logger: TensorBoardLogger | None = None
     try:
         try:
             agent = nlp_agents.make(cell.agent, env, seed=seed, device=device, **cell.hyperparams)
         except nlp_agents.UnsupportedEnvError as error:
             raise CellSkipped(str(error)) from None
+        if tensorboard is not None:
+            logger = open_logger(run_folder(tensorboard, cell.agent, env_name(cell), cell.seed), agent, cell.agent)
         notes = [MASKS_IGNORED_NOTE] if has_masks(env) and not takes_action_masks(agent) else []
         total = cell.env.steps
         checkpoints = [max(1, round(total * (k + 1) / cell.curve_points)) for k in range(cell.curve_points)]
@@ -225,7 +237,13 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         def score_now(done: int) -> None:
             nonlocal evaluation_time
             began = time.perf_counter()
-            curve.append([float(done), score(cell.curve_episodes, CURVE_EVAL_SEED).mean_return])
+            evaluation = score(cell.curve_episodes, CURVE_EVAL_SEED)
+            curve.append([float(done), evaluation.mean_return])
+            if logger is not None:
+                logger.scalars(
+                    {"eval/normalized_score": evaluation.normalized_score, "eval/mean_return": evaluation.mean_return},
+                    done,
+                )
             evaluation_time += time.perf_counter() - began
 
         def callback(_agent: Any, done: int) -> bool:
@@ -243,8 +261,15 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
         if checkpoints:
             score_now(train_steps)
         final = score(cell.eval_episodes, FINAL_EVAL_SEED)
+        if logger is not None:
+            logger.scalars(
+                {"eval/final_normalized_score": final.normalized_score, "eval/final_mean_return": final.mean_return},
+                train_steps,
+            )
     finally:
         env.close()
+        if logger is not None:
+            logger.close()
     return CellResult(
         suite=cell.suite,
         agent=cell.agent,
@@ -270,10 +295,12 @@ def run_cell(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> 
     )
 
 
-def _run_cell_quietly(cell: Cell, on_steps: Callable[[int, int], None] | None = None) -> Outcome:
+def _run_cell_quietly(
+    cell: Cell, on_steps: Callable[[int, int], None] | None = None, tensorboard: str | Path | None = None
+) -> Outcome:
     """Run a cell; a checked result, or ``("skipped" | "failed", reason)`` instead of raising."""
     try:
-        result = run_cell(cell, on_steps)
+        result = run_cell(cell, on_steps, tensorboard)
         check_result(result)
     except CellSkipped as skipped:
         return ("skipped", str(skipped))
@@ -282,6 +309,11 @@ def _run_cell_quietly(cell: Cell, on_steps: Callable[[int, int], None] | None = 
     except Exception:
         return ("failed", traceback.format_exc(limit=8))
     return result
+
+
+def _run_cell_remotely(cell: Cell, tensorboard: Path | None) -> Outcome:
+    """:func:`_run_cell_quietly` without a progress bar (a Ray task)."""
+    return _run_cell_quietly(cell, None, tensorboard)
 
 
 def _label(cell: Cell) -> str:
@@ -363,11 +395,14 @@ def run_cells(
     jobs: int = 1,
     address: str | None = None,
     stream: TextIO = sys.stderr,
+    tensorboard: str | Path | None = None,
 ) -> RunSummary:
     """Run every cell not yet in ``store``, writing each to it as soon as it finishes.
 
     Results an earlier run kept in the store's journal are written first. Ctrl-C
-    (``KeyboardInterrupt``) stops the run: the summary then has ``interrupted`` set.
+    (``KeyboardInterrupt``) stops the run: the summary then has ``interrupted`` set. With
+    ``tensorboard``, each cell that runs writes its scalars to ``tensorboard/agent/env/seed-S`` (see
+    :func:`run_cell`; with Ray on several machines, give a folder every node can write).
 
     Raises:
         ValueError: an unknown executor, ``jobs < 1``, or a cell outside the seeding rule (a seed
@@ -398,8 +433,10 @@ def run_cells(
     if summary.already_done:
         total = summary.already_done + summary.to_run
         stream.write(f"{summary.already_done} of {total} cells are already in {store.path}; skipping them.\n")
+    if tensorboard is not None:
+        tensorboard = Path(tensorboard).resolve()  # worker processes and Ray tasks may start elsewhere
     try:
-        with closing(_execute(pending, executor, jobs, address, progress)) as outcomes:
+        with closing(_execute(pending, executor, jobs, address, progress, tensorboard)) as outcomes:
             for cell, outcome in outcomes:
                 progress.cell(cell, _record(summary, store, cell, outcome))
     except KeyboardInterrupt:
@@ -409,15 +446,20 @@ def run_cells(
 
 
 def _execute(
-    cells: list[Cell], executor: str, jobs: int, address: str | None, progress: Progress
+    cells: list[Cell],
+    executor: str,
+    jobs: int,
+    address: str | None,
+    progress: Progress,
+    tensorboard: Path | None = None,
 ) -> Generator[tuple[Cell, Outcome], None, None]:
     if executor == "ray":
-        yield from _execute_ray(cells, address)
+        yield from _execute_ray(cells, address, tensorboard)
     elif jobs == 1:
         for cell in cells:
-            yield cell, _run_cell_quietly(cell, progress.steps(cell))
+            yield cell, _run_cell_quietly(cell, progress.steps(cell), tensorboard)
     else:
-        yield from _execute_pool(cells, jobs, progress.stream)
+        yield from _execute_pool(cells, jobs, progress.stream, tensorboard)
 
 
 def _ignore_sigint() -> None:
@@ -440,7 +482,9 @@ def _stop_pool(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         process.join(timeout=10)
 
 
-def _execute_pool(cells: list[Cell], jobs: int, stream: TextIO) -> Iterator[tuple[Cell, Outcome]]:
+def _execute_pool(
+    cells: list[Cell], jobs: int, stream: TextIO, tensorboard: Path | None = None
+) -> Iterator[tuple[Cell, Outcome]]:
     """Run cells in ``jobs`` worker processes; a dead worker's cells run again, each alone.
 
     At most ``jobs`` cells are in flight, so when a worker dies (the pool is then broken) the
@@ -459,7 +503,7 @@ def _execute_pool(cells: list[Cell], jobs: int, stream: TextIO) -> Iterator[tupl
                     break
                 index = waiting.popleft()
                 try:
-                    running[pool.submit(_run_cell_quietly, cells[index])] = index
+                    running[pool.submit(_run_cell_quietly, cells[index], None, tensorboard)] = index
                 except BrokenProcessPool:  # a worker died since the last wait: its cell's future says which
                     waiting.appendleft(index)  # this one never started, so it is no suspect
                     break
@@ -533,7 +577,9 @@ def check_ray_address(address: str | None) -> None:
         ) from None
 
 
-def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[tuple[Cell, Outcome]]:
+def _execute_ray(
+    cells: list[Cell], address: str | None, tensorboard: Path | None = None
+) -> Iterator[tuple[Cell, Outcome]]:
     try:
         import ray
     except ModuleNotFoundError:
@@ -552,8 +598,8 @@ def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[tuple[Cell,
             ) from None
     refs: dict[Any, Cell] = {}
     try:
-        remote = ray.remote(_run_cell_quietly)
-        refs = {remote.remote(cell): cell for cell in cells}
+        remote = ray.remote(_run_cell_remotely)
+        refs = {remote.remote(cell, tensorboard): cell for cell in cells}
         waiting = list(refs)
         while waiting:
             ready, waiting = ray.wait(waiting, num_returns=1)
