@@ -17,7 +17,7 @@ from nlp_envs.cli import main as cli_main
 from nlp_envs.leaderboard.runner import run_cell, run_cells
 from nlp_envs.leaderboard.store import ResultStore
 from nlp_envs.leaderboard.suites import load_suite
-from tests.conftest import make_distribution, make_vec
+from tests.conftest import collect_transitions, make_distribution, make_vec
 
 EASY = "nlp_envs/NextWordEasy-v0"
 DIALOGUE = "nlp_envs/DialogueEasy-v0"
@@ -55,6 +55,9 @@ AGENTS = [
     pytest.param(
         "dqn", {"learning_starts": 200, "batch_size": 32}, {"train/loss", "train/q_mean", "train/epsilon"}, id="dqn"
     ),
+    pytest.param(
+        "iqn", {"learning_starts": 200, "batch_size": 32}, {"train/loss", "train/q_mean", "train/epsilon"}, id="iqn"
+    ),
     pytest.param("qtable", {}, {"train/loss", "train/q_mean", "train/epsilon"}, id="qtable"),
     pytest.param(
         "vlearner", {"rollout_steps": 8, "epochs": 1}, {"train/loss", "train/v_mean", "train/epsilon"}, id="vlearner"
@@ -76,6 +79,19 @@ def test_built_in_agents_write_their_scalars_every_interval(tmp_path, name, hype
     episodes = sum(value for _, value in values["rollout/episodes"])
     lengths = np.array([value for _, value in values["rollout/ep_length_mean"]])
     assert 0 < episodes and np.all(lengths >= 1) and np.all(lengths <= env.unwrapped.episode_limit)
+
+
+@pytest.mark.parametrize("name", ["bc", "cql"])
+def test_offline_agents_write_loss_and_speed_every_interval_of_gradient_steps(tmp_path, name) -> None:
+    env = make_vec(EASY, num_envs=4)
+    agent = nlp_agents.make(name, env, seed=3, tensorboard=tmp_path, dataset=collect_transitions(EASY, epsilon=0.2))
+    agent.learn(2 * DEFAULT_INTERVAL + 300)
+    values = scalars(tmp_path)
+    assert set(values) == {"train/loss", "train/learning_rate", "time/gradient_steps_per_second"}
+    for tag in values:
+        assert steps(values, tag) == [1000, 2000, 2300], tag
+    losses = [value for _, value in values["train/loss"]]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
 
 
 def test_learning_continues_the_steps_and_the_interval(tmp_path) -> None:

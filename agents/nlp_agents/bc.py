@@ -96,3 +96,7 @@ class BCAgent(OfflineAgent):
     def update(self, batch: Mapping[str, torch.Tensor]) -> None:
         """One BC step; ``self.loss`` holds the per-row cross-entropies."""
         self.loss = update(self.policy, self.optimizer, batch, self.config.max_grad_norm)
+
+    def last_loss(self) -> float | None:
+        """The last step's mean cross-entropy."""
+        return None if self.loss is None else float(self.loss.mean())

@@ -113,6 +113,7 @@ class CQLAgent(OfflineAgent):
         )
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.optimizer = FusedAdam(list(self.q.parameters()), config.learning_rate)
+        self._last_terms: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def memory_needs(self) -> dict[str, float]:
         """Bytes of the networks and an update batch (the dataset's are added by :class:`OfflineAgent`)."""
@@ -121,10 +122,19 @@ class CQLAgent(OfflineAgent):
     def update(self, batch: Mapping[str, torch.Tensor]) -> None:
         """One CQL step; ``self.loss`` holds the TD errors and gaps (both checked for finiteness)."""
         config = self.config
-        errors, gaps, _ = update(
+        errors, gaps, weights = update(
             self.q, self.q_target, self.optimizer, batch, config.double_q, config.max_grad_norm, config.alpha
         )
         self.loss = errors + gaps
+        self._last_terms = errors, gaps, weights
+
+    def last_loss(self) -> float | None:
+        """The last step's CQL loss: ``sum_i w_i * huber(errors_i) + alpha * sum_i w_i * gap_i``."""
+        if self._last_terms is None:
+            return None
+        errors, gaps, weights = self._last_terms
+        huber = torch.nn.functional.smooth_l1_loss(errors, torch.zeros_like(errors), reduction="none")
+        return float((huber * weights).sum() + self.config.alpha * (gaps * weights).sum())
 
     def after_step(self) -> None:
         """Copy the online network into the target every ``target_update_interval`` steps."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -241,6 +242,20 @@ class OfflineAgent(NetworkAgent):
     def after_step(self) -> None:
         """Called after each gradient step (``num_timesteps`` counts it): target copies and the like."""
 
+    def last_loss(self) -> float | None:
+        """The last gradient step's loss, for the logger (one host sync); None before the first step."""
+        raise NotImplementedError
+
+    def _write_scalars(self, steps: int, seconds: float) -> None:
+        """Write ``train/loss``, ``train/learning_rate`` and the gradient steps per second since the last write."""
+        scalars = self.training_scalars(0, 0)
+        loss = self.last_loss()
+        if loss is not None:
+            scalars["train/loss"] = loss
+        if seconds > 0:
+            scalars["time/gradient_steps_per_second"] = steps / seconds
+        self.logger.scalars(scalars, self.num_timesteps)
+
     def learn(self, total_timesteps: int, callback: Callback | None = None) -> OfflineAgent:
         """Take ``total_timesteps`` gradient steps on the dataset (the env is not stepped).
 
@@ -261,14 +276,21 @@ class OfflineAgent(NetworkAgent):
                 "Minari dataset id or path> (nlp-envs train: --hyperparams '{\"dataset\": ID}'); a loaded agent "
                 "predicts without one but cannot learn."
             )
+        logging, interval = self.logger.writes, self.logger.interval
         with self.threads():
+            written, since = self.num_timesteps, time.perf_counter()
             for _ in range(int(total_timesteps)):
                 self.update(self.sample())
                 self.num_timesteps += 1
                 if self.num_timesteps % CHECK_INTERVAL == 0:
                     self.check_finite()
                 self.after_step()
+                if logging and self.num_timesteps % interval == 0:
+                    self._write_scalars(self.num_timesteps - written, time.perf_counter() - since)
+                    written, since = self.num_timesteps, time.perf_counter()
                 if callback is not None and callback(self, self.num_timesteps) is False:
                     break
             self.check_finite()
+            if logging and self.num_timesteps > written:
+                self._write_scalars(self.num_timesteps - written, time.perf_counter() - since)
         return self
