@@ -118,3 +118,25 @@ def test_action_masks_reach_torchrl_action_mask_transform(mode: AutoresetMode) -
     actions = np.stack([step["actions"] for step in steps], 1)
     assert np.take_along_axis(masks, actions[..., None], axis=-1).all(), "an action outside the env's mask was taken"
     assert rollout["next", "done"].any()
+
+
+def test_action_masks_of_the_single_env_reach_torchrl_action_mask_transform() -> None:
+    env = GymEnv(MASKED, categorical_action_encoding=True)
+    single = env._env  # the gymnasium env GymEnv made
+    n = int(single.action_space.n)
+    taken: list[tuple[np.ndarray, int]] = []
+    step = single.step
+
+    def recording_step(action: Any) -> Any:
+        taken.append((single.unwrapped.action_masks().copy(), int(action)))
+        return step(action)
+
+    single.step = recording_step  # type: ignore[method-assign]
+    spec = Composite(action_mask=Binary(n=n, shape=(n,), dtype=torch.bool))
+    env.set_info_dict_reader(default_info_dict_reader(["action_mask"], spec=spec))
+    env = TransformedEnv(env, ActionMask())
+    env.set_seed(0)
+    rollout = env.rollout(200, break_when_any_done=False)
+    assert len(taken) == 200 and rollout["next", "done"].any()
+    assert not all(mask.all() for mask, _ in taken), "the masks allowed every act: nothing was tested"
+    assert all(mask[action] for mask, action in taken), "an action outside the env's mask was taken"

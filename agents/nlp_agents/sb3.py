@@ -1,13 +1,10 @@
 """``sb3-a2c``, ``sb3-ppo``, ``sb3-dqn``: Stable-Baselines3 through one adapter.
 
-:class:`CoreVecEnv` presents our native batched env as an SB3 ``VecEnv`` without a Python env per
-copy: it drives the env's :class:`~nlp_envs.core.TaskCore` for all slots at once with SB3's
-same-step autoreset: each step runs in the env's own ``AutoresetMode.SAME_STEP`` (a slot whose
-episode ends is restarted in the same step), and the env's ``final_obs`` becomes SB3's
-``infos[i]["terminal_observation"]``, with ``"TimeLimit.truncated"`` set on truncation. The env's
-seeding rule holds (slot ``i`` seeded with ``seed + i``, one episode key per episode). On an env
-with action masks it can hand SB3 ``{"observation", "action_mask"}`` dicts, which the masked A2C,
-PPO and DQN of :mod:`nlp_agents.sb3_masking` read, so that these agents honour the masks too.
+:class:`~nlp_envs.sb3.CoreVecEnv` (public, in :mod:`nlp_envs.sb3`) presents our native batched env
+as an SB3 ``VecEnv`` without a Python env per copy, with SB3's same-step autoreset and seeding
+rule. On an env with action masks it can hand SB3 ``{"observation", "action_mask"}`` dicts, which
+the masked A2C, PPO and DQN of :mod:`nlp_agents.sb3_masking` read, so that these agents honour the
+masks too.
 
 :class:`SB3Agent` wraps any SB3 (or sb3-contrib) algorithm as an nlp-envs agent. SB3 seeds and
 draws from the global ``random``/``numpy``/``torch`` generators; the adapter swaps its own copies
@@ -28,18 +25,16 @@ import operator
 import random as python_random
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter
 from stable_baselines3.common.logger import Logger as SB3Logger
-from stable_baselines3.common.vec_env import VecEnv
 
 from nlp_agents.base import (
     MAX_COUNT,
@@ -66,156 +61,10 @@ from nlp_agents.base import (
 )
 from nlp_agents.logger import NULL_LOGGER, EpisodeLog, Logger
 from nlp_agents.networks import TorchThreads
-from nlp_agents.sb3_masking import (
-    MaskedActorCriticPolicy,
-    MaskedDQN,
-    MaskedDQNPolicy,
-    masked_observation,
-    masked_observation_space,
-)
+from nlp_agents.sb3_masking import MaskedActorCriticPolicy, MaskedDQN, MaskedDQNPolicy, masked_observation
 from nlp_envs.arguments import fits_annotation, signature, type_name
-from nlp_envs.core import CoreVectorEnv, allowed_acts
-
-
-class CoreVecEnv(VecEnv):
-    """An nlp-envs vector env as an SB3 ``VecEnv`` with same-step autoreset.
-
-    Args:
-        env: a vector env made with ``vectorization_mode="vector_entry_point"`` (its ``unwrapped``
-            is a :class:`~nlp_envs.core.CoreVectorEnv`), in any autoreset mode: each step runs in
-            SAME_STEP and the env gets its own mode back after it.
-        mask_observations: observe ``{"observation": obs, "action_mask": float mask}`` dicts (the
-            terminal observation's mask is the one of the ended state).
-    """
-
-    def __init__(self, env: Any, mask_observations: bool = False) -> None:
-        unwrapped = env.unwrapped
-        core = getattr(unwrapped, "core", None)
-        if core is None or not isinstance(unwrapped, CoreVectorEnv):
-            raise UnsupportedEnvError(
-                f"the SB3 adapter needs an nlp-envs native vector env (a CoreVectorEnv), got "
-                f"{type(unwrapped).__name__}; make it with gym.make_vec(env_id, num_envs=N, "
-                "vectorization_mode='vector_entry_point')."
-            )
-        self.core: Any = core
-        self.env = env
-        self.mask_observations = mask_observations
-        observation_space = env.single_observation_space
-        if mask_observations:
-            observation_space = masked_observation_space(observation_space, env.single_action_space.n)
-        super().__init__(env.num_envs, observation_space, env.single_action_space)
-        self.metric_names = tuple(getattr(unwrapped, "metric_names", ()))
-        self.episode_returns = np.zeros(self.num_envs)
-        self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
-        self.actions = np.zeros(self.num_envs, dtype=np.int64)
-
-    def reset(self) -> np.ndarray | dict[str, np.ndarray]:
-        """Start an episode in every slot (seeded by the last ``seed()``) and return the observations."""
-        seeds = [None if seed is None else int(seed) for seed in self._seeds]
-        observations, _ = self.env.reset(seed=seeds)
-        self._reset_seeds()
-        self.episode_returns[:] = 0.0
-        self.episode_lengths[:] = 0
-        return self._observe(observations)
-
-    def step_async(self, actions: np.ndarray) -> None:
-        """Store the actions of the next step (validated against the action space)."""
-        actions = np.asarray(actions).reshape(-1)
-        n = self.action_space.n  # type: ignore[attr-defined]
-        wrong = actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu"
-        if wrong or actions.min() < 0 or actions.max() >= n:
-            raise ValueError(f"expected {self.num_envs} integer actions in [0, {n - 1}], got {actions!r}.")
-        self.actions = actions.astype(np.int64)
-
-    def step_wait(self) -> tuple[np.ndarray | dict[str, np.ndarray], np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """Step every slot in SAME_STEP mode: ended slots restart now, ``terminal_observation`` in their infos."""
-        unwrapped = self.env.unwrapped
-        declared = unwrapped.autoreset_mode
-        # For this step only: the caller's env keeps its own mode (SAME_STEP leaves no slot waiting to
-        # restart, so the env is consistent in any mode afterwards).
-        unwrapped.autoreset_mode = AutoresetMode.SAME_STEP
-        try:
-            observations, rewards, terminated, truncated, vector_infos = self.env.step(self.actions)
-        finally:
-            unwrapped.autoreset_mode = declared
-        dones = terminated | truncated
-        self.episode_returns += rewards
-        self.episode_lengths += 1
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        ending = np.flatnonzero(dones)
-        if ending.size:
-            final_info = vector_infos["final_info"]
-            # The terminal observation's mask is the one of the ended state, which the step's final info holds.
-            last = np.stack(vector_infos["final_obs"][ending])
-            if "action_mask" in final_info:
-                ended_masks = final_info["action_mask"][ending]
-            else:  # a task without masks
-                ended_masks = np.ones((len(ending), self.action_space.n), dtype=bool)  # type: ignore[attr-defined]
-            terminal = self._observe(last, ended_masks)
-            for index, slot in enumerate(ending):
-                info = infos[slot]
-                info["terminal_observation"] = (
-                    {key: value[index] for key, value in terminal.items()}
-                    if isinstance(terminal, dict)
-                    else terminal[index]
-                )
-                # SB3 bootstraps from the terminal observation only for a time limit, not a real end.
-                info["TimeLimit.truncated"] = bool(truncated[slot] and not terminated[slot])
-                info["episode"] = {"r": float(self.episode_returns[slot]), "l": int(self.episode_lengths[slot])}
-                for name in self.metric_names:
-                    info[name] = final_info[name][slot]
-            self.episode_returns[ending] = 0.0
-            self.episode_lengths[ending] = 0
-        return self._observe(observations), rewards.astype(np.float32), dones, infos
-
-    def _observe(self, observations: Any, masks: np.ndarray | None = None) -> np.ndarray | dict[str, np.ndarray]:
-        """What SB3 sees of a batch of states: the observations, with their masks if asked for.
-
-        ``masks`` defaults to those of the current state (:meth:`action_masks`).
-        """
-        observations = np.array(observations)
-        if not self.mask_observations:
-            return observations
-        return masked_observation(observations, self.action_masks() if masks is None else masks)
-
-    def action_masks(self) -> np.ndarray:
-        """``(num_envs, n)`` booleans: the allowed acts of every slot (all True without a mask)."""
-        mask = self.core.action_masks()
-        n = self.action_space.n  # type: ignore[attr-defined]
-        return np.ones((self.num_envs, n), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-
-    def _indices(self, indices: Any) -> Sequence[int]:
-        if indices is None:
-            return range(self.num_envs)
-        return [indices] if isinstance(indices, int) else list(indices)
-
-    def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
-        """Only ``action_masks`` is supported (what sb3-contrib's masking calls)."""
-        if method_name != "action_masks":
-            raise AttributeError(f"CoreVecEnv supports env_method('action_masks') only, not {method_name!r}.")
-        masks = self.action_masks()
-        return [masks[index] for index in self._indices(indices)]
-
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        """An attribute of the underlying env, once per requested slot."""
-        value = getattr(self.env.unwrapped, attr_name)
-        return [value for _ in self._indices(indices)]
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        """Setting attributes of single slots is not supported (the slots share one core)."""
-        raise AttributeError(f"CoreVecEnv cannot set {attr_name!r}: its slots share one batched core.")
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        """No slot is wrapped."""
-        return [False for _ in self._indices(indices)]
-
-    def has_attr(self, attr_name: str) -> bool:
-        """Whether the env offers ``attr_name`` (``action_masks`` always)."""
-        return attr_name == "action_masks" or hasattr(self.env.unwrapped, attr_name)
-
-    def close(self) -> None:
-        """Nothing to release (the caller owns the vector env)."""
-
+from nlp_envs.core import allowed_acts
+from nlp_envs.sb3 import CoreVecEnv, NotNativeEnvError
 
 CHECK_STEPS = 1024
 """Env steps between checks that the policy's weights are finite (at the end of a rollout)."""
@@ -552,7 +401,10 @@ class SB3Agent:
         if variant is not None and not self.maskable and policy == "MlpPolicy" and has_masks(self.env):
             self.masks_in_observation = True
             algorithm, policy = variant
-        self.vec_env = CoreVecEnv(env, mask_observations=self.masks_in_observation)
+        try:
+            self.vec_env = CoreVecEnv(env, mask_observations=self.masks_in_observation)
+        except NotNativeEnvError as error:
+            raise UnsupportedEnvError(f"{self.name}: {error}") from None
         self.vec_env.seed(self.seed)
         self._states = _seeded_global_states(self.seed)
         self.num_timesteps = 0

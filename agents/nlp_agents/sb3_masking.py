@@ -2,7 +2,7 @@
 
 SB3's own algorithms know nothing of masks, so on an env that defines them the adapter hands SB3 a
 ``Dict`` observation, ``{"observation": ..., "action_mask": ...}`` (see
-:class:`nlp_agents.sb3.CoreVecEnv`). The mask thus travels with the observation into SB3's rollout
+:class:`nlp_envs.sb3.CoreVecEnv`). The mask thus travels with the observation into SB3's rollout
 and replay buffers, and these policies read it wherever SB3 evaluates the policy:
 
 - :class:`MaskedActorCriticPolicy` (A2C, PPO) gives masked acts no probability, in rollouts and
@@ -29,22 +29,10 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 
-from nlp_envs.core import allowed_acts
+from nlp_envs.sb3 import ACTION_MASK, OBSERVATION, masked_observation, masked_observation_space
 
-OBSERVATION, ACTION_MASK = "observation", "action_mask"
 # Finite, so that a masked entry times a zero probability or a zero discount is 0, never NaN.
 MASKED_VALUE = -1e8
-
-
-def masked_observation_space(observation_space: spaces.Space, n_actions: int) -> spaces.Dict:
-    """The ``Dict`` space SB3 sees on a masked env: the env's observation and the current mask."""
-    mask_space = spaces.Box(0.0, 1.0, (n_actions,), dtype=np.float32)
-    return spaces.Dict({OBSERVATION: observation_space, ACTION_MASK: mask_space})
-
-
-def masked_observation(observations: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
-    """A batch of the :func:`masked_observation_space` (a mask row allowing nothing allows everything)."""
-    return {OBSERVATION: observations, ACTION_MASK: allowed_acts(masks).astype(np.float32)}
 
 
 class ObservationExtractor(BaseFeaturesExtractor):
