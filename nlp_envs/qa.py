@@ -174,6 +174,20 @@ class QACore(TaskCore):
         # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
         self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
         self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
+        # Constants of begin() and advance(), built once (both run at every step of a single env).
+        data, f = self.data, len(self.feature_names)
+        self._streams = np.arange(2 * n + 1)
+        self._total = np.uint64(len(data.questions))
+        self._others = np.maximum(data.group_sizes - 1, 1)  # per question: the other pairs of its group
+        self._others_u64 = self._others.astype(np.uint64)
+        self._hard = np.minimum(self.hard_distractors, data.group_sizes - 1)  # per question: its hard distractors
+        self._window = np.arange(n - 1)  # the distractor columns 1 .. n - 1, from 0
+        self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
+        self._slots = np.arange(num_envs)
+        self._feature_columns = np.arange(n)[:, None] * f + np.arange(f)  # candidate i's feature columns
+        self._answers_allowed = np.ones((num_envs, n), dtype=bool)
+        # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
+        self.obs = np.zeros((num_envs, width), dtype=np.float32)
 
     @property
     def action_meanings(self) -> list[str]:
@@ -184,43 +198,40 @@ class QACore(TaskCore):
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
         data, n, m = self.data, self.candidates, len(slots)
-        total = len(data.questions)
         # One hash per (slot, stream): the question, the hard window, a random distractor per
         # column, and the shuffling order per column (one vectorised call: begin runs at every reset).
-        streams = 2 * n + 1
-        hashes = hash_keys(np.repeat(keys, streams), np.tile(np.arange(streams), m)).reshape(m, streams)
-        question = (hashes[:, _QUESTION] % np.uint64(total)).astype(np.int64)
-        chosen = (hashes[:, _RANDOM : _RANDOM + n] % np.uint64(total)).astype(np.int64)  # column 0 unused
+        hashes = hash_keys(np.repeat(keys, len(self._streams)), np.tile(self._streams, m)).reshape(m, -1)
+        question = (hashes[:, _QUESTION] % self._total).astype(np.int64)
+        chosen = (hashes[:, _RANDOM : _RANDOM + n] % self._total).astype(np.int64)  # column 0 unused
         chosen[:, 0] = question
         # Hard distractors: a window of the question's group (topic file or conversation) starting at a
         # random offset after it, so they are distinct pairs and never the question's own.
-        start, size = data.group_starts[question], data.group_sizes[question]
-        others = np.maximum(size - 1, 1)
-        offset = (hashes[:, _WINDOW] % others.astype(np.uint64)).astype(np.int64)
-        hard = np.minimum(self.hard_distractors, size - 1)
-        columns = np.arange(1, n)
-        after = (question - start)[:, None] + 1 + (offset[:, None] + columns - 1) % others[:, None]
+        start, size, others = data.group_starts[question], data.group_sizes[question], self._others[question]
+        offset = (hashes[:, _WINDOW] % self._others_u64[question]).astype(np.int64)
+        after = (question - start)[:, None] + 1 + (offset[:, None] + self._window) % others[:, None]
         window = start[:, None] + after % size[:, None]
-        chosen[:, 1:] = np.where(columns - 1 < hard[:, None], window, chosen[:, 1:])
+        chosen[:, 1:] = np.where(self._window < self._hard[question][:, None], window, chosen[:, 1:])
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         answers = data.answer_ids[chosen]
         for round_ in range(1 << 62):
-            repeats = (answers[:, :, None] == answers[:, None, :]) & np.tri(n, k=-1, dtype=bool)[None]
-            clash = repeats.any(axis=2)
+            clash = ((answers[:, :, None] == answers[:, None, :]) & self._earlier).any(axis=2)
             if not clash.any():
                 break
             rows, columns = np.nonzero(clash)
-            chosen[rows, columns] = random_integers(keys[rows], total, _REDRAW, round_, columns)
+            chosen[rows, columns] = random_integers(keys[rows], len(data.questions), _REDRAW, round_, columns)
             answers[rows, columns] = data.answer_ids[chosen[rows, columns]]
-        order = np.argsort(hashes_to_uniform(hashes[:, _RANDOM + n :]), axis=1)
+        # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
+        order = np.argsort(hashes[:, _RANDOM + n :] >> np.uint64(11), axis=1)
+        candidates = chosen[self._slots[:m, None], order]
+        target = np.argmin(order, axis=1)
+        features = data.features(np.repeat(question, n), candidates).reshape(m, n, -1)
+        if self.hint is not None:
+            features = np.concatenate([features, self._hints(keys, target)[:, :, None]], axis=2)
         state = self.state
         state.question[slots] = question
-        state.candidates[slots] = np.take_along_axis(chosen, order, axis=1)
-        state.target[slots] = np.argmin(order, axis=1)
-        features = data.features(np.repeat(question, n), state.candidates[slots]).reshape(m, n, -1)
-        if self.hint is not None:
-            features = np.concatenate([features, self._hints(keys, state.target[slots])[:, :, None]], axis=2)
+        state.candidates[slots] = candidates
+        state.target[slots] = target
         state.features[slots] = features
         state.inspected[slots] = self.bandit
         state.steps[slots] = 0
@@ -228,6 +239,16 @@ class QACore(TaskCore):
         state.answer[slots] = -1
         state.position[slots] = 0
         state.outcome[slots] = INSPECT
+        shown = features * self.bandit  # zeros (signed as the features) until inspected
+        self.obs[slots] = np.concatenate(
+            [
+                shown.reshape(m, -1),
+                np.full((m, n), self.bandit, dtype=np.float32),
+                self._lengths[candidates],
+                np.zeros((m, 1), dtype=np.float32),
+            ],
+            axis=1,
+        )
 
     def _hints(self, keys: np.ndarray, target: np.ndarray) -> np.ndarray:
         """``(len(keys), candidates)``: 1 for the true answer, 0 for the others, plus Gaussian noise, clipped to +-1.
@@ -244,36 +265,28 @@ class QACore(TaskCore):
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
-        state, n = self.state, self.candidates
-        slots = np.arange(self.num_envs)
+        state, n, slots = self.state, self.candidates, self._slots
         answering = actions >= self.answer_offset
+        inspecting = ~answering
         position = actions % n
-        repeat = ~answering & state.inspected[slots, position]
-        outcome = np.where(
-            answering, np.where(position == state.target, RIGHT, WRONG), np.where(repeat, REPEAT, INSPECT)
-        )
-        state.inspected[slots, position] |= ~answering
+        seen = state.inspected[slots, position]
+        outcome = np.where(answering, np.where(position == state.target, RIGHT, WRONG), np.where(seen, REPEAT, INSPECT))
+        seen |= inspecting
+        state.inspected[slots, position] = seen
         state.answer[:] = np.where(answering, position, -1)
         state.position[:] = position
         state.outcome[:] = outcome
         np.add(state.steps, 1, out=state.steps)
-        np.add(state.inspections, ~answering, out=state.inspections)
+        np.add(state.inspections, inspecting, out=state.inspections)
+        # The observation: the acted-on candidate's features (zeros until inspected) and flag, the steps.
+        self.obs[slots[:, None], self._feature_columns[position]] = state.features[slots, position] * seen[:, None]
+        self.obs[slots, len(self.feature_names) * n + position] = seen
+        self.obs[:, -1] = state.steps / (n + 1)
         return self._rewards[outcome], outcome != INSPECT
 
     def observe(self) -> np.ndarray:
         """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
-        state = self.state
-        shown = state.features * state.inspected[:, :, None]
-        return np.concatenate(
-            [
-                shown.reshape(self.num_envs, -1),
-                state.inspected.astype(np.float32),
-                self._lengths[state.candidates],
-                (state.steps / (self.candidates + 1))[:, None].astype(np.float32),
-            ],
-            axis=1,
-            dtype=np.float32,
-        )
+        return self.obs.copy()
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The observation with the chosen action appended one-hot (what an inspection shows is unknown before)."""
@@ -294,12 +307,18 @@ class QACore(TaskCore):
         """The question, every candidate (with its features once inspected), and at the end the choice."""
         state, data = self.state, self.data
         lines = [f"Q: {data.questions[state.question[slot]]}"]
-        for position, pair in enumerate(state.candidates[slot]):
+        for position, (pair, inspected, features) in enumerate(
+            zip(
+                state.candidates[slot].tolist(),
+                state.inspected[slot].tolist(),
+                state.features[slot].tolist(),
+                strict=True,
+            )
+        ):
             line = f"  [{position}] {data.answers[pair]}"
-            if state.inspected[slot, position]:
+            if inspected:
                 values = ", ".join(
-                    f"{name} {value:.2f}"
-                    for name, value in zip(self.feature_names, state.features[slot, position], strict=True)
+                    f"{name} {value:.2f}" for name, value in zip(self.feature_names, features, strict=True)
                 )
                 line += f"  ({values})"
             lines.append(line)
@@ -317,7 +336,7 @@ class QACore(TaskCore):
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
         if self.bandit:
             return None
-        return np.concatenate([~self.state.inspected, np.ones_like(self.state.inspected)], axis=1)
+        return np.concatenate([~self.state.inspected, self._answers_allowed], axis=1)
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
