@@ -176,7 +176,10 @@ class QACore(TaskCore):
         self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
         # Constants of begin() and advance(), built once (both run at every step of a single env).
         data, f = self.data, len(self.feature_names)
-        self._streams = np.arange(2 * n + 1)
+        # The hash streams of begin(): the candidate draws, then (with a hint) the hint's noise draws.
+        hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
+        self._streams = np.concatenate([np.arange(2 * n + 1), _HINT_STREAM + hint_streams])
+        self._text_features = "  (" + ", ".join(f"{name} {{:.2f}}" for name in self.feature_names) + ")"
         self._total = np.uint64(len(data.questions))
         self._others = np.maximum(data.group_sizes - 1, 1)  # per question: the other pairs of its group
         self._others_u64 = self._others.astype(np.uint64)
@@ -222,12 +225,12 @@ class QACore(TaskCore):
             chosen[rows, columns] = random_integers(keys[rows], len(data.questions), _REDRAW, round_, columns)
             answers[rows, columns] = data.answer_ids[chosen[rows, columns]]
         # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
-        order = np.argsort(hashes[:, _RANDOM + n :] >> np.uint64(11), axis=1)
+        order = np.argsort(hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> np.uint64(11), axis=1)
         candidates = chosen[self._slots[:m, None], order]
         target = np.argmin(order, axis=1)
         features = data.features(np.repeat(question, n), candidates).reshape(m, n, -1)
         if self.hint is not None:
-            features = np.concatenate([features, self._hints(keys, target)[:, :, None]], axis=2)
+            features = np.concatenate([features, self._hints(hashes[:, 2 * n + 1 :], target)[:, :, None]], axis=2)
         state = self.state
         state.question[slots] = question
         state.candidates[slots] = candidates
@@ -250,15 +253,14 @@ class QACore(TaskCore):
             axis=1,
         )
 
-    def _hints(self, keys: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """``(len(keys), candidates)``: 1 for the true answer, 0 for the others, plus Gaussian noise, clipped to +-1.
+    def _hints(self, hashes: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """``(len(hashes), candidates)``: 1 for the true answer, 0 for the others, plus noise, clipped to +-1.
 
-        The noise (standard deviation ``answer_hint``) is a Box-Muller draw from the episode key alone.
+        The Gaussian noise (standard deviation ``answer_hint``) is a Box-Muller draw from the
+        ``2 * candidates`` hashes of each episode's hint streams.
         """
         n = self.candidates
-        uniform = hashes_to_uniform(
-            hash_keys(np.repeat(keys, 2 * n), np.tile(_HINT_STREAM + np.arange(2 * n), len(keys)))
-        ).reshape(len(keys), 2 * n)
+        uniform = hashes_to_uniform(hashes)
         noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :n])) * np.cos(2.0 * np.pi * uniform[:, n:])
         label = np.arange(n) == target[:, None]
         return np.clip(label + cast(float, self.hint) * noise, -1.0, 1.0).astype(np.float32)
@@ -317,10 +319,7 @@ class QACore(TaskCore):
         ):
             line = f"  [{position}] {data.answers[pair]}"
             if inspected:
-                values = ", ".join(
-                    f"{name} {value:.2f}" for name, value in zip(self.feature_names, features, strict=True)
-                )
-                line += f"  ({values})"
+                line += self._text_features.format(*features)
             lines.append(line)
         outcome = state.outcome[slot]
         if outcome != INSPECT:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,8 +16,10 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_agents
 import nlp_envs
+from nlp_envs.data import qa_pairs
+from nlp_envs.data.corpus import CorpusCacheWarning
 from nlp_envs.data.files import DataFileError
-from nlp_envs.data.qa_pairs import FEATURES, _Sparse, _sparse_dots, load_pairs
+from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
 from nlp_envs.qa import QACore
@@ -104,6 +108,104 @@ def test_features_are_word_overlap_tfidf_and_ppmi_cosines() -> None:
     # The true answers match their questions better than random answers, on average.
     true = split.features(questions, questions).mean(axis=0)
     assert (true > features.mean(axis=0)).all()
+
+
+def test_the_features_table_holds_exactly_what_features_computes(rng: np.random.Generator) -> None:
+    """Small splits answer features() from a table; its numbers are bit for bit the computed ones."""
+    for split in (load_pairs("chatterbot").train, load_pairs("chatterbot").test):
+        count = len(split.questions)
+        assert split.table is not None and split.table.shape == (count, count, len(FEATURES))
+        assert not split.table.flags.writeable
+        questions, answers = rng.integers(count, size=500), rng.integers(count, size=500)
+        computed = dataclasses.replace(split, table=None).features(questions, answers)
+        np.testing.assert_array_equal(split.features(questions, answers), computed)
+
+
+def same_pairs(first: QAPairs, second: QAPairs) -> None:
+    """Every field of both splits equal (arrays bit for bit)."""
+    for name in ("train", "test"):
+        for field in dataclasses.fields(QASplit):
+            left, right = getattr(first.split(name), field.name), getattr(second.split(name), field.name)
+            if isinstance(left, _Sparse):
+                for part in ("indptr", "ids", "weights"):
+                    np.testing.assert_array_equal(getattr(left, part), getattr(right, part), err_msg=field.name)
+            elif isinstance(left, np.ndarray) or left is None:
+                np.testing.assert_array_equal(left, right, err_msg=field.name)
+            else:
+                assert left == right, field.name
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch) -> Iterator[Path]:
+    """An empty pairs cache, and no pairs cached in this process."""
+    monkeypatch.setenv("NLP_ENVS_CACHE", str(tmp_path / "cache"))
+    load_pairs.cache_clear()
+    yield tmp_path / "cache"
+    load_pairs.cache_clear()
+
+
+def test_pairs_are_cached_on_disk_and_an_edited_file_is_built_again(
+    faq_rows, cache: Path, tmp_path, monkeypatch
+) -> None:
+    faq = write_csv(tmp_path / "faq.csv", faq_rows)
+    built = load_pairs(str(faq))
+    (stored,) = cache.glob("qa-file-*.npz")
+    load_pairs.cache_clear()
+    with monkeypatch.context() as patch:  # a second process reads the file, building nothing
+        patch.setattr(qa_pairs, "_build_pairs", lambda *args: pytest.fail("built again despite the cache"))
+        same_pairs(load_pairs(str(faq)), built)
+        load_pairs.cache_clear()
+        # Other column names are another cache entry, not this one.
+        with pytest.raises(pytest.fail.Exception, match="built again"):
+            load_pairs(str(faq), "question", "Answer")
+    load_pairs.cache_clear()
+    write_csv(faq, [*faq_rows, {"question": "Is this question new?", "answer": "Brand new."}])
+    edited = load_pairs(str(faq))
+    assert "Is this question new?" in edited.train.questions + edited.test.questions
+    assert len(list(cache.glob("qa-file-*.npz"))) == 2 and stored.exists()
+
+
+def test_the_cache_of_a_named_dataset_follows_its_package_version(monkeypatch) -> None:
+    key = qa_pairs._cache_key("chatterbot", "question", "answer")
+    assert key is not None and key.startswith("chatterbot-")
+    monkeypatch.setattr(qa_pairs.importlib.metadata, "version", lambda package: "9.9.9")
+    assert qa_pairs._cache_key("chatterbot", "question", "answer") != key
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "bad texts", "bad table"])
+def test_a_damaged_pairs_cache_is_named_and_rebuilt(damage: str, faq_rows, cache: Path, tmp_path) -> None:
+    faq = write_csv(tmp_path / "faq.csv", faq_rows)
+    built = load_pairs(str(faq))
+    (stored,) = cache.glob("qa-file-*.npz")
+    arrays = dict(np.load(stored))
+    if damage == "truncated":
+        stored.write_bytes(stored.read_bytes()[:5000])
+    elif damage == "foreign":
+        np.savez(stored, something=np.arange(3))
+    elif damage == "bad texts":
+        np.savez(stored, **{**arrays, "train_texts": np.frombuffer(b'[["only one list"]]', dtype=np.uint8)})
+    else:
+        np.savez(stored, **{**arrays, "test_table": arrays["test_table"][:-1]})
+    load_pairs.cache_clear()
+    with pytest.warns(CorpusCacheWarning, match=f"QA pairs cache file '{stored}' is unusable"):
+        rebuilt = load_pairs(str(faq))
+    same_pairs(rebuilt, built)
+    load_pairs.cache_clear()
+    same_pairs(load_pairs(str(faq)), built)  # the rebuilt file is whole again
+
+
+def test_a_split_too_large_for_a_table_computes_its_features(faq_rows, cache: Path, tmp_path, monkeypatch) -> None:
+    """Above TABLE_LIMIT combinations (chitchat) there is no table, and the episodes are the same."""
+    kwargs = {"pairs": str(write_csv(tmp_path / "faq.csv", faq_rows)), "candidates": 4}
+    with_table = make_vec("nlp_envs/QA-v0", 8, **kwargs)
+    monkeypatch.setattr(qa_pairs, "TABLE_LIMIT", 100)
+    load_pairs.cache_clear()
+    without = make_vec("nlp_envs/QA-v0", 8, **kwargs)
+    assert core_of(with_table).data.table is not None and core_of(without).data.table is None
+    first, second = with_table.reset(seed=4)[0], without.reset(seed=4)[0]
+    np.testing.assert_array_equal(first, second)
+    actions = np.arange(8) % 8
+    np.testing.assert_array_equal(with_table.step(actions)[0], without.step(actions)[0])
 
 
 # --- the episodes ------------------------------------------------------------------------------
