@@ -207,13 +207,14 @@ class QACore(TaskCore):
         question = (hashes[:, _QUESTION] % self._total).astype(np.int64)
         chosen = (hashes[:, _RANDOM : _RANDOM + n] % self._total).astype(np.int64)  # column 0 unused
         chosen[:, 0] = question
-        # Hard distractors: a window of the question's group (topic file or conversation) starting at a
-        # random offset after it, so they are distinct pairs and never the question's own.
-        start, size, others = data.group_starts[question], data.group_sizes[question], self._others[question]
-        offset = (hashes[:, _WINDOW] % self._others_u64[question]).astype(np.int64)
-        after = (question - start)[:, None] + 1 + (offset[:, None] + self._window) % others[:, None]
-        window = start[:, None] + after % size[:, None]
-        chosen[:, 1:] = np.where(self._window < self._hard[question][:, None], window, chosen[:, 1:])
+        if self.hard_distractors:
+            # Hard distractors: a window of the question's group (topic file or conversation) starting at
+            # a random offset after it, so they are distinct pairs and never the question's own.
+            start, size, others = data.group_starts[question], data.group_sizes[question], self._others[question]
+            offset = (hashes[:, _WINDOW] % self._others_u64[question]).astype(np.int64)
+            after = (question - start)[:, None] + 1 + (offset[:, None] + self._window) % others[:, None]
+            window = start[:, None] + after % size[:, None]
+            chosen[:, 1:] = np.where(self._window < self._hard[question][:, None], window, chosen[:, 1:])
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         answers = data.answer_ids[chosen]
@@ -228,7 +229,7 @@ class QACore(TaskCore):
         order = np.argsort(hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> np.uint64(11), axis=1)
         candidates = chosen[self._slots[:m, None], order]
         target = np.argmin(order, axis=1)
-        features = data.features(np.repeat(question, n), candidates).reshape(m, n, -1)
+        features = data.features(question[:, None], candidates)
         if self.hint is not None:
             features = np.concatenate([features, self._hints(hashes[:, 2 * n + 1 :], target)[:, :, None]], axis=2)
         state = self.state
@@ -280,9 +281,11 @@ class QACore(TaskCore):
         state.outcome[:] = outcome
         np.add(state.steps, 1, out=state.steps)
         np.add(state.inspections, inspecting, out=state.inspections)
-        # The observation: the acted-on candidate's features (zeros until inspected) and flag, the steps.
-        self.obs[slots[:, None], self._feature_columns[position]] = state.features[slots, position] * seen[:, None]
-        self.obs[slots, len(self.feature_names) * n + position] = seen
+        # The observation: the acted-on candidate's features (zeros until inspected) and flag (the
+        # bandit shows them all from the start), the steps.
+        if not self.bandit:
+            self.obs[slots[:, None], self._feature_columns[position]] = state.features[slots, position] * seen[:, None]
+            self.obs[slots, len(self.feature_names) * n + position] = seen
         self.obs[:, -1] = state.steps / (n + 1)
         return self._rewards[outcome], outcome != INSPECT
 

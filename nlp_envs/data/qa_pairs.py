@@ -115,20 +115,27 @@ class QASplit:
     def features(self, questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
         """The match features of question ``questions[i]`` with answer ``answers[i]`` (pair indices).
 
+        Args:
+            questions: pair indices of the questions.
+            answers: pair indices of the answers, broadcastable with ``questions`` (e.g. ``(m, 1)``
+                questions with ``(m, n)`` candidate answers each).
+
         Returns:
-            ``(len(questions), 3)`` float32: Jaccard overlap of the word sets in ``[0, 1]``, TF-IDF
-            cosine in ``[0, 1]`` and PPMI mean-vector cosine in ``[-1, 1]`` (``FEATURES``).
+            Float32 of the broadcast shape plus a last axis of 3: Jaccard overlap of the word sets in
+            ``[0, 1]``, TF-IDF cosine in ``[0, 1]`` and PPMI mean-vector cosine in ``[-1, 1]`` (``FEATURES``).
         """
-        questions, answers = np.asarray(questions, np.int64).ravel(), np.asarray(answers, np.int64).ravel()
         if self.table is not None:
             return self.table[questions, answers]
+        questions, answers = np.broadcast_arrays(np.asarray(questions, np.int64), np.asarray(answers, np.int64))
+        shape = questions.shape
+        questions, answers = questions.ravel(), answers.ravel()
         # The word-set and TF-IDF rows share their word ids: one sort gives both products.
         shared, tfidf = _sparse_dots(self._question_tfidf, self._answer_tfidf, questions, answers)
         union = self._question_words.sizes[questions] + self._answer_words.sizes[answers] - shared
         overlap = shared / np.maximum(union, 1)
         ppmi = np.einsum("ij,ij->i", self._question_vectors[questions], self._answer_vectors[answers])
         result = np.stack([overlap, tfidf, ppmi], axis=1).astype(np.float32)
-        return np.clip(result, -1.0, 1.0, out=result)
+        return np.clip(result, -1.0, 1.0, out=result).reshape(*shape, len(FEATURES))
 
 
 @dataclass(frozen=True)
