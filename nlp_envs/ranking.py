@@ -109,6 +109,7 @@ class RankingCore(TaskCore):
         self._discounts = discounts(k)
         self._positions_range = np.arange(k)
         self._discount_list = self._discounts.tolist()
+        self._log2_positions = np.log2(np.arange(k + 1) + 2.0)  # log2(t + 2) for t = 0 .. K
         self._titles = data.titles.tolist()
 
         self.query_size = 1 + data.query_features.shape[1]
@@ -139,6 +140,9 @@ class RankingCore(TaskCore):
         self.query = np.zeros(n, dtype=np.int64)
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.relevance = np.zeros((n, m))
+        self.gain = np.zeros((n, m))  # gains(relevance), once per episode
+        self._episode = np.zeros(n, dtype=np.int64)  # episodes begun per slot: what text()'s cache is keyed by
+        self._text_parts: dict[int, tuple[int, str, list[str], list[float], list[float]]] = {}
         self.placed = np.zeros((n, m), dtype=bool)
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
@@ -167,6 +171,8 @@ class RankingCore(TaskCore):
         # Fresh arrays, not writes into ones that an earlier info may still hold.
         self.last, self.t = self.last.copy(), self.t.copy()
         self.query[slots], self.pairs[slots], self.relevance[slots] = query, pairs, relevance
+        self.gain[slots] = gains(relevance)
+        self._episode[slots] += 1
         self.placed[slots] = False
         self.order[slots] = -1
         self.t[slots] = 0
@@ -191,12 +197,12 @@ class RankingCore(TaskCore):
         """Place each slot's chosen candidate at the next position; reward its DCG increment."""
         slots, t = self._slots, self.t
         live = t < self.positions
-        fresh = live & ~self.placed[slots, actions]
-        gain = np.where(fresh, gains(self.relevance[slots, actions]), 0.0)
-        rewards = gain / np.log2(t + 2.0)
-        # Or-ing in `fresh` marks the fresh ones placed and leaves every other flag as it was.
-        self.placed[slots, actions] |= fresh
-        self.obs[slots, self._placed_columns[actions]] = self.placed[slots, actions]
+        placed = self.placed[slots, actions]
+        fresh = live & ~placed
+        rewards = np.where(fresh, self.gain[slots, actions], 0.0) / self._log2_positions[t]
+        placed |= fresh  # the fresh ones become placed, every other flag stays as it was
+        self.placed[slots, actions] = placed
+        self.obs[slots, self._placed_columns[actions]] = placed
         self.last = np.where(live, np.where(fresh, actions, -1), self.last)
         running = slots[live]
         self.order[running, t[live]] = self.last[live]
@@ -238,14 +244,21 @@ class RankingCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The query, the list so far (title, relevance, gain per position), then the candidates left."""
-        # Python lists of the slot's row: the single env asks for this text at every step.
-        data, t = self.data, int(self.t[slot])
-        titles = [self._titles[document] for document in data.documents[self.pairs[slot]].tolist()]
-        relevance, gain = self.relevance[slot].tolist(), gains(self.relevance[slot]).tolist()
-        lines = [
-            f"{data.name}, query {data.query_names[self.query[slot]]}: "
-            f"{self.positions} positions for {len(titles)} candidates"
-        ]
+        # The single env asks for this text at every step: what an episode's text needs of its
+        # candidates is made once per episode, as Python lists.
+        episode, t = int(self._episode[slot]), int(self.t[slot])
+        parts = self._text_parts.get(slot)
+        if parts is None or parts[0] != episode:
+            data = self.data
+            header = (
+                f"{data.name}, query {data.query_names[self.query[slot]]}: "
+                f"{self.positions} positions for {self.num_candidates} candidates"
+            )
+            titles = [self._titles[document] for document in data.documents[self.pairs[slot]].tolist()]
+            parts = (episode, header, titles, self.relevance[slot].tolist(), self.gain[slot].tolist())
+            self._text_parts[slot] = parts
+        _, header, titles, relevance, gain = parts
+        lines = [header]
         for position, candidate in enumerate(self.order[slot, :t].tolist()):
             if candidate < 0:
                 lines.append(f"{position + 1:3d}. (wasted: an already placed candidate)")
