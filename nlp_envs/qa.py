@@ -9,7 +9,15 @@ from typing import Any, ClassVar, cast
 import numpy as np
 from gymnasium import spaces
 
-from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, hash_keys, hashes_to_uniform, random_integers
+from nlp_envs.core import (
+    CoreEnv,
+    CoreVectorEnv,
+    TaskCore,
+    check_float,
+    hash_keys,
+    hashes_to_uniform,
+    random_integers,
+)
 from nlp_envs.data import CHATTERBOT
 from nlp_envs.data.files import TABLE_SUFFIXES, DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, QA_DATASETS, load_pairs
@@ -21,6 +29,7 @@ WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
 # Random streams of begin(): the question, the hard window, then `candidates` streams for random
 # distractors, then `candidates` for the order; redraws of repeated answers use their own counter.
 _QUESTION, _WINDOW, _RANDOM, _REDRAW = 0, 1, 1, 3  # _RANDOM's first stream (column 0) is unused
+_HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
 
@@ -33,7 +42,8 @@ class QAState:
         question: the question's pair index in the split.
         candidates: ``(n, candidates)`` pair indices whose answers are the candidates, in shown order.
         target: the position of the true answer among the candidates.
-        features: ``(n, candidates, 3)`` match features of every candidate (hidden until inspected).
+        features: ``(n, candidates, features)`` match features of every candidate, with the answer hint
+            last when there is one (hidden until inspected).
         inspected: ``(n, candidates)`` which candidates were inspected.
         steps: steps taken.
         inspections: inspect acts taken (repeats included: each paid its cost).
@@ -73,6 +83,7 @@ class QACore(TaskCore):
         hard_distractors: int | None = None,
         bandit: bool = False,
         inspect_cost: float = 0.01,
+        answer_hint: float | None = None,
     ) -> None:
         super().__init__(num_envs)
         if not isinstance(pairs, (str, Path)) or (
@@ -111,6 +122,15 @@ class QACore(TaskCore):
                 f"{self.env_id}: inspect_cost must be a number in [0, 1] (the cost of one inspection; a right "
                 f"answer pays 1), got {inspect_cost!r}."
             )
+        self.hint: float | None = None
+        if answer_hint is not None:
+            self.hint = check_float(
+                self.env_id,
+                "answer_hint",
+                answer_hint,
+                0.0,
+                fix="pass the standard deviation of the hint feature's noise (e.g. 0.25), or None for no hint",
+            )
         self.pairs_name, self.split, self.bandit = str(pairs), split, bool(bandit)
         self.candidates, self.hard_distractors, self.inspect_cost = (
             int(candidates),
@@ -124,9 +144,11 @@ class QACore(TaskCore):
                 f"{split} split, fewer than candidates={self.candidates}; pass a smaller candidates or give more pairs."
             )
         n = self.candidates
+        #: Features per candidate: the match features, and the answer hint when there is one.
+        self.feature_names = FEATURES + (() if self.hint is None else ("hint",))
         self.answer_offset = 0 if self.bandit else n
         self.single_action_space = spaces.Discrete(n if self.bandit else 2 * n)
-        width = len(FEATURES) * n + 2 * n + 1
+        width = len(self.feature_names) * n + 2 * n + 1
         self.single_observation_space = spaces.Box(-1.0, 1.0, shape=(width,), dtype=np.float32)
         self.afterstate_space = spaces.Box(
             -1.0, 1.0, shape=(width + int(self.single_action_space.n),), dtype=np.float32
@@ -141,7 +163,7 @@ class QACore(TaskCore):
             question=np.zeros(num_envs, np.int64),
             candidates=np.zeros((num_envs, n), np.int64),
             target=np.zeros(num_envs, np.int64),
-            features=np.zeros((num_envs, n, len(FEATURES)), np.float32),
+            features=np.zeros((num_envs, n, len(self.feature_names)), np.float32),
             inspected=np.zeros((num_envs, n), bool),
             steps=np.zeros(num_envs, np.int64),
             inspections=np.zeros(num_envs, np.int64),
@@ -152,6 +174,23 @@ class QACore(TaskCore):
         # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
         self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
         self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
+        # Constants of begin() and advance(), built once (both run at every step of a single env).
+        data, f = self.data, len(self.feature_names)
+        # The hash streams of begin(): the candidate draws, then (with a hint) the hint's noise draws.
+        hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
+        self._streams = np.concatenate([np.arange(2 * n + 1), _HINT_STREAM + hint_streams])
+        self._text_features = "  (" + ", ".join(f"{name} {{:.2f}}" for name in self.feature_names) + ")"
+        self._total = np.uint64(len(data.questions))
+        self._others = np.maximum(data.group_sizes - 1, 1)  # per question: the other pairs of its group
+        self._others_u64 = self._others.astype(np.uint64)
+        self._hard = np.minimum(self.hard_distractors, data.group_sizes - 1)  # per question: its hard distractors
+        self._window = np.arange(n - 1)  # the distractor columns 1 .. n - 1, from 0
+        self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
+        self._slots = np.arange(num_envs)
+        self._feature_columns = np.arange(n)[:, None] * f + np.arange(f)  # candidate i's feature columns
+        self._answers_allowed = np.ones((num_envs, n), dtype=bool)
+        # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
+        self.obs = np.zeros((num_envs, width), dtype=np.float32)
 
     @property
     def action_meanings(self) -> list[str]:
@@ -162,80 +201,97 @@ class QACore(TaskCore):
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
         data, n, m = self.data, self.candidates, len(slots)
-        total = len(data.questions)
         # One hash per (slot, stream): the question, the hard window, a random distractor per
         # column, and the shuffling order per column (one vectorised call: begin runs at every reset).
-        streams = 2 * n + 1
-        hashes = hash_keys(np.repeat(keys, streams), np.tile(np.arange(streams), m)).reshape(m, streams)
-        question = (hashes[:, _QUESTION] % np.uint64(total)).astype(np.int64)
-        chosen = (hashes[:, _RANDOM : _RANDOM + n] % np.uint64(total)).astype(np.int64)  # column 0 unused
+        hashes = hash_keys(np.repeat(keys, len(self._streams)), np.tile(self._streams, m)).reshape(m, -1)
+        question = (hashes[:, _QUESTION] % self._total).astype(np.int64)
+        chosen = (hashes[:, _RANDOM : _RANDOM + n] % self._total).astype(np.int64)  # column 0 unused
         chosen[:, 0] = question
-        # Hard distractors: a window of the question's group (topic file or conversation) starting at a
-        # random offset after it, so they are distinct pairs and never the question's own.
-        start, size = data.group_starts[question], data.group_sizes[question]
-        others = np.maximum(size - 1, 1)
-        offset = (hashes[:, _WINDOW] % others.astype(np.uint64)).astype(np.int64)
-        hard = np.minimum(self.hard_distractors, size - 1)
-        columns = np.arange(1, n)
-        after = (question - start)[:, None] + 1 + (offset[:, None] + columns - 1) % others[:, None]
-        window = start[:, None] + after % size[:, None]
-        chosen[:, 1:] = np.where(columns - 1 < hard[:, None], window, chosen[:, 1:])
+        if self.hard_distractors:
+            # Hard distractors: a window of the question's group (topic file or conversation) starting at
+            # a random offset after it, so they are distinct pairs and never the question's own.
+            start, size, others = data.group_starts[question], data.group_sizes[question], self._others[question]
+            offset = (hashes[:, _WINDOW] % self._others_u64[question]).astype(np.int64)
+            after = (question - start)[:, None] + 1 + (offset[:, None] + self._window) % others[:, None]
+            window = start[:, None] + after % size[:, None]
+            chosen[:, 1:] = np.where(self._window < self._hard[question][:, None], window, chosen[:, 1:])
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         answers = data.answer_ids[chosen]
         for round_ in range(1 << 62):
-            repeats = (answers[:, :, None] == answers[:, None, :]) & np.tri(n, k=-1, dtype=bool)[None]
-            clash = repeats.any(axis=2)
+            clash = ((answers[:, :, None] == answers[:, None, :]) & self._earlier).any(axis=2)
             if not clash.any():
                 break
             rows, columns = np.nonzero(clash)
-            chosen[rows, columns] = random_integers(keys[rows], total, _REDRAW, round_, columns)
+            chosen[rows, columns] = random_integers(keys[rows], len(data.questions), _REDRAW, round_, columns)
             answers[rows, columns] = data.answer_ids[chosen[rows, columns]]
-        order = np.argsort(hashes_to_uniform(hashes[:, _RANDOM + n :]), axis=1)
+        # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
+        order = np.argsort(hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> np.uint64(11), axis=1)
+        candidates = chosen[self._slots[:m, None], order]
+        target = np.argmin(order, axis=1)
+        features = data.features(question[:, None], candidates)
+        if self.hint is not None:
+            features = np.concatenate([features, self._hints(hashes[:, 2 * n + 1 :], target)[:, :, None]], axis=2)
         state = self.state
         state.question[slots] = question
-        state.candidates[slots] = np.take_along_axis(chosen, order, axis=1)
-        state.target[slots] = np.argmin(order, axis=1)
-        state.features[slots] = data.features(np.repeat(question, n), state.candidates[slots]).reshape(m, n, -1)
+        state.candidates[slots] = candidates
+        state.target[slots] = target
+        state.features[slots] = features
         state.inspected[slots] = self.bandit
         state.steps[slots] = 0
         state.inspections[slots] = 0
         state.answer[slots] = -1
         state.position[slots] = 0
         state.outcome[slots] = INSPECT
+        shown = features * self.bandit  # zeros (signed as the features) until inspected
+        self.obs[slots] = np.concatenate(
+            [
+                shown.reshape(m, -1),
+                np.full((m, n), self.bandit, dtype=np.float32),
+                self._lengths[candidates],
+                np.zeros((m, 1), dtype=np.float32),
+            ],
+            axis=1,
+        )
+
+    def _hints(self, hashes: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """``(len(hashes), candidates)``: 1 for the true answer, 0 for the others, plus noise, clipped to +-1.
+
+        The Gaussian noise (standard deviation ``answer_hint``) is a Box-Muller draw from the
+        ``2 * candidates`` hashes of each episode's hint streams.
+        """
+        n = self.candidates
+        uniform = hashes_to_uniform(hashes)
+        noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :n])) * np.cos(2.0 * np.pi * uniform[:, n:])
+        label = np.arange(n) == target[:, None]
+        return np.clip(label + cast(float, self.hint) * noise, -1.0, 1.0).astype(np.float32)
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
-        state, n = self.state, self.candidates
-        slots = np.arange(self.num_envs)
+        state, n, slots = self.state, self.candidates, self._slots
         answering = actions >= self.answer_offset
+        inspecting = ~answering
         position = actions % n
-        repeat = ~answering & state.inspected[slots, position]
-        outcome = np.where(
-            answering, np.where(position == state.target, RIGHT, WRONG), np.where(repeat, REPEAT, INSPECT)
-        )
-        state.inspected[slots, position] |= ~answering
+        seen = state.inspected[slots, position]
+        outcome = np.where(answering, np.where(position == state.target, RIGHT, WRONG), np.where(seen, REPEAT, INSPECT))
+        seen |= inspecting
+        state.inspected[slots, position] = seen
         state.answer[:] = np.where(answering, position, -1)
         state.position[:] = position
         state.outcome[:] = outcome
         np.add(state.steps, 1, out=state.steps)
-        np.add(state.inspections, ~answering, out=state.inspections)
+        np.add(state.inspections, inspecting, out=state.inspections)
+        # The observation: the acted-on candidate's features (zeros until inspected) and flag (the
+        # bandit shows them all from the start), the steps.
+        if not self.bandit:
+            self.obs[slots[:, None], self._feature_columns[position]] = state.features[slots, position] * seen[:, None]
+            self.obs[slots, len(self.feature_names) * n + position] = seen
+        self.obs[:, -1] = state.steps / (n + 1)
         return self._rewards[outcome], outcome != INSPECT
 
     def observe(self) -> np.ndarray:
         """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
-        state = self.state
-        shown = state.features * state.inspected[:, :, None]
-        return np.concatenate(
-            [
-                shown.reshape(self.num_envs, -1),
-                state.inspected.astype(np.float32),
-                self._lengths[state.candidates],
-                (state.steps / (self.candidates + 1))[:, None].astype(np.float32),
-            ],
-            axis=1,
-            dtype=np.float32,
-        )
+        return self.obs.copy()
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The observation with the chosen action appended one-hot (what an inspection shows is unknown before)."""
@@ -256,13 +312,17 @@ class QACore(TaskCore):
         """The question, every candidate (with its features once inspected), and at the end the choice."""
         state, data = self.state, self.data
         lines = [f"Q: {data.questions[state.question[slot]]}"]
-        for position, pair in enumerate(state.candidates[slot]):
+        for position, (pair, inspected, features) in enumerate(
+            zip(
+                state.candidates[slot].tolist(),
+                state.inspected[slot].tolist(),
+                state.features[slot].tolist(),
+                strict=True,
+            )
+        ):
             line = f"  [{position}] {data.answers[pair]}"
-            if state.inspected[slot, position]:
-                values = ", ".join(
-                    f"{name} {value:.2f}" for name, value in zip(FEATURES, state.features[slot, position], strict=True)
-                )
-                line += f"  ({values})"
+            if inspected:
+                line += self._text_features.format(*features)
             lines.append(line)
         outcome = state.outcome[slot]
         if outcome != INSPECT:
@@ -278,7 +338,7 @@ class QACore(TaskCore):
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
         if self.bandit:
             return None
-        return np.concatenate([~self.state.inspected, np.ones_like(self.state.inspected)], axis=1)
+        return np.concatenate([~self.state.inspected, self._answers_allowed], axis=1)
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
@@ -296,12 +356,12 @@ def tfidf_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
     The classic retrieval baseline (Lowe et al. 2015's TF-IDF row); it reads only the observation.
     """
     core = cast(QACore, env.unwrapped.core)
-    n = core.candidates
-    features = np.asarray(observations)[:, : len(FEATURES) * n].reshape(len(observations), n, len(FEATURES))
+    n, width = core.candidates, len(core.feature_names)
+    features = np.asarray(observations)[:, : width * n].reshape(len(observations), n, width)
     best = features[:, :, FEATURES.index("tfidf")].argmax(axis=1) + core.answer_offset
     if core.bandit:
         return best
-    uninspected = np.asarray(observations)[:, len(FEATURES) * n : (len(FEATURES) + 1) * n] < 0.5
+    uninspected = np.asarray(observations)[:, width * n : (width + 1) * n] < 0.5
     return np.where(uninspected.any(axis=1), uninspected.argmax(axis=1), best)
 
 
@@ -326,7 +386,8 @@ class QAEnv(CoreEnv):
       (807 training and 223 test questions).
     - ``"chitchat"``: consecutive messages of the Chit Chat Challenge chats (MIT licence; a message
       is one sender's utterances joined); split 9:1 by conversation (about 110,000 training and
-      12,000 test questions; its first build in a process takes about 15 s).
+      12,000 test questions; its first build takes about 18 s of CPU, then it is read from the
+      disk cache in under a second).
     - ``"both"``: the two together, each split by its own rule.
     - a path to your own ``.csv`` (with a header) or ``.jsonl`` file with columns ``question`` and
       ``answer`` (names set by ``question_column`` and ``answer_column``): split 4:1 by question;
@@ -334,6 +395,9 @@ class QAEnv(CoreEnv):
 
     Pairs are deduplicated: a question (compared by its words) keeps its first answer, and test
     questions that also occur in the training split are dropped, so test questions are unseen.
+    The encoded pairs are cached on disk (``$NLP_ENVS_CACHE``, default ``~/.cache/nlp-envs``; chitchat
+    takes about 120 MB there), keyed by the package version or by the file's content, so an edited
+    file is built again (:mod:`nlp_envs.data.qa_pairs`).
 
     ## Action Space
 
@@ -343,14 +407,16 @@ class QAEnv(CoreEnv):
 
     ## Observation Space
 
-    ``Box(-1, 1, (5 * candidates + 1,), float32)``:
+    ``Box(-1, 1, ((F + 2) * candidates + 1,), float32)``, where ``F`` is the number of features per
+    candidate: 3, or 4 with ``answer_hint``:
 
     | Index                      | Observation                                                      |
     |----------------------------|------------------------------------------------------------------|
-    | 3i, 3i + 1, 3i + 2         | candidate i's word overlap, TF-IDF cosine, PPMI cosine (or 0)    |
-    | 3 * candidates + i         | 1 if candidate i was inspected, else 0                           |
-    | 4 * candidates + i         | candidate i's length in words / 50, at most 1 (always shown)     |
-    | 5 * candidates             | steps taken divided by ``candidates + 1``                        |
+    | Fi, Fi + 1, Fi + 2         | candidate i's word overlap, TF-IDF cosine, PPMI cosine (or 0)    |
+    | Fi + 3                     | with ``answer_hint``: candidate i's hint (or 0)                  |
+    | F * candidates + i         | 1 if candidate i was inspected, else 0                           |
+    | (F + 1) * candidates + i   | candidate i's length in words / 50, at most 1 (always shown)     |
+    | (F + 2) * candidates       | steps taken divided by ``candidates + 1``                        |
 
     Word overlap is the Jaccard index of the question's and the answer's word sets; TF-IDF cosine
     uses the IDF of the training split's texts; PPMI cosine is the cosine of the mean PPMI + SVD
@@ -358,6 +424,13 @@ class QAEnv(CoreEnv):
     :func:`nlp_envs.language_model.ppmi_vectors`). A candidate's features are 0 until it is
     inspected; in the bandit all are shown at once. The candidates' lengths are seen from the
     start, as a reader sees a list of replies before reading them.
+
+    With ``answer_hint=s`` each candidate has a fourth feature, its *hint*: 1 for the true answer
+    and 0 for a distractor, plus Gaussian noise of standard deviation ``s`` (drawn from the episode
+    key), clipped to +-1. It stands for a strong learned matcher (a trained re-ranker) and makes the
+    answer readable from the observation: with ``s = 0.25`` and 4 candidates the candidate of the
+    largest hint is the true one in 99% of test episodes (0.992 R4@1 over 2,000). It is for easy
+    presets, where a learner can be checked against the oracle.
 
     ## Rewards
 
@@ -393,9 +466,9 @@ class QAEnv(CoreEnv):
     ## Reference policies
 
     ``random`` (uniform over the allowed acts); ``tfidf`` (inspects every candidate, then answers
-    the best TF-IDF cosine: the classic baseline); ``oracle`` (hidden state: answers the true
-    candidate at once, return 1, the maximum). Mean return (R@1) on the test split, 1,000
-    episodes, seed 0 (``python benchmarks/reference_policies.py --envs QA``):
+    the best TF-IDF cosine: the classic baseline; it ignores the hint); ``oracle`` (hidden state:
+    answers the true candidate at once, return 1, the maximum). Mean return (R@1) on the test
+    split, 1,000 episodes, seed 0 (``python benchmarks/reference_policies.py --envs QA``):
 
     | policy      | QA-v0        | QABandit-v0  | QAEasy-v0 (R4@1) |
     |-------------|--------------|--------------|------------------|
@@ -407,8 +480,10 @@ class QAEnv(CoreEnv):
     QA-v0 and QABandit-v0. ``random`` inspects 0.85 candidates on average in QA-v0; ``tfidf``
     inspects all ten (return R@1 - 0.1). Replies share few words with their questions, and the
     hard distractors come from the same topic or chat: the lexical features leave most of the
-    gap to the oracle, which is the question this env asks of a learner (DQN on QAEasy-v0:
-    about 0.52 R4@1, normalised 0.36, after 20,000 steps).
+    gap to the oracle, which is the question this env asks of a learner (DQN on the 4-candidate
+    bandit without the hint: about 0.52 R4@1, normalised 0.36, after 20,000 steps). On QAEasy-v0,
+    whose hint makes the answer readable, the project's ``dqn`` agent (default hyper-parameters,
+    16 train-split envs, 5,000 steps) scores 0.996 R4@1 on the test split, normalised 0.99.
 
     As orientation (different data, same protocol), R10@1 on the Ubuntu Dialogue Corpus:
     random 0.10, TF-IDF 0.49, dual-encoder LSTM 0.55.
@@ -418,8 +493,8 @@ class QAEnv(CoreEnv):
     ``pairs="chatterbot"``, ``question_column="question"``, ``answer_column="answer"``,
     ``split="train"`` (``"test"`` draws unseen questions: evaluate with it), ``candidates=10``,
     ``hard_distractors=None`` (``(candidates - 1) // 2``: 4 of 9), ``bandit=False`` (all
-    features at once, answer only, one step), ``inspect_cost=0.01``, ``render_mode=None`` or
-    ``"ansi"``.
+    features at once, answer only, one step), ``inspect_cost=0.01``, ``answer_hint=None`` (the
+    noise of the hint feature; None: no hint), ``render_mode=None`` or ``"ansi"``.
 
     >>> import gymnasium as gym
     >>> import nlp_envs
@@ -445,7 +520,7 @@ class QAEnv(CoreEnv):
 
     Registered ids: ``nlp_envs/QA-v0`` (10 candidates, 4 hard), its contextual-bandit preset
     ``nlp_envs/QABandit-v0`` (``bandit=True``) and ``nlp_envs/QAEasy-v0`` (the bandit with 4
-    candidates, none hard: R4@1). Your own
+    candidates, none hard, and ``answer_hint=0.25``: R4@1). Your own
     data: ``gym.make("nlp_envs/QA-v0", pairs="faq.csv")``.
 
     ## Vectorized environment

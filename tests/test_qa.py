@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -14,8 +16,10 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_agents
 import nlp_envs
+from nlp_envs.data import qa_pairs
+from nlp_envs.data.corpus import CorpusCacheWarning
 from nlp_envs.data.files import DataFileError
-from nlp_envs.data.qa_pairs import FEATURES, _Sparse, _sparse_dots, load_pairs
+from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
 from nlp_envs.qa import QACore
@@ -106,6 +110,104 @@ def test_features_are_word_overlap_tfidf_and_ppmi_cosines() -> None:
     assert (true > features.mean(axis=0)).all()
 
 
+def test_the_features_table_holds_exactly_what_features_computes(rng: np.random.Generator) -> None:
+    """Small splits answer features() from a table; its numbers are bit for bit the computed ones."""
+    for split in (load_pairs("chatterbot").train, load_pairs("chatterbot").test):
+        count = len(split.questions)
+        assert split.table is not None and split.table.shape == (count, count, len(FEATURES))
+        assert not split.table.flags.writeable
+        questions, answers = rng.integers(count, size=500), rng.integers(count, size=500)
+        computed = dataclasses.replace(split, table=None).features(questions, answers)
+        np.testing.assert_array_equal(split.features(questions, answers), computed)
+
+
+def same_pairs(first: QAPairs, second: QAPairs) -> None:
+    """Every field of both splits equal (arrays bit for bit)."""
+    for name in ("train", "test"):
+        for field in dataclasses.fields(QASplit):
+            left, right = getattr(first.split(name), field.name), getattr(second.split(name), field.name)
+            if isinstance(left, _Sparse):
+                for part in ("indptr", "ids", "weights"):
+                    np.testing.assert_array_equal(getattr(left, part), getattr(right, part), err_msg=field.name)
+            elif isinstance(left, np.ndarray) or left is None:
+                np.testing.assert_array_equal(left, right, err_msg=field.name)
+            else:
+                assert left == right, field.name
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch) -> Iterator[Path]:
+    """An empty pairs cache, and no pairs cached in this process."""
+    monkeypatch.setenv("NLP_ENVS_CACHE", str(tmp_path / "cache"))
+    load_pairs.cache_clear()
+    yield tmp_path / "cache"
+    load_pairs.cache_clear()
+
+
+def test_pairs_are_cached_on_disk_and_an_edited_file_is_built_again(
+    faq_rows, cache: Path, tmp_path, monkeypatch
+) -> None:
+    faq = write_csv(tmp_path / "faq.csv", faq_rows)
+    built = load_pairs(str(faq))
+    (stored,) = cache.glob("qa-file-*.npz")
+    load_pairs.cache_clear()
+    with monkeypatch.context() as patch:  # a second process reads the file, building nothing
+        patch.setattr(qa_pairs, "_build_pairs", lambda *args: pytest.fail("built again despite the cache"))
+        same_pairs(load_pairs(str(faq)), built)
+        load_pairs.cache_clear()
+        # Other column names are another cache entry, not this one.
+        with pytest.raises(pytest.fail.Exception, match="built again"):
+            load_pairs(str(faq), "question", "Answer")
+    load_pairs.cache_clear()
+    write_csv(faq, [*faq_rows, {"question": "Is this question new?", "answer": "Brand new."}])
+    edited = load_pairs(str(faq))
+    assert "Is this question new?" in edited.train.questions + edited.test.questions
+    assert len(list(cache.glob("qa-file-*.npz"))) == 2 and stored.exists()
+
+
+def test_the_cache_of_a_named_dataset_follows_its_package_version(monkeypatch) -> None:
+    key = qa_pairs._cache_key("chatterbot", "question", "answer")
+    assert key is not None and key.startswith("chatterbot-")
+    monkeypatch.setattr(qa_pairs.importlib.metadata, "version", lambda package: "9.9.9")
+    assert qa_pairs._cache_key("chatterbot", "question", "answer") != key
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "bad texts", "bad table"])
+def test_a_damaged_pairs_cache_is_named_and_rebuilt(damage: str, faq_rows, cache: Path, tmp_path) -> None:
+    faq = write_csv(tmp_path / "faq.csv", faq_rows)
+    built = load_pairs(str(faq))
+    (stored,) = cache.glob("qa-file-*.npz")
+    arrays = dict(np.load(stored))
+    if damage == "truncated":
+        stored.write_bytes(stored.read_bytes()[:5000])
+    elif damage == "foreign":
+        np.savez(stored, something=np.arange(3))
+    elif damage == "bad texts":
+        np.savez(stored, **{**arrays, "train_texts": np.frombuffer(b'[["only one list"]]', dtype=np.uint8)})
+    else:
+        np.savez(stored, **{**arrays, "test_table": arrays["test_table"][:-1]})
+    load_pairs.cache_clear()
+    with pytest.warns(CorpusCacheWarning, match=f"QA pairs cache file '{stored}' is unusable"):
+        rebuilt = load_pairs(str(faq))
+    same_pairs(rebuilt, built)
+    load_pairs.cache_clear()
+    same_pairs(load_pairs(str(faq)), built)  # the rebuilt file is whole again
+
+
+def test_a_split_too_large_for_a_table_computes_its_features(faq_rows, cache: Path, tmp_path, monkeypatch) -> None:
+    """Above TABLE_LIMIT combinations (chitchat) there is no table, and the episodes are the same."""
+    kwargs = {"pairs": str(write_csv(tmp_path / "faq.csv", faq_rows)), "candidates": 4}
+    with_table = make_vec("nlp_envs/QA-v0", 8, **kwargs)
+    monkeypatch.setattr(qa_pairs, "TABLE_LIMIT", 100)
+    load_pairs.cache_clear()
+    without = make_vec("nlp_envs/QA-v0", 8, **kwargs)
+    assert core_of(with_table).data.table is not None and core_of(without).data.table is None
+    first, second = with_table.reset(seed=4)[0], without.reset(seed=4)[0]
+    np.testing.assert_array_equal(first, second)
+    actions = np.arange(8) % 8
+    np.testing.assert_array_equal(with_table.step(actions)[0], without.step(actions)[0])
+
+
 # --- the episodes ------------------------------------------------------------------------------
 
 
@@ -186,6 +288,40 @@ def test_bandit_shows_every_feature_at_once_and_answers_in_one_step() -> None:
     assert (reward, terminated, truncated, info["correct"], info["inspections"]) == (1.0, True, False, 1.0, 0)
 
 
+def test_answer_hint_marks_the_true_answer_under_seeded_noise_and_changes_nothing_else() -> None:
+    """QAEasy-v0's fourth feature: 1 on the true answer, 0 elsewhere, plus noise of sd 0.25, clipped to +-1."""
+    easy = make_vec("nlp_envs/QAEasy-v0", 512, split="test")
+    plain = make_vec("nlp_envs/QAEasy-v0", 512, split="test", answer_hint=None)
+    observations, _ = easy.reset(seed=3)
+    plain_observations, _ = plain.reset(seed=3)
+    core, plain_core = core_of(easy), core_of(plain)
+    assert core.feature_names == (*FEATURES, "hint") and observations.shape == (512, 6 * 4 + 1)
+    features = observations[:, :16].reshape(512, 4, 4)
+    np.testing.assert_array_equal(features[:, :, :3], plain_observations[:, :12].reshape(512, 4, 3))
+    np.testing.assert_array_equal(core.state.target, plain_core.state.target)
+    hint = features[:, :, 3]
+    true = np.arange(4) == core.state.target[:, None]
+    assert np.abs(hint).max() <= 1.0 and (hint.argmax(axis=1) == core.state.target).mean() >= 0.98
+    assert 0.85 < hint[true].mean() < 0.95 and abs(hint[~true].mean()) < 0.03
+    assert 0.2 < hint[~true].std() < 0.3  # the noise's standard deviation, 0.25 (clipping barely touches it)
+    again, _ = make_vec("nlp_envs/QAEasy-v0", 512, split="test").reset(seed=3)
+    np.testing.assert_array_equal(again, observations)
+    # The tfidf rule reads the TF-IDF column of the wider layout, not the hint.
+    tfidf = reference_policy("nlp_envs/QAEasy-v0", "tfidf")(observations, easy)
+    np.testing.assert_array_equal(tfidf, features[:, :, 1].argmax(axis=1))
+
+
+def test_answer_hint_is_shown_only_once_inspected_in_the_mdp() -> None:
+    env = gym.make("nlp_envs/QA-v0", answer_hint=0.1, render_mode="ansi")
+    observation, _ = env.reset(seed=1)
+    core = core_of(env)
+    assert observation.shape == (6 * N + 1,) and not observation[: 4 * N].any()
+    target = int(core.state.target[0])
+    observation, reward, _, _, _ = env.step(target)
+    assert reward == -0.01 and observation[4 * target + 3] == core.state.features[0, target, 3] > 0.5
+    assert f"hint {core.state.features[0, target, 3]:.2f})" in env.render()
+
+
 def test_text_in_info_and_render_has_the_question_and_the_chosen_answer() -> None:
     env = gym.make("nlp_envs/QA-v0", render_mode="ansi", split="test")
     _, info = env.reset(seed=5)
@@ -249,6 +385,10 @@ def test_seeded_episodes_reproduce_and_seeds_differ() -> None:
         ({"split": "dev"}, "split"),
         ({"pairs": "ubuntu"}, "pairs"),
         ({"question_column": ""}, "question_column"),
+        ({"answer_hint": -0.5}, "answer_hint"),
+        ({"answer_hint": True}, "answer_hint"),
+        ({"answer_hint": float("inf")}, "answer_hint"),
+        ({"answer_hint": "0.1"}, "answer_hint"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(kwargs: dict, named: str) -> None:
@@ -349,21 +489,24 @@ def test_random_never_inspects_twice() -> None:
     assert result.random_return == pytest.approx(result.mean_return)
 
 
-@pytest.mark.slow
-def test_dqn_learns_the_easy_preset_beyond_tfidf() -> None:
-    """DQN on QAEasy-v0 (4 candidates, bandit features): above random and the tfidf rule on test questions."""
-    env = make_vec("nlp_envs/QAEasy-v0", 16)
-    agent = nlp_agents.make("dqn", env, seed=0, device="cpu").learn(20_000)
-    result = nlp_envs.evaluate("nlp_envs/QAEasy-v0", agent, episodes=1000, seed=10**6, env_kwargs={"split": "test"})
+def test_dqn_reaches_0_9_on_the_easy_preset() -> None:
+    """DQN on QAEasy-v0 (4 candidates, bandit features with the answer hint), trained on the training
+    questions, scored on unseen test questions: at least 0.9 normalised, far above the tfidf rule."""
+    import torch
+
+    torch.set_num_threads(1)
+    env = make_vec("nlp_envs/QAEasy-v0", 16, split="train")
+    agent = nlp_agents.make("dqn", env, seed=0, device="cpu").learn(5_000)
+    result = nlp_envs.evaluate("nlp_envs/QAEasy-v0", agent, episodes=500, seed=0, env_kwargs={"split": "test"})
     tfidf = nlp_envs.evaluate(
         "nlp_envs/QAEasy-v0",
         reference_policy("nlp_envs/QAEasy-v0", "tfidf"),
-        episodes=1000,
-        seed=10**6,
+        episodes=500,
+        seed=0,
         env_kwargs={"split": "test"},
     )
-    assert result.normalized_score >= 0.3, result.normalized_score
-    assert result.mean_return > tfidf.mean_return
+    assert result.normalized_score >= 0.9, result.normalized_score
+    assert result.mean_return > tfidf.mean_return + 0.3
 
 
 @pytest.mark.slow

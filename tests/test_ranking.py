@@ -164,6 +164,12 @@ def test_text_lists_the_titles_in_ranked_order_and_render_matches() -> None:
     assert lines[1].startswith(f"  1. {titles[7]} (relevance ") and lines[2].startswith(f"  2. {titles[2]} ")
     assert info["text"] == env.render()
     assert lines[3] == "to place:" and len(lines) == 4 + 8
+    # The next episode's text is its own (the candidates' titles are kept per episode, not per slot).
+    _, info = env.reset()
+    titles = env.unwrapped.core.data.titles[info["candidates"]]
+    assert info["text"].splitlines()[2:] == [f"  [{j}] {title}" for j, title in enumerate(titles)]
+    _, _, _, _, info = env.step(4)
+    assert info["text"].splitlines()[1].startswith(f"  1. {titles[4]} (relevance ")
 
 
 def test_observation_layout_and_afterstate() -> None:

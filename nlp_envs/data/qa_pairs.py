@@ -4,19 +4,37 @@ Every loader returns :class:`QAPairs` with a fixed train/test split, built offli
 process. Each pair is encoded once for the match features of the QA task: its question's and its
 answer's word sets, TF-IDF vectors (IDF of the training split) and mean PPMI word vectors (the
 project's :func:`nlp_envs.language_model.ppmi_vectors` of the training texts), so that the features
-of any batch of (question, candidate answer) pairs are a few numpy calls.
+of any batch of (question, candidate answer) pairs are a few numpy calls. A split small enough
+(at most ``TABLE_LIMIT`` question-answer combinations: chatterbot, a FAQ file) also keeps the
+features of every combination in a table, so that a reset reads them instead of computing them.
+
+The encoded pairs are cached on disk (``$NLP_ENVS_CACHE``, default ``~/.cache/nlp-envs``, as the
+NextWord corpora are: :func:`nlp_envs.data.corpus.cache_dir`), keyed by the package version of a
+named dataset or by the content of a user file and its column names, so a new process skips the
+seconds of building them (the PPMI vectors' SVD, chitchat's 110,000 pairs). A cache file that
+cannot be read or does not hold well-formed pairs is reported once with a
+:class:`~nlp_envs.data.corpus.CorpusCacheWarning` naming it, and rebuilt.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.metadata
 import json
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nlp_envs.data import CHATTERBOT, CHITCHAT
+from nlp_envs.atomic import atomic_write
+from nlp_envs.data import CHATTERBOT, CHITCHAT, DatasetInfo
+
+# The corpus cache's folder, warning and checks serve this cache too (one cache, one set of rules).
+from nlp_envs.data.corpus import CorpusCacheWarning, _BadCache, _expect_array, cache_dir
 from nlp_envs.data.documents import chatterbot_topic_files
 from nlp_envs.data.files import DataFileError, read_table
 from nlp_envs.data.text import Vocabulary, in_test_split, tokenize
@@ -30,6 +48,12 @@ TEST_PERCENT = 20
 PPMI_VOCAB, PPMI_DIM = 2000, 32
 #: Features per (question, answer) pair: word overlap (Jaccard), TF-IDF cosine, PPMI-vector cosine.
 FEATURES = ("overlap", "tfidf", "ppmi")
+#: A split keeps a table of the features of all its (question, answer) combinations when it has at
+#: most this many (12 bytes each: 24 MB at most; chatterbot's training split has 651,249).
+TABLE_LIMIT = 2_000_000
+_TABLE_CHUNK = 16  # questions per features() call while the table is filled
+#: Bump when the encoding changes, so that old cache files are not read.
+FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -84,22 +108,34 @@ class QASplit:
     _answer_tfidf: _Sparse
     _question_vectors: np.ndarray
     _answer_vectors: np.ndarray
+    #: ``(questions, questions, 3)`` float32: the features of every combination (``features``
+    #: computed once), or None for a split of more than ``TABLE_LIMIT`` combinations.
+    table: np.ndarray | None = None
 
     def features(self, questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
         """The match features of question ``questions[i]`` with answer ``answers[i]`` (pair indices).
 
+        Args:
+            questions: pair indices of the questions.
+            answers: pair indices of the answers, broadcastable with ``questions`` (e.g. ``(m, 1)``
+                questions with ``(m, n)`` candidate answers each).
+
         Returns:
-            ``(len(questions), 3)`` float32: Jaccard overlap of the word sets in ``[0, 1]``, TF-IDF
-            cosine in ``[0, 1]`` and PPMI mean-vector cosine in ``[-1, 1]`` (``FEATURES``).
+            Float32 of the broadcast shape plus a last axis of 3: Jaccard overlap of the word sets in
+            ``[0, 1]``, TF-IDF cosine in ``[0, 1]`` and PPMI mean-vector cosine in ``[-1, 1]`` (``FEATURES``).
         """
-        questions, answers = np.asarray(questions, np.int64).ravel(), np.asarray(answers, np.int64).ravel()
+        if self.table is not None:
+            return self.table[questions, answers]
+        questions, answers = np.broadcast_arrays(np.asarray(questions, np.int64), np.asarray(answers, np.int64))
+        shape = questions.shape
+        questions, answers = questions.ravel(), answers.ravel()
         # The word-set and TF-IDF rows share their word ids: one sort gives both products.
         shared, tfidf = _sparse_dots(self._question_tfidf, self._answer_tfidf, questions, answers)
         union = self._question_words.sizes[questions] + self._answer_words.sizes[answers] - shared
         overlap = shared / np.maximum(union, 1)
         ppmi = np.einsum("ij,ij->i", self._question_vectors[questions], self._answer_vectors[answers])
         result = np.stack([overlap, tfidf, ppmi], axis=1).astype(np.float32)
-        return np.clip(result, -1.0, 1.0, out=result)
+        return np.clip(result, -1.0, 1.0, out=result).reshape(*shape, len(FEATURES))
 
 
 @dataclass(frozen=True)
@@ -191,11 +227,68 @@ def load_pairs(name_or_path: str, question_column: str = "question", answer_colu
     Pairs without a word in the question or answer are dropped; a question (compared by its
     words) keeps its first pair only, so every question has one true answer. Chitchat is split by
     conversation (10% test), chatterbot by conversation (20%), a user file by question (20%);
-    test pairs whose question also occurs in the training split are dropped.
+    test pairs whose question also occurs in the training split are dropped. Read from the disk
+    cache when it holds them (see the module docstring).
 
     Raises:
         DataFileError: a user file that cannot be read or has too few pairs in a split.
     """
+    key = _cache_key(name_or_path, question_column, answer_column)
+    if key is None:  # a user file that cannot be read: building names the problem
+        return _build_pairs(name_or_path, question_column, answer_column)
+    path = cache_dir() / f"qa-{key}.npz"
+    try:
+        return _read_cache(path, name_or_path)
+    except FileNotFoundError:
+        pass
+    except _BadCache as problem:
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            warnings.warn(
+                f"nlp-envs: the QA pairs cache file {str(path)!r} is unusable ({problem}); rebuilding it.",
+                CorpusCacheWarning,
+                stacklevel=3,
+            )
+    pairs = _build_pairs(name_or_path, question_column, answer_column)
+    try:
+        atomic_write(path, lambda handle: np.savez(handle, allow_pickle=False, **_cache_arrays(pairs)))
+    except OSError:
+        pass  # A read-only home is no reason to fail: the pairs just are not cached.
+    return pairs
+
+
+_WARNED: set[str] = set()
+
+
+def _cache_key(name_or_path: str, question_column: str, answer_column: str) -> str | None:
+    """The cache key: the encoding's settings and the source's version (named data) or bytes (a file).
+
+    None when a user file cannot be read (the build then raises the named error).
+    """
+    settings = [FORMAT_VERSION, TEST_PERCENT, PPMI_VOCAB, PPMI_DIM, TABLE_LIMIT]
+    digest = hashlib.sha256(json.dumps([*settings, name_or_path, question_column, answer_column]).encode("utf-8"))
+    sources: dict[str, tuple[DatasetInfo, ...]] = {
+        CHATTERBOT.name: (CHATTERBOT,),
+        CHITCHAT.name: (CHITCHAT,),
+        "both": (CHATTERBOT, CHITCHAT),
+    }
+    if name_or_path in sources:
+        for info in sources[name_or_path]:
+            package = info.requirement.split("==")[0]
+            try:
+                digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+            except importlib.metadata.PackageNotFoundError:
+                return None  # not installed: building raises the error with the pip command
+        return f"{name_or_path}-{digest.hexdigest()[:24]}"
+    try:
+        digest.update(Path(name_or_path).read_bytes())
+    except OSError:
+        return None
+    return f"file-{digest.hexdigest()[:24]}"
+
+
+def _build_pairs(name_or_path: str, question_column: str, answer_column: str) -> QAPairs:
+    """Read, deduplicate, split and encode the pairs (what :func:`load_pairs` caches)."""
     if name_or_path == CHATTERBOT.name:
         rows, percent = _chatterbot_rows(), TEST_PERCENT
     elif name_or_path == CHITCHAT.name:
@@ -223,7 +316,164 @@ def load_pairs(name_or_path: str, question_column: str = "question", answer_colu
             )
     train_rows, test_rows = list(splits["train"].values()), list(splits["test"].values())
     encoder = _Encoder([words for row in train_rows for words in (row[3], row[4])])
-    return QAPairs(name_or_path, encoder.split(train_rows), encoder.split(test_rows))
+    train, test = encoder.split(train_rows), encoder.split(test_rows)
+    return QAPairs(name_or_path, _with_table(train), _with_table(test))
+
+
+def _with_table(split: QASplit) -> QASplit:
+    """``split`` with its table of features (filled by ``features`` itself), if it has few enough combinations."""
+    count = len(split.questions)
+    if count * count > TABLE_LIMIT:
+        return split
+    table = np.empty((count, count, len(FEATURES)), dtype=np.float32)
+    answers = np.arange(count)
+    for start in range(0, count, _TABLE_CHUNK):
+        questions = np.arange(start, min(start + _TABLE_CHUNK, count))
+        table[questions] = split.features(np.repeat(questions, count), np.tile(answers, len(questions))).reshape(
+            len(questions), count, len(FEATURES)
+        )
+    table.flags.writeable = False
+    return dataclasses.replace(split, table=table)
+
+
+# The per-pair integer arrays of a split, stored as they are.
+_INTEGERS = ("groups", "group_starts", "group_sizes", "answer_ids", "answer_lengths")
+
+
+def _cache_arrays(pairs: QAPairs) -> dict[str, np.ndarray]:
+    """The arrays that :func:`_read_cache` turns back into ``pairs``."""
+    arrays: dict[str, np.ndarray] = {}
+    for name in ("train", "test"):
+        split = pairs.split(name)
+        texts = json.dumps([split.questions, split.answers]).encode("utf-8")
+        arrays[f"{name}_texts"] = np.frombuffer(texts, dtype=np.uint8)
+        for key in _INTEGERS:
+            arrays[f"{name}_{key}"] = getattr(split, key)
+        arrays[f"{name}_distinct_answers"] = np.array(split.distinct_answers, dtype=np.int64)
+        for side, words, tfidf, vectors in (
+            ("question", split._question_words, split._question_tfidf, split._question_vectors),
+            ("answer", split._answer_words, split._answer_tfidf, split._answer_vectors),
+        ):
+            arrays[f"{name}_{side}_indptr"], arrays[f"{name}_{side}_words"] = words.indptr, words.ids
+            arrays[f"{name}_{side}_tfidf"], arrays[f"{name}_{side}_vectors"] = tfidf.weights, vectors
+        table = split.table if split.table is not None else np.zeros((0, 0, len(FEATURES)), dtype=np.float32)
+        arrays[f"{name}_table"] = table
+    return arrays
+
+
+def _read_cache(path: Path, name: str) -> QAPairs:
+    """The pairs stored at ``path``, checked array by array.
+
+    Raises:
+        FileNotFoundError: there is no cache file.
+        _BadCache: the file cannot be read or does not hold well-formed pairs.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except Exception as error:  # BadZipFile, EOFError, zlib.error, OSError, ValueError...: rebuild
+        raise _BadCache(f"{type(error).__name__}: {error}") from None
+    try:
+        return QAPairs(name, _read_split(arrays, "train"), _read_split(arrays, "test"))
+    except KeyError as error:
+        raise _BadCache(f"no array {error}") from None
+
+
+def _read_split(arrays: dict[str, Any], name: str) -> QASplit:
+    """One split of a cache file, checked; raises _BadCache (or KeyError for a missing array)."""
+    _expect_array(arrays[f"{name}_texts"], f"{name}_texts", np.uint8, 1)
+    try:
+        texts = json.loads(bytes(arrays[f"{name}_texts"]).decode("utf-8"))
+    except ValueError as error:
+        raise _BadCache(f"{name}_texts is not UTF-8 JSON ({error})") from None
+    if (
+        not isinstance(texts, list)
+        or len(texts) != 2
+        or not all(isinstance(column, list) and all(isinstance(text, str) for text in column) for column in texts)
+        or len(texts[0]) != len(texts[1])
+        or len(texts[0]) < 2
+    ):
+        raise _BadCache(f"{name}_texts is not two equally long lists of at least 2 texts")
+    count = len(texts[0])
+    for key in (*_INTEGERS, "distinct_answers"):
+        _expect_array(arrays[f"{name}_{key}"], f"{name}_{key}", np.int64, 0 if key == "distinct_answers" else 1)
+    integers = {key: arrays[f"{name}_{key}"] for key in _INTEGERS}
+    distinct = int(arrays[f"{name}_distinct_answers"])
+    starts, sizes = integers["group_starts"], integers["group_sizes"]
+    if any(len(values) != count for values in integers.values()):
+        raise _BadCache(f"{name}: a per-pair array's length is not the {count} pairs")
+    if (
+        sizes.min() < 1
+        or starts.min() < 0
+        or (starts + sizes).max() > count
+        or not 0 < distinct <= count
+        or integers["answer_ids"].min() < 0
+        or integers["answer_ids"].max() >= distinct
+        or integers["answer_lengths"].min() < 1
+    ):
+        raise _BadCache(f"{name}: groups, answer ids or lengths out of range")
+    sides = [_read_side(arrays, f"{name}_{side}", count) for side in ("question", "answer")]
+    stored_table = arrays[f"{name}_table"]
+    _expect_array(stored_table, f"{name}_table", np.float32, 3)
+    empty, full = (0, 0, len(FEATURES)), (count, count, len(FEATURES))
+    if stored_table.shape != (full if count * count <= TABLE_LIMIT else empty):
+        raise _BadCache(f"{name}_table has shape {stored_table.shape} for {count} pairs (TABLE_LIMIT {TABLE_LIMIT:,})")
+    table = None if stored_table.shape == empty else stored_table
+    for array in (*integers.values(), *(array for side in sides for array in side[2:]), table):
+        if array is not None:
+            array.flags.writeable = False
+    (question_words, question_tfidf, question_vectors), (answer_words, answer_tfidf, answer_vectors) = (
+        side[:3] for side in sides
+    )
+    return QASplit(
+        tuple(texts[0]),
+        tuple(texts[1]),
+        integers["groups"],
+        starts,
+        sizes,
+        integers["answer_ids"],
+        distinct,
+        integers["answer_lengths"],
+        question_words,
+        answer_words,
+        question_tfidf,
+        answer_tfidf,
+        question_vectors,
+        answer_vectors,
+        table,
+    )
+
+
+def _read_side(arrays: dict[str, Any], prefix: str, count: int) -> tuple[Any, ...]:
+    """The word sets, TF-IDF rows and PPMI vectors of the questions or answers of a split, checked.
+
+    Returns:
+        ``(words, tfidf, vectors, indptr, ids, weights)``: the last three to be made read-only.
+    """
+    indptr, ids = arrays[f"{prefix}_indptr"], arrays[f"{prefix}_words"]
+    weights, vectors = arrays[f"{prefix}_tfidf"], arrays[f"{prefix}_vectors"]
+    for key, array, dtype, dimensions in (
+        ("indptr", indptr, np.int64, 1),
+        ("words", ids, np.int64, 1),
+        ("tfidf", weights, np.float64, 1),
+        ("vectors", vectors, np.float32, 2),
+    ):
+        _expect_array(array, f"{prefix}_{key}", dtype, dimensions)
+    if (
+        len(indptr) != count + 1
+        or indptr[0] != 0
+        or indptr[-1] != len(ids)
+        or (np.diff(indptr) < 1).any()
+        or len(weights) != len(ids)
+        or (len(ids) and ids.min() < 0)
+        or vectors.shape != (count, PPMI_DIM)
+    ):
+        raise _BadCache(f"{prefix}: word rows or vectors do not match the {count} texts")
+    ones = np.ones(len(ids))
+    ones.flags.writeable = False
+    return _Sparse(indptr, ids, ones), _Sparse(indptr, ids, weights), vectors, indptr, ids, weights
 
 
 class _Encoder:
