@@ -91,6 +91,9 @@ def make(
     Raises:
         ModuleNotFoundError: ``tensorboard`` is given but the package is missing (the message names
             the extra ``nlp-envs[tensorboard]``).
+        nlp_envs.atomic.NotWritableError: the ``tensorboard`` folder cannot be written (checked before
+            the agent is built).
+        LoggerNotSupportedError: ``tensorboard`` is given and the agent has no ``set_logger``.
     """
     if tensorboard is not None:
         check_tensorboard(tensorboard)  # before building: a missing package or a bad folder fails in a moment
