@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 import nlp_envs
+from nlp_envs.core import random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
 from nlp_envs.dialogue.channel import noisy
+from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
 from tests.conftest import make_vec
 
 GOALS = load_ontology("bank").goal_count()
@@ -441,3 +443,15 @@ def test_single_env_text_from_its_history_equals_the_replayed_text(seed: int) ->
     history, core._history = core._history, None  # force the replay path
     assert core.text(0) == recorded
     core._history = history
+
+
+def test_template_draws_are_the_keyed_integers_of_each_turn_and_salt() -> None:
+    # The text's template choices, drawn for a block of turns in one call, are the counter-based
+    # integers of (key, turn, 7919 + salt), also past the first block and for every salt used.
+    key = np.array([0x1234_5678_9ABC_DEF0], dtype=np.uint64)
+    draws = TemplateDraws(key)
+    templates = [f"t{index}" for index in range(7)]
+    for turn in (0, 1, TemplateDraws.BLOCK - 1, TemplateDraws.BLOCK, 3 * TemplateDraws.BLOCK + 2, 0):
+        for salt in TEMPLATE_SALTS:
+            expected = int(random_integers(key, len(templates), turn, 7919 + salt)[0])
+            assert pick(templates, draws.hashes(turn), salt) == templates[expected]

@@ -32,7 +32,7 @@ from nlp_envs.dialogue.belief import Belief
 from nlp_envs.dialogue.channel import Readings, Said, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
-from nlp_envs.dialogue.text import TurnRecord, turn_lines
+from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
 from nlp_envs.dialogue.user import UserSimulator, UserState
 from nlp_envs.policies import random_policy
 
@@ -190,7 +190,9 @@ class DialogueCore(TaskCore):
         # A one-slot core keeps its episode's turns for text(); a batch replays instead (no per-slot
         # work per step).
         self._history: list[TurnRecord] | None = [] if n == 1 else None
-        self._history_lines: list[list[str]] = []  # the text of each kept turn, formatted once
+        self._history_text = ""  # the text of the kept turns, each formatted once
+        self._history_turns = 0  # how many kept turns it holds
+        self._history_draws: TemplateDraws | None = None  # their template choices
         self._obs: np.ndarray | None = None
 
     # ----------------------------------------------------------------------------------- episodes
@@ -232,7 +234,7 @@ class DialogueCore(TaskCore):
         if self._history is not None and len(slots):
             values_now = self.belief.slot_value[0].copy()
             self._history = [TurnRecord(self.desk_acts.opening, 0, values_now, opening.acts[0], opening.said, readings)]
-            self._history_lines = []
+            self._history_text, self._history_turns, self._history_draws = "", 0, None
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One desk act per slot, the user's answer through the noisy channel, the belief update."""
@@ -402,17 +404,20 @@ class DialogueCore(TaskCore):
         replays the slot's episode from its key and logged acts in a one-slot copy (text stays
         out of the batched hot path).
         """
-        key = self.user.keys[slot : slot + 1]
         turns = int(min(self.call.turn[slot], self.max_turns))
         if self._history is not None and len(self._history) == turns + 1:
-            for turn in range(len(self._history_lines), turns + 1):
-                self._history_lines.append(turn_lines(self.ontology, self.desk_acts, self._history[turn], key, turn))
-            per_turn = self._history_lines
-        else:
-            per_turn = [
-                turn_lines(self.ontology, self.desk_acts, record, key, turn)
-                for turn, record in enumerate(self._replay(slot, turns))
-            ]
+            if self._history_draws is None:
+                self._history_draws = TemplateDraws(self.user.keys[slot : slot + 1])
+            for turn in range(self._history_turns, turns + 1):
+                lines = turn_lines(self.ontology, self.desk_acts, self._history[turn], self._history_draws, turn)
+                self._history_text += ("\n" if turn else "") + "\n".join(lines)
+            self._history_turns = turns + 1
+            return self._history_text
+        draws = TemplateDraws(self.user.keys[slot : slot + 1])
+        per_turn = [
+            turn_lines(self.ontology, self.desk_acts, record, draws, turn)
+            for turn, record in enumerate(self._replay(slot, turns))
+        ]
         return "\n".join(line for lines in per_turn for line in lines)
 
     def _replay(self, slot: int, turns: int) -> list[TurnRecord]:
