@@ -455,3 +455,33 @@ def test_template_draws_are_the_keyed_integers_of_each_turn_and_salt() -> None:
         for salt in TEMPLATE_SALTS:
             expected = int(random_integers(key, len(templates), turn, 7919 + salt)[0])
             assert pick(templates, draws.hashes(turn), salt) == templates[expected]
+
+
+@pytest.mark.parametrize("env_id", ["nlp_envs/Dialogue-v0", "nlp_envs/DialogueEasy-v0"])
+def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
+    # The act table (one gather per step) gives each action its kinds and slot as the docstring's
+    # action table says: 0 asks, 1 + k requests slot k, n_slots + 1 + k confirms it, then execute,
+    # hand off, close.
+    core = gym.make(env_id).unwrapped.core
+    n = core.n_slots
+    actions = np.arange(core.n_actions)
+    core._rows = actions  # decode every action at once (the rows are only used for indexing)
+    desk = core._decode(actions)
+    request, confirm = (actions >= 1) & (actions <= n), (actions > n) & (actions <= 2 * n)
+    expected = {
+        "ask": actions == 0,
+        "request": request,
+        "confirm": confirm,
+        "asks_slot": request | confirm,
+        "execute": actions == 2 * n + 1,
+        "handoff": actions == 2 * n + 2,
+        "close": actions == 2 * n + 3,
+        "ending": actions >= 2 * n + 2,
+        "staying": actions < 2 * n + 2,
+        "talking": actions <= 2 * n,
+    }
+    for kind, mask in expected.items():
+        np.testing.assert_array_equal(getattr(desk, kind), mask, err_msg=kind)
+    np.testing.assert_array_equal(desk.slot[request], actions[request] - 1)
+    np.testing.assert_array_equal(desk.slot[confirm], actions[confirm] - n - 1)
+    assert ((desk.slot >= 0) & (desk.slot < n)).all()

@@ -93,6 +93,8 @@ def hear(
         The readings; an affirmation is heard as the confirmed value with confidence 1.
     """
     n_i, n_a = len(said.intent_rows), len(said.a_rows)
+    if not n_i + n_a + len(said.b_rows):  # nothing said (common in a small batch): no channel work
+        return Readings(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), 0)
     truth = np.concatenate(
         [goal_intent[said.intent_rows], goal_values[said.a_rows, said.a_slots], goal_values[said.b_rows, said.b_slots]]
     )

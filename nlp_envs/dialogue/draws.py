@@ -18,9 +18,12 @@ def uniforms(keys: np.ndarray, stream: int, counter: np.ndarray | int, blocks: i
     """
     m = len(keys)
     base = np.asarray(counter, dtype=np.uint64) * np.uint64(64 * 16) + np.uint64(stream)
-    offsets = np.arange(blocks, dtype=np.uint64) * np.uint64(16)
-    counters = np.reshape(base, (-1, 1)) + offsets  # (m or 1, blocks)
-    hashed = hash_keys(np.repeat(keys, blocks).reshape(m, blocks), counters)
+    if blocks == 1:  # a turn's draws: block 0's counter is the base itself
+        hashed = hash_keys(keys, base)
+    else:
+        offsets = np.arange(blocks, dtype=np.uint64) * np.uint64(16)
+        counters = np.reshape(base, (-1, 1)) + offsets  # (m or 1, blocks)
+        hashed = hash_keys(np.repeat(keys, blocks).reshape(m, blocks), counters)
     # The four 16-bit fields of each hash, low field first on every platform.
     fields = hashed.astype("<u8", copy=False).view("<u2").reshape(m, 4 * blocks)
     return (fields + 0.5) * 2.0**-16

@@ -156,6 +156,7 @@ class DialogueCore(TaskCore):
         self.desk_acts = desk = DeskActs(n_slots)
         self.ASK, self.EXECUTE, self.HANDOFF, self.CLOSE = desk.ask, desk.execute, desk.handoff, desk.close
         self.n_actions = desk.n
+        self._kind_table, self._slot_table = desk.kind_table, desk.slot_table
         self.single_action_space = spaces.Discrete(self.n_actions)
         # Observation layout (all in [0, 1]).
         sizes = {
@@ -266,23 +267,24 @@ class DialogueCore(TaskCore):
         return rewards, terminated
 
     def _decode(self, act: np.ndarray) -> DeskTurn:
-        """The desk's acts by kind, with the belief they state."""
-        n_slots, belief = self.n_slots, self.belief
-        is_confirm = (act > n_slots) & (act <= 2 * n_slots)
-        # The slot a request or confirm is about (any valid index for the other acts).
-        slot = np.where(is_confirm, act - (n_slots + 1), act - 1)
-        np.remainder(slot, n_slots, out=slot)
-        handoff = act == self.HANDOFF
+        """The desk's acts by kind (one gather from the act table), with the belief they state."""
+        belief = self.belief
+        # (kinds, n): each kind a contiguous row, in the order of DESK_KINDS.
+        ask, request, confirm, asks_slot, execute, handoff, close, ending, staying, talking = self._kind_table[:, act]
         return DeskTurn(
             rows=self._rows,
             actions=act,
-            ask=act == self.ASK,
-            request=(act >= 1) & (act <= n_slots),
-            confirm=is_confirm,
-            execute=act == self.EXECUTE,
+            ask=ask,
+            request=request,
+            confirm=confirm,
+            asks_slot=asks_slot,
+            execute=execute,
             handoff=handoff,
-            ending=handoff | (act == self.CLOSE),
-            slot=slot,
+            close=close,
+            ending=ending,
+            staying=staying,
+            talking=talking,
+            slot=self._slot_table[act],
             intent_heard=belief.intent_heard,
             intent=belief.intent_value,
             filled=belief.heard,
@@ -310,17 +312,24 @@ class DialogueCore(TaskCore):
     def _belief(self) -> np.ndarray:
         """The observations, cached until the state changes; never handed out, as a caller may write into them."""
         if self._obs is None:
-            belief, layout = self.belief, self.layout
-            obs = np.empty((self.num_envs, self.obs_size), dtype=np.float32)
-            obs[:, layout["intent"]] = belief.intent_belief
-            obs[:, layout["intent_heard"].start] = belief.intent_heard
-            obs[:, layout["filled"]] = belief.heard
-            obs[:, layout["confidence"]] = belief.slot_conf
-            obs[:, layout["needed"]] = belief.needed
-            obs[:, layout["user_act"]] = self.user.acts
-            obs[:, layout["turn"].start] = np.minimum(self.call.turn, self.max_turns) * (1.0 / self.max_turns)
-            obs[:, layout["annoyance"].start] = np.minimum(self.user.useless, self.patience) * (1.0 / self.patience)
-            self._obs = obs
+            belief, call, user = self.belief, self.call, self.user
+            turn = np.minimum(call.turn, self.max_turns) * (1.0 / self.max_turns)
+            annoyance = np.minimum(user.useless, self.patience) * (1.0 / self.patience)
+            # One concatenation in the order of ``self.layout`` (cast to float32 as each part is written).
+            self._obs = np.concatenate(
+                (
+                    belief.intent_belief,
+                    belief.intent_heard[:, None],
+                    belief.heard,
+                    belief.slot_conf,
+                    belief.needed,
+                    user.acts,
+                    turn[:, None],
+                    annoyance[:, None],
+                ),
+                axis=1,
+                dtype=np.float32,
+            )
         return self._obs
 
     def masks_from_observations(self, observations: np.ndarray) -> np.ndarray:

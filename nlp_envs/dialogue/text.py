@@ -124,28 +124,28 @@ def agent_text(ontology: Ontology, desk: DeskActs, record: TurnRecord, hashes: l
 
 def user_line(ontology: Ontology, record: TurnRecord, hashes: list[int]) -> str:
     """The user's turn as said, then what the understanding heard of it (``hashes``: the turn's template draws)."""
-    onto, user, acts = ontology, ontology.user, record.user_acts
+    onto, user, acts = ontology, ontology.user, record.user_acts.tolist()  # Python values: cheaper to read
     said, readings = record.said, record.readings
-    truth, heard_as, conf = readings.truth, readings.heard, readings.conf
+    truth, heard_as, conf = readings.truth.tolist(), readings.heard.tolist(), readings.conf.tolist()
     parts, heard = [], []
     for salt, (act, name) in zip(PHRASED_SALTS, _PHRASED_ACTS, strict=True):
         if acts[act]:
             parts.append(pick(user[name], hashes, salt))
     channels: list[tuple[str, int | None]] = [("intent", None)] * len(said.intent_rows)
-    channels += [("a", int(k)) for k in said.a_slots] + [("b", int(k)) for k in said.b_slots]
+    channels += [("a", k) for k in said.a_slots.tolist()] + [("b", k) for k in said.b_slots.tolist()]
     if acts[CHANGE] and not len(said.b_rows):  # the changed slot is the one just answered
         parts.append(pick(user["change"], hashes, CHANGE_SALT).format(slot=onto.slot_labels[int(said.a_slots[0])]))
     for index, (channel, slot) in enumerate(channels):
         if slot is None:
-            parts.append(pick(onto.intent_informs[int(truth[index])], hashes, INTENT_SALT))
-            heard.append(f"intent={onto.intent_names[int(heard_as[index])]} ({conf[index]:.2f})")
+            parts.append(pick(onto.intent_informs[truth[index]], hashes, INTENT_SALT))
+            heard.append(f"intent={onto.intent_names[heard_as[index]]} ({conf[index]:.2f})")
             continue
         if channel == "b" and acts[CHANGE]:
             parts.append(pick(user["change"], hashes, CHANGE_SALT).format(slot=onto.slot_labels[slot]))
         if channel == "a" and acts[AFFIRM]:
             continue
-        value = onto.slot_values[slot][int(truth[index])]
+        value = onto.slot_values[slot][truth[index]]
         parts.append(pick(onto.slot_informs[slot], hashes, SLOT_SALT + (channel == "b")).format(value=value))
-        heard.append(f"{onto.slot_names[slot]}={onto.slot_values[slot][int(heard_as[index])]} ({conf[index]:.2f})")
+        heard.append(f"{onto.slot_names[slot]}={onto.slot_values[slot][heard_as[index]]} ({conf[index]:.2f})")
     line = "User: " + " ".join(part[0].upper() + part[1:] for part in parts)
     return line + (f"   [heard: {'; '.join(heard)}]" if heard else "")
