@@ -125,7 +125,8 @@ class Belief:
         # learnt; None when no episode learnt anything, which still renormalises as before).
         evidence = None
         if readings.n_intents or len(asked):
-            evidence = np.ones(self.intent_belief.shape)
+            evidence = np.empty(self.intent_belief.shape)
+            evidence.fill(1.0)
             if readings.n_intents:
                 self.intent_heard[said.intent_rows] = True
                 evidence[said.intent_rows] = self._intent_likelihood(readings)
@@ -150,7 +151,7 @@ class Belief:
         belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
         if evidence is not None:
             belief *= evidence
-        belief /= np.maximum(belief.sum(axis=1, keepdims=True), 1e-300)
+        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
         if isinstance(rows, np.ndarray):
             self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
@@ -169,8 +170,8 @@ class Belief:
         belief[was_denied, denied[was_denied]] = 0.0
         width = belief.shape[1]
         belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
-        belief /= np.maximum(belief.sum(axis=1, keepdims=True), 1e-300)
+        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
         self.slot_belief[rows, slots] = belief
         self.slot_value[rows, slots] = belief.argmax(axis=1)
-        self.slot_conf[rows, slots] = belief.max(axis=1)
+        self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)
         self.heard[rows, slots] = True

@@ -127,4 +127,5 @@ def noisy(true: np.ndarray, size: np.ndarray, draw: np.ndarray, error_rate: floa
     score = np.sqrt(np.where(error, scaled - pick, (draw - e) * (1.0 / (1.0 - e))))
     np.subtract(1.0, score, out=score, where=error)
     conf = score * (1.0 - e) / (score * (1.0 - 2.0 * e) + e)
-    return heard, np.clip(conf, 0.02, 0.98, out=conf)
+    np.maximum(conf, 0.02, out=conf)  # clipped to [0.02, 0.98] (np.clip costs more on small arrays)
+    return heard, np.minimum(conf, 0.98, out=conf)

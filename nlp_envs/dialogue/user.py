@@ -291,15 +291,16 @@ class UserSimulator:
 
         asked = rows[desk.asks_slot & live]
         said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
-        denied = np.full(len(said_a) + len(said_b), -1)
-        denied[: len(said_a)] = np.where(negate[said_a], believed[said_a], -1)
+        denied = np.where(negate[said_a], believed[said_a], -1)
+        if len(said_b):
+            denied = np.concatenate((denied, np.full(len(said_b), -1)))
         said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
         bye = ~(over | (desk.staying & live))  # not over, and ending or not live (the task is done)
         user.useless[:] = useless
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
         acts = np.array(
             [
-                np.zeros_like(live),
+                np.zeros(len(live), dtype=bool),
                 inform_intent | (a_valid & ~affirm) | volunteer,
                 repeat,
                 irrelevant,
