@@ -15,6 +15,7 @@ from nlp_envs.core import random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
 from nlp_envs.dialogue.channel import noisy
+from nlp_envs.dialogue.draws import TURN_STREAM, TurnDraws, uniforms
 from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
 from tests.conftest import make_vec
 
@@ -485,3 +486,15 @@ def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
     np.testing.assert_array_equal(desk.slot[request], actions[request] - 1)
     np.testing.assert_array_equal(desk.slot[confirm], actions[confirm] - n - 1)
     assert ((desk.slot >= 0) & (desk.slot < n)).all()
+
+
+def test_turn_draws_are_each_turns_uniforms_across_blocks() -> None:
+    # The draws kept for a block of turns are those hashed for each turn, also for slots that
+    # move through the blocks at different paces (or stay: a call that is over keeps its turn).
+    keys = np.array([3, 1 << 40, 12345, (1 << 64) - 1, 77], dtype=np.uint64)
+    rows, paces = np.arange(len(keys)), np.array([0, 1, 2, 3, 7])
+    draws = TurnDraws(len(keys))
+    draws.fill(rows, keys, np.zeros(len(keys), dtype=np.int64))
+    for step in range(3 * TurnDraws.BLOCK):
+        turn = step * paces // 2
+        np.testing.assert_array_equal(draws.take(rows, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))

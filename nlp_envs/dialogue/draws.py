@@ -27,3 +27,39 @@ def uniforms(keys: np.ndarray, stream: int, counter: np.ndarray | int, blocks: i
     # The four 16-bit fields of each hash, low field first on every platform.
     fields = hashed.astype("<u8", copy=False).view("<u2").reshape(m, 4 * blocks)
     return (fields + 0.5) * 2.0**-16
+
+
+class TurnDraws:
+    """Every episode slot's turn uniforms, hashed for ``BLOCK`` turns at a time (a turn then costs a gather).
+
+    The draws of turn ``t`` are exactly ``uniforms(key, TURN_STREAM, t, 1)``; each slot keeps those
+    of the block of turns it is in, and a slot whose turn leaves its block gets the next block.
+
+    Args:
+        n: the episode slots.
+    """
+
+    BLOCK = 8
+    #: The bytes each slot keeps (for memory estimates).
+    SLOT_BYTES = 8 * 4 * BLOCK + 8
+
+    def __init__(self, n: int) -> None:
+        self.table = np.zeros((n, self.BLOCK, 4))
+        self.start = np.zeros(n, dtype=np.int64)  # the first turn of each slot's block
+
+    def fill(self, slots: np.ndarray, keys: np.ndarray, start: np.ndarray) -> None:
+        """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (episode keys ``keys``)."""
+        turns = (start[:, None] + np.arange(self.BLOCK)).reshape(-1)
+        draws = uniforms(np.repeat(keys, self.BLOCK), TURN_STREAM, turns, 1)
+        self.table[slots] = draws.reshape(len(slots), self.BLOCK, 4)
+        self.start[slots] = start
+
+    def take(self, rows: np.ndarray, keys: np.ndarray, turn: np.ndarray) -> np.ndarray:
+        """``(n, 4)``: the draws of each slot's ``turn`` (``rows``: ``0 .. n - 1``; ``keys``: every slot's key)."""
+        offset = turn - self.start
+        stale = offset >= self.BLOCK
+        if stale.any():
+            slots = np.flatnonzero(stale)
+            self.fill(slots, keys[slots], turn[slots])
+            offset[slots] = 0
+        return self.table[rows, offset]

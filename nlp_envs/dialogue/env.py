@@ -30,7 +30,7 @@ from nlp_envs.data.ontology import Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
 from nlp_envs.dialogue.channel import Readings, Said, hear
-from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, uniforms
+from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
 from nlp_envs.dialogue.user import UserSimulator, UserState
@@ -131,9 +131,11 @@ class DialogueCore(TaskCore):
             onto = onto.restrict(tuple(intents))
         self.ontology = onto
         # Per slot: the call's log of acts (int16, max_turns + 1), the belief (a row of values per
-        # slot of the ontology, float64), the user and the observation (a few hundred bytes).
+        # slot of the ontology, float64), the user and the observation (a few hundred bytes), and
+        # the draws of its coming turns.
         width = int(onto.n_values.max())
         slot_bytes = 2 * (max_turns + 1) + 8 * (onto.n_intents + onto.n_slots * width) + 64 * onto.n_slots + 512
+        slot_bytes += TurnDraws.SLOT_BYTES
         check_fits_slots(env, f"max_turns={max_turns}", slot_bytes, self.num_envs)
         self.error_rate, self.max_turns, self.patience = error_rate, max_turns, patience
         self.p_open_intent, self.p_volunteer, self.p_change = p_open_intent, p_volunteer, p_change
@@ -188,6 +190,7 @@ class DialogueCore(TaskCore):
         self.user = UserState.allocate(n, self.n_slots)
         self.belief = Belief.allocate(n, self.ontology)
         self.call = CallState.allocate(n, self.max_turns)
+        self.turn_draws = TurnDraws(n)
         # A one-slot core keeps its episode's turns for text(); a batch replays instead (no per-slot
         # work per step).
         self._history: list[TurnRecord] | None = [] if n == 1 else None
@@ -228,6 +231,7 @@ class DialogueCore(TaskCore):
             draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)[:, 4 * self._goal_blocks :]
         self._obs = None
         self.call.clear(slots)
+        self.turn_draws.fill(slots, keys, np.zeros(len(slots), dtype=np.int64))
         self.belief.clear(slots)
         opening = self.simulator.begin(self.user, slots, keys, intents, values, draws)
         readings = self._hear(opening.said, opening.draws)
@@ -241,7 +245,7 @@ class DialogueCore(TaskCore):
         """One desk act per slot, the user's answer through the noisy channel, the belief update."""
         user, belief, call = self.user, self.belief, self.call
         self._obs = None
-        draws = uniforms(user.keys, TURN_STREAM, call.turn, 1)  # the intent, A and B channels' draws; volunteering
+        draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
             before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
         live = ~(call.over | call.done)
