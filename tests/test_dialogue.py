@@ -488,12 +488,14 @@ def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
     assert ((desk.slot >= 0) & (desk.slot < n)).all()
 
 
-def test_turn_draws_are_each_turns_uniforms_across_blocks() -> None:
-    # The draws kept for a block of turns are those hashed for each turn, also for slots that
-    # move through the blocks at different paces (or stay: a call that is over keeps its turn).
-    keys = np.array([3, 1 << 40, 12345, (1 << 64) - 1, 77], dtype=np.uint64)
-    rows, paces = np.arange(len(keys)), np.array([0, 1, 2, 3, 7])
-    draws = TurnDraws(len(keys))
+@pytest.mark.parametrize("n", [5, TurnDraws.SMALL + 1])
+def test_turn_draws_are_each_turns_uniforms_across_blocks(n: int) -> None:
+    # The draws kept for a block of turns (small batches) are those hashed for each turn, also for
+    # slots that move through the blocks at different paces (or stay: a call that is over keeps its turn).
+    keys = np.array([3, 1 << 40, 12345, (1 << 64) - 1, *range(77, 77 + n - 4)], dtype=np.uint64)
+    rows, paces = np.arange(n), np.arange(n) % 8
+    draws = TurnDraws(n)
+    assert draws.blocks == (n <= TurnDraws.SMALL)
     draws.fill(rows, keys, np.zeros(len(keys), dtype=np.int64))
     for step in range(3 * TurnDraws.BLOCK):
         turn = step * paces // 2
