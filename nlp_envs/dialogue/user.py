@@ -231,40 +231,44 @@ class UserSimulator:
         told, required = user.told, user.goal_required
         relevant = required[rows, k]
         believed = desk.values[rows, k]
-        intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
+        ask = live & desk.ask
+        answer = live & desk.request & relevant
+        confirm = live & desk.confirm & relevant
+        affirming = False
+        if confirm.any():
+            right = believed == user.goal_values[rows, k]
+            affirm, negate = confirm & right, confirm & ~right
+            affirming = bool(affirm.any())
+        else:  # nobody affirms or denies: both are the all-False ``confirm`` (read only)
+            affirm = negate = confirm
+        # Channel A: the slot the desk asked about (or the first wrong one after a failed execution).
         execute = live & desk.execute
         executing = bool(execute.any())
         if executing:
+            intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
             bad = required & ~(desk.filled & (desk.values == user.goal_values))
             first_bad = bad.argmax(axis=1)  # argmax and a lookup: cheaper than any() on bool rows
             thank = execute & intent_ok & ~bad[rows, first_bad]
             complain = execute & ~thank
             a_slot = np.where(complain, first_bad, k)
+            a_valid = answer | confirm | (complain & intent_ok)
+            inform_intent = ask | (complain & ~intent_ok)
         else:  # nobody thanks or complains: both are the all-False ``execute`` (read only)
             thank = complain = execute
-            a_slot = k
-        ask = live & desk.ask
-        answer = live & desk.request & relevant
-        confirm = live & desk.confirm & relevant
-        right = believed == user.goal_values[rows, k]
-        affirm = confirm & right
-        negate = confirm & ~right
+            a_slot, a_valid, inform_intent = k, answer | confirm, ask
         irrelevant = live & desk.asks_slot & ~relevant
         intent_told = user.intent_told
         k_told = told[rows, k]
         repeat = (ask & intent_told) | (answer & k_told)
         fresh = (ask | answer) & ~repeat  # ask and answer never meet: the untold ones
-        affirming = bool(affirm.any())
         if affirming:
             repeat |= affirm & user.affirmed[rows, k]
-        inform_intent = ask | (complain & ~intent_ok) if executing else ask
         useless = user.useless + (repeat | irrelevant | complain)
         hangup = live & desk.staying & (useless >= self.patience)
         if executing:
             hangup &= ~thank
 
-        # Channel A: the slot the desk asked about (or the first wrong one after a failed execution).
-        a_valid = answer | confirm | (complain & intent_ok) if executing else answer | confirm
+        # What the user has now told: channel A, its affirmations, its intent.
         if a_valid.any():
             told[rows[a_valid], a_slot[a_valid]] = True
         if affirming:
