@@ -101,7 +101,7 @@ def hear(
     size = np.concatenate([intent_sizes[:n_i], n_values[said.a_slots], n_values[said.b_slots]])
     heard, conf = noisy(truth, size, np.concatenate(draws), error_rate)
     sure = said.affirmed
-    if sure.any():
+    if np.count_nonzero(sure):
         heard[n_i : n_i + n_a][sure] = said.confirmed[sure]
         conf[n_i : n_i + n_a][sure] = 1.0
     return Readings(truth, heard, conf, n_i)

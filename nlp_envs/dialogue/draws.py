@@ -67,7 +67,7 @@ class TurnDraws:
             return uniforms(keys, TURN_STREAM, turn, 1)
         offset = turn - self.start
         stale = offset >= self.BLOCK
-        if stale.any():
+        if np.count_nonzero(stale):
             slots = np.flatnonzero(stale)
             self.fill(slots, keys[slots], turn[slots])
             offset[slots] = 0

@@ -251,7 +251,7 @@ class DialogueCore(TaskCore):
         live = ~(call.over | call.done)
         desk = self._decode(actions)
         change = self.simulator.change_mind(user, desk, live, call.turn)
-        if change.any():
+        if np.count_nonzero(change):
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, live, call.over, draws)
         readings = self._hear(reply.said, reply.draws)
