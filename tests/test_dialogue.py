@@ -14,7 +14,7 @@ import nlp_envs
 from nlp_envs.core import random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
-from nlp_envs.dialogue.channel import noisy
+from nlp_envs.dialogue.channel import joined, noisy
 from nlp_envs.dialogue.draws import TURN_STREAM, TurnDraws, uniforms
 from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
 from tests.conftest import make_vec
@@ -500,3 +500,11 @@ def test_turn_draws_are_each_turns_uniforms_across_blocks(n: int) -> None:
     for step in range(3 * TurnDraws.BLOCK):
         turn = step * paces // 2
         np.testing.assert_array_equal(draws.take(rows, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+
+
+def test_joined_puts_parts_end_to_end_and_skips_empty_ones() -> None:
+    empty, a, b = np.zeros(0, np.int64), np.array([1, 2]), np.array([3])
+    assert joined([empty, a, empty]) is a  # one part with items: no copy
+    np.testing.assert_array_equal(joined([a, empty, b]), [1, 2, 3])
+    both_empty = joined([empty, empty])
+    assert both_empty.shape == (0,) and both_empty.dtype == np.int64

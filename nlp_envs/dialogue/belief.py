@@ -167,7 +167,8 @@ class Belief:
         belief = self.slot_belief[rows, slots]
         denied = said.denied
         was_denied = denied >= 0
-        belief[was_denied, denied[was_denied]] = 0.0
+        if np.count_nonzero(was_denied):
+            belief[was_denied, denied[was_denied]] = 0.0
         width = belief.shape[1]
         belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
         belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
