@@ -22,8 +22,8 @@ def uniforms(keys: np.ndarray, stream: int, counter: np.ndarray | int, blocks: i
         hashed = hash_keys(keys, base)
     else:
         offsets = np.arange(blocks, dtype=np.uint64) * np.uint64(16)
-        counters = np.reshape(base, (-1, 1)) + offsets  # (m or 1, blocks)
-        hashed = hash_keys(np.repeat(keys, blocks).reshape(m, blocks), counters)
+        counters = base.reshape(-1, 1) + offsets  # (m or 1, blocks)
+        hashed = hash_keys(keys.repeat(blocks).reshape(m, blocks), counters)
     # The four 16-bit fields of each hash, low field first on every platform.
     fields = hashed.astype("<u8", copy=False).view("<u2").reshape(m, 4 * blocks)
     return (fields + 0.5) * 2.0**-16
@@ -57,7 +57,7 @@ class TurnDraws:
         if not self.blocks:
             return
         turns = (start[:, None] + np.arange(self.BLOCK)).reshape(-1)
-        draws = uniforms(np.repeat(keys, self.BLOCK), TURN_STREAM, turns, 1)
+        draws = uniforms(keys.repeat(self.BLOCK), TURN_STREAM, turns, 1)
         self.table[slots] = draws.reshape(len(slots), self.BLOCK, 4)
         self.start[slots] = start
 

@@ -76,6 +76,9 @@ class TemplateDraws:
     """
 
     BLOCK = 8
+    # The counters of a block's hashes, turn-major: its turn offsets, and the salts of each turn.
+    _TURNS = np.arange(BLOCK, dtype=np.uint64).repeat(len(TEMPLATE_SALTS))
+    _SALTS = np.tile(_SALT_COUNTERS, BLOCK)
 
     def __init__(self, key: np.ndarray) -> None:
         self.key = np.asarray(key, dtype=np.uint64).reshape(1)
@@ -84,10 +87,9 @@ class TemplateDraws:
     def hashes(self, turn: int) -> list[int]:
         """Turn ``turn``'s 64-bit hashes, one per salt of :data:`TEMPLATE_SALTS` (in that order)."""
         while turn >= len(self._rows):
-            turns = np.arange(len(self._rows), len(self._rows) + self.BLOCK, dtype=np.uint64)
-            per_turn = hash_keys(np.repeat(self.key, len(turns)), turns)
-            salted = hash_keys(np.repeat(per_turn, len(TEMPLATE_SALTS)), np.tile(_SALT_COUNTERS, len(turns)))
-            self._rows.extend(salted.reshape(len(turns), len(TEMPLATE_SALTS)).tolist())
+            turns = self._TURNS + np.uint64(len(self._rows))
+            salted = hash_keys(self.key.repeat(len(turns)), turns, self._SALTS)
+            self._rows.extend(salted.reshape(self.BLOCK, len(TEMPLATE_SALTS)).tolist())
         return self._rows[turn]
 
 
