@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 import nlp_envs
+from nlp_envs.core import random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
-from nlp_envs.dialogue.channel import noisy
+from nlp_envs.dialogue.channel import joined, noisy
+from nlp_envs.dialogue.draws import TURN_STREAM, TurnDraws, uniforms
+from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
 from tests.conftest import make_vec
 
 GOALS = load_ontology("bank").goal_count()
@@ -441,3 +444,67 @@ def test_single_env_text_from_its_history_equals_the_replayed_text(seed: int) ->
     history, core._history = core._history, None  # force the replay path
     assert core.text(0) == recorded
     core._history = history
+
+
+def test_template_draws_are_the_keyed_integers_of_each_turn_and_salt() -> None:
+    # The text's template choices, drawn for a block of turns in one call, are the counter-based
+    # integers of (key, turn, 7919 + salt), also past the first block and for every salt used.
+    key = np.array([0x1234_5678_9ABC_DEF0], dtype=np.uint64)
+    draws = TemplateDraws(key)
+    templates = [f"t{index}" for index in range(7)]
+    for turn in (0, 1, TemplateDraws.BLOCK - 1, TemplateDraws.BLOCK, 3 * TemplateDraws.BLOCK + 2, 0):
+        for salt in TEMPLATE_SALTS:
+            expected = int(random_integers(key, len(templates), turn, 7919 + salt)[0])
+            assert pick(templates, draws.hashes(turn), salt) == templates[expected]
+
+
+@pytest.mark.parametrize("env_id", ["nlp_envs/Dialogue-v0", "nlp_envs/DialogueEasy-v0"])
+def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
+    # The act table (one gather per step) gives each action its kinds and slot as the docstring's
+    # action table says: 0 asks, 1 + k requests slot k, n_slots + 1 + k confirms it, then execute,
+    # hand off, close.
+    core = gym.make(env_id).unwrapped.core
+    n = core.n_slots
+    actions = np.arange(core.n_actions)
+    core._rows = actions  # decode every action at once (the rows are only used for indexing)
+    desk = core._decode(actions)
+    request, confirm = (actions >= 1) & (actions <= n), (actions > n) & (actions <= 2 * n)
+    expected = {
+        "ask": actions == 0,
+        "request": request,
+        "confirm": confirm,
+        "asks_slot": request | confirm,
+        "execute": actions == 2 * n + 1,
+        "handoff": actions == 2 * n + 2,
+        "close": actions == 2 * n + 3,
+        "ending": actions >= 2 * n + 2,
+        "staying": actions < 2 * n + 2,
+        "talking": actions <= 2 * n,
+    }
+    for kind, mask in expected.items():
+        np.testing.assert_array_equal(getattr(desk, kind), mask, err_msg=kind)
+    np.testing.assert_array_equal(desk.slot[request], actions[request] - 1)
+    np.testing.assert_array_equal(desk.slot[confirm], actions[confirm] - n - 1)
+    assert ((desk.slot >= 0) & (desk.slot < n)).all()
+
+
+@pytest.mark.parametrize("n", [5, TurnDraws.SMALL + 1])
+def test_turn_draws_are_each_turns_uniforms_across_blocks(n: int) -> None:
+    # The draws kept for a block of turns (small batches) are those hashed for each turn, also for
+    # slots that move through the blocks at different paces (or stay: a call that is over keeps its turn).
+    keys = np.array([3, 1 << 40, 12345, (1 << 64) - 1, *range(77, 77 + n - 4)], dtype=np.uint64)
+    rows, paces = np.arange(n), np.arange(n) % 8
+    draws = TurnDraws(n)
+    assert draws.blocks == (n <= TurnDraws.SMALL)
+    draws.fill(rows, keys, np.zeros(len(keys), dtype=np.int64))
+    for step in range(3 * TurnDraws.BLOCK):
+        turn = step * paces // 2
+        np.testing.assert_array_equal(draws.take(rows, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+
+
+def test_joined_puts_parts_end_to_end_and_skips_empty_ones() -> None:
+    empty, a, b = np.zeros(0, np.int64), np.array([1, 2]), np.array([3])
+    assert joined([empty, a, empty]) is a  # one part with items: no copy
+    np.testing.assert_array_equal(joined([a, empty, b]), [1, 2, 3])
+    both_empty = joined([empty, empty])
+    assert both_empty.shape == (0,) and both_empty.dtype == np.int64

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -24,6 +25,23 @@ USER_ACTS = (
     "bye",
 )
 GREET, INFORM, REPEAT, IRRELEVANT, AFFIRM, NEGATE, CHANGE, COMPLAIN, THANK, HANGUP, BYE = range(len(USER_ACTS))
+
+
+#: The kinds of desk act, the rows of :attr:`DeskActs.kind_table` (and fields of :class:`DeskTurn`):
+#: ``asks_slot`` is a request or a confirm, ``ending`` a hand-off or a close, ``staying`` not
+#: ending, ``talking`` neither ending nor executing (a turn where the user may change its mind).
+DESK_KINDS = (
+    "ask",
+    "request",
+    "confirm",
+    "asks_slot",
+    "execute",
+    "handoff",
+    "close",
+    "ending",
+    "staying",
+    "talking",
+)
 
 
 @dataclass(frozen=True)
@@ -63,14 +81,44 @@ class DeskActs:
         """The number of actions."""
         return 2 * self.n_slots + 4
 
+    @cached_property
+    def kind_table(self) -> np.ndarray:
+        """``(len(DESK_KINDS), n)`` bool: row ``j`` marks the actions of kind ``DESK_KINDS[j]``."""
+        acts, n_slots = np.arange(self.n), self.n_slots
+        request = (acts >= 1) & (acts <= n_slots)
+        confirm = (acts > n_slots) & (acts <= 2 * n_slots)
+        handoff, close, execute = acts == self.handoff, acts == self.close, acts == self.execute
+        ending = handoff | close
+        kinds = {
+            "ask": acts == self.ask,
+            "request": request,
+            "confirm": confirm,
+            "asks_slot": request | confirm,
+            "execute": execute,
+            "handoff": handoff,
+            "close": close,
+            "ending": ending,
+            "staying": ~ending,
+            "talking": ~(ending | execute),
+        }
+        return np.stack([kinds[name] for name in DESK_KINDS])
+
+    @cached_property
+    def slot_table(self) -> np.ndarray:
+        """``(n,)``: the slot a request or confirm is about (a valid slot index for the other acts)."""
+        acts, n_slots = np.arange(self.n), self.n_slots
+        confirm = (acts > n_slots) & (acts <= 2 * n_slots)
+        return np.remainder(np.where(confirm, acts - (n_slots + 1), acts - 1), n_slots)
+
 
 @dataclass(frozen=True)
 class DeskTurn:
     """One act per episode slot, decoded, with the belief it carries (what the user hears from the desk).
 
-    The kind masks are not restricted to live calls; ``slot`` is the slot a request or confirm is
-    about (a valid index for the other acts). The belief arrays are the desk's own (not copies):
-    a confirmation says the believed value, an execution does the believed task.
+    The kind masks (one per :data:`DESK_KINDS`) are not restricted to live calls; ``slot`` is the
+    slot a request or confirm is about (a valid index for the other acts). The belief arrays are
+    the desk's own (not copies): a confirmation says the believed value, an execution does the
+    believed task.
 
     Attributes:
         rows: the episode slots ``0 .. n - 1`` (for indexing).
@@ -78,9 +126,13 @@ class DeskTurn:
         ask: ask for the intent.
         request: request ``slot``.
         confirm: confirm ``slot`` (its believed value).
+        asks_slot: request or confirm.
         execute: execute the believed intent with the believed values.
         handoff: hand off to a human.
+        close: close the call.
         ending: hand off or close.
+        staying: not ending.
+        talking: neither ending nor executing.
         slot: the slot a request or confirm is about.
         intent_heard: ``(n,)`` whether the desk has heard an intent.
         intent: ``(n,)`` the believed intent.
@@ -93,16 +145,15 @@ class DeskTurn:
     ask: np.ndarray
     request: np.ndarray
     confirm: np.ndarray
+    asks_slot: np.ndarray
     execute: np.ndarray
     handoff: np.ndarray
+    close: np.ndarray
     ending: np.ndarray
+    staying: np.ndarray
+    talking: np.ndarray
     slot: np.ndarray
     intent_heard: np.ndarray
     intent: np.ndarray
     filled: np.ndarray
     values: np.ndarray
-
-    @property
-    def close(self) -> np.ndarray:
-        """Close the call."""
-        return self.ending & ~self.handoff

@@ -121,12 +121,17 @@ class Belief:
             asked_slots: ``(q,)`` that slot.
             not_needed: ``(q,)`` the user said "that doesn't apply" to it (else it answered).
         """
-        self.intent_heard[said.intent_rows] = True
-        # Most episodes get intent evidence each turn, so weigh the whole batch (1 where nothing was learnt).
-        evidence = np.ones(self.intent_belief.shape)
-        evidence[said.intent_rows] = self._intent_likelihood(readings)
-        # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
-        evidence[asked] = self.required.T[asked_slots] != not_needed[:, None]
+        # Most episodes get intent evidence each turn, so weigh the whole batch (1 where nothing was
+        # learnt; None when no episode learnt anything, which still renormalises as before).
+        evidence = None
+        if readings.n_intents or len(asked):
+            evidence = np.empty(self.intent_belief.shape)
+            evidence.fill(1.0)
+            if readings.n_intents:
+                self.intent_heard[said.intent_rows] = True
+                evidence[said.intent_rows] = self._intent_likelihood(readings)
+            # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
+            evidence[asked] = self.required.T[asked_slots] != not_needed[:, None]
         self.weigh_intents(slice(None), evidence)
         self._hear_slots(said, readings)
 
@@ -135,16 +140,18 @@ class Belief:
         n_i = readings.n_intents
         return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents, self.n_intents)
 
-    def weigh_intents(self, rows: np.ndarray | slice, evidence: np.ndarray) -> None:
+    def weigh_intents(self, rows: np.ndarray | slice, evidence: np.ndarray | None) -> None:
         """The intent Bayes update: multiply the belief of ``rows`` by ``evidence`` and renormalise.
 
         Args:
             rows: the episode slots to update (``slice(None)``: all).
             evidence: ``(len(rows), n_intents)`` likelihoods; the true intent is never ruled out.
+                None: no evidence (a factor of 1 everywhere; the belief is still renormalised).
         """
         belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
-        belief *= evidence
-        belief /= np.maximum(belief.sum(axis=1, keepdims=True), 1e-300)
+        if evidence is not None:
+            belief *= evidence
+        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
         if isinstance(rows, np.ndarray):
             self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
@@ -160,11 +167,12 @@ class Belief:
         belief = self.slot_belief[rows, slots]
         denied = said.denied
         was_denied = denied >= 0
-        belief[was_denied, denied[was_denied]] = 0.0
+        if np.count_nonzero(was_denied):
+            belief[was_denied, denied[was_denied]] = 0.0
         width = belief.shape[1]
         belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
-        belief /= np.maximum(belief.sum(axis=1, keepdims=True), 1e-300)
+        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
         self.slot_belief[rows, slots] = belief
         self.slot_value[rows, slots] = belief.argmax(axis=1)
-        self.slot_conf[rows, slots] = belief.max(axis=1)
+        self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)
         self.heard[rows, slots] = True

@@ -18,9 +18,57 @@ def uniforms(keys: np.ndarray, stream: int, counter: np.ndarray | int, blocks: i
     """
     m = len(keys)
     base = np.asarray(counter, dtype=np.uint64) * np.uint64(64 * 16) + np.uint64(stream)
-    offsets = np.arange(blocks, dtype=np.uint64) * np.uint64(16)
-    counters = np.reshape(base, (-1, 1)) + offsets  # (m or 1, blocks)
-    hashed = hash_keys(np.repeat(keys, blocks).reshape(m, blocks), counters)
+    if blocks == 1:  # a turn's draws: block 0's counter is the base itself
+        hashed = hash_keys(keys, base)
+    else:
+        offsets = np.arange(blocks, dtype=np.uint64) * np.uint64(16)
+        counters = base.reshape(-1, 1) + offsets  # (m or 1, blocks)
+        hashed = hash_keys(keys.repeat(blocks).reshape(m, blocks), counters)
     # The four 16-bit fields of each hash, low field first on every platform.
     fields = hashed.astype("<u8", copy=False).view("<u2").reshape(m, 4 * blocks)
     return (fields + 0.5) * 2.0**-16
+
+
+class TurnDraws:
+    """Every episode slot's turn uniforms; in a small batch hashed ``BLOCK`` turns at a time.
+
+    The draws of turn ``t`` are exactly ``uniforms(key, TURN_STREAM, t, 1)``. With at most
+    ``SMALL`` slots (the single env) each slot keeps those of the block of turns it is in, and a
+    slot whose turn leaves its block gets the next block: a turn costs a gather, not a dozen numpy
+    calls. A larger batch hashes each turn as it comes: there the hashing itself costs more than
+    the calls, and a block would be hashed in vain for the many calls that end early.
+
+    Args:
+        n: the episode slots.
+    """
+
+    BLOCK = 8
+    SMALL = 16
+    #: The most bytes a slot keeps (for memory estimates).
+    SLOT_BYTES = 8 * 4 * BLOCK + 8
+
+    def __init__(self, n: int) -> None:
+        self.blocks = n <= self.SMALL
+        self.table = np.zeros((n if self.blocks else 0, self.BLOCK, 4))
+        self.start = np.zeros(n if self.blocks else 0, dtype=np.int64)  # the first turn of each slot's block
+
+    def fill(self, slots: np.ndarray, keys: np.ndarray, start: np.ndarray) -> None:
+        """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (episode keys ``keys``)."""
+        if not self.blocks:
+            return
+        turns = (start[:, None] + np.arange(self.BLOCK)).reshape(-1)
+        draws = uniforms(keys.repeat(self.BLOCK), TURN_STREAM, turns, 1)
+        self.table[slots] = draws.reshape(len(slots), self.BLOCK, 4)
+        self.start[slots] = start
+
+    def take(self, rows: np.ndarray, keys: np.ndarray, turn: np.ndarray) -> np.ndarray:
+        """``(n, 4)``: the draws of each slot's ``turn`` (``rows``: ``0 .. n - 1``; ``keys``: every slot's key)."""
+        if not self.blocks:
+            return uniforms(keys, TURN_STREAM, turn, 1)
+        offset = turn - self.start
+        stale = offset >= self.BLOCK
+        if np.count_nonzero(stale):
+            slots = np.flatnonzero(stale)
+            self.fill(slots, keys[slots], turn[slots])
+            offset[slots] = 0
+        return self.table[rows, offset]

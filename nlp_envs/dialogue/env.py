@@ -30,9 +30,9 @@ from nlp_envs.data.ontology import Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
 from nlp_envs.dialogue.channel import Readings, Said, hear
-from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, uniforms
+from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
-from nlp_envs.dialogue.text import TurnRecord, turn_lines
+from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
 from nlp_envs.dialogue.user import UserSimulator, UserState
 from nlp_envs.policies import random_policy
 
@@ -131,9 +131,11 @@ class DialogueCore(TaskCore):
             onto = onto.restrict(tuple(intents))
         self.ontology = onto
         # Per slot: the call's log of acts (int16, max_turns + 1), the belief (a row of values per
-        # slot of the ontology, float64), the user and the observation (a few hundred bytes).
+        # slot of the ontology, float64), the user and the observation (a few hundred bytes), and
+        # the draws of its coming turns.
         width = int(onto.n_values.max())
         slot_bytes = 2 * (max_turns + 1) + 8 * (onto.n_intents + onto.n_slots * width) + 64 * onto.n_slots + 512
+        slot_bytes += TurnDraws.SLOT_BYTES
         check_fits_slots(env, f"max_turns={max_turns}", slot_bytes, self.num_envs)
         self.error_rate, self.max_turns, self.patience = error_rate, max_turns, patience
         self.p_open_intent, self.p_volunteer, self.p_change = p_open_intent, p_volunteer, p_change
@@ -156,6 +158,7 @@ class DialogueCore(TaskCore):
         self.desk_acts = desk = DeskActs(n_slots)
         self.ASK, self.EXECUTE, self.HANDOFF, self.CLOSE = desk.ask, desk.execute, desk.handoff, desk.close
         self.n_actions = desk.n
+        self._kind_table, self._slot_table = desk.kind_table, desk.slot_table
         self.single_action_space = spaces.Discrete(self.n_actions)
         # Observation layout (all in [0, 1]).
         sizes = {
@@ -187,10 +190,13 @@ class DialogueCore(TaskCore):
         self.user = UserState.allocate(n, self.n_slots)
         self.belief = Belief.allocate(n, self.ontology)
         self.call = CallState.allocate(n, self.max_turns)
+        self.turn_draws = TurnDraws(n)
         # A one-slot core keeps its episode's turns for text(); a batch replays instead (no per-slot
         # work per step).
         self._history: list[TurnRecord] | None = [] if n == 1 else None
-        self._history_lines: list[list[str]] = []  # the text of each kept turn, formatted once
+        self._history_text = ""  # the text of the kept turns, each formatted once
+        self._history_turns = 0  # how many kept turns it holds
+        self._history_draws: TemplateDraws | None = None  # their template choices
         self._obs: np.ndarray | None = None
 
     # ----------------------------------------------------------------------------------- episodes
@@ -225,6 +231,7 @@ class DialogueCore(TaskCore):
             draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)[:, 4 * self._goal_blocks :]
         self._obs = None
         self.call.clear(slots)
+        self.turn_draws.fill(slots, keys, np.zeros(len(slots), dtype=np.int64))
         self.belief.clear(slots)
         opening = self.simulator.begin(self.user, slots, keys, intents, values, draws)
         readings = self._hear(opening.said, opening.draws)
@@ -232,19 +239,19 @@ class DialogueCore(TaskCore):
         if self._history is not None and len(slots):
             values_now = self.belief.slot_value[0].copy()
             self._history = [TurnRecord(self.desk_acts.opening, 0, values_now, opening.acts[0], opening.said, readings)]
-            self._history_lines = []
+            self._history_text, self._history_turns, self._history_draws = "", 0, None
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One desk act per slot, the user's answer through the noisy channel, the belief update."""
         user, belief, call = self.user, self.belief, self.call
         self._obs = None
-        draws = uniforms(user.keys, TURN_STREAM, call.turn, 1)  # the intent, A and B channels' draws; volunteering
+        draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
             before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
         live = ~(call.over | call.done)
         desk = self._decode(actions)
         change = self.simulator.change_mind(user, desk, live, call.turn)
-        if change.any():
+        if np.count_nonzero(change):
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, live, call.over, draws)
         readings = self._hear(reply.said, reply.draws)
@@ -264,23 +271,24 @@ class DialogueCore(TaskCore):
         return rewards, terminated
 
     def _decode(self, act: np.ndarray) -> DeskTurn:
-        """The desk's acts by kind, with the belief they state."""
-        n_slots, belief = self.n_slots, self.belief
-        is_confirm = (act > n_slots) & (act <= 2 * n_slots)
-        # The slot a request or confirm is about (any valid index for the other acts).
-        slot = np.where(is_confirm, act - (n_slots + 1), act - 1)
-        np.remainder(slot, n_slots, out=slot)
-        handoff = act == self.HANDOFF
+        """The desk's acts by kind (one gather from the act table), with the belief they state."""
+        belief = self.belief
+        # (kinds, n): each kind a contiguous row, in the order of DESK_KINDS.
+        ask, request, confirm, asks_slot, execute, handoff, close, ending, staying, talking = self._kind_table[:, act]
         return DeskTurn(
             rows=self._rows,
             actions=act,
-            ask=act == self.ASK,
-            request=(act >= 1) & (act <= n_slots),
-            confirm=is_confirm,
-            execute=act == self.EXECUTE,
+            ask=ask,
+            request=request,
+            confirm=confirm,
+            asks_slot=asks_slot,
+            execute=execute,
             handoff=handoff,
-            ending=handoff | (act == self.CLOSE),
-            slot=slot,
+            close=close,
+            ending=ending,
+            staying=staying,
+            talking=talking,
+            slot=self._slot_table[act],
             intent_heard=belief.intent_heard,
             intent=belief.intent_value,
             filled=belief.heard,
@@ -308,17 +316,24 @@ class DialogueCore(TaskCore):
     def _belief(self) -> np.ndarray:
         """The observations, cached until the state changes; never handed out, as a caller may write into them."""
         if self._obs is None:
-            belief, layout = self.belief, self.layout
-            obs = np.empty((self.num_envs, self.obs_size), dtype=np.float32)
-            obs[:, layout["intent"]] = belief.intent_belief
-            obs[:, layout["intent_heard"].start] = belief.intent_heard
-            obs[:, layout["filled"]] = belief.heard
-            obs[:, layout["confidence"]] = belief.slot_conf
-            obs[:, layout["needed"]] = belief.needed
-            obs[:, layout["user_act"]] = self.user.acts
-            obs[:, layout["turn"].start] = np.minimum(self.call.turn, self.max_turns) * (1.0 / self.max_turns)
-            obs[:, layout["annoyance"].start] = np.minimum(self.user.useless, self.patience) * (1.0 / self.patience)
-            self._obs = obs
+            belief, call, user = self.belief, self.call, self.user
+            turn = np.minimum(call.turn, self.max_turns) * (1.0 / self.max_turns)
+            annoyance = np.minimum(user.useless, self.patience) * (1.0 / self.patience)
+            # One concatenation in the order of ``self.layout`` (cast to float32 as each part is written).
+            self._obs = np.concatenate(
+                (
+                    belief.intent_belief,
+                    belief.intent_heard[:, None],
+                    belief.heard,
+                    belief.slot_conf,
+                    belief.needed,
+                    user.acts,
+                    turn[:, None],
+                    annoyance[:, None],
+                ),
+                axis=1,
+                dtype=np.float32,
+            )
         return self._obs
 
     def masks_from_observations(self, observations: np.ndarray) -> np.ndarray:
@@ -402,17 +417,20 @@ class DialogueCore(TaskCore):
         replays the slot's episode from its key and logged acts in a one-slot copy (text stays
         out of the batched hot path).
         """
-        key = self.user.keys[slot : slot + 1]
         turns = int(min(self.call.turn[slot], self.max_turns))
         if self._history is not None and len(self._history) == turns + 1:
-            for turn in range(len(self._history_lines), turns + 1):
-                self._history_lines.append(turn_lines(self.ontology, self.desk_acts, self._history[turn], key, turn))
-            per_turn = self._history_lines
-        else:
-            per_turn = [
-                turn_lines(self.ontology, self.desk_acts, record, key, turn)
-                for turn, record in enumerate(self._replay(slot, turns))
-            ]
+            if self._history_draws is None:
+                self._history_draws = TemplateDraws(self.user.keys[slot : slot + 1])
+            for turn in range(self._history_turns, turns + 1):
+                lines = turn_lines(self.ontology, self.desk_acts, self._history[turn], self._history_draws, turn)
+                self._history_text += ("\n" if turn else "") + "\n".join(lines)
+            self._history_turns = turns + 1
+            return self._history_text
+        draws = TemplateDraws(self.user.keys[slot : slot + 1])
+        per_turn = [
+            turn_lines(self.ontology, self.desk_acts, record, draws, turn)
+            for turn, record in enumerate(self._replay(slot, turns))
+        ]
         return "\n".join(line for lines in per_turn for line in lines)
 
     def _replay(self, slot: int, turns: int) -> list[TurnRecord]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp_envs.core import random_integers
+from nlp_envs.core import hash_keys
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.acts import (
     AFFIRM,
@@ -34,6 +34,13 @@ from nlp_envs.dialogue.channel import Readings, Said
 _PHRASED_ACTS = tuple(
     (act, USER_ACTS[act]) for act in (GREET, REPEAT, IRRELEVANT, AFFIRM, NEGATE, COMPLAIN, THANK, HANGUP, BYE)
 )
+# The salt of each template choice of a turn: the desk's line (0), the phrased user acts (1 + their
+# index above), the intent (10), a changed mind (20), a slot value on channel A (30) and B (31).
+DESK_SALT, INTENT_SALT, CHANGE_SALT, SLOT_SALT = 0, 10, 20, 30
+PHRASED_SALTS = tuple(range(1, 1 + len(_PHRASED_ACTS)))
+TEMPLATE_SALTS = (DESK_SALT, *PHRASED_SALTS, INTENT_SALT, CHANGE_SALT, SLOT_SALT, SLOT_SALT + 1)
+_SALT_COLUMN = {salt: column for column, salt in enumerate(TEMPLATE_SALTS)}
+_SALT_COUNTERS = np.array(TEMPLATE_SALTS, dtype=np.uint64) + np.uint64(7919)  # the counters of pick()
 
 
 @dataclass(frozen=True)
@@ -57,60 +64,90 @@ class TurnRecord:
     readings: Readings
 
 
-def pick(templates: Sequence[str], key: np.ndarray, turn: int, salt: int) -> str:
-    """A template chosen by the episode key (the same dialogue always reads the same)."""
-    return templates[int(random_integers(key, len(templates), turn, 7919 + salt)[0])]
+class TemplateDraws:
+    """The template choices of one episode, drawn from its key (the same dialogue always reads the same).
+
+    Turn ``t``'s choice with salt ``s`` comes from the hash of ``(key, t, 7919 + s)`` (as
+    ``core.random_integers``); the hashes of every salt of :data:`TEMPLATE_SALTS` are drawn for ``BLOCK``
+    turns at a time, in one vectorised call, so a turn's text costs no numpy call of its own.
+
+    Args:
+        key: the episode key, shape ``(1,)`` uint64.
+    """
+
+    BLOCK = 8
+    # The counters of a block's hashes, turn-major: its turn offsets, and the salts of each turn.
+    _TURNS = np.arange(BLOCK, dtype=np.uint64).repeat(len(TEMPLATE_SALTS))
+    _SALTS = np.tile(_SALT_COUNTERS, BLOCK)
+
+    def __init__(self, key: np.ndarray) -> None:
+        self.key = np.asarray(key, dtype=np.uint64).reshape(1)
+        self._rows: list[list[int]] = []
+
+    def hashes(self, turn: int) -> list[int]:
+        """Turn ``turn``'s 64-bit hashes, one per salt of :data:`TEMPLATE_SALTS` (in that order)."""
+        while turn >= len(self._rows):
+            turns = self._TURNS + np.uint64(len(self._rows))
+            salted = hash_keys(self.key.repeat(len(turns)), turns, self._SALTS)
+            self._rows.extend(salted.reshape(self.BLOCK, len(TEMPLATE_SALTS)).tolist())
+        return self._rows[turn]
 
 
-def turn_lines(ontology: Ontology, desk: DeskActs, record: TurnRecord, key: np.ndarray, turn: int) -> list[str]:
+def pick(templates: Sequence[str], hashes: list[int], salt: int) -> str:
+    """The template that a turn's ``hashes`` (:meth:`TemplateDraws.hashes`) choose with ``salt``."""
+    return templates[hashes[_SALT_COLUMN[salt]] % len(templates)]
+
+
+def turn_lines(ontology: Ontology, desk: DeskActs, record: TurnRecord, draws: TemplateDraws, turn: int) -> list[str]:
     """The desk's act of ``turn`` (its greeting for the opening, turn 0) and the user's answer, as said."""
-    said = pick(ontology.agent["open"], key, 0, 0) if turn == 0 else agent_text(ontology, desk, record, key, turn)
-    return [f"Agent: {said}", user_line(ontology, record, key, turn)]
+    hashes = draws.hashes(turn)
+    said = pick(ontology.agent["open"], hashes, DESK_SALT) if turn == 0 else agent_text(ontology, desk, record, hashes)
+    return [f"Agent: {said}", user_line(ontology, record, hashes)]
 
 
-def agent_text(ontology: Ontology, desk: DeskActs, record: TurnRecord, key: np.ndarray, turn: int) -> str:
-    """The desk's act as said, with its belief just before it."""
+def agent_text(ontology: Ontology, desk: DeskActs, record: TurnRecord, hashes: list[int]) -> str:
+    """The desk's act as said, with its belief just before it (``hashes``: the turn's template draws)."""
     onto, agent, action, values = ontology, ontology.agent, record.action, record.values
     n_slots = desk.n_slots
     if action == desk.ask:
-        return pick(agent["ask_intent"], key, turn, 0)
+        return pick(agent["ask_intent"], hashes, DESK_SALT)
     if action <= n_slots:
-        return pick(onto.slot_requests[action - 1], key, turn, 0)
+        return pick(onto.slot_requests[action - 1], hashes, DESK_SALT)
     if action <= 2 * n_slots:
         slot = action - n_slots - 1
         value = onto.slot_values[slot][int(values[slot])]
-        return pick(agent["confirm"], key, turn, 0).format(slot=onto.slot_labels[slot], value=value)
+        return pick(agent["confirm"], hashes, DESK_SALT).format(slot=onto.slot_labels[slot], value=value)
     if action == desk.execute:
         fields = {onto.slot_names[k]: onto.slot_values[k][int(values[k])] for k in range(n_slots)}
-        done = pick(onto.intent_executes[record.intent], key, turn, 0).format(**fields)
+        done = pick(onto.intent_executes[record.intent], hashes, DESK_SALT).format(**fields)
         return f"[executes: {onto.intent_labels[record.intent]}] {done}"
-    return pick(agent["handoff" if action == desk.handoff else "close"], key, turn, 0)
+    return pick(agent["handoff" if action == desk.handoff else "close"], hashes, DESK_SALT)
 
 
-def user_line(ontology: Ontology, record: TurnRecord, key: np.ndarray, turn: int) -> str:
-    """The user's turn as said, then what the understanding heard of it."""
-    onto, user, acts = ontology, ontology.user, record.user_acts
+def user_line(ontology: Ontology, record: TurnRecord, hashes: list[int]) -> str:
+    """The user's turn as said, then what the understanding heard of it (``hashes``: the turn's template draws)."""
+    onto, user, acts = ontology, ontology.user, record.user_acts.tolist()  # Python values: cheaper to read
     said, readings = record.said, record.readings
-    truth, heard_as, conf = readings.truth, readings.heard, readings.conf
+    truth, heard_as, conf = readings.truth.tolist(), readings.heard.tolist(), readings.conf.tolist()
     parts, heard = [], []
-    for salt, (act, name) in enumerate(_PHRASED_ACTS):
+    for salt, (act, name) in zip(PHRASED_SALTS, _PHRASED_ACTS, strict=True):
         if acts[act]:
-            parts.append(pick(user[name], key, turn, 1 + salt))
+            parts.append(pick(user[name], hashes, salt))
     channels: list[tuple[str, int | None]] = [("intent", None)] * len(said.intent_rows)
-    channels += [("a", int(k)) for k in said.a_slots] + [("b", int(k)) for k in said.b_slots]
+    channels += [("a", k) for k in said.a_slots.tolist()] + [("b", k) for k in said.b_slots.tolist()]
     if acts[CHANGE] and not len(said.b_rows):  # the changed slot is the one just answered
-        parts.append(pick(user["change"], key, turn, 20).format(slot=onto.slot_labels[int(said.a_slots[0])]))
+        parts.append(pick(user["change"], hashes, CHANGE_SALT).format(slot=onto.slot_labels[int(said.a_slots[0])]))
     for index, (channel, slot) in enumerate(channels):
         if slot is None:
-            parts.append(pick(onto.intent_informs[int(truth[index])], key, turn, 10))
-            heard.append(f"intent={onto.intent_names[int(heard_as[index])]} ({conf[index]:.2f})")
+            parts.append(pick(onto.intent_informs[truth[index]], hashes, INTENT_SALT))
+            heard.append(f"intent={onto.intent_names[heard_as[index]]} ({conf[index]:.2f})")
             continue
         if channel == "b" and acts[CHANGE]:
-            parts.append(pick(user["change"], key, turn, 20).format(slot=onto.slot_labels[slot]))
+            parts.append(pick(user["change"], hashes, CHANGE_SALT).format(slot=onto.slot_labels[slot]))
         if channel == "a" and acts[AFFIRM]:
             continue
-        value = onto.slot_values[slot][int(truth[index])]
-        parts.append(pick(onto.slot_informs[slot], key, turn, 30 + (channel == "b")).format(value=value))
-        heard.append(f"{onto.slot_names[slot]}={onto.slot_values[slot][int(heard_as[index])]} ({conf[index]:.2f})")
+        value = onto.slot_values[slot][truth[index]]
+        parts.append(pick(onto.slot_informs[slot], hashes, SLOT_SALT + (channel == "b")).format(value=value))
+        heard.append(f"{onto.slot_names[slot]}={onto.slot_values[slot][heard_as[index]]} ({conf[index]:.2f})")
     line = "User: " + " ".join(part[0].upper() + part[1:] for part in parts)
     return line + (f"   [heard: {'; '.join(heard)}]" if heard else "")

@@ -18,6 +18,9 @@ from nlp_envs.dialogue.channel import Said
 
 NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its mind
 
+# Whether any slot of a turn does something is asked with ``np.count_nonzero(mask)``: on the small
+# batches of the single env it costs a third of ``mask.any()`` (a Python wrapper around a reduce).
+
 
 @dataclass(frozen=True)
 class UserState:
@@ -195,10 +198,13 @@ class UserSimulator:
 
         Never on a turn that ends the call or executes: the change would go unheard.
         """
+        due = turn >= user.change_turn
+        if not np.count_nonzero(due):  # most turns: nobody's time has come (the rest of the test is skipped)
+            return due
         rows = desk.rows
         change_slot = user.change_slot
-        change = live & (turn >= user.change_turn) & ~(desk.ending | desk.execute) & user.told[rows, change_slot]
-        if change.any():
+        change = due & live & desk.talking & user.told[rows, change_slot]
+        if np.count_nonzero(change):
             hit, slot = rows[change], change_slot[change]
             user.goal_values[hit, slot] = user.change_value[change]
             user.told[hit, slot] = user.affirmed[hit, slot] = False
@@ -209,6 +215,9 @@ class UserSimulator:
         self, user: UserState, desk: DeskTurn, change: np.ndarray, live: np.ndarray, over: np.ndarray, draws: np.ndarray
     ) -> Reply:
         """The users' answers to the desk's acts (after :meth:`change_mind`).
+
+        Parts that concern no episode slot this turn (an execution, a volunteered or changed value,
+        an affirmation) are skipped after one ``any()``: a small batch pays for what happens in it.
 
         Args:
             user: the users.
@@ -222,57 +231,83 @@ class UserSimulator:
             The reply; ``user`` is updated (what it has told, its patience, its last acts).
         """
         rows, k = desk.rows, desk.slot
-        gv, told = user.goal_values, user.told
-        required = user.goal_required
+        told, required = user.told, user.goal_required
         relevant = required[rows, k]
         believed = desk.values[rows, k]
-        right = believed == gv[rows, k]
-        k_told = told[rows, k]
-        intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
-        bad = required & ~(desk.filled & (desk.values == gv))
-        first_bad = bad.argmax(axis=1)  # argmax and a lookup: cheaper than any() on bool rows
-        execute = live & desk.execute
-        thank = execute & intent_ok & ~bad[rows, first_bad]
-        complain = execute & ~thank
         ask = live & desk.ask
-        request = live & desk.request
-        confirm = live & desk.confirm
-        answer = request & relevant
-        affirm = confirm & relevant & right
-        negate = confirm & relevant & ~right
-        irrelevant = (request | confirm) & ~relevant
-        intent_told = user.intent_told
-        repeat = (ask & intent_told) | (answer & k_told) | (affirm & user.affirmed[rows, k])
-        fresh = (ask & ~intent_told) | (answer & ~k_told)
-        inform_intent = ask | (complain & ~intent_ok)
-        useless = user.useless + (repeat | irrelevant | complain)
-        hangup = live & ~desk.ending & ~thank & (useless >= self.patience)
-
+        answer = live & desk.request & relevant
+        confirm = live & desk.confirm & relevant
+        affirming = False
+        if np.count_nonzero(confirm):
+            right = believed == user.goal_values[rows, k]
+            affirm, negate = confirm & right, confirm & ~right
+            affirming = bool(np.count_nonzero(affirm))
+        else:  # nobody affirms or denies: both are the all-False ``confirm`` (read only)
+            affirm = negate = confirm
         # Channel A: the slot the desk asked about (or the first wrong one after a failed execution).
-        a_valid = answer | affirm | negate | (complain & intent_ok)
-        a_slot = np.where(complain, first_bad, k)
-        told[rows[a_valid], a_slot[a_valid]] = True
-        user.affirmed[rows[affirm], k[affirm]] = True
+        execute = live & desk.execute
+        executing = bool(np.count_nonzero(execute))
+        if executing:
+            intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
+            bad = required & ~(desk.filled & (desk.values == user.goal_values))
+            first_bad = bad.argmax(axis=1)  # argmax and a lookup: cheaper than any() on bool rows
+            thank = execute & intent_ok & ~bad[rows, first_bad]
+            complain = execute & ~thank
+            a_slot = np.where(complain, first_bad, k)
+            a_valid = answer | confirm | (complain & intent_ok)
+            inform_intent = ask | (complain & ~intent_ok)
+        else:  # nobody thanks or complains: both are the all-False ``execute`` (read only)
+            thank = complain = execute
+            a_slot, a_valid, inform_intent = k, answer | confirm, ask
+        irrelevant = live & desk.asks_slot & ~relevant
+        intent_told = user.intent_told
+        k_told = told[rows, k]
+        repeat = (ask & intent_told) | (answer & k_told)
+        fresh = (ask | answer) & ~repeat  # ask and answer never meet: the untold ones
+        if affirming:
+            repeat |= affirm & user.affirmed[rows, k]
+        useless = user.useless + (repeat | irrelevant | complain)
+        hangup = live & desk.staying & (useless >= self.patience)
+        if executing:
+            hangup &= ~thank
+
+        # What the user has now told: channel A, its affirmations, its intent.
+        if np.count_nonzero(a_valid):
+            told[rows[a_valid], a_slot[a_valid]] = True
+        if affirming:
+            user.affirmed[rows[affirm], k[affirm]] = True
         intent_told |= inform_intent
         # Channel B: the changed value, or one more slot the user volunteers from its agenda.
-        untold = required & ~told
-        first_untold = untold.argmax(axis=1)
-        volunteer = fresh & (draws[:, 3] < self.p_volunteer) & untold[rows, first_untold] & ~change
         change_slot = user.change_slot
-        b_slot = np.where(change, change_slot, first_untold)
-        b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
-        told[rows[b_valid], b_slot[b_valid]] = True
+        changing = bool(np.count_nonzero(change))
+        if changing or np.count_nonzero(fresh):
+            untold = required & ~told
+            first_untold = untold.argmax(axis=1)
+            volunteer = fresh & (draws[:, 3] < self.p_volunteer) & untold[rows, first_untold]
+            if changing:
+                volunteer &= ~change
+                b_slot = np.where(change, change_slot, first_untold)
+                b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
+            else:
+                b_slot, b_valid = first_untold, volunteer
+            if np.count_nonzero(b_valid):
+                told[rows[b_valid], b_slot[b_valid]] = True
+        else:  # nothing to volunteer: channel B is empty (``change`` is all False, read only)
+            volunteer = b_valid = change
+            b_slot = k
 
-        asked = rows[request | confirm]
+        asked = rows[desk.asks_slot & live]
         said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
-        denied = np.full(len(said_a) + len(said_b), -1)
-        denied[: len(said_a)] = np.where(negate[said_a], believed[said_a], -1)
+        denied = np.where(negate[said_a], believed[said_a], -1)
+        if len(said_b):
+            denied = np.concatenate((denied, np.full(len(said_b), -1)))
         said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
-        bye = ~over & (desk.ending | ~live)  # not over and not live: the task is done
+        bye = ~(over | (desk.staying & live))  # not over, and ending or not live (the task is done)
         user.useless[:] = useless
-        acts = np.stack(
+        # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
+        acts = np.array(
             [
-                np.zeros_like(live),
+                np.zeros(len(live), dtype=bool),
                 inform_intent | (a_valid & ~affirm) | volunteer,
                 repeat,
                 irrelevant,
@@ -283,9 +318,8 @@ class UserSimulator:
                 thank,
                 hangup,
                 bye,
-            ],
-            axis=1,
-        )
+            ]
+        ).T
         user.acts[:] = acts  # all False for calls already over: every act above needs ``live``
         return Reply(
             acts=acts,
