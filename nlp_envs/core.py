@@ -75,13 +75,46 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     Returns:
         ``uint64`` array of shape ``(n,)``; equal inputs give equal outputs on every platform.
     """
-    state = np.asarray(keys, dtype=np.uint64).copy()
+    state = np.asarray(keys, dtype=np.uint64)
+    if state.shape == (1,):  # the single env's case: Python integers cost a tenth of numpy's per-call overhead
+        scalars = _scalar_counters(counters)
+        if scalars is not None:
+            return np.array([_splitmix_scalar(int(state[0]), scalars)], dtype=np.uint64)
+    state = state.copy()
     for counter in counters:
         state ^= np.asarray(counter).astype(np.uint64) * _GOLDEN
         state += _GOLDEN
         state = (state ^ (state >> np.uint64(30))) * _MIX1
         state = (state ^ (state >> np.uint64(27))) * _MIX2
         state ^= state >> np.uint64(31)
+    return state
+
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN_INT, _MIX1_INT, _MIX2_INT = int(_GOLDEN), int(_MIX1), int(_MIX2)
+
+
+def _scalar_counters(counters: tuple[np.ndarray | int, ...]) -> list[int] | None:
+    """The counters as Python ints wrapped to 64 bits, if each is one integer; else None (the numpy path)."""
+    scalars = []
+    for counter in counters:
+        if isinstance(counter, (int, np.integer)):
+            scalars.append(int(counter) & _MASK64)
+        elif isinstance(counter, np.ndarray) and counter.shape in ((), (1,)) and counter.dtype.kind in "iub":
+            scalars.append(int(counter.item()) & _MASK64)
+        else:
+            return None
+    return scalars
+
+
+def _splitmix_scalar(state: int, counters: list[int]) -> int:
+    """:func:`hash_keys` of one key, in Python integers (the same arithmetic modulo 2**64)."""
+    for counter in counters:
+        state ^= (counter * _GOLDEN_INT) & _MASK64
+        state = (state + _GOLDEN_INT) & _MASK64
+        state = ((state ^ (state >> 30)) * _MIX1_INT) & _MASK64
+        state = ((state ^ (state >> 27)) * _MIX2_INT) & _MASK64
+        state ^= state >> 31
     return state
 
 
@@ -373,6 +406,7 @@ def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int,
 
 
 _NO_SLOTS = np.zeros(0, dtype=np.int64)
+_SLOT_0 = np.zeros(1, dtype=np.int64)  # the single env's slot (read only: cores never write into ``slots``)
 
 
 class _Episodes:
@@ -507,9 +541,9 @@ class CoreEnv(_CoreView, gym.Env):
         return self.core.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def _info(self, *, ended: bool) -> dict[str, Any]:
-        info = {key: value[0] for key, value in _task_info(self.core).items()}
+        info = _task_info(self.core, row=0)
         if ended:
-            info.update({key: value[0] for key, value in task_metrics(self.core, np.zeros(1, np.int64)).items()})
+            info.update({key: value[0] for key, value in task_metrics(self.core, _SLOT_0).items()})
         return info
 
     def render(self) -> str | None:
@@ -798,18 +832,31 @@ def _check_metrics(core: TaskCore, metrics: dict[str, np.ndarray], count: int) -
             )
 
 
-def _task_info(core: TaskCore) -> dict[str, np.ndarray]:
+def _task_info(core: TaskCore, row: int | None = None) -> dict[str, Any]:
     """The core's per-step info, with the ``action_mask`` of every task that masks acts.
 
     Copies, which the caller owns: a core may hand out its state arrays here, and libraries write
     into the infos a step returns (TorchRL's SAME_STEP handling puts the final infos there).
+
+    Args:
+        core: the task.
+        row: None for the arrays of every slot; a slot for its values alone (numpy scalars, or
+            arrays for per-act values such as ``action_mask``), as the single env's info holds them.
     """
-    info = {key: np.array(values) for key, values in core.step_info().items()}
+    info = core.step_info()
     if "action_mask" not in info:
         masks = core.action_masks()
         if masks is not None:
-            info["action_mask"] = np.array(masks)
-    return info
+            info = {**info, "action_mask": masks}
+    if row is None:
+        return {key: np.array(values) for key, values in info.items()}
+    # Only the row is copied: a numpy scalar is immutable, a per-act array is copied out of the batch.
+    return {key: _owned(values[row]) for key, values in info.items()}
+
+
+def _owned(value: Any) -> Any:
+    """``value`` itself, or a copy if it is an array (a view into a core's state)."""
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _reject_options(env_id: str, options: dict[str, Any] | None) -> None:

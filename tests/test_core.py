@@ -10,6 +10,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nlp_envs  # noqa: F401 - registers the ids
 from nlp_envs.classification import ClassificationCore
@@ -25,6 +27,7 @@ from nlp_envs.core import (
     check_int,
     check_probability,
     check_reward,
+    hash_keys,
 )
 from nlp_envs.dialogue.env import DialogueCore
 from nlp_envs.next_word import NextWordCore
@@ -184,6 +187,37 @@ def test_numpy_scalars_build_like_python_ones(core: type[TaskCore], kwargs: dict
 def test_num_envs_true_is_refused() -> None:
     with pytest.raises(ValueError, match="num_envs must be an integer >= 1, got True"):
         gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=True, vectorization_mode="vector_entry_point")
+
+
+# --- the counter-based hash ------------------------------------------------------------------------
+
+UINT64 = st.integers(0, 2**64 - 1)
+COUNTER = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.integers(0, 2**64 - 1).map(np.uint64),
+    st.integers(-(2**63), 2**63 - 1).map(lambda value: np.array([value])),
+    st.integers(0, 2**32).map(lambda value: np.array(value, dtype=np.uint32)),
+)
+
+
+@given(key=UINT64, other=UINT64, counters=st.lists(COUNTER, max_size=4))
+def test_one_key_hashes_as_in_a_batch(key: int, other: int, counters: list[Any]) -> None:
+    """The single env's one-key path (Python integers) gives the batched numpy path's numbers."""
+    alone = hash_keys(np.array([key], dtype=np.uint64), *counters)
+    batched = hash_keys(np.array([key, other], dtype=np.uint64), *counters)
+    assert alone.dtype == np.uint64 and alone.shape == (1,)
+    assert alone[0] == batched[0]
+
+
+def test_the_hash_is_splitmix64() -> None:
+    """Pinned values: splitmix64's first output from state 0 (a key of 0, counter 0) and a mixed one."""
+    assert hash_keys(np.zeros(1, dtype=np.uint64), 0)[0] == 0xE220A8397B1DCDAF
+    assert hash_keys(np.zeros(2, dtype=np.uint64), 0).tolist() == [0xE220A8397B1DCDAF] * 2
+    assert (
+        hash_keys(np.array([7], dtype=np.uint64), 3, np.array([5]))[0]
+        == hash_keys(np.array([7, 7], dtype=np.uint64), np.array([3, 3]), 5)[0]
+    )
 
 
 # --- the metrics contract ------------------------------------------------------------------------------
