@@ -33,6 +33,7 @@ READ = 0
 WRONG, RIGHT, MOVE, PAST_END = 0, 1, 2, 3
 _OUTCOME_MOVES = np.array([0, 0, 1, 0], dtype=np.int64)
 _OUTCOME_ENDS = _OUTCOME_MOVES == 0
+_OUTCOME_CORRECT = np.array([0.0, 1.0, 0.0, 0.0])  # the metric ``correct`` of an episode ending with each outcome
 OBSERVATIONS = ("embedding", "counts", "tokens")
 SPLITS = ("train", "test")
 DATASETS = (CHATTERBOT.name, DRUG_REVIEWS.name)
@@ -78,6 +79,8 @@ class ReadingState:
 
     def assign(self, slots: np.ndarray, source: ReadingState, rows: np.ndarray) -> None:
         """Write entries ``rows`` of ``source`` into ``slots`` of this state."""
+        if len(slots) == 1:  # one slot (the single env): integer indexing costs a fraction of fancy indexing
+            slots, rows = int(slots[0]), int(rows[0])
         for name in _READING_FIELDS:
             getattr(self, name)[slots] = getattr(source, name)[rows]
 
@@ -177,6 +180,8 @@ class ClassificationCore(TaskCore):
         if not self.bandit:
             self._outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
         self._case_steps = _OUTCOME_MOVES * stride  # a READ that moves on: one chunk fewer to show
+        self._read_masks = np.ones((2, n_actions), dtype=bool)  # action masks without and with chunks left
+        self._read_masks[0, READ] = False
         self._stride = stride
         # The first state of each document's episode (one entry per document), and the state of
         # every slot: begin() copies entries of the one into the other.
@@ -299,24 +304,28 @@ class ClassificationCore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct``, ``words_read``, ``fraction_read``; also the ``label`` and the ``answer`` (-1: none)."""
-        words = self.words_read[slots]
+        state = self.state
+        length = state.length[slots]
+        words = np.minimum(self._chunk_ends[state.chunk[slots]], length)  # words_read of these slots alone
         return {
-            "correct": (self.state.last_outcome[slots] == RIGHT).astype(np.float64),
+            "correct": _OUTCOME_CORRECT[state.last_outcome[slots]],
             "words_read": words,
-            "fraction_read": words / self.state.length[slots],
-            "label": self.state.label[slots].copy(),
-            "answer": self.state.last_action[slots] - self.answer_offset,
+            "fraction_read": words / length,
+            "label": state.label[slots],  # fancy indexing: a copy
+            "answer": state.last_action[slots] - self.answer_offset,
         }
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
-        document, words = self.state.document[slot], int(self.words_read[slot])
+        state = self.state
+        document, length = int(state.document[slot]), int(state.length[slot])
+        words = min(int(self._chunk_ends[state.chunk[slot]]), length)  # words_read of this slot alone
         shown = self.documents.texts[document][: self.documents.ends[document][words - 1]]
-        more = " ..." if words < self.state.length[slot] else ""
-        text = f"{shown}{more} [{words}/{self.state.length[slot]} words]"
-        if _OUTCOME_ENDS[self.state.last_outcome[slot]]:
-            label = self.label_names[self.state.label[slot]]
-            answer = self.state.last_action[slot] - self.answer_offset
+        more = " ..." if words < length else ""
+        text = f"{shown}{more} [{words}/{length} words]"
+        if _OUTCOME_ENDS[state.last_outcome[slot]]:
+            label = self.label_names[state.label[slot]]
+            answer = int(state.last_action[slot]) - self.answer_offset
             said = f"answered {self.label_names[answer]!r}" if answer >= 0 else "read past the end"
             text += f" -> {said}; label {label!r}"
         return text
@@ -325,9 +334,8 @@ class ClassificationCore(TaskCore):
         """READ is masked once the whole document has been shown; answers are always allowed."""
         if self.bandit:
             return None
-        mask = np.ones((self.num_envs, self.single_action_space.n), dtype=bool)
-        mask[:, READ] = self.remaining > 0
-        return mask
+        # remaining > 0 <=> case >= stride; one lookup in the two possible masks (a new array).
+        return self._read_masks[(self.state.case >= self._stride).view(np.int8)]
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""

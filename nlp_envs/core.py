@@ -131,7 +131,10 @@ def hashes_to_uniform(hashes: np.ndarray) -> np.ndarray:
 
 def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     """Integers uniform in ``[0, high)`` (bias below ``high / 2**64``), one per key, from the key and counters."""
-    return (hash_keys(keys, *counters) % np.asarray(high, dtype=np.uint64)).astype(np.int64)
+    hashes = hash_keys(keys, *counters)
+    if hashes.shape == (1,) and isinstance(high, (int, np.integer)) and high > 0:  # one key: Python integers
+        return np.array([int(hashes[0]) % int(high)], dtype=np.int64)
+    return (hashes % np.asarray(high, dtype=np.uint64)).astype(np.int64)
 
 
 #: The largest magnitude of a reward-scale argument (a reward, a cost, a penalty, a weight on a
@@ -406,7 +409,8 @@ def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int,
 
 
 _NO_SLOTS = np.zeros(0, dtype=np.int64)
-_SLOT_0 = np.zeros(1, dtype=np.int64)  # the single env's slot (read only: cores never write into ``slots``)
+_SLOT_0 = np.zeros(1, dtype=np.int64)  # the single env's slot, for its metrics
+_SLOT_0.flags.writeable = False  # shared by every single env: no core may write into ``slots``
 
 
 class _Episodes:
@@ -423,6 +427,8 @@ class _Episodes:
         self.seeded = np.zeros(core.num_envs, dtype=bool)
         self.elapsed = np.zeros(core.num_envs, dtype=np.int64)
         self.ended = np.zeros(core.num_envs, dtype=bool)
+        self.all_slots = np.arange(core.num_envs)
+        self.all_slots.flags.writeable = False  # handed to every reset: no core may write into ``slots``
         self.started = False
 
     def seed(self, seeds: Sequence[int | np.random.Generator | None]) -> None:
@@ -435,13 +441,16 @@ class _Episodes:
                 self.seeded[slot] = True
 
     def begin(self, slots: np.ndarray) -> None:
-        self.core.begin(slots, hash_keys(self.slot_keys[slots], self.episodes[slots]))
-        self.episodes[slots] += np.uint64(1)
-        self.elapsed[slots] = 0
-        self.ended[slots] = False
+        # One slot (the single env, or one ending episode) is indexed by a slice: fancy indexing's
+        # per-call cost is several times a slice's.
+        picked = slice(int(slots[0]), int(slots[0]) + 1) if len(slots) == 1 else slots
+        self.core.begin(slots, hash_keys(self.slot_keys[picked], self.episodes[picked]))
+        self.episodes[picked] += np.uint64(1)
+        self.elapsed[picked] = 0
+        self.ended[picked] = False
 
     def reset_all(self) -> None:
-        self.begin(np.arange(self.core.num_envs))
+        self.begin(self.all_slots)
         self.started = True
 
     def step(

@@ -197,7 +197,7 @@ COUNTER = st.one_of(
     st.booleans(),
     st.integers(0, 2**64 - 1).map(np.uint64),
     st.integers(-(2**63), 2**63 - 1).map(lambda value: np.array([value])),
-    st.integers(0, 2**32).map(lambda value: np.array(value, dtype=np.uint32)),
+    st.integers(0, 2**32 - 1).map(lambda value: np.array(value, dtype=np.uint32)),
 )
 
 
