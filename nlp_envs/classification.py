@@ -244,7 +244,11 @@ class ClassificationCore(TaskCore):
     @property
     def words_read(self) -> np.ndarray:
         """How many words of its document each slot has been shown."""
-        return np.minimum(self._chunk_ends[self.state.chunk], self.state.length)
+        return self._words_read(slice(None))
+
+    def _words_read(self, index: slice | np.ndarray | int) -> np.ndarray:
+        """:attr:`words_read` of the slots that ``index`` picks (all of them: ``slice(None)``)."""
+        return np.minimum(self._chunk_ends[self.state.chunk[index]], self.state.length[index])
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a document per slot (uniformly from the split) and show its first chunk."""
@@ -273,19 +277,26 @@ class ClassificationCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """Per slot: what has been read (mean word vector, word frequencies or last chunk's ids) and progress."""
-        rows = self.state.offset + self.state.chunk
+        return self._observation(slice(None))
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """:meth:`observe` of ``slots`` alone."""
+        return self._observation(slots)
+
+    def _observation(self, index: slice | np.ndarray) -> np.ndarray:
+        state = self.state
+        chunk = state.chunk[index]
+        rows = state.offset[index] + chunk
         if self.observation == "embedding":
             return self.observation_table[rows]
         if self.observation == "tokens":
-            return np.concatenate(
-                [self.chunk_tokens[rows], (self.state.chunk + 1)[:, None], self.state.chunks[:, None]], axis=1
-            )
-        words = self.words_read
+            return np.concatenate([self.chunk_tokens[rows], (chunk + 1)[:, None], state.chunks[index][:, None]], axis=1)
+        words = self._words_read(index)
         return np.concatenate(
             [
-                self.counts[:, : self.vocab.size] / words[:, None],
-                (words / self.state.length)[:, None],
-                ((self.state.chunk + 1) / self.max_chunks)[:, None],
+                self.counts[index, : self.vocab.size] / words[:, None],
+                (words / state.length[index])[:, None],
+                ((chunk + 1) / self.max_chunks)[:, None],
             ],
             axis=1,
             dtype=np.float32,
@@ -305,12 +316,11 @@ class ClassificationCore(TaskCore):
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct``, ``words_read``, ``fraction_read``; also the ``label`` and the ``answer`` (-1: none)."""
         state = self.state
-        length = state.length[slots]
-        words = np.minimum(self._chunk_ends[state.chunk[slots]], length)  # words_read of these slots alone
+        words = self._words_read(slots)
         return {
             "correct": _OUTCOME_CORRECT[state.last_outcome[slots]],
             "words_read": words,
-            "fraction_read": words / length,
+            "fraction_read": words / state.length[slots],
             "label": state.label[slots],  # fancy indexing: a copy
             "answer": state.last_action[slots] - self.answer_offset,
         }
@@ -318,8 +328,7 @@ class ClassificationCore(TaskCore):
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
         state = self.state
-        document, length = int(state.document[slot]), int(state.length[slot])
-        words = min(int(self._chunk_ends[state.chunk[slot]]), length)  # words_read of this slot alone
+        document, length, words = int(state.document[slot]), int(state.length[slot]), int(self._words_read(slot))
         shown = self.documents.texts[document][: self.documents.ends[document][words - 1]]
         more = " ..." if words < length else ""
         text = f"{shown}{more} [{words}/{length} words]"
@@ -332,10 +341,17 @@ class ClassificationCore(TaskCore):
 
     def action_masks(self) -> np.ndarray | None:
         """READ is masked once the whole document has been shown; answers are always allowed."""
+        return self._masks(slice(None))
+
+    def action_masks_slots(self, slots: np.ndarray) -> np.ndarray | None:
+        """:meth:`action_masks` of ``slots`` alone."""
+        return self._masks(slots)
+
+    def _masks(self, index: slice | np.ndarray) -> np.ndarray | None:
         if self.bandit:
             return None
         # remaining > 0 <=> case >= stride; one lookup in the two possible masks (a new array).
-        return self._read_masks[(self.state.case >= self._stride).view(np.int8)]
+        return self._read_masks[(self.state.case[index] >= self._stride).view(np.int8)]
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""

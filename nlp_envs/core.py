@@ -381,6 +381,24 @@ class TaskCore(abc.ABC):
         """``(num_envs, n_actions)`` booleans, True where an act makes sense now; None if all do."""
         return None
 
+    # Optional: the same quantities for a subset of the slots. SAME_STEP autoreset needs them for the
+    # slots that just restarted; the defaults compute every slot and index, a task overrides them
+    # where computing a few slots is cheaper (one definition: the whole-batch method and the
+    # per-slot one call the same code with different rows).
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """``observe()[slots]``: the observations of ``slots`` (int array) alone, a new array."""
+        return self.observe()[slots]
+
+    def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """``step_info()`` of ``slots`` alone: the same keys, arrays with ``len(slots)`` rows."""
+        return {key: np.asarray(values)[slots] for key, values in self.step_info().items()}
+
+    def action_masks_slots(self, slots: np.ndarray) -> np.ndarray | None:
+        """``action_masks()[slots]`` (None if the task has no mask)."""
+        masks = self.action_masks()
+        return None if masks is None else masks[slots]
+
 
 def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
     """Return the actions as an int64 array of ``batch_shape`` or raise :class:`InvalidActionError`."""
@@ -689,26 +707,31 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         """SAME_STEP: keep the ending slots' last observation and info, then start their next episodes."""
         ended = self._episodes.ended.copy()  # begin() clears the flags in place
         ending = np.flatnonzero(ended)
+        observations, step_info = self.core.observe(), _task_info(self.core)
         if not ending.size:
-            return self.core.observe(), rewards, terminated, truncated, self._step_infos()
-        last = self.core.observe()[ending]
+            return observations, rewards, terminated, truncated, self._step_infos(taken=step_info)
         final_obs = np.empty(self.num_envs, dtype=object)  # as SyncVectorEnv: one array per ending slot, else None
-        final_obs[ending] = np.fromiter(last, dtype=object, count=len(ending))
+        final_obs[ending] = np.fromiter(observations[ending], dtype=object, count=len(ending))
         final_info: dict[str, Any] = {}
         running = ~ended
-        for key, values in _task_info(self.core).items():  # copies: zero the slots whose episode goes on
-            values[running] = 0
-            final_info[key], final_info[f"_{key}"] = values, ended.copy()
+        for key, values in step_info.items():  # the slots whose episode goes on are zeroed
+            final = values.copy()
+            final[running] = 0
+            final_info[key], final_info[f"_{key}"] = final, ended.copy()
         self._add_metrics(final_info, ending, ended)
         if self.info_text:
             self._add_texts(final_info, ending)
         self._episodes.begin(ending)
-        infos = self._step_infos()
+        # Only the restarted slots changed: observe them alone and write them over their last values.
+        observations[ending] = self.core.observe_slots(ending)
+        for key, values in _task_info(self.core, slots=ending).items():
+            step_info[key][ending] = values
+        infos = self._step_infos(taken=step_info)
         if self.info_text:
             self._add_texts(infos, ending)
         infos["final_obs"], infos["_final_obs"] = final_obs, ended
         infos["final_info"], infos["_final_info"] = final_info, ended.copy()
-        return self.core.observe(), rewards, terminated, truncated, infos
+        return observations, rewards, terminated, truncated, infos
 
     def _refuse_ended_slots(self) -> None:
         slots = np.flatnonzero(self._episodes.ended)
@@ -749,10 +772,13 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         """Steps after which an episode is truncated: the task's limit or a smaller ``max_episode_steps``."""
         return self._episodes.limit
 
-    def _step_infos(self, present: np.ndarray | None = None) -> dict[str, Any]:
-        """The core's per-step info for every slot (``present``: the slots whose values count)."""
+    def _step_infos(self, present: np.ndarray | None = None, taken: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The core's per-step info for every slot (``present``: the slots whose values count).
+
+        ``taken``: that info already taken with :func:`_task_info` (copies, which become the infos).
+        """
         infos: dict[str, Any] = {}
-        for key, values in _task_info(self.core).items():
+        for key, values in (_task_info(self.core) if taken is None else taken).items():
             infos[key] = values
             infos[f"_{key}"] = self._all if present is None else present
         return infos
@@ -841,7 +867,7 @@ def _check_metrics(core: TaskCore, metrics: dict[str, np.ndarray], count: int) -
             )
 
 
-def _task_info(core: TaskCore, row: int | None = None) -> dict[str, Any]:
+def _task_info(core: TaskCore, row: int | None = None, slots: np.ndarray | None = None) -> dict[str, Any]:
     """The core's per-step info, with the ``action_mask`` of every task that masks acts.
 
     Copies, which the caller owns: a core may hand out its state arrays here, and libraries write
@@ -851,10 +877,11 @@ def _task_info(core: TaskCore, row: int | None = None) -> dict[str, Any]:
         core: the task.
         row: None for the arrays of every slot; a slot for its values alone (numpy scalars, or
             arrays for per-act values such as ``action_mask``), as the single env's info holds them.
+        slots: the arrays of these slots alone (``len(slots)`` rows; the task's ``*_slots`` methods).
     """
-    info = core.step_info()
+    info = core.step_info() if slots is None else core.step_info_slots(slots)
     if "action_mask" not in info:
-        masks = core.action_masks()
+        masks = core.action_masks() if slots is None else core.action_masks_slots(slots)
         if masks is not None:
             info = {**info, "action_mask": masks}
     if row is None:

@@ -141,10 +141,17 @@ class NextWordCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """Token ids of the last ``context`` words and the number of words written (or dense)."""
-        steps = np.minimum(self.steps, self.max_words)
+        return self._observation(self.window, self.steps)
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """:meth:`observe` of ``slots`` alone."""
+        return self._observation(self.window[slots], self.steps[slots])
+
+    def _observation(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        steps = np.minimum(steps, self.max_words)
         if self.observation == "tokens":
-            return np.concatenate([self.window, steps[:, None]], axis=1)
-        return self._embed(self.window, steps)
+            return np.concatenate([window, steps[:, None]], axis=1)
+        return self._embed(window, steps)
 
     def _embed(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
         vectors = self.vectors[window].reshape(len(window), -1)

@@ -310,10 +310,17 @@ class RecommendationCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """The visible user block, then the features of the candidates on offer."""
-        observations = np.empty((self.num_envs, self.user_size + self.num_candidates * self.item_size), np.float32)
-        observations[:, : self.user_size] = self.state[:, : self.user_size]
-        items = np.take(self.sim.features, self.current, axis=0)
-        observations[:, self.user_size :] = items.reshape(self.num_envs, -1)
+        return self._observation(slice(None), self.num_envs)
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """:meth:`observe` of ``slots`` alone."""
+        return self._observation(slots, len(slots))
+
+    def _observation(self, index: slice | np.ndarray, count: int) -> np.ndarray:
+        observations = np.empty((count, self.user_size + self.num_candidates * self.item_size), np.float32)
+        observations[:, : self.user_size] = self.state[index, : self.user_size]
+        items = np.take(self.sim.features, self.current[index], axis=0)
+        observations[:, self.user_size :] = items.reshape(count, -1)
         return observations
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -324,17 +331,25 @@ class RecommendationCore(TaskCore):
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The item just shown and its outcome, the budget left and the items now on offer."""
+        return self._info(slice(None))
+
+    def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`step_info` of ``slots`` alone."""
+        return self._info(slots)
+
+    def _info(self, index: slice | np.ndarray) -> dict[str, np.ndarray]:
+        offered, shown = self.current[index], self.last_item[index]
         info = {
-            "offered": self.current,
-            "shown": self.last_item,
-            "click": self.last_click,
-            "engagement": self.last_engagement,
-            "budget": self.budget * self.budget_start,
+            "offered": offered,
+            "shown": shown,
+            "click": self.last_click[index],
+            "engagement": self.last_engagement[index],
+            "budget": self.state[index, 0] * self.budget_start,
         }
         if self.info_titles:
             titles = self.sim.titles
-            info["offered_titles"] = titles[self.current]
-            info["shown_title"] = np.where(self.last_item >= 0, titles[self.last_item], "")
+            info["offered_titles"] = titles[offered]
+            info["shown_title"] = np.where(shown >= 0, titles[shown], "")
         return info
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:

@@ -302,3 +302,30 @@ def test_end_info_names_are_part_of_the_contract() -> None:
     for env in _views(declared):
         info = _run_an_episode(env)
         assert "steps" in info and "label" in info
+
+
+# --- the per-slot views of a core (SAME_STEP autoreset uses them) ------------------------------------
+
+
+@pytest.mark.parametrize("env_id", nlp_envs.env_ids())
+def test_the_per_slot_views_equal_the_whole_batch_indexed(env_id: str) -> None:
+    """``observe_slots``, ``step_info_slots`` and ``action_masks_slots`` give the whole batch's rows."""
+    env = gym.make_vec(env_id, num_envs=6, vectorization_mode="vector_entry_point")
+    core = env.unwrapped.core
+    rng = np.random.default_rng(0)
+    env.reset(seed=3)
+    for _ in range(6):
+        for slots in (np.arange(6), np.array([4]), np.sort(rng.choice(6, size=3, replace=False))):
+            whole, part = core.observe(), core.observe_slots(slots)
+            assert part.dtype == whole.dtype
+            np.testing.assert_array_equal(part, whole[slots])
+            info, part_info = core.step_info(), core.step_info_slots(slots)
+            assert part_info.keys() == info.keys()
+            for key, values in info.items():
+                np.testing.assert_array_equal(part_info[key], np.asarray(values)[slots], err_msg=key)
+            masks, part_masks = core.action_masks(), core.action_masks_slots(slots)
+            assert (masks is None) == (part_masks is None)
+            if masks is not None:
+                np.testing.assert_array_equal(part_masks, masks[slots])
+        env.step(rng.integers(env.single_action_space.n, size=6))
+    env.close()
