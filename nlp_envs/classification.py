@@ -288,9 +288,10 @@ class ClassificationCore(TaskCore):
         chunk = state.chunk[index]
         rows = state.offset[index] + chunk
         if self.observation == "embedding":
-            return self.observation_table[rows]
+            return np.take(self.observation_table, rows, axis=0)
         if self.observation == "tokens":
-            return np.concatenate([self.chunk_tokens[rows], (chunk + 1)[:, None], state.chunks[index][:, None]], axis=1)
+            tokens = np.take(self.chunk_tokens, rows, axis=0)
+            return np.concatenate([tokens, (chunk + 1)[:, None], state.chunks[index][:, None]], axis=1)
         words = self._words_read(index)
         return np.concatenate(
             [
@@ -350,8 +351,9 @@ class ClassificationCore(TaskCore):
     def _masks(self, index: slice | np.ndarray) -> np.ndarray | None:
         if self.bandit:
             return None
-        # remaining > 0 <=> case >= stride; one lookup in the two possible masks (a new array).
-        return self._read_masks[(self.state.case[index] >= self._stride).view(np.int8)]
+        # remaining > 0 <=> case >= stride; one lookup in the two possible masks (a new array; np.take
+        # gathers rows several times faster than fancy indexing).
+        return np.take(self._read_masks, (self.state.case[index] >= self._stride).view(np.int8), axis=0)
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""

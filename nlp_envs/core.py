@@ -449,9 +449,16 @@ class _Episodes:
         self.all_slots.flags.writeable = False  # handed to every reset: no core may write into ``slots``
         self.started = False
 
-    def seed(self, seeds: Sequence[int | np.random.Generator | None]) -> None:
-        """Give each slot a key: from its seed (or generator); unseeded slots keep theirs or draw one."""
-        for slot, seed in enumerate(seeds):
+    def seed(self, seeds: Sequence[int | np.random.Generator | None] | None) -> None:
+        """Give each slot a key: from its seed (or generator); unseeded slots keep theirs or draw one.
+
+        ``seeds=None`` seeds no slot: only the slots never seeded draw a key, so that a reset without
+        a seed (each step of a DISABLED-mode loop) costs no Python loop over the slots.
+        """
+        pairs = (
+            enumerate(seeds) if seeds is not None else ((slot, None) for slot in np.flatnonzero(~self.seeded).tolist())
+        )
+        for slot, seed in pairs:
             if seed is not None or not self.seeded[slot]:
                 rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
                 self.slot_keys[slot] = rng.bit_generator.random_raw()
@@ -652,11 +659,11 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         the masked slots restart and take their seeds, as in Gymnasium's ``SyncVectorEnv``; the
         infos are masked to them and the observations of the other slots are unchanged.
         """
-        if seed is None or isinstance(seed, (int, np.integer)):
-            seeds = [None if seed is None else int(seed) + slot for slot in range(self.num_envs)]
-            if seed is not None:
-                self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
-        else:
+        seeds: list[int | None] | None = None  # None: no slot takes a seed
+        if isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + slot for slot in range(self.num_envs)]
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
+        elif seed is not None:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(
@@ -671,7 +678,9 @@ class CoreVectorEnv(_CoreView, VectorEnv):
             infos = self._step_infos()
         else:
             slots = np.flatnonzero(mask)
-            self._episodes.seed([seed if restart else None for seed, restart in zip(seeds, mask, strict=True)])
+            if seeds is not None:  # only the restarting slots take their seeds
+                seeds = [seed if restart else None for seed, restart in zip(seeds, mask, strict=True)]
+            self._episodes.seed(seeds)
             self._episodes.begin(slots)
             infos = self._step_infos(mask.copy())
         if self.info_text:

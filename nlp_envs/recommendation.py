@@ -175,6 +175,10 @@ class RecommendationCore(TaskCore):
         self.last_item = np.full(n, -1, dtype=np.int64)
         self.last_click = np.zeros(n, dtype=bool)
         self.last_engagement = np.zeros(n)
+        # The single env asks for the text at every step: it keeps the session's lines already
+        # formatted (they never change) instead of formatting the whole session again each time.
+        self.keep_lines = n == 1
+        self._lines: list[str] = []
 
     @property
     def budget(self) -> np.ndarray:
@@ -257,6 +261,7 @@ class RecommendationCore(TaskCore):
         self.last_item[slots] = -1
         self.last_click[slots] = False
         self.last_engagement[slots] = 0.0
+        self._lines = []
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
@@ -371,18 +376,33 @@ class RecommendationCore(TaskCore):
     def text(self, slot: int) -> str:
         """The session so far, one line per shown item, then the budget left and the offer."""
         sim = self.sim
-        labels, steps = sim.labels, min(int(self.steps[slot]), self.max_steps)
-        items = self.history_items[slot, :steps].tolist()
-        clicks = self.history_clicks[slot, :steps].tolist()
-        engagement = self.history_engagement[slot, :steps].tolist()
+        steps = min(int(self.steps[slot]), self.max_steps)
         lines = [f"MovieLens user {self.user[slot]} (time budget {self.budget_start:g})"]
-        lines.extend(
-            f"{t + 1:3d}. {labels[item]} -> " + (f"click, engagement {value:.2f}" if click else "no click")
-            for t, (item, click, value) in enumerate(zip(items, clicks, engagement, strict=True))
-        )
+        lines.extend(self._session_lines(slot, steps))
         lines.append(f"budget left {self.budget[slot] * self.budget_start:.2f}; on offer:")
         lines.extend(f"  [{j}] {sim.titles[item]}" for j, item in enumerate(self.current[slot].tolist()))
         return "\n".join(lines)
+
+    def _session_lines(self, slot: int, steps: int) -> list[str]:
+        """One line per shown item of ``slot``'s session, its first ``steps``.
+
+        With :attr:`keep_lines` (one slot) the lines of earlier calls are reused: a line never
+        changes once its step is taken, except the last step's, which a step after the end
+        writes again (so that one is never kept).
+        """
+        kept = self._lines if self.keep_lines else []
+        start = len(kept)
+        items = self.history_items[slot, start:steps].tolist()
+        clicks = self.history_clicks[slot, start:steps].tolist()
+        engagement = self.history_engagement[slot, start:steps].tolist()
+        labels = self.sim.labels
+        new = [
+            f"{t + 1:3d}. {labels[item]} -> " + (f"click, engagement {value:.2f}" if click else "no click")
+            for t, (item, click, value) in enumerate(zip(items, clicks, engagement, strict=True), start)
+        ]
+        if self.keep_lines:
+            self._lines.extend(new[: max(0, min(steps, self.max_steps - 1) - start)])
+        return [*kept[:start], *new]
 
 
 def _core(env: CoreVectorEnv) -> RecommendationCore:

@@ -329,3 +329,19 @@ def test_the_per_slot_views_equal_the_whole_batch_indexed(env_id: str) -> None:
                 np.testing.assert_array_equal(part_masks, masks[slots])
         env.step(rng.integers(env.single_action_space.n, size=6))
     env.close()
+
+
+def test_a_reset_without_seed_seeds_only_the_slots_never_seeded() -> None:
+    """A first ``reset()`` draws every slot a key from fresh entropy; later ones keep the keys and go on."""
+    env = gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=5, vectorization_mode="vector_entry_point")
+    episodes = env.unwrapped._episodes
+    env.reset()
+    keys = episodes.slot_keys.copy()
+    assert episodes.seeded.all() and len(set(keys.tolist())) == 5
+    env.reset(options={"reset_mask": np.array([True, False, True, False, False])})
+    env.reset()
+    np.testing.assert_array_equal(episodes.slot_keys, keys)
+    assert episodes.episodes.tolist() == [3, 2, 3, 2, 2]
+    env.reset(seed=[None, 9, None, None, None])
+    assert (episodes.slot_keys != keys).tolist() == [False, True, False, False, False]
+    assert episodes.episodes.tolist() == [4, 1, 4, 3, 3]
