@@ -310,7 +310,9 @@ class TaskCore(abc.ABC):
     A subclass sets ``single_observation_space``, ``single_action_space`` (a ``Discrete``) and
     ``max_steps`` in ``__init__`` and implements :meth:`begin`, :meth:`advance`, :meth:`observe`,
     :meth:`metrics`, :meth:`text` and :meth:`afterstate`. All state is held in arrays whose first
-    axis is the episode slot.
+    axis is the episode slot. It may override :meth:`observe_slots`, :meth:`step_info_slots` and
+    :meth:`action_masks_slots` (the same values for a few slots, which SAME_STEP autoreset asks for
+    the restarted slots) where computing a few slots costs less than computing all of them.
 
     :meth:`advance` is called for every slot, including slots whose episode has just ended and that
     the shell will restart right after with :meth:`begin`; it must accept any valid action there
@@ -426,6 +428,15 @@ def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int,
     return array.astype(np.int64, copy=False).reshape(-1)
 
 
+def slot_index(slots: np.ndarray) -> slice | np.ndarray:
+    """``slots`` (an int array) as an index: a slice when it is one slot, else the array itself.
+
+    The single env begins its one slot through this: a slice costs a fraction of fancy indexing's
+    per-call overhead, and ``state[slot_index(slots)] = values`` writes the same entries.
+    """
+    return slice(int(slots[0]), int(slots[0]) + 1) if len(slots) == 1 else slots
+
+
 _NO_SLOTS = np.zeros(0, dtype=np.int64)
 _SLOT_0 = np.zeros(1, dtype=np.int64)  # the single env's slot, for its metrics
 _SLOT_0.flags.writeable = False  # shared by every single env: no core may write into ``slots``
@@ -466,9 +477,7 @@ class _Episodes:
                 self.seeded[slot] = True
 
     def begin(self, slots: np.ndarray) -> None:
-        # One slot (the single env, or one ending episode) is indexed by a slice: fancy indexing's
-        # per-call cost is several times a slice's.
-        picked = slice(int(slots[0]), int(slots[0]) + 1) if len(slots) == 1 else slots
+        picked = slot_index(slots)
         self.core.begin(slots, hash_keys(self.slot_keys[picked], self.episodes[picked]))
         self.episodes[picked] += np.uint64(1)
         self.elapsed[picked] = 0
