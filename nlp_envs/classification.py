@@ -79,10 +79,10 @@ class ReadingState:
 
     def assign(self, slots: np.ndarray, source: ReadingState, rows: np.ndarray) -> None:
         """Write entries ``rows`` of ``source`` into ``slots`` of this state."""
-        if len(slots) == 1:  # one slot (the single env): integer indexing costs a fraction of fancy indexing
-            slots, rows = int(slots[0]), int(rows[0])
+        # One slot (the single env): integer indexing costs a fraction of fancy indexing.
+        at, row = (int(slots[0]), int(rows[0])) if len(slots) == 1 else (slots, rows)
         for name in _READING_FIELDS:
-            getattr(self, name)[slots] = getattr(source, name)[rows]
+            getattr(self, name)[at] = getattr(source, name)[row]
 
 
 _READING_FIELDS = tuple(field.name for field in fields(ReadingState))
