@@ -735,15 +735,16 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         final_obs[ending] = np.fromiter(observations[ending], dtype=object, count=len(ending))
         final_info: dict[str, Any] = {}
         running = ~ended
+        few = len(ending) * _FEW_RESTARTS <= self.num_envs
         for key, values in step_info.items():  # the slots whose episode goes on are zeroed
-            final = values.copy()
+            final = values.copy() if few else values  # with few restarts, step_info becomes the next infos
             final[running] = 0
             final_info[key], final_info[f"_{key}"] = final, ended.copy()
         self._add_metrics(final_info, ending, ended)
         if self.info_text:
             self._add_texts(final_info, ending)
         self._episodes.begin(ending)
-        if len(ending) * _FEW_RESTARTS <= self.num_envs:
+        if few:
             # Only the restarted slots changed: observe them alone and write them over their last values.
             observations[ending] = self.core.observe_slots(ending)
             for key, values in _task_info(self.core, slots=ending).items():
