@@ -33,6 +33,7 @@ READ = 0
 WRONG, RIGHT, MOVE, PAST_END = 0, 1, 2, 3
 _OUTCOME_MOVES = np.array([0, 0, 1, 0], dtype=np.int64)
 _OUTCOME_ENDS = _OUTCOME_MOVES == 0
+_OUTCOME_CORRECT = np.array([0.0, 1.0, 0.0, 0.0])  # the metric ``correct`` of an episode ending with each outcome
 OBSERVATIONS = ("embedding", "counts", "tokens")
 SPLITS = ("train", "test")
 DATASETS = (CHATTERBOT.name, DRUG_REVIEWS.name)
@@ -78,8 +79,10 @@ class ReadingState:
 
     def assign(self, slots: np.ndarray, source: ReadingState, rows: np.ndarray) -> None:
         """Write entries ``rows`` of ``source`` into ``slots`` of this state."""
+        # One slot (the single env): integer indexing costs a fraction of fancy indexing.
+        at, row = (int(slots[0]), int(rows[0])) if len(slots) == 1 else (slots, rows)
         for name in _READING_FIELDS:
-            getattr(self, name)[slots] = getattr(source, name)[rows]
+            getattr(self, name)[at] = getattr(source, name)[row]
 
 
 _READING_FIELDS = tuple(field.name for field in fields(ReadingState))
@@ -177,6 +180,8 @@ class ClassificationCore(TaskCore):
         if not self.bandit:
             self._outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
         self._case_steps = _OUTCOME_MOVES * stride  # a READ that moves on: one chunk fewer to show
+        self._read_masks = np.ones((2, n_actions), dtype=bool)  # action masks without and with chunks left
+        self._read_masks[0, READ] = False
         self._stride = stride
         # The first state of each document's episode (one entry per document), and the state of
         # every slot: begin() copies entries of the one into the other.
@@ -239,7 +244,11 @@ class ClassificationCore(TaskCore):
     @property
     def words_read(self) -> np.ndarray:
         """How many words of its document each slot has been shown."""
-        return np.minimum(self._chunk_ends[self.state.chunk], self.state.length)
+        return self._words_read(slice(None))
+
+    def _words_read(self, index: slice | np.ndarray | int) -> np.ndarray:
+        """:attr:`words_read` of the slots that ``index`` picks (all of them: ``slice(None)``)."""
+        return np.minimum(self._chunk_ends[self.state.chunk[index]], self.state.length[index])
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a document per slot (uniformly from the split) and show its first chunk."""
@@ -268,19 +277,27 @@ class ClassificationCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """Per slot: what has been read (mean word vector, word frequencies or last chunk's ids) and progress."""
-        rows = self.state.offset + self.state.chunk
+        return self._observation(slice(None))
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """:meth:`observe` of ``slots`` alone."""
+        return self._observation(slots)
+
+    def _observation(self, index: slice | np.ndarray) -> np.ndarray:
+        state = self.state
+        chunk = state.chunk[index]
+        rows = state.offset[index] + chunk
         if self.observation == "embedding":
-            return self.observation_table[rows]
+            return np.take(self.observation_table, rows, axis=0)
         if self.observation == "tokens":
-            return np.concatenate(
-                [self.chunk_tokens[rows], (self.state.chunk + 1)[:, None], self.state.chunks[:, None]], axis=1
-            )
-        words = self.words_read
+            tokens = np.take(self.chunk_tokens, rows, axis=0)
+            return np.concatenate([tokens, (chunk + 1)[:, None], state.chunks[index][:, None]], axis=1)
+        words = self._words_read(index)
         return np.concatenate(
             [
-                self.counts[:, : self.vocab.size] / words[:, None],
-                (words / self.state.length)[:, None],
-                ((self.state.chunk + 1) / self.max_chunks)[:, None],
+                self.counts[index, : self.vocab.size] / words[:, None],
+                (words / state.length[index])[:, None],
+                ((chunk + 1) / self.max_chunks)[:, None],
             ],
             axis=1,
             dtype=np.float32,
@@ -299,35 +316,44 @@ class ClassificationCore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct``, ``words_read``, ``fraction_read``; also the ``label`` and the ``answer`` (-1: none)."""
-        words = self.words_read[slots]
+        state = self.state
+        words = self._words_read(slots)
         return {
-            "correct": (self.state.last_outcome[slots] == RIGHT).astype(np.float64),
+            "correct": _OUTCOME_CORRECT[state.last_outcome[slots]],
             "words_read": words,
-            "fraction_read": words / self.state.length[slots],
-            "label": self.state.label[slots].copy(),
-            "answer": self.state.last_action[slots] - self.answer_offset,
+            "fraction_read": words / state.length[slots],
+            "label": state.label[slots],  # fancy indexing: a copy
+            "answer": state.last_action[slots] - self.answer_offset,
         }
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
-        document, words = self.state.document[slot], int(self.words_read[slot])
+        state = self.state
+        document, length, words = int(state.document[slot]), int(state.length[slot]), int(self._words_read(slot))
         shown = self.documents.texts[document][: self.documents.ends[document][words - 1]]
-        more = " ..." if words < self.state.length[slot] else ""
-        text = f"{shown}{more} [{words}/{self.state.length[slot]} words]"
-        if _OUTCOME_ENDS[self.state.last_outcome[slot]]:
-            label = self.label_names[self.state.label[slot]]
-            answer = self.state.last_action[slot] - self.answer_offset
+        more = " ..." if words < length else ""
+        text = f"{shown}{more} [{words}/{length} words]"
+        if _OUTCOME_ENDS[state.last_outcome[slot]]:
+            label = self.label_names[state.label[slot]]
+            answer = int(state.last_action[slot]) - self.answer_offset
             said = f"answered {self.label_names[answer]!r}" if answer >= 0 else "read past the end"
             text += f" -> {said}; label {label!r}"
         return text
 
     def action_masks(self) -> np.ndarray | None:
         """READ is masked once the whole document has been shown; answers are always allowed."""
+        return self._masks(slice(None))
+
+    def action_masks_slots(self, slots: np.ndarray) -> np.ndarray | None:
+        """:meth:`action_masks` of ``slots`` alone."""
+        return self._masks(slots)
+
+    def _masks(self, index: slice | np.ndarray) -> np.ndarray | None:
         if self.bandit:
             return None
-        mask = np.ones((self.num_envs, self.single_action_space.n), dtype=bool)
-        mask[:, READ] = self.remaining > 0
-        return mask
+        # remaining > 0 <=> case >= stride; one lookup in the two possible masks (a new array; np.take
+        # gathers rows several times faster than fancy indexing).
+        return np.take(self._read_masks, (self.state.case[index] >= self._stride).view(np.int8), axis=0)
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""

@@ -75,13 +75,46 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     Returns:
         ``uint64`` array of shape ``(n,)``; equal inputs give equal outputs on every platform.
     """
-    state = np.asarray(keys, dtype=np.uint64).copy()
+    state = np.asarray(keys, dtype=np.uint64)
+    if state.shape == (1,):  # the single env's case: Python integers cost a tenth of numpy's per-call overhead
+        scalars = _scalar_counters(counters)
+        if scalars is not None:
+            return np.array([_splitmix_scalar(int(state[0]), scalars)], dtype=np.uint64)
+    state = state.copy()
     for counter in counters:
         state ^= np.asarray(counter).astype(np.uint64) * _GOLDEN
         state += _GOLDEN
         state = (state ^ (state >> np.uint64(30))) * _MIX1
         state = (state ^ (state >> np.uint64(27))) * _MIX2
         state ^= state >> np.uint64(31)
+    return state
+
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN_INT, _MIX1_INT, _MIX2_INT = int(_GOLDEN), int(_MIX1), int(_MIX2)
+
+
+def _scalar_counters(counters: tuple[np.ndarray | int, ...]) -> list[int] | None:
+    """The counters as Python ints wrapped to 64 bits, if each is one integer; else None (the numpy path)."""
+    scalars = []
+    for counter in counters:
+        if isinstance(counter, (int, np.integer)):
+            scalars.append(int(counter) & _MASK64)
+        elif isinstance(counter, np.ndarray) and counter.shape in ((), (1,)) and counter.dtype.kind in "iub":
+            scalars.append(int(counter.item()) & _MASK64)
+        else:
+            return None
+    return scalars
+
+
+def _splitmix_scalar(state: int, counters: list[int]) -> int:
+    """:func:`hash_keys` of one key, in Python integers (the same arithmetic modulo 2**64)."""
+    for counter in counters:
+        state ^= (counter * _GOLDEN_INT) & _MASK64
+        state = (state + _GOLDEN_INT) & _MASK64
+        state = ((state ^ (state >> 30)) * _MIX1_INT) & _MASK64
+        state = ((state ^ (state >> 27)) * _MIX2_INT) & _MASK64
+        state ^= state >> 31
     return state
 
 
@@ -98,7 +131,10 @@ def hashes_to_uniform(hashes: np.ndarray) -> np.ndarray:
 
 def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     """Integers uniform in ``[0, high)`` (bias below ``high / 2**64``), one per key, from the key and counters."""
-    return (hash_keys(keys, *counters) % np.asarray(high, dtype=np.uint64)).astype(np.int64)
+    hashes = hash_keys(keys, *counters)
+    if hashes.shape == (1,) and isinstance(high, (int, np.integer)) and high > 0:  # one key: Python integers
+        return np.array([int(hashes[0]) % int(high)], dtype=np.int64)
+    return (hashes % np.asarray(high, dtype=np.uint64)).astype(np.int64)
 
 
 #: The largest magnitude of a reward-scale argument (a reward, a cost, a penalty, a weight on a
@@ -274,7 +310,9 @@ class TaskCore(abc.ABC):
     A subclass sets ``single_observation_space``, ``single_action_space`` (a ``Discrete``) and
     ``max_steps`` in ``__init__`` and implements :meth:`begin`, :meth:`advance`, :meth:`observe`,
     :meth:`metrics`, :meth:`text` and :meth:`afterstate`. All state is held in arrays whose first
-    axis is the episode slot.
+    axis is the episode slot. It may override :meth:`observe_slots`, :meth:`step_info_slots` and
+    :meth:`action_masks_slots` (the same values for a few slots, which SAME_STEP autoreset asks for
+    the restarted slots) where computing a few slots costs less than computing all of them.
 
     :meth:`advance` is called for every slot, including slots whose episode has just ended and that
     the shell will restart right after with :meth:`begin`; it must accept any valid action there
@@ -345,6 +383,24 @@ class TaskCore(abc.ABC):
         """``(num_envs, n_actions)`` booleans, True where an act makes sense now; None if all do."""
         return None
 
+    # Optional: the same quantities for a subset of the slots. SAME_STEP autoreset needs them for the
+    # slots that just restarted; the defaults compute every slot and index, a task overrides them
+    # where computing a few slots is cheaper (one definition: the whole-batch method and the
+    # per-slot one call the same code with different rows).
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """``observe()[slots]``: the observations of ``slots`` (int array) alone, a new array."""
+        return self.observe()[slots]
+
+    def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """``step_info()`` of ``slots`` alone: the same keys, arrays with ``len(slots)`` rows."""
+        return {key: np.asarray(values)[slots] for key, values in self.step_info().items()}
+
+    def action_masks_slots(self, slots: np.ndarray) -> np.ndarray | None:
+        """``action_masks()[slots]`` (None if the task has no mask)."""
+        masks = self.action_masks()
+        return None if masks is None else masks[slots]
+
 
 def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
     """Return the actions as an int64 array of ``batch_shape`` or raise :class:`InvalidActionError`."""
@@ -372,7 +428,21 @@ def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int,
     return array.astype(np.int64, copy=False).reshape(-1)
 
 
+def slot_index(slots: np.ndarray) -> slice | np.ndarray:
+    """``slots`` (an int array) as an index: a slice when it is one slot, else the array itself.
+
+    The single env begins its one slot through this: a slice costs a fraction of fancy indexing's
+    per-call overhead, and ``state[slot_index(slots)] = values`` writes the same entries.
+    """
+    return slice(int(slots[0]), int(slots[0]) + 1) if len(slots) == 1 else slots
+
+
 _NO_SLOTS = np.zeros(0, dtype=np.int64)
+#: SAME_STEP observes the restarted slots alone when at most one slot in this many restarted (measured
+#: at x1024: below about one in eight the per-slot views cost less, above it the whole batch does).
+_FEW_RESTARTS = 8
+_SLOT_0 = np.zeros(1, dtype=np.int64)  # the single env's slot, for its metrics
+_SLOT_0.flags.writeable = False  # shared by every single env: no core may write into ``slots``
 
 
 class _Episodes:
@@ -389,11 +459,20 @@ class _Episodes:
         self.seeded = np.zeros(core.num_envs, dtype=bool)
         self.elapsed = np.zeros(core.num_envs, dtype=np.int64)
         self.ended = np.zeros(core.num_envs, dtype=bool)
+        self.all_slots = np.arange(core.num_envs)
+        self.all_slots.flags.writeable = False  # handed to every reset: no core may write into ``slots``
         self.started = False
 
-    def seed(self, seeds: Sequence[int | np.random.Generator | None]) -> None:
-        """Give each slot a key: from its seed (or generator); unseeded slots keep theirs or draw one."""
-        for slot, seed in enumerate(seeds):
+    def seed(self, seeds: Sequence[int | np.random.Generator | None] | None) -> None:
+        """Give each slot a key: from its seed (or generator); unseeded slots keep theirs or draw one.
+
+        ``seeds=None`` seeds no slot: only the slots never seeded draw a key, so that a reset without
+        a seed (each step of a DISABLED-mode loop) costs no Python loop over the slots.
+        """
+        pairs = (
+            enumerate(seeds) if seeds is not None else ((slot, None) for slot in np.flatnonzero(~self.seeded).tolist())
+        )
+        for slot, seed in pairs:
             if seed is not None or not self.seeded[slot]:
                 rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
                 self.slot_keys[slot] = rng.bit_generator.random_raw()
@@ -401,13 +480,14 @@ class _Episodes:
                 self.seeded[slot] = True
 
     def begin(self, slots: np.ndarray) -> None:
-        self.core.begin(slots, hash_keys(self.slot_keys[slots], self.episodes[slots]))
-        self.episodes[slots] += np.uint64(1)
-        self.elapsed[slots] = 0
-        self.ended[slots] = False
+        picked = slot_index(slots)
+        self.core.begin(slots, hash_keys(self.slot_keys[picked], self.episodes[picked]))
+        self.episodes[picked] += np.uint64(1)
+        self.elapsed[picked] = 0
+        self.ended[picked] = False
 
     def reset_all(self) -> None:
-        self.begin(np.arange(self.core.num_envs))
+        self.begin(self.all_slots)
         self.started = True
 
     def step(
@@ -507,9 +587,9 @@ class CoreEnv(_CoreView, gym.Env):
         return self.core.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def _info(self, *, ended: bool) -> dict[str, Any]:
-        info = {key: value[0] for key, value in _task_info(self.core).items()}
+        info = _task_info(self.core, row=0)
         if ended:
-            info.update({key: value[0] for key, value in task_metrics(self.core, np.zeros(1, np.int64)).items()})
+            info.update({key: value[0] for key, value in task_metrics(self.core, _SLOT_0).items()})
         return info
 
     def render(self) -> str | None:
@@ -591,11 +671,11 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         the masked slots restart and take their seeds, as in Gymnasium's ``SyncVectorEnv``; the
         infos are masked to them and the observations of the other slots are unchanged.
         """
-        if seed is None or isinstance(seed, (int, np.integer)):
-            seeds = [None if seed is None else int(seed) + slot for slot in range(self.num_envs)]
-            if seed is not None:
-                self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
-        else:
+        seeds: list[int | None] | None = None  # None: no slot takes a seed
+        if isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + slot for slot in range(self.num_envs)]
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
+        elif seed is not None:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(
@@ -610,7 +690,9 @@ class CoreVectorEnv(_CoreView, VectorEnv):
             infos = self._step_infos()
         else:
             slots = np.flatnonzero(mask)
-            self._episodes.seed([seed if restart else None for seed, restart in zip(seeds, mask, strict=True)])
+            if seeds is not None:  # only the restarting slots take their seeds
+                seeds = [seed if restart else None for seed, restart in zip(seeds, mask, strict=True)]
+            self._episodes.seed(seeds)
             self._episodes.begin(slots)
             infos = self._step_infos(mask.copy())
         if self.info_text:
@@ -646,26 +728,35 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         """SAME_STEP: keep the ending slots' last observation and info, then start their next episodes."""
         ended = self._episodes.ended.copy()  # begin() clears the flags in place
         ending = np.flatnonzero(ended)
+        observations, step_info = self.core.observe(), _task_info(self.core)
         if not ending.size:
-            return self.core.observe(), rewards, terminated, truncated, self._step_infos()
-        last = self.core.observe()[ending]
+            return observations, rewards, terminated, truncated, self._step_infos(taken=step_info)
         final_obs = np.empty(self.num_envs, dtype=object)  # as SyncVectorEnv: one array per ending slot, else None
-        final_obs[ending] = np.fromiter(last, dtype=object, count=len(ending))
+        final_obs[ending] = np.fromiter(observations[ending], dtype=object, count=len(ending))
         final_info: dict[str, Any] = {}
         running = ~ended
-        for key, values in _task_info(self.core).items():  # copies: zero the slots whose episode goes on
-            values[running] = 0
-            final_info[key], final_info[f"_{key}"] = values, ended.copy()
+        few = len(ending) * _FEW_RESTARTS <= self.num_envs
+        for key, values in step_info.items():  # the slots whose episode goes on are zeroed
+            final = values.copy() if few else values  # with few restarts, step_info becomes the next infos
+            final[running] = 0
+            final_info[key], final_info[f"_{key}"] = final, ended.copy()
         self._add_metrics(final_info, ending, ended)
         if self.info_text:
             self._add_texts(final_info, ending)
         self._episodes.begin(ending)
-        infos = self._step_infos()
+        if few:
+            # Only the restarted slots changed: observe them alone and write them over their last values.
+            observations[ending] = self.core.observe_slots(ending)
+            for key, values in _task_info(self.core, slots=ending).items():
+                step_info[key][ending] = values
+        else:  # many restarted: the whole batch again costs less than gathering and scattering most of it
+            observations, step_info = self.core.observe(), _task_info(self.core)
+        infos = self._step_infos(taken=step_info)
         if self.info_text:
             self._add_texts(infos, ending)
         infos["final_obs"], infos["_final_obs"] = final_obs, ended
         infos["final_info"], infos["_final_info"] = final_info, ended.copy()
-        return self.core.observe(), rewards, terminated, truncated, infos
+        return observations, rewards, terminated, truncated, infos
 
     def _refuse_ended_slots(self) -> None:
         slots = np.flatnonzero(self._episodes.ended)
@@ -706,10 +797,13 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         """Steps after which an episode is truncated: the task's limit or a smaller ``max_episode_steps``."""
         return self._episodes.limit
 
-    def _step_infos(self, present: np.ndarray | None = None) -> dict[str, Any]:
-        """The core's per-step info for every slot (``present``: the slots whose values count)."""
+    def _step_infos(self, present: np.ndarray | None = None, taken: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The core's per-step info for every slot (``present``: the slots whose values count).
+
+        ``taken``: that info already taken with :func:`_task_info` (copies, which become the infos).
+        """
         infos: dict[str, Any] = {}
-        for key, values in _task_info(self.core).items():
+        for key, values in (_task_info(self.core) if taken is None else taken).items():
             infos[key] = values
             infos[f"_{key}"] = self._all if present is None else present
         return infos
@@ -798,18 +892,32 @@ def _check_metrics(core: TaskCore, metrics: dict[str, np.ndarray], count: int) -
             )
 
 
-def _task_info(core: TaskCore) -> dict[str, np.ndarray]:
+def _task_info(core: TaskCore, row: int | None = None, slots: np.ndarray | None = None) -> dict[str, Any]:
     """The core's per-step info, with the ``action_mask`` of every task that masks acts.
 
     Copies, which the caller owns: a core may hand out its state arrays here, and libraries write
     into the infos a step returns (TorchRL's SAME_STEP handling puts the final infos there).
+
+    Args:
+        core: the task.
+        row: None for the arrays of every slot; a slot for its values alone (numpy scalars, or
+            arrays for per-act values such as ``action_mask``), as the single env's info holds them.
+        slots: the arrays of these slots alone (``len(slots)`` rows; the task's ``*_slots`` methods).
     """
-    info = {key: np.array(values) for key, values in core.step_info().items()}
+    info = core.step_info() if slots is None else core.step_info_slots(slots)
     if "action_mask" not in info:
-        masks = core.action_masks()
+        masks = core.action_masks() if slots is None else core.action_masks_slots(slots)
         if masks is not None:
-            info["action_mask"] = np.array(masks)
-    return info
+            info = {**info, "action_mask": masks}
+    if row is None:
+        return {key: np.array(values) for key, values in info.items()}
+    # Only the row is copied: a numpy scalar is immutable, a per-act array is copied out of the batch.
+    return {key: _owned(values[row]) for key, values in info.items()}
+
+
+def _owned(value: Any) -> Any:
+    """``value`` itself, or a copy if it is an array (a view into a core's state)."""
+    return value.copy() if isinstance(value, np.ndarray) else value
 
 
 def _reject_options(env_id: str, options: dict[str, Any] | None) -> None:

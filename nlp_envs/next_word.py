@@ -17,6 +17,7 @@ from nlp_envs.core import (
     check_int,
     check_reward,
     random_integers,
+    slot_index,
 )
 from nlp_envs.data import CHITCHAT
 from nlp_envs.data.corpus import load_corpus
@@ -94,6 +95,8 @@ class NextWordCore(TaskCore):
         size = self.vocab.size
         self.reward_table = _reward_table(corpus, vocab_size, reward, self.beta)
         self.prompts, self.references = _prompts(corpus, vocab_size, prompt_words, max_words, split)
+        self.match_targets = _match_targets(corpus, vocab_size, prompt_words, max_words, split)
+        self._positions = np.arange(max_words)[None, :]
         padded = np.full((len(self.prompts), max(context, prompt_words)), self.vocab.bos_id, dtype=np.int64)
         padded[:, padded.shape[1] - prompt_words :] = self.prompts
         self.prompt_windows = padded[:, padded.shape[1] - context :]
@@ -119,9 +122,10 @@ class NextWordCore(TaskCore):
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a held-out sentence per slot; its first ``prompt_words`` words are the prompt."""
         sentence = random_integers(keys, len(self.prompts))
-        self.sentence[slots] = sentence
-        self.window[slots] = self.prompt_windows[sentence]
-        self.steps[slots] = 0
+        at = slot_index(slots)
+        self.sentence[at] = sentence
+        self.window[at] = self.prompt_windows[sentence]
+        self.steps[at] = 0
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Append each slot's word; reward it; terminate on ``<eos>``."""
@@ -129,10 +133,9 @@ class NextWordCore(TaskCore):
         ending = actions == self.vocab.eos_id
         position = np.minimum(self.steps, self.max_words - 1)
         if self.reward == "reference":
-            reference = self.references[self.sentence, position]
-            rewards = rewards + ((actions == reference) & (reference != self.vocab.unk_id))
-        else:
-            rewards -= self.early_end_costs[np.minimum(self.steps, self.max_words)] * ending
+            rewards = rewards + (actions == self.match_targets[self.sentence, position])
+        else:  # mode="clip": a step after the end (steps > max_words) costs what the last one did
+            rewards -= np.take(self.early_end_costs, self.steps, mode="clip") * ending
         self.written[self._slots, position] = actions
         self.window[:, :-1] = self.window[:, 1:]
         self.window[:, -1] = actions
@@ -141,10 +144,17 @@ class NextWordCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """Token ids of the last ``context`` words and the number of words written (or dense)."""
-        steps = np.minimum(self.steps, self.max_words)
+        return self._observation(self.window, self.steps)
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """:meth:`observe` of ``slots`` alone."""
+        return self._observation(self.window[slots], self.steps[slots])
+
+    def _observation(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        steps = np.minimum(steps, self.max_words)
         if self.observation == "tokens":
-            return np.concatenate([self.window, steps[:, None]], axis=1)
-        return self._embed(self.window, steps)
+            return np.concatenate([window, steps[:, None]], axis=1)
+        return self._embed(window, steps)
 
     def _embed(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
         vectors = self.vectors[window].reshape(len(window), -1)
@@ -164,11 +174,11 @@ class NextWordCore(TaskCore):
         """Words written (no ``<eos>``), tokens equal to the reference (its ``<eos>`` too), mean ``log p_ref``."""
         steps = np.minimum(self.steps[slots], self.max_words)
         written = self.written[slots]
-        inside = np.arange(self.max_words)[None, :] < steps[:, None]
-        previous = np.concatenate([self.prompts[self.sentence[slots], -1:], written[:, :-1]], axis=1)
+        sentence = self.sentence[slots]
+        inside = self._positions < steps[:, None]
+        previous = np.concatenate([self.prompts[sentence, -1:], written[:, :-1]], axis=1)
         log_probs = np.where(inside, self.model.log_probs[previous, written], 0.0)
-        references = self.references[self.sentence[slots]]
-        matches = inside & (written == references) & (references != self.vocab.unk_id)
+        matches = inside & (written == self.match_targets[sentence])
         last = written[np.arange(len(slots)), np.maximum(steps - 1, 0)]
         return {
             "words": steps - ((steps > 0) & (last == self.vocab.eos_id)),
@@ -211,6 +221,15 @@ def _prompts(
     ends_inside = end < max_words
     references[np.flatnonzero(ends_inside), end[ends_inside]] = Vocabulary.EOS_ID
     return prompts, references
+
+
+@lru_cache(maxsize=8)
+def _match_targets(corpus: str, vocab_size: int, prompt_words: int, max_words: int, split: str) -> np.ndarray:
+    """The references as the words a written word can match: ``<unk>`` never matches, so it becomes -2 (no word)."""
+    references = _prompts(corpus, vocab_size, prompt_words, max_words, split)[1]
+    targets = np.where(references == Vocabulary.UNK_ID, -2, references)
+    targets.flags.writeable = False
+    return targets
 
 
 @lru_cache(maxsize=16)
@@ -278,8 +297,10 @@ def _check_memory(
     parts = {
         # Episode slots: window, written words, observations (and their copies in a step).
         "episode slots": 3 * 8 * num_envs * (context + max_words + 1),
-        # Held-out sentences padded to prompt_words + max_words, prompts and references; windows.
+        # Held-out sentences padded to prompt_words + max_words, prompts, references and the words they
+        # match; windows.
         "held-out sentences": 8 * (2 * sentences * (prompt_words + max_words) + 2 * sentences * context)
+        + 8 * sentences * max_words
         + 40 * test_tokens,
         "observation space": 16 * context,
     }

@@ -175,6 +175,10 @@ class RecommendationCore(TaskCore):
         self.last_item = np.full(n, -1, dtype=np.int64)
         self.last_click = np.zeros(n, dtype=bool)
         self.last_engagement = np.zeros(n)
+        # The single env asks for the text at every step: it keeps the session's lines already
+        # formatted (they never change) instead of formatting the whole session again each time.
+        self.keep_lines = n == 1
+        self._lines: list[str] = []
 
     @property
     def budget(self) -> np.ndarray:
@@ -257,6 +261,7 @@ class RecommendationCore(TaskCore):
         self.last_item[slots] = -1
         self.last_click[slots] = False
         self.last_engagement[slots] = 0.0
+        self._lines = []
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
@@ -310,10 +315,17 @@ class RecommendationCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """The visible user block, then the features of the candidates on offer."""
-        observations = np.empty((self.num_envs, self.user_size + self.num_candidates * self.item_size), np.float32)
-        observations[:, : self.user_size] = self.state[:, : self.user_size]
-        items = np.take(self.sim.features, self.current, axis=0)
-        observations[:, self.user_size :] = items.reshape(self.num_envs, -1)
+        return self._observation(slice(None), self.num_envs)
+
+    def observe_slots(self, slots: np.ndarray) -> np.ndarray:
+        """:meth:`observe` of ``slots`` alone."""
+        return self._observation(slots, len(slots))
+
+    def _observation(self, index: slice | np.ndarray, count: int) -> np.ndarray:
+        observations = np.empty((count, self.user_size + self.num_candidates * self.item_size), np.float32)
+        observations[:, : self.user_size] = self.state[index, : self.user_size]
+        items = np.take(self.sim.features, self.current[index], axis=0)
+        observations[:, self.user_size :] = items.reshape(count, -1)
         return observations
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -324,17 +336,25 @@ class RecommendationCore(TaskCore):
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The item just shown and its outcome, the budget left and the items now on offer."""
+        return self._info(slice(None))
+
+    def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`step_info` of ``slots`` alone."""
+        return self._info(slots)
+
+    def _info(self, index: slice | np.ndarray) -> dict[str, np.ndarray]:
+        offered, shown = self.current[index], self.last_item[index]
         info = {
-            "offered": self.current,
-            "shown": self.last_item,
-            "click": self.last_click,
-            "engagement": self.last_engagement,
-            "budget": self.budget * self.budget_start,
+            "offered": offered,
+            "shown": shown,
+            "click": self.last_click[index],
+            "engagement": self.last_engagement[index],
+            "budget": self.state[index, 0] * self.budget_start,
         }
         if self.info_titles:
             titles = self.sim.titles
-            info["offered_titles"] = titles[self.current]
-            info["shown_title"] = np.where(self.last_item >= 0, titles[self.last_item], "")
+            info["offered_titles"] = titles[offered]
+            info["shown_title"] = np.where(shown >= 0, titles[shown], "")
         return info
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
@@ -356,18 +376,33 @@ class RecommendationCore(TaskCore):
     def text(self, slot: int) -> str:
         """The session so far, one line per shown item, then the budget left and the offer."""
         sim = self.sim
-        labels, steps = sim.labels, min(int(self.steps[slot]), self.max_steps)
-        items = self.history_items[slot, :steps].tolist()
-        clicks = self.history_clicks[slot, :steps].tolist()
-        engagement = self.history_engagement[slot, :steps].tolist()
+        steps = min(int(self.steps[slot]), self.max_steps)
         lines = [f"MovieLens user {self.user[slot]} (time budget {self.budget_start:g})"]
-        lines.extend(
-            f"{t + 1:3d}. {labels[item]} -> " + (f"click, engagement {value:.2f}" if click else "no click")
-            for t, (item, click, value) in enumerate(zip(items, clicks, engagement, strict=True))
-        )
+        lines.extend(self._session_lines(slot, steps))
         lines.append(f"budget left {self.budget[slot] * self.budget_start:.2f}; on offer:")
         lines.extend(f"  [{j}] {sim.titles[item]}" for j, item in enumerate(self.current[slot].tolist()))
         return "\n".join(lines)
+
+    def _session_lines(self, slot: int, steps: int) -> list[str]:
+        """One line per shown item of ``slot``'s session, its first ``steps``.
+
+        With :attr:`keep_lines` (one slot) the lines of earlier calls are reused: a line never
+        changes once its step is taken, except the last step's, which a step after the end
+        writes again (so that one is never kept).
+        """
+        kept = self._lines if self.keep_lines else []
+        start = len(kept)
+        items = self.history_items[slot, start:steps].tolist()
+        clicks = self.history_clicks[slot, start:steps].tolist()
+        engagement = self.history_engagement[slot, start:steps].tolist()
+        labels = self.sim.labels
+        new = [
+            f"{t + 1:3d}. {labels[item]} -> " + (f"click, engagement {value:.2f}" if click else "no click")
+            for t, (item, click, value) in enumerate(zip(items, clicks, engagement, strict=True), start)
+        ]
+        if self.keep_lines:
+            self._lines.extend(new[: max(0, min(steps, self.max_steps - 1) - start)])
+        return [*kept[:start], *new]
 
 
 def _core(env: CoreVectorEnv) -> RecommendationCore:

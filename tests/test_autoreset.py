@@ -455,6 +455,42 @@ def test_native_vector_env_equals_sync_vector_env(env_id: str, mode: AutoresetMo
     assert ends > 0, "no episode ended: the run is too short to test autoreset"
 
 
+@pytest.mark.parametrize("env_id", ["nlp_envs/NextWordEasy-v0", "nlp_envs/Recommendation-v0"])
+def test_same_step_restarts_few_slots_alone_and_many_together_as_sync_does(
+    env_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SAME_STEP observes a few restarted slots alone and many with the whole batch, both as SyncVectorEnv does.
+
+    The test above runs 4 slots, where every restart counts as many (``observe_slots`` is never used).
+    """
+    num_envs = 16
+    native = gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", autoreset_mode=SAME, info_text=True
+    )
+    sync = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs={"autoreset_mode": SAME})
+    core = native.unwrapped.core
+    alone: list[int] = []
+    observe_slots = core.observe_slots
+    monkeypatch.setattr(core, "observe_slots", lambda slots: alone.append(len(slots)) or observe_slots(slots))
+    native_obs, native_infos = native.reset(seed=5)
+    sync_obs, sync_infos = sync.reset(seed=5)
+    np.testing.assert_array_equal(native_obs, sync_obs)
+    shared = set(native.unwrapped.metric_names) & set(native_infos)
+    rng = np.random.default_rng(1)
+    restarts = []
+    for step in range(3 * gym.spec(env_id).max_episode_steps):
+        actions = rng.integers(native.single_action_space.n, size=num_envs)
+        native_step, sync_step = native.step(actions), sync.step(actions)
+        for native_part, sync_part in zip(native_step[:4], sync_step[:4], strict=True):
+            np.testing.assert_allclose(native_part, sync_part, rtol=1e-6, atol=1e-9, err_msg=f"step {step}")
+        assert_infos_agree(native_step[4], sync_step[4], f"step {step}", shared)
+        restarts.append(int(ended(native_step[2], native_step[3]).sum()))
+    few = [count for count in restarts if 0 < count <= num_envs // 8]
+    assert alone == few and few, "no step restarted a few slots alone"
+    if env_id == "nlp_envs/NextWordEasy-v0":
+        assert max(restarts) > num_envs // 8, "no step restarted many slots"
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_masked_tasks_report_the_action_mask_in_infos(env_id: str, rng: np.random.Generator) -> None:
     """Every task that masks acts puts ``action_mask`` in its infos, so SAME_STEP's final_info has the ended state's."""

@@ -10,6 +10,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nlp_envs  # noqa: F401 - registers the ids
 from nlp_envs.classification import ClassificationCore
@@ -25,6 +27,7 @@ from nlp_envs.core import (
     check_int,
     check_probability,
     check_reward,
+    hash_keys,
 )
 from nlp_envs.dialogue.env import DialogueCore
 from nlp_envs.next_word import NextWordCore
@@ -186,6 +189,37 @@ def test_num_envs_true_is_refused() -> None:
         gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=True, vectorization_mode="vector_entry_point")
 
 
+# --- the counter-based hash ------------------------------------------------------------------------
+
+UINT64 = st.integers(0, 2**64 - 1)
+COUNTER = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.integers(0, 2**64 - 1).map(np.uint64),
+    st.integers(-(2**63), 2**63 - 1).map(lambda value: np.array([value])),
+    st.integers(0, 2**32 - 1).map(lambda value: np.array(value, dtype=np.uint32)),
+)
+
+
+@given(key=UINT64, other=UINT64, counters=st.lists(COUNTER, max_size=4))
+def test_one_key_hashes_as_in_a_batch(key: int, other: int, counters: list[Any]) -> None:
+    """The single env's one-key path (Python integers) gives the batched numpy path's numbers."""
+    alone = hash_keys(np.array([key], dtype=np.uint64), *counters)
+    batched = hash_keys(np.array([key, other], dtype=np.uint64), *counters)
+    assert alone.dtype == np.uint64 and alone.shape == (1,)
+    assert alone[0] == batched[0]
+
+
+def test_the_hash_is_splitmix64() -> None:
+    """Pinned values: splitmix64's first output from state 0 (a key of 0, counter 0) and a mixed one."""
+    assert hash_keys(np.zeros(1, dtype=np.uint64), 0)[0] == 0xE220A8397B1DCDAF
+    assert hash_keys(np.zeros(2, dtype=np.uint64), 0).tolist() == [0xE220A8397B1DCDAF] * 2
+    assert (
+        hash_keys(np.array([7], dtype=np.uint64), 3, np.array([5]))[0]
+        == hash_keys(np.array([7, 7], dtype=np.uint64), np.array([3, 3]), 5)[0]
+    )
+
+
 # --- the metrics contract ------------------------------------------------------------------------------
 
 
@@ -268,3 +302,46 @@ def test_end_info_names_are_part_of_the_contract() -> None:
     for env in _views(declared):
         info = _run_an_episode(env)
         assert "steps" in info and "label" in info
+
+
+# --- the per-slot views of a core (SAME_STEP autoreset uses them) ------------------------------------
+
+
+@pytest.mark.parametrize("env_id", nlp_envs.env_ids())
+def test_the_per_slot_views_equal_the_whole_batch_indexed(env_id: str) -> None:
+    """``observe_slots``, ``step_info_slots`` and ``action_masks_slots`` give the whole batch's rows."""
+    env = gym.make_vec(env_id, num_envs=6, vectorization_mode="vector_entry_point")
+    core = env.unwrapped.core
+    rng = np.random.default_rng(0)
+    env.reset(seed=3)
+    for _ in range(6):
+        for slots in (np.arange(6), np.array([4]), np.sort(rng.choice(6, size=3, replace=False))):
+            whole, part = core.observe(), core.observe_slots(slots)
+            assert part.dtype == whole.dtype
+            np.testing.assert_array_equal(part, whole[slots])
+            info, part_info = core.step_info(), core.step_info_slots(slots)
+            assert part_info.keys() == info.keys()
+            for key, values in info.items():
+                np.testing.assert_array_equal(part_info[key], np.asarray(values)[slots], err_msg=key)
+            masks, part_masks = core.action_masks(), core.action_masks_slots(slots)
+            assert (masks is None) == (part_masks is None)
+            if masks is not None:
+                np.testing.assert_array_equal(part_masks, masks[slots])
+        env.step(rng.integers(env.single_action_space.n, size=6))
+    env.close()
+
+
+def test_a_reset_without_seed_seeds_only_the_slots_never_seeded() -> None:
+    """A first ``reset()`` draws every slot a key from fresh entropy; later ones keep the keys and go on."""
+    env = gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=5, vectorization_mode="vector_entry_point")
+    episodes = env.unwrapped._episodes
+    env.reset()
+    keys = episodes.slot_keys.copy()
+    assert episodes.seeded.all() and len(set(keys.tolist())) == 5
+    env.reset(options={"reset_mask": np.array([True, False, True, False, False])})
+    env.reset()
+    np.testing.assert_array_equal(episodes.slot_keys, keys)
+    assert episodes.episodes.tolist() == [3, 2, 3, 2, 2]
+    env.reset(seed=[None, 9, None, None, None])
+    assert (episodes.slot_keys != keys).tolist() == [False, True, False, False, False]
+    assert episodes.episodes.tolist() == [4, 1, 4, 3, 3]

@@ -163,6 +163,27 @@ def test_single_env_info_has_titles_vector_env_on_request() -> None:
     assert infos["offered_titles"].shape == (2, 10)
 
 
+def test_the_single_env_text_with_kept_lines_is_the_text_formatted_anew() -> None:
+    """The single env reuses the session's formatted lines; its text equals formatting the whole session.
+
+    Runs past the end (a step after truncation writes the last step again), then into a new episode.
+    """
+    kept, anew = gym.make(ENV_ID, max_steps=6), gym.make(ENV_ID, max_steps=6)
+    assert kept.unwrapped.core.keep_lines
+    anew.unwrapped.core.keep_lines = False
+    rng = np.random.default_rng(0)
+    for env in (kept, anew):
+        env.reset(seed=4)
+    for step in range(16):
+        action = int(rng.integers(kept.action_space.n))
+        results = [env.unwrapped.step(action) if step >= 8 else env.step(action) for env in (kept, anew)]
+        assert results[0][4]["text"] == results[1][4]["text"]
+        if step == 11:
+            assert [env.reset()[1]["text"] for env in (kept, anew)] == [anew.unwrapped.core.text(0)] * 2
+    assert kept.unwrapped.core.text(0).count("\n") >= 6
+
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
