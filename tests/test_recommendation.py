@@ -183,7 +183,6 @@ def test_the_single_env_text_with_kept_lines_is_the_text_formatted_anew() -> Non
     assert kept.unwrapped.core.text(0).count("\n") >= 6
 
 
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
