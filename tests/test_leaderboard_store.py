@@ -146,7 +146,7 @@ def test_an_undefined_score_is_stored_as_null_and_read_back_as_nan(tmp_path: Pat
 
 
 def fake_run_cell(**changes: object):  # a stand-in for runner.run_cell
-    def run(cell, on_steps=None):
+    def run(cell, on_steps=None, tensorboard=None):
         fields = {
             "suite": cell.suite,
             "agent": cell.agent,
