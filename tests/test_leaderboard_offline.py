@@ -138,6 +138,8 @@ def test_the_report_shows_the_behaviour_policy_beside_random_and_oracle(
     assert report.markdown_escape("behaviour (rule, eps 0.3)") in report.render(board, "markdown")
     assert main(["leaderboard", "--db", str(db)]) == 0
     assert "behaviour (rule, eps 0.3) (ref.)" in capsys.readouterr().out
+    pytest.importorskip("matplotlib")
+    assert "behaviour (rule, eps 0.3) (ref.)" in report.render(board, "html")  # the row, and a line in the plot
 
 
 def test_a_dataset_changed_after_the_cells_were_made_fails_the_cell_by_name(
