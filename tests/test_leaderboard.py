@@ -87,7 +87,8 @@ def test_shipped_suites_parse_and_cover_their_envs() -> None:
     for name in shipped:
         suite = load_suite(name)
         assert suite.envs and suite.agents
-        assert len(suite.cells()) == len(suite.envs) * len(suite.agents) * suite.seeds
+        offline = sum(len(entry.agents) * (entry.seeds or suite.seeds) for entry in suite.offline)
+        assert len(suite.cells()) == len(suite.envs) * len(suite.agents) * suite.seeds + offline
 
 
 def test_suite_errors_name_the_problem(tmp_path: Path) -> None:

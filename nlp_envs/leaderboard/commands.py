@@ -43,6 +43,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_ray_address(args.address)  # before anything is written: fail in seconds, not after a hang
     with ResultStore(args.db) as store:
         print(f"suite {suite.name!r} ({suite.path}): results in {args.db}", file=sys.stderr)
+        # After the database is known to be usable: building a named dataset takes a while.
+        suite.prepare_datasets(agents=args.agents, envs=args.envs)
         if args.tensorboard is not None:
             print(
                 f"TensorBoard scalars in {args.tensorboard}/AGENT/ENV/seed-S, one run folder per cell", file=sys.stderr

@@ -9,10 +9,13 @@ Rows are env variants: cells are grouped by ``env_name`` (the suite entry's name
 env id), so the same env id with two kwargs is two rows. A cell whose normalised score is undefined
 (the random and oracle returns coincide) shows as "undefined" in its env's table and is left out of
 the across-env aggregates, which count such cells. A cell's notes (e.g. "agent ignores action
-masks") are shown next to its agent's scores. Every name that comes from users (agents, envs,
-metrics, notes) is escaped for the format: control characters are made visible, Markdown and HTML
-syntax is escaped, plot labels never reach matplotlib's mathtext, and JSON has ``null`` where a
-number is undefined, never ``NaN``.
+masks") are shown next to its agent's scores. Offline cells (trained from a logged dataset) also show
+the dataset's behaviour policy as a reference row beside random and oracle, e.g. ``behaviour (rule,
+eps 0.3)``, with the return and normalised score its dataset's metadata records (measured when the
+dataset was collected, on the evaluation episodes it names), and their curves count gradient steps.
+Every name that comes from users (agents, envs, metrics, notes) is escaped for the format: control
+characters are made visible, Markdown and HTML syntax is escaped, plot labels never reach
+matplotlib's mathtext, and JSON has ``null`` where a number is undefined, never ``NaN``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import math
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -79,8 +82,34 @@ class AgentSummary:
 
 
 @dataclass(frozen=True)
+class Behaviour:
+    """The behaviour policy of an offline row's dataset, as its metadata records it.
+
+    Attributes:
+        label: e.g. ``"behaviour (rule, eps 0.3)"``.
+        mean_return: its mean return on the dataset's evaluation episodes.
+        normalized_score: its normalised score there (NaN where undefined).
+        dataset: the dataset's id.
+        sha256: the sha256 of the dataset's files.
+        eval_episodes: how many evaluation episodes, from seed ``eval_seed``.
+        eval_seed: the first of them.
+    """
+
+    label: str
+    mean_return: float
+    normalized_score: float
+    dataset: str
+    sha256: str
+    eval_episodes: int
+    eval_seed: int
+
+
+@dataclass(frozen=True)
 class Leaderboard:
-    """Everything the reports show; ``envs``, ``references`` and ``curves`` are keyed by env name."""
+    """Everything the reports show; ``envs``, ``references``, ``curves`` and ``behaviours`` are keyed by env name.
+
+    ``behaviours`` has an entry for each row of offline cells (see :class:`Behaviour`).
+    """
 
     envs: dict[str, list[EnvRow]]
     references: dict[str, tuple[float, float]]
@@ -88,6 +117,24 @@ class Leaderboard:
     improvement: dict[tuple[str, str], float]
     curves: dict[str, dict[str, np.ndarray]]
     scores: dict[str, np.ndarray]
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+
+
+def behaviour(result: CellResult) -> Behaviour | None:
+    """The behaviour reference of an offline cell (from ``config["dataset"]``); None for an online cell."""
+    record = result.config.get("dataset")
+    if not isinstance(record, dict):
+        return None
+    score = record.get("behaviour_normalized_score")
+    return Behaviour(
+        label=str(record.get("behaviour", "behaviour")),
+        mean_return=float(record.get("behaviour_return", math.nan)),
+        normalized_score=math.nan if score is None else float(score),
+        dataset=str(record.get("id", "")),
+        sha256=str(record.get("sha256", "")),
+        eval_episodes=int(record.get("behaviour_eval_episodes", 0)),
+        eval_seed=int(record.get("behaviour_eval_seed", 0)),
+    )
 
 
 def env_name(result: CellResult) -> str:
@@ -161,13 +208,22 @@ def build(results: list[CellResult], *, rng: np.random.Generator, repetitions: i
     cells: dict[str, dict[str, list[CellResult]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
         cells[env_name(result)][result.agent].append(result)
-    envs, references, curves = {}, {}, {}
+    envs, references, curves, behaviours = {}, {}, {}, {}
     for name in sorted(cells):
         rows = [_env_row(agent, cells[name][agent]) for agent in sorted(cells[name])]
         envs[name] = sorted(rows, key=lambda row: _best_first(row.mean_score))
         first = cells[name][next(iter(cells[name]))][0]
         references[name] = (first.random_return, first.oracle_return)
         curves[name] = {agent: _mean_curve(group) for agent, group in cells[name].items()}
+        # The newest offline cell's dataset: with --latest-only reading, all cells of a row share it.
+        offline = [
+            (result.finished_at, reference)
+            for group in cells[name].values()
+            for result in group
+            if (reference := behaviour(result)) is not None
+        ]
+        if offline:
+            behaviours[name] = max(offline, key=lambda pair: pair[0])[1]
 
     agent_names = sorted({result.agent for result in results})
     matrices = {}
@@ -231,7 +287,8 @@ def build(results: list[CellResult], *, rng: np.random.Generator, repetitions: i
                 improvement[(x, y)] = stats.probability_of_improvement(
                     _columns(matrices[x], common), _columns(matrices[y], common)
                 )
-    return Leaderboard(envs, references, summaries, improvement, curves, {a: m for a, (_, m) in matrices.items()})
+    scores = {a: m for a, (_, m) in matrices.items()}
+    return Leaderboard(envs, references, summaries, improvement, curves, scores, behaviours)
 
 
 def _columns(task_matrix: tuple[list[str], np.ndarray], tasks: list[str]) -> np.ndarray:
@@ -381,6 +438,17 @@ def _rows(
         low, high = board.references[name]
         table = [["random (ref.)", "", _number(low), "0.000", *blanks]]
         table += [["oracle (ref.)", "", _number(high), "1.000", *blanks]]
+        if name in board.behaviours:
+            reference = board.behaviours[name]
+            table += [
+                [
+                    f"{escape(reference.label)} (ref.)",
+                    "",
+                    _number(reference.mean_return),
+                    _number(reference.normalized_score),
+                    *blanks,
+                ]
+            ]
         table += [
             [
                 escape(row.agent),
@@ -569,7 +637,10 @@ def _plot_curves(plt: Any, board: Leaderboard, name: str) -> Any:
     low, high = board.references[name]
     axis.axhline(low, color="grey", linestyle=":", label="random")
     axis.axhline(high, color="black", linestyle="--", label="oracle")
-    axis.set_xlabel("training env steps")
+    reference = board.behaviours.get(name)
+    if reference is not None and math.isfinite(reference.mean_return):
+        axis.axhline(reference.mean_return, color="tab:brown", linestyle="-.", label=plot_label(reference.label))
+    axis.set_xlabel("gradient steps" if reference is not None else "training env steps")
     axis.set_ylabel("mean return")
     axis.legend(fontsize="small")
     return figure

@@ -22,6 +22,13 @@ slot seed fits the 32 bits that some libraries (NumPy's legacy seeding in SB3) a
 (:data:`SEEDING_RULE`) is part of each cell's config and config hash, so results made under
 another rule are never taken for done.
 
+Offline cells (a suite's ``[[offline]]`` entries): the agent is built with ``dataset=`` the logged
+transitions and ``learn(n)`` takes ``n`` gradient steps, so ``steps``, ``train_steps``, the learning
+curve's x values and ``steps_per_second`` count gradient steps. Its evaluation is the same as every
+cell's (same blocks, same episodes). A process loads a dataset once and keeps the last one it loaded
+(loading a few thousand episodes with Minari takes seconds, hashing its files a fraction of one);
+a dataset whose files no longer match the hash in the cell's config fails the cell with a named reason.
+
 A cell is never lost once trained: a figure that is not finite fails the cell with a named reason;
 a result the database cannot take now (locked for too long, disk full) waits in the journal
 ``<db>.pending.jsonl`` and is written at the start of the next run; a ``--jobs`` worker that dies
@@ -187,13 +194,45 @@ def git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
+_LOADED: dict[tuple[str, str], Any] = {}
+"""The transitions this process loaded last, keyed by (source, sha256): at most one dataset is held."""
+
+
+def load_dataset(cell: Cell) -> Any:
+    """The :class:`nlp_envs.offline.Transitions` of an offline cell's dataset, loaded once per process.
+
+    Raises:
+        ValueError: the cell has no dataset, or its files changed since the cell was made (their hash
+            differs from the cell's config).
+        nlp_envs.offline.DatasetError: the dataset cannot be loaded.
+    """
+    from nlp_envs.offline import dataset_hash, load_transitions
+
+    if cell.dataset is None:
+        raise ValueError(f"{_label(cell)} is not an offline cell: it has no dataset.")
+    # Hashing the files each time (a fraction of a second) keeps the cache honest when they change.
+    digest = dataset_hash(cell.dataset.source)
+    if digest != cell.dataset.sha256:
+        raise ValueError(
+            f"dataset {cell.dataset.id} ({cell.dataset.source}) changed since the suite was read: its files hash "
+            f"to {digest[:16]}..., the cell was made for {cell.dataset.sha256[:16]}...; "
+            "run the suite again (the changed dataset makes new cells)."
+        )
+    key = (cell.dataset.source, digest)
+    if key not in _LOADED:
+        _LOADED.clear()  # hold one dataset at most: a suite's cells come entry by entry
+        _LOADED[key] = load_transitions(cell.dataset.source)
+    return _LOADED[key]
+
+
 def run_cell(
     cell: Cell, on_steps: Callable[[int, int], None] | None = None, tensorboard: str | Path | None = None
 ) -> CellResult:
     """Train one agent on one env with one seed, evaluate it, and return the record.
 
     The agent trains with :func:`training_seed` and is evaluated on the suite's common held-out
-    episodes (see the module docstring for the seeding rule).
+    episodes (see the module docstring for the seeding rule). An offline cell's agent learns
+    ``cell.env.steps`` gradient steps from the cell's dataset (:func:`load_dataset`).
 
     Args:
         cell: what to run.
@@ -216,11 +255,12 @@ def run_cell(
     device = str(resolve_device(cell.device, cell.agent))  # "auto" recorded as the device it became
     seed = training_seed(cell.seed, cell.num_envs)
     _check_episodes(cell)
+    offline = {} if cell.dataset is None else {"dataset": load_dataset(cell)}
     env = gym.make_vec(cell.env.id, num_envs=cell.num_envs, vectorization_mode="vector_entry_point", **cell.env.kwargs)
     logger: TensorBoardLogger | None = None
     try:
         try:
-            agent = nlp_agents.make(cell.agent, env, seed=seed, device=device, **cell.hyperparams)
+            agent = nlp_agents.make(cell.agent, env, seed=seed, device=device, **offline, **cell.hyperparams)
         except nlp_agents.UnsupportedEnvError as error:
             raise CellSkipped(str(error)) from None
         if tensorboard is not None:

@@ -34,6 +34,11 @@ Schema (version 2)::
         finished_at TEXT NOT NULL,      -- UTC, ISO 8601
         PRIMARY KEY (suite, agent, env_name, seed, config_hash))
 
+An offline cell (trained from a logged dataset) keeps its dataset in ``config["dataset"]``: the
+Minari id, the sha256 of its files and its behaviour policy's reference figures (see
+:class:`nlp_envs.leaderboard.suites.DatasetRef`); being part of the hashed config, a changed
+dataset gives a new ``config_hash``, so no column or migration is needed.
+
 Version 1 had no ``env_name`` (its key used ``env_id``) and no ``notes``, and ``normalized_score``
 was ``NOT NULL``; a writing store migrates a version-1 file in one transaction (``env_name`` =
 ``env_id``, no notes), a reading store reads it as it is. Every figure in a row is finite

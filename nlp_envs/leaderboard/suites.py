@@ -43,6 +43,25 @@ types, ranges), a built-in agent by building its config dataclass, and any other
 building it once on a 1-slot vector env of the suite's first env. So a bad entry is one line naming
 the suite file, the entry and the field, never a failure per cell.
 
+Offline entries: a suite may also train offline agents (``bc``, ``cql``: agents whose class has
+``offline = True``) from a logged dataset, and score them online like every other cell::
+
+    [[offline]]
+    dataset = "nlp_envs/dialogue-rule-eps30-v0"   # a named dataset id, a Minari id, or a dataset folder
+    agents = ["bc", "cql"]                        # or tables: [offline.agents.cql] alpha = 0.5
+    gradient_steps = 5000                         # optional: the suite's steps; learn(n) takes n gradient steps
+    seeds = 3                                     # optional: the suite's seeds
+    name = "Dialogue logs"                        # optional row label; default the dataset id
+    eval_kwargs = {}                              # optional: merged over the dataset's env kwargs
+
+``dataset`` is a path when one exists (relative to the suite file's folder), else a Minari id: a
+named dataset (``nlp_envs/offline/named_datasets.toml``) that is not yet in ``MINARI_DATASETS_PATH``
+is built there on demand (:meth:`Suite.prepare_datasets`; deterministic, said in the log), any
+other id must already be there. The env of an offline entry and its kwargs are the dataset's. A
+cell's config holds the dataset's id, the sha256 of its files and its behaviour policy's reference
+score (``config["dataset"]``), so a changed dataset is a new cell; ``steps`` counts gradient steps.
+A suite needs ``[[envs]]`` with ``[agents.NAME]``, ``[[offline]]`` entries, or both.
+
 Named suites ship in the package (``nlp_envs/leaderboard/builtin_suites/NAME.toml``); a name is
 looked up there, then in ``benchmarks/suites/NAME.toml`` of the working directory; any other path to
 a ``.toml`` file works too.
@@ -52,11 +71,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TextIO, overload
 
 from nlp_envs.arguments import KwargsError, check_env_kwargs
 
@@ -68,6 +88,7 @@ else:  # pragma: no cover - Python 3.10
 PACKAGE_SUITES = Path(__file__).resolve().parent / "builtin_suites"
 _SUITE_KEYS = {"name", "description", "seeds", "steps", "num_envs", "eval_episodes", "curve_points", "curve_episodes"}
 _ENV_KEYS = {"id", "name", "kwargs", "eval_kwargs", "steps"}
+_OFFLINE_KEYS = {"dataset", "name", "agents", "seeds", "gradient_steps", "eval_kwargs"}
 
 # Upper bounds of the integer fields (suite file and --seeds): each is far above any sensible run and
 # far below what exhausts memory or time before the first cell ends.
@@ -137,8 +158,134 @@ class EnvEntry:
 
 
 @dataclass(frozen=True)
+class DatasetRef:
+    """A logged dataset as an offline cell uses it: where to load it from and what identifies its content.
+
+    Attributes:
+        id: the dataset's Minari id (from its metadata).
+        source: what the agent loads: the Minari id, or the absolute path of the dataset folder.
+        sha256: :func:`nlp_envs.offline.dataset_hash` of its files.
+        behaviour: the reference row's label, e.g. ``"behaviour (rule, eps 0.3)"``.
+        behaviour_return: the behaviour policy's mean return on the dataset's evaluation episodes.
+        behaviour_score: its normalised score there; None where undefined.
+        eval_episodes: how many evaluation episodes those figures are measured on (from seed ``eval_seed``).
+        eval_seed: the seed of the first of them.
+    """
+
+    id: str
+    source: str
+    sha256: str
+    behaviour: str
+    behaviour_return: float
+    behaviour_score: float | None
+    eval_episodes: int
+    eval_seed: int
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What a cell's config holds of the dataset (everything but where it lies)."""
+        return {
+            "id": self.id,
+            "sha256": self.sha256,
+            "behaviour": self.behaviour,
+            "behaviour_return": self.behaviour_return,
+            "behaviour_normalized_score": self.behaviour_score,
+            "behaviour_eval_episodes": self.eval_episodes,
+            "behaviour_eval_seed": self.eval_seed,
+        }
+
+
+@dataclass(frozen=True)
+class OfflineEntry:
+    """One ``[[offline]]`` entry: a dataset, the offline agents trained on it, their seeds and gradient steps.
+
+    Attributes:
+        number: the entry's position among the suite's ``[[offline]]`` tables (from 1), for messages.
+        dataset: the dataset as the suite gives it (an id) or its absolute path.
+        is_path: ``dataset`` is a folder on disk (else a Minari id).
+        named: ``dataset`` is a named dataset id (built on demand when missing).
+        env: the env the cells run on: the dataset's env id and kwargs, ``steps`` = gradient steps,
+            ``name`` = the row label.
+        agents: offline agent name -> hyper-parameters.
+        seeds: the entry's number of seeds; None for the suite's.
+        where: ``suite file '...'``, for messages.
+    """
+
+    number: int
+    dataset: str
+    is_path: bool
+    named: bool
+    env: EnvEntry
+    agents: dict[str, dict[str, Any]]
+    seeds: int | None = None
+    where: str = "suite"
+    _resolved: list[DatasetRef] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """``offline entry N (dataset)`` for messages."""
+        return f"offline entry {self.number} ({self.dataset})"
+
+    def resolve(self, stream: TextIO | None = None) -> DatasetRef:
+        """The dataset's :class:`DatasetRef`, building a named dataset first when it is missing (once per entry).
+
+        Args:
+            stream: where to say that a dataset is being built (default: standard error).
+
+        Raises:
+            SuiteError: the dataset is missing, corrupt or not made by nlp-envs.
+        """
+        if not self._resolved:
+            self._resolved.append(_resolve_dataset(self, sys.stderr if stream is None else stream))
+        return self._resolved[0]
+
+
+def _resolve_dataset(entry: OfflineEntry, stream: TextIO) -> DatasetRef:
+    from nlp_envs.offline import DatasetError, build_named, dataset_hash, dataset_metadata
+    from nlp_envs.offline.datasets import minari_dataset_dir
+
+    if entry.named and not minari_dataset_dir(entry.dataset).exists():
+        stream.write(
+            f"building the named dataset {entry.dataset} into {minari_dataset_dir(entry.dataset)} "
+            "(deterministic: the same bytes on every machine); this happens once.\n"
+        )
+        stream.flush()
+        try:
+            build_named(entry.dataset)
+        except (DatasetError, ValueError) as error:
+            raise SuiteError(f"{entry.where}: {entry.label}: the named dataset cannot be built: {error}") from None
+    try:
+        metadata = dataset_metadata(entry.dataset)
+        digest = dataset_hash(entry.dataset)
+    except DatasetError as error:
+        raise SuiteError(f"{entry.where}: {entry.label}: {error}") from None
+    ours = metadata["nlp_envs"]
+    policy = str(ours.get("behaviour_policy", "unknown"))
+    if ours.get("behaviour_policy_sha256"):  # a saved agent: its file name, not its whole path
+        policy = Path(policy).name
+    epsilon = ours.get("epsilon")
+    score = ours.get("behaviour_normalized_score")
+    return DatasetRef(
+        id=str(metadata.get("dataset_id") or entry.dataset),
+        source=entry.dataset,
+        sha256=digest,
+        behaviour=f"behaviour ({policy}, eps {epsilon:g})"
+        if isinstance(epsilon, (int, float))
+        else f"behaviour ({policy})",
+        behaviour_return=float(ours.get("behaviour_return", math.nan)),
+        behaviour_score=None if score is None else float(score),
+        eval_episodes=int(ours.get("eval_episodes", 0)),
+        eval_seed=int(ours.get("eval_seed", 0)),
+    )
+
+
+@dataclass(frozen=True)
 class Cell:
-    """One unit of work: train ``agent`` on ``env`` with ``seed``, then evaluate it."""
+    """One unit of work: train ``agent`` on ``env`` with ``seed``, then evaluate it.
+
+    An offline cell has ``dataset``: the agent learns from it (``env.steps`` gradient steps) instead
+    of stepping the env, and is scored the same way.
+    """
 
     suite: str
     agent: str
@@ -150,6 +297,7 @@ class Cell:
     curve_points: int
     curve_episodes: int
     device: str
+    dataset: DatasetRef | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -169,6 +317,8 @@ class Cell:
             config["env_name"] = self.env.name
         if self.env.data_hashes:
             config["data_hashes"] = self.env.data_hashes
+        if self.dataset is not None:
+            config["dataset"] = self.dataset.record
         return config
 
     @property
@@ -205,14 +355,28 @@ def _without_files(kwargs: dict[str, Any], hashes: dict[str, str], prefix: str) 
 class Cells(Sequence[Cell]):
     """The cells of a suite selection, built on demand: ``len`` is free and nothing is stored.
 
-    Order: env entry, then agent, then seed.
+    Order: the online cells (env entry, then agent, then seed), then the offline ones (entry, agent,
+    seed). Building an offline cell resolves its dataset (:meth:`OfflineEntry.resolve`: once per entry).
     """
 
-    def __init__(self, suite: Suite, agents: list[str], envs: list[EnvEntry], seeds: int, device: str) -> None:
-        self._suite, self._agents, self._envs, self._seeds, self._device = suite, agents, envs, seeds, device
+    def __init__(
+        self,
+        suite: Suite,
+        agents: list[str],
+        envs: list[EnvEntry],
+        seeds: int,
+        device: str,
+        offline: list[tuple[OfflineEntry, list[str], int]] | None = None,
+    ) -> None:
+        self._suite, self._device = suite, device
+        # One block per env entry or offline entry: (entry, agents, seeds, offline entry or None).
+        self._blocks: list[tuple[EnvEntry, list[str], int, OfflineEntry | None]] = [
+            (env, agents, seeds, None) for env in envs if agents
+        ]
+        self._blocks += [(entry.env, names, count, entry) for entry, names, count in offline or [] if names]
 
     def __len__(self) -> int:
-        return len(self._envs) * len(self._agents) * self._seeds
+        return sum(len(agents) * seeds for _, agents, seeds, _ in self._blocks)
 
     @overload
     def __getitem__(self, index: int) -> Cell: ...
@@ -223,26 +387,31 @@ class Cells(Sequence[Cell]):
     def __getitem__(self, index: int | slice) -> Cell | list[Cell]:
         if isinstance(index, slice):
             return [self[position] for position in range(*index.indices(len(self)))]
+        total = len(self)
         if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"cell index {index} out of range for {len(self)} cells.")
-        rest, seed = divmod(index, self._seeds)
-        env, agent = divmod(rest, len(self._agents))
-        return self._cell(self._envs[env], self._agents[agent], seed)
+            index += total
+        if not 0 <= index < total:
+            raise IndexError(f"cell index {index} out of range for {total} cells.")
+        for env, agents, seeds, entry in self._blocks:
+            size = len(agents) * seeds
+            if index < size:
+                agent, seed = divmod(index, seeds)
+                return self._cell(env, agents[agent], seed, entry)
+            index -= size
+        raise AssertionError("unreachable: the index was checked against len(self)")
 
     def __iter__(self) -> Iterator[Cell]:
-        for env in self._envs:
-            for agent in self._agents:
-                for seed in range(self._seeds):
-                    yield self._cell(env, agent, seed)
+        for env, agents, seeds, entry in self._blocks:
+            for agent in agents:
+                for seed in range(seeds):
+                    yield self._cell(env, agent, seed, entry)
 
-    def _cell(self, env: EnvEntry, agent: str, seed: int) -> Cell:
+    def _cell(self, env: EnvEntry, agent: str, seed: int, entry: OfflineEntry | None) -> Cell:
         suite = self._suite
         return Cell(
             suite.name,
             agent,
-            suite.agents[agent],
+            suite.agents[agent] if entry is None else entry.agents[agent],
             env,
             seed,
             suite.num_envs,
@@ -250,6 +419,7 @@ class Cells(Sequence[Cell]):
             suite.curve_points,
             suite.curve_episodes,
             self._device,
+            None if entry is None else entry.resolve(),
         )
 
 
@@ -267,6 +437,7 @@ class Suite:
     curve_points: int = 5
     curve_episodes: int = 20
     description: str = ""
+    offline: tuple[OfflineEntry, ...] = ()
 
     def cells(
         self,
@@ -279,17 +450,44 @@ class Suite:
         """The suite's cells (lazy), optionally narrowed to some agents, envs and fewer or more seeds.
 
         Args:
-            agents: agent names of the suite; None for all.
-            envs: env names or ids of the suite (an id selects each of its variants); None for all.
-            seeds: the number of seeds, ``1 .. LIMITS["seeds"]``; None for the suite's.
+            agents: agent names of the suite, online or offline; None for all.
+            envs: env names or ids of the suite (an id selects each of its variants; an offline entry
+                is selected by its name, its dataset or its env id); None for all.
+            seeds: the number of seeds, ``1 .. LIMITS["seeds"]``, for every entry; None for the suite's
+                (an offline entry's own ``seeds`` where it gives one).
             device: passed to every cell.
         """
         chosen_agents = self._select_agents(agents)
         chosen_envs = self._select_envs(envs)
+        if seeds is not None and (
+            not isinstance(seeds, int) or isinstance(seeds, bool) or not 1 <= seeds <= LIMITS["seeds"]
+        ):
+            raise SuiteError(f"--seeds must be an integer from 1 to {LIMITS['seeds']:,}, got {seeds!r}.")
         count = self.seeds if seeds is None else seeds
-        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= LIMITS["seeds"]:
-            raise SuiteError(f"--seeds must be an integer from 1 to {LIMITS['seeds']:,}, got {count!r}.")
-        return Cells(self, chosen_agents, chosen_envs, count, device)
+        offline = [
+            (entry, [name for name in entry.agents if name in chosen_agents], seeds or entry.seeds or self.seeds)
+            for entry in self._select_offline(envs)
+        ]
+        online = [name for name in chosen_agents if name in self.agents]
+        return Cells(self, online, chosen_envs, count, device, offline)
+
+    def prepare_datasets(
+        self, *, agents: list[str] | None = None, envs: list[str] | None = None, stream: TextIO | None = None
+    ) -> list[DatasetRef]:
+        """Build the missing named datasets of the chosen offline entries and hash every dataset, once.
+
+        :meth:`cells` does the same on demand; calling this first makes the building visible before
+        any cell runs (it is said on ``stream``, default standard error).
+
+        Raises:
+            SuiteError: a dataset is missing, corrupt or cannot be built (the line names the entry).
+        """
+        chosen_agents = set(self._select_agents(agents))
+        return [
+            entry.resolve(stream)
+            for entry in self._select_offline(envs)
+            if any(name in chosen_agents for name in entry.agents)
+        ]
 
     def check(self, *, agents: list[str] | None = None, envs: list[str] | None = None, device: str = "auto") -> None:
         """Check once, before any cell runs, everything a cell would otherwise refuse cell by cell.
@@ -314,11 +512,39 @@ class Suite:
         where = f"suite file {str(self.path)!r}"
         chosen_envs = self._select_envs(envs)
         chosen_agents = self._select_agents(agents)
+        chosen_offline = [
+            entry for entry in self._select_offline(envs) if any(name in chosen_agents for name in entry.agents)
+        ]
         for name in chosen_agents:
+            if name not in self.agents:
+                continue
             try:
-                agent_plugins.entry(name)
+                offline = _is_offline(agent_plugins.entry(name))
             except (KeyError, ValueError) as error:
                 raise SuiteError(f"{where}: [agents.{name}]: {error.args[0] if error.args else error}") from None
+            if offline:
+                raise SuiteError(
+                    f"{where}: [agents.{name}]: {name} is an offline agent (it learns from a logged dataset, not by "
+                    f'acting); train it in an [[offline]] entry (dataset = "...", agents = ["{name}"]).'
+                )
+        for item in chosen_offline:
+            for name in item.agents:
+                if name not in chosen_agents:
+                    continue
+                try:
+                    offline = _is_offline(agent_plugins.entry(name))
+                except (KeyError, ValueError) as error:
+                    raise SuiteError(
+                        f"{where}: {item.label}: agent {name!r}: {error.args[0] if error.args else error}"
+                    ) from None
+                if not offline:
+                    known = sorted(
+                        agent for agent in agent_plugins.available() if _is_offline(agent_plugins.entry(agent))
+                    )
+                    raise SuiteError(
+                        f"{where}: {item.label}: {name} is an online agent (it learns by acting, not from a dataset); "
+                        f"offline agents are {', '.join(known) or '(none installed)'}; move {name} to [agents.{name}]."
+                    )
         for number, entry in enumerate(self.envs, start=1):
             if entry not in chosen_envs:
                 continue
@@ -335,14 +561,29 @@ class Suite:
                     check_env_kwargs(env_id, kwargs, flag=label, given=_SET_BY_RUNNER)
                 except KwargsError as error:
                     raise SuiteError(str(error)) from None
+        for item in chosen_offline:
+            try:
+                check_env_kwargs(
+                    item.env.id,
+                    item.env.eval_kwargs,
+                    flag=f"{where}: {item.label}: eval_kwargs",
+                    given=_SET_BY_RUNNER,
+                )
+            except KwargsError as error:
+                raise SuiteError(str(error)) from None
         try:
             agent_plugins.base.resolve_device(device, "--device")
         except ValueError as error:
             raise SuiteError(f"{where}: {error}") from None
         for name in chosen_agents:
-            self.check_agent(name, chosen_envs[0], device)
+            if name in self.agents and chosen_envs:
+                self.check_agent(name, chosen_envs[0], device)
+        for item in chosen_offline:
+            for name in item.agents:
+                if name in chosen_agents:
+                    self.check_agent(name, item.env, device, item)
 
-    def check_agent(self, name: str, env: EnvEntry, device: str = "auto") -> None:
+    def check_agent(self, name: str, env: EnvEntry, device: str = "auto", offline: OfflineEntry | None = None) -> None:
         """Check agent ``name``'s hyper-parameters once, without running a cell.
 
         The rule, cheapest first: an agent class with a ``check_hyperparams`` class method (the SB3
@@ -351,6 +592,9 @@ class Suite:
         :func:`nlp_agents.base.build_config` (names, types, ranges, ``validate``); any other agent (a
         plugin) is built once on a 1-slot vector env of ``env``, the suite's first chosen env, with
         its training kwargs, and dropped.
+
+        With ``offline``, the hyper-parameters are those of the agent in that ``[[offline]]`` entry
+        (a plugin agent is then built with the entry's dataset).
 
         Raises:
             SuiteError: the hyper-parameters are refused; the line names the suite file, the agent
@@ -362,7 +606,9 @@ class Suite:
 
         import nlp_agents as agent_plugins
 
-        hyperparams = self.agents[name]
+        hyperparams = self.agents[name] if offline is None else offline.agents[name]
+        table = f"[agents.{name}]" if offline is None else f"{offline.label}: agents.{name}"
+        extra = {} if offline is None else {"dataset": offline.resolve().source}
         factory = agent_plugins.entry(name).factory
         resolve = getattr(factory, "resolve", None)
         target: Any = resolve() if callable(resolve) else factory
@@ -376,15 +622,16 @@ class Suite:
                     env.id.split(":", 1)[-1], num_envs=1, vectorization_mode="vector_entry_point", **env.kwargs
                 )
                 try:
-                    agent_plugins.make(name, vector, seed=0, device=device, **hyperparams)
+                    agent_plugins.make(name, vector, seed=0, device=device, **extra, **hyperparams)
                 finally:
                     vector.close()
         except (ValueError, TypeError) as error:
             detail = " ".join(str(error).split()) or type(error).__name__
-            raise SuiteError(f"suite file {str(self.path)!r}: [agents.{name}]: {detail}") from None
+            raise SuiteError(f"suite file {str(self.path)!r}: {table}: {detail}") from None
 
     def _select_agents(self, wanted: list[str] | None) -> list[str]:
         known = list(self.agents)
+        known += [name for entry in self.offline for name in entry.agents if name not in known]
         if not wanted:
             return known
         unknown = [name for name in wanted if name not in known]
@@ -396,11 +643,29 @@ class Suite:
         if not wanted:
             return list(self.envs)
         known = {entry.name for entry in self.envs} | {entry.id for entry in self.envs}
+        known |= {name for entry in self.offline for name in _offline_names(entry)}
         unknown = [name for name in wanted if name not in known]
         if unknown:
-            names = [entry.name for entry in self.envs]
+            names = [entry.name for entry in self.envs] + [entry.env.name for entry in self.offline]
             raise SuiteError(f"suite {self.name!r} has no env named {unknown[0]!r}; its envs are {names}.")
         return [entry for entry in self.envs if entry.name in wanted or entry.id in wanted]
+
+    def _select_offline(self, wanted: list[str] | None) -> list[OfflineEntry]:
+        """The offline entries ``wanted`` names (by row name, dataset or env id); all for None."""
+        if not wanted:
+            return list(self.offline)
+        return [entry for entry in self.offline if _offline_names(entry) & set(wanted)]
+
+
+def _offline_names(entry: OfflineEntry) -> set[str]:
+    return {entry.env.name, entry.env.id, entry.dataset}
+
+
+def _is_offline(agent: Any) -> bool:
+    """Whether a registry entry's agent learns from a logged dataset (its class says ``offline = True``)."""
+    resolve = getattr(agent.factory, "resolve", None)
+    target = resolve() if callable(resolve) else agent.factory
+    return getattr(target, "offline", False) is True
 
 
 def suite_dirs() -> tuple[Path, Path]:
@@ -434,22 +699,37 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"{where} is not valid TOML: {error}") from None
     except OSError as error:
         raise SuiteError(f"{where} cannot be read: {error.strerror or error}.") from None
-    unknown = set(data) - _SUITE_KEYS - {"envs", "agents"}
+    unknown = set(data) - _SUITE_KEYS - {"envs", "agents", "offline"}
     if unknown:
         raise SuiteError(
-            f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: {sorted(_SUITE_KEYS | {'envs', 'agents'})}."
+            f"{where}: unknown key {sorted(unknown)[0]!r}; "
+            f"known keys: {sorted(_SUITE_KEYS | {'envs', 'agents', 'offline'})}."
         )
     name = _string(where, "name", data.get("name", path.stem))
     sizes = {key: _bounded_int(where, key, data.get(key, default)) for key, default in _DEFAULTS.items()}
     files = _DataFiles(path.parent, builtin_data_names())
-    envs = [
-        _env_entry(where, files, number, entry, sizes["steps"])
-        for number, entry in enumerate(_list_of_tables(where, data, "envs"), start=1)
+    offline_tables = data.get("offline")
+    if offline_tables is not None and (
+        not isinstance(offline_tables, list) or not all(isinstance(entry, dict) for entry in offline_tables)
+    ):
+        raise SuiteError(f"{where}: offline must be a list of [[offline]] tables, got {offline_tables!r}.")
+    offline = [
+        _offline_entry(where, path.parent, number, entry, sizes["steps"])
+        for number, entry in enumerate(offline_tables or [], start=1)
     ]
-    _check_unique_names(where, envs)
-    agents = data.get("agents")
-    if not isinstance(agents, dict) or not agents:
-        raise SuiteError(f"{where} needs an [agents.NAME] table for at least one agent.")
+    online = not offline or "envs" in data or "agents" in data
+    envs = (
+        [
+            _env_entry(where, files, number, entry, sizes["steps"])
+            for number, entry in enumerate(_list_of_tables(where, data, "envs"), start=1)
+        ]
+        if online
+        else []
+    )
+    _check_unique_names(where, envs, offline)
+    agents = data.get("agents") if online else {}
+    if online and (not isinstance(agents, dict) or not agents):
+        raise SuiteError(f"{where} needs an [agents.NAME] table for at least one agent (or only [[offline]] entries).")
     for agent, hyperparams in agents.items():
         if not isinstance(hyperparams, dict):
             raise SuiteError(
@@ -467,6 +747,79 @@ def load_suite(name_or_path: str) -> Suite:
         curve_points=sizes["curve_points"],
         curve_episodes=sizes["curve_episodes"],
         description=_string(where, "description", data.get("description", "")),
+        offline=tuple(offline),
+    )
+
+
+def _offline_entry(where: str, folder: Path, number: int, entry: dict[str, Any], steps: int) -> OfflineEntry:
+    """Parse one ``[[offline]]`` table; the dataset's env comes from its definition or its metadata."""
+    from nlp_envs.offline import DatasetError, dataset_metadata, named_datasets
+    from nlp_envs.offline.datasets import minari_dataset_dir
+
+    label = f"offline entry {number}"
+    extra = set(entry) - _OFFLINE_KEYS
+    if extra:
+        raise SuiteError(f"{where}: {label} has unknown key {sorted(extra)[0]!r}; known keys: {sorted(_OFFLINE_KEYS)}.")
+    if "dataset" not in entry:
+        raise SuiteError(f"{where}: {label} has no 'dataset' (a named dataset id, a Minari id or a dataset folder).")
+    given = _string(where, f"{label}: dataset", entry["dataset"], empty=False)
+    label = f"offline entry {number} ({given})"
+    named = named_datasets()
+    local = (folder / Path(given).expanduser()).resolve()
+    is_path = local.exists()
+    dataset = str(local) if is_path else given
+    if is_path or given not in named:
+        if not is_path and not minari_dataset_dir(given).exists():
+            raise SuiteError(
+                f"{where}: {label}: dataset {given!r} is not a named dataset ({', '.join(named)}), not a folder "
+                f"(relative paths are read from the suite file's folder) and not in Minari's folder "
+                f"{minari_dataset_dir(given).parent.parent}; give one of those, or collect it with `nlp-envs collect`."
+            )
+        try:
+            ours = dataset_metadata(dataset)["nlp_envs"]
+        except DatasetError as error:
+            raise SuiteError(f"{where}: {label}: {error}") from None
+        env_id, env_kwargs = str(ours["env_id"]), dict(ours.get("env_kwargs") or {})
+    else:
+        env_id, env_kwargs = named[given].env_id, dict(named[given].env_kwargs)
+    agents = entry.get("agents")
+    if isinstance(agents, list) and agents and all(isinstance(agent, str) and agent for agent in agents):
+        hyperparams: dict[str, dict[str, Any]] = {agent: {} for agent in agents}
+    elif isinstance(agents, dict) and agents and all(isinstance(value, dict) for value in agents.values()):
+        hyperparams = {str(agent): dict(value) for agent, value in agents.items()}
+    else:
+        raise SuiteError(
+            f'{where}: {label}: agents must be a non-empty list of offline agent names (agents = ["bc", "cql"]) '
+            f"or tables of hyper-parameters ([offline.agents.cql]), got {agents!r}."
+        )
+    for agent, values in hyperparams.items():
+        if "dataset" in values:
+            raise SuiteError(
+                f"{where}: {label}: agents.{agent} sets dataset, which the entry gives (dataset = {given!r}); "
+                "remove it from the hyper-parameters."
+            )
+    if len(hyperparams) != len(agents):
+        raise SuiteError(f"{where}: {label}: agents lists a name twice: {agents!r}; list each agent once.")
+    gradient_steps = _bounded_int(
+        where, f"{label}: gradient_steps", entry.get("gradient_steps", steps), limit=LIMITS["steps"]
+    )
+    seeds = entry.get("seeds")
+    env = EnvEntry(
+        id=env_id,
+        kwargs=env_kwargs,
+        eval_kwargs=env_kwargs | _table(where, f"{label}: eval_kwargs", entry.get("eval_kwargs", {})),
+        steps=gradient_steps,
+        name=_string(where, f"{label}: name", entry.get("name", given), empty=False),
+    )
+    return OfflineEntry(
+        number=number,
+        dataset=dataset,
+        is_path=is_path,
+        named=not is_path and given in named,
+        env=env,
+        agents=hyperparams,
+        seeds=None if seeds is None else _bounded_int(where, f"{label}: seeds", seeds, limit=LIMITS["seeds"]),
+        where=where,
     )
 
 
@@ -536,7 +889,7 @@ class _DataFiles:
         return str(path), self.digests[path]
 
 
-def _check_unique_names(where: str, envs: list[EnvEntry]) -> None:
+def _check_unique_names(where: str, envs: list[EnvEntry], offline: list[OfflineEntry] | None = None) -> None:
     seen: dict[str, int] = {}
     for number, entry in enumerate(envs, start=1):
         if entry.name in seen:
@@ -551,6 +904,14 @@ def _check_unique_names(where: str, envs: list[EnvEntry]) -> None:
                 "every env entry needs a distinct name."
             )
         seen[entry.name] = number
+    labels = {name: f"envs entry {number}" for name, number in seen.items()}
+    for item in offline or []:
+        if item.env.name in labels:
+            raise SuiteError(
+                f"{where}: {labels[item.env.name]} and {item.label} are both named {item.env.name!r}; give the "
+                'offline entry a name = "..." of its own (the row label in the reports).'
+            )
+        labels[item.env.name] = item.label
 
 
 def _bounded_int(where: str, key: str, value: Any, limit: int | None = None) -> int:
