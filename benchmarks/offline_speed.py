@@ -41,6 +41,7 @@ import gc
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -69,7 +70,7 @@ def import_d3rlpy() -> ModuleType:
         import d3rlpy
     except ModuleNotFoundError as error:
         raise SystemExit(
-            f"offline_speed: d3rlpy is not installed in {os.path.dirname(os.path.dirname(os.__file__))} ({error}); "
+            f"offline_speed: d3rlpy is not installed in the Python environment {sys.prefix} ({error}); "
             "run this benchmark in a venv with d3rlpy 2.8.1 (the recipe is in this script's docstring)."
         ) from None
     import logging
@@ -220,7 +221,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)  # d3rlpy's threads; ours sets its own from torch_threads
     metadata = ensure_dataset(args.dataset)
     data = load_transitions(args.dataset)
-    n_actions = int(gym.spec(data.env_id).make(**data.env_kwargs).action_space.n)  # type: ignore[attr-defined]
+    env = gym.make(data.env_id, **data.env_kwargs)
+    n_actions = int(env.action_space.n)  # type: ignore[attr-defined]
+    env.close()
     dataset = mdp_dataset(d3rlpy, data, n_actions)
 
     def score(policy: Any) -> float:
