@@ -47,17 +47,33 @@ DEFAULT_DATASETS = (
 
 
 def ensure_dataset(dataset_id: str) -> dict[str, Any]:
-    """The nlp-envs metadata of named dataset ``dataset_id``, building the dataset first when it is missing."""
+    """The nlp-envs metadata of dataset ``dataset_id``; a named one is built first when it is missing.
+
+    Raises:
+        SystemExit: a named dataset on disk was built from another definition than the one in
+            ``named_datasets.toml`` now (its figures would be of other data).
+        DatasetError: an unnamed dataset is missing or unusable.
+    """
+    named = named_datasets().get(dataset_id)
     try:
-        return dataset_metadata(dataset_id)[METADATA_KEY]
+        metadata = dataset_metadata(dataset_id)[METADATA_KEY]
     except DatasetError:
-        if dataset_id not in named_datasets():
+        if named is None:
             raise
-    began = time.perf_counter()
-    build_named(dataset_id)
-    gc.collect()  # the written dataset's HDF5 file stays open (and locked) until its object is collected
-    print(f"built {dataset_id} in {time.perf_counter() - began:.0f} s", flush=True)
-    return dataset_metadata(dataset_id)[METADATA_KEY]
+        began = time.perf_counter()
+        build_named(dataset_id)
+        gc.collect()  # the written dataset's HDF5 file stays open (and locked) until its object is collected
+        print(f"built {dataset_id} in {time.perf_counter() - began:.0f} s", flush=True)
+        metadata = dataset_metadata(dataset_id)[METADATA_KEY]
+    if named is not None:
+        defined = {"env_id": named.env_id, "epsilon": named.epsilon, "episodes": named.episodes, "seed": named.seed}
+        stale = {key: metadata.get(key) for key, value in defined.items() if metadata.get(key) != value}
+        if stale:
+            raise SystemExit(
+                f"dataset {dataset_id} on disk has {stale}, but named_datasets.toml now defines "
+                f"{ {key: defined[key] for key in stale} }; delete its folder in MINARI_DATASETS_PATH to rebuild it."
+            )
+    return metadata
 
 
 def train_and_score(

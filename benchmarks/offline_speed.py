@@ -37,7 +37,6 @@ Usage: ``/tmp/d3venv/bin/python benchmarks/offline_speed.py [--dataset ID] [--st
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import statistics
@@ -50,14 +49,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from offline_scores import ensure_dataset  # this folder is on sys.path when the script runs
 
 import nlp_agents
 import nlp_envs  # noqa: F401  (registers the envs)
 from nlp_envs.atomic import atomic_write
 from nlp_envs.core import allowed_acts
 from nlp_envs.evaluation import evaluate
-from nlp_envs.offline import Transitions, build_named, dataset_metadata, load_transitions, named_datasets
-from nlp_envs.offline.datasets import METADATA_KEY, DatasetError
+from nlp_envs.offline import Transitions, load_transitions
 
 DEFAULT_DATASET = "nlp_envs/dialogue-rule-eps30-v0"
 SHARED = {"learning_rate": 1e-3, "gamma": 0.99, "alpha": 1.0, "target_update_interval": 250, "max_grad_norm": 10.0}
@@ -80,18 +79,6 @@ def import_d3rlpy() -> ModuleType:
     # d3rlpy logs every fit's dataset and parameters at level info; the comparison prints its own lines.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     return d3rlpy
-
-
-def ensure_dataset(dataset_id: str) -> dict[str, Any]:
-    """The nlp-envs metadata of dataset ``dataset_id``, building it first when it is a named one that is missing."""
-    try:
-        return dataset_metadata(dataset_id)[METADATA_KEY]
-    except DatasetError:
-        if dataset_id not in named_datasets():
-            raise
-    build_named(dataset_id)
-    gc.collect()  # the written dataset's HDF5 file stays open (and locked) until its object is collected
-    return dataset_metadata(dataset_id)[METADATA_KEY]
 
 
 def mdp_dataset(d3rlpy: ModuleType, data: Transitions, n_actions: int) -> Any:
