@@ -25,7 +25,7 @@ import gc
 import json
 import os
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import gymnasium as gym
 import numpy as np
@@ -102,6 +102,15 @@ def train_and_score(
         env_kwargs=data.env_kwargs,
     )
     return scored.normalized_score, seconds
+
+
+def write_json(path: str, record: dict[str, Any]) -> None:
+    """Write ``record`` as indented JSON to ``path``, crash-safe (:func:`nlp_envs.atomic.atomic_write`)."""
+
+    def write(file: BinaryIO) -> None:
+        file.write(json.dumps(record, indent=2).encode())
+
+    atomic_write(path, write)
 
 
 def summarise(scores: list[float], rng: np.random.Generator) -> dict[str, Any]:
@@ -198,7 +207,7 @@ def main() -> None:
     print(report(results))
     if args.json:
         record = {"steps": args.steps, "seeds": args.seeds, "hyperparams": hyperparams, "results": results}
-        atomic_write(args.json, lambda file: file.write(json.dumps(record, indent=2).encode()))
+        write_json(args.json, record)
 
 
 if __name__ == "__main__":

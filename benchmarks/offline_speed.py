@@ -37,7 +37,6 @@ Usage: ``/tmp/d3venv/bin/python benchmarks/offline_speed.py [--dataset ID] [--st
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -49,17 +48,22 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from offline_scores import ensure_dataset  # this folder is on sys.path when the script runs
+from offline_scores import ensure_dataset, write_json  # this folder is on sys.path when the script runs
 
 import nlp_agents
 import nlp_envs  # noqa: F401  (registers the envs)
-from nlp_envs.atomic import atomic_write
 from nlp_envs.core import allowed_acts
 from nlp_envs.evaluation import evaluate
 from nlp_envs.offline import Transitions, load_transitions
 
 DEFAULT_DATASET = "nlp_envs/dialogue-rule-eps30-v0"
-SHARED = {"learning_rate": 1e-3, "gamma": 0.99, "alpha": 1.0, "target_update_interval": 250, "max_grad_norm": 10.0}
+SHARED: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "gamma": 0.99,
+    "alpha": 1.0,
+    "target_update_interval": 250,
+    "max_grad_norm": 10.0,
+}
 """The hyper-parameters both sides get (beside the network, the batch size and the threads)."""
 
 
@@ -275,7 +279,7 @@ def main() -> None:
         f"  ours / d3rlpy per gradient step: {record['speedup_wall']:.1f}x (wall), {record['speedup_cpu']:.1f}x (CPU)"
     )
     if args.json:
-        atomic_write(args.json, lambda file: file.write(json.dumps(record, indent=2).encode()))
+        write_json(args.json, record)
 
 
 if __name__ == "__main__":
