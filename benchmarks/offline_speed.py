@@ -28,7 +28,7 @@ letting d3rlpy's pins replace gymnasium)::
     /tmp/d3venv/bin/pip install --no-deps d3rlpy==2.8.1 stable-baselines3
     /tmp/d3venv/bin/pip install gymnasium==1.4.0 gym h5py tqdm structlog colorama dataclasses-json \\
         scikit-learn pluggy pyyaml 'minari[hdf5]==0.5.4' chitchat-dataset==0.9.0 chatterbot-corpus==1.3.3
-    /tmp/d3venv/bin/pip install --no-deps -e .
+    /tmp/d3venv/bin/pip install --no-deps -e . recbole==1.2.1  # recbole: the recommendation logs' data
 
 Usage: ``/tmp/d3venv/bin/python benchmarks/offline_speed.py [--dataset ID] [--steps 2000]
 [--repeats 1] [--threads 1] [--device cpu] [--json FILE]`` (``--device cuda`` on a GPU machine).
