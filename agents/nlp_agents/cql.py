@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from nlp_agents.base import hyper, positive, size, threads, unit
+from nlp_agents.base import hyper, size, unit
+from nlp_agents.bc import BCConfig
 from nlp_agents.dqn import td_gradients
 from nlp_agents.networks import (
     FusedAdam,
@@ -32,33 +33,19 @@ from nlp_agents.offline import OfflineAgent
 
 
 @dataclass
-class CQLConfig:
-    """Hyper-parameters of :class:`CQLAgent`."""
+class CQLConfig(BCConfig):
+    """Hyper-parameters of :class:`CQLAgent`: ``bc``'s network and optimiser settings and the Q-learning ones."""
 
     alpha: float = hyper(1.0, 0.0)
     """Weight of the conservative term (0 = plain offline double DQN)."""
-    learning_rate: float = positive(1e-3)
-    """Adam step size."""
     gamma: float = unit(0.99)
     """Discount factor."""
     bootstrap_truncated: bool = False
     """Bootstrap from the last observation where the data marks an episode truncated (as ``dqn``'s)."""
-    batch_size: int = size(256)
-    """Transitions per gradient step, drawn uniformly from the dataset."""
     target_update_interval: int = size(250)
     """Gradient steps between copies of the online network into the target network."""
     double_q: bool = True
     """Pick the bootstrap action with the online network, value it with the target (double DQN)."""
-    hidden_sizes: tuple[int, ...] = size((64, 64))
-    """Widths of the hidden layers of the MLP."""
-    embedding_dim: int = size(16)
-    """Width of each token's embedding (token-id observations only)."""
-    max_grad_norm: float = hyper(10.0, 0.0)
-    """Gradient-norm clip (0 = no clipping)."""
-    epsilon_end: float = unit(0.05)
-    """Exploration rate of ``predict(deterministic=False)``."""
-    torch_threads: int = threads(1)
-    """CPU threads while learning and predicting (0 = torch's default); one is fastest for small nets."""
 
 
 def update(

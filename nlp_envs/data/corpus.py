@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from nlp_envs.atomic import atomic_write
 from nlp_envs.data import CHITCHAT
 from nlp_envs.data.files import read_texts
 from nlp_envs.data.text import Vocabulary, in_test_split, sentences
+
+_Cached = TypeVar("_Cached")
 
 # Bump when tokenization or splitting changes, so that old caches are not read.
 FORMAT_VERSION = 1
@@ -151,18 +153,9 @@ def _cached(key: str, name: str, read: Callable[[], dict[str, list[list[str]]]])
     file and process) and replaced by a rebuilt one.
     """
     path = cache_dir() / f"{key}-v{FORMAT_VERSION}.npz"
-    try:
-        return _read_cache(path, name)
-    except FileNotFoundError:
-        pass
-    except _BadCache as problem:
-        if str(path) not in _WARNED:
-            _WARNED.add(str(path))
-            warnings.warn(
-                f"nlp-envs: the corpus cache file {str(path)!r} is unusable ({problem}); rebuilding it.",
-                CorpusCacheWarning,
-                stacklevel=4,
-            )
+    cached = read_cached(path, lambda: _read_cache(path, name), "corpus", stacklevel=4)
+    if cached is not None:
+        return cached
     corpus = _encode(name, read())
     arrays: dict[str, np.ndarray] = {
         "types": np.frombuffer(json.dumps(corpus.types).encode("utf-8"), dtype=np.uint8),
@@ -178,6 +171,27 @@ def _cached(key: str, name: str, read: Callable[[], dict[str, list[list[str]]]])
 
 
 _WARNED: set[str] = set()
+
+
+def read_cached(path: Path, read: Callable[[], _Cached], what: str, stacklevel: int) -> _Cached | None:
+    """``read()`` of cache file ``path``, or None when it is missing or unusable.
+
+    An unusable file (``read`` raised :class:`_BadCache`) is reported once per file and process with a
+    :class:`CorpusCacheWarning` naming ``what`` the cache holds, at ``stacklevel`` above the caller.
+    """
+    try:
+        return read()
+    except FileNotFoundError:
+        return None
+    except _BadCache as problem:
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            warnings.warn(
+                f"nlp-envs: the {what} cache file {str(path)!r} is unusable ({problem}); rebuilding it.",
+                CorpusCacheWarning,
+                stacklevel=stacklevel + 1,
+            )
+        return None
 
 
 def _read_cache(path: Path, name: str) -> EncodedCorpus:

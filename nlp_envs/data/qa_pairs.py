@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +33,7 @@ from nlp_envs.atomic import atomic_write
 from nlp_envs.data import CHATTERBOT, CHITCHAT, DatasetInfo
 
 # The corpus cache's folder, warning and checks serve this cache too (one cache, one set of rules).
-from nlp_envs.data.corpus import CorpusCacheWarning, _BadCache, _expect_array, cache_dir
+from nlp_envs.data.corpus import _BadCache, _expect_array, cache_dir, read_cached
 from nlp_envs.data.documents import chatterbot_topic_files
 from nlp_envs.data.files import DataFileError, read_table
 from nlp_envs.data.text import Vocabulary, in_test_split, tokenize
@@ -237,27 +236,15 @@ def load_pairs(name_or_path: str, question_column: str = "question", answer_colu
     if key is None:  # a user file that cannot be read: building names the problem
         return _build_pairs(name_or_path, question_column, answer_column)
     path = cache_dir() / f"qa-{key}.npz"
-    try:
-        return _read_cache(path, name_or_path)
-    except FileNotFoundError:
-        pass
-    except _BadCache as problem:
-        if str(path) not in _WARNED:
-            _WARNED.add(str(path))
-            warnings.warn(
-                f"nlp-envs: the QA pairs cache file {str(path)!r} is unusable ({problem}); rebuilding it.",
-                CorpusCacheWarning,
-                stacklevel=3,
-            )
+    cached = read_cached(path, lambda: _read_cache(path, name_or_path), "QA pairs", stacklevel=3)
+    if cached is not None:
+        return cached
     pairs = _build_pairs(name_or_path, question_column, answer_column)
     try:
         atomic_write(path, lambda handle: np.savez(handle, allow_pickle=False, **_cache_arrays(pairs)))
     except OSError:
         pass  # A read-only home is no reason to fail: the pairs just are not cached.
     return pairs
-
-
-_WARNED: set[str] = set()
 
 
 def _cache_key(name_or_path: str, question_column: str, answer_column: str) -> str | None:
