@@ -21,7 +21,6 @@ from nlp_agents.networks import (
     FusedAdam,
     ValueNetwork,
     backward_into_grads,
-    build_network,
     forward_with_cache,
     logsumexp_gap,
     training_bytes,
@@ -78,16 +77,8 @@ class BCAgent(OfflineAgent):
 
     def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", dataset: Any = None, **hyperparams: Any):
         super().__init__(env, seed=seed, device=device, dataset=dataset, **hyperparams)
-        config = self.config
-        self.policy = build_network(
-            env.single_observation_space,
-            self.n_actions,
-            config.hidden_sizes,
-            config.embedding_dim,
-            self.seed,
-            self.device,
-        )
-        self.optimizer = FusedAdam(list(self.policy.parameters()), config.learning_rate)
+        self.policy = self.build_action_network()
+        self.optimizer = FusedAdam(list(self.policy.parameters()), self.config.learning_rate)
 
     def memory_needs(self) -> dict[str, float]:
         """Bytes of the network and an update batch (the dataset's are added by :class:`OfflineAgent`)."""

@@ -25,7 +25,6 @@ from nlp_agents.networks import (
     FusedAdam,
     ValueNetwork,
     backward_into_grads,
-    build_network,
     logsumexp_gap,
     training_bytes,
 )
@@ -89,17 +88,9 @@ class CQLAgent(OfflineAgent):
 
     def __init__(self, env: Any, *, seed: int = 0, device: str = "auto", dataset: Any = None, **hyperparams: Any):
         super().__init__(env, seed=seed, device=device, dataset=dataset, **hyperparams)
-        config = self.config
-        self.q = build_network(
-            env.single_observation_space,
-            self.n_actions,
-            config.hidden_sizes,
-            config.embedding_dim,
-            self.seed,
-            self.device,
-        )
+        self.q = self.build_action_network()
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = FusedAdam(list(self.q.parameters()), config.learning_rate)
+        self.optimizer = FusedAdam(list(self.q.parameters()), self.config.learning_rate)
         self._last_terms: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def memory_needs(self) -> dict[str, float]:

@@ -39,7 +39,6 @@ from nlp_agents.networks import (
     ValueNetwork,
     backward_into_grads,
     best_allowed,
-    build_network,
     forward,
     forward_with_cache,
     storage_dtype,
@@ -276,15 +275,7 @@ class DQNAgent(NetworkAgent):
 
     def build_q(self) -> torch.nn.Module:
         """The online network, initialised from the seed (a subclass's ``iqn`` builds a quantile network)."""
-        config = self.config
-        return build_network(
-            self.env.single_observation_space,
-            self.n_actions,
-            config.hidden_sizes,
-            config.embedding_dim,
-            self.seed,
-            self.device,
-        )
+        return self.build_action_network()
 
     def training_bytes(self) -> dict[str, float]:
         """Bytes of the networks, their optimiser state and one update's batch (see :meth:`memory_needs`)."""

@@ -393,6 +393,21 @@ class NetworkAgent(BaseAgent):
         self.loss: torch.Tensor | None = None
         """The last update's loss (or TD errors), checked with the weights by :meth:`check_finite`."""
 
+    def build_action_network(self) -> ValueNetwork:
+        """A network with one output per act (Q values or logits), initialised from the agent's seed.
+
+        Sized by the config's ``hidden_sizes`` and ``embedding_dim``, on the agent's device.
+        """
+        config: Any = self.config
+        return build_network(
+            self.env.single_observation_space,
+            self.n_actions,
+            config.hidden_sizes,
+            config.embedding_dim,
+            self.seed,
+            self.device,
+        )
+
     @property
     def network(self) -> nn.Module:
         """The trained network."""
