@@ -16,7 +16,9 @@ Speeds are steps per second of one core: by default (``--clock cpu``) the time i
 CPU time, so that other processes on a busy machine do not count (every env here runs on one
 core); ``--clock wall`` times with the wall clock instead.
 
-    python benchmarks/env_speed.py [--seconds 1.0] [--repeats 3] [--clock cpu] [--envs SUBSTRING ...]
+    python benchmarks/env_speed.py [--seconds 1.0] [--repeats 3] [--clock cpu] [--envs SUBSTRING ...] [--single]
+
+``--single`` measures the single env and CartPole's alone (a quick check while tuning a task).
 
 Targets on the 2-core development machine: native x1024 >= 1,000,000 steps/s and >= 20x
 SyncVectorEnv x64; single env >= 25% of CartPole-v1's single env (issue 14); same-step x1024 at
@@ -138,14 +140,21 @@ def main() -> None:
     parser.add_argument(
         "--clock", choices=sorted(CLOCKS), default="cpu", help="cpu: this process's CPU time (default); wall: real time"
     )
+    parser.add_argument("--single", action="store_true", help="only the single env and its fraction of CartPole's")
     args = parser.parse_args()
     global clock
     clock = CLOCKS[args.clock]
     env_ids = [env_id for env_id in nlp_envs.env_ids() if not args.envs or any(part in env_id for part in args.envs)]
     rng = np.random.default_rng(0)
+    print(f"env steps per second of one core ({args.clock} clock)")
+    if args.single:
+        print(f"{'env id':36s} {'single':>14s} {'CartPole':>14s} {'of CartPole':>14s}")
+        for env_id in env_ids:
+            single, cartpole = measure_singles(env_id, args.seconds, args.repeats, rng)
+            print(f"{env_id:36s} {single:14,.0f} {cartpole:14,.0f} {single / cartpole:13.0%}")
+        return
     columns = ("single", "of CartPole", "sync x64", "native x64", "next x1024", "same x1024", "disabled x1024")
     ratios = ("x1024/sync", "same/next", "per transition")
-    print(f"env steps per second of one core ({args.clock} clock)")
     header = f"{'env id':36s} " + " ".join(f"{column:>14s}" for column in (*columns, *ratios))
     print(header)
     print("-" * len(header))
