@@ -480,11 +480,17 @@ class _Episodes:
                 self.seeded[slot] = True
 
     def begin(self, slots: np.ndarray) -> None:
-        picked = slot_index(slots)
-        self.core.begin(slots, hash_keys(self.slot_keys[picked], self.episodes[picked]))
-        self.episodes[picked] += np.uint64(1)
-        self.elapsed[picked] = 0
-        self.ended[picked] = False
+        if len(slots) == 1:  # the single env's reset: Python integers cost a fraction of numpy's per-call overhead
+            slot = int(slots[0])
+            episode = int(self.episodes[slot])
+            key = _splitmix_scalar(int(self.slot_keys[slot]), [episode])
+            self.core.begin(slots, np.array([key], dtype=np.uint64))
+            self.episodes[slot], self.elapsed[slot], self.ended[slot] = episode + 1, 0, False
+            return
+        self.core.begin(slots, hash_keys(self.slot_keys[slots], self.episodes[slots]))
+        self.episodes[slots] += np.uint64(1)
+        self.elapsed[slots] = 0
+        self.ended[slots] = False
 
     def reset_all(self) -> None:
         self.begin(self.all_slots)
@@ -559,6 +565,7 @@ class CoreEnv(_CoreView, gym.Env):
         self.core = self.core_class(num_envs=1, **task_kwargs)
         self.observation_space = self.core.single_observation_space
         self.action_space = self.core.single_action_space
+        self._n_actions = int(self.action_space.n)
         self._episodes = _Episodes(self.core, None)
 
     def reset(
@@ -567,8 +574,8 @@ class CoreEnv(_CoreView, gym.Env):
         """Start a new episode; ``seed`` makes it and everything after it reproducible."""
         super().reset(seed=seed)
         _reject_options(self.env_id, options)
-        first = not self._episodes.seeded[0]
-        self._episodes.seed([self.np_random if seed is not None or first else None])
+        if seed is not None or not self._episodes.seeded[0]:
+            self._episodes.seed([self.np_random])
         self._episodes.reset_all()
         info = self._info(ended=False)
         info["text"] = self.core.text(0)
@@ -578,7 +585,7 @@ class CoreEnv(_CoreView, gym.Env):
         """Take one action; after the episode ends, call :meth:`reset`."""
         if not self._episodes.started:
             raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
-        actions = _validate_actions(self.env_id, int(self.core.single_action_space.n), action, ())
+        actions = _validate_actions(self.env_id, self._n_actions, action, ())
         # The single env never autoresets: a step after the end continues the finished episode's
         # arrays harmlessly, as Gymnasium leaves that case undefined.
         rewards, terminated, truncated, _ = self._episodes.step(actions, autoreset=False)
