@@ -738,8 +738,13 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         observations, step_info = self.core.observe(), _task_info(self.core)
         if not ending.size:
             return observations, rewards, terminated, truncated, self._step_infos(taken=step_info)
-        final_obs = np.empty(self.num_envs, dtype=object)  # as SyncVectorEnv: one array per ending slot, else None
-        final_obs[ending] = np.fromiter(observations[ending], dtype=object, count=len(ending))
+        # As SyncVectorEnv: one array per ending slot, else None. Its elements are views of
+        # ``observations``, which is never handed out when every slot restarts (the batch is observed again).
+        if len(ending) == self.num_envs:
+            final_obs = np.fromiter(observations, dtype=object, count=self.num_envs)
+        else:
+            final_obs = np.empty(self.num_envs, dtype=object)
+            final_obs[ending] = np.fromiter(observations[ending], dtype=object, count=len(ending))
         final_info: dict[str, Any] = {}
         running = ~ended
         few = len(ending) * _FEW_RESTARTS <= self.num_envs

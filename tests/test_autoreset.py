@@ -525,3 +525,24 @@ def test_writing_into_returned_arrays_leaves_the_env_alone(env_id: str, rng: np.
         np.testing.assert_array_equal(observations, expected)
         for got, want in zip(rest, expected_rest, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("env_id", ["nlp_envs/SentimentBandit-v0", "nlp_envs/NextWordEasy-v0"])
+def test_final_observations_are_the_callers_own(env_id: str, rng: np.random.Generator) -> None:
+    """``final_obs`` rows share no memory with the returned batch and keep their values over later steps.
+
+    SentimentBandit ends every slot at every step (the final observations are views of a batch that
+    is observed anew); NextWordEasy ends some slots at a time.
+    """
+    env = gym.make_vec(env_id, num_envs=16, vectorization_mode="vector_entry_point", autoreset_mode=SAME)
+    observations, _ = env.reset(seed=0)
+    kept: list[tuple[np.ndarray, np.ndarray]] = []
+    for _ in range(3 * gym.spec(env_id).max_episode_steps):
+        observations, _, _, _, infos = env.step(rng.integers(env.single_action_space.n, size=16))
+        for row in infos.get("final_obs", np.empty(0, dtype=object))[infos.get("_final_obs", [])]:
+            assert not np.shares_memory(row, observations)
+            kept.append((row, row.copy()))
+        observations[...] = -1.0
+    assert kept, "no episode ended: the run is too short"
+    for row, value in kept:
+        np.testing.assert_array_equal(row, value)
