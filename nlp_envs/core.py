@@ -589,9 +589,10 @@ class CoreEnv(_CoreView, gym.Env):
         # The single env never autoresets: a step after the end continues the finished episode's
         # arrays harmlessly, as Gymnasium leaves that case undefined.
         rewards, terminated, truncated, _ = self._episodes.step(actions, autoreset=False)
-        info = self._info(ended=bool(terminated[0] or truncated[0]))
+        is_terminated, is_truncated = bool(terminated[0]), bool(truncated[0])
+        info = self._info(ended=is_terminated or is_truncated)
         info["text"] = self.core.text(0)
-        return self.core.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), info
+        return self.core.observe()[0], float(rewards[0]), is_terminated, is_truncated, info
 
     def _info(self, *, ended: bool) -> dict[str, Any]:
         info = _task_info(self.core, row=0)
