@@ -293,8 +293,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train an agent on an env, print a progress bar, evaluate it, optionally save it.
 
     With ``--tensorboard DIR`` the agent writes its scalars to the run folder ``DIR/agent/env/seed-S``
-    (:func:`nlp_agents.logger.run_folder`), and the evaluation's ``eval/final_normalized_score`` and
-    ``eval/final_mean_return`` follow at the last step.
+    (:func:`nlp_agents.logger.run_folder`; an earlier run's event files there are replaced), and the
+    evaluation's ``eval/final_normalized_score`` and ``eval/final_mean_return`` follow at the last step.
     """
     import nlp_agents
 
@@ -303,8 +303,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         agent = nlp_agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
         if args.tensorboard is not None:
-            logger = open_logger(run_folder(args.tensorboard, args.agent, args.env, args.seed), agent, args.agent)
-            print(f"TensorBoard scalars in {logger.log_dir} (view them with: tensorboard --logdir {args.tensorboard})")
+            folder = run_folder(args.tensorboard, args.agent, args.env, args.seed)
+            logger = open_logger(folder, agent, args.agent, replace=True)
+            replaced = f"; replaced {logger.replaced} event file(s) of an earlier run there" if logger.replaced else ""
+            print(
+                f"TensorBoard scalars in {logger.log_dir}{replaced} "
+                f"(view them with: tensorboard --logdir {args.tensorboard})"
+            )
         print(f"training {args.agent} on {args.env} for {args.steps:,} steps (seed {args.seed}, {args.num_envs} envs)")
         with StepBar(args.steps) as bar:
             agent.learn(args.steps, callback=lambda _agent, done: bar.update(done))

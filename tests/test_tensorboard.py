@@ -274,6 +274,18 @@ def test_train_writes_a_run_folder_with_the_final_score(tmp_path, capsys) -> Non
     assert steps(values, "eval/final_normalized_score") == [1200]
 
 
+def test_training_again_replaces_the_earlier_run_of_its_folder(tmp_path, capsys) -> None:
+    """A second ``train`` of the same agent, env and seed leaves one run in the folder, not two drawn as one."""
+    argv = ["train", "--agent", "qtable", "--env", EASY, "--steps", "1200", "--seed", "2", "--eval-episodes", "4"]
+    folder = tmp_path / "qtable" / "nlp_envs_NextWordEasy-v0" / "seed-2"
+    assert cli_main([*argv, "--tensorboard", str(tmp_path)]) == 0
+    assert "replaced" not in capsys.readouterr().out
+    assert cli_main([*argv, "--tensorboard", str(tmp_path)]) == 0
+    assert "replaced 1 event file(s) of an earlier run" in capsys.readouterr().out
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+    assert steps(scalars(folder), "train/q_mean") == [1000, 1200]
+
+
 SUITE = f"""
 name = "tb"
 seeds = 2
@@ -313,6 +325,22 @@ def test_bench_writes_one_run_folder_per_cell(tmp_path) -> None:
         assert steps(values, "eval/normalized_score") == [400, 800, 1200]
         assert values["eval/final_normalized_score"][0][1] == pytest.approx(result.normalized_score)
         assert steps(values, "train/q_mean") == [1000, 1200]
+
+
+def test_a_bench_cell_run_again_replaces_its_stale_run_folder(tmp_path) -> None:
+    """A cell runs again when its store has no result (a crash, a new database): the old scalars go."""
+    path = tmp_path / "tb.toml"
+    path.write_text(SUITE)
+    cells = load_suite(str(path)).cells(device="cpu")[:1]
+    runs = tmp_path / "runs"
+    for attempt in range(2):
+        with ResultStore(tmp_path / f"r{attempt}.sqlite") as store:
+            summary = run_cells(cells, store, stream=io.StringIO(), tensorboard=runs)
+        assert len(summary.finished) == 1
+    result = summary.finished[0]
+    folder = run_folder(runs, result.agent, result.env_name, result.seed)
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+    assert steps(scalars(folder), "eval/normalized_score") == [400, 800, 1200]
 
 
 def test_a_bench_cell_of_an_agent_without_set_logger_fails_with_the_reason(tmp_path, monkeypatch) -> None:

@@ -162,6 +162,7 @@ class TensorBoardLogger(Logger):
         writer_class, self._event, self._summary = _tensorboard_modules()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._writer: Any = writer_class(str(self.log_dir))
+        self.replaced = 0  # event files of an earlier run removed before this one (see open_logger)
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         """Write scalar ``value`` under ``tag`` at env step ``step``."""
@@ -222,13 +223,20 @@ def check_takes_logger(agent: Any, name: str) -> None:
         )
 
 
-def open_logger(tensorboard: str | Path, agent: Any, name: str) -> TensorBoardLogger:
+EVENT_FILES = "events.out.tfevents.*"
+"""The names of TensorBoard's event files (what :func:`open_logger` replaces)."""
+
+
+def open_logger(tensorboard: str | Path, agent: Any, name: str, *, replace: bool = False) -> TensorBoardLogger:
     """A :class:`TensorBoardLogger` of folder ``tensorboard``, handed to ``agent`` through its ``set_logger``.
 
     Args:
         tensorboard: the run folder.
         agent: an agent, as its factory built it.
         name: the agent's name, for the message.
+        replace: remove the event files an earlier run left in the folder first (its ``replaced``
+            attribute counts them). ``train`` and ``bench`` do: their run folder ``agent/env/seed-S``
+            stands for one run, and TensorBoard would draw two runs in one folder as one zigzag curve.
 
     Raises:
         LoggerNotSupportedError: the agent has no ``set_logger`` (checked first: no folder is made).
@@ -236,7 +244,11 @@ def open_logger(tensorboard: str | Path, agent: Any, name: str) -> TensorBoardLo
         atomic.NotWritableError: the folder cannot be written.
     """
     check_takes_logger(agent, name)
+    stale = sorted(Path(tensorboard).glob(EVENT_FILES)) if replace else []
+    for path in stale:
+        path.unlink()
     logger = TensorBoardLogger(tensorboard)
+    logger.replaced = len(stale)
     agent.set_logger(logger)
     return logger
 

@@ -240,8 +240,9 @@ def run_cell(
         tensorboard: a folder; the cell then writes TensorBoard scalars to its run folder
             ``tensorboard/agent/env/seed-S``: the agent's own (see :mod:`nlp_agents.logger`), the
             evaluation's ``eval/normalized_score`` and ``eval/mean_return`` at each learning-curve
-            point and ``eval/final_normalized_score``, ``eval/final_mean_return`` at the end. It
-            changes no result (it is not part of the cell's config).
+            point and ``eval/final_normalized_score``, ``eval/final_mean_return`` at the end (event
+            files an earlier run of the cell left there are removed first). It changes no result
+            (it is not part of the cell's config).
 
     Raises:
         CellSkipped: the agent does not support this env's spaces.
@@ -264,7 +265,9 @@ def run_cell(
         except nlp_agents.UnsupportedEnvError as error:
             raise CellSkipped(str(error)) from None
         if tensorboard is not None:
-            logger = open_logger(run_folder(tensorboard, cell.agent, env_name(cell), cell.seed), agent, cell.agent)
+            # A cell runs again only when the store has no result of it: what an earlier run left is stale.
+            folder = run_folder(tensorboard, cell.agent, env_name(cell), cell.seed)
+            logger = open_logger(folder, agent, cell.agent, replace=True)
         notes = [MASKS_IGNORED_NOTE] if has_masks(env) and not takes_action_masks(agent) else []
         total = cell.env.steps
         checkpoints = [max(1, round(total * (k + 1) / cell.curve_points)) for k in range(cell.curve_points)]
