@@ -197,6 +197,17 @@ def test_sb3_dqn_writes_epsilon_and_mean_q(tmp_path) -> None:
     assert steps(values, "train/q_mean") == [1000, 1200]
 
 
+@pytest.mark.parametrize("env_id", [EASY, "nlp_envs/DialogueEasy-v0"])  # without and with action masks
+def test_qrdqn_writes_the_mean_q_of_its_quantiles(tmp_path, env_id) -> None:
+    hyperparams = {"learning_starts": 100, "policy_kwargs": {"n_quantiles": 5, "net_arch": [16]}}
+    agent = nlp_agents.make("qrdqn", make_vec(env_id, num_envs=4), tensorboard=tmp_path, **hyperparams)
+    agent.learn(1200)
+    values = scalars(tmp_path)
+    assert {"train/epsilon", "train/q_mean", "train/loss"} <= set(values)
+    assert steps(values, "train/q_mean") == [1000, 1200]
+    assert all(np.isfinite(value) and abs(value) < 1e3 for _, value in values["train/q_mean"])
+
+
 # --- refusals ---------------------------------------------------------------------------------------
 
 
