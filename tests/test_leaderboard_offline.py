@@ -6,6 +6,7 @@ shipped named datasets with a tiny one, so nothing here builds a real named data
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -136,6 +137,18 @@ def test_the_report_shows_the_behaviour_policy_beside_random_and_oracle(
     ]
     assert f"{ours['behaviour_normalized_score']:.3f}" in lines[2]
     assert report.markdown_escape("behaviour (rule, eps 0.3)") in report.render(board, "markdown")
+    (entry,) = json.loads(report.render(board, "json"))
+    behaviours = {item["dataset"]["name"]: item.get("behaviour") for item in entry["results"]}
+    assert behaviours[TINY] == {
+        "label": "behaviour (rule, eps 0.3)",
+        "dataset": TINY,
+        "sha256": dataset_hash(TINY),
+        "mean_return": pytest.approx(ours["behaviour_return"], abs=1e-4),
+        "normalized_score": pytest.approx(ours["behaviour_normalized_score"], abs=1e-4),
+        "eval_episodes": reference.eval_episodes,
+        "eval_seed": reference.eval_seed,
+    }
+    assert all(value is None for name, value in behaviours.items() if name != TINY)  # online rows have none
     assert main(["leaderboard", "--db", str(db)]) == 0
     assert "behaviour (rule, eps 0.3) (ref.)" in capsys.readouterr().out
     pytest.importorskip("matplotlib")

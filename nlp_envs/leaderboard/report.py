@@ -513,7 +513,9 @@ def _json_number(value: float, digits: int = 4) -> float | None:
 def render_json(board: Leaderboard) -> str:
     """Model-index JSON: per agent, one result per env (task, dataset = env name, metrics).
 
-    An undefined figure is ``null``; a result with notes has a ``notes`` list. ``<``, ``>`` and
+    An undefined figure is ``null``; a result with notes has a ``notes`` list; a result learnt
+    offline has a ``behaviour`` entry: the dataset it learnt from (id, sha256) and its behaviour
+    policy's figures, the reference the table shows beside random and oracle. ``<``, ``>`` and
     ``&`` in names are written as JSON unicode escapes, so the text can be embedded in an HTML page.
     """
     index = []
@@ -544,6 +546,16 @@ def render_json(board: Leaderboard) -> str:
                     item["undefined_cells"] = row.undefined
                 if row.notes:
                     item["notes"] = list(row.notes)
+                if (reference := board.behaviours.get(name)) is not None:
+                    item["behaviour"] = {
+                        "label": reference.label,
+                        "dataset": reference.dataset,
+                        "sha256": reference.sha256,
+                        "mean_return": _json_number(reference.mean_return),
+                        "normalized_score": _json_number(reference.normalized_score),
+                        "eval_episodes": reference.eval_episodes,
+                        "eval_seed": reference.eval_seed,
+                    }
                 results.append(item)
         index.append({"name": summary.agent, "results": results})
     text = json.dumps(index, indent=2, allow_nan=False)
