@@ -128,6 +128,13 @@ class RecommendationCore(TaskCore):
         self.max_steps = max_steps
         self.budget_start = budget
         self.info_titles = self.num_envs == 1 if info_titles is None else info_titles
+        # The titles, then "" at index -1: the title of the row shown (-1, none, at the start).
+        self._shown_titles = np.append(sim.titles, np.array([""], dtype=object))
+        # For text(): the titles as a list (it indexes faster than an object array), the offer's line
+        # prefixes and the header's end.
+        self._title_list = sim.titles.tolist()
+        self._offer_prefixes = [f"  [{j}] " for j in range(num_candidates)]
+        self._budget_text = f" (time budget {budget:g})"
         genres, dim = len(sim.genre_names), sim.dim
         self.user_size = 3 + dim + genres
         self._hidden = 3 + dim  # the first column the readout reads
@@ -158,7 +165,12 @@ class RecommendationCore(TaskCore):
         self._begin_words = np.arange(2 * sim.dim + 1 + _BLOCK * self._words)
 
         n, steps = self.num_envs, self.max_steps
-        self._slots = np.arange(n)
+        # Each slot's first cell in the flattened (num_envs, K) offer, (num_envs, BLOCK) block and
+        # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
+        self._offer_cells = np.arange(n) * k
+        self._block_cells = np.arange(n) * _BLOCK
+        self._history_cells = np.arange(n) * steps
+        self._no_click = len(self.change) - 1  # the row of ``change`` of a step without a click
         # State rule (all tasks): no state array is a view into another. The user row is one array
         # (the user model is linear in it); its named columns are read through properties that
         # slice it on each access (``budget``), never kept as views.
@@ -210,8 +222,11 @@ class RecommendationCore(TaskCore):
         change[:m, taste] = DRIFT * sim.item_factors
         decay = np.ones(one + 1)
         decay[summary] = decay[fatigue] = FATIGUE_DECAY
-        self.change, self.decay, self._taste = change, decay, taste
-        self._taste_keep = np.array([[1.0], [1.0 - DRIFT]])  # interests kept without / with a click
+        # Row 0: what a step keeps of the state without a click; row 1: with one, where the interests
+        # also keep 1 - DRIFT (their decay is 1, so one product per step is the two of the model).
+        decay_by_click = np.stack([decay, decay])
+        decay_by_click[1, taste] *= 1.0 - DRIFT
+        self.change, self._decay_by_click = change, decay_by_click
         self.genre_bits = (sim.genres.astype(np.int64) << np.arange(genres)).sum(axis=1)
 
     def _draw_block(self, slots: np.ndarray, first: np.ndarray) -> None:
@@ -265,28 +280,28 @@ class RecommendationCore(TaskCore):
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
-        slots, state = self._slots, self.state
-        t = np.minimum(self.steps, self.max_steps - 1)
-        chosen = self.current[slots, actions]
-        readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], np.take(self.readout, chosen, axis=0))
+        state, steps = self.state, self.steps
+        t = np.minimum(steps, self.max_steps - 1)
+        chosen = self.current.reshape(-1)[self._offer_cells + actions]
+        readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         logit, engagement = readout[:, 0], readout[:, 1]
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = logit > self.block_clicks[slots, self.steps % _BLOCK]
+        click = logit > self.block_clicks.reshape(-1)[self._block_cells + steps % _BLOCK]
         engagement = np.maximum(engagement, 0.0) * click
-        state *= self.decay
-        state[:, self._taste] *= self._taste_keep[click.view(np.int8)]
-        state += np.take(self.change, np.where(click, chosen, len(self.change) - 1), axis=0)
+        state *= self._decay_by_click[click.view(np.int8)]
+        state += self.change.take(np.where(click, chosen, self._no_click), axis=0)
         budget = self.budget
         np.maximum(budget, 0.0, out=budget)
-        self.steps += 1
-        offset = self.steps % _BLOCK
-        starting = np.flatnonzero(offset == 0)
-        if starting.size:
-            self._draw_block(starting, self.steps[starting])
-        self.current = self.block_candidates[slots, offset]
-        self.history_items[slots, t] = chosen
-        self.history_clicks[slots, t] = click
-        self.history_engagement[slots, t] = engagement
+        steps += 1
+        offset = steps % _BLOCK
+        if not offset.all():  # some slot starts a new block of steps
+            starting = np.flatnonzero(offset == 0)
+            self._draw_block(starting, steps[starting])
+        self.current = self.block_candidates.reshape(-1, self.num_candidates)[self._block_cells + offset]
+        cells = self._history_cells + t
+        self.history_items.reshape(-1)[cells] = chosen
+        self.history_clicks.reshape(-1)[cells] = click
+        self.history_engagement.reshape(-1)[cells] = engagement
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
         return rewards, budget <= 0.0
@@ -322,11 +337,8 @@ class RecommendationCore(TaskCore):
         return self._observation(slots, len(slots))
 
     def _observation(self, index: slice | np.ndarray, count: int) -> np.ndarray:
-        observations = np.empty((count, self.user_size + self.num_candidates * self.item_size), np.float32)
-        observations[:, : self.user_size] = self.state[index, : self.user_size]
-        items = np.take(self.sim.features, self.current[index], axis=0)
-        observations[:, self.user_size :] = items.reshape(count, -1)
-        return observations
+        items = self.sim.features.take(self.current[index], axis=0).reshape(count, -1)
+        return np.concatenate([self.state[index, : self.user_size], items], axis=1, dtype=np.float32)
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The user block and the features of the chosen candidate (the item about to be shown)."""
@@ -352,9 +364,8 @@ class RecommendationCore(TaskCore):
             "budget": self.state[index, 0] * self.budget_start,
         }
         if self.info_titles:
-            titles = self.sim.titles
-            info["offered_titles"] = titles[offered]
-            info["shown_title"] = np.where(shown >= 0, titles[shown], "")
+            info["offered_titles"] = self.sim.titles[offered]
+            info["shown_title"] = self._shown_titles[shown]
         return info
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
@@ -375,12 +386,17 @@ class RecommendationCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The session so far, one line per shown item, then the budget left and the offer."""
-        sim = self.sim
         steps = min(int(self.steps[slot]), self.max_steps)
-        lines = [f"MovieLens user {self.user[slot]} (time budget {self.budget_start:g})"]
+        lines = [f"MovieLens user {int(self.user[slot])}{self._budget_text}"]
         lines.extend(self._session_lines(slot, steps))
-        lines.append(f"budget left {self.budget[slot] * self.budget_start:.2f}; on offer:")
-        lines.extend(f"  [{j}] {sim.titles[item]}" for j, item in enumerate(self.current[slot].tolist()))
+        lines.append(f"budget left {self.state[slot, 0] * self.budget_start:.2f}; on offer:")
+        titles = self._title_list
+        lines.extend(
+            [
+                prefix + titles[item]
+                for prefix, item in zip(self._offer_prefixes, self.current[slot].tolist(), strict=True)
+            ]
+        )
         return "\n".join(lines)
 
     def _session_lines(self, slot: int, steps: int) -> list[str]:
