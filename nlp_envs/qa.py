@@ -33,7 +33,18 @@ _QUESTION, _WINDOW, _RANDOM, _REDRAW = 0, 1, 1, 3  # _RANDOM's first stream (col
 _HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
-_TOP_BITS = np.uint64(11)  # a hash shifted right by this keeps its top 53 bits (hashes_to_uniform's)
+# Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
+# a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
+_TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
+_ONE = np.array([1])
+_NO_ANSWER = np.array([-1])
+_INSPECT = np.array([INSPECT])
+_MINUS_TWO, _TWO_PI, _MINUS_ONE, _PLUS_ONE = (
+    np.array([-2.0]),
+    np.array([2.0 * np.pi]),
+    np.array([-1.0]),
+    np.array([1.0]),
+)
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,7 @@ class QACore(TaskCore):
                 f"answer pays 1), got {inspect_cost!r}."
             )
         self.hint: float | None = None
+        self._hint_scale = np.zeros(1)  # the hint's standard deviation, as an operand of _hints()
         if answer_hint is not None:
             self.hint = check_float(
                 self.env_id,
@@ -150,6 +162,7 @@ class QACore(TaskCore):
                 0.0,
                 fix="pass the standard deviation of the hint feature's noise (e.g. 0.25), or None for no hint",
             )
+            self._hint_scale = np.array([self.hint])
         self.pairs_name, self.split, self.bandit = str(pairs), split, bool(bandit)
         self.candidates, self.hard_distractors, self.inspect_cost = (
             int(candidates),
@@ -199,7 +212,9 @@ class QACore(TaskCore):
         hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
         self._streams = np.concatenate([np.arange(2 * n + 1), _HINT_STREAM + hint_streams])
         self._text_features = "  (" + ", ".join(f"{name} {{:.2f}}" for name in self.feature_names) + ")"
-        self._total = np.uint64(len(data.questions))
+        self._total = np.array([len(data.questions)], dtype=np.uint64)
+        self._answer_offset, self._n = np.array([self.answer_offset]), np.array([n])
+        self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
         # Per question, the hard window's arithmetic in uint64 (as the hashes): its group's start and
         # size, the other pairs of its group, its place in the group plus one, and its hard distractors.
         others = np.maximum(data.group_sizes - 1, 1)
@@ -223,7 +238,9 @@ class QACore(TaskCore):
         self._feature_columns = np.arange(n)[:, None] * f + np.arange(f)
         self._flag_cells = np.arange(num_envs) * width + f * n
         self._answers_allowed = np.ones((num_envs, n), dtype=bool)
-        self._episode = np.zeros(num_envs, dtype=np.int64)  # episodes begun per slot: what text()'s cache is keyed by
+        # Per slot, the begin() call that started its episode: what text()'s cache is keyed by.
+        self._episode = np.zeros(num_envs, dtype=np.int64)
+        self._begins = 0
         self._text_parts: dict[int, _TextParts] = {}
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
@@ -254,18 +271,16 @@ class QACore(TaskCore):
             group = self._groups[question]
             start, size, others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3], group[:, 3:4], group[:, 4:5]
             window = (hashes[:, _WINDOW : _WINDOW + 1] % others + self._window) % others
-            window += after
-            window %= size
-            window += start
+            window = (window + after) % size + start
             np.copyto(chosen[:, 1:], window, casting="unsafe", where=self._window < hard)
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         # One sort finds the episodes with a repeat (most have none); only they are looked at again.
-        answers = data.answer_ids[chosen]
+        answers = data.answer_ids.take(chosen)
         ordered = np.sort(answers, axis=1)
-        repeats = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
-        if repeats.any():
-            self._redraw_repeats(np.flatnonzero(repeats), chosen, answers, keys)
+        repeated = ordered[:, 1:] == ordered[:, :-1]
+        if repeated.any():
+            self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, answers, keys)
         # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
         order = (hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> _TOP_BITS).argsort(axis=1)
         candidates = chosen.reshape(-1)[order + self._cells[:m, None]]
@@ -283,7 +298,8 @@ class QACore(TaskCore):
         state.answer[rows] = -1
         state.position[rows] = 0
         state.outcome[rows] = INSPECT
-        self._episode[rows] += 1
+        self._begins += 1
+        self._episode[rows] = self._begins
         # The observation: features zero (signed as the features) and inspected flags zero until
         # inspected (the bandit shows them all, and its flags are set once for all), the candidates'
         # lengths, zero steps.
@@ -291,7 +307,7 @@ class QACore(TaskCore):
         obs[rows, : f * n] = state.features[rows].reshape(m, -1) * self.bandit
         if not self.bandit:
             obs[rows, f * n : (f + 1) * n] = 0.0
-        obs[rows, (f + 1) * n : (f + 2) * n] = self._lengths[candidates]
+        obs[rows, (f + 1) * n : (f + 2) * n] = self._lengths.take(candidates)
         obs[rows, -1] = 0.0
 
     def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, answers: np.ndarray, keys: np.ndarray) -> None:
@@ -322,30 +338,30 @@ class QACore(TaskCore):
         """
         n = self.candidates
         uniform = hashes_to_uniform(hashes)
-        noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :n])) * np.cos(2.0 * np.pi * uniform[:, n:])
-        hint = (self._positions == target[:, None]) + cast(float, self.hint) * noise
-        np.maximum(hint, -1.0, out=hint)  # the clip to +-1 as two ufuncs: np.clip's dispatch costs more
-        return np.minimum(hint, 1.0, out=hint)
+        noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :n])) * np.cos(_TWO_PI * uniform[:, n:])
+        hint = (self._positions == target[:, None]) + self._hint_scale * noise
+        return np.minimum(np.maximum(hint, _MINUS_ONE), _PLUS_ONE)  # the clip to +-1: np.clip's dispatch costs more
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
-        state, n = self.state, self.candidates
-        answering = actions >= self.answer_offset
+        state = self.state
+        answering = actions >= self._answer_offset
         inspecting = ~answering
-        position = actions % n
+        position = actions % self._n
         cells = self._cells + position  # each slot's acted-on candidate in the flattened (num_envs, n) arrays
         inspected = state.inspected.reshape(-1)
-        seen = inspected[cells]
+        seen = inspected.take(cells)
         # The outcome codes: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
-        outcome = np.where(answering, position == state.target, seen + INSPECT)
-        seen |= inspecting
+        outcome = np.where(answering, position == state.target, seen + _INSPECT)
+        seen = seen | inspecting
         inspected[cells] = seen
-        state.answer[:] = np.where(answering, position, -1)
-        state.position[:] = position
-        state.outcome[:] = outcome
-        steps, inspections = state.steps, state.inspections
-        steps += 1
-        inspections += inspecting
+        # Whole-array writes of new values: numpy's in-place operators cost a one-slot call about twice.
+        state.answer[...] = np.where(answering, position, _NO_ANSWER)
+        state.position[...] = position
+        state.outcome[...] = outcome
+        steps = state.steps + _ONE
+        state.steps[...] = steps
+        state.inspections[...] = state.inspections + inspecting
         # The observation: the acted-on candidate's features (zeros until inspected) and flag (the
         # bandit shows them all from the start), the steps.
         if not self.bandit:
@@ -353,8 +369,8 @@ class QACore(TaskCore):
             shown = state.features.reshape(-1, len(self.feature_names))[cells] * seen[:, None]
             obs[self._obs_cells + self._feature_columns[position]] = shown
             obs[self._flag_cells + position] = seen
-        self.obs[:, -1] = steps / (n + 1)
-        return self._rewards[outcome], outcome != INSPECT
+        self.obs[:, -1] = steps / self._step_scale
+        return self._rewards.take(outcome), outcome != _INSPECT
 
     def observe(self) -> np.ndarray:
         """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
