@@ -18,6 +18,7 @@ from nlp_envs.core import (
     check_int,
     hash_keys,
     hashes_to_uniform,
+    slot_index,
 )
 from nlp_envs.data.simulator import FACTOR_BOUND, Simulator, build_simulator
 from nlp_envs.policies import random_policy
@@ -48,6 +49,11 @@ PRICE_ITERATIONS = 4  # Dinkelbach iterations of the oracle's price
 
 _BLOCK = 16  # steps whose candidates are drawn in one call (the values do not depend on it)
 _CANDIDATE_BITS = 16  # each candidate is drawn from 16 bits of a step's hash words, the click from 32
+# Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
+# a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
+_ONE, _ZERO = np.array([1]), np.array([0.0])
+_CANDIDATE_SHIFT, _HALF, _TWO_TO_MINUS_32 = np.array([_CANDIDATE_BITS]), np.array([0.5]), np.array([2.0**-32])
+_MINUS_TWO, _TWO_PI = np.array([-2.0]), np.array([2.0 * np.pi])
 
 
 class RecommendationCore(TaskCore):
@@ -169,8 +175,14 @@ class RecommendationCore(TaskCore):
         # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
         self._offer_cells = np.arange(n) * k
         self._block_cells = np.arange(n) * _BLOCK
+        self._block_size = np.array([_BLOCK])
         self._history_cells = np.arange(n) * steps
-        self._no_click = len(self.change) - 1  # the row of ``change`` of a step without a click
+        self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
+        self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
+        # begin()'s user draw: the users, the last one, and the noise on a user's factors.
+        self._users, self._last_user = np.array([float(len(sim.user_factors))]), np.array([len(sim.user_factors) - 1])
+        self._taste_noise = TASTE_NOISE * sim.factor_scale
+        self._step_range, self._genre_range = np.arange(steps), np.arange(genres)
         # State rule (all tasks): no state array is a view into another. The user row is one array
         # (the user model is linear in it); its named columns are read through properties that
         # slice it on each access (``budget``), never kept as views.
@@ -232,7 +244,7 @@ class RecommendationCore(TaskCore):
     def _draw_block(self, slots: np.ndarray, first: np.ndarray) -> None:
         """Draw the candidates and click draws of steps ``first .. first + BLOCK - 1`` of ``slots``."""
         words = hash_keys(
-            np.broadcast_to(self.episode[slots, None], (len(slots), len(self._block_words))),
+            self.episode[slots, None].repeat(len(self._block_words), axis=1),
             self._block_words + self._words * first[:, None],
         )
         self._store_block(slots, words)
@@ -244,56 +256,58 @@ class RecommendationCore(TaskCore):
         function of the session's key and the step alone: drawing a block at a time only saves
         calls. The words are cut as little-endian on every platform.
         """
+        rows = slot_index(slots)
         words = words.astype("<u8", copy=False).reshape(len(slots), _BLOCK, self._words)
         bits = words.view("<u2")[:, :, 2 : 2 + self.num_candidates].astype(np.int64)
-        self.block_candidates[slots] = self._stratum_low + ((bits * self._stratum_width) >> _CANDIDATE_BITS)
-        uniform = (words.view("<u4")[:, :, 0] + 0.5) * 2.0**-32
-        self.block_clicks[slots] = np.log(uniform) - np.log1p(-uniform)
+        self.block_candidates[rows] = self._stratum_low + ((bits * self._stratum_width) >> _CANDIDATE_SHIFT)
+        uniform = (words.view("<u4")[:, :, 0] + _HALF) * _TWO_TO_MINUS_32
+        self.block_clicks[rows] = np.log(uniform) - np.log1p(-uniform)
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a user (a real user's factors plus noise) and the first candidates of the session."""
         sim = self.sim
         count, dim = len(slots), sim.dim
+        rows = slot_index(slots)
         # Draws 0 .. 2d of the session: the user and the noise on their factors; then steps 0 .. BLOCK-1.
-        words = hash_keys(
-            np.broadcast_to(keys[:, None], (count, 2 * dim + 1 + len(self._block_words))), self._begin_words
-        )
+        words = hash_keys(keys[:, None].repeat(len(self._begin_words), axis=1), self._begin_words)
         draws = hashes_to_uniform(words[:, : 2 * dim + 1])
-        user = np.minimum((draws[:, 0] * len(sim.user_factors)).astype(np.int64), len(sim.user_factors) - 1)
-        gaussian = np.sqrt(-2.0 * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(2.0 * np.pi * draws[:, dim + 1 :])
+        user = np.minimum((draws[:, 0] * self._users).astype(np.int64), self._last_user)
+        gaussian = np.sqrt(_MINUS_TWO * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(_TWO_PI * draws[:, dim + 1 :])
         start = np.zeros((count, self.state.shape[1]))
         start[:, 0] = start[:, -1] = 1.0
-        start[:, self.user_size : -1] = sim.user_factors[user] + TASTE_NOISE * sim.factor_scale * gaussian
-        self.state[slots] = start
-        self.episode[slots] = keys
+        start[:, self.user_size : -1] = sim.user_factors[user] + self._taste_noise * gaussian
+        self.state[rows] = start
+        self.episode[rows] = keys
         self._store_block(slots, words[:, 2 * dim + 1 :])
-        self.user[slots] = user
+        self.user[rows] = user
         # Fresh arrays, not writes into ones that an earlier info may still hold.
         self.current, self.last_item = self.current.copy(), self.last_item.copy()
         self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
-        self.current[slots] = self.block_candidates[slots, 0]
-        self.steps[slots] = 0
-        self.last_item[slots] = -1
-        self.last_click[slots] = False
-        self.last_engagement[slots] = 0.0
+        self.current[rows] = self.block_candidates[rows, 0]
+        self.steps[rows] = 0
+        self.last_item[rows] = -1
+        self.last_click[rows] = False
+        self.last_engagement[rows] = 0.0
         self._lines = []
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
         state, steps = self.state, self.steps
-        t = np.minimum(steps, self.max_steps - 1)
+        t = np.minimum(steps, self._last_step)
         chosen = self.current.reshape(-1)[self._offer_cells + actions]
         readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         logit, engagement = readout[:, 0], readout[:, 1]
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = logit > self.block_clicks.reshape(-1)[self._block_cells + steps % _BLOCK]
-        engagement = np.maximum(engagement, 0.0) * click
-        state *= self._decay_by_click[click.view(np.int8)]
+        click = logit > self.block_clicks.reshape(-1)[self._block_cells + steps % self._block_size]
+        engagement = np.maximum(engagement, _ZERO) * click
+        state *= self._decay_by_click.take(click.view(np.int8), axis=0)
         state += self.change.take(np.where(click, chosen, self._no_click), axis=0)
-        budget = self.budget
-        np.maximum(budget, 0.0, out=budget)
-        steps += 1
-        offset = steps % _BLOCK
+        budget = np.maximum(state[:, 0], _ZERO)
+        state[:, 0] = budget
+        # A new array, not numpy's in-place operator (which costs a one-slot call about twice).
+        steps = steps + _ONE
+        self.steps[...] = steps
+        offset = steps % self._block_size
         if not offset.all():  # some slot starts a new block of steps
             starting = np.flatnonzero(offset == 0)
             self._draw_block(starting, steps[starting])
@@ -304,7 +318,7 @@ class RecommendationCore(TaskCore):
         self.history_engagement.reshape(-1)[cells] = engagement
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
-        return rewards, budget <= 0.0
+        return rewards, budget <= _ZERO
 
     def outcomes(self, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What showing ``items`` now would do; **reads hidden state** (interests, fatigue).
@@ -361,7 +375,7 @@ class RecommendationCore(TaskCore):
             "shown": shown,
             "click": self.last_click[index],
             "engagement": self.last_engagement[index],
-            "budget": self.state[index, 0] * self.budget_start,
+            "budget": self.state[index, 0] * self._budget_scale,
         }
         if self.info_titles:
             info["offered_titles"] = self.sim.titles[offered]
@@ -372,7 +386,7 @@ class RecommendationCore(TaskCore):
         """Clicks, click-through rate, total engagement, steps, and distinct genres clicked."""
         length = np.minimum(self.steps[slots], self.max_steps)
         # History beyond a session's length is stale (from the slot's previous session).
-        played = np.arange(self.max_steps) < length[:, None]
+        played = self._step_range < length[:, None]
         items, clicked = self.history_items[slots], self.history_clicks[slots] & played
         covered = np.bitwise_or.reduce(np.where(clicked, self.genre_bits[items], 0), axis=1)
         clicks = clicked.sum(axis=1)
@@ -381,7 +395,7 @@ class RecommendationCore(TaskCore):
             "ctr": clicks / np.maximum(length, 1),
             "engagement": np.where(played, self.history_engagement[slots], 0.0).sum(axis=1),
             "session_length": length,
-            "genre_coverage": ((covered[:, None] >> np.arange(len(self.sim.genre_names))) & 1).sum(axis=1),
+            "genre_coverage": ((covered[:, None] >> self._genre_range) & _ONE).sum(axis=1),
         }
 
     def text(self, slot: int) -> str:
