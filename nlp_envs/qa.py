@@ -38,7 +38,7 @@ LENGTH_SCALE = 50
 _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
 _ONE = np.array([1])
 _NO_ANSWER = np.array([-1])
-_INSPECT = np.array([INSPECT])
+_INSPECT, _RIGHT = np.array([INSPECT]), np.array([RIGHT])
 _MINUS_TWO, _TWO_PI, _MINUS_ONE, _PLUS_ONE = (
     np.array([-2.0]),
     np.array([2.0 * np.pi]),
@@ -212,6 +212,7 @@ class QACore(TaskCore):
         hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
         self._streams = np.concatenate([np.arange(2 * n + 1), _HINT_STREAM + hint_streams])
         self._text_features = "  (" + ", ".join(f"{name} {{:.2f}}" for name in self.feature_names) + ")"
+        self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._answer_offset, self._n = np.array([self.answer_offset]), np.array([n])
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
@@ -384,11 +385,11 @@ class QACore(TaskCore):
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct`` (R@1), ``inspections``; also the ``target`` and ``answer`` positions (-1: none)."""
         state = self.state
-        return {  # indexing with an int array copies: the values are the caller's
-            "correct": (state.outcome[slots] == RIGHT).astype(np.float64),
-            "inspections": state.inspections[slots],
-            "target": state.target[slots],
-            "answer": state.answer[slots],
+        return {  # take() copies: the values are the caller's
+            "correct": (state.outcome.take(slots) == _RIGHT).astype(np.float64),
+            "inspections": state.inspections.take(slots),
+            "target": state.target.take(slots),
+            "answer": state.answer.take(slots),
         }
 
     def text(self, slot: int) -> str:
@@ -400,16 +401,17 @@ class QACore(TaskCore):
         episode = int(self._episode[slot])
         parts = self._text_parts.get(slot)
         if parts is None or parts.episode != episode:
+            answers = data.answers
             lines = [f"Q: {data.questions[state.question[slot]]}"]
-            lines.extend(
-                f"  [{position}] {data.answers[pair]}" for position, pair in enumerate(state.candidates[slot].tolist())
-            )
+            pairs = state.candidates[slot].tolist()
+            lines.extend([prefix + answers[pair] for prefix, pair in zip(self._text_prefixes, pairs, strict=True)])
             parts = self._text_parts[slot] = _TextParts(episode, lines, [False] * self.candidates, "\n".join(lines))
         inspected = state.inspected[slot].tolist()
         if inspected != parts.shown:
+            features, template = state.features[slot].tolist(), self._text_features
             for position, (now, before) in enumerate(zip(inspected, parts.shown, strict=True)):
                 if now and not before:
-                    parts.lines[position + 1] += self._text_features.format(*state.features[slot, position].tolist())
+                    parts.lines[position + 1] += template.format(*features[position])
             parts.shown, parts.body = inspected, "\n".join(parts.lines)
         outcome = state.outcome[slot]
         if outcome == INSPECT:
