@@ -269,7 +269,7 @@ class QACore(TaskCore):
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
             # a random offset after it, so they are distinct pairs and never the question's own.
-            group = self._groups[question]
+            group = self._groups.take(question, axis=0)
             start, size, others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3], group[:, 3:4], group[:, 4:5]
             window = (hashes[:, _WINDOW : _WINDOW + 1] % others + self._window) % others
             window = (window + after) % size + start
@@ -284,7 +284,7 @@ class QACore(TaskCore):
             self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, answers, keys)
         # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
         order = (hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> _TOP_BITS).argsort(axis=1)
-        candidates = chosen.reshape(-1)[order + self._cells[:m, None]]
+        candidates = chosen.reshape(-1).take(order + self._cells[:m, None])
         target = order.argmin(axis=1)
         state = self.state
         state.question[rows] = question
@@ -367,8 +367,8 @@ class QACore(TaskCore):
         # bandit shows them all from the start), the steps.
         if not self.bandit:
             obs = self.obs.reshape(-1)
-            shown = state.features.reshape(-1, len(self.feature_names))[cells] * seen[:, None]
-            obs[self._obs_cells + self._feature_columns[position]] = shown
+            shown = state.features.reshape(-1, len(self.feature_names)).take(cells, axis=0) * seen[:, None]
+            obs[self._obs_cells + self._feature_columns.take(position, axis=0)] = shown
             obs[self._flag_cells + position] = seen
         self.obs[:, -1] = steps / self._step_scale
         return self._rewards.take(outcome), outcome != _INSPECT

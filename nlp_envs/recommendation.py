@@ -294,11 +294,11 @@ class RecommendationCore(TaskCore):
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
         state, steps = self.state, self.steps
         t = np.minimum(steps, self._last_step)
-        chosen = self.current.reshape(-1)[self._offer_cells + actions]
+        chosen = self.current.reshape(-1).take(self._offer_cells + actions)
         readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         logit, engagement = readout[:, 0], readout[:, 1]
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = logit > self.block_clicks.reshape(-1)[self._block_cells + steps % self._block_size]
+        click = logit > self.block_clicks.reshape(-1).take(self._block_cells + steps % self._block_size)
         engagement = np.maximum(engagement, _ZERO) * click
         state *= self._decay_by_click.take(click.view(np.int8), axis=0)
         state += self.change.take(np.where(click, chosen, self._no_click), axis=0)
@@ -311,7 +311,7 @@ class RecommendationCore(TaskCore):
         if not offset.all():  # some slot starts a new block of steps
             starting = np.flatnonzero(offset == 0)
             self._draw_block(starting, steps[starting])
-        self.current = self.block_candidates.reshape(-1, self.num_candidates)[self._block_cells + offset]
+        self.current = self.block_candidates.reshape(-1, self.num_candidates).take(self._block_cells + offset, axis=0)
         cells = self._history_cells + t
         self.history_items.reshape(-1)[cells] = chosen
         self.history_clicks.reshape(-1)[cells] = click
@@ -378,8 +378,8 @@ class RecommendationCore(TaskCore):
             "budget": self.state[index, 0] * self._budget_scale,
         }
         if self.info_titles:
-            info["offered_titles"] = self.sim.titles[offered]
-            info["shown_title"] = self._shown_titles[shown]
+            info["offered_titles"] = self.sim.titles.take(offered)
+            info["shown_title"] = self._shown_titles.take(shown)
         return info
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
