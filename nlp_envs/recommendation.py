@@ -235,7 +235,8 @@ class RecommendationCore(TaskCore):
         decay = np.ones(one + 1)
         decay[summary] = decay[fatigue] = FATIGUE_DECAY
         # Row 0: what a step keeps of the state without a click; row 1: with one, where the interests
-        # also keep 1 - DRIFT (their decay is 1, so one product per step is the two of the model).
+        # also keep 1 - DRIFT. Their decay is exactly 1, so one product per step gives the same bits
+        # as decaying the row and then scaling the interests.
         decay_by_click = np.stack([decay, decay])
         decay_by_click[1, taste] *= 1.0 - DRIFT
         self.change, self._decay_by_click = change, decay_by_click
