@@ -17,6 +17,7 @@ from nlp_envs.core import (
     hash_keys,
     hashes_to_uniform,
     random_integers,
+    slot_index,
 )
 from nlp_envs.data import CHATTERBOT
 from nlp_envs.data.files import TABLE_SUFFIXES, DataFileError
@@ -32,6 +33,18 @@ _QUESTION, _WINDOW, _RANDOM, _REDRAW = 0, 1, 1, 3  # _RANDOM's first stream (col
 _HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
+# Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
+# a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
+_TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
+_ONE = np.array([1])
+_NO_ANSWER = np.array([-1])
+_INSPECT, _RIGHT = np.array([INSPECT]), np.array([RIGHT])
+_MINUS_TWO, _TWO_PI, _MINUS_ONE, _PLUS_ONE = (
+    np.array([-2.0]),
+    np.array([2.0 * np.pi]),
+    np.array([-1.0]),
+    np.array([1.0]),
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,23 @@ class QAState:
     answer: np.ndarray
     position: np.ndarray
     outcome: np.ndarray
+
+
+@dataclass
+class _TextParts:
+    """What :meth:`QACore.text` keeps of a slot's episode: its lines so far and the text they make.
+
+    Attributes:
+        episode: the slot's episode count when made (a later episode makes new parts).
+        lines: the question, then one line per candidate (with its features once inspected).
+        shown: per candidate, whether its line has its features.
+        body: the lines joined.
+    """
+
+    episode: int
+    lines: list[str]
+    shown: list[bool]
+    body: str
 
 
 class QACore(TaskCore):
@@ -123,6 +153,7 @@ class QACore(TaskCore):
                 f"answer pays 1), got {inspect_cost!r}."
             )
         self.hint: float | None = None
+        self._hint_scale = np.zeros(1)  # the hint's standard deviation, as an operand of _hints()
         if answer_hint is not None:
             self.hint = check_float(
                 self.env_id,
@@ -131,6 +162,7 @@ class QACore(TaskCore):
                 0.0,
                 fix="pass the standard deviation of the hint feature's noise (e.g. 0.25), or None for no hint",
             )
+            self._hint_scale = np.array([self.hint])
         self.pairs_name, self.split, self.bandit = str(pairs), split, bool(bandit)
         self.candidates, self.hard_distractors, self.inspect_cost = (
             int(candidates),
@@ -180,17 +212,41 @@ class QACore(TaskCore):
         hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
         self._streams = np.concatenate([np.arange(2 * n + 1), _HINT_STREAM + hint_streams])
         self._text_features = "  (" + ", ".join(f"{name} {{:.2f}}" for name in self.feature_names) + ")"
-        self._total = np.uint64(len(data.questions))
-        self._others = np.maximum(data.group_sizes - 1, 1)  # per question: the other pairs of its group
-        self._others_u64 = self._others.astype(np.uint64)
-        self._hard = np.minimum(self.hard_distractors, data.group_sizes - 1)  # per question: its hard distractors
-        self._window = np.arange(n - 1)  # the distractor columns 1 .. n - 1, from 0
+        self._text_prefixes = [f"  [{position}] " for position in range(n)]
+        self._total = np.array([len(data.questions)], dtype=np.uint64)
+        self._answer_offset, self._n = np.array([self.answer_offset]), np.array([n])
+        self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
+        # Per question, the hard window's arithmetic in uint64 (as the hashes): its group's start and
+        # size, the other pairs of its group, its place in the group plus one, and its hard distractors.
+        others = np.maximum(data.group_sizes - 1, 1)
+        self._groups = np.stack(
+            [
+                data.group_starts,
+                data.group_sizes,
+                others,
+                np.arange(len(data.questions)) - data.group_starts + 1,
+                np.minimum(self.hard_distractors, data.group_sizes - 1),
+            ],
+            axis=1,
+        ).astype(np.uint64)
+        self._window = np.arange(n - 1, dtype=np.uint64)  # the distractor columns 1 .. n - 1, from 0
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
-        self._slots = np.arange(num_envs)
-        self._feature_columns = np.arange(n)[:, None] * f + np.arange(f)  # candidate i's feature columns
+        self._positions = np.arange(n)
+        self._cells = np.arange(num_envs) * n  # slot i's first cell in the flattened (num_envs, n) arrays
+        # In the flattened observations: slot i's first cell, candidate j's feature columns, and
+        # slot i's first inspected flag.
+        self._obs_cells = np.arange(num_envs)[:, None] * width
+        self._feature_columns = np.arange(n)[:, None] * f + np.arange(f)
+        self._flag_cells = np.arange(num_envs) * width + f * n
         self._answers_allowed = np.ones((num_envs, n), dtype=bool)
+        # Per slot, the begin() call that started its episode: what text()'s cache is keyed by.
+        self._episode = np.zeros(num_envs, dtype=np.int64)
+        self._begins = 0
+        self._text_parts: dict[int, _TextParts] = {}
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
+        # The bandit shows every candidate as inspected from the start; its flags never change.
+        self.obs[:, f * n : (f + 1) * n] = self.bandit
 
     @property
     def action_meanings(self) -> list[str]:
@@ -200,59 +256,80 @@ class QACore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
-        data, n, m = self.data, self.candidates, len(slots)
+        data, n, m, f = self.data, self.candidates, len(slots), len(self.feature_names)
+        rows = slot_index(slots)
         # One hash per (slot, stream): the question, the hard window, a random distractor per
         # column, and the shuffling order per column (one vectorised call: begin runs at every reset).
-        hashes = hash_keys(np.repeat(keys, len(self._streams)), np.tile(self._streams, m)).reshape(m, -1)
-        question = (hashes[:, _QUESTION] % self._total).astype(np.int64)
-        chosen = (hashes[:, _RANDOM : _RANDOM + n] % self._total).astype(np.int64)  # column 0 unused
-        chosen[:, 0] = question
+        hashes = hash_keys(keys[:, None].repeat(len(self._streams), axis=1), self._streams)
+        # Column 0 of the random draws is unused: the question (the true answer's pair) goes there.
+        draws = hashes[:, : _RANDOM + n] % self._total
+        draws[:, _RANDOM] = draws[:, _QUESTION]
+        chosen = draws[:, _RANDOM:].astype(np.int64)
+        question = chosen[:, 0]
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
             # a random offset after it, so they are distinct pairs and never the question's own.
-            start, size, others = data.group_starts[question], data.group_sizes[question], self._others[question]
-            offset = (hashes[:, _WINDOW] % self._others_u64[question]).astype(np.int64)
-            after = (question - start)[:, None] + 1 + (offset[:, None] + self._window) % others[:, None]
-            window = start[:, None] + after % size[:, None]
-            chosen[:, 1:] = np.where(self._window < self._hard[question][:, None], window, chosen[:, 1:])
+            group = self._groups.take(question, axis=0)
+            start, size, others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3], group[:, 3:4], group[:, 4:5]
+            window = (hashes[:, _WINDOW : _WINDOW + 1] % others + self._window) % others
+            window = (window + after) % size + start
+            np.copyto(chosen[:, 1:], window, casting="unsafe", where=self._window < hard)
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
-        answers = data.answer_ids[chosen]
-        for round_ in range(1 << 62):
-            clash = ((answers[:, :, None] == answers[:, None, :]) & self._earlier).any(axis=2)
-            if not clash.any():
-                break
-            rows, columns = np.nonzero(clash)
-            chosen[rows, columns] = random_integers(keys[rows], len(data.questions), _REDRAW, round_, columns)
-            answers[rows, columns] = data.answer_ids[chosen[rows, columns]]
+        # One sort finds the episodes with a repeat (most have none); only they are looked at again.
+        answers = data.answer_ids.take(chosen)
+        ordered = np.sort(answers, axis=1)
+        repeated = ordered[:, 1:] == ordered[:, :-1]
+        if repeated.any():
+            self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, answers, keys)
         # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
-        order = np.argsort(hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> np.uint64(11), axis=1)
-        candidates = chosen[self._slots[:m, None], order]
-        target = np.argmin(order, axis=1)
-        features = data.features(question[:, None], candidates)
-        if self.hint is not None:
-            features = np.concatenate([features, self._hints(hashes[:, 2 * n + 1 :], target)[:, :, None]], axis=2)
+        order = (hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> _TOP_BITS).argsort(axis=1)
+        candidates = chosen.reshape(-1).take(order + self._cells[:m, None])
+        target = order.argmin(axis=1)
         state = self.state
-        state.question[slots] = question
-        state.candidates[slots] = candidates
-        state.target[slots] = target
-        state.features[slots] = features
-        state.inspected[slots] = self.bandit
-        state.steps[slots] = 0
-        state.inspections[slots] = 0
-        state.answer[slots] = -1
-        state.position[slots] = 0
-        state.outcome[slots] = INSPECT
-        shown = features * self.bandit  # zeros (signed as the features) until inspected
-        self.obs[slots] = np.concatenate(
-            [
-                shown.reshape(m, -1),
-                np.full((m, n), self.bandit, dtype=np.float32),
-                self._lengths[candidates],
-                np.zeros((m, 1), dtype=np.float32),
-            ],
-            axis=1,
-        )
+        state.question[rows] = question
+        state.candidates[rows] = candidates
+        state.target[rows] = target
+        state.features[rows, :, : len(FEATURES)] = data.features(question[:, None], candidates)
+        if self.hint is not None:
+            state.features[rows, :, -1] = self._hints(hashes[:, 2 * n + 1 :], target)
+        state.inspected[rows] = self.bandit
+        state.steps[rows] = 0
+        state.inspections[rows] = 0
+        state.answer[rows] = -1
+        state.position[rows] = 0
+        state.outcome[rows] = INSPECT
+        self._begins += 1
+        self._episode[rows] = self._begins
+        # The observation: features zero (signed as the features) and inspected flags zero until
+        # inspected (the bandit shows them all, and its flags are set once for all), the candidates'
+        # lengths, zero steps.
+        obs = self.obs
+        obs[rows, : f * n] = state.features[rows].reshape(m, -1) * self.bandit
+        if not self.bandit:
+            obs[rows, f * n : (f + 1) * n] = 0.0
+        obs[rows, (f + 1) * n : (f + 2) * n] = self._lengths.take(candidates)
+        obs[rows, -1] = 0.0
+
+    def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, answers: np.ndarray, keys: np.ndarray) -> None:
+        """Redraw, in place, each candidate of ``rows`` whose answer repeats an earlier column's, until none does.
+
+        Args:
+            rows: the rows of ``chosen`` with a repeated answer.
+            chosen: ``(m, candidates)`` pair indices, the true answer's in column 0 (never redrawn).
+            answers: their answer ids, kept equal to ``data.answer_ids[chosen]``.
+            keys: the rows' episode keys: round ``r``'s redraw of column ``j`` is its own hash counter.
+        """
+        data = self.data
+        for round_ in range(1 << 62):
+            clash = ((answers[rows, :, None] == answers[rows, None, :]) & self._earlier).any(axis=2)
+            which, columns = np.nonzero(clash)
+            if not which.size:
+                break
+            clashing = rows[which]
+            chosen[clashing, columns] = random_integers(keys[clashing], len(data.questions), _REDRAW, round_, columns)
+            answers[clashing, columns] = data.answer_ids[chosen[clashing, columns]]
+            rows = np.unique(clashing)  # only a row with a redrawn candidate can repeat again
 
     def _hints(self, hashes: np.ndarray, target: np.ndarray) -> np.ndarray:
         """``(len(hashes), candidates)``: 1 for the true answer, 0 for the others, plus noise, clipped to +-1.
@@ -262,32 +339,39 @@ class QACore(TaskCore):
         """
         n = self.candidates
         uniform = hashes_to_uniform(hashes)
-        noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :n])) * np.cos(2.0 * np.pi * uniform[:, n:])
-        label = np.arange(n) == target[:, None]
-        return np.clip(label + cast(float, self.hint) * noise, -1.0, 1.0).astype(np.float32)
+        noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :n])) * np.cos(_TWO_PI * uniform[:, n:])
+        hint = (self._positions == target[:, None]) + self._hint_scale * noise
+        return np.minimum(np.maximum(hint, _MINUS_ONE), _PLUS_ONE)  # the clip to +-1: np.clip's dispatch costs more
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
-        state, n, slots = self.state, self.candidates, self._slots
-        answering = actions >= self.answer_offset
+        state = self.state
+        answering = actions >= self._answer_offset
         inspecting = ~answering
-        position = actions % n
-        seen = state.inspected[slots, position]
-        outcome = np.where(answering, np.where(position == state.target, RIGHT, WRONG), np.where(seen, REPEAT, INSPECT))
-        seen |= inspecting
-        state.inspected[slots, position] = seen
-        state.answer[:] = np.where(answering, position, -1)
-        state.position[:] = position
-        state.outcome[:] = outcome
-        np.add(state.steps, 1, out=state.steps)
-        np.add(state.inspections, inspecting, out=state.inspections)
+        position = actions % self._n
+        cells = self._cells + position  # each slot's acted-on candidate in the flattened (num_envs, n) arrays
+        inspected = state.inspected.reshape(-1)
+        seen = inspected.take(cells)
+        # The outcome codes: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
+        outcome = np.where(answering, position == state.target, seen + _INSPECT)
+        seen = seen | inspecting
+        inspected[cells] = seen
+        # Whole-array writes of new values: numpy's in-place operators cost a one-slot call about twice.
+        state.answer[...] = np.where(answering, position, _NO_ANSWER)
+        state.position[...] = position
+        state.outcome[...] = outcome
+        steps = state.steps + _ONE
+        state.steps[...] = steps
+        state.inspections[...] = state.inspections + inspecting
         # The observation: the acted-on candidate's features (zeros until inspected) and flag (the
         # bandit shows them all from the start), the steps.
         if not self.bandit:
-            self.obs[slots[:, None], self._feature_columns[position]] = state.features[slots, position] * seen[:, None]
-            self.obs[slots, len(self.feature_names) * n + position] = seen
-        self.obs[:, -1] = state.steps / (n + 1)
-        return self._rewards[outcome], outcome != INSPECT
+            obs = self.obs.reshape(-1)
+            shown = state.features.reshape(-1, len(self.feature_names)).take(cells, axis=0) * seen[:, None]
+            obs[self._obs_cells + self._feature_columns.take(position, axis=0)] = shown
+            obs[self._flag_cells + position] = seen
+        self.obs[:, -1] = steps / self._step_scale
+        return self._rewards.take(outcome), outcome != _INSPECT
 
     def observe(self) -> np.ndarray:
         """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
@@ -301,38 +385,43 @@ class QACore(TaskCore):
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct`` (R@1), ``inspections``; also the ``target`` and ``answer`` positions (-1: none)."""
         state = self.state
-        return {
-            "correct": (state.outcome[slots] == RIGHT).astype(np.float64),
-            "inspections": state.inspections[slots].copy(),
-            "target": state.target[slots].copy(),
-            "answer": state.answer[slots].copy(),
+        return {  # take() copies: the values are the caller's
+            "correct": (state.outcome.take(slots) == _RIGHT).astype(np.float64),
+            "inspections": state.inspections.take(slots),
+            "target": state.target.take(slots),
+            "answer": state.answer.take(slots),
         }
 
     def text(self, slot: int) -> str:
         """The question, every candidate (with its features once inspected), and at the end the choice."""
+        # The single env asks for this text at every step: an episode's lines are made once and a
+        # candidate's features formatted once, when it is first seen inspected (features never change
+        # within an episode, and a candidate once inspected stays so until the next begin()).
         state, data = self.state, self.data
-        lines = [f"Q: {data.questions[state.question[slot]]}"]
-        for position, (pair, inspected, features) in enumerate(
-            zip(
-                state.candidates[slot].tolist(),
-                state.inspected[slot].tolist(),
-                state.features[slot].tolist(),
-                strict=True,
-            )
-        ):
-            line = f"  [{position}] {data.answers[pair]}"
-            if inspected:
-                line += self._text_features.format(*features)
-            lines.append(line)
+        episode = int(self._episode[slot])
+        parts = self._text_parts.get(slot)
+        if parts is None or parts.episode != episode:
+            answers = data.answers
+            lines = [f"Q: {data.questions[state.question[slot]]}"]
+            pairs = state.candidates[slot].tolist()
+            lines.extend([prefix + answers[pair] for prefix, pair in zip(self._text_prefixes, pairs, strict=True)])
+            parts = self._text_parts[slot] = _TextParts(episode, lines, [False] * self.candidates, "\n".join(lines))
+        inspected = state.inspected[slot].tolist()
+        if inspected != parts.shown:
+            features, template = state.features[slot].tolist(), self._text_features
+            for position, (now, before) in enumerate(zip(inspected, parts.shown, strict=True)):
+                if now and not before:
+                    parts.lines[position + 1] += template.format(*features[position])
+            parts.shown, parts.body = inspected, "\n".join(parts.lines)
         outcome = state.outcome[slot]
-        if outcome != INSPECT:
-            true = int(state.target[slot])
-            if outcome == REPEAT:
-                said = f"inspected [{state.position[slot]}] again, no answer"
-            else:
-                said = f"answered [{state.answer[slot]}] {data.answers[state.candidates[slot, state.answer[slot]]]!r}"
-            lines.append(f"-> {said}; true answer [{true}] {data.answers[state.candidates[slot, true]]!r}")
-        return "\n".join(lines)
+        if outcome == INSPECT:
+            return parts.body
+        true = int(state.target[slot])
+        if outcome == REPEAT:
+            said = f"inspected [{state.position[slot]}] again, no answer"
+        else:
+            said = f"answered [{state.answer[slot]}] {data.answers[state.candidates[slot, state.answer[slot]]]!r}"
+        return f"{parts.body}\n-> {said}; true answer [{true}] {data.answers[state.candidates[slot, true]]!r}"
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""

@@ -18,6 +18,7 @@ from nlp_envs.core import (
     check_int,
     hash_keys,
     hashes_to_uniform,
+    slot_index,
 )
 from nlp_envs.data.simulator import FACTOR_BOUND, Simulator, build_simulator
 from nlp_envs.policies import random_policy
@@ -48,6 +49,11 @@ PRICE_ITERATIONS = 4  # Dinkelbach iterations of the oracle's price
 
 _BLOCK = 16  # steps whose candidates are drawn in one call (the values do not depend on it)
 _CANDIDATE_BITS = 16  # each candidate is drawn from 16 bits of a step's hash words, the click from 32
+# Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
+# a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
+_ONE, _ZERO = np.array([1]), np.array([0.0])
+_CANDIDATE_SHIFT, _HALF, _TWO_TO_MINUS_32 = np.array([_CANDIDATE_BITS]), np.array([0.5]), np.array([2.0**-32])
+_MINUS_TWO, _TWO_PI = np.array([-2.0]), np.array([2.0 * np.pi])
 
 
 class RecommendationCore(TaskCore):
@@ -128,6 +134,13 @@ class RecommendationCore(TaskCore):
         self.max_steps = max_steps
         self.budget_start = budget
         self.info_titles = self.num_envs == 1 if info_titles is None else info_titles
+        # The titles, then "" at index -1: the title of the row shown (-1, none, at the start).
+        self._shown_titles = np.append(sim.titles, np.array([""], dtype=object))
+        # For text(): the titles as a list (it indexes faster than an object array), the offer's line
+        # prefixes and the header's end.
+        self._title_list = sim.titles.tolist()
+        self._offer_prefixes = [f"  [{j}] " for j in range(num_candidates)]
+        self._budget_text = f" (time budget {budget:g})"
         genres, dim = len(sim.genre_names), sim.dim
         self.user_size = 3 + dim + genres
         self._hidden = 3 + dim  # the first column the readout reads
@@ -158,7 +171,18 @@ class RecommendationCore(TaskCore):
         self._begin_words = np.arange(2 * sim.dim + 1 + _BLOCK * self._words)
 
         n, steps = self.num_envs, self.max_steps
-        self._slots = np.arange(n)
+        # Each slot's first cell in the flattened (num_envs, K) offer, (num_envs, BLOCK) block and
+        # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
+        self._offer_cells = np.arange(n) * k
+        self._block_cells = np.arange(n) * _BLOCK
+        self._block_size = np.array([_BLOCK])
+        self._history_cells = np.arange(n) * steps
+        self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
+        self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
+        # begin()'s user draw: the users, the last one, and the noise on a user's factors.
+        self._users, self._last_user = np.array([float(len(sim.user_factors))]), np.array([len(sim.user_factors) - 1])
+        self._taste_noise = TASTE_NOISE * sim.factor_scale
+        self._step_range, self._genre_range = np.arange(steps), np.arange(genres)
         # State rule (all tasks): no state array is a view into another. The user row is one array
         # (the user model is linear in it); its named columns are read through properties that
         # slice it on each access (``budget``), never kept as views.
@@ -210,14 +234,18 @@ class RecommendationCore(TaskCore):
         change[:m, taste] = DRIFT * sim.item_factors
         decay = np.ones(one + 1)
         decay[summary] = decay[fatigue] = FATIGUE_DECAY
-        self.change, self.decay, self._taste = change, decay, taste
-        self._taste_keep = np.array([[1.0], [1.0 - DRIFT]])  # interests kept without / with a click
+        # Row 0: what a step keeps of the state without a click; row 1: with one, where the interests
+        # also keep 1 - DRIFT. Their decay is exactly 1, so one product per step gives the same bits
+        # as decaying the row and then scaling the interests.
+        decay_by_click = np.stack([decay, decay])
+        decay_by_click[1, taste] *= 1.0 - DRIFT
+        self.change, self._decay_by_click = change, decay_by_click
         self.genre_bits = (sim.genres.astype(np.int64) << np.arange(genres)).sum(axis=1)
 
     def _draw_block(self, slots: np.ndarray, first: np.ndarray) -> None:
         """Draw the candidates and click draws of steps ``first .. first + BLOCK - 1`` of ``slots``."""
         words = hash_keys(
-            np.broadcast_to(self.episode[slots, None], (len(slots), len(self._block_words))),
+            self.episode[slots, None].repeat(len(self._block_words), axis=1),
             self._block_words + self._words * first[:, None],
         )
         self._store_block(slots, words)
@@ -229,67 +257,69 @@ class RecommendationCore(TaskCore):
         function of the session's key and the step alone: drawing a block at a time only saves
         calls. The words are cut as little-endian on every platform.
         """
+        rows = slot_index(slots)
         words = words.astype("<u8", copy=False).reshape(len(slots), _BLOCK, self._words)
         bits = words.view("<u2")[:, :, 2 : 2 + self.num_candidates].astype(np.int64)
-        self.block_candidates[slots] = self._stratum_low + ((bits * self._stratum_width) >> _CANDIDATE_BITS)
-        uniform = (words.view("<u4")[:, :, 0] + 0.5) * 2.0**-32
-        self.block_clicks[slots] = np.log(uniform) - np.log1p(-uniform)
+        self.block_candidates[rows] = self._stratum_low + ((bits * self._stratum_width) >> _CANDIDATE_SHIFT)
+        uniform = (words.view("<u4")[:, :, 0] + _HALF) * _TWO_TO_MINUS_32
+        self.block_clicks[rows] = np.log(uniform) - np.log1p(-uniform)
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a user (a real user's factors plus noise) and the first candidates of the session."""
         sim = self.sim
         count, dim = len(slots), sim.dim
+        rows = slot_index(slots)
         # Draws 0 .. 2d of the session: the user and the noise on their factors; then steps 0 .. BLOCK-1.
-        words = hash_keys(
-            np.broadcast_to(keys[:, None], (count, 2 * dim + 1 + len(self._block_words))), self._begin_words
-        )
+        words = hash_keys(keys[:, None].repeat(len(self._begin_words), axis=1), self._begin_words)
         draws = hashes_to_uniform(words[:, : 2 * dim + 1])
-        user = np.minimum((draws[:, 0] * len(sim.user_factors)).astype(np.int64), len(sim.user_factors) - 1)
-        gaussian = np.sqrt(-2.0 * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(2.0 * np.pi * draws[:, dim + 1 :])
+        user = np.minimum((draws[:, 0] * self._users).astype(np.int64), self._last_user)
+        gaussian = np.sqrt(_MINUS_TWO * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(_TWO_PI * draws[:, dim + 1 :])
         start = np.zeros((count, self.state.shape[1]))
         start[:, 0] = start[:, -1] = 1.0
-        start[:, self.user_size : -1] = sim.user_factors[user] + TASTE_NOISE * sim.factor_scale * gaussian
-        self.state[slots] = start
-        self.episode[slots] = keys
+        start[:, self.user_size : -1] = sim.user_factors[user] + self._taste_noise * gaussian
+        self.state[rows] = start
+        self.episode[rows] = keys
         self._store_block(slots, words[:, 2 * dim + 1 :])
-        self.user[slots] = user
+        self.user[rows] = user
         # Fresh arrays, not writes into ones that an earlier info may still hold.
         self.current, self.last_item = self.current.copy(), self.last_item.copy()
         self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
-        self.current[slots] = self.block_candidates[slots, 0]
-        self.steps[slots] = 0
-        self.last_item[slots] = -1
-        self.last_click[slots] = False
-        self.last_engagement[slots] = 0.0
+        self.current[rows] = self.block_candidates[rows, 0]
+        self.steps[rows] = 0
+        self.last_item[rows] = -1
+        self.last_click[rows] = False
+        self.last_engagement[rows] = 0.0
         self._lines = []
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
-        slots, state = self._slots, self.state
-        t = np.minimum(self.steps, self.max_steps - 1)
-        chosen = self.current[slots, actions]
-        readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], np.take(self.readout, chosen, axis=0))
+        state, steps = self.state, self.steps
+        t = np.minimum(steps, self._last_step)
+        chosen = self.current.reshape(-1).take(self._offer_cells + actions)
+        readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         logit, engagement = readout[:, 0], readout[:, 1]
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = logit > self.block_clicks[slots, self.steps % _BLOCK]
-        engagement = np.maximum(engagement, 0.0) * click
-        state *= self.decay
-        state[:, self._taste] *= self._taste_keep[click.view(np.int8)]
-        state += np.take(self.change, np.where(click, chosen, len(self.change) - 1), axis=0)
-        budget = self.budget
-        np.maximum(budget, 0.0, out=budget)
-        self.steps += 1
-        offset = self.steps % _BLOCK
-        starting = np.flatnonzero(offset == 0)
-        if starting.size:
-            self._draw_block(starting, self.steps[starting])
-        self.current = self.block_candidates[slots, offset]
-        self.history_items[slots, t] = chosen
-        self.history_clicks[slots, t] = click
-        self.history_engagement[slots, t] = engagement
+        click = logit > self.block_clicks.reshape(-1).take(self._block_cells + steps % self._block_size)
+        engagement = np.maximum(engagement, _ZERO) * click
+        state *= self._decay_by_click.take(click.view(np.int8), axis=0)
+        state += self.change.take(np.where(click, chosen, self._no_click), axis=0)
+        budget = np.maximum(state[:, 0], _ZERO)
+        state[:, 0] = budget
+        # A new array, not numpy's in-place operator (which costs a one-slot call about twice).
+        steps = steps + _ONE
+        self.steps[...] = steps
+        offset = steps % self._block_size
+        if not offset.all():  # some slot starts a new block of steps
+            starting = np.flatnonzero(offset == 0)
+            self._draw_block(starting, steps[starting])
+        self.current = self.block_candidates.reshape(-1, self.num_candidates).take(self._block_cells + offset, axis=0)
+        cells = self._history_cells + t
+        self.history_items.reshape(-1)[cells] = chosen
+        self.history_clicks.reshape(-1)[cells] = click
+        self.history_engagement.reshape(-1)[cells] = engagement
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
-        return rewards, budget <= 0.0
+        return rewards, budget <= _ZERO
 
     def outcomes(self, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What showing ``items`` now would do; **reads hidden state** (interests, fatigue).
@@ -322,11 +352,8 @@ class RecommendationCore(TaskCore):
         return self._observation(slots, len(slots))
 
     def _observation(self, index: slice | np.ndarray, count: int) -> np.ndarray:
-        observations = np.empty((count, self.user_size + self.num_candidates * self.item_size), np.float32)
-        observations[:, : self.user_size] = self.state[index, : self.user_size]
-        items = np.take(self.sim.features, self.current[index], axis=0)
-        observations[:, self.user_size :] = items.reshape(count, -1)
-        return observations
+        items = self.sim.features.take(self.current[index], axis=0).reshape(count, -1)
+        return np.concatenate([self.state[index, : self.user_size], items], axis=1, dtype=np.float32)
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The user block and the features of the chosen candidate (the item about to be shown)."""
@@ -349,19 +376,18 @@ class RecommendationCore(TaskCore):
             "shown": shown,
             "click": self.last_click[index],
             "engagement": self.last_engagement[index],
-            "budget": self.state[index, 0] * self.budget_start,
+            "budget": self.state[index, 0] * self._budget_scale,
         }
         if self.info_titles:
-            titles = self.sim.titles
-            info["offered_titles"] = titles[offered]
-            info["shown_title"] = np.where(shown >= 0, titles[shown], "")
+            info["offered_titles"] = self.sim.titles.take(offered)
+            info["shown_title"] = self._shown_titles.take(shown)
         return info
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """Clicks, click-through rate, total engagement, steps, and distinct genres clicked."""
         length = np.minimum(self.steps[slots], self.max_steps)
         # History beyond a session's length is stale (from the slot's previous session).
-        played = np.arange(self.max_steps) < length[:, None]
+        played = self._step_range < length[:, None]
         items, clicked = self.history_items[slots], self.history_clicks[slots] & played
         covered = np.bitwise_or.reduce(np.where(clicked, self.genre_bits[items], 0), axis=1)
         clicks = clicked.sum(axis=1)
@@ -370,17 +396,22 @@ class RecommendationCore(TaskCore):
             "ctr": clicks / np.maximum(length, 1),
             "engagement": np.where(played, self.history_engagement[slots], 0.0).sum(axis=1),
             "session_length": length,
-            "genre_coverage": ((covered[:, None] >> np.arange(len(self.sim.genre_names))) & 1).sum(axis=1),
+            "genre_coverage": ((covered[:, None] >> self._genre_range) & _ONE).sum(axis=1),
         }
 
     def text(self, slot: int) -> str:
         """The session so far, one line per shown item, then the budget left and the offer."""
-        sim = self.sim
         steps = min(int(self.steps[slot]), self.max_steps)
-        lines = [f"MovieLens user {self.user[slot]} (time budget {self.budget_start:g})"]
+        lines = [f"MovieLens user {int(self.user[slot])}{self._budget_text}"]
         lines.extend(self._session_lines(slot, steps))
-        lines.append(f"budget left {self.budget[slot] * self.budget_start:.2f}; on offer:")
-        lines.extend(f"  [{j}] {sim.titles[item]}" for j, item in enumerate(self.current[slot].tolist()))
+        lines.append(f"budget left {self.state[slot, 0] * self.budget_start:.2f}; on offer:")
+        titles = self._title_list
+        lines.extend(
+            [
+                prefix + titles[item]
+                for prefix, item in zip(self._offer_prefixes, self.current[slot].tolist(), strict=True)
+            ]
+        )
         return "\n".join(lines)
 
     def _session_lines(self, slot: int, steps: int) -> list[str]:

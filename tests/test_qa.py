@@ -334,6 +334,59 @@ def test_text_in_info_and_render_has_the_question_and_the_chosen_answer() -> Non
     assert f"-> answered [7] {chosen!r}; true answer" in info["text"] and info["text"] == env.render()
 
 
+def rebuilt_text(core: QACore, slot: int) -> str:
+    """``core.text(slot)`` made afresh, without what earlier calls kept."""
+    core._text_parts.pop(slot, None)
+    return core.text(slot)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_the_text_kept_between_steps_equals_the_text_made_afresh(env_id: str, rng: np.random.Generator) -> None:
+    """text() keeps an episode's lines and formats a candidate once; each text is the one made from scratch."""
+    env = gym.make(env_id, render_mode="ansi")
+    core = core_of(env)
+    _, info = env.reset(seed=2)
+    episodes = 0
+    for _ in range(300):
+        _, _, terminated, truncated, step_info = env.step(int(rng.integers(env.action_space.n)))
+        assert step_info["text"] == env.render() == rebuilt_text(core, 0)
+        if terminated or truncated:
+            if episodes % 3 == 0:  # a step after the end acts on the finished episode's arrays
+                _, _, _, _, step_info = env.step(int(rng.integers(env.action_space.n)))
+                assert step_info["text"] == rebuilt_text(core, 0)
+            episodes += 1
+            _, info = env.reset()
+            assert info["text"] == rebuilt_text(core, 0)  # a new episode never shows the last one's lines
+    assert episodes >= 50
+    vector = make_vec(env_id, 5, info_text=True, autoreset_mode=AutoresetMode.SAME_STEP)
+    vector.reset(seed=4)
+    for _ in range(60):
+        _, _, terminated, truncated, infos = vector.step(rng.integers(vector.single_action_space.n, size=5))
+        for slot in range(5):
+            assert core_of(vector).text(slot) == rebuilt_text(core_of(vector), slot)
+        for slot in np.flatnonzero(terminated | truncated):
+            assert infos["text"][slot] == rebuilt_text(core_of(vector), slot)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"bandit": True}, {"candidates": 4, "answer_hint": 0.25}])
+def test_the_observation_kept_in_place_equals_the_state_it_shows(kwargs: dict, rng: np.random.Generator) -> None:
+    """begin() and advance() write only what changed; the whole observation is what the state says."""
+    env = make_vec("nlp_envs/QA-v0", 6, **kwargs)
+    core = core_of(env)
+    observations, _ = env.reset(seed=8)
+    n = core.candidates
+    for _ in range(80):
+        state = core.state
+        shown = state.features * state.inspected[:, :, None]  # zeros signed as the features until inspected
+        expected = np.concatenate(
+            [shown.reshape(6, -1), state.inspected, core._lengths[state.candidates], state.steps[:, None] / (n + 1)],
+            axis=1,
+            dtype=np.float32,
+        )
+        assert observations.tobytes() == expected.tobytes()
+        observations, *_ = env.step(rng.integers(env.single_action_space.n, size=6))
+
+
 @pytest.mark.parametrize("env_id", IDS)
 def test_both_checkers_pass(env_id: str) -> None:
     gym_check_env(gym.make(env_id).unwrapped, skip_render_check=True)

@@ -14,7 +14,14 @@ import nlp_envs
 from nlp_envs.data import MOVIELENS_100K, MissingDataError
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.movielens import fit_factors, load_ratings
-from nlp_envs.recommendation import QUALITY_REFUND, QUALITY_THRESHOLD, STEP_COST, RecommendationCore
+from nlp_envs.recommendation import (
+    DRIFT,
+    FATIGUE_DECAY,
+    QUALITY_REFUND,
+    QUALITY_THRESHOLD,
+    STEP_COST,
+    RecommendationCore,
+)
 from tests.conftest import make_vec
 
 ENV_ID = "nlp_envs/Recommendation-v0"
@@ -109,6 +116,44 @@ def test_budget_follows_the_documented_rule(rng: np.random.Generator) -> None:
         assert not ((rewards > 0) & ~infos["click"]).any()
         if terminated.any():
             break
+
+
+def test_a_step_tires_and_drifts_the_user_as_the_model_says(rng: np.random.Generator) -> None:
+    """Fatigue and the history summary decay by 0.8 and move toward a clicked movie; a click pulls the interests."""
+    env = make_vec(ENV_ID, 8, info_titles=True)
+    core: RecommendationCore = env.unwrapped.core
+    sim, d, genres = core.sim, core.sim.dim, len(core.sim.genre_names)
+    summary, fatigue = slice(3, 3 + d), slice(3 + d, 3 + d + genres)
+    taste = slice(core.user_size, core.user_size + d)
+    env.reset(seed=6)
+    restarting = np.zeros(8, dtype=bool)
+    clicks = 0
+    for _ in range(40):
+        before = core.state.copy()
+        actions = rng.integers(core.num_candidates, size=8)
+        shown = core.current[np.arange(8), actions]
+        _, _, terminated, truncated, infos = env.step(actions)
+        stepped = ~restarting  # NEXT_STEP: a slot that had ended restarts instead of stepping
+        click = infos["click"][:, None]
+        kept = before[stepped]
+        expected_summary = (
+            FATIGUE_DECAY * kept[:, summary]
+            + click[stepped] * (1 - FATIGUE_DECAY) * (sim.features[shown, 3 + genres :][stepped])
+        )
+        expected_fatigue = (
+            FATIGUE_DECAY * kept[:, fatigue] + click[stepped] * (1 - FATIGUE_DECAY) * (sim.genres[shown][stepped])
+        )
+        pulled = kept[:, taste] + DRIFT * (sim.item_factors[shown][stepped] - kept[:, taste])
+        expected_taste = np.where(click[stepped], pulled, kept[:, taste])
+        np.testing.assert_allclose(core.state[stepped][:, summary], expected_summary, atol=1e-7)
+        np.testing.assert_allclose(core.state[stepped][:, fatigue], expected_fatigue, atol=1e-7)
+        np.testing.assert_allclose(core.state[stepped][:, taste], expected_taste, atol=1e-7)
+        np.testing.assert_array_equal(
+            infos["shown_title"], np.where(infos["shown"] >= 0, sim.titles[infos["shown"]], "")
+        )
+        clicks += int(infos["click"][stepped].sum())
+        restarting = terminated | truncated
+    assert clicks >= 20
 
 
 def test_observation_layout_and_afterstate() -> None:
