@@ -467,7 +467,7 @@ def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
     n = core.n_slots
     actions = np.arange(core.n_actions)
     core._rows = actions  # decode every action at once (the rows are only used for indexing)
-    desk = core._decode(actions)
+    desk = core._decode(actions, np.ones(len(actions), dtype=bool))
     request, confirm = (actions >= 1) & (actions <= n), (actions > n) & (actions <= 2 * n)
     expected = {
         "ask": actions == 0,
@@ -486,6 +486,10 @@ def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
     np.testing.assert_array_equal(desk.slot[request], actions[request] - 1)
     np.testing.assert_array_equal(desk.slot[confirm], actions[confirm] - n - 1)
     assert ((desk.slot >= 0) & (desk.slot < n)).all()
+    # In a call that is over or done an act is of no kind: nothing in the turn reads it.
+    over = core._decode(actions, np.zeros(len(actions), dtype=bool))
+    for kind in expected:
+        assert not getattr(over, kind).any(), kind
 
 
 @pytest.mark.parametrize("n", [5, TurnDraws.SMALL + 1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -111,11 +112,11 @@ class DeskActs:
         return np.remainder(np.where(confirm, acts - (n_slots + 1), acts - 1), n_slots)
 
 
-@dataclass(frozen=True)
-class DeskTurn:
+class DeskTurn(NamedTuple):
     """One act per episode slot, decoded, with the belief it carries (what the user hears from the desk).
 
-    The kind masks (one per :data:`DESK_KINDS`) are not restricted to live calls; ``slot`` is the
+    The kind masks (one per :data:`DESK_KINDS`) are restricted to ``live`` calls (every part of a turn
+    asks "a live call whose desk did this"; an act in a call that is over or done does nothing); ``slot`` is the
     slot a request or confirm is about (a valid index for the other acts). The belief arrays are
     the desk's own (not copies): a confirmation says the believed value, an execution does the
     believed task.
@@ -123,6 +124,7 @@ class DeskTurn:
     Attributes:
         rows: the episode slots ``0 .. n - 1`` (for indexing).
         actions: the action ids, shape ``(n,)``.
+        live: ``(n,)`` the call goes on and the task is not done.
         ask: ask for the intent.
         request: request ``slot``.
         confirm: confirm ``slot`` (its believed value).
@@ -142,6 +144,7 @@ class DeskTurn:
 
     rows: np.ndarray
     actions: np.ndarray
+    live: np.ndarray
     ask: np.ndarray
     request: np.ndarray
     confirm: np.ndarray

@@ -7,13 +7,12 @@ The random draws come from :mod:`nlp_envs.dialogue.draws`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Said:
+class Said(NamedTuple):
     """The items the users said in one turn, by channel (all arrays index episode slots or slots).
 
     Readings are ordered intent readings first, then channel A, then channel B.
@@ -51,8 +50,7 @@ class Said:
         return joined([self.a_slots, self.b_slots])
 
 
-@dataclass(frozen=True)
-class Readings:
+class Readings(NamedTuple):
     """What the understanding made of a :class:`Said`, one entry per item in its order.
 
     Attributes:

@@ -8,7 +8,7 @@ the same dialogue always reads the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,8 +43,7 @@ _SALT_COLUMN = {salt: column for column, salt in enumerate(TEMPLATE_SALTS)}
 _SALT_COUNTERS = np.array(TEMPLATE_SALTS, dtype=np.uint64) + np.uint64(7919)  # the counters of pick()
 
 
-@dataclass(frozen=True)
-class TurnRecord:
+class TurnRecord(NamedTuple):
     """One turn of a one-slot core's call, as the text needs it.
 
     Attributes:

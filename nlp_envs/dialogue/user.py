@@ -9,6 +9,7 @@ desk's belief is updated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,9 +82,8 @@ class UserState:
         )
 
 
-@dataclass(frozen=True)
-class Utterance:
-    """What users said (an opening, or the start of a :class:`Reply`).
+class Utterance(NamedTuple):
+    """What users said (an opening; a :class:`Reply` starts with the same three fields).
 
     Attributes:
         acts: ``(m, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
@@ -96,11 +96,13 @@ class Utterance:
     draws: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-@dataclass(frozen=True)
-class Reply(Utterance):
+class Reply(NamedTuple):
     """The users' answer to one desk turn (all ``(n,)`` unless said otherwise).
 
     Attributes:
+        acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
+        said: what was said, for the channel.
+        draws: the channel's uniform per intent, channel-A and channel-B item of ``said``.
         asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot in a live call.
         asked_slots: ``(q,)`` that slot.
         not_needed: ``(q,)`` the user said "that doesn't apply" (its intent does not need the slot).
@@ -110,6 +112,9 @@ class Reply(Utterance):
         bye: the user says goodbye (the desk ended the call, or acted after the task was done).
     """
 
+    acts: np.ndarray
+    said: Said
+    draws: tuple[np.ndarray, np.ndarray, np.ndarray]
     asked: np.ndarray
     asked_slots: np.ndarray
     not_needed: np.ndarray
@@ -193,7 +198,7 @@ class UserSimulator:
         said = Said(said_i, nothing, nothing, said_b, slots_b, nothing.astype(bool), nothing, np.full(len(said_b), -1))
         return Utterance(acts, said, (u[open_intent, 6], u[:0, 0], u[volunteer, 7]))
 
-    def change_mind(self, user: UserState, desk: DeskTurn, live: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray:
         """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
 
         Never on a turn that ends the call or executes: the change would go unheard.
@@ -203,7 +208,7 @@ class UserSimulator:
             return due
         rows = desk.rows
         change_slot = user.change_slot
-        change = due & live & desk.talking & user.told[rows, change_slot]
+        change = due & desk.talking & user.told[rows, change_slot]
         if np.count_nonzero(change):
             hit, slot = rows[change], change_slot[change]
             user.goal_values[hit, slot] = user.change_value[change]
@@ -212,7 +217,7 @@ class UserSimulator:
         return change
 
     def respond(
-        self, user: UserState, desk: DeskTurn, change: np.ndarray, live: np.ndarray, over: np.ndarray, draws: np.ndarray
+        self, user: UserState, desk: DeskTurn, change: np.ndarray, over: np.ndarray, draws: np.ndarray
     ) -> Reply:
         """The users' answers to the desk's acts (after :meth:`change_mind`).
 
@@ -223,7 +228,6 @@ class UserSimulator:
             user: the users.
             desk: the desk's acts.
             change: the users who changed their mind this turn.
-            live: ``(n,)`` the call goes on and the task is not done.
             over: ``(n,)`` the call had already ended.
             draws: ``(n, 4)`` the turn's uniforms: the intent, A and B channels' draws, volunteering.
 
@@ -234,9 +238,9 @@ class UserSimulator:
         told, required = user.told, user.goal_required
         relevant = required[rows, k]
         believed = desk.values[rows, k]
-        ask = live & desk.ask
-        answer = live & desk.request & relevant
-        confirm = live & desk.confirm & relevant
+        ask = desk.ask
+        answer = desk.request & relevant
+        confirm = desk.confirm & relevant
         affirming = False
         if np.count_nonzero(confirm):
             right = believed == user.goal_values[rows, k]
@@ -245,7 +249,7 @@ class UserSimulator:
         else:  # nobody affirms or denies: both are the all-False ``confirm`` (read only)
             affirm = negate = confirm
         # Channel A: the slot the desk asked about (or the first wrong one after a failed execution).
-        execute = live & desk.execute
+        execute = desk.execute
         executing = bool(np.count_nonzero(execute))
         if executing:
             intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
@@ -259,7 +263,7 @@ class UserSimulator:
         else:  # nobody thanks or complains: both are the all-False ``execute`` (read only)
             thank = complain = execute
             a_slot, a_valid, inform_intent = k, answer | confirm, ask
-        irrelevant = live & desk.asks_slot & ~relevant
+        irrelevant = desk.asks_slot & ~relevant
         intent_told = user.intent_told
         k_told = told[rows, k]
         repeat = (ask & intent_told) | (answer & k_told)
@@ -267,7 +271,7 @@ class UserSimulator:
         if affirming:
             repeat |= affirm & user.affirmed[rows, k]
         useless = user.useless + (repeat | irrelevant | complain)
-        hangup = live & desk.staying & (useless >= self.patience)
+        hangup = desk.staying & (useless >= self.patience)
         if executing:
             hangup &= ~thank
 
@@ -296,18 +300,18 @@ class UserSimulator:
             volunteer = b_valid = change
             b_slot = k
 
-        asked = rows[desk.asks_slot & live]
+        asked = rows[desk.asks_slot]
         said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
         denied = np.where(negate[said_a], believed[said_a], -1)
         if len(said_b):
             denied = np.concatenate((denied, np.full(len(said_b), -1)))
         said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
-        bye = ~(over | (desk.staying & live))  # not over, and ending or not live (the task is done)
+        bye = ~(over | desk.staying)  # not over, and ending or not live (the task is done)
         user.useless[:] = useless
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
         acts = np.array(
             [
-                np.zeros(len(live), dtype=bool),
+                np.zeros(len(over), dtype=bool),
                 inform_intent | (a_valid & ~affirm) | volunteer,
                 repeat,
                 irrelevant,
@@ -320,7 +324,7 @@ class UserSimulator:
                 bye,
             ]
         ).T
-        user.acts[:] = acts  # all False for calls already over: every act above needs ``live``
+        user.acts[:] = acts  # all False for calls already over: every act above needs a live call
         return Reply(
             acts=acts,
             said=said,
