@@ -84,8 +84,8 @@ class Belief:
             uniform_rows=uniform_rows,
         )
 
-    def clear(self, slots: np.ndarray) -> None:
-        """Back to the prior in episode slots ``slots`` (a new user)."""
+    def clear(self, slots: np.ndarray | slice) -> None:
+        """Back to the prior in episode slots ``slots`` (an index array or a slice; a new user)."""
         self.intent_belief[slots] = 1.0 / self.n_intents
         self.intent_heard[slots] = False
         self.intent_value[slots] = 0

@@ -52,13 +52,13 @@ class TurnDraws:
         self.table = np.zeros((n if self.blocks else 0, self.BLOCK, 4))
         self.start = np.zeros(n if self.blocks else 0, dtype=np.int64)  # the first turn of each slot's block
 
-    def fill(self, slots: np.ndarray, keys: np.ndarray, start: np.ndarray) -> None:
-        """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (episode keys ``keys``)."""
+    def fill(self, slots: np.ndarray | slice, keys: np.ndarray, start: np.ndarray) -> None:
+        """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (index array or slice; keys ``keys``)."""
         if not self.blocks:
             return
         turns = (start[:, None] + np.arange(self.BLOCK)).reshape(-1)
         draws = uniforms(keys.repeat(self.BLOCK), TURN_STREAM, turns, 1)
-        self.table[slots] = draws.reshape(len(slots), self.BLOCK, 4)
+        self.table[slots] = draws.reshape(len(start), self.BLOCK, 4)
         self.start[slots] = start
 
     def take(self, rows: np.ndarray, keys: np.ndarray, turn: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from nlp_envs.core import (
     check_int,
     check_probability,
     check_reward,
+    slot_index,
 )
 from nlp_envs.data.ontology import Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
@@ -69,8 +70,8 @@ class CallState:
             actions=np.zeros((n, max_turns + 1), dtype=np.int16),
         )
 
-    def clear(self, slots: np.ndarray) -> None:
-        """A new call in ``slots``."""
+    def clear(self, slots: np.ndarray | slice) -> None:
+        """A new call in ``slots`` (episode slots, or a slice of them)."""
         self.turn[slots] = 0
         self.done[slots] = False
         self.over[slots] = False
@@ -230,10 +231,11 @@ class DialogueCore(TaskCore):
         if draws is None:
             draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)[:, 4 * self._goal_blocks :]
         self._obs = None
-        self.call.clear(slots)
-        self.turn_draws.fill(slots, keys, np.zeros(len(slots), dtype=np.int64))
-        self.belief.clear(slots)
-        opening = self.simulator.begin(self.user, slots, keys, intents, values, draws)
+        picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
+        self.call.clear(picked)
+        self.turn_draws.fill(picked, keys, np.zeros(len(slots), dtype=np.int64))
+        self.belief.clear(picked)
+        opening = self.simulator.begin(self.user, slots, picked, keys, intents, values, draws)
         readings = self._hear(opening.said, opening.draws)
         self.belief.hear_opening(opening.said, readings)
         if self._history is not None and len(slots):
@@ -362,18 +364,16 @@ class DialogueCore(TaskCore):
         self, intent_known: np.ndarray, filled: np.ndarray, needed: np.ndarray, conf: np.ndarray, waiting: np.ndarray
     ) -> np.ndarray:
         """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``waiting``: no thanks yet)."""
+        # The columns in action order (ask, requests, confirms, execute, hand off, close), joined in one
+        # call: on a small batch each numpy call costs more than its work, so few and whole-row ones.
+        waiting_col = waiting[:, None]
         needed = needed | ~intent_known[:, None]
-        open_slots = needed & (conf < 0.999)
-        missing = needed & ~filled
-        any_missing = missing[np.arange(len(missing)), missing.argmax(axis=1)]  # cheaper than any(axis=1)
-        masks = np.empty((len(filled), self.n_actions), dtype=bool)
-        masks[:, self.ASK] = waiting
-        masks[:, 1 : self.n_slots + 1] = open_slots & waiting[:, None]
-        masks[:, self.n_slots + 1 : 2 * self.n_slots + 1] = open_slots & filled & waiting[:, None]
-        masks[:, self.EXECUTE] = intent_known & ~any_missing & waiting
-        masks[:, self.HANDOFF] = waiting
-        masks[:, self.CLOSE] = ~waiting
-        return masks
+        requests = needed & (conf < 0.999) & waiting_col
+        missing = np.logical_or.reduce(needed > filled, axis=1)  # a needed slot is not filled
+        execute = intent_known & waiting & ~missing
+        return np.concatenate(
+            (waiting_col, requests, requests & filled, execute[:, None], waiting_col, ~waiting_col), axis=1
+        )
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).

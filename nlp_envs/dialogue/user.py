@@ -157,6 +157,7 @@ class UserSimulator:
         self,
         user: UserState,
         slots: np.ndarray,
+        picked: np.ndarray | slice,
         keys: np.ndarray,
         intents: np.ndarray,
         values: np.ndarray,
@@ -164,25 +165,27 @@ class UserSimulator:
     ) -> Utterance:
         """New users with goals ``(intents, values)`` in episode slots ``slots``; return their opening.
 
+        ``picked`` indexes the same rows as ``slots`` (``core.slot_index(slots)``: a slice for one slot).
+
         ``draws`` ``(m, 8)``: change coin, change turn, change slot, change value, opening coin,
         volunteer coin, then the channel's draws for the opening's intent and volunteered slot.
         """
         u, m = draws, len(slots)
-        user.keys[slots] = keys
-        user.start_intent[slots] = user.goal_intent[slots] = intents
-        user.goal_required[slots] = self.ontology.required[intents]
-        user.start_values[slots] = user.goal_values[slots] = values
+        user.keys[picked] = keys
+        user.start_intent[picked] = user.goal_intent[picked] = intents
+        user.goal_required[picked] = self.ontology.required[intents]
+        user.start_values[picked] = user.goal_values[picked] = values
         counts = self.slot_counts[intents]
         changing = self.agenda[intents, np.minimum((u[:, 2] * counts).astype(np.int64), counts - 1)]
         size = self.ontology.n_values[changing]
         shift = 1 + np.minimum((u[:, 3] * (size - 1)).astype(np.int64), size - 2)
-        user.change_turn[slots] = np.where(u[:, 0] < self.p_change, 1 + (u[:, 1] * 4).astype(np.int64), NEVER)
-        user.change_slot[slots] = changing
-        user.change_value[slots] = (values[np.arange(m), changing] + shift) % size
-        user.intent_told[slots] = False
-        user.told[slots] = False
-        user.affirmed[slots] = False
-        user.useless[slots] = 0
+        user.change_turn[picked] = np.where(u[:, 0] < self.p_change, 1 + (u[:, 1] * 4).astype(np.int64), NEVER)
+        user.change_slot[picked] = changing
+        user.change_value[picked] = (values[np.arange(m), changing] + shift) % size
+        user.intent_told[picked] = False
+        user.told[picked] = False
+        user.affirmed[picked] = False
+        user.useless[picked] = 0
         # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
         open_intent = u[:, 4] < self.p_open_intent
         volunteer = open_intent & (u[:, 5] < self.p_volunteer)
@@ -194,7 +197,7 @@ class UserSimulator:
         acts = np.zeros((m, len(USER_ACTS)), dtype=bool)
         acts[:, GREET] = ~open_intent
         acts[:, INFORM] = open_intent
-        user.acts[slots] = acts
+        user.acts[picked] = acts
         said = Said(said_i, nothing, nothing, said_b, slots_b, nothing.astype(bool), nothing, np.full(len(said_b), -1))
         return Utterance(acts, said, (u[open_intent, 6], u[:0, 0], u[volunteer, 7]))
 
