@@ -160,9 +160,9 @@ class Belief:
 
     def _hear_slots(self, said: Said, readings: Readings) -> None:
         """The slot-value Bayes update on the slot readings; a value the user has just denied gets probability 0."""
-        rows, slots = said.slot_rows, said.slots
-        if not rows.size:
+        if not len(said.a_rows) + len(said.b_rows):  # no slot value said (most turns of a small batch)
             return
+        rows, slots = said.slot_rows, said.slots
         value, conf = readings.heard[readings.n_intents :], readings.conf[readings.n_intents :]
         belief = self.slot_belief[rows, slots]
         denied = said.denied

@@ -66,6 +66,18 @@ class Readings(NamedTuple):
     n_intents: int
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, made read only (for the shared empty records)."""
+    array.flags.writeable = False
+    return array
+
+
+#: The readings of a turn in which nothing was said (one shared record: its arrays are read only).
+NOTHING_HEARD = Readings(
+    _read_only(np.empty(0, np.int64)), _read_only(np.empty(0, np.int64)), _read_only(np.empty(0)), 0
+)
+
+
 def hear(
     said: Said,
     *,
@@ -92,7 +104,7 @@ def hear(
     """
     n_i, n_a, n_b = len(said.intent_rows), len(said.a_rows), len(said.b_rows)
     if not n_i + n_a + n_b:  # nothing said (common in a small batch): no channel work
-        return Readings(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), 0)
+        return NOTHING_HEARD
     # Each channel's items, in order; a small batch often uses one channel, and skips the others.
     truths, sizes, uniform = [], [], []
     if n_i:

@@ -421,7 +421,7 @@ class DialogueCore(TaskCore):
         replays the slot's episode from its key and logged acts in a one-slot copy (text stays
         out of the batched hot path).
         """
-        turns = int(min(self.call.turn[slot], self.max_turns))
+        turns = min(int(self.call.turn[slot]), self.max_turns)
         if self._history is not None and len(self._history) == turns + 1:
             if self._history_draws is None:
                 self._history_draws = TemplateDraws(self.user.keys[slot : slot + 1])
