@@ -136,6 +136,8 @@ class DeskTurn(NamedTuple):
         staying: not ending.
         talking: neither ending nor executing.
         slot: the slot a request or confirm is about.
+        cell: ``rows * n_slots + slot``, the flat index of ``(row, slot)`` in the C-ordered
+            ``(n, n_slots)`` arrays (``array.take(cell)``: one cheap gather instead of fancy indexing).
         intent_heard: ``(n,)`` whether the desk has heard an intent.
         intent: ``(n,)`` the believed intent.
         filled: ``(n, n_slots)`` whether the desk has heard each slot.
@@ -156,6 +158,7 @@ class DeskTurn(NamedTuple):
     staying: np.ndarray
     talking: np.ndarray
     slot: np.ndarray
+    cell: np.ndarray
     intent_heard: np.ndarray
     intent: np.ndarray
     filled: np.ndarray

@@ -31,7 +31,7 @@ from nlp_envs.data.ontology import Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
 from nlp_envs.dialogue.channel import Readings, Said, hear
-from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, uniforms
+from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
 from nlp_envs.dialogue.user import UserSimulator, UserState
@@ -187,6 +187,7 @@ class DialogueCore(TaskCore):
     def _allocate(self, n: int) -> None:
         """Allocate the state of ``n`` episode slots: the users, the desk's belief about them, the calls."""
         self._rows = np.arange(n)
+        self._row_cells = self._rows * self.n_slots  # the flat index of each row's slot 0 in (n, n_slots) arrays
         self._intent_sizes = np.full(n, self.n_intents)  # the channel's set size of every intent reading
         self.user = UserState.allocate(n, self.n_slots)
         self.belief = Belief.allocate(n, self.ontology)
@@ -203,9 +204,13 @@ class DialogueCore(TaskCore):
     # ----------------------------------------------------------------------------------- episodes
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw each slot's user (goal, opening, changed mind) from its episode key; the user speaks first."""
-        draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)
+        blocks = self._goal_blocks + 2
+        # A small batch keeps blocks of turn draws: it hashes the first with the goal's, in one call.
+        draws, turns = (
+            episode_uniforms(keys, blocks) if self.turn_draws.blocks else (uniforms(keys, GOAL_STREAM, 0, blocks), None)
+        )
         intents, values = self.simulator.goals(draws)
-        self.begin_with_goals(slots, keys, intents, values, draws[:, 4 * self._goal_blocks :])
+        self.begin_with_goals(slots, keys, intents, values, draws[:, 4 * self._goal_blocks :], turn_draws=turns)
 
     def begin_with_goals(
         self,
@@ -214,6 +219,8 @@ class DialogueCore(TaskCore):
         intents: np.ndarray,
         values: np.ndarray,
         draws: np.ndarray | None = None,
+        *,
+        turn_draws: np.ndarray | None = None,
     ) -> None:
         """Start episodes in ``slots`` with given goals (for tests and curricula); the rest comes from ``keys``.
 
@@ -223,6 +230,8 @@ class DialogueCore(TaskCore):
             intents: goal intent ids, shape ``(m,)``.
             values: goal value ids for every slot, shape ``(m, n_slots)`` (only the intent's slots matter).
             draws: the user's ``(m, 8)`` uniforms if already drawn from ``keys`` (by :meth:`begin`).
+            turn_draws: the ``(m, TurnDraws.BLOCK, 4)`` uniforms of the first turns if already drawn
+                from ``keys`` (by :meth:`begin`).
         """
         slots = np.asarray(slots, dtype=np.int64)
         keys = np.asarray(keys, dtype=np.uint64)
@@ -233,7 +242,11 @@ class DialogueCore(TaskCore):
         self._obs = None
         picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
         self.call.clear(picked)
-        self.turn_draws.fill(picked, keys, np.zeros(len(slots), dtype=np.int64))
+        first_turn = np.zeros(len(slots), dtype=np.int64)
+        if turn_draws is None:
+            self.turn_draws.fill(picked, keys, first_turn)
+        else:
+            self.turn_draws.put(picked, first_turn, turn_draws)
         self.belief.clear(picked)
         opening = self.simulator.begin(self.user, slots, picked, keys, intents, values, draws)
         readings = self._hear(opening.said, opening.draws)
@@ -279,6 +292,7 @@ class DialogueCore(TaskCore):
         # of fancy indexing on a small batch). Every part of the turn reads a kind in live calls only.
         kinds = self._kind_table.take(act, axis=1)
         kinds &= live
+        slot = self._slot_table.take(act)
         ask, request, confirm, asks_slot, execute, handoff, close, ending, staying, talking = kinds
         return DeskTurn(
             rows=self._rows,
@@ -294,7 +308,8 @@ class DialogueCore(TaskCore):
             ending=ending,
             staying=staying,
             talking=talking,
-            slot=self._slot_table[act],
+            slot=slot,
+            cell=self._row_cells + slot,
             intent_heard=belief.intent_heard,
             intent=belief.intent_value,
             filled=belief.heard,

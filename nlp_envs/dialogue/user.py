@@ -237,16 +237,17 @@ class UserSimulator:
         Returns:
             The reply; ``user`` is updated (what it has told, its patience, its last acts).
         """
-        rows, k = desk.rows, desk.slot
+        rows, k, cell = desk.rows, desk.slot, desk.cell
         told, required = user.told, user.goal_required
-        relevant = required[rows, k]
-        believed = desk.values[rows, k]
+        relevant = required.take(cell)
+        believed = desk.values.take(cell)
         ask = desk.ask
         answer = desk.request & relevant
         confirm = desk.confirm & relevant
         affirming = False
-        if np.count_nonzero(confirm):
-            right = believed == user.goal_values[rows, k]
+        confirming = bool(np.count_nonzero(confirm))
+        if confirming:
+            right = believed == user.goal_values.take(cell)
             affirm, negate = confirm & right, confirm & ~right
             affirming = bool(np.count_nonzero(affirm))
         else:  # nobody affirms or denies: both are the all-False ``confirm`` (read only)
@@ -268,12 +269,12 @@ class UserSimulator:
             a_slot, a_valid, inform_intent = k, answer | confirm, ask
         irrelevant = desk.asks_slot & ~relevant
         intent_told = user.intent_told
-        k_told = told[rows, k]
+        k_told = told.take(cell)
         repeat = (ask & intent_told) | (answer & k_told)
         fresh = (ask | answer) & ~repeat  # ask and answer never meet: the untold ones
         if affirming:
-            repeat |= affirm & user.affirmed[rows, k]
-        useless = user.useless + (repeat | irrelevant | complain)
+            repeat |= affirm & user.affirmed.take(cell)
+        useless = np.add(user.useless, repeat | irrelevant | complain, out=user.useless)
         hangup = desk.staying & (useless >= self.patience)
         if executing:
             hangup &= ~thank
@@ -305,12 +306,15 @@ class UserSimulator:
 
         asked = rows[desk.asks_slot]
         said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
-        denied = np.where(negate[said_a], believed[said_a], -1)
-        if len(said_b):
-            denied = np.concatenate((denied, np.full(len(said_b), -1)))
+        draws_by_use = draws.T  # a row per use: one-axis gathers
+        if confirming:
+            denied = np.where(negate[said_a], believed[said_a], -1)
+            if len(said_b):
+                denied = np.concatenate((denied, np.full(len(said_b), -1)))
+        else:  # no confirmation, so no "no" this turn
+            denied = np.full(len(said_a) + len(said_b), -1)
         said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
         bye = ~(over | desk.staying)  # not over, and ending or not live (the task is done)
-        user.useless[:] = useless
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
         acts = np.array(
             [
@@ -331,7 +335,7 @@ class UserSimulator:
         return Reply(
             acts=acts,
             said=said,
-            draws=(draws[said_i, 0], draws[said_a, 1], draws[said_b, 2]),
+            draws=(draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b]),
             asked=asked,
             asked_slots=k[asked],
             not_needed=irrelevant[asked],
