@@ -48,6 +48,9 @@ class Belief:
         required: ``(n_intents, n_slots)`` the ontology's table of the slots each intent needs.
         n_values: ``(n_slots,)`` the size of each slot's value set.
         uniform_rows: ``(n_slots, width)`` each slot's uniform prior.
+        act_evidence: ``(2, n_slots, n_intents)`` float: the likelihood of each intent given that the
+            user answered slot ``k`` (``[0, k]``: 1 where the intent needs it) or said that it does not
+            apply (``[1, k]``: 1 where it does not).
     """
 
     intent_belief: np.ndarray
@@ -62,6 +65,7 @@ class Belief:
     required: np.ndarray
     n_values: np.ndarray
     uniform_rows: np.ndarray
+    act_evidence: np.ndarray
 
     @classmethod
     def allocate(cls, n: int, ontology: Ontology) -> Belief:
@@ -82,6 +86,7 @@ class Belief:
             required=ontology.required,
             n_values=ontology.n_values,
             uniform_rows=uniform_rows,
+            act_evidence=np.stack((ontology.required.T, ~ontology.required.T)).astype(np.float64),
         )
 
     def clear(self, slots: np.ndarray | slice) -> None:
@@ -125,13 +130,12 @@ class Belief:
         # learnt; None when no episode learnt anything, which still renormalises as before).
         evidence = None
         if readings.n_intents or len(asked):
-            evidence = np.empty(self.intent_belief.shape)
-            evidence.fill(1.0)
+            evidence = np.ones(self.intent_belief.shape)
             if readings.n_intents:
                 self.intent_heard[said.intent_rows] = True
                 evidence[said.intent_rows] = self._intent_likelihood(readings)
             # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
-            evidence[asked] = self.required.T[asked_slots] != not_needed[:, None]
+            evidence[asked] = self.act_evidence[not_needed.view(np.int8), asked_slots]
         self.weigh_intents(slice(None), evidence)
         self._hear_slots(said, readings)
 
