@@ -27,6 +27,12 @@ def likelihood(value: np.ndarray, conf: np.ndarray, size: np.ndarray | int, widt
     return np.maximum(result, 1e-12, out=result)
 
 
+def normalise(rows: np.ndarray) -> None:
+    """Divide each row of ``rows`` ``(h, width)`` by its sum, in place (a row of zeros stays zero)."""
+    total = np.add.reduce(rows, axis=1, keepdims=True)
+    rows /= np.maximum(total, 1e-300, out=total)
+
+
 @dataclass(frozen=True)
 class Belief:
     """The desk's belief about every episode slot's user (first axis: the episode slot).
@@ -155,7 +161,7 @@ class Belief:
         belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
         if evidence is not None:
             belief *= evidence
-        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
+        normalise(belief)
         if isinstance(rows, np.ndarray):
             self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
@@ -175,7 +181,7 @@ class Belief:
             belief[was_denied, denied[was_denied]] = 0.0
         width = belief.shape[1]
         belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
-        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
+        normalise(belief)
         self.slot_belief[rows, slots] = belief
         self.slot_value[rows, slots] = belief.argmax(axis=1)
         self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)
