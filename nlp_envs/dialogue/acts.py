@@ -115,16 +115,15 @@ class DeskActs:
 class DeskTurn(NamedTuple):
     """One act per episode slot, decoded, with the belief it carries (what the user hears from the desk).
 
-    The kind masks (one per :data:`DESK_KINDS`) are restricted to ``live`` calls (every part of a turn
-    asks "a live call whose desk did this"; an act in a call that is over or done does nothing); ``slot`` is the
-    slot a request or confirm is about (a valid index for the other acts). The belief arrays are
-    the desk's own (not copies): a confirmation says the believed value, an execution does the
-    believed task.
+    The kind masks (one per :data:`DESK_KINDS`) are restricted to live calls, where the call goes on
+    and the task is not done (every part of a turn asks "a live call whose desk did this": an act in
+    a call that is over or done does nothing); ``slot`` is the slot a request or confirm is about (a
+    valid index for the other acts). The belief arrays are the desk's own (not copies): a
+    confirmation says the believed value, an execution does the believed task.
 
     Attributes:
         rows: the episode slots ``0 .. n - 1`` (for indexing).
         actions: the action ids, shape ``(n,)``.
-        live: ``(n,)`` the call goes on and the task is not done.
         ask: ask for the intent.
         request: request ``slot``.
         confirm: confirm ``slot`` (its believed value).
@@ -146,7 +145,6 @@ class DeskTurn(NamedTuple):
 
     rows: np.ndarray
     actions: np.ndarray
-    live: np.ndarray
     ask: np.ndarray
     request: np.ndarray
     confirm: np.ndarray

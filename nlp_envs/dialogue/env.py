@@ -297,7 +297,6 @@ class DialogueCore(TaskCore):
         return DeskTurn(
             rows=self._rows,
             actions=act,
-            live=live,
             ask=ask,
             request=request,
             confirm=confirm,
