@@ -15,7 +15,7 @@ from nlp_envs.core import random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
 from nlp_envs.dialogue.channel import joined, noisy
-from nlp_envs.dialogue.draws import TURN_STREAM, TurnDraws, uniforms
+from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
 from tests.conftest import make_vec
 
@@ -467,7 +467,7 @@ def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
     n = core.n_slots
     actions = np.arange(core.n_actions)
     core._rows = actions  # decode every action at once (the rows are only used for indexing)
-    desk = core._decode(actions)
+    desk = core._decode(actions, np.ones(len(actions), dtype=bool))
     request, confirm = (actions >= 1) & (actions <= n), (actions > n) & (actions <= 2 * n)
     expected = {
         "ask": actions == 0,
@@ -486,6 +486,10 @@ def test_decoded_desk_acts_follow_the_action_table(env_id: str) -> None:
     np.testing.assert_array_equal(desk.slot[request], actions[request] - 1)
     np.testing.assert_array_equal(desk.slot[confirm], actions[confirm] - n - 1)
     assert ((desk.slot >= 0) & (desk.slot < n)).all()
+    # In a call that is over or done an act is of no kind: nothing in the turn reads it.
+    over = core._decode(actions, np.zeros(len(actions), dtype=bool))
+    for kind in expected:
+        assert not getattr(over, kind).any(), kind
 
 
 @pytest.mark.parametrize("n", [5, TurnDraws.SMALL + 1])
@@ -500,6 +504,33 @@ def test_turn_draws_are_each_turns_uniforms_across_blocks(n: int) -> None:
     for step in range(3 * TurnDraws.BLOCK):
         turn = step * paces // 2
         np.testing.assert_array_equal(draws.take(rows, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+
+
+def test_episode_uniforms_are_the_goal_and_first_turn_uniforms() -> None:
+    # The single env hashes an episode's goal draws and its first block of turn draws in one call:
+    # the same numbers as hashing each stream on its own.
+    keys = np.array([3, 1 << 40, (1 << 64) - 1], dtype=np.uint64)
+    goal, turns = episode_uniforms(keys, 5)
+    np.testing.assert_array_equal(goal, uniforms(keys, GOAL_STREAM, 0, 5))
+    assert turns.shape == (3, TurnDraws.BLOCK, 4)
+    for turn in range(TurnDraws.BLOCK):
+        np.testing.assert_array_equal(turns[:, turn], uniforms(keys, TURN_STREAM, turn, 1))
+
+
+def test_single_env_begins_with_the_draws_of_a_batch() -> None:
+    # Both begin paths (one hash call for a small batch, one per stream for a large one) start the
+    # same episodes: the same goals, user and first turn draws.
+    keys = np.array([11, 1 << 50], dtype=np.uint64)
+    small, large = DialogueCore(2), DialogueCore(TurnDraws.SMALL + 1)
+    assert small.turn_draws.blocks and not large.turn_draws.blocks
+    slots = np.arange(2)
+    small.begin(slots, keys)
+    large.begin(slots, keys)
+    for name in ("goal_intent", "goal_values", "change_turn", "change_slot", "change_value", "told", "acts"):
+        np.testing.assert_array_equal(getattr(small.user, name), getattr(large.user, name)[:2], err_msg=name)
+    np.testing.assert_array_equal(small.belief.intent_belief, large.belief.intent_belief[:2])
+    turn = np.zeros(2, dtype=np.int64)
+    np.testing.assert_array_equal(small.turn_draws.take(slots, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
 
 
 def test_joined_puts_parts_end_to_end_and_skips_empty_ones() -> None:

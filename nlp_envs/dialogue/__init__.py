@@ -5,7 +5,8 @@ The task in parts, each a module: :mod:`~nlp_envs.dialogue.acts` (the desk's and
 channel), :mod:`~nlp_envs.dialogue.belief` (the Bayes belief update), :mod:`~nlp_envs.dialogue.text`
 (the text rendering), :mod:`~nlp_envs.dialogue.policies` (the reference policies) and
 :mod:`~nlp_envs.dialogue.env` (the core that wires them, and the env shells, whose docstring is the
-documentation). They pass named records (frozen dataclasses) to each other.
+documentation). They pass named records to each other: named tuples for a turn's acts, words and
+readings (immutable, and cheap to build every turn), frozen dataclasses for the state.
 """
 
 from nlp_envs.dialogue.acts import (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -111,14 +112,14 @@ class DeskActs:
         return np.remainder(np.where(confirm, acts - (n_slots + 1), acts - 1), n_slots)
 
 
-@dataclass(frozen=True)
-class DeskTurn:
+class DeskTurn(NamedTuple):
     """One act per episode slot, decoded, with the belief it carries (what the user hears from the desk).
 
-    The kind masks (one per :data:`DESK_KINDS`) are not restricted to live calls; ``slot`` is the
-    slot a request or confirm is about (a valid index for the other acts). The belief arrays are
-    the desk's own (not copies): a confirmation says the believed value, an execution does the
-    believed task.
+    The kind masks (one per :data:`DESK_KINDS`) are restricted to live calls, where the call goes on
+    and the task is not done (every part of a turn asks "a live call whose desk did this": an act in
+    a call that is over or done does nothing); ``slot`` is the slot a request or confirm is about (a
+    valid index for the other acts). The belief arrays are the desk's own (not copies): a
+    confirmation says the believed value, an execution does the believed task.
 
     Attributes:
         rows: the episode slots ``0 .. n - 1`` (for indexing).
@@ -134,6 +135,8 @@ class DeskTurn:
         staying: not ending.
         talking: neither ending nor executing.
         slot: the slot a request or confirm is about.
+        cell: ``rows * n_slots + slot``, the flat index of ``(row, slot)`` in the C-ordered
+            ``(n, n_slots)`` arrays (``array.take(cell)``: one cheap gather instead of fancy indexing).
         intent_heard: ``(n,)`` whether the desk has heard an intent.
         intent: ``(n,)`` the believed intent.
         filled: ``(n, n_slots)`` whether the desk has heard each slot.
@@ -153,6 +156,7 @@ class DeskTurn:
     staying: np.ndarray
     talking: np.ndarray
     slot: np.ndarray
+    cell: np.ndarray
     intent_heard: np.ndarray
     intent: np.ndarray
     filled: np.ndarray

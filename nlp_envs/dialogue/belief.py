@@ -27,6 +27,12 @@ def likelihood(value: np.ndarray, conf: np.ndarray, size: np.ndarray | int, widt
     return np.maximum(result, 1e-12, out=result)
 
 
+def normalise(rows: np.ndarray) -> None:
+    """Divide each row of ``rows`` ``(h, width)`` by its sum, in place (a row of zeros stays zero)."""
+    total = np.add.reduce(rows, axis=1, keepdims=True)
+    rows /= np.maximum(total, 1e-300, out=total)
+
+
 @dataclass(frozen=True)
 class Belief:
     """The desk's belief about every episode slot's user (first axis: the episode slot).
@@ -48,6 +54,9 @@ class Belief:
         required: ``(n_intents, n_slots)`` the ontology's table of the slots each intent needs.
         n_values: ``(n_slots,)`` the size of each slot's value set.
         uniform_rows: ``(n_slots, width)`` each slot's uniform prior.
+        act_evidence: ``(2, n_slots, n_intents)`` float: the likelihood of each intent given that the
+            user answered slot ``k`` (``[0, k]``: 1 where the intent needs it) or said that it does not
+            apply (``[1, k]``: 1 where it does not).
     """
 
     intent_belief: np.ndarray
@@ -62,6 +71,7 @@ class Belief:
     required: np.ndarray
     n_values: np.ndarray
     uniform_rows: np.ndarray
+    act_evidence: np.ndarray
 
     @classmethod
     def allocate(cls, n: int, ontology: Ontology) -> Belief:
@@ -82,10 +92,11 @@ class Belief:
             required=ontology.required,
             n_values=ontology.n_values,
             uniform_rows=uniform_rows,
+            act_evidence=np.stack((ontology.required.T, ~ontology.required.T)).astype(np.float64),
         )
 
-    def clear(self, slots: np.ndarray) -> None:
-        """Back to the prior in episode slots ``slots`` (a new user)."""
+    def clear(self, slots: np.ndarray | slice) -> None:
+        """Back to the prior in episode slots ``slots`` (an index array or a slice; a new user)."""
         self.intent_belief[slots] = 1.0 / self.n_intents
         self.intent_heard[slots] = False
         self.intent_value[slots] = 0
@@ -125,13 +136,12 @@ class Belief:
         # learnt; None when no episode learnt anything, which still renormalises as before).
         evidence = None
         if readings.n_intents or len(asked):
-            evidence = np.empty(self.intent_belief.shape)
-            evidence.fill(1.0)
+            evidence = np.ones(self.intent_belief.shape)
             if readings.n_intents:
                 self.intent_heard[said.intent_rows] = True
                 evidence[said.intent_rows] = self._intent_likelihood(readings)
             # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
-            evidence[asked] = self.required.T[asked_slots] != not_needed[:, None]
+            evidence[asked] = self.act_evidence[not_needed.view(np.int8), asked_slots]
         self.weigh_intents(slice(None), evidence)
         self._hear_slots(said, readings)
 
@@ -151,7 +161,7 @@ class Belief:
         belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
         if evidence is not None:
             belief *= evidence
-        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
+        normalise(belief)
         if isinstance(rows, np.ndarray):
             self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
@@ -160,9 +170,9 @@ class Belief:
 
     def _hear_slots(self, said: Said, readings: Readings) -> None:
         """The slot-value Bayes update on the slot readings; a value the user has just denied gets probability 0."""
-        rows, slots = said.slot_rows, said.slots
-        if not rows.size:
+        if not len(said.a_rows) + len(said.b_rows):  # no slot value said (most turns of a small batch)
             return
+        rows, slots = said.slot_rows, said.slots
         value, conf = readings.heard[readings.n_intents :], readings.conf[readings.n_intents :]
         belief = self.slot_belief[rows, slots]
         denied = said.denied
@@ -171,7 +181,7 @@ class Belief:
             belief[was_denied, denied[was_denied]] = 0.0
         width = belief.shape[1]
         belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
-        belief /= np.maximum(np.add.reduce(belief, axis=1, keepdims=True), 1e-300)
+        normalise(belief)
         self.slot_belief[rows, slots] = belief
         self.slot_value[rows, slots] = belief.argmax(axis=1)
         self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)

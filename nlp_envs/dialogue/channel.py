@@ -7,13 +7,12 @@ The random draws come from :mod:`nlp_envs.dialogue.draws`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Said:
+class Said(NamedTuple):
     """The items the users said in one turn, by channel (all arrays index episode slots or slots).
 
     Readings are ordered intent readings first, then channel A, then channel B.
@@ -51,8 +50,7 @@ class Said:
         return joined([self.a_slots, self.b_slots])
 
 
-@dataclass(frozen=True)
-class Readings:
+class Readings(NamedTuple):
     """What the understanding made of a :class:`Said`, one entry per item in its order.
 
     Attributes:
@@ -66,6 +64,18 @@ class Readings:
     heard: np.ndarray
     conf: np.ndarray
     n_intents: int
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, made read only (for the shared empty records)."""
+    array.flags.writeable = False
+    return array
+
+
+#: The readings of a turn in which nothing was said (one shared record: its arrays are read only).
+NOTHING_HEARD = Readings(
+    _read_only(np.empty(0, np.int64)), _read_only(np.empty(0, np.int64)), _read_only(np.empty(0)), 0
+)
 
 
 def hear(
@@ -94,7 +104,7 @@ def hear(
     """
     n_i, n_a, n_b = len(said.intent_rows), len(said.a_rows), len(said.b_rows)
     if not n_i + n_a + n_b:  # nothing said (common in a small batch): no channel work
-        return Readings(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), 0)
+        return NOTHING_HEARD
     # Each channel's items, in order; a small batch often uses one channel, and skips the others.
     truths, sizes, uniform = [], [], []
     if n_i:

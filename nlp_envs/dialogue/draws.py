@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from nlp_envs.core import hash_keys
@@ -24,9 +26,35 @@ def uniforms(keys: np.ndarray, stream: int, counter: np.ndarray | int, blocks: i
         offsets = np.arange(blocks, dtype=np.uint64) * np.uint64(16)
         counters = base.reshape(-1, 1) + offsets  # (m or 1, blocks)
         hashed = hash_keys(keys.repeat(blocks).reshape(m, blocks), counters)
-    # The four 16-bit fields of each hash, low field first on every platform.
-    fields = hashed.astype("<u8", copy=False).view("<u2").reshape(m, 4 * blocks)
+    return _fields(hashed, m)
+
+
+def _fields(hashed: np.ndarray, m: int) -> np.ndarray:
+    """The four 16-bit fields of each of ``m`` rows of hashes, low field first on every platform, as uniforms."""
+    fields = hashed.astype("<u8", copy=False).view("<u2").reshape(m, -1)
     return (fields + 0.5) * 2.0**-16
+
+
+def episode_uniforms(keys: np.ndarray, goal_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """An episode's first draws, hashed in one call (on a small batch a hash call costs more than its work).
+
+    Returns:
+        ``uniforms(keys, GOAL_STREAM, 0, goal_blocks)``, and the draws of the first ``TurnDraws.BLOCK``
+        turns, ``(len(keys), BLOCK, 4)``, whose row ``t`` is ``uniforms(keys, TURN_STREAM, t, 1)``.
+    """
+    m, counters = len(keys), _episode_counters(goal_blocks)
+    draws = _fields(hash_keys(keys.repeat(len(counters)).reshape(m, len(counters)), counters), m)
+    return draws[:, : 4 * goal_blocks], draws[:, 4 * goal_blocks :].reshape(m, TurnDraws.BLOCK, 4)
+
+
+@cache
+def _episode_counters(goal_blocks: int) -> np.ndarray:
+    """The counters of :func:`episode_uniforms`: the goal stream's blocks, then the first turns' (read only)."""
+    goal = np.arange(goal_blocks, dtype=np.uint64) * np.uint64(16) + np.uint64(GOAL_STREAM)
+    turns = np.arange(TurnDraws.BLOCK, dtype=np.uint64) * np.uint64(64 * 16) + np.uint64(TURN_STREAM)
+    counters = np.concatenate((goal, turns))
+    counters.flags.writeable = False
+    return counters
 
 
 class TurnDraws:
@@ -52,13 +80,19 @@ class TurnDraws:
         self.table = np.zeros((n if self.blocks else 0, self.BLOCK, 4))
         self.start = np.zeros(n if self.blocks else 0, dtype=np.int64)  # the first turn of each slot's block
 
-    def fill(self, slots: np.ndarray, keys: np.ndarray, start: np.ndarray) -> None:
-        """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (episode keys ``keys``)."""
+    def fill(self, slots: np.ndarray | slice, keys: np.ndarray, start: np.ndarray) -> None:
+        """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (index array or slice; keys ``keys``)."""
         if not self.blocks:
             return
         turns = (start[:, None] + np.arange(self.BLOCK)).reshape(-1)
         draws = uniforms(keys.repeat(self.BLOCK), TURN_STREAM, turns, 1)
-        self.table[slots] = draws.reshape(len(slots), self.BLOCK, 4)
+        self.put(slots, start, draws.reshape(len(start), self.BLOCK, 4))
+
+    def put(self, slots: np.ndarray | slice, start: np.ndarray, draws: np.ndarray) -> None:
+        """Keep ``draws`` ``(m, BLOCK, 4)``, hashed elsewhere, as the block of turns from ``start`` of ``slots``."""
+        if not self.blocks:
+            return
+        self.table[slots] = draws
         self.start[slots] = start
 
     def take(self, rows: np.ndarray, keys: np.ndarray, turn: np.ndarray) -> np.ndarray:

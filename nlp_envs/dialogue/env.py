@@ -25,12 +25,13 @@ from nlp_envs.core import (
     check_int,
     check_probability,
     check_reward,
+    slot_index,
 )
 from nlp_envs.data.ontology import Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
 from nlp_envs.dialogue.channel import Readings, Said, hear
-from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, uniforms
+from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
 from nlp_envs.dialogue.user import UserSimulator, UserState
@@ -69,8 +70,8 @@ class CallState:
             actions=np.zeros((n, max_turns + 1), dtype=np.int16),
         )
 
-    def clear(self, slots: np.ndarray) -> None:
-        """A new call in ``slots``."""
+    def clear(self, slots: np.ndarray | slice) -> None:
+        """A new call in ``slots`` (episode slots, or a slice of them)."""
         self.turn[slots] = 0
         self.done[slots] = False
         self.over[slots] = False
@@ -186,6 +187,7 @@ class DialogueCore(TaskCore):
     def _allocate(self, n: int) -> None:
         """Allocate the state of ``n`` episode slots: the users, the desk's belief about them, the calls."""
         self._rows = np.arange(n)
+        self._row_cells = self._rows * self.n_slots  # the flat index of each row's slot 0 in (n, n_slots) arrays
         self._intent_sizes = np.full(n, self.n_intents)  # the channel's set size of every intent reading
         self.user = UserState.allocate(n, self.n_slots)
         self.belief = Belief.allocate(n, self.ontology)
@@ -202,9 +204,13 @@ class DialogueCore(TaskCore):
     # ----------------------------------------------------------------------------------- episodes
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw each slot's user (goal, opening, changed mind) from its episode key; the user speaks first."""
-        draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)
+        blocks = self._goal_blocks + 2
+        # A small batch keeps blocks of turn draws: it hashes the first with the goal's, in one call.
+        draws, turns = (
+            episode_uniforms(keys, blocks) if self.turn_draws.blocks else (uniforms(keys, GOAL_STREAM, 0, blocks), None)
+        )
         intents, values = self.simulator.goals(draws)
-        self.begin_with_goals(slots, keys, intents, values, draws[:, 4 * self._goal_blocks :])
+        self.begin_with_goals(slots, keys, intents, values, draws[:, 4 * self._goal_blocks :], turn_draws=turns)
 
     def begin_with_goals(
         self,
@@ -213,6 +219,8 @@ class DialogueCore(TaskCore):
         intents: np.ndarray,
         values: np.ndarray,
         draws: np.ndarray | None = None,
+        *,
+        turn_draws: np.ndarray | None = None,
     ) -> None:
         """Start episodes in ``slots`` with given goals (for tests and curricula); the rest comes from ``keys``.
 
@@ -222,6 +230,8 @@ class DialogueCore(TaskCore):
             intents: goal intent ids, shape ``(m,)``.
             values: goal value ids for every slot, shape ``(m, n_slots)`` (only the intent's slots matter).
             draws: the user's ``(m, 8)`` uniforms if already drawn from ``keys`` (by :meth:`begin`).
+            turn_draws: the ``(m, TurnDraws.BLOCK, 4)`` uniforms of the first turns if already drawn
+                from ``keys`` (by :meth:`begin`).
         """
         slots = np.asarray(slots, dtype=np.int64)
         keys = np.asarray(keys, dtype=np.uint64)
@@ -230,10 +240,15 @@ class DialogueCore(TaskCore):
         if draws is None:
             draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)[:, 4 * self._goal_blocks :]
         self._obs = None
-        self.call.clear(slots)
-        self.turn_draws.fill(slots, keys, np.zeros(len(slots), dtype=np.int64))
-        self.belief.clear(slots)
-        opening = self.simulator.begin(self.user, slots, keys, intents, values, draws)
+        picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
+        self.call.clear(picked)
+        first_turn = np.zeros(len(slots), dtype=np.int64)
+        if turn_draws is None:
+            self.turn_draws.fill(picked, keys, first_turn)
+        else:
+            self.turn_draws.put(picked, first_turn, turn_draws)
+        self.belief.clear(picked)
+        opening = self.simulator.begin(self.user, slots, picked, keys, intents, values, draws)
         readings = self._hear(opening.said, opening.draws)
         self.belief.hear_opening(opening.said, readings)
         if self._history is not None and len(slots):
@@ -249,32 +264,36 @@ class DialogueCore(TaskCore):
         if self._history is not None:
             before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
         live = ~(call.over | call.done)
-        desk = self._decode(actions)
-        change = self.simulator.change_mind(user, desk, live, call.turn)
+        desk = self._decode(actions, live)
+        change = self.simulator.change_mind(user, desk, call.turn)
         if np.count_nonzero(change):
             belief.forget(np.flatnonzero(change), user.change_slot[change])
-        reply = self.simulator.respond(user, desk, change, live, call.over, draws)
+        reply = self.simulator.respond(user, desk, change, call.over, draws)
         readings = self._hear(reply.said, reply.draws)
         belief.hear_turn(reply.said, readings, reply.asked, reply.asked_slots, reply.not_needed)
 
         active = ~call.over
         terminated = reply.bye | reply.hangup
         rewards = active * -self.turn_cost + reply.thank * self.success_reward - reply.complain * self.wrong_penalty
-        rewards -= (live & desk.handoff) * self.handoff_cost + ((live & desk.close) | reply.hangup) * self.lost_penalty
+        rewards -= desk.handoff * self.handoff_cost + (desk.close | reply.hangup) * self.lost_penalty
         call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
         np.add(call.turn, active, out=call.turn)
-        np.logical_or(call.handed_off, live & desk.handoff, out=call.handed_off)
+        np.logical_or(call.handed_off, desk.handoff, out=call.handed_off)
         np.logical_or(call.over, terminated, out=call.over)
         np.logical_or(call.done, reply.thank, out=call.done)
         if self._history is not None and active[0]:
             self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
         return rewards, terminated
 
-    def _decode(self, act: np.ndarray) -> DeskTurn:
-        """The desk's acts by kind (one gather from the act table), with the belief they state."""
+    def _decode(self, act: np.ndarray, live: np.ndarray) -> DeskTurn:
+        """The desk's acts by kind in the ``live`` calls (a gather from the act table, an ``&``), with the belief."""
         belief = self.belief
-        # (kinds, n): each kind a contiguous row, in the order of DESK_KINDS.
-        ask, request, confirm, asks_slot, execute, handoff, close, ending, staying, talking = self._kind_table[:, act]
+        # (kinds, n): each kind a contiguous row, in the order of DESK_KINDS (take: a fraction of the cost
+        # of fancy indexing on a small batch). Every part of the turn reads a kind in live calls only.
+        kinds = self._kind_table.take(act, axis=1)
+        kinds &= live
+        slot = self._slot_table.take(act)
+        ask, request, confirm, asks_slot, execute, handoff, close, ending, staying, talking = kinds
         return DeskTurn(
             rows=self._rows,
             actions=act,
@@ -288,7 +307,8 @@ class DialogueCore(TaskCore):
             ending=ending,
             staying=staying,
             talking=talking,
-            slot=self._slot_table[act],
+            slot=slot,
+            cell=self._row_cells + slot,
             intent_heard=belief.intent_heard,
             intent=belief.intent_value,
             filled=belief.heard,
@@ -358,18 +378,16 @@ class DialogueCore(TaskCore):
         self, intent_known: np.ndarray, filled: np.ndarray, needed: np.ndarray, conf: np.ndarray, waiting: np.ndarray
     ) -> np.ndarray:
         """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``waiting``: no thanks yet)."""
+        # The columns in action order (ask, requests, confirms, execute, hand off, close), joined in one
+        # call: on a small batch each numpy call costs more than its work, so few and whole-row ones.
+        waiting_col = waiting[:, None]
         needed = needed | ~intent_known[:, None]
-        open_slots = needed & (conf < 0.999)
-        missing = needed & ~filled
-        any_missing = missing[np.arange(len(missing)), missing.argmax(axis=1)]  # cheaper than any(axis=1)
-        masks = np.empty((len(filled), self.n_actions), dtype=bool)
-        masks[:, self.ASK] = waiting
-        masks[:, 1 : self.n_slots + 1] = open_slots & waiting[:, None]
-        masks[:, self.n_slots + 1 : 2 * self.n_slots + 1] = open_slots & filled & waiting[:, None]
-        masks[:, self.EXECUTE] = intent_known & ~any_missing & waiting
-        masks[:, self.HANDOFF] = waiting
-        masks[:, self.CLOSE] = ~waiting
-        return masks
+        requests = needed & (conf < 0.999) & waiting_col
+        missing = np.logical_or.reduce(needed > filled, axis=1)  # a needed slot is not filled
+        execute = intent_known & waiting & ~missing
+        return np.concatenate(
+            (waiting_col, requests, requests & filled, execute[:, None], waiting_col, ~waiting_col), axis=1
+        )
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).
@@ -417,7 +435,7 @@ class DialogueCore(TaskCore):
         replays the slot's episode from its key and logged acts in a one-slot copy (text stays
         out of the batched hot path).
         """
-        turns = int(min(self.call.turn[slot], self.max_turns))
+        turns = min(int(self.call.turn[slot]), self.max_turns)
         if self._history is not None and len(self._history) == turns + 1:
             if self._history_draws is None:
                 self._history_draws = TemplateDraws(self.user.keys[slot : slot + 1])

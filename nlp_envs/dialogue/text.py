@@ -8,7 +8,7 @@ the same dialogue always reads the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,11 +40,12 @@ DESK_SALT, INTENT_SALT, CHANGE_SALT, SLOT_SALT = 0, 10, 20, 30
 PHRASED_SALTS = tuple(range(1, 1 + len(_PHRASED_ACTS)))
 TEMPLATE_SALTS = (DESK_SALT, *PHRASED_SALTS, INTENT_SALT, CHANGE_SALT, SLOT_SALT, SLOT_SALT + 1)
 _SALT_COLUMN = {salt: column for column, salt in enumerate(TEMPLATE_SALTS)}
+# The phrased acts with their salts, zipped once: (salt, act, name).
+_PHRASED_WITH_SALTS = tuple((salt, act, name) for salt, (act, name) in zip(PHRASED_SALTS, _PHRASED_ACTS, strict=True))
 _SALT_COUNTERS = np.array(TEMPLATE_SALTS, dtype=np.uint64) + np.uint64(7919)  # the counters of pick()
 
 
-@dataclass(frozen=True)
-class TurnRecord:
+class TurnRecord(NamedTuple):
     """One turn of a one-slot core's call, as the text needs it.
 
     Attributes:
@@ -130,7 +131,7 @@ def user_line(ontology: Ontology, record: TurnRecord, hashes: list[int]) -> str:
     said, readings = record.said, record.readings
     truth, heard_as, conf = readings.truth.tolist(), readings.heard.tolist(), readings.conf.tolist()
     parts, heard = [], []
-    for salt, (act, name) in zip(PHRASED_SALTS, _PHRASED_ACTS, strict=True):
+    for salt, act, name in _PHRASED_WITH_SALTS:
         if acts[act]:
             parts.append(pick(user[name], hashes, salt))
     channels: list[tuple[str, int | None]] = [("intent", None)] * len(said.intent_rows)
@@ -149,5 +150,5 @@ def user_line(ontology: Ontology, record: TurnRecord, hashes: list[int]) -> str:
         value = onto.slot_values[slot][truth[index]]
         parts.append(pick(onto.slot_informs[slot], hashes, SLOT_SALT + (channel == "b")).format(value=value))
         heard.append(f"{onto.slot_names[slot]}={onto.slot_values[slot][heard_as[index]]} ({conf[index]:.2f})")
-    line = "User: " + " ".join(part[0].upper() + part[1:] for part in parts)
+    line = "User: " + " ".join([part[0].upper() + part[1:] for part in parts])  # a list joins faster than a generator
     return line + (f"   [heard: {'; '.join(heard)}]" if heard else "")

@@ -9,6 +9,7 @@ desk's belief is updated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,9 +82,8 @@ class UserState:
         )
 
 
-@dataclass(frozen=True)
-class Utterance:
-    """What users said (an opening, or the start of a :class:`Reply`).
+class Utterance(NamedTuple):
+    """What users said (an opening; a :class:`Reply` starts with the same three fields).
 
     Attributes:
         acts: ``(m, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
@@ -96,11 +96,13 @@ class Utterance:
     draws: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-@dataclass(frozen=True)
-class Reply(Utterance):
+class Reply(NamedTuple):
     """The users' answer to one desk turn (all ``(n,)`` unless said otherwise).
 
     Attributes:
+        acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
+        said: what was said, for the channel.
+        draws: the channel's uniform per intent, channel-A and channel-B item of ``said``.
         asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot in a live call.
         asked_slots: ``(q,)`` that slot.
         not_needed: ``(q,)`` the user said "that doesn't apply" (its intent does not need the slot).
@@ -110,6 +112,9 @@ class Reply(Utterance):
         bye: the user says goodbye (the desk ended the call, or acted after the task was done).
     """
 
+    acts: np.ndarray
+    said: Said
+    draws: tuple[np.ndarray, np.ndarray, np.ndarray]
     asked: np.ndarray
     asked_slots: np.ndarray
     not_needed: np.ndarray
@@ -117,6 +122,13 @@ class Reply(Utterance):
     complain: np.ndarray
     hangup: np.ndarray
     bye: np.ndarray
+
+
+def no_denials(count: int) -> np.ndarray:
+    """``count`` times -1, the ``denied`` of readings that deny nothing (``np.full`` costs several times more)."""
+    denied = np.empty(count, dtype=np.int64)
+    denied.fill(-1)
+    return denied
 
 
 class UserSimulator:
@@ -152,6 +164,7 @@ class UserSimulator:
         self,
         user: UserState,
         slots: np.ndarray,
+        picked: np.ndarray | slice,
         keys: np.ndarray,
         intents: np.ndarray,
         values: np.ndarray,
@@ -159,25 +172,27 @@ class UserSimulator:
     ) -> Utterance:
         """New users with goals ``(intents, values)`` in episode slots ``slots``; return their opening.
 
+        ``picked`` indexes the same rows as ``slots`` (``core.slot_index(slots)``: a slice for one slot).
+
         ``draws`` ``(m, 8)``: change coin, change turn, change slot, change value, opening coin,
         volunteer coin, then the channel's draws for the opening's intent and volunteered slot.
         """
         u, m = draws, len(slots)
-        user.keys[slots] = keys
-        user.start_intent[slots] = user.goal_intent[slots] = intents
-        user.goal_required[slots] = self.ontology.required[intents]
-        user.start_values[slots] = user.goal_values[slots] = values
+        user.keys[picked] = keys
+        user.start_intent[picked] = user.goal_intent[picked] = intents
+        user.goal_required[picked] = self.ontology.required[intents]
+        user.start_values[picked] = user.goal_values[picked] = values
         counts = self.slot_counts[intents]
         changing = self.agenda[intents, np.minimum((u[:, 2] * counts).astype(np.int64), counts - 1)]
         size = self.ontology.n_values[changing]
         shift = 1 + np.minimum((u[:, 3] * (size - 1)).astype(np.int64), size - 2)
-        user.change_turn[slots] = np.where(u[:, 0] < self.p_change, 1 + (u[:, 1] * 4).astype(np.int64), NEVER)
-        user.change_slot[slots] = changing
-        user.change_value[slots] = (values[np.arange(m), changing] + shift) % size
-        user.intent_told[slots] = False
-        user.told[slots] = False
-        user.affirmed[slots] = False
-        user.useless[slots] = 0
+        user.change_turn[picked] = np.where(u[:, 0] < self.p_change, 1 + (u[:, 1] * 4).astype(np.int64), NEVER)
+        user.change_slot[picked] = changing
+        user.change_value[picked] = (values[np.arange(m), changing] + shift) % size
+        user.intent_told[picked] = False
+        user.told[picked] = False
+        user.affirmed[picked] = False
+        user.useless[picked] = 0
         # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
         open_intent = u[:, 4] < self.p_open_intent
         volunteer = open_intent & (u[:, 5] < self.p_volunteer)
@@ -189,11 +204,11 @@ class UserSimulator:
         acts = np.zeros((m, len(USER_ACTS)), dtype=bool)
         acts[:, GREET] = ~open_intent
         acts[:, INFORM] = open_intent
-        user.acts[slots] = acts
-        said = Said(said_i, nothing, nothing, said_b, slots_b, nothing.astype(bool), nothing, np.full(len(said_b), -1))
+        user.acts[picked] = acts
+        said = Said(said_i, nothing, nothing, said_b, slots_b, nothing.astype(bool), nothing, no_denials(len(said_b)))
         return Utterance(acts, said, (u[open_intent, 6], u[:0, 0], u[volunteer, 7]))
 
-    def change_mind(self, user: UserState, desk: DeskTurn, live: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray:
         """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
 
         Never on a turn that ends the call or executes: the change would go unheard.
@@ -203,7 +218,7 @@ class UserSimulator:
             return due
         rows = desk.rows
         change_slot = user.change_slot
-        change = due & live & desk.talking & user.told[rows, change_slot]
+        change = due & desk.talking & user.told[rows, change_slot]
         if np.count_nonzero(change):
             hit, slot = rows[change], change_slot[change]
             user.goal_values[hit, slot] = user.change_value[change]
@@ -212,7 +227,7 @@ class UserSimulator:
         return change
 
     def respond(
-        self, user: UserState, desk: DeskTurn, change: np.ndarray, live: np.ndarray, over: np.ndarray, draws: np.ndarray
+        self, user: UserState, desk: DeskTurn, change: np.ndarray, over: np.ndarray, draws: np.ndarray
     ) -> Reply:
         """The users' answers to the desk's acts (after :meth:`change_mind`).
 
@@ -223,29 +238,29 @@ class UserSimulator:
             user: the users.
             desk: the desk's acts.
             change: the users who changed their mind this turn.
-            live: ``(n,)`` the call goes on and the task is not done.
             over: ``(n,)`` the call had already ended.
             draws: ``(n, 4)`` the turn's uniforms: the intent, A and B channels' draws, volunteering.
 
         Returns:
             The reply; ``user`` is updated (what it has told, its patience, its last acts).
         """
-        rows, k = desk.rows, desk.slot
+        rows, k, cell = desk.rows, desk.slot, desk.cell
         told, required = user.told, user.goal_required
-        relevant = required[rows, k]
-        believed = desk.values[rows, k]
-        ask = live & desk.ask
-        answer = live & desk.request & relevant
-        confirm = live & desk.confirm & relevant
+        relevant = required.take(cell)
+        believed = desk.values.take(cell)
+        ask = desk.ask
+        answer = desk.request & relevant
+        confirm = desk.confirm & relevant
         affirming = False
-        if np.count_nonzero(confirm):
-            right = believed == user.goal_values[rows, k]
+        confirming = bool(np.count_nonzero(confirm))
+        if confirming:
+            right = believed == user.goal_values.take(cell)
             affirm, negate = confirm & right, confirm & ~right
             affirming = bool(np.count_nonzero(affirm))
         else:  # nobody affirms or denies: both are the all-False ``confirm`` (read only)
             affirm = negate = confirm
         # Channel A: the slot the desk asked about (or the first wrong one after a failed execution).
-        execute = live & desk.execute
+        execute = desk.execute
         executing = bool(np.count_nonzero(execute))
         if executing:
             intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
@@ -259,15 +274,15 @@ class UserSimulator:
         else:  # nobody thanks or complains: both are the all-False ``execute`` (read only)
             thank = complain = execute
             a_slot, a_valid, inform_intent = k, answer | confirm, ask
-        irrelevant = live & desk.asks_slot & ~relevant
+        irrelevant = desk.asks_slot & ~relevant
         intent_told = user.intent_told
-        k_told = told[rows, k]
+        k_told = told.take(cell)
         repeat = (ask & intent_told) | (answer & k_told)
         fresh = (ask | answer) & ~repeat  # ask and answer never meet: the untold ones
         if affirming:
-            repeat |= affirm & user.affirmed[rows, k]
-        useless = user.useless + (repeat | irrelevant | complain)
-        hangup = live & desk.staying & (useless >= self.patience)
+            repeat |= affirm & user.affirmed.take(cell)
+        useless = np.add(user.useless, repeat | irrelevant | complain, out=user.useless)
+        hangup = desk.staying & (useless >= self.patience)
         if executing:
             hangup &= ~thank
 
@@ -296,18 +311,21 @@ class UserSimulator:
             volunteer = b_valid = change
             b_slot = k
 
-        asked = rows[desk.asks_slot & live]
+        asked = rows[desk.asks_slot]
         said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
-        denied = np.where(negate[said_a], believed[said_a], -1)
-        if len(said_b):
-            denied = np.concatenate((denied, np.full(len(said_b), -1)))
+        draws_by_use = draws.T  # a row per use: one-axis gathers
+        if confirming:
+            denied = np.where(negate[said_a], believed[said_a], -1)
+            if len(said_b):
+                denied = np.concatenate((denied, no_denials(len(said_b))))
+        else:  # no confirmation, so no "no" this turn
+            denied = no_denials(len(said_a) + len(said_b))
         said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
-        bye = ~(over | (desk.staying & live))  # not over, and ending or not live (the task is done)
-        user.useless[:] = useless
+        bye = ~(over | desk.staying)  # not over, and ending or not live (the task is done)
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
         acts = np.array(
             [
-                np.zeros(len(live), dtype=bool),
+                np.zeros(len(over), dtype=bool),
                 inform_intent | (a_valid & ~affirm) | volunteer,
                 repeat,
                 irrelevant,
@@ -320,11 +338,11 @@ class UserSimulator:
                 bye,
             ]
         ).T
-        user.acts[:] = acts  # all False for calls already over: every act above needs ``live``
+        user.acts[:] = acts  # all False for calls already over: every act above needs a live call
         return Reply(
             acts=acts,
             said=said,
-            draws=(draws[said_i, 0], draws[said_a, 1], draws[said_b, 2]),
+            draws=(draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b]),
             asked=asked,
             asked_slots=k[asked],
             not_needed=irrelevant[asked],
