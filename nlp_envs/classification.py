@@ -182,15 +182,14 @@ class ClassificationCore(TaskCore):
             self._outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
         # What a step does, by case + action as well: a step is a few lookups of one index, each a
         # single numpy call (a READ that moves on leaves one chunk fewer to show: the case drops a stride).
-        moves = _OUTCOME_MOVES[self._outcomes]
-        self._moves = moves
-        self._next_cases = (remaining * stride + label * n_actions).ravel() - moves * stride
+        self._moves = _OUTCOME_MOVES[self._outcomes]
+        self._next_cases = (remaining * stride + label * n_actions).ravel() - self._moves * stride
         self._rewards = np.array([wrong_reward, correct_reward, -read_cost, wrong_reward])[self._outcomes]
         self._ends = _OUTCOME_ENDS[self._outcomes]
         self._read_masks = np.ones((2, n_actions), dtype=bool)  # action masks without and with chunks left
         self._read_masks[0, READ] = False
         self._can_read = (remaining > 0).astype(np.intp).ravel()  # by case: the row of _read_masks
-        self._stride, self._n_actions = stride, n_actions
+        self._stride = stride
         # The first state of each document's episode (one entry per document), and the state of
         # every slot: begin() copies entries of the one into the other.
         count = len(self.documents.lengths)

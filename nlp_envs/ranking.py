@@ -136,7 +136,8 @@ class RankingCore(TaskCore):
         self.max_steps = k + 1  # episodes end by termination after k positions; the limit never cuts one
         self.hint = None if relevance_hint is None else float(relevance_hint)
         low, high = data.relevance_range
-        self._label_scale = (float(low), max(float(high - low), 1e-12))
+        # Each pair's relevance scaled to [0, 1]: the hint before its noise.
+        self._scaled_relevance = (data.relevance - float(low)) / max(float(high - low), 1e-12)
         self._counts = np.diff(data.offsets)  # judged documents per query
         self._pool_width = int(self._counts[queries].max())
         self._pool_columns = np.arange(self._pool_width)
@@ -214,7 +215,8 @@ class RankingCore(TaskCore):
         count = len(slots)
         at = slot_index(slots)
         query = self.queries[random_integers(keys, len(self.queries), 0)]
-        hashed = hash_keys(np.broadcast_to(keys[:, None], (count, len(self._hash_counters))), self._hash_counters)
+        # Each slot's key once per counter (the repeat method: one call, where np.broadcast_to is several).
+        hashed = hash_keys(keys[:, None].repeat(len(self._hash_counters), axis=1), self._hash_counters)
         # The M judged documents with the smallest hashes (the hash of document column j depends on
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
         # the query's documents get the largest hash, so they sort last (a query has at least M).
@@ -240,8 +242,7 @@ class RankingCore(TaskCore):
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width:])
             noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :m])) * np.cos(2.0 * np.pi * uniform[:, m:])
-            low, scale = self._label_scale
-            hint = (relevance - low) / scale + self.hint * noise
+            hint = self._scaled_relevance[pairs] + self.hint * noise
             # clip's own ufunc, without np.clip's Python-level wrapper: the same values.
             blocks[:, :, -2] = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
         self.obs[at, 0] = 0.0
