@@ -49,7 +49,7 @@ class ReadingState:
 
     State rule (all tasks): state is a frozen dataclass of separate arrays, one per quantity; none
     is a view into another, and the fields cannot be rebound (assigning one raises), so every
-    update writes into the arrays in place (``state.chunk[slots] = ...``, ``out=``).
+    update writes into the arrays in place (``state.row[slots] = ...``, ``out=``).
 
     Attributes:
         document: the document's index in the split.
@@ -58,7 +58,7 @@ class ReadingState:
         chunks: its number of chunks.
         offset: the row of its first chunk in the chunk tables.
         case: the row block of the outcome table: ``(chunks not yet shown * labels + label) * actions``.
-        chunk: the last chunk shown.
+        row: the row of the last chunk shown in the chunk tables (``offset`` + chunks shown - 1).
         last_action: the last action (READ at the start).
         last_outcome: the last step's outcome (MOVE at the start: the episode goes on).
     """
@@ -69,7 +69,7 @@ class ReadingState:
     chunks: np.ndarray
     offset: np.ndarray
     case: np.ndarray
-    chunk: np.ndarray
+    row: np.ndarray
     last_action: np.ndarray
     last_outcome: np.ndarray
 
@@ -79,10 +79,11 @@ class ReadingState:
 
     def assign(self, slots: np.ndarray, source: ReadingState, rows: np.ndarray) -> None:
         """Write entries ``rows`` of ``source`` into ``slots`` of this state."""
-        # One slot (the single env): integer indexing costs a fraction of fancy indexing.
+        # One slot (the single env): integer indexing costs a fraction of fancy indexing. The fields
+        # in their declared order (vars of a dataclass): a getattr per field would cost as much as the writes.
         at, row = (int(slots[0]), int(rows[0])) if len(slots) == 1 else (slots, rows)
-        for name in _READING_FIELDS:
-            getattr(self, name)[at] = getattr(source, name)[row]
+        for target, values in zip(vars(self).values(), vars(source).values(), strict=True):
+            target[at] = values[row]
 
 
 _READING_FIELDS = tuple(field.name for field in fields(ReadingState))
@@ -179,9 +180,15 @@ class ClassificationCore(TaskCore):
         self._outcomes = (action == label + self.answer_offset).astype(np.int64).ravel()
         if not self.bandit:
             self._outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
-        self._case_steps = _OUTCOME_MOVES * stride  # a READ that moves on: one chunk fewer to show
+        # What a step does, by case + action as well: a step is a few lookups of one index, each a
+        # single numpy call (a READ that moves on leaves one chunk fewer to show: the case drops a stride).
+        self._moves = _OUTCOME_MOVES[self._outcomes]
+        self._next_cases = (remaining * stride + label * n_actions).ravel() - self._moves * stride
+        self._rewards = np.array([wrong_reward, correct_reward, -read_cost, wrong_reward])[self._outcomes]
+        self._ends = _OUTCOME_ENDS[self._outcomes]
         self._read_masks = np.ones((2, n_actions), dtype=bool)  # action masks without and with chunks left
         self._read_masks[0, READ] = False
+        self._can_read = (remaining > 0).astype(np.intp).ravel()  # by case: the row of _read_masks
         self._stride = stride
         # The first state of each document's episode (one entry per document), and the state of
         # every slot: begin() copies entries of the one into the other.
@@ -193,14 +200,17 @@ class ClassificationCore(TaskCore):
             chunks=self.document_chunks,
             offset=self.chunk_offsets,
             case=(self.document_chunks - 1) * stride + self.documents.labels * n_actions,
-            chunk=np.zeros(count, dtype=np.int64),
+            row=self.chunk_offsets,
             last_action=np.full(count, READ),
             last_outcome=np.full(count, MOVE),  # MOVE: the episode goes on
         )
         self.state = self._starts.entries(np.zeros(num_envs, dtype=np.int64))
-        # The reward of each outcome of a step.
-        self._outcome_rewards = np.array([self.wrong_reward, self.correct_reward, -self.read_cost, self.wrong_reward])
-        self._chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
+        # The words shown once each row of the chunk tables has been shown (a chunk's end, or the
+        # document's): words_read is one lookup.
+        document = np.repeat(np.arange(count), self.document_chunks)
+        chunk = np.arange(len(document)) - self.chunk_offsets[document]
+        chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
+        self._row_words = np.minimum(chunk_ends[chunk], self.documents.lengths[document])
 
     def _check_sources(self, dataset: Any, text_column: Any, label_column: Any) -> None:
         if not isinstance(dataset, (str, Path)) or (
@@ -219,8 +229,11 @@ class ClassificationCore(TaskCore):
         dim = embedding_dim if self.observation == "embedding" else None
         parts, words, labels = table_bytes(*self.source, self.max_words, self.split, self.chunk_words, dim)
         max_chunks = -(-self.max_words // self.chunk_words)
-        # The outcome table and the meshgrid it is made from: (chunks, labels, actions) int64, four times.
-        parts["outcome table"] = 4 * 8.0 * max_chunks * labels * (labels + 1)
+        # The outcome tables and what they are made from: (chunks, labels, actions) int64, twelve at most.
+        parts["outcome tables"] = 12 * 8.0 * max_chunks * labels * (labels + 1)
+        # The words read at each chunk (int64) and what it is made from: six int64 per chunk at most,
+        # where the chunk tables hold 16 bytes per word of a chunk.
+        parts["words read per chunk"] = 3.0 * parts["chunk tables"] / self.chunk_words
         counts = 4.0 * words if self.observation == "counts" else 0.0
         parts["episode slots"] = (16.0 * len(_READING_FIELDS) + counts) * self.num_envs
         largest = max(parts, key=parts.__getitem__)
@@ -246,9 +259,9 @@ class ClassificationCore(TaskCore):
         """How many words of its document each slot has been shown."""
         return self._words_read(slice(None))
 
-    def _words_read(self, index: slice | np.ndarray | int) -> np.ndarray:
+    def _words_read(self, index: slice | np.ndarray) -> np.ndarray:
         """:attr:`words_read` of the slots that ``index`` picks (all of them: ``slice(None)``)."""
-        return np.minimum(self._chunk_ends[self.state.chunk[index]], self.state.length[index])
+        return self._row_words[self.state.row[index]]
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a document per slot (uniformly from the split) and show its first chunk."""
@@ -260,19 +273,21 @@ class ClassificationCore(TaskCore):
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """READ shows the next chunk (past the end: the wrong-answer reward); an answer ends the episode."""
         state = self.state
-        outcome = self._outcomes[state.case + actions]
+        # Fancy indexing of 1-d tables and assignments cost a third of an in-place ufunc (out=) on a
+        # few slots, so the updates are written as new arrays copied into the state's.
+        step = state.case + actions
+        moves = self._moves[step]
         state.last_action[:] = actions
-        state.last_outcome[:] = outcome
-        moving = _OUTCOME_MOVES[outcome]
-        np.add(state.chunk, moving, out=state.chunk)
-        np.subtract(state.case, self._case_steps[outcome], out=state.case)
+        state.last_outcome[:] = self._outcomes[step]
+        state.row[:] = state.row + moves
+        state.case[:] = self._next_cases[step]
         if self.observation == "counts":
-            self._count(np.flatnonzero(moving))
-        return self._outcome_rewards[outcome], _OUTCOME_ENDS[outcome]
+            self._count(np.flatnonzero(moves))
+        return self._rewards[step], self._ends[step]
 
     def _count(self, slots: np.ndarray) -> None:
         """Add the words of each slot's current chunk to its bag of words."""
-        tokens = self.chunk_tokens[self.state.offset[slots] + self.state.chunk[slots]]
+        tokens = self.chunk_tokens[self.state.row[slots]]
         np.add.at(self.counts, (slots[:, None], tokens), 1.0)
 
     def observe(self) -> np.ndarray:
@@ -285,19 +300,20 @@ class ClassificationCore(TaskCore):
 
     def _observation(self, index: slice | np.ndarray) -> np.ndarray:
         state = self.state
-        chunk = state.chunk[index]
-        rows = state.offset[index] + chunk
+        rows = state.row[index]
+        # The take method, not np.take: a Python-level wrapper costs more than the gather of a few rows.
         if self.observation == "embedding":
-            return np.take(self.observation_table, rows, axis=0)
+            return self.observation_table.take(rows, axis=0)
+        shown = rows - state.offset[index] + 1  # chunks shown
         if self.observation == "tokens":
-            tokens = np.take(self.chunk_tokens, rows, axis=0)
-            return np.concatenate([tokens, (chunk + 1)[:, None], state.chunks[index][:, None]], axis=1)
-        words = self._words_read(index)
+            tokens = self.chunk_tokens.take(rows, axis=0)
+            return np.concatenate([tokens, shown[:, None], state.chunks[index][:, None]], axis=1)
+        words = self._row_words[rows]
         return np.concatenate(
             [
                 self.counts[index, : self.vocab.size] / words[:, None],
                 (words / state.length[index])[:, None],
-                ((chunk + 1) / self.max_chunks)[:, None],
+                (shown / self.max_chunks)[:, None],
             ],
             axis=1,
             dtype=np.float32,
@@ -317,7 +333,7 @@ class ClassificationCore(TaskCore):
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct``, ``words_read``, ``fraction_read``; also the ``label`` and the ``answer`` (-1: none)."""
         state = self.state
-        words = self._words_read(slots)
+        words = self._row_words[state.row[slots]]
         return {
             "correct": _OUTCOME_CORRECT[state.last_outcome[slots]],
             "words_read": words,
@@ -328,14 +344,16 @@ class ClassificationCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
+        # item() reads one entry as a Python int: the single env asks for this text at every step.
         state = self.state
-        document, length, words = int(state.document[slot]), int(state.length[slot]), int(self._words_read(slot))
-        shown = self.documents.texts[document][: self.documents.ends[document][words - 1]]
+        document, length = state.document.item(slot), state.length.item(slot)
+        words = self._row_words.item(state.row.item(slot))
+        shown = self.documents.texts[document][: self.documents.ends[document].item(words - 1)]
         more = " ..." if words < length else ""
         text = f"{shown}{more} [{words}/{length} words]"
-        if _OUTCOME_ENDS[state.last_outcome[slot]]:
-            label = self.label_names[state.label[slot]]
-            answer = int(state.last_action[slot]) - self.answer_offset
+        if _OUTCOME_ENDS[state.last_outcome.item(slot)]:
+            label = self.label_names[state.label.item(slot)]
+            answer = state.last_action.item(slot) - self.answer_offset
             said = f"answered {self.label_names[answer]!r}" if answer >= 0 else "read past the end"
             text += f" -> {said}; label {label!r}"
         return text
@@ -351,9 +369,9 @@ class ClassificationCore(TaskCore):
     def _masks(self, index: slice | np.ndarray) -> np.ndarray | None:
         if self.bandit:
             return None
-        # remaining > 0 <=> case >= stride; one lookup in the two possible masks (a new array; np.take
-        # gathers rows several times faster than fancy indexing).
-        return np.take(self._read_masks, (self.state.case[index] >= self._stride).view(np.int8), axis=0)
+        # One lookup in the two possible masks (a new array; take gathers rows several times faster
+        # than fancy indexing), picked by whether the case has chunks left to show.
+        return self._read_masks.take(self._can_read[self.state.case[index]], axis=0)
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""

@@ -117,7 +117,15 @@ class NextWordCore(TaskCore):
         self.written = np.zeros((num_envs, max_words), dtype=np.int64)
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.sentence = np.zeros(num_envs, dtype=np.int64)
-        self._slots = np.arange(num_envs)
+        # A step writes one word per slot through a flat view of ``written`` (the same array, not
+        # other state): a 1-d scatter costs a fraction of 2-d fancy indexing.
+        self._written_flat = self.written.reshape(-1)
+        self._written_rows = np.arange(num_envs) * max_words
+        # By words written, clipped to max_words (a step after the end counts as the last): the
+        # position the word goes to.
+        self._write_positions = np.minimum(np.arange(max_words + 1), max_words - 1)
+        self._is_eos = np.arange(size) == self.vocab.eos_id  # by word
+        self._prompt_texts: dict[int, str] = {}  # decoded prompts, by sentence
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a held-out sentence per slot; its first ``prompt_words`` words are the prompt."""
@@ -129,17 +137,20 @@ class NextWordCore(TaskCore):
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Append each slot's word; reward it; terminate on ``<eos>``."""
+        # Lookups in small tables and new arrays: on a few slots they cost a fraction of comparisons
+        # with Python numbers and of in-place ufuncs.
         rewards = self.reward_table[self.window[:, -1], actions]
-        ending = actions == self.vocab.eos_id
-        position = np.minimum(self.steps, self.max_words - 1)
+        ending = self._is_eos[actions]
+        steps = np.minimum(self.steps, self.max_words)  # a step after the end costs what the last one did
+        position = self._write_positions[steps]
         if self.reward == "reference":
             rewards = rewards + (actions == self.match_targets[self.sentence, position])
-        else:  # mode="clip": a step after the end (steps > max_words) costs what the last one did
-            rewards -= np.take(self.early_end_costs, self.steps, mode="clip") * ending
-        self.written[self._slots, position] = actions
+        else:
+            rewards = rewards - self.early_end_costs[steps] * ending
+        self._written_flat[self._written_rows + position] = actions
         self.window[:, :-1] = self.window[:, 1:]
         self.window[:, -1] = actions
-        self.steps += 1
+        self.steps[:] = self.steps + 1
         return rewards, ending
 
     def observe(self) -> np.ndarray:
@@ -153,7 +164,11 @@ class NextWordCore(TaskCore):
     def _observation(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
         steps = np.minimum(steps, self.max_words)
         if self.observation == "tokens":
-            return np.concatenate([window, steps[:, None]], axis=1)
+            # Two writes into a new array cost less than np.concatenate's Python-level dispatch.
+            tokens = np.empty((len(window), self.context + 1), dtype=np.int64)
+            tokens[:, :-1] = window
+            tokens[:, -1] = steps
+            return tokens
         return self._embed(window, steps)
 
     def _embed(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -179,7 +194,7 @@ class NextWordCore(TaskCore):
         previous = np.concatenate([self.prompts[sentence, -1:], written[:, :-1]], axis=1)
         log_probs = np.where(inside, self.model.log_probs[previous, written], 0.0)
         matches = inside & (written == self.match_targets[sentence])
-        last = written[np.arange(len(slots)), np.maximum(steps - 1, 0)]
+        last = self.window[slots, -1]  # the last word written (also after the end, where it is written again)
         return {
             "words": steps - ((steps > 0) & (last == self.vocab.eos_id)),
             "reference_matches": matches.sum(axis=1),
@@ -188,8 +203,11 @@ class NextWordCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """``prompt >> written words``."""
-        prompt = self.vocab.decode(self.prompts[self.sentence[slot]])
-        written = self.vocab.decode(self.written[slot, : min(self.steps[slot], self.max_words)])
+        sentence = self.sentence.item(slot)
+        prompt = self._prompt_texts.get(sentence)
+        if prompt is None:  # the single env asks for this text at every step: each prompt is decoded once
+            prompt = self._prompt_texts[sentence] = self.vocab.decode(self.prompts[sentence])
+        written = self.vocab.decode(self.written[slot, : min(self.steps.item(slot), self.max_words)])
         return f"{prompt} >> {written}".rstrip()
 
     def optimal_actions(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -295,8 +313,8 @@ def _check_memory(
     sentences = len(encoded.lengths["test"])
     key = (corpus, words, embedding_dim if observation == "embedding" else 0)
     parts = {
-        # Episode slots: window, written words, observations (and their copies in a step).
-        "episode slots": 3 * 8 * num_envs * (context + max_words + 1),
+        # Episode slots: window, written words (and their row offsets), observations (and their copies in a step).
+        "episode slots": 3 * 8 * num_envs * (context + max_words + 2),
         # Held-out sentences padded to prompt_words + max_words, prompts, references and the words they
         # match; windows.
         "held-out sentences": 8 * (2 * sentences * (prompt_words + max_words) + 2 * sentences * context)

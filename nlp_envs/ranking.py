@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
-from nlp_envs.core import CoreEnv, CoreVectorEnv, TaskCore, allowed_acts, hash_keys, hashes_to_uniform, random_integers
+from nlp_envs.core import (
+    CoreEnv,
+    CoreVectorEnv,
+    TaskCore,
+    allowed_acts,
+    hash_keys,
+    hashes_to_uniform,
+    random_integers,
+    slot_index,
+)
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import SPLITS, file_judgments, movielens_judgments
 from nlp_envs.data.simulator import FACTOR_BOUND
@@ -26,6 +38,29 @@ def gains(relevance: np.ndarray | float) -> Any:
 def discounts(count: int) -> np.ndarray:
     """``1 / log2(position + 1)`` for positions ``1 .. count``: the DCG discount of each position."""
     return 1.0 / np.log2(np.arange(2, count + 2))
+
+
+@dataclass
+class _EpisodeText:
+    """What one episode's text is made of, kept from step to step (the single env asks for it at every step).
+
+    Attributes:
+        episode: the slot's episode count when it was made: a new episode makes a new one.
+        header: the query line.
+        titles: each candidate's title.
+        relevance: each candidate's relevance.
+        gain: each candidate's gain.
+        ranked: the lines of the positions filled so far (positions are filled in order and never change).
+        candidates: each candidate's line in the list of those left to place.
+    """
+
+    episode: int
+    header: str
+    titles: list[str]
+    relevance: list[float]
+    gain: list[float]
+    ranked: list[str]
+    candidates: list[str]
 
 
 class RankingCore(TaskCore):
@@ -101,13 +136,16 @@ class RankingCore(TaskCore):
         self.max_steps = k + 1  # episodes end by termination after k positions; the limit never cuts one
         self.hint = None if relevance_hint is None else float(relevance_hint)
         low, high = data.relevance_range
-        self._label_scale = (float(low), max(float(high - low), 1e-12))
+        # Each pair's relevance scaled to [0, 1]: the hint before its noise.
+        self._scaled_relevance = (data.relevance - float(low)) / max(float(high - low), 1e-12)
         self._counts = np.diff(data.offsets)  # judged documents per query
         self._pool_width = int(self._counts[queries].max())
         self._pool_columns = np.arange(self._pool_width)
-        self._pool_counters = self._pool_columns + 1
+        # The counters of an episode's hashes: one per pool column, then two per candidate for the
+        # hint's noise, all hashed in one call.
+        hint_counters = _HINT_STREAM + np.arange(2 * m) if relevance_hint is not None else np.zeros(0, dtype=np.int64)
+        self._hash_counters = np.concatenate([self._pool_columns + 1, hint_counters])
         self._discounts = discounts(k)
-        self._positions_range = np.arange(k)
         self._discount_list = self._discounts.tolist()
         self._log2_positions = np.log2(np.arange(k + 1) + 2.0)  # log2(t + 2) for t = 0 .. K
         self._titles = data.titles.tolist()
@@ -136,79 +174,99 @@ class RankingCore(TaskCore):
         )
 
         n = self.num_envs
-        self._slots = np.arange(n)
         self.query = np.zeros(n, dtype=np.int64)
         self.pairs = np.zeros((n, m), dtype=np.int64)
+        self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         self.relevance = np.zeros((n, m))
         self.gain = np.zeros((n, m))  # gains(relevance), once per episode
         self._episode = np.zeros(n, dtype=np.int64)  # episodes begun per slot: what text()'s cache is keyed by
-        self._text_parts: dict[int, tuple[int, str, list[str], list[float], list[float]]] = {}
+        self._texts: dict[int, _EpisodeText] = {}
         self.placed = np.zeros((n, m), dtype=bool)
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.last = np.full(n, -1, dtype=np.int64)
         self.ideal = np.ones((n, 2))  # IDCG at K and at min(5, K)
         self.obs = np.zeros((n, size), dtype=np.float32)
+        # A step reads and writes one entry per slot of these (n, M) and (n, K) arrays: through flat
+        # views of the same arrays (not other state) and flat indices, each a single 1-d gather or
+        # scatter, a fraction of the cost of 2-d fancy indexing.
+        self._placed_flat, self._gain_flat = self.placed.reshape(-1), self.gain.reshape(-1)
+        self._relevance_flat = self.relevance.reshape(-1)
+        self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
+        self._cells = np.arange(n) * m  # slot i's candidate j is entry i * M + j
+        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # its placed flag in obs
+        self._order_cells = np.arange(n) * k
+        # By the number of positions filled t = 0 .. K: whether the list goes on, the order entry a
+        # step writes (a full list rewrites its last entry with the value it holds), what the
+        # observation shows, and whether the list is full.
+        self._live = np.arange(k + 1) < k
+        self._order_positions = np.minimum(np.arange(k + 1), k - 1)
+        self._filled_fractions = (np.arange(k + 1) / k).astype(np.float32)
+        self._full = ~self._live
 
     @property
     def documents(self) -> np.ndarray:
-        """``(num_envs, M)``: the document (catalog row) of each candidate."""
-        return self.data.documents[self.pairs]
+        """``(num_envs, M)``: the document (catalog row) of each candidate (a copy)."""
+        return self.candidates.copy()
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a query of the split and ``M`` of its judged documents, in a random order."""
-        data, m = self.data, self.num_candidates
+        data, m, width = self.data, self.num_candidates, self._pool_width
         count = len(slots)
+        at = slot_index(slots)
         query = self.queries[random_integers(keys, len(self.queries), 0)]
+        # Each slot's key once per counter (the repeat method: one call, where np.broadcast_to is several).
+        hashed = hash_keys(keys[:, None].repeat(len(self._hash_counters), axis=1), self._hash_counters)
         # The M judged documents with the smallest hashes (the hash of document column j depends on
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
         # the query's documents get the largest hash, so they sort last (a query has at least M).
-        hashed = hash_keys(np.repeat(keys, self._pool_width), np.tile(self._pool_counters, count))
-        hashed = hashed.reshape(count, self._pool_width)
-        hashed[self._pool_columns >= self._counts[query][:, None]] = _LARGEST_HASH
-        pairs = data.offsets[query][:, None] + np.argsort(hashed, axis=1)[:, :m]
+        pool = hashed[:, :width]
+        pool[self._pool_columns >= self._counts[query][:, None]] = _LARGEST_HASH
+        pairs = data.offsets[query][:, None] + np.argsort(pool, axis=1)[:, :m]
         relevance = data.relevance[pairs]
         # Fresh arrays, not writes into ones that an earlier info may still hold.
         self.last, self.t = self.last.copy(), self.t.copy()
-        self.query[slots], self.pairs[slots], self.relevance[slots] = query, pairs, relevance
-        self.gain[slots] = gains(relevance)
-        self._episode[slots] += 1
-        self.placed[slots] = False
-        self.order[slots] = -1
-        self.t[slots] = 0
-        self.last[slots] = -1
-        ideal = gains(-np.sort(-relevance, axis=1))[:, : self.positions] * self._discounts
-        self.ideal[slots, 0] = ideal.sum(axis=1)
-        self.ideal[slots, 1] = ideal[:, :NDCG_CUTOFF].sum(axis=1)
+        self.query[at], self.pairs[at], self.relevance[at] = query, pairs, relevance
+        self.candidates[at] = data.documents[pairs]
+        self.gain[at] = gains(relevance)
+        self._episode[at] += 1
+        self.placed[at] = False
+        self.order[at] = -1
+        self.t[at] = 0
+        self.last[at] = -1
+        ideal = gains(np.sort(relevance, axis=1)[:, ::-1][:, : self.positions]) * self._discounts
+        self.ideal[at, 0] = ideal.sum(axis=1)
+        self.ideal[at, 1] = ideal[:, :NDCG_CUTOFF].sum(axis=1)
 
         blocks = self._blocks[pairs]
         if self.hint is not None:
-            uniform = hashes_to_uniform(
-                hash_keys(np.broadcast_to(keys[:, None], (count, 2 * m)), _HINT_STREAM + np.arange(2 * m))
-            )
+            uniform = hashes_to_uniform(hashed[:, width:])
             noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :m])) * np.cos(2.0 * np.pi * uniform[:, m:])
-            low, scale = self._label_scale
-            blocks[:, :, -2] = np.clip((relevance - low) / scale + self.hint * noise, -FACTOR_BOUND, FACTOR_BOUND)
-        self.obs[slots, 0] = 0.0
-        self.obs[slots, 1 : self.query_size] = data.query_features[query]
-        self.obs[slots, self.query_size :] = blocks.reshape(count, -1)
+            hint = self._scaled_relevance[pairs] + self.hint * noise
+            # clip's own ufunc, without np.clip's Python-level wrapper: the same values.
+            blocks[:, :, -2] = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
+        self.obs[at, 0] = 0.0
+        self.obs[at, 1 : self.query_size] = data.query_features[query]
+        self.obs[at, self.query_size :] = blocks.reshape(count, -1)
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Place each slot's chosen candidate at the next position; reward its DCG increment."""
-        slots, t = self._slots, self.t
-        live = t < self.positions
-        placed = self.placed[slots, actions]
-        fresh = live & ~placed
-        rewards = np.where(fresh, self.gain[slots, actions], 0.0) / self._log2_positions[t]
-        placed |= fresh  # the fresh ones become placed, every other flag stays as it was
-        self.placed[slots, actions] = placed
-        self.obs[slots, self._placed_columns[actions]] = placed
+        t = self.t
+        live = self._live[t]
+        cells = self._cells + actions
+        placed = self._placed_flat[cells]
+        fresh = live > placed  # live and not placed yet
+        # gain * fresh is gain or 0.0 exactly (gains are finite and >= 0).
+        rewards = self._gain_flat[cells] * fresh / self._log2_positions[t]
+        placed |= live  # the fresh ones become placed, every other flag stays as it was
+        self._placed_flat[cells] = placed
+        self._obs_flat[self._flag_cells[cells]] = placed
         self.last = np.where(live, np.where(fresh, actions, -1), self.last)
-        running = slots[live]
-        self.order[running, t[live]] = self.last[live]
+        # A full list (t = K, a step past its end) rewrites its last entry, which holds self.last already.
+        self._order_flat[self._order_cells + self._order_positions[t]] = self.last
         self.t = t + live
-        self.obs[:, 0] = self.t / self.positions
-        return rewards, self.t >= self.positions
+        self.obs[:, 0] = self._filled_fractions[self.t]
+        return rewards, self._full[self.t]
 
     def observe(self) -> np.ndarray:
         """A copy of every slot's observation (see :class:`RankingEnv`)."""
@@ -220,61 +278,65 @@ class RankingCore(TaskCore):
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The candidates' documents, the one placed last (-1 at reset or when wasted) and the position."""
-        return {"candidates": self.documents, "placed": self.last, "position": self.t}
+        return {"candidates": self.candidates, "placed": self.last, "position": self.t}
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
         order = self.order[slots]
         filled = order >= 0
-        relevance = self.relevance[slots[:, None], np.maximum(order, 0)]
-        dcg = np.where(filled, gains(relevance), 0.0) * self._discounts
-        total = dcg.sum(axis=1)
+        cells = self._cells[slots][:, None] + np.maximum(order, 0)  # the candidate at each position
+        # The gains of the placed candidates, 0.0 at the wasted positions (gains are finite and >= 0,
+        # so gain * filled is the gain or 0.0 exactly).
+        dcg = self._gain_flat[cells] * filled * self._discounts
+        sums = np.empty((len(slots), 2))
+        sums[:, 0] = dcg.sum(axis=1)
+        sums[:, 1] = dcg[:, :NDCG_CUTOFF].sum(axis=1)
         ideal = self.ideal[slots]
         # A query without a relevant candidate has IDCG 0: its NDCG is 0 (the divisor 1 avoids 0 / 0).
         found = ideal > 0
-        ndcg = np.where(found, np.stack([total, dcg[:, :NDCG_CUTOFF].sum(axis=1)], axis=1), 0.0)
-        ndcg /= np.where(found, ideal, 1.0)
+        ndcg = sums * found / np.where(found, ideal, 1.0)
+        first_relevant = self._relevance_flat[cells[:, 0]] >= self.data.relevant
         return {
             "ndcg": ndcg[:, 0],
             "ndcg_at_5": ndcg[:, 1],
-            "precision_at_1": (filled[:, 0] & (relevance[:, 0] >= self.data.relevant)).astype(np.float64),
-            "dcg": total,
-            "wasted_positions": (~filled & (self._positions_range < self.t[slots, None])).sum(axis=1),
+            "precision_at_1": (filled[:, 0] & first_relevant).astype(np.float64),
+            "dcg": sums[:, 0],
+            # Positions are filled in order and only below t: the others below t were wasted.
+            "wasted_positions": self.t[slots] - filled.sum(axis=1),
         }
 
     def text(self, slot: int) -> str:
         """The query, the list so far (title, relevance, gain per position), then the candidates left."""
         # The single env asks for this text at every step: what an episode's text needs of its
-        # candidates is made once per episode, as Python lists.
-        episode, t = int(self._episode[slot]), int(self.t[slot])
-        parts = self._text_parts.get(slot)
-        if parts is None or parts[0] != episode:
+        # candidates is made once per episode, as Python lists, and each filled position's line once.
+        episode, t = self._episode.item(slot), self.t.item(slot)
+        text = self._texts.get(slot)
+        if text is None or text.episode != episode:
             data = self.data
             header = (
                 f"{data.name}, query {data.query_names[self.query[slot]]}: "
                 f"{self.positions} positions for {self.num_candidates} candidates"
             )
-            titles = [self._titles[document] for document in data.documents[self.pairs[slot]].tolist()]
-            parts = (episode, header, titles, self.relevance[slot].tolist(), self.gain[slot].tolist())
-            self._text_parts[slot] = parts
-        _, header, titles, relevance, gain = parts
-        lines = [header]
-        for position, candidate in enumerate(self.order[slot, :t].tolist()):
-            if candidate < 0:
-                lines.append(f"{position + 1:3d}. (wasted: an already placed candidate)")
-            else:
-                lines.append(
-                    f"{position + 1:3d}. {titles[candidate]} (relevance {relevance[candidate]:g}, "
-                    f"DCG +{gain[candidate] * self._discount_list[position]:.2f})"
-                )
-        if t < self.positions:
-            lines.append("to place:")
-            lines.extend(
-                f"  [{j}] {title}"
-                for j, (title, placed) in enumerate(zip(titles, self.placed[slot].tolist(), strict=True))
-                if not placed
+            titles = [self._titles[document] for document in self.candidates[slot].tolist()]
+            candidates = [f"  [{j}] {title}" for j, title in enumerate(titles)]
+            text = _EpisodeText(
+                episode, header, titles, self.relevance[slot].tolist(), self.gain[slot].tolist(), [], candidates
             )
-        return "\n".join(lines)
+            self._texts[slot] = text
+        ranked = text.ranked
+        for position in range(len(ranked), t):
+            candidate = self.order.item(slot, position)
+            if candidate < 0:
+                ranked.append(f"{position + 1:3d}. (wasted: an already placed candidate)")
+            else:
+                ranked.append(
+                    f"{position + 1:3d}. {text.titles[candidate]} (relevance {text.relevance[candidate]:g}, "
+                    f"DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
+                )
+        if t == self.positions:
+            return "\n".join([text.header, *ranked])
+        unplaced = map(operator.not_, self.placed[slot].tolist())
+        return "\n".join([text.header, *ranked, "to place:", *itertools.compress(text.candidates, unplaced)])
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The observation with the chosen candidate marked placed and the position advanced."""

@@ -204,6 +204,34 @@ def test_other_observations_match_between_single_and_vector_env(
     assert all(core_of(native).afterstate_space.contains(row) for row in afterstates)
 
 
+@pytest.mark.parametrize("observation", ["embedding", "counts", "tokens"])
+def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Generator) -> None:
+    """The step tables (outcome, next case, words read per chunk, READ mask) agree with counting the READs."""
+    env = make_vec(
+        "nlp_envs/Sentiment-v0", 6, chunk_words=3, max_words=20, observation=observation, autoreset_mode="SameStep"
+    )
+    core = core_of(env)
+    env.reset(seed=1)
+    shown = np.ones(6, dtype=np.int64)  # chunks shown in each slot's episode
+    for _ in range(80):
+        chunks, length, label = core.state.chunks.copy(), core.state.length.copy(), core.state.label.copy()
+        np.testing.assert_array_equal(env.unwrapped.action_masks()[:, READ], shown < chunks)
+        actions = np.where(rng.random(6) < 0.85, READ, rng.integers(1, 4, size=6))
+        _, rewards, terminated, truncated, infos = env.step(actions)
+        moved = (actions == READ) & (shown < chunks)
+        np.testing.assert_array_equal(terminated, ~moved)
+        np.testing.assert_array_equal(rewards, np.where(moved, -0.005, np.where(actions == label + 1, 1.0, -1.0)))
+        if terminated.any():
+            final = infos["final_info"]
+            words = np.minimum(shown * 3, length)
+            np.testing.assert_array_equal(final["words_read"][terminated], words[terminated])
+            np.testing.assert_array_equal(final["fraction_read"][terminated], (words / length)[terminated])
+            np.testing.assert_array_equal(final["answer"][terminated], np.where(moved, -1, actions - 1)[terminated])
+        shown = np.where(terminated, 1, shown + moved)
+        np.testing.assert_array_equal(core.words_read, np.minimum(shown * 3, core.state.length))
+        np.testing.assert_array_equal(core.remaining, core.state.chunks - shown)
+
+
 def test_counts_observation_is_the_bag_of_words_read() -> None:
     env = gym.make("nlp_envs/Sentiment-v0", observation="counts")
     core = core_of(env)

@@ -106,6 +106,27 @@ def test_early_end_is_penalised_only_before_min_words() -> None:
     assert rewards[0] == pytest.approx(core.model.log_probs[previous, 0] - 7.0)
 
 
+def test_words_after_the_end_go_to_the_last_position_and_the_metrics_and_text_follow() -> None:
+    """Past max_words (a single env stepped on after its end) a word overwrites the last position."""
+    core = make_core(vocab_size=50, max_words=3, min_words=3, early_end_penalty=7.0)
+    slots = np.zeros(1, dtype=np.int64)
+    prompt = core.vocab.decode(core.prompts[core.sentence[0]])
+    for word in (5, 6, 7, 8):  # the fourth is past the end
+        previous = int(core.window[0, -1])
+        rewards, terminated = core.advance(np.array([word]))
+        assert rewards[0] == pytest.approx(core.model.log_probs[previous, word]) and not terminated[0]
+    assert core.written[0].tolist() == [5, 6, 8]
+    assert core.text(0) == f"{prompt} >> {core.vocab.decode([5, 6, 8])}"
+    assert core.metrics(slots)["words"][0] == 3
+    # <eos> after the end: min_words are written, so no early-end cost; it is the last word now.
+    rewards, terminated = core.advance(np.array([core.vocab.eos_id]))
+    assert rewards[0] == pytest.approx(core.model.log_probs[8, core.vocab.eos_id]) and terminated[0]
+    assert core.metrics(slots)["words"][0] == 2
+    assert core.text(0) == f"{prompt} >> {core.vocab.decode([5, 6, core.vocab.eos_id])}"
+    observation = core.observe()[0]
+    assert observation[-1] == 3 and observation[-2] == core.vocab.eos_id
+
+
 @pytest.mark.parametrize("observation", ["tokens", "embedding"])
 def test_afterstate_equals_next_observation_before_the_end(observation: str, rng: np.random.Generator) -> None:
     env = gym.make_vec(

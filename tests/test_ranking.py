@@ -172,6 +172,43 @@ def test_text_lists_the_titles_in_ranked_order_and_render_matches() -> None:
     assert info["text"].splitlines()[1].startswith(f"  1. {titles[4]} (relevance ")
 
 
+def test_text_kept_from_step_to_step_equals_the_text_made_afresh(rng: np.random.Generator) -> None:
+    """The lines kept per episode, also over steps whose text nobody asked for, equal a text made from scratch."""
+    env = make_vec(ENV_ID, 3, num_candidates=12, positions=9)
+    core: RankingCore = env.unwrapped.core
+    env.reset(seed=3)
+    wasted = 0
+    for step in range(90):
+        env.step(rng.integers(12, size=3))  # placed candidates too: wasted positions
+        if step % 3:  # no text asked: the next text catches up on several positions
+            continue
+        for slot in range(3):
+            kept = core.text(slot)
+            del core._texts[slot]
+            assert kept == core.text(slot)
+            wasted += kept.count("(wasted")
+    assert wasted > 0
+
+
+def test_a_step_past_the_end_changes_nothing() -> None:
+    """A full list stays as it is (the flat order write of a full list rewrites its last entry unchanged)."""
+    env = gym.make(EASY)
+    env.reset(seed=5)
+    for action in (2, 2, 0, 1):
+        observation, _, terminated, _, info = env.step(action)
+    assert terminated
+    core: RankingCore = env.unwrapped.core
+    order, text = core.order.copy(), info["text"]
+    again, reward, terminated, _, info_again = env.step(3)
+    assert reward == 0.0 and terminated
+    np.testing.assert_array_equal(again, observation)
+    np.testing.assert_array_equal(core.order, order)
+    assert info_again["text"] == text
+    for key in ("placed", "position", "dcg", "ndcg", "wasted_positions"):
+        assert info_again[key] == info[key], key
+    np.testing.assert_array_equal(info_again["action_mask"], info["action_mask"])
+
+
 def test_observation_layout_and_afterstate() -> None:
     env = make_vec(ENV_ID, 3)
     core: RankingCore = env.unwrapped.core
