@@ -44,9 +44,13 @@ class Recorder(Logger):
     def __init__(self, interval: int) -> None:
         super().__init__(interval)
         self.rows: list[tuple[str, float, int]] = []
+        self.flushed_rows = -1
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.rows.append((tag, value, step))
+
+    def flush(self) -> None:
+        self.flushed_rows = len(self.rows)  # how many rows had been written at the last flush
 
 
 # --- the built-in agents -----------------------------------------------------------------------------
@@ -92,6 +96,19 @@ def test_offline_agents_write_loss_and_speed_every_interval_of_gradient_steps(tm
         assert steps(values, tag) == [1000, 2000, 2300], tag
     losses = [value for _, value in values["train/loss"]]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("name", ["bc", "qtable"])
+def test_learn_flushes_what_it_wrote_before_it_returns(name) -> None:
+    """TensorBoard's writer flushes on a timer: without a flush the last points of a run can be missing."""
+    env = make_vec(EASY, num_envs=4)
+    extra = {"dataset": collect_transitions(EASY, epsilon=0.2)} if name == "bc" else {}
+    agent = nlp_agents.make(name, env, seed=3, **extra)
+    recorder = Recorder(interval=100)
+    agent.set_logger(recorder)
+    agent.learn(250)
+    assert recorder.flushed_rows == len(recorder.rows) > 0
+    assert max(step for _, _, step in recorder.rows) == agent.num_timesteps >= 250  # online: whole vector steps
 
 
 def test_learning_continues_the_steps_and_the_interval(tmp_path) -> None:

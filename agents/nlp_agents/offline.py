@@ -293,4 +293,6 @@ class OfflineAgent(NetworkAgent):
             self.check_finite()
             if logging and self.num_timesteps > written:
                 self._write_scalars(self.num_timesteps - written, time.perf_counter() - since)
+            if logging:  # the writer's thread flushes on a timer: what learn wrote is on disk when it returns
+                self.logger.flush()
         return self
