@@ -55,10 +55,9 @@ class _EpisodeText:
         titles: each candidate's title.
         relevance: each candidate's relevance.
         gain: each candidate's gain.
-        candidates: each candidate's line in the list of those left to place.
         ranked: the query line and the lines of the positions filled so far, joined.
         filled: the positions whose lines ``ranked`` holds.
-        left: the candidates not placed yet, in index order.
+        left: the line of each candidate not placed yet, by candidate, in index order.
         to_place: the "to place" block of the candidates in ``left``, or None until it is asked for
             again after ``left`` changed.
     """
@@ -67,10 +66,9 @@ class _EpisodeText:
     titles: list[str]
     relevance: list[float]
     gain: list[float]
-    candidates: list[str]
     ranked: str
     filled: int
-    left: list[int]
+    left: dict[int, str]
     to_place: str | None = None
 
 
@@ -160,7 +158,11 @@ class RankingCore(TaskCore):
         self._discount_list = self._discounts.tolist()
         self._log2_positions = np.log2(np.arange(k + 1) + 2.0)  # log2(t + 2) for t = 0 .. K
         self._titles = data.titles.tolist()
-        self._candidate_labels = [f"  [{j}] " for j in range(m)]  # what each candidate's line starts with
+        # What the text's lines start with: each candidate's in the list of those left, each
+        # position's; and each position's line when wasted.
+        self._candidate_labels = [f"  [{j}] " for j in range(m)]
+        self._position_labels = [f"{position + 1:3d}. " for position in range(k)]
+        self._wasted_lines = [f"{label}(wasted: an already placed candidate)" for label in self._position_labels]
 
         self.query_size = 1 + data.query_features.shape[1]
         self.candidate_size = (
@@ -338,28 +340,28 @@ class RankingCore(TaskCore):
                 f"{self.positions} positions for {self.num_candidates} candidates"
             )
             titles = list(map(self._titles.__getitem__, self.candidates[slot].tolist()))
-            candidates = list(map(operator.add, self._candidate_labels, titles))
+            left = dict(enumerate(map(operator.add, self._candidate_labels, titles)))
             relevance, gain = self.relevance[slot].tolist(), self.gain[slot].tolist()
-            text = _EpisodeText(episode, titles, relevance, gain, candidates, header, 0, list(range(len(titles))))
+            text = _EpisodeText(episode, titles, relevance, gain, header, 0, left)
             self._texts[slot] = text
         if text.filled < t:
             lines = [text.ranked]
             for position in range(text.filled, t):
                 candidate = self.order.item(slot, position)
                 if candidate < 0:
-                    lines.append(f"{position + 1:3d}. (wasted: an already placed candidate)")
+                    lines.append(self._wasted_lines[position])
                     continue
                 lines.append(
-                    f"{position + 1:3d}. {text.titles[candidate]} (relevance {text.relevance[candidate]:g}, "
-                    f"DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
+                    f"{self._position_labels[position]}{text.titles[candidate]} (relevance "
+                    f"{text.relevance[candidate]:g}, DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
                 )
-                text.left.remove(candidate)
+                del text.left[candidate]
                 text.to_place = None
             text.ranked, text.filled = "\n".join(lines), t
         if t == self.positions:
             return text.ranked
         if text.to_place is None:
-            text.to_place = "\n".join(["", "to place:", *map(text.candidates.__getitem__, text.left)])
+            text.to_place = "\n".join(["", "to place:", *text.left.values()])
         return text.ranked + text.to_place
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
