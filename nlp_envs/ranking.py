@@ -212,13 +212,16 @@ class RankingCore(TaskCore):
         self._cells = np.arange(n) * m  # slot i's candidate j is entry i * M + j
         self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # its placed flag in obs
         self._order_cells = np.arange(n) * k
-        # By the number of positions filled t = 0 .. K: whether the list goes on, the order entry a
-        # step writes (a full list rewrites its last entry with the value it holds), what the
-        # observation shows, and whether the list is full.
+        # By the number of positions filled t = 0 .. K before a step: whether the list goes on, the
+        # order entry the step writes (a full list rewrites its last entry with the value it holds),
+        # and after the step: the positions filled (t + 1, or K for a full list), what the
+        # observation shows and whether the list is full.
+        filled_after = np.minimum(np.arange(k + 1) + 1, k)
         self._live = np.arange(k + 1) < k
         self._order_positions = np.minimum(np.arange(k + 1), k - 1)
-        self._filled_fractions = (np.arange(k + 1) / k).astype(np.float32)
-        self._full = ~self._live
+        self._next_t = filled_after
+        self._next_fractions = (filled_after / k).astype(np.float32)
+        self._next_full = filled_after == k
 
     @property
     def documents(self) -> np.ndarray:
@@ -278,15 +281,19 @@ class RankingCore(TaskCore):
         fresh = live > placed  # live and not placed yet
         # gain * fresh is gain or 0.0 exactly (gains are finite and >= 0).
         rewards = self._gain_flat[cells] * fresh / self._log2_positions[t]
-        placed |= live  # the fresh ones become placed, every other flag stays as it was
+        placed = placed | live  # the fresh ones become placed, every other flag stays as it was
         self._placed_flat[cells] = placed
         self._obs_flat[self._flag_cells[cells]] = placed
-        self.last = np.where(live, np.where(fresh, actions, -1), self.last)
-        # A full list (t = K, a step past its end) rewrites its last entry, which holds self.last already.
-        self._order_flat[self._order_cells + self._order_positions[t]] = self.last
-        self.t = t + live
-        self.obs[:, 0] = self._filled_fractions[self.t]
-        return rewards, self._full[self.t]
+        # The order entry the step writes holds -1 while the list goes on (positions from t on are
+        # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
+        # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
+        # fresh candidate or what it holds, is also the candidate placed last.
+        entries = self._order_cells + self._order_positions[t]
+        self.last = np.where(fresh, actions, self._order_flat[entries])
+        self._order_flat[entries] = self.last
+        self.t = self._next_t[t]
+        self.obs[:, 0] = self._next_fractions[t]
+        return rewards, self._next_full[t]
 
     def observe(self) -> np.ndarray:
         """A copy of every slot's observation (see :class:`RankingEnv`)."""
