@@ -186,6 +186,9 @@ class RankingCore(TaskCore):
         self._blocks[:, :features] = np.concatenate(
             [data.document_features[data.documents], data.pair_features], axis=1
         )
+        # Each query's head of the observation (0 positions filled, then its features), built once too.
+        self._heads = np.zeros((data.num_queries, self.query_size), dtype=np.float32)
+        self._heads[:, 1:] = data.query_features
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
@@ -268,8 +271,7 @@ class RankingCore(TaskCore):
             hint = self._scaled_relevance[pairs] + self.hint * noise
             # clip's own ufunc, without np.clip's Python-level wrapper: the same values.
             blocks[:, :, -2] = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-        self.obs[at, 0] = 0.0
-        self.obs[at, 1 : self.query_size] = data.query_features[query]
+        self.obs[at, : self.query_size] = self._heads[query]
         self.obs[at, self.query_size :] = blocks.reshape(count, -1)
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -312,7 +314,10 @@ class RankingCore(TaskCore):
         at = slot_index(slots)
         order = self.order[at]
         filled = order >= 0
-        cells = self._cells[at, None] + np.maximum(order, 0)  # the candidate at each position
+        # The candidate at each position. A wasted or unfilled position (-1) reads the entry before
+        # the slot's candidates (the last of all for slot 0): a gain that ``filled`` zeroes and a
+        # relevance that precision at 1 ignores.
+        cells = self._cells[at, None] + order
         # The gains of the placed candidates, 0.0 at the wasted positions (gains are finite and >= 0,
         # so gain * filled is the gain or 0.0 exactly).
         dcg = self._gain_flat[cells] * filled * self._discounts
