@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import operator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -28,6 +27,7 @@ from nlp_envs.policies import random_policy
 NDCG_CUTOFF = 5  # the second NDCG cutoff reported (NDCG@5)
 _HINT_STREAM = 1 << 20  # counters of the relevance hint's draws, apart from the candidate draws
 _LARGEST_HASH = np.iinfo(np.uint64).max
+_TINY = 1e-300  # below any positive ideal DCG: the divisor of a query whose ideal DCG is 0
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -44,23 +44,32 @@ def discounts(count: int) -> np.ndarray:
 class _EpisodeText:
     """What one episode's text is made of, kept from step to step (the single env asks for it at every step).
 
+    Positions are filled in order and a filled one never changes, and the candidates placed are
+    exactly those at the filled positions (a wasted position holds -1): so the text grows by the
+    lines of the positions filled since it was last asked for, and the list of candidates left
+    loses those positions' candidates.
+
     Attributes:
-        episode: the slot's episode count when it was made: a new episode makes a new one.
-        header: the query line.
+        episode: the begin call that started the episode (see ``RankingCore._episode``): a new
+            episode makes a new one.
         titles: each candidate's title.
         relevance: each candidate's relevance.
         gain: each candidate's gain.
-        ranked: the lines of the positions filled so far (positions are filled in order and never change).
-        candidates: each candidate's line in the list of those left to place.
+        ranked: the query line and the lines of the positions filled so far, joined.
+        filled: the positions whose lines ``ranked`` holds.
+        left: the line of each candidate not placed yet, by candidate, in index order.
+        to_place: the "to place" block of the candidates in ``left``, or None until it is asked for
+            again after ``left`` changed.
     """
 
     episode: int
-    header: str
     titles: list[str]
     relevance: list[float]
     gain: list[float]
-    ranked: list[str]
-    candidates: list[str]
+    ranked: str
+    filled: int
+    left: dict[int, str]
+    to_place: str | None = None
 
 
 class RankingCore(TaskCore):
@@ -149,6 +158,11 @@ class RankingCore(TaskCore):
         self._discount_list = self._discounts.tolist()
         self._log2_positions = np.log2(np.arange(k + 1) + 2.0)  # log2(t + 2) for t = 0 .. K
         self._titles = data.titles.tolist()
+        # What the text's lines start with: each candidate's in the list of those left, each
+        # position's; and each position's line when wasted.
+        self._candidate_labels = [f"  [{j}] " for j in range(m)]
+        self._position_labels = [f"{position + 1:3d}. " for position in range(k)]
+        self._wasted_lines = [f"{label}(wasted: an already placed candidate)" for label in self._position_labels]
 
         self.query_size = 1 + data.query_features.shape[1]
         self.candidate_size = (
@@ -172,6 +186,9 @@ class RankingCore(TaskCore):
         self._blocks[:, :features] = np.concatenate(
             [data.document_features[data.documents], data.pair_features], axis=1
         )
+        # Each query's head of the observation (0 positions filled, then its features), built once too.
+        self._heads = np.zeros((data.num_queries, self.query_size), dtype=np.float32)
+        self._heads[:, 1:] = data.query_features
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
@@ -179,7 +196,9 @@ class RankingCore(TaskCore):
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         self.relevance = np.zeros((n, m))
         self.gain = np.zeros((n, m))  # gains(relevance), once per episode
-        self._episode = np.zeros(n, dtype=np.int64)  # episodes begun per slot: what text()'s cache is keyed by
+        # The begin call that started each slot's episode (calls are counted): what text()'s cache is keyed by.
+        self._episode = np.zeros(n, dtype=np.int64)
+        self._begins = 0
         self._texts: dict[int, _EpisodeText] = {}
         self.placed = np.zeros((n, m), dtype=bool)
         self.order = np.full((n, k), -1, dtype=np.int64)
@@ -196,13 +215,16 @@ class RankingCore(TaskCore):
         self._cells = np.arange(n) * m  # slot i's candidate j is entry i * M + j
         self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # its placed flag in obs
         self._order_cells = np.arange(n) * k
-        # By the number of positions filled t = 0 .. K: whether the list goes on, the order entry a
-        # step writes (a full list rewrites its last entry with the value it holds), what the
-        # observation shows, and whether the list is full.
+        # By the number of positions filled t = 0 .. K before a step: whether the list goes on, the
+        # order entry the step writes (a full list rewrites its last entry with the value it holds),
+        # and after the step: the positions filled (t + 1, or K for a full list), what the
+        # observation shows and whether the list is full.
+        filled_after = np.minimum(np.arange(k + 1) + 1, k)
         self._live = np.arange(k + 1) < k
         self._order_positions = np.minimum(np.arange(k + 1), k - 1)
-        self._filled_fractions = (np.arange(k + 1) / k).astype(np.float32)
-        self._full = ~self._live
+        self._next_t = filled_after
+        self._next_fractions = (filled_after / k).astype(np.float32)
+        self._next_full = filled_after == k
 
     @property
     def documents(self) -> np.ndarray:
@@ -219,22 +241,26 @@ class RankingCore(TaskCore):
         hashed = hash_keys(keys[:, None].repeat(len(self._hash_counters), axis=1), self._hash_counters)
         # The M judged documents with the smallest hashes (the hash of document column j depends on
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
-        # the query's documents get the largest hash, so they sort last (a query has at least M).
+        # the query's documents get the largest hash, so they sort last (a query has at least M). A
+        # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = hashed[:, :width]
         pool[self._pool_columns >= self._counts[query][:, None]] = _LARGEST_HASH
-        pairs = data.offsets[query][:, None] + np.argsort(pool, axis=1)[:, :m]
+        pairs = data.offsets[query][:, None] + pool.argsort(axis=1, kind="stable")[:, :m]
         relevance = data.relevance[pairs]
+        gain = gains(relevance)
         # Fresh arrays, not writes into ones that an earlier info may still hold.
         self.last, self.t = self.last.copy(), self.t.copy()
         self.query[at], self.pairs[at], self.relevance[at] = query, pairs, relevance
         self.candidates[at] = data.documents[pairs]
-        self.gain[at] = gains(relevance)
-        self._episode[at] += 1
+        self.gain[at] = gain
+        self._begins += 1
+        self._episode[at] = self._begins
         self.placed[at] = False
         self.order[at] = -1
         self.t[at] = 0
         self.last[at] = -1
-        ideal = gains(np.sort(relevance, axis=1)[:, ::-1][:, : self.positions]) * self._discounts
+        # The gains sorted are the gains of the relevances sorted (2**r - 1 increases with r).
+        ideal = np.sort(gain, axis=1)[:, ::-1][:, : self.positions] * self._discounts
         self.ideal[at, 0] = ideal.sum(axis=1)
         self.ideal[at, 1] = ideal[:, :NDCG_CUTOFF].sum(axis=1)
 
@@ -245,8 +271,7 @@ class RankingCore(TaskCore):
             hint = self._scaled_relevance[pairs] + self.hint * noise
             # clip's own ufunc, without np.clip's Python-level wrapper: the same values.
             blocks[:, :, -2] = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-        self.obs[at, 0] = 0.0
-        self.obs[at, 1 : self.query_size] = data.query_features[query]
+        self.obs[at, : self.query_size] = self._heads[query]
         self.obs[at, self.query_size :] = blocks.reshape(count, -1)
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -258,15 +283,19 @@ class RankingCore(TaskCore):
         fresh = live > placed  # live and not placed yet
         # gain * fresh is gain or 0.0 exactly (gains are finite and >= 0).
         rewards = self._gain_flat[cells] * fresh / self._log2_positions[t]
-        placed |= live  # the fresh ones become placed, every other flag stays as it was
+        placed = placed | live  # the fresh ones become placed, every other flag stays as it was
         self._placed_flat[cells] = placed
         self._obs_flat[self._flag_cells[cells]] = placed
-        self.last = np.where(live, np.where(fresh, actions, -1), self.last)
-        # A full list (t = K, a step past its end) rewrites its last entry, which holds self.last already.
-        self._order_flat[self._order_cells + self._order_positions[t]] = self.last
-        self.t = t + live
-        self.obs[:, 0] = self._filled_fractions[self.t]
-        return rewards, self._full[self.t]
+        # The order entry the step writes holds -1 while the list goes on (positions from t on are
+        # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
+        # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
+        # fresh candidate or what it holds, is also the candidate placed last.
+        entries = self._order_cells + self._order_positions[t]
+        self.last = np.where(fresh, actions, self._order_flat[entries])
+        self._order_flat[entries] = self.last
+        self.t = self._next_t[t]
+        self.obs[:, 0] = self._next_fractions[t]
+        return rewards, self._next_full[t]
 
     def observe(self) -> np.ndarray:
         """A copy of every slot's observation (see :class:`RankingEnv`)."""
@@ -282,19 +311,23 @@ class RankingCore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
-        order = self.order[slots]
+        at = slot_index(slots)
+        order = self.order[at]
         filled = order >= 0
-        cells = self._cells[slots][:, None] + np.maximum(order, 0)  # the candidate at each position
+        # The candidate at each position. A wasted or unfilled position (-1) reads the entry before
+        # the slot's candidates (the last of all for slot 0): a gain that ``filled`` zeroes and a
+        # relevance that precision at 1 ignores.
+        cells = self._cells[at, None] + order
         # The gains of the placed candidates, 0.0 at the wasted positions (gains are finite and >= 0,
         # so gain * filled is the gain or 0.0 exactly).
         dcg = self._gain_flat[cells] * filled * self._discounts
         sums = np.empty((len(slots), 2))
         sums[:, 0] = dcg.sum(axis=1)
         sums[:, 1] = dcg[:, :NDCG_CUTOFF].sum(axis=1)
-        ideal = self.ideal[slots]
-        # A query without a relevant candidate has IDCG 0: its NDCG is 0 (the divisor 1 avoids 0 / 0).
-        found = ideal > 0
-        ndcg = sums * found / np.where(found, ideal, 1.0)
+        # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
+        # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
+        # above _TINY, so it divides unchanged.
+        ndcg = sums / np.maximum(self.ideal[at], _TINY)
         first_relevant = self._relevance_flat[cells[:, 0]] >= self.data.relevant
         return {
             "ndcg": ndcg[:, 0],
@@ -302,13 +335,14 @@ class RankingCore(TaskCore):
             "precision_at_1": (filled[:, 0] & first_relevant).astype(np.float64),
             "dcg": sums[:, 0],
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[slots] - filled.sum(axis=1),
+            "wasted_positions": self.t[at] - filled.sum(axis=1),
         }
 
     def text(self, slot: int) -> str:
         """The query, the list so far (title, relevance, gain per position), then the candidates left."""
         # The single env asks for this text at every step: what an episode's text needs of its
-        # candidates is made once per episode, as Python lists, and each filled position's line once.
+        # candidates is made once per episode, as Python lists, each filled position's line once,
+        # and the list of the candidates left once per candidate placed (see _EpisodeText).
         episode, t = self._episode.item(slot), self.t.item(slot)
         text = self._texts.get(slot)
         if text is None or text.episode != episode:
@@ -317,26 +351,30 @@ class RankingCore(TaskCore):
                 f"{data.name}, query {data.query_names[self.query[slot]]}: "
                 f"{self.positions} positions for {self.num_candidates} candidates"
             )
-            titles = [self._titles[document] for document in self.candidates[slot].tolist()]
-            candidates = [f"  [{j}] {title}" for j, title in enumerate(titles)]
-            text = _EpisodeText(
-                episode, header, titles, self.relevance[slot].tolist(), self.gain[slot].tolist(), [], candidates
-            )
+            titles = list(map(self._titles.__getitem__, self.candidates[slot].tolist()))
+            left = dict(enumerate(map(operator.add, self._candidate_labels, titles)))
+            relevance, gain = self.relevance[slot].tolist(), self.gain[slot].tolist()
+            text = _EpisodeText(episode, titles, relevance, gain, header, 0, left)
             self._texts[slot] = text
-        ranked = text.ranked
-        for position in range(len(ranked), t):
-            candidate = self.order.item(slot, position)
-            if candidate < 0:
-                ranked.append(f"{position + 1:3d}. (wasted: an already placed candidate)")
-            else:
-                ranked.append(
-                    f"{position + 1:3d}. {text.titles[candidate]} (relevance {text.relevance[candidate]:g}, "
-                    f"DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
+        if text.filled < t:
+            lines = [text.ranked]
+            for position in range(text.filled, t):
+                candidate = self.order.item(slot, position)
+                if candidate < 0:
+                    lines.append(self._wasted_lines[position])
+                    continue
+                lines.append(
+                    f"{self._position_labels[position]}{text.titles[candidate]} (relevance "
+                    f"{text.relevance[candidate]:g}, DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
                 )
+                del text.left[candidate]
+                text.to_place = None
+            text.ranked, text.filled = "\n".join(lines), t
         if t == self.positions:
-            return "\n".join([text.header, *ranked])
-        unplaced = map(operator.not_, self.placed[slot].tolist())
-        return "\n".join([text.header, *ranked, "to place:", *itertools.compress(text.candidates, unplaced)])
+            return text.ranked
+        if text.to_place is None:
+            text.to_place = "\n".join(["", "to place:", *text.left.values()])
+        return text.ranked + text.to_place
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The observation with the chosen candidate marked placed and the position advanced."""

@@ -190,6 +190,48 @@ def test_text_kept_from_step_to_step_equals_the_text_made_afresh(rng: np.random.
     assert wasted > 0
 
 
+def text_from_scratch(core: RankingCore, slot: int) -> str:
+    """The slot's text made from its state alone: the placed flags (not the order) list the candidates left."""
+    titles = core.data.titles[core.candidates[slot]]
+    lines = [
+        f"{core.data.name}, query {core.data.query_names[core.query[slot]]}: "
+        f"{core.positions} positions for {core.num_candidates} candidates"
+    ]
+    for position in range(int(core.t[slot])):
+        j = int(core.order[slot, position])
+        lines.append(
+            f"{position + 1:3d}. (wasted: an already placed candidate)"
+            if j < 0
+            else f"{position + 1:3d}. {titles[j]} (relevance {core.relevance[slot, j]:g}, "
+            f"DCG +{core.gain[slot, j] * discounts(core.positions)[position]:.2f})"
+        )
+    if core.t[slot] < core.positions:
+        lines += ["to place:", *(f"  [{j}] {titles[j]}" for j in np.flatnonzero(~core.placed[slot]))]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), [(ENV_ID, {}), (ENV_ID, {"positions": 4}), (EASY, {})])
+def test_text_grown_step_by_step_equals_the_text_made_from_the_state(
+    env_id: str, kwargs: dict, rng: np.random.Generator
+) -> None:
+    """The single env's text, kept and grown at every step over many episodes, equals one made from the state."""
+    env = gym.make(env_id, **kwargs)
+    core: RankingCore = env.unwrapped.core
+    _, info = env.reset(seed=1)
+    wasted = 0
+    for _ in range(300):
+        assert info["text"] == text_from_scratch(core, 0)
+        wasted += info["text"].count("(wasted")
+        # Mostly candidates left, sometimes a placed one (a wasted position).
+        left = np.flatnonzero(info["action_mask"])
+        action = int(rng.choice(left)) if rng.random() < 0.8 else int(rng.integers(core.num_candidates))
+        _, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            assert info["text"] == text_from_scratch(core, 0)
+            _, info = env.reset()
+    assert wasted > 0
+
+
 def test_a_step_past_the_end_changes_nothing() -> None:
     """A full list stays as it is (the flat order write of a full list rewrites its last entry unchanged)."""
     env = gym.make(EASY)
@@ -314,6 +356,28 @@ def test_user_judgments_and_features_build_an_env(letor: tuple[Path, Path]) -> N
     assert pointwise.metrics["ndcg"] > 0.95  # relevance follows the bm25 column
     assert random.metrics["ndcg"] < pointwise.metrics["ndcg"]
     nlp_envs.evaluate(ENV_ID, "popular", episodes=10, seed=0, env_kwargs=kwargs)
+
+
+def test_a_query_without_a_relevant_candidate_has_ndcg_0(tmp_path: Path) -> None:
+    """IDCG 0 (every candidate of relevance 0): NDCG and NDCG@5 are 0, not NaN; a query with gains scores > 0."""
+    features = write_table(tmp_path / "features.csv", [{"document": f"d{d}", "score": float(d)} for d in range(4)])
+    judgments = write_table(
+        tmp_path / "qrels.csv",
+        [{"query": "none", "document": f"d{d}", "relevance": 0} for d in range(3)]
+        + [{"query": "some", "document": f"d{d}", "relevance": d % 2} for d in range(1, 4)],
+    )
+    env = make_vec(ENV_ID, 16, judgments=str(judgments), features=str(features), num_candidates=3, split="all")
+    core: RankingCore = env.unwrapped.core
+    env.reset(seed=0)
+    empty = core.ideal[:, 0] == 0
+    assert empty.any() and not empty.all()
+    for t in range(3):
+        _, _, terminated, _, infos = env.step(np.full(16, t))
+    assert terminated.all()
+    np.testing.assert_array_equal(infos["ndcg"][empty], 0.0)
+    np.testing.assert_array_equal(infos["ndcg_at_5"][empty], 0.0)
+    np.testing.assert_array_equal(infos["dcg"][empty], 0.0)
+    assert (infos["ndcg"][~empty] > 0).all() and np.isfinite(infos["ndcg"]).all()
 
 
 def test_user_jsonl_files_work(tmp_path: Path, letor: tuple[Path, Path]) -> None:
