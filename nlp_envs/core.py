@@ -58,6 +58,7 @@ Policy = Callable[[np.ndarray, Any], np.ndarray]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+_SHIFT30, _SHIFT27, _SHIFT31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
 class InvalidActionError(ValueError):
@@ -68,26 +69,25 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     """Mix episode keys with counters into new 64-bit keys (splitmix64, vectorised).
 
     Args:
-        keys: ``uint64`` episode keys, shape ``(n,)``.
-        *counters: integers or integer arrays broadcastable to ``(n,)``: which draw this is (a
-            step number, a stream id for "which kind of noise").
+        keys: ``uint64`` episode keys, shape ``(n,)`` (or ``(n, k)``: ``k`` draws per key).
+        *counters: integers or integer arrays broadcastable against ``keys``: which draw this is
+            (a step number, a stream id for "which kind of noise").
 
     Returns:
-        ``uint64`` array of shape ``(n,)``; equal inputs give equal outputs on every platform.
+        A new ``uint64`` array of the broadcast shape; equal inputs give equal outputs on every platform.
     """
     state = np.asarray(keys, dtype=np.uint64)
     if state.shape == (1,):  # the single env's case: Python integers cost a tenth of numpy's per-call overhead
         scalars = _scalar_counters(counters)
         if scalars is not None:
             return np.array([_splitmix_scalar(int(state[0]), scalars)], dtype=np.uint64)
-    state = state.copy()
+    # Allocating operators, not in-place ones: on small arrays numpy's in-place form costs about twice.
     for counter in counters:
-        state ^= np.asarray(counter).astype(np.uint64) * _GOLDEN
-        state += _GOLDEN
-        state = (state ^ (state >> np.uint64(30))) * _MIX1
-        state = (state ^ (state >> np.uint64(27))) * _MIX2
-        state ^= state >> np.uint64(31)
-    return state
+        state = (state ^ (np.asarray(counter).astype(np.uint64) * _GOLDEN)) + _GOLDEN
+        state = (state ^ (state >> _SHIFT30)) * _MIX1
+        state = (state ^ (state >> _SHIFT27)) * _MIX2
+        state = state ^ (state >> _SHIFT31)
+    return state if counters else state.copy()
 
 
 _MASK64 = (1 << 64) - 1
