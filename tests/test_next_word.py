@@ -118,9 +118,8 @@ def test_words_after_the_end_go_to_the_last_position_and_the_metrics_and_text_fo
     assert core.written[0].tolist() == [5, 6, 8] and core.steps.tolist() == [3]  # the count stays at max_words
     assert core.text(0) == f"{prompt} >> {core.vocab.decode([5, 6, 8])}"
     metrics = core.metrics(slots)
-    assert metrics["words"][0] == 3 and metrics["reference_matches"][0] == np.sum(
-        core.match_targets[core.sentence[0]] == [5, 6, 8]
-    )
+    assert metrics["words"][0] == 3
+    assert metrics["reference_matches"][0] == np.sum(core.match_targets[core.sentence[0]] == [5, 6, 8])
     first = int(core.prompts[core.sentence[0], -1])
     log_probs = core.model.log_probs[[first, 5, 6], [5, 6, 8]]
     assert metrics["mean_log_prob"][0] == pytest.approx(log_probs.mean())
