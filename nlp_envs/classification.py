@@ -33,8 +33,11 @@ READ = 0
 WRONG, RIGHT, MOVE, PAST_END = 0, 1, 2, 3
 _OUTCOME_MOVES = np.array([0, 0, 1, 0], dtype=np.int64)
 _OUTCOME_ENDS = _OUTCOME_MOVES == 0
+_ENDS_BY_OUTCOME = tuple(_OUTCOME_ENDS.tolist())  # as Python bools, for indexing with a Python int
 _OUTCOME_CORRECT = np.array([0.0, 1.0, 0.0, 0.0])  # the metric ``correct`` of an episode ending with each outcome
 OBSERVATIONS = ("embedding", "counts", "tokens")
+#: The characters a core's memo of texts holds at most: past them it is emptied and starts again.
+TEXT_MEMO_CHARS = 1 << 22
 SPLITS = ("train", "test")
 DATASETS = (CHATTERBOT.name, DRUG_REVIEWS.name)
 # Hard upper bounds (documented in TextClassificationEnv's Arguments), besides the memory estimate.
@@ -77,13 +80,24 @@ class ReadingState:
         """A new state made of entries ``rows`` of this one."""
         return ReadingState(*(np.asarray(getattr(self, name)[rows], dtype=np.int64) for name in _READING_FIELDS))
 
-    def assign(self, slots: np.ndarray, source: ReadingState, rows: np.ndarray) -> None:
-        """Write entries ``rows`` of ``source`` into ``slots`` of this state."""
-        # One slot (the single env): integer indexing costs a fraction of fancy indexing. The fields
-        # in their declared order (vars of a dataclass): a getattr per field would cost as much as the writes.
-        at, row = (int(slots[0]), int(rows[0])) if len(slots) == 1 else (slots, rows)
-        for target, values in zip(vars(self).values(), vars(source).values(), strict=True):
-            target[at] = values[row]
+    def paired_with(self, source: ReadingState) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """Each field of this state beside the same field of ``source``: what :func:`copy_entries` copies."""
+        # The fields in their declared order (vars of a dataclass): a getattr per field costs more.
+        return tuple(zip(vars(self).values(), vars(source).values(), strict=True))
+
+
+def copy_entries(pairs: tuple[tuple[np.ndarray, np.ndarray], ...], slots: np.ndarray, rows: np.ndarray) -> None:
+    """Write entries ``rows`` of each source into ``slots`` of its target.
+
+    Args:
+        pairs: (target, source) arrays, from :meth:`ReadingState.paired_with`.
+        slots: the entries of the targets to write.
+        rows: the entries of the sources to read, one per slot.
+    """
+    # One slot (the single env): integer indexing costs a fraction of fancy indexing.
+    at, row = (int(slots[0]), int(rows[0])) if len(slots) == 1 else (slots, rows)
+    for target, values in pairs:
+        target[at] = values[row]
 
 
 _READING_FIELDS = tuple(field.name for field in fields(ReadingState))
@@ -205,12 +219,26 @@ class ClassificationCore(TaskCore):
             last_outcome=np.full(count, MOVE),  # MOVE: the episode goes on
         )
         self.state = self._starts.entries(np.zeros(num_envs, dtype=np.int64))
+        # Paired once: begin() copies entries of the one into the other at every reset.
+        self._start_pairs = self.state.paired_with(self._starts)
         # The words shown once each row of the chunk tables has been shown (a chunk's end, or the
         # document's): words_read is one lookup.
         document = np.repeat(np.arange(count), self.document_chunks)
         chunk = np.arange(len(document)) - self.chunk_offsets[document]
         chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
         self._row_words = np.minimum(chunk_ends[chunk], self.documents.lengths[document])
+        # What the metrics and the text read at an episode's end, by row as well, so that each is one
+        # lookup: the fraction of the document shown (the same division as words / length) and the
+        # character offset in the document's text where the words shown end.
+        self._row_fractions = self._row_words / self.documents.lengths[document]
+        word_starts = np.cumsum(self.documents.lengths) - self.documents.lengths
+        self._row_chars = np.concatenate(self.documents.ends)[word_starts[document] + self._row_words - 1]
+        self._answers = np.arange(n_actions) - self.answer_offset  # the metric ``answer`` by last action
+        # The texts built so far, by row * (actions + 1) + (the last action + 1 at the end, else 0):
+        # a text is a function of these two alone, and the single env asks for one at every step.
+        self._texts: dict[int, str] = {}
+        self._text_stride = n_actions + 1
+        self._text_chars = 0  # the characters in _texts (bounded by TEXT_MEMO_CHARS)
 
     def _check_sources(self, dataset: Any, text_column: Any, label_column: Any) -> None:
         if not isinstance(dataset, (str, Path)) or (
@@ -231,9 +259,11 @@ class ClassificationCore(TaskCore):
         max_chunks = -(-self.max_words // self.chunk_words)
         # The outcome tables and what they are made from: (chunks, labels, actions) int64, twelve at most.
         parts["outcome tables"] = 12 * 8.0 * max_chunks * labels * (labels + 1)
-        # The words read at each chunk (int64) and what it is made from: six int64 per chunk at most,
-        # where the chunk tables hold 16 bytes per word of a chunk.
-        parts["words read per chunk"] = 3.0 * parts["chunk tables"] / self.chunk_words
+        # The tables by chunk (words read, fraction read, end of the text shown) and what they are made
+        # from: twelve 8-byte numbers per chunk at most, where the chunk tables hold 16 bytes per word
+        # of a chunk; and the word ends of every document, concatenated (8 bytes per word).
+        parts["tables by chunk"] = 6.0 * parts["chunk tables"] / self.chunk_words + parts["clipped word ids"]
+        parts["text memo"] = 4.0 * TEXT_MEMO_CHARS  # at most 4 bytes per character (a Python str)
         counts = 4.0 * words if self.observation == "counts" else 0.0
         parts["episode slots"] = (16.0 * len(_READING_FIELDS) + counts) * self.num_envs
         largest = max(parts, key=parts.__getitem__)
@@ -265,7 +295,7 @@ class ClassificationCore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a document per slot (uniformly from the split) and show its first chunk."""
-        self.state.assign(slots, self._starts, random_integers(keys, len(self._starts.document)))
+        copy_entries(self._start_pairs, slots, random_integers(keys, len(self._starts.document)))
         if self.observation == "counts":
             self.counts[slots] = 0.0
             self._count(slots)
@@ -274,13 +304,14 @@ class ClassificationCore(TaskCore):
         """READ shows the next chunk (past the end: the wrong-answer reward); an answer ends the episode."""
         state = self.state
         # Fancy indexing of 1-d tables and assignments cost a third of an in-place ufunc (out=) on a
-        # few slots, so the updates are written as new arrays copied into the state's.
+        # few slots, so the updates are written as new arrays copied into the state's (through an
+        # Ellipsis, which costs less than a full slice).
         step = state.case + actions
         moves = self._moves[step]
-        state.last_action[:] = actions
-        state.last_outcome[:] = self._outcomes[step]
-        state.row[:] = state.row + moves
-        state.case[:] = self._next_cases[step]
+        state.last_action[...] = actions
+        state.last_outcome[...] = self._outcomes[step]
+        state.row[...] = state.row + moves
+        state.case[...] = self._next_cases[step]
         if self.observation == "counts":
             self._count(np.flatnonzero(moves))
         return self._rewards[step], self._ends[step]
@@ -333,22 +364,40 @@ class ClassificationCore(TaskCore):
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct``, ``words_read``, ``fraction_read``; also the ``label`` and the ``answer`` (-1: none)."""
         state = self.state
-        words = self._row_words[state.row[slots]]
+        rows = state.row[slots]
+        # Lookups in tables by row and by action (fancy indexing: new arrays): a ufunc on a few slots
+        # costs several lookups.
         return {
             "correct": _OUTCOME_CORRECT[state.last_outcome[slots]],
-            "words_read": words,
-            "fraction_read": words / state.length[slots],
-            "label": state.label[slots],  # fancy indexing: a copy
-            "answer": state.last_action[slots] - self.answer_offset,
+            "words_read": self._row_words[rows],
+            "fraction_read": self._row_fractions[rows],
+            "label": state.label[slots],
+            "answer": self._answers[state.last_action[slots]],
         }
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
-        # item() reads one entry as a Python int: the single env asks for this text at every step.
+        # item() reads one entry as a Python int: the single env asks for this text at every step, and
+        # documents recur from episode to episode, so each text is built once (until the memo is full).
         state = self.state
-        document, length = state.document.item(slot), state.length.item(slot)
-        words = self._row_words.item(state.row.item(slot))
-        shown = self.documents.texts[document][: self.documents.ends[document].item(words - 1)]
+        ending = state.last_action.item(slot) + 1 if _ENDS_BY_OUTCOME[state.last_outcome.item(slot)] else 0
+        key = state.row.item(slot) * self._text_stride + ending
+        text = self._texts.get(key)
+        if text is None:
+            text = self._build_text(slot)
+            if self._text_chars > TEXT_MEMO_CHARS:
+                self._texts.clear()
+                self._text_chars = 0
+            self._texts[key] = text
+            self._text_chars += len(text)
+        return text
+
+    def _build_text(self, slot: int) -> str:
+        """:meth:`text`, built from the state."""
+        state = self.state
+        row, length = state.row.item(slot), state.length.item(slot)
+        words = self._row_words.item(row)
+        shown = self.documents.texts[state.document.item(slot)][: self._row_chars.item(row)]
         more = " ..." if words < length else ""
         text = f"{shown}{more} [{words}/{length} words]"
         if _OUTCOME_ENDS[state.last_outcome.item(slot)]:

@@ -115,16 +115,26 @@ class NextWordCore(TaskCore):
 
         self.window = np.full((num_envs, context), self.vocab.bos_id, dtype=np.int64)
         self.written = np.zeros((num_envs, max_words), dtype=np.int64)
+        # Words written, at most max_words: a step after the end writes over the last word.
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.sentence = np.zeros(num_envs, dtype=np.int64)
         # A step writes one word per slot through a flat view of ``written`` (the same array, not
         # other state): a 1-d scatter costs a fraction of 2-d fancy indexing.
         self._written_flat = self.written.reshape(-1)
         self._written_rows = np.arange(num_envs) * max_words
-        # By words written, clipped to max_words (a step after the end counts as the last): the
-        # position the word goes to.
-        self._write_positions = np.minimum(np.arange(max_words + 1), max_words - 1)
+        # By words written: the position the next word goes to (after the end, the last one again),
+        # the words written after it, and what the mean log-probability divides by. Lookups in
+        # these replace ufuncs, which cost several lookups each on a few slots.
+        written_counts = np.arange(max_words + 1)
+        self._write_positions = np.minimum(written_counts, max_words - 1)
+        self._next_steps = np.minimum(written_counts + 1, max_words)
+        self._divisors = np.maximum(written_counts, 1)
         self._is_eos = np.arange(size) == self.vocab.eos_id  # by word
+        # By whether the last word is <eos> (0 or 1, by word) and words written: the words without that <eos>.
+        self._is_eos_int = self._is_eos.astype(np.int64)
+        self._words_without_eos = np.stack([written_counts, written_counts - (written_counts > 0)])
+        # The prompts' last words, as (sentences, 1) columns: what the first written word follows.
+        self._prompt_ends = self.prompts[:, -1:].copy()
         self._prompt_texts: dict[int, str] = {}  # decoded prompts, by sentence
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
@@ -141,7 +151,7 @@ class NextWordCore(TaskCore):
         # with Python numbers and of in-place ufuncs.
         rewards = self.reward_table[self.window[:, -1], actions]
         ending = self._is_eos[actions]
-        steps = np.minimum(self.steps, self.max_words)  # a step after the end costs what the last one did
+        steps = self.steps
         position = self._write_positions[steps]
         if self.reward == "reference":
             rewards = rewards + (actions == self.match_targets[self.sentence, position])
@@ -150,7 +160,7 @@ class NextWordCore(TaskCore):
         self._written_flat[self._written_rows + position] = actions
         self.window[:, :-1] = self.window[:, 1:]
         self.window[:, -1] = actions
-        self.steps[:] = self.steps + 1
+        self.steps[...] = self._next_steps[steps]  # an Ellipsis costs less than a full slice
         return rewards, ending
 
     def observe(self) -> np.ndarray:
@@ -162,7 +172,6 @@ class NextWordCore(TaskCore):
         return self._observation(self.window[slots], self.steps[slots])
 
     def _observation(self, window: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        steps = np.minimum(steps, self.max_words)
         if self.observation == "tokens":
             # Two writes into a new array cost less than np.concatenate's Python-level dispatch.
             tokens = np.empty((len(window), self.context + 1), dtype=np.int64)
@@ -187,18 +196,21 @@ class NextWordCore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """Words written (no ``<eos>``), tokens equal to the reference (its ``<eos>`` too), mean ``log p_ref``."""
-        steps = np.minimum(self.steps[slots], self.max_words)
-        written = self.written[slots]
-        sentence = self.sentence[slots]
+        # One slot (the single env) is read through a slice: views of its rows, where fancy indexing
+        # would gather copies (only new arrays are returned).
+        at = slot_index(slots)
+        steps = self.steps[at]
+        written = self.written[at]
+        sentence = self.sentence[at]
         inside = self._positions < steps[:, None]
-        previous = np.concatenate([self.prompts[sentence, -1:], written[:, :-1]], axis=1)
+        previous = np.concatenate([self._prompt_ends[sentence], written[:, :-1]], axis=1)
         log_probs = np.where(inside, self.model.log_probs[previous, written], 0.0)
         matches = inside & (written == self.match_targets[sentence])
-        last = self.window[slots, -1]  # the last word written (also after the end, where it is written again)
+        last = self.window[at, -1]  # the last word written (also after the end, where it is written again)
         return {
-            "words": steps - ((steps > 0) & (last == self.vocab.eos_id)),
+            "words": self._words_without_eos[self._is_eos_int[last], steps],
             "reference_matches": matches.sum(axis=1),
-            "mean_log_prob": log_probs.sum(axis=1) / np.maximum(steps, 1),
+            "mean_log_prob": log_probs.sum(axis=1) / self._divisors[steps],
         }
 
     def text(self, slot: int) -> str:
@@ -207,7 +219,7 @@ class NextWordCore(TaskCore):
         prompt = self._prompt_texts.get(sentence)
         if prompt is None:  # the single env asks for this text at every step: each prompt is decoded once
             prompt = self._prompt_texts[sentence] = self.vocab.decode(self.prompts[sentence])
-        written = self.vocab.decode(self.written[slot, : min(self.steps.item(slot), self.max_words)])
+        written = self.vocab.decode(self.written[slot, : self.steps.item(slot)])
         return f"{prompt} >> {written}".rstrip()
 
     def optimal_actions(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -316,10 +328,12 @@ def _check_memory(
         # Episode slots: window, written words (and their row offsets), observations (and their copies in a step).
         "episode slots": 3 * 8 * num_envs * (context + max_words + 2),
         # Held-out sentences padded to prompt_words + max_words, prompts, references and the words they
-        # match; windows.
+        # match; windows; the prompts' last words.
         "held-out sentences": 8 * (2 * sentences * (prompt_words + max_words) + 2 * sentences * context)
-        + 8 * sentences * max_words
+        + 8 * sentences * (max_words + 1)
         + 40 * test_tokens,
+        # The tables by words written (positions, next counts, divisors, words without <eos>) and their sources.
+        "tables by words written": 8 * 8 * (max_words + 1),
         "observation space": 16 * context,
     }
     if key not in _BUILT:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_envs
+from nlp_envs import classification
 from nlp_envs.classification import READ, ClassificationCore
 from nlp_envs.classification_reference import train_classifier
 from nlp_envs.data import MissingDataError
@@ -208,13 +209,20 @@ def test_other_observations_match_between_single_and_vector_env(
 def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Generator) -> None:
     """The step tables (outcome, next case, words read per chunk, READ mask) agree with counting the READs."""
     env = make_vec(
-        "nlp_envs/Sentiment-v0", 6, chunk_words=3, max_words=20, observation=observation, autoreset_mode="SameStep"
+        "nlp_envs/Sentiment-v0",
+        6,
+        chunk_words=3,
+        max_words=20,
+        observation=observation,
+        autoreset_mode="SameStep",
+        info_text=True,
     )
     core = core_of(env)
     env.reset(seed=1)
     shown = np.ones(6, dtype=np.int64)  # chunks shown in each slot's episode
     for _ in range(80):
         chunks, length, label = core.state.chunks.copy(), core.state.length.copy(), core.state.label.copy()
+        documents = core.state.document.copy()
         np.testing.assert_array_equal(env.unwrapped.action_masks()[:, READ], shown < chunks)
         actions = np.where(rng.random(6) < 0.85, READ, rng.integers(1, 4, size=6))
         _, rewards, terminated, truncated, infos = env.step(actions)
@@ -227,9 +235,35 @@ def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Gen
             np.testing.assert_array_equal(final["words_read"][terminated], words[terminated])
             np.testing.assert_array_equal(final["fraction_read"][terminated], (words / length)[terminated])
             np.testing.assert_array_equal(final["answer"][terminated], np.where(moved, -1, actions - 1)[terminated])
+            for slot in np.flatnonzero(terminated):  # the text shows the words read, cut where the last one ends
+                document, read = documents[slot], words[slot]
+                start = core.documents.texts[document][: core.documents.ends[document][read - 1]]
+                more = " ..." if read < length[slot] else ""
+                assert final["text"][slot].startswith(f"{start}{more} [{read}/{length[slot]} words] -> ")
         shown = np.where(terminated, 1, shown + moved)
         np.testing.assert_array_equal(core.words_read, np.minimum(shown * 3, core.state.length))
         np.testing.assert_array_equal(core.remaining, core.state.chunks - shown)
+
+
+@pytest.mark.parametrize("env_id", ["nlp_envs/Sentiment-v0", "nlp_envs/SentimentBandit-v0"])
+def test_memoised_texts_equal_texts_built_from_the_state(
+    env_id: str, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each text from the memo is the one the state gives, also after the memo has been emptied when full."""
+    monkeypatch.setattr(classification, "TEXT_MEMO_CHARS", 3_000)
+    env = make_vec(env_id, 5, chunk_words=4, info_text=True)  # NEXT_STEP: ended slots show their end texts
+    core = core_of(env)
+    env.reset(seed=4)
+    n = int(env.single_action_space.n)
+    longest = 0
+    for _ in range(150):
+        actions = np.where(rng.random(5) < 0.7, 0, rng.integers(n, size=5))
+        env.step(actions)
+        for slot in range(5):
+            assert core.text(slot) == core._build_text(slot)
+            longest = max(longest, len(core.text(slot)))
+        assert core._text_chars <= 3_000 + longest
+    assert 0 < len(core._texts) < 150 * 5
 
 
 def test_counts_observation_is_the_bag_of_words_read() -> None:

@@ -115,9 +115,14 @@ def test_words_after_the_end_go_to_the_last_position_and_the_metrics_and_text_fo
         previous = int(core.window[0, -1])
         rewards, terminated = core.advance(np.array([word]))
         assert rewards[0] == pytest.approx(core.model.log_probs[previous, word]) and not terminated[0]
-    assert core.written[0].tolist() == [5, 6, 8]
+    assert core.written[0].tolist() == [5, 6, 8] and core.steps.tolist() == [3]  # the count stays at max_words
     assert core.text(0) == f"{prompt} >> {core.vocab.decode([5, 6, 8])}"
-    assert core.metrics(slots)["words"][0] == 3
+    metrics = core.metrics(slots)
+    assert metrics["words"][0] == 3
+    assert metrics["reference_matches"][0] == np.sum(core.match_targets[core.sentence[0]] == [5, 6, 8])
+    first = int(core.prompts[core.sentence[0], -1])
+    log_probs = core.model.log_probs[[first, 5, 6], [5, 6, 8]]
+    assert metrics["mean_log_prob"][0] == pytest.approx(log_probs.mean())
     # <eos> after the end: min_words are written, so no early-end cost; it is the last word now.
     rewards, terminated = core.advance(np.array([core.vocab.eos_id]))
     assert rewards[0] == pytest.approx(core.model.log_probs[8, core.vocab.eos_id]) and terminated[0]
