@@ -33,11 +33,8 @@ READ = 0
 WRONG, RIGHT, MOVE, PAST_END = 0, 1, 2, 3
 _OUTCOME_MOVES = np.array([0, 0, 1, 0], dtype=np.int64)
 _OUTCOME_ENDS = _OUTCOME_MOVES == 0
-_ENDS_BY_OUTCOME = tuple(_OUTCOME_ENDS.tolist())  # as Python bools, for indexing with a Python int
 _OUTCOME_CORRECT = np.array([0.0, 1.0, 0.0, 0.0])  # the metric ``correct`` of an episode ending with each outcome
 OBSERVATIONS = ("embedding", "counts", "tokens")
-#: The characters a core's memo of texts holds at most: past them it is emptied and starts again.
-TEXT_MEMO_CHARS = 1 << 22
 SPLITS = ("train", "test")
 DATASETS = (CHATTERBOT.name, DRUG_REVIEWS.name)
 # Hard upper bounds (documented in TextClassificationEnv's Arguments), besides the memory estimate.
@@ -234,11 +231,6 @@ class ClassificationCore(TaskCore):
         word_starts = np.cumsum(self.documents.lengths) - self.documents.lengths
         self._row_chars = np.concatenate(self.documents.ends)[word_starts[document] + self._row_words - 1]
         self._answers = np.arange(n_actions) - self.answer_offset  # the metric ``answer`` by last action
-        # The texts built so far, by row * (actions + 1) + (the last action + 1 at the end, else 0):
-        # a text is a function of these two alone, and the single env asks for one at every step.
-        self._texts: dict[int, str] = {}
-        self._text_stride = n_actions + 1
-        self._text_chars = 0  # the characters in _texts (bounded by TEXT_MEMO_CHARS)
 
     def _check_sources(self, dataset: Any, text_column: Any, label_column: Any) -> None:
         if not isinstance(dataset, (str, Path)) or (
@@ -263,7 +255,6 @@ class ClassificationCore(TaskCore):
         # from: twelve 8-byte numbers per chunk at most, where the chunk tables hold 16 bytes per word
         # of a chunk; and the word ends of every document, concatenated (8 bytes per word).
         parts["tables by chunk"] = 6.0 * parts["chunk tables"] / self.chunk_words + parts["clipped word ids"]
-        parts["text memo"] = 4.0 * TEXT_MEMO_CHARS  # at most 4 bytes per character (a Python str)
         counts = 4.0 * words if self.observation == "counts" else 0.0
         parts["episode slots"] = (16.0 * len(_READING_FIELDS) + counts) * self.num_envs
         largest = max(parts, key=parts.__getitem__)
@@ -377,23 +368,7 @@ class ClassificationCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
-        # item() reads one entry as a Python int: the single env asks for this text at every step, and
-        # documents recur from episode to episode, so each text is built once (until the memo is full).
-        state = self.state
-        ending = state.last_action.item(slot) + 1 if _ENDS_BY_OUTCOME[state.last_outcome.item(slot)] else 0
-        key = state.row.item(slot) * self._text_stride + ending
-        text = self._texts.get(key)
-        if text is None:
-            text = self._build_text(slot)
-            if self._text_chars > TEXT_MEMO_CHARS:
-                self._texts.clear()
-                self._text_chars = 0
-            self._texts[key] = text
-            self._text_chars += len(text)
-        return text
-
-    def _build_text(self, slot: int) -> str:
-        """:meth:`text`, built from the state."""
+        # item() reads one entry as a Python int: the single env asks for this text at every step.
         state = self.state
         row, length = state.row.item(slot), state.length.item(slot)
         words = self._row_words.item(row)

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_envs
-from nlp_envs import classification
 from nlp_envs.classification import READ, ClassificationCore
 from nlp_envs.classification_reference import train_classifier
 from nlp_envs.data import MissingDataError
@@ -243,27 +242,6 @@ def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Gen
         shown = np.where(terminated, 1, shown + moved)
         np.testing.assert_array_equal(core.words_read, np.minimum(shown * 3, core.state.length))
         np.testing.assert_array_equal(core.remaining, core.state.chunks - shown)
-
-
-@pytest.mark.parametrize("env_id", ["nlp_envs/Sentiment-v0", "nlp_envs/SentimentBandit-v0"])
-def test_memoised_texts_equal_texts_built_from_the_state(
-    env_id: str, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each text from the memo is the one the state gives, also after the memo has been emptied when full."""
-    monkeypatch.setattr(classification, "TEXT_MEMO_CHARS", 3_000)
-    env = make_vec(env_id, 5, chunk_words=4, info_text=True)  # NEXT_STEP: ended slots show their end texts
-    core = core_of(env)
-    env.reset(seed=4)
-    n = int(env.single_action_space.n)
-    longest = 0
-    for _ in range(150):
-        actions = np.where(rng.random(5) < 0.7, 0, rng.integers(n, size=5))
-        env.step(actions)
-        for slot in range(5):
-            assert core.text(slot) == core._build_text(slot)
-            longest = max(longest, len(core.text(slot)))
-        assert core._text_chars <= 3_000 + longest
-    assert 0 < len(core._texts) < 150 * 5
 
 
 def test_counts_observation_is_the_bag_of_words_read() -> None:
