@@ -131,10 +131,11 @@ def hashes_to_uniform(hashes: np.ndarray) -> np.ndarray:
 
 def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     """Integers uniform in ``[0, high)`` (bias below ``high / 2**64``), one per key, from the key and counters."""
-    hashes = hash_keys(keys, *counters)
-    if hashes.shape == (1,) and isinstance(high, (int, np.integer)) and high > 0:  # one key: Python integers
-        return np.array([int(hashes[0]) % int(high)], dtype=np.int64)
-    return (hashes % np.asarray(high, dtype=np.uint64)).astype(np.int64)
+    if np.shape(keys) == (1,) and isinstance(high, (int, np.integer)) and high > 0:  # one key: Python integers
+        scalars = _scalar_counters(counters)
+        if scalars is not None:
+            return np.array([_splitmix_scalar(int(keys[0]) & _MASK64, scalars) % int(high)], dtype=np.int64)
+    return (hash_keys(keys, *counters) % np.asarray(high, dtype=np.uint64)).astype(np.int64)
 
 
 #: The largest magnitude of a reward-scale argument (a reward, a cost, a penalty, a weight on a
