@@ -898,6 +898,12 @@ def _check_metrics(core: TaskCore, metrics: dict[str, np.ndarray], count: int) -
             f"{type(core).__name__} ({core.env_id}): metrics() returned the keys {sorted(metrics)}, but its "
             f"metric_names and end_info_names are {list(names)}; a task must return exactly those (fix the task)."
         )
+    shared = sorted(metrics.keys() & core.step_info().keys())
+    if shared:  # the infos hold both under one key: the step that ends an episode would lose one of them
+        raise MetricsContractError(
+            f"{type(core).__name__} ({core.env_id}): step_info() and metrics() both have the keys {shared}; "
+            "at the step that ends an episode one would overwrite the other in info (fix the task: rename one)."
+        )
     for key, values in metrics.items():
         if np.shape(values) != (count,):
             raise MetricsContractError(

@@ -375,7 +375,7 @@ class RecommendationCore(TaskCore):
             "offered": offered,
             "shown": shown,
             "click": self.last_click[index],
-            "engagement": self.last_engagement[index],
+            "step_engagement": self.last_engagement[index],  # "engagement" is the session's total, at its end
             "budget": self.state[index, 0] * self._budget_scale,
         }
         if self.info_titles:
@@ -586,7 +586,8 @@ class RecommendationEnv(CoreEnv):
     ## Information
 
     Every step: ``offered`` (catalog rows of the movies on offer now, ``(num_candidates,)``),
-    ``shown`` (the row just shown, -1 at reset), ``click``, ``engagement`` and ``budget`` (left).
+    ``shown`` (the row just shown, -1 at reset), ``click``, ``step_engagement`` (this step's) and
+    ``budget`` (left).
     With ``info_titles`` (default: on for ``gym.make``, off for vector envs, where decoding a
     thousand titles a step would cost more than the step) also ``offered_titles`` and
     ``shown_title``; ``env.unwrapped.core.sim.titles[rows]`` decodes rows. At the end: ``clicks``,

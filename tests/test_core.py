@@ -297,6 +297,21 @@ def test_a_task_that_breaks_the_metrics_contract_is_named(
             _run_an_episode(env)
 
 
+def test_a_task_whose_step_info_and_metrics_share_a_key_is_named() -> None:
+    """At the step that ends an episode both would go into one info key: one would be lost without a word."""
+
+    def step_info(self: TaskCore) -> dict[str, np.ndarray]:
+        return {"steps": np.zeros(self.num_envs)}
+
+    clashing = type("ClashingCore", (_CountingCore,), {"step_info": step_info})
+    for env in _views(clashing):
+        with pytest.raises(
+            MetricsContractError,
+            match=r"^ClashingCore \(nlp_envs/Counting-v0\): step_info\(\) and metrics\(\) both have the keys \['steps'\]",
+        ):
+            _run_an_episode(env)
+
+
 def test_end_info_names_are_part_of_the_contract() -> None:
     declared = type("DeclaredCore", (_CountingCore,), {"returned": ("steps", "label"), "end_info_names": ("label",)})
     for env in _views(declared):

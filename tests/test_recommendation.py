@@ -56,6 +56,29 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_csv(folder / "catalog.csv", items), write_csv(folder / "ratings.csv", ratings)
 
 
+def test_each_steps_engagement_and_the_sessions_total_are_both_in_the_infos() -> None:
+    """``step_engagement`` every step (the reward) and ``engagement`` (the total) where a session ends.
+
+    They once shared the key ``engagement``: where any slot ended, the other slots' step values were lost.
+    """
+    env = gym.make_vec("nlp_envs/Recommendation-v0", num_envs=8, vectorization_mode="vector_entry_point")
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    totals = np.zeros(8)
+    some_ended_while_others_ran = False
+    for _ in range(200):
+        _, rewards, terminated, truncated, infos = env.step(env.action_space.sample())
+        ended = terminated | truncated
+        np.testing.assert_allclose(infos["step_engagement"], rewards)  # NEXT_STEP's restarting slots: 0 and 0
+        assert infos["_step_engagement"].all()
+        totals += rewards
+        if ended.any():
+            np.testing.assert_allclose(infos["engagement"][ended], totals[ended])
+            some_ended_while_others_ran |= not ended.all()
+            totals[ended] = 0.0
+    assert some_ended_while_others_ran
+
+
 def test_factors_beat_item_means_on_held_out_ratings() -> None:
     model = fit_factors()
     print(f"held-out RMSE: factors {model.heldout_rmse:.4f}, item means {model.item_mean_rmse:.4f}")
