@@ -305,10 +305,10 @@ def test_a_task_whose_step_info_and_metrics_share_a_key_is_named() -> None:
 
     clashing = type("ClashingCore", (_CountingCore,), {"step_info": step_info})
     for env in _views(clashing):
-        with pytest.raises(
-            MetricsContractError,
-            match=r"^ClashingCore \(nlp_envs/Counting-v0\): step_info\(\) and metrics\(\) both have the keys \['steps'\]",
-        ):
+        expected = (
+            r"^ClashingCore \(nlp_envs/Counting-v0\): step_info\(\) and metrics\(\) both have the keys \['steps'\]"
+        )
+        with pytest.raises(MetricsContractError, match=expected):
             _run_an_episode(env)
 
 
