@@ -501,12 +501,21 @@ class SB3Agent:
         buffer = getattr(model, "rollout_buffer", None)
         if buffer is not None and (buffer.full or buffer.pos):
             scalars["train/v_mean"] = float(buffer.values[: buffer.buffer_size if buffer.full else buffer.pos].mean())
-        q_net = getattr(model, "q_net", None)
-        if q_net is not None and getattr(model, "_last_obs", None) is not None:
+        if getattr(model, "_last_obs", None) is not None:
             with torch.no_grad():
-                q_values = q_net(model.policy.obs_to_tensor(model._last_obs)[0])
-            scalars["train/q_mean"] = float(q_values.max(dim=1).values.mean())
+                q_values = self.q_values(model.policy.obs_to_tensor(model._last_obs)[0])
+            if q_values is not None:
+                scalars["train/q_mean"] = float(q_values.max(dim=1).values.mean())
         return scalars
+
+    def q_values(self, observations: Any) -> torch.Tensor | None:
+        """``(n, n_actions)`` Q values of the model's network for observations as SB3 tensors them.
+
+        None for an algorithm without a Q network (A2C, PPO); a value-based plugin whose network is
+        not ``model.q_net`` overrides this, and ``train/q_mean`` follows.
+        """
+        q_net = getattr(self.model, "q_net", None)
+        return None if q_net is None else q_net(observations)
 
     def learn(self, total_timesteps: int, callback: Callback | None = None) -> SB3Agent:
         """Train for ``total_timesteps`` env steps (all slots together); see :meth:`set_logger` for logging."""

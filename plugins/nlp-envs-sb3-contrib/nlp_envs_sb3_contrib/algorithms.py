@@ -32,21 +32,9 @@ class QRDQNAgent(SB3Agent):
 
         return MaskedQRDQN, MaskedQRDQNPolicy
 
-    def training_scalars(self) -> dict[str, float]:
-        """SB3's values (see :meth:`SB3Agent.training_scalars`) and ``train/q_mean``.
-
-        ``train/q_mean``: the mean over the slots of the greedy act's Q value, the mean of its
-        quantiles (a masked act's quantiles are very negative, so the greedy act is an allowed one).
-        """
-        import torch
-
-        scalars = super().training_scalars()
-        model = self.model
-        if getattr(model, "_last_obs", None) is not None:
-            with torch.no_grad():
-                quantiles = model.quantile_net(model.policy.obs_to_tensor(model._last_obs)[0])
-            scalars["train/q_mean"] = float(quantiles.mean(dim=1).max(dim=1).values.mean())
-        return scalars
+    def q_values(self, observations: Any) -> Any:
+        """Each act's Q value: the mean of its quantiles (a masked act's are very negative)."""
+        return self.model.quantile_net(observations).mean(dim=1)
 
 
 class MaskablePPOAgent(SB3Agent):
