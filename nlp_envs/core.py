@@ -77,10 +77,9 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
         A new ``uint64`` array of the broadcast shape; equal inputs give equal outputs on every platform.
     """
     state = np.asarray(keys, dtype=np.uint64)
-    if state.shape == (1,):  # the single env's case: Python integers cost a tenth of numpy's per-call overhead
-        scalars = _scalar_counters(counters)
-        if scalars is not None:
-            return np.array([_splitmix_scalar(int(state[0]), scalars)], dtype=np.uint64)
+    single = _one_key_hash(state, counters)
+    if single is not None:
+        return np.array([single], dtype=np.uint64)
     # Allocating operators, not in-place ones: on small arrays numpy's in-place form costs about twice.
     for counter in counters:
         state = (state ^ (np.asarray(counter).astype(np.uint64) * _GOLDEN)) + _GOLDEN
@@ -92,6 +91,17 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN_INT, _MIX1_INT, _MIX2_INT = int(_GOLDEN), int(_MIX1), int(_MIX2)
+
+
+def _one_key_hash(keys: np.ndarray, counters: tuple[np.ndarray | int, ...]) -> int | None:
+    """:func:`hash_keys` of one key as a Python integer; None unless ``keys`` is one key and each counter one integer.
+
+    The single env's case: Python integers cost a tenth of numpy's per-call overhead.
+    """
+    if np.shape(keys) != (1,):
+        return None
+    scalars = _scalar_counters(counters)
+    return None if scalars is None else _splitmix_scalar(int(keys[0]) & _MASK64, scalars)
 
 
 def _scalar_counters(counters: tuple[np.ndarray | int, ...]) -> list[int] | None:
@@ -131,10 +141,9 @@ def hashes_to_uniform(hashes: np.ndarray) -> np.ndarray:
 
 def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
     """Integers uniform in ``[0, high)`` (bias below ``high / 2**64``), one per key, from the key and counters."""
-    if np.shape(keys) == (1,) and isinstance(high, (int, np.integer)) and high > 0:  # one key: Python integers
-        scalars = _scalar_counters(counters)
-        if scalars is not None:
-            return np.array([_splitmix_scalar(int(keys[0]) & _MASK64, scalars) % int(high)], dtype=np.int64)
+    single = _one_key_hash(keys, counters) if isinstance(high, (int, np.integer)) and high > 0 else None
+    if single is not None:
+        return np.array([single % int(high)], dtype=np.int64)
     return (hash_keys(keys, *counters) % np.asarray(high, dtype=np.uint64)).astype(np.int64)
 
 
