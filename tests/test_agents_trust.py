@@ -7,6 +7,7 @@ import errno
 import inspect
 import json
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -205,6 +206,18 @@ def test_a_full_disk_leaves_the_old_checkpoint_intact(name: str, tmp_path, monke
     monkeypatch.setattr(torch, "save", real_save)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["agent.pt"]
     np.testing.assert_array_equal(nlp_agents.load(path, make_vec(EASY), device="cpu").predict(observations), expected)
+
+
+@pytest.mark.parametrize("name", SB3)
+def test_sb3_agents_leave_nothing_in_the_temp_dir(name: str, tmp_path, monkeypatch) -> None:
+    # SB3 makes an empty SB3-<time> folder in the temp dir at each learn() unless the model has a logger.
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    agent = nlp_agents.make(name, make_vec(EASY), device="cpu", seed=1, **FAST[name]).learn(64).learn(64)
+    path = agent.save(tmp_path / "agent.pt")
+    nlp_agents.load(path, make_vec(EASY), device="cpu").learn(64)
+    assert [entry.name for entry in temp.iterdir() if entry.name.startswith("SB3-")] == []
 
 
 def test_check_writable_refuses_before_training(tmp_path) -> None:

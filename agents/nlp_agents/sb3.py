@@ -423,6 +423,8 @@ class SB3Agent:
                 raise HyperparameterError(
                     f"{self.name}: Stable-Baselines3 refused these hyper-parameters ({given}): {detail}"
                 ) from None
+        # Without a logger of its own, every SB3 ``learn`` makes an empty ``SB3-<time>`` folder in the temp dir.
+        self.set_logger(NULL_LOGGER)
 
     def memory_needs(self, hyperparams: Mapping[str, Any]) -> dict[str, float]:
         """Bytes the SB3 model will allocate, by what they are for (see :func:`~nlp_agents.base.check_memory`).
