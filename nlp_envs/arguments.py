@@ -13,7 +13,7 @@ import collections.abc
 import inspect
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -74,7 +74,7 @@ def env_parameters(env_id: str) -> dict[str, inspect.Parameter] | None:
 
 
 def check_env_kwargs(
-    env_id: str, kwargs: dict[str, Any], flag: str = "--env-kwargs", given: Sequence[str] = ()
+    env_id: str, kwargs: dict[str, Any], flag: str = "--env-kwargs", given: Mapping[str, str] | None = None
 ) -> None:
     """Refuse unknown or ill-typed env keyword arguments before anything is built.
 
@@ -82,7 +82,8 @@ def check_env_kwargs(
         env_id: a registered id.
         kwargs: the user's keyword arguments (from JSON or TOML).
         flag: where they come from (a command-line flag, or a suite file and entry), for the message.
-        given: names the caller sets itself (e.g. ``num_envs``); the user may not pass them.
+        given: names the caller sets itself (e.g. ``num_envs``), each with who sets it and how the user
+            chooses it instead (e.g. ``"the command sets it from --num-envs"``); not allowed in ``kwargs``.
 
     Raises:
         KwargsError: an unknown name (the message lists the valid ones), a reserved one, or a value
@@ -91,10 +92,11 @@ def check_env_kwargs(
     parameters = env_parameters(env_id)
     if parameters is None:
         return
+    given = given or {}
     valid = sorted(set(parameters) - set(given))
     for name, value in kwargs.items():
         if name in given:
-            raise KwargsError(f"{flag}: {name!r} is set by the command itself; use its own flag instead.")
+            raise KwargsError(f"{flag}: {name!r} cannot be given here: {given[name]}; remove it from {flag}.")
         if name not in parameters:
             raise KwargsError(f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {', '.join(valid)}.")
         kind = parameters[name].annotation

@@ -175,7 +175,12 @@ def check_arguments(args: argparse.Namespace) -> None:
     if isinstance(env_id, str):
         check_env_id(env_id, "--env" if hasattr(args, "env") else "ENV_ID")
         if getattr(args, "env_kwargs", None):
-            reserved = ("num_envs", "render_mode", "vectorization_mode")
+            chosen = "the command sets it"
+            reserved = {
+                "num_envs": f"{chosen} from --num-envs" if hasattr(args, "num_envs") else chosen,
+                "render_mode": chosen,
+                "vectorization_mode": chosen,
+            }
             check_env_kwargs(env_id, args.env_kwargs, given=reserved)
     if isinstance(getattr(args, "device", None), str):
         check_device(args.device)

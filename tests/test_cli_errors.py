@@ -82,7 +82,16 @@ CASES = [
     pytest.param([*TRAIN, "--env-kwargs", '{"bogus": 1}'], "bogus", id="train-unknown-env-kwarg"),
     pytest.param([*TRAIN, "--env-kwargs", '{"vocab_size": "x"}'], "vocab_size", id="train-ill-typed-env-kwarg"),
     pytest.param([*TRAIN, "--env-kwargs", '{"vocab_size": true}'], "vocab_size", id="train-bool-for-int-env-kwarg"),
-    pytest.param([*TRAIN, "--env-kwargs", '{"num_envs": 3}'], "num_envs", id="train-reserved-env-kwarg"),
+    pytest.param(
+        [*TRAIN, "--env-kwargs", '{"num_envs": 3}'],
+        "'num_envs' cannot be given here: the command sets it from --num-envs; remove it from --env-kwargs",
+        id="train-reserved-env-kwarg",
+    ),
+    pytest.param(
+        ["play", EASY, "--env-kwargs", '{"render_mode": "ansi"}'],
+        "'render_mode' cannot be given here: the command sets it; remove it",
+        id="play-reserved-env-kwarg",
+    ),
     pytest.param([*TRAIN, "--env-kwargs", '{"beta": -Infinity}'], "Infinity", id="train-inf-env-kwarg"),
     # train: things that do not exist or cannot work
     pytest.param(["train", "--agent", "nope", "--env", EASY, "--steps", "10"], "nope", id="train-unknown-agent"),
@@ -421,7 +430,7 @@ def test_bench_refuses_zero_jobs_before_the_header_and_the_database(paths, capsy
         ("kwargs = { bogus = 1 }", "kwargs: nlp_envs/NextWordEasy-v0 has no keyword argument 'bogus'; valid ones:"),
         ('eval_kwargs = { vocab_size = "x" }', "eval_kwargs: vocab_size='x' has type str; "),
         ("kwargs = { vocab_size = true }", "kwargs: vocab_size=True has type bool; "),
-        ("kwargs = { num_envs = 3 }", "kwargs: 'num_envs' is set by the command itself"),
+        ("kwargs = { num_envs = 3 }", "kwargs: 'num_envs' cannot be given here: the runner sets it from the suite's"),
     ],
 )
 def test_a_bad_env_kwarg_in_a_suite_is_one_line_before_anything_runs(

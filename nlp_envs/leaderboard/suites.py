@@ -102,8 +102,12 @@ LIMITS = {
 }
 _DEFAULTS = {"seeds": 3, "steps": 10_000, "num_envs": 8, "eval_episodes": 100, "curve_points": 5, "curve_episodes": 20}
 
-_SET_BY_RUNNER = ("num_envs", "render_mode", "vectorization_mode")
-"""Env kwargs a cell sets itself; a suite may not give them."""
+_SET_BY_RUNNER = {
+    "num_envs": "the runner sets it from the suite's num_envs",
+    "render_mode": "the runner sets it",
+    "vectorization_mode": "the runner sets it",
+}
+"""Env kwargs a cell sets itself, with who sets them; a suite may not give them."""
 
 # Env kwargs that name data: a built-in name or the path of a user file (see the module docstring).
 DATA_FILE_KWARGS = ("corpus", "dataset", "catalog", "ratings", "ontology", "judgments", "features", "pairs")
