@@ -515,6 +515,15 @@ class _Episodes:
         no end; with ``autoreset=False`` (the single env, which its user resets, and the vector env's
         other modes, which never step an ended slot) no slot restarts.
         """
+        if not autoreset and len(self.ended) == 1:
+            # One slot that does not restart (the single env): Python integers cost a fraction of
+            # numpy's per-call overhead on one-element arrays (about 3 us a step).
+            rewards, terminated = self.core.advance(actions)
+            elapsed = int(self.elapsed[0]) + 1
+            self.elapsed[0] = elapsed
+            truncated = np.array([elapsed >= self.limit])
+            self.ended = np.array([bool(terminated[0]) or elapsed >= self.limit])
+            return rewards, terminated, truncated, _NO_SLOTS
         restarting = np.flatnonzero(self.ended) if autoreset else _NO_SLOTS
         rewards, terminated = self.core.advance(actions)
         self.elapsed += 1
