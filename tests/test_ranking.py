@@ -16,7 +16,8 @@ from nlp_envs.core import InvalidActionError
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
 from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
-from nlp_envs.ranking import RankingCore, discounts, gains
+from nlp_envs.data.simulator import FACTOR_BOUND
+from nlp_envs.ranking import _NOISE_BOUND, RankingCore, discounts, gains
 from tests.conftest import make_vec
 
 ENV_ID = "nlp_envs/Ranking-v0"
@@ -265,6 +266,24 @@ def test_observation_layout_and_afterstate() -> None:
     afterstates = env.unwrapped.afterstate(observations, actions)
     following, *_ = env.step(actions)
     np.testing.assert_allclose(afterstates, following)
+
+
+@pytest.mark.parametrize("hint", [0.1, 0.46, 0.5, 3.0])
+def test_the_hint_is_clipped_exactly_where_a_clip_can_change_it(hint: float) -> None:
+    """Below the noise level where a hint can leave +-FACTOR_BOUND the clip is skipped, and skipping changes nothing."""
+    largest = ((np.iinfo(np.uint64).max >> 11) * 2.0**-53,)  # the largest uniform draw (hashes_to_uniform)
+    assert np.sqrt(-2.0 * np.log1p(-np.array(largest))) < _NOISE_BOUND
+    skipped, clipped = RankingCore(300, relevance_hint=hint), RankingCore(300, relevance_hint=hint)
+    assert skipped._clip_hint == (1.0 + hint * _NOISE_BOUND >= FACTOR_BOUND)
+    clipped._clip_hint = True
+    slots, keys = np.arange(300), np.arange(300, dtype=np.uint64) * np.uint64(7919)
+    skipped.begin(slots, keys)
+    clipped.begin(slots, keys)
+    np.testing.assert_array_equal(skipped.observe(), clipped.observe())
+    hints = clipped.observe()[:, 12:].reshape(300, 10, 14)[:, :, 12]
+    assert (np.abs(hints) <= FACTOR_BOUND).all()
+    if hint == 3.0:  # noise this large leaves the bound: the clip is on and does clip
+        assert skipped._clip_hint and (np.abs(hints) == FACTOR_BOUND).any()
 
 
 def test_pointwise_is_a_function_of_the_observation() -> None:
