@@ -31,9 +31,10 @@ _TINY = 1e-300  # below any positive ideal DCG: the divisor of a query whose ide
 # The largest magnitude of the hint's Gaussian noise: sqrt(-2 log(2**-53)) = 8.57.. for the
 # largest uniform draw below 1, times a cosine.
 _NOISE_BOUND = 8.6
-# The rows of RankingCore._pair_values and _values: the gain, whether the pair is relevant (1.0 or
-# 0.0, precision at 1), the relevance, and (with a hint) the relevance scaled to [0, 1].
-_GAIN, _RELEVANT, _RELEVANCE, _SCALED = range(4)
+# The rows of RankingCore._pair_values and _values: the gain, the gain that placing the candidate
+# still earns (the gain until it is placed, then 0), whether the pair is relevant (1.0 or 0.0,
+# precision at 1), the relevance, and (with a hint) the relevance scaled to [0, 1].
+_GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -161,7 +162,6 @@ class RankingCore(TaskCore):
         self._hash_counters = np.concatenate([self._pool_columns + 1, hint_counters])
         self._discounts = discounts(k)
         self._discount_list = self._discounts.tolist()
-        self._log2_positions = np.log2(np.arange(k + 1) + 2.0)  # log2(t + 2) for t = 0 .. K
         self._titles = data.titles.tolist()
         # What the text's lines start with: each candidate's in the list of those left, each
         # position's; and each position's line when wasted.
@@ -197,7 +197,8 @@ class RankingCore(TaskCore):
 
         # Each judged pair's values that an episode keeps per candidate, one row each (see _GAIN ..
         # _SCALED), and its pair and document ids: a begin gathers each table once.
-        values = [gains(data.relevance), (data.relevance >= data.relevant).astype(np.float64), data.relevance]
+        gain = gains(data.relevance)
+        values = [gain, gain, (data.relevance >= data.relevant).astype(np.float64), data.relevance]
         if relevance_hint is not None:
             values.append(self._scaled_relevance)
         self._pair_values = np.stack(values)
@@ -215,17 +216,18 @@ class RankingCore(TaskCore):
         self.pairs, self.candidates = self._ids  # candidates: the document of each pair, for every step's info
         self.gain, self.relevance = self._values[_GAIN, :, 1:], self._values[_RELEVANCE, :, 1:]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
-        self._placed = np.zeros((n, m + 1), dtype=bool)
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.last = np.full(n, -1, dtype=np.int64)
         self.ideal = np.ones((n, 2))  # IDCG at K and at min(5, K)
         self.obs = np.zeros((n, size), dtype=np.float32)
         self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)  # a view
-        # A step reads and writes one entry per slot of these (n, M + 1) and (n, K) arrays: through
-        # flat views of the same arrays (not other state) and flat indices, each a single 1-d gather
-        # or scatter, a fraction of the cost of 2-d fancy indexing.
-        self._placed_flat, self._gain_flat = self._placed.reshape(-1), self._values[_GAIN].reshape(-1)
+        # The placed flags (n, M), a view of obs: the one record of which candidates are placed.
+        self._flags = self.obs[:, self.query_size + self.candidate_size - 1 :: self.candidate_size]
+        # A step reads and writes one entry per slot of these (n, M + 1), (n, K) and observation
+        # arrays: through flat views of the same arrays (not other state) and flat indices, each a
+        # single 1-d gather or scatter, a fraction of the cost of 2-d fancy indexing.
+        self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
         # Slot i's candidate j is entry i * (M + 1) + 1 + j, so that order's -1 (a wasted or unfilled
@@ -237,12 +239,15 @@ class RankingCore(TaskCore):
         self._flag_cells = flag_cells.ravel()
         self._order_cells = np.arange(n) * k
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
-        # By the number of positions filled t = 0 .. K before a step: whether the list goes on, the
-        # order entry the step writes (a full list rewrites its last entry with the value it holds),
-        # and after the step: the positions filled (t + 1, or K for a full list), what the
-        # observation shows and whether the list is full.
+        # By the number of positions filled t = 0 .. K before a step: whether the list goes on (1.0
+        # or 0.0, as the placed flags), what the gain placed is divided by (log2(t + 2), and infinity
+        # for a full list: no gain), the order entry the step writes (a full list rewrites its last
+        # entry with the value it holds), and after the step: the positions filled (t + 1, or K for
+        # a full list), what the observation shows and whether the list is full.
         filled_after = np.minimum(np.arange(k + 1) + 1, k)
-        self._live = np.arange(k + 1) < k
+        self._live = (np.arange(k + 1) < k).astype(np.float32)
+        self._divisors = np.log2(np.arange(k + 1) + 2.0)
+        self._divisors[k] = np.inf
         self._order_positions = np.minimum(np.arange(k + 1), k - 1)
         self._next_t = filled_after
         self._next_fractions = (filled_after / k).astype(np.float32)
@@ -270,7 +275,6 @@ class RankingCore(TaskCore):
         self._values[:, at, 1:] = values
         self._ids[:, at] = self._pair_ids[:, pairs]
         self.query[at] = query
-        self._placed[at] = False
         self.order[at] = -1
         self.t[at] = 0
         self.last[at] = -1
@@ -297,20 +301,24 @@ class RankingCore(TaskCore):
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        placed = self._placed_flat[cells]
+        flags = self._flag_cells[cells]
+        placed = self._obs_flat[flags]
         fresh = live > placed  # live and not placed yet
-        # gain * fresh is gain or 0.0 exactly (gains are finite and >= 0).
-        rewards = self._gain_flat[cells] * fresh / self._log2_positions[t]
-        placed = placed | live  # the fresh ones become placed, every other flag stays as it was
-        self._placed_flat[cells] = placed
-        self._obs_flat[self._flag_cells[cells]] = placed
+        # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
+        # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
+        # candidate has no gain left after the step (a full list's divisor stays infinite).
+        rewards = self._left_flat[cells] / self._divisors[t]
+        self._left_flat[cells] = 0.0
+        self._obs_flat[flags] = np.maximum(placed, live)  # the fresh ones become placed, the others stay
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
         # fresh candidate or what it holds, is also the candidate placed last.
         entries = self._order_cells + self._order_positions[t]
-        self.last = np.where(fresh, actions, self._order_flat[entries])
-        self._order_flat[entries] = self.last
+        # A new array, which putmask writes (np.where's values at a fraction of its cost).
+        last = self._order_flat[entries]
+        np.putmask(last, fresh, actions)
+        self._order_flat[entries] = self.last = last
         self.t = self._next_t[t]
         self._obs_flat[self._row_starts] = self._next_fractions[t]
         return rewards, self._next_full[t]
@@ -321,12 +329,12 @@ class RankingCore(TaskCore):
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates not placed yet."""
-        return ~self._placed[:, 1:]
+        return np.logical_not(self._flags)  # one ufunc, without a scalar operand
 
     @property
     def placed(self) -> np.ndarray:
-        """``(num_envs, M)``: which candidates are placed (a view of the state: read, do not write)."""
-        return self._placed[:, 1:]
+        """``(num_envs, M)``: which candidates are placed (the observation's flags, as booleans)."""
+        return self._flags.astype(bool)
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The candidates' documents, the one placed last (-1 at reset or when wasted), the position and the mask."""

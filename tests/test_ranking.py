@@ -116,6 +116,34 @@ def test_rewards_are_dcg_increments_and_the_return_is_dcg(rng: np.random.Generat
     )
 
 
+def test_every_reward_and_metric_of_random_play_equals_its_definition(rng: np.random.Generator) -> None:
+    """Repeated candidates (wasted positions) and steps past a full list: rewards and metrics, exactly, slot by slot."""
+    core = RankingCore(6, num_candidates=6, positions=4)
+    slots, rows = np.arange(6), np.arange(6)
+    for episode in range(30):
+        core.begin(slots, np.arange(6, dtype=np.uint64) + np.uint64(100 * episode))
+        relevance, placed, returns = core.relevance.copy(), np.zeros((6, 6), dtype=bool), np.zeros(6)
+        for t in range(6):  # two steps past the end of every list
+            actions = rng.integers(3, size=6)  # three candidates for four positions: some wasted
+            fresh = (t < 4) & ~placed[rows, actions]
+            rewards, terminated = core.advance(actions)
+            assert (rewards == np.where(fresh, gains(relevance[rows, actions]) / np.log2(t + 2), 0.0)).all()
+            assert terminated.all() == (t >= 3) and terminated.any() == (t >= 3)
+            placed[rows[fresh], actions[fresh]] = True
+            returns += rewards
+            np.testing.assert_array_equal(core.placed, placed)
+            np.testing.assert_array_equal(core.action_masks(), ~placed)
+            metrics = core.metrics(slots)
+            if t == 3:
+                ended = metrics
+                np.testing.assert_allclose(metrics["dcg"], returns, rtol=1e-15)
+                assert (metrics["wasted_positions"] == 4 - placed.sum(axis=1)).all()
+            if t > 3:  # the full lists stay as they were
+                for key, values in ended.items():
+                    np.testing.assert_array_equal(metrics[key], values)
+        assert (placed.sum(axis=1) < 4).any()  # some positions were wasted
+
+
 @pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
 def test_oracle_is_optimal_against_brute_force_over_all_orderings(candidates: int, positions: int) -> None:
     env = make_vec(ENV_ID, 6, num_candidates=candidates, positions=positions)
