@@ -196,24 +196,24 @@ class RankingCore(TaskCore):
         self._heads[:, 1:] = data.query_features
 
         # Each judged pair's values that an episode keeps per candidate, one row each (see _GAIN ..
-        # _SCALED), and its pair and document ids: a begin gathers each table once.
+        # _SCALED): a begin gathers them in one call.
         gain = gains(data.relevance)
         values = [gain, gain, (data.relevance >= data.relevant).astype(np.float64), data.relevance]
         if relevance_hint is not None:
             values.append(self._scaled_relevance)
         self._pair_values = np.stack(values)
-        self._pair_ids = np.stack([np.arange(len(data.documents)), data.documents])
         # The hint's noise is at most _NOISE_BOUND in magnitude and the scaled relevance lies in
         # [0, 1]: below this noise level the clip to +-FACTOR_BOUND never changes a hint.
         self._clip_hint = self.hint is not None and 1.0 + self.hint * _NOISE_BOUND >= FACTOR_BOUND
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
-        # Per slot and candidate: the rows of _pair_values (column 0 of each slot holds zeros, see
-        # _cells), and the pair and document ids.
-        self._values = np.zeros((len(values), n, m + 1))
-        self._ids = np.zeros((2, n, m), dtype=np.int64)
-        self.pairs, self.candidates = self._ids  # candidates: the document of each pair, for every step's info
+        # Per slot and candidate: the rows of _pair_values but the hint's (column 0 of each slot holds
+        # zeros, see _cells).
+        self._values = np.zeros((_SCALED, n, m + 1))
+        self.pairs = np.zeros((n, m), dtype=np.int64)
+        self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
+        self.placed = np.zeros((n, m), dtype=bool)
         self.gain, self.relevance = self._values[_GAIN, :, 1:], self._values[_RELEVANCE, :, 1:]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
@@ -222,30 +222,27 @@ class RankingCore(TaskCore):
         self.ideal = np.ones((n, 2))  # IDCG at K and at min(5, K)
         self.obs = np.zeros((n, size), dtype=np.float32)
         self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)  # a view
-        # The placed flags (n, M), a view of obs: the one record of which candidates are placed.
-        self._flags = self.obs[:, self.query_size + self.candidate_size - 1 :: self.candidate_size]
         # A step reads and writes one entry per slot of these (n, M + 1), (n, K) and observation
         # arrays: through flat views of the same arrays (not other state) and flat indices, each a
         # single 1-d gather or scatter, a fraction of the cost of 2-d fancy indexing.
         self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
+        self._placed_flat = self.placed.reshape(-1)
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
         # Slot i's candidate j is entry i * (M + 1) + 1 + j, so that order's -1 (a wasted or unfilled
         # position) reads the slot's column of zeros: no gain, not relevant.
         self._cells = np.arange(n) * (m + 1) + 1
-        # Each entry's placed flag in obs (that of the zero columns is never used).
-        flag_cells = np.zeros((n, m + 1), dtype=np.int64)
-        flag_cells[:, 1:] = (np.arange(n) * size)[:, None] + placed_columns
-        self._flag_cells = flag_cells.ravel()
+        self._placed_cells = np.arange(n) * m  # slot i's placed flag j is entry i * M + j of placed
+        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # and of obs
         self._order_cells = np.arange(n) * k
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
-        # By the number of positions filled t = 0 .. K before a step: whether the list goes on (1.0
-        # or 0.0, as the placed flags), what the gain placed is divided by (log2(t + 2), and infinity
-        # for a full list: no gain), the order entry the step writes (a full list rewrites its last
-        # entry with the value it holds), and after the step: the positions filled (t + 1, or K for
-        # a full list), what the observation shows and whether the list is full.
+        # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
+        # the gain placed is divided by (log2(t + 2), and infinity for a full list: no gain), the order
+        # entry the step writes (a full list rewrites its last entry with the value it holds), and
+        # after the step: the positions filled (t + 1, or K for a full list), what the observation
+        # shows and whether the list is full.
         filled_after = np.minimum(np.arange(k + 1) + 1, k)
-        self._live = (np.arange(k + 1) < k).astype(np.float32)
+        self._live = np.arange(k + 1) < k
         self._divisors = np.log2(np.arange(k + 1) + 2.0)
         self._divisors[k] = np.inf
         self._order_positions = np.minimum(np.arange(k + 1), k - 1)
@@ -271,10 +268,10 @@ class RankingCore(TaskCore):
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = np.where(self._pool_columns < self._counts[query][:, None], hashed[:, :width], _LARGEST_HASH)
         pairs = self.data.offsets[query][:, None] + pool.argsort(axis=1, kind="stable")[:, :m]
-        values = self._pair_values[:, pairs]
-        self._values[:, at, 1:] = values
-        self._ids[:, at] = self._pair_ids[:, pairs]
-        self.query[at] = query
+        values = self._pair_values.take(pairs, axis=1)  # the method: a fraction of [:, pairs]'s cost
+        self._values[:, at, 1:] = values[:_SCALED]
+        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents[pairs]
+        self.placed[at] = False
         self.order[at] = -1
         self.t[at] = 0
         self.last[at] = -1
@@ -287,29 +284,32 @@ class RankingCore(TaskCore):
         self.ideal[at, 1] = ideal[:, :NDCG_CUTOFF].sum(axis=1)
 
         self.obs[at, : self.query_size] = self._heads[query]
-        self._obs_blocks[at] = self._blocks[pairs]
+        blocks = self._blocks[pairs]
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width:])
             noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :m])) * np.cos(2.0 * np.pi * uniform[:, m:])
             hint = values[_SCALED] + self.hint * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-            self._obs_blocks[at, :, -2] = hint
+            blocks[:, :, -2] = hint
+        self._obs_blocks[at] = blocks
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Place each slot's chosen candidate at the next position; reward its DCG increment."""
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        flags = self._flag_cells[cells]
-        placed = self._obs_flat[flags]
+        flags = self._placed_cells + actions
+        placed = self._placed_flat[flags]
         fresh = live > placed  # live and not placed yet
         # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
         # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
         # candidate has no gain left after the step (a full list's divisor stays infinite).
         rewards = self._left_flat[cells] / self._divisors[t]
         self._left_flat[cells] = 0.0
-        self._obs_flat[flags] = np.maximum(placed, live)  # the fresh ones become placed, the others stay
+        placed = placed | live  # the fresh ones become placed, every other flag stays as it was
+        self._placed_flat[flags] = placed
+        self._obs_flat[self._flag_cells[flags]] = placed.astype(np.float32)  # a bool scatter into obs costs more
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
@@ -329,12 +329,7 @@ class RankingCore(TaskCore):
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates not placed yet."""
-        return np.logical_not(self._flags)  # one ufunc, without a scalar operand
-
-    @property
-    def placed(self) -> np.ndarray:
-        """``(num_envs, M)``: which candidates are placed (the observation's flags, as booleans)."""
-        return self._flags.astype(bool)
+        return ~self.placed
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The candidates' documents, the one placed last (-1 at reset or when wasted), the position and the mask."""
