@@ -266,9 +266,11 @@ class RankingCore(TaskCore):
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
-        pool = np.where(self._pool_columns < self._counts[query][:, None], hashed[:, :width], _LARGEST_HASH)
+        pool = hashed[:, :width]
+        np.putmask(pool, self._pool_columns >= self._counts[query][:, None], _LARGEST_HASH)
         pairs = self.data.offsets[query][:, None] + pool.argsort(axis=1, kind="stable")[:, :m]
-        values = self._pair_values.take(pairs, axis=1)  # the method: a fraction of [:, pairs]'s cost
+        # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
+        values = self._pair_values.take(pairs, axis=1)
         self._values[:, at, 1:] = values[:_SCALED]
         self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents[pairs]
         self.placed[at] = False
@@ -278,13 +280,16 @@ class RankingCore(TaskCore):
         if self._texts:  # the texts of the episodes these slots leave
             for slot in slots.tolist():
                 self._texts.pop(slot, None)
-        # The gains sorted are the gains of the relevances sorted (2**r - 1 increases with r).
-        ideal = np.sort(values[_GAIN], axis=1)[:, ::-1][:, : self.positions] * self._discounts
-        self.ideal[at, 0] = ideal.sum(axis=1)
-        self.ideal[at, 1] = ideal[:, :NDCG_CUTOFF].sum(axis=1)
+        # The gains sorted (in place: the slots' gains are stored) are the gains of the relevances
+        # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
+        gain = values[_GAIN]
+        gain.sort(axis=1)
+        ideal = gain[:, ::-1][:, : self.positions] * self._discounts
+        self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
+        self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
 
-        self.obs[at, : self.query_size] = self._heads[query]
-        blocks = self._blocks[pairs]
+        self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
+        blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width:])
             noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :m])) * np.cos(2.0 * np.pi * uniform[:, m:])
@@ -353,14 +358,14 @@ class RankingCore(TaskCore):
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
         ideal = np.maximum(self.ideal[at], _TINY)
-        total = dcg.sum(axis=1)
+        total = np.add.reduce(dcg, axis=1)  # the sum method's values, without its Python layer
         return {
             "ndcg": total / ideal[:, 0],
-            "ndcg_at_5": dcg[:, :NDCG_CUTOFF].sum(axis=1) / ideal[:, 1],
+            "ndcg_at_5": np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1],
             "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - (order >= 0).sum(axis=1),
+            "wasted_positions": self.t[at] - np.add.reduce(order >= 0, axis=1),
         }
 
     def text(self, slot: int) -> str:
