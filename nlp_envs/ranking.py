@@ -47,7 +47,7 @@ def discounts(count: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(2, count + 2))
 
 
-@dataclass
+@dataclass(slots=True)
 class _EpisodeText:
     """What one episode's text is made of, kept from step to step (the single env asks for it at every step).
 
@@ -163,6 +163,8 @@ class RankingCore(TaskCore):
         self._discounts = discounts(k)
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
+        # Each query's first line of the text.
+        self._headers = [f"{data.name}, query {name}: {k} positions for {m} candidates" for name in data.query_names]
         # What the text's lines start with: each candidate's in the list of those left, each
         # position's; and each position's line when wasted.
         self._candidate_labels = [f"  [{j}] " for j in range(m)]
@@ -376,11 +378,7 @@ class RankingCore(TaskCore):
         t = self.t.item(slot)
         text = self._texts.get(slot)
         if text is None:
-            data = self.data
-            header = (
-                f"{data.name}, query {data.query_names[self.query[slot]]}: "
-                f"{self.positions} positions for {self.num_candidates} candidates"
-            )
+            header = self._headers[self.query.item(slot)]
             titles = list(map(self._titles.__getitem__, self.candidates[slot].tolist()))
             left = dict(enumerate(map(operator.add, self._candidate_labels, titles)))
             relevance, gain = self.relevance[slot].tolist(), self.gain[slot].tolist()
@@ -402,8 +400,8 @@ class RankingCore(TaskCore):
             text.ranked, text.filled = "\n".join(lines), t
         if t == self.positions:
             return text.ranked
-        if text.to_place is None:
-            text.to_place = "\n".join(["", "to place:", *text.left.values()])
+        if text.to_place is None:  # a list not full has candidates left
+            text.to_place = "\nto place:\n" + "\n".join(text.left.values())
         return text.ranked + text.to_place
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
