@@ -28,6 +28,13 @@ NDCG_CUTOFF = 5  # the second NDCG cutoff reported (NDCG@5)
 _HINT_STREAM = 1 << 20  # counters of the relevance hint's draws, apart from the candidate draws
 _LARGEST_HASH = np.iinfo(np.uint64).max
 _TINY = 1e-300  # below any positive ideal DCG: the divisor of a query whose ideal DCG is 0
+# The largest magnitude of the hint's Gaussian noise: sqrt(-2 log(2**-53)) = 8.57.. for the
+# largest uniform draw below 1, times a cosine.
+_NOISE_BOUND = 8.6
+# The rows of RankingCore._pair_values and _values: the gain, the gain that placing the candidate
+# still earns (the gain until it is placed, then 0), whether the pair is relevant (1.0 or 0.0,
+# precision at 1), the relevance, and (with a hint) the relevance scaled to [0, 1].
+_GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -40,7 +47,7 @@ def discounts(count: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(2, count + 2))
 
 
-@dataclass
+@dataclass(slots=True)
 class _EpisodeText:
     """What one episode's text is made of, kept from step to step (the single env asks for it at every step).
 
@@ -49,9 +56,9 @@ class _EpisodeText:
     lines of the positions filled since it was last asked for, and the list of candidates left
     loses those positions' candidates.
 
+    A begin drops its slot's one, so that the slot's next text starts a new one.
+
     Attributes:
-        episode: the begin call that started the episode (see ``RankingCore._episode``): a new
-            episode makes a new one.
         titles: each candidate's title.
         relevance: each candidate's relevance.
         gain: each candidate's gain.
@@ -62,7 +69,6 @@ class _EpisodeText:
             again after ``left`` changed.
     """
 
-    episode: int
     titles: list[str]
     relevance: list[float]
     gain: list[float]
@@ -156,8 +162,9 @@ class RankingCore(TaskCore):
         self._hash_counters = np.concatenate([self._pool_columns + 1, hint_counters])
         self._discounts = discounts(k)
         self._discount_list = self._discounts.tolist()
-        self._log2_positions = np.log2(np.arange(k + 1) + 2.0)  # log2(t + 2) for t = 0 .. K
         self._titles = data.titles.tolist()
+        # Each query's first line of the text.
+        self._headers = [f"{data.name}, query {name}: {k} positions for {m} candidates" for name in data.query_names]
         # What the text's lines start with: each candidate's in the list of those left, each
         # position's; and each position's line when wasted.
         self._candidate_labels = [f"  [{j}] " for j in range(m)]
@@ -190,37 +197,56 @@ class RankingCore(TaskCore):
         self._heads = np.zeros((data.num_queries, self.query_size), dtype=np.float32)
         self._heads[:, 1:] = data.query_features
 
+        # Each judged pair's values that an episode keeps per candidate, one row each (see _GAIN ..
+        # _SCALED): a begin gathers them in one call.
+        gain = gains(data.relevance)
+        values = [gain, gain, (data.relevance >= data.relevant).astype(np.float64), data.relevance]
+        if relevance_hint is not None:
+            values.append(self._scaled_relevance)
+        self._pair_values = np.stack(values)
+        # The hint's noise is at most _NOISE_BOUND in magnitude and the scaled relevance lies in
+        # [0, 1]: below this noise level the clip to +-FACTOR_BOUND never changes a hint.
+        self._clip_hint = self.hint is not None and 1.0 + self.hint * _NOISE_BOUND >= FACTOR_BOUND
+
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
+        # Per slot and candidate: the rows of _pair_values but the hint's (column 0 of each slot holds
+        # zeros, see _cells).
+        self._values = np.zeros((_SCALED, n, m + 1))
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
-        self.relevance = np.zeros((n, m))
-        self.gain = np.zeros((n, m))  # gains(relevance), once per episode
-        # The begin call that started each slot's episode (calls are counted): what text()'s cache is keyed by.
-        self._episode = np.zeros(n, dtype=np.int64)
-        self._begins = 0
-        self._texts: dict[int, _EpisodeText] = {}
         self.placed = np.zeros((n, m), dtype=bool)
+        self.gain, self.relevance = self._values[_GAIN, :, 1:], self._values[_RELEVANCE, :, 1:]
+        self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.last = np.full(n, -1, dtype=np.int64)
         self.ideal = np.ones((n, 2))  # IDCG at K and at min(5, K)
         self.obs = np.zeros((n, size), dtype=np.float32)
-        # A step reads and writes one entry per slot of these (n, M) and (n, K) arrays: through flat
-        # views of the same arrays (not other state) and flat indices, each a single 1-d gather or
-        # scatter, a fraction of the cost of 2-d fancy indexing.
-        self._placed_flat, self._gain_flat = self.placed.reshape(-1), self.gain.reshape(-1)
-        self._relevance_flat = self.relevance.reshape(-1)
+        self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)  # a view
+        # A step reads and writes one entry per slot of these (n, M + 1), (n, K) and observation
+        # arrays: through flat views of the same arrays (not other state) and flat indices, each a
+        # single 1-d gather or scatter, a fraction of the cost of 2-d fancy indexing.
+        self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
+        self._placed_flat = self.placed.reshape(-1)
+        self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
-        self._cells = np.arange(n) * m  # slot i's candidate j is entry i * M + j
-        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # its placed flag in obs
+        # Slot i's candidate j is entry i * (M + 1) + 1 + j, so that order's -1 (a wasted or unfilled
+        # position) reads the slot's column of zeros: no gain, not relevant.
+        self._cells = np.arange(n) * (m + 1) + 1
+        self._placed_cells = np.arange(n) * m  # slot i's placed flag j is entry i * M + j of placed
+        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # and of obs
         self._order_cells = np.arange(n) * k
-        # By the number of positions filled t = 0 .. K before a step: whether the list goes on, the
-        # order entry the step writes (a full list rewrites its last entry with the value it holds),
-        # and after the step: the positions filled (t + 1, or K for a full list), what the
-        # observation shows and whether the list is full.
+        self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
+        # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
+        # the gain placed is divided by (log2(t + 2), and infinity for a full list: no gain), the order
+        # entry the step writes (a full list rewrites its last entry with the value it holds), and
+        # after the step: the positions filled (t + 1, or K for a full list), what the observation
+        # shows and whether the list is full.
         filled_after = np.minimum(np.arange(k + 1) + 1, k)
         self._live = np.arange(k + 1) < k
+        self._divisors = np.log2(np.arange(k + 1) + 2.0)
+        self._divisors[k] = np.inf
         self._order_positions = np.minimum(np.arange(k + 1), k - 1)
         self._next_t = filled_after
         self._next_fractions = (filled_after / k).astype(np.float32)
@@ -233,68 +259,75 @@ class RankingCore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a query of the split and ``M`` of its judged documents, in a random order."""
-        data, m, width = self.data, self.num_candidates, self._pool_width
-        count = len(slots)
+        m, width = self.num_candidates, self._pool_width
         at = slot_index(slots)
         query = self.queries[random_integers(keys, len(self.queries), 0)]
-        # Each slot's key once per counter (the repeat method: one call, where np.broadcast_to is several).
-        hashed = hash_keys(keys[:, None].repeat(len(self._hash_counters), axis=1), self._hash_counters)
+        # Each slot's key with every counter: the (n, 1) keys broadcast against the counters.
+        hashed = hash_keys(keys[:, None], self._hash_counters)
         # The M judged documents with the smallest hashes (the hash of document column j depends on
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = hashed[:, :width]
-        pool[self._pool_columns >= self._counts[query][:, None]] = _LARGEST_HASH
-        pairs = data.offsets[query][:, None] + pool.argsort(axis=1, kind="stable")[:, :m]
-        relevance = data.relevance[pairs]
-        gain = gains(relevance)
-        # Fresh arrays, not writes into ones that an earlier info may still hold.
-        self.last, self.t = self.last.copy(), self.t.copy()
-        self.query[at], self.pairs[at], self.relevance[at] = query, pairs, relevance
-        self.candidates[at] = data.documents[pairs]
-        self.gain[at] = gain
-        self._begins += 1
-        self._episode[at] = self._begins
+        np.putmask(pool, self._pool_columns >= self._counts[query][:, None], _LARGEST_HASH)
+        pairs = self.data.offsets[query][:, None] + pool.argsort(axis=1, kind="stable")[:, :m]
+        # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
+        values = self._pair_values.take(pairs, axis=1)
+        self._values[:, at, 1:] = values[:_SCALED]
+        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents[pairs]
         self.placed[at] = False
         self.order[at] = -1
         self.t[at] = 0
         self.last[at] = -1
-        # The gains sorted are the gains of the relevances sorted (2**r - 1 increases with r).
-        ideal = np.sort(gain, axis=1)[:, ::-1][:, : self.positions] * self._discounts
-        self.ideal[at, 0] = ideal.sum(axis=1)
-        self.ideal[at, 1] = ideal[:, :NDCG_CUTOFF].sum(axis=1)
+        if self._texts:  # the texts of the episodes these slots leave
+            for slot in slots.tolist():
+                self._texts.pop(slot, None)
+        # The gains sorted (in place: the slots' gains are stored) are the gains of the relevances
+        # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
+        gain = values[_GAIN]
+        gain.sort(axis=1)
+        ideal = gain[:, ::-1][:, : self.positions] * self._discounts
+        self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
+        self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
 
-        blocks = self._blocks[pairs]
+        self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
+        blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width:])
             noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :m])) * np.cos(2.0 * np.pi * uniform[:, m:])
-            hint = self._scaled_relevance[pairs] + self.hint * noise
-            # clip's own ufunc, without np.clip's Python-level wrapper: the same values.
-            blocks[:, :, -2] = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-        self.obs[at, : self.query_size] = self._heads[query]
-        self.obs[at, self.query_size :] = blocks.reshape(count, -1)
+            hint = values[_SCALED] + self.hint * noise
+            if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
+                hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
+            blocks[:, :, -2] = hint
+        self._obs_blocks[at] = blocks
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Place each slot's chosen candidate at the next position; reward its DCG increment."""
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        placed = self._placed_flat[cells]
+        flags = self._placed_cells + actions
+        placed = self._placed_flat[flags]
         fresh = live > placed  # live and not placed yet
-        # gain * fresh is gain or 0.0 exactly (gains are finite and >= 0).
-        rewards = self._gain_flat[cells] * fresh / self._log2_positions[t]
+        # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
+        # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
+        # candidate has no gain left after the step (a full list's divisor stays infinite).
+        rewards = self._left_flat[cells] / self._divisors[t]
+        self._left_flat[cells] = 0.0
         placed = placed | live  # the fresh ones become placed, every other flag stays as it was
-        self._placed_flat[cells] = placed
-        self._obs_flat[self._flag_cells[cells]] = placed
+        self._placed_flat[flags] = placed
+        self._obs_flat[self._flag_cells[flags]] = placed.astype(np.float32)  # a bool scatter into obs costs more
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
         # fresh candidate or what it holds, is also the candidate placed last.
         entries = self._order_cells + self._order_positions[t]
-        self.last = np.where(fresh, actions, self._order_flat[entries])
-        self._order_flat[entries] = self.last
+        # A new array, which putmask writes (np.where's values at a fraction of its cost).
+        last = self._order_flat[entries]
+        np.putmask(last, fresh, actions)
+        self._order_flat[entries] = self.last = last
         self.t = self._next_t[t]
-        self.obs[:, 0] = self._next_fractions[t]
+        self._obs_flat[self._row_starts] = self._next_fractions[t]
         return rewards, self._next_full[t]
 
     def observe(self) -> np.ndarray:
@@ -306,36 +339,35 @@ class RankingCore(TaskCore):
         return ~self.placed
 
     def step_info(self) -> dict[str, np.ndarray]:
-        """The candidates' documents, the one placed last (-1 at reset or when wasted) and the position."""
-        return {"candidates": self.candidates, "placed": self.last, "position": self.t}
+        """The candidates' documents, the one placed last (-1 at reset or when wasted), the position and the mask."""
+        # The mask here rather than by the shell's call of action_masks: the same key last, one call less.
+        return {
+            "candidates": self.candidates,
+            "placed": self.last,
+            "position": self.t,
+            "action_mask": self.action_masks(),
+        }
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
         at = slot_index(slots)
         order = self.order[at]
-        filled = order >= 0
-        # The candidate at each position. A wasted or unfilled position (-1) reads the entry before
-        # the slot's candidates (the last of all for slot 0): a gain that ``filled`` zeroes and a
-        # relevance that precision at 1 ignores.
+        # The candidate at each position; a wasted or unfilled position (-1) reads the slot's column
+        # of zeros: no gain (so the discounted gains are the DCG terms) and not relevant.
         cells = self._cells[at, None] + order
-        # The gains of the placed candidates, 0.0 at the wasted positions (gains are finite and >= 0,
-        # so gain * filled is the gain or 0.0 exactly).
-        dcg = self._gain_flat[cells] * filled * self._discounts
-        sums = np.empty((len(slots), 2))
-        sums[:, 0] = dcg.sum(axis=1)
-        sums[:, 1] = dcg[:, :NDCG_CUTOFF].sum(axis=1)
+        dcg = self._gain_flat[cells] * self._discounts
         # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
-        ndcg = sums / np.maximum(self.ideal[at], _TINY)
-        first_relevant = self._relevance_flat[cells[:, 0]] >= self.data.relevant
+        ideal = np.maximum(self.ideal[at], _TINY)
+        total = np.add.reduce(dcg, axis=1)  # the sum method's values, without its Python layer
         return {
-            "ndcg": ndcg[:, 0],
-            "ndcg_at_5": ndcg[:, 1],
-            "precision_at_1": (filled[:, 0] & first_relevant).astype(np.float64),
-            "dcg": sums[:, 0],
+            "ndcg": total / ideal[:, 0],
+            "ndcg_at_5": np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1],
+            "precision_at_1": self._relevant_flat[cells[:, 0]],
+            "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - filled.sum(axis=1),
+            "wasted_positions": self.t[at] - np.add.reduce(order >= 0, axis=1),
         }
 
     def text(self, slot: int) -> str:
@@ -343,18 +375,14 @@ class RankingCore(TaskCore):
         # The single env asks for this text at every step: what an episode's text needs of its
         # candidates is made once per episode, as Python lists, each filled position's line once,
         # and the list of the candidates left once per candidate placed (see _EpisodeText).
-        episode, t = self._episode.item(slot), self.t.item(slot)
+        t = self.t.item(slot)
         text = self._texts.get(slot)
-        if text is None or text.episode != episode:
-            data = self.data
-            header = (
-                f"{data.name}, query {data.query_names[self.query[slot]]}: "
-                f"{self.positions} positions for {self.num_candidates} candidates"
-            )
+        if text is None:
+            header = self._headers[self.query.item(slot)]
             titles = list(map(self._titles.__getitem__, self.candidates[slot].tolist()))
             left = dict(enumerate(map(operator.add, self._candidate_labels, titles)))
             relevance, gain = self.relevance[slot].tolist(), self.gain[slot].tolist()
-            text = _EpisodeText(episode, titles, relevance, gain, header, 0, left)
+            text = _EpisodeText(titles, relevance, gain, header, 0, left)
             self._texts[slot] = text
         if text.filled < t:
             lines = [text.ranked]
@@ -372,8 +400,8 @@ class RankingCore(TaskCore):
             text.ranked, text.filled = "\n".join(lines), t
         if t == self.positions:
             return text.ranked
-        if text.to_place is None:
-            text.to_place = "\n".join(["", "to place:", *text.left.values()])
+        if text.to_place is None:  # a list not full has candidates left
+            text.to_place = "\nto place:\n" + "\n".join(text.left.values())
         return text.ranked + text.to_place
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:

@@ -16,7 +16,8 @@ from nlp_envs.core import InvalidActionError
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
 from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
-from nlp_envs.ranking import RankingCore, discounts, gains
+from nlp_envs.data.simulator import FACTOR_BOUND
+from nlp_envs.ranking import _NOISE_BOUND, RankingCore, discounts, gains
 from tests.conftest import make_vec
 
 ENV_ID = "nlp_envs/Ranking-v0"
@@ -113,6 +114,34 @@ def test_rewards_are_dcg_increments_and_the_return_is_dcg(rng: np.random.Generat
     np.testing.assert_allclose(
         infos["ndcg_at_5"], top5 / (gains(-np.sort(-relevance, axis=1))[:, :5] * discounts(5)).sum(axis=1)
     )
+
+
+def test_every_reward_and_metric_of_random_play_equals_its_definition(rng: np.random.Generator) -> None:
+    """Repeated candidates (wasted positions) and steps past a full list: rewards and metrics, exactly, slot by slot."""
+    core = RankingCore(6, num_candidates=6, positions=4)
+    slots, rows = np.arange(6), np.arange(6)
+    for episode in range(30):
+        core.begin(slots, np.arange(6, dtype=np.uint64) + np.uint64(100 * episode))
+        relevance, placed, returns = core.relevance.copy(), np.zeros((6, 6), dtype=bool), np.zeros(6)
+        for t in range(6):  # two steps past the end of every list
+            actions = rng.integers(3, size=6)  # three candidates for four positions: some wasted
+            fresh = (t < 4) & ~placed[rows, actions]
+            rewards, terminated = core.advance(actions)
+            assert (rewards == np.where(fresh, gains(relevance[rows, actions]) / np.log2(t + 2), 0.0)).all()
+            assert terminated.all() == (t >= 3) and terminated.any() == (t >= 3)
+            placed[rows[fresh], actions[fresh]] = True
+            returns += rewards
+            np.testing.assert_array_equal(core.placed, placed)
+            np.testing.assert_array_equal(core.action_masks(), ~placed)
+            metrics = core.metrics(slots)
+            if t == 3:
+                ended = metrics
+                np.testing.assert_allclose(metrics["dcg"], returns, rtol=1e-15)
+                assert (metrics["wasted_positions"] == 4 - placed.sum(axis=1)).all()
+            if t > 3:  # the full lists stay as they were
+                for key, values in ended.items():
+                    np.testing.assert_array_equal(metrics[key], values)
+        assert (placed.sum(axis=1) < 4).any()  # some positions were wasted
 
 
 @pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
@@ -265,6 +294,24 @@ def test_observation_layout_and_afterstate() -> None:
     afterstates = env.unwrapped.afterstate(observations, actions)
     following, *_ = env.step(actions)
     np.testing.assert_allclose(afterstates, following)
+
+
+@pytest.mark.parametrize("hint", [0.1, 0.46, 0.5, 3.0])
+def test_the_hint_is_clipped_exactly_where_a_clip_can_change_it(hint: float) -> None:
+    """Below the noise level where a hint can leave +-FACTOR_BOUND the clip is skipped, and skipping changes nothing."""
+    largest = ((np.iinfo(np.uint64).max >> 11) * 2.0**-53,)  # the largest uniform draw (hashes_to_uniform)
+    assert np.sqrt(-2.0 * np.log1p(-np.array(largest))) < _NOISE_BOUND
+    skipped, clipped = RankingCore(300, relevance_hint=hint), RankingCore(300, relevance_hint=hint)
+    assert skipped._clip_hint == (1.0 + hint * _NOISE_BOUND >= FACTOR_BOUND)
+    clipped._clip_hint = True
+    slots, keys = np.arange(300), np.arange(300, dtype=np.uint64) * np.uint64(7919)
+    skipped.begin(slots, keys)
+    clipped.begin(slots, keys)
+    np.testing.assert_array_equal(skipped.observe(), clipped.observe())
+    hints = clipped.observe()[:, 12:].reshape(300, 10, 14)[:, :, 12]
+    assert (np.abs(hints) <= FACTOR_BOUND).all()
+    if hint == 3.0:  # noise this large leaves the bound: the clip is on and does clip
+        assert skipped._clip_hint and (np.abs(hints) == FACTOR_BOUND).any()
 
 
 def test_pointwise_is_a_function_of_the_observation() -> None:
