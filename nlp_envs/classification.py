@@ -45,33 +45,24 @@ MAX_EMBEDDING_DIM = 4_096  # word vectors are cut at the vocabulary size; more o
 
 @dataclass(frozen=True)
 class ReadingState:
-    """Each episode slot's document and how far it has been read (one int64 array per field, ``(n,)``).
+    """Each episode slot's reading position and last step (one int64 array per field, ``(n,)``).
 
     State rule (all tasks): state is a frozen dataclass of separate arrays, one per quantity; none
     is a view into another, and the fields cannot be rebound (assigning one raises), so every
     update writes into the arrays in place (``state.row[slots] = ...``, ``out=``).
 
+    The row alone says which document a slot reads and how far: everything else about the episode
+    (its label, length, chunks, the outcome table's case) is a lookup in the core's tables by row,
+    so that a reset writes two numbers per slot and a step one lookup fewer per quantity.
+
     Attributes:
-        document: the document's index in the split.
-        label: its label id.
-        length: its length in words.
-        chunks: its number of chunks.
-        offset: the row of its first chunk in the chunk tables.
-        case: the row block of the outcome table: ``(chunks not yet shown * labels + label) * actions``.
-        row: the row of the last chunk shown in the chunk tables (``offset`` + chunks shown - 1).
-        last_action: the last action (READ at the start).
-        last_outcome: the last step's outcome (MOVE at the start: the episode goes on).
+        row: the row of the last chunk shown in the chunk tables (the document's first row + chunks shown - 1).
+        last_step: the index of the last step in the step tables (case + action; the start of an
+            episode is the extra entry ``START`` at their end: a READ that moved on).
     """
 
-    document: np.ndarray
-    label: np.ndarray
-    length: np.ndarray
-    chunks: np.ndarray
-    offset: np.ndarray
-    case: np.ndarray
     row: np.ndarray
-    last_action: np.ndarray
-    last_outcome: np.ndarray
+    last_step: np.ndarray
 
     def entries(self, rows: np.ndarray) -> ReadingState:
         """A new state made of entries ``rows`` of this one."""
@@ -183,54 +174,57 @@ class ClassificationCore(TaskCore):
             self.afterstate_space = spaces.Box(-1.0, 1.0, shape=(width + n_actions,), dtype=np.float32)
 
         # The outcome of every action in every situation, so that a step is a table lookup:
-        # _outcomes[case + action] with case = (chunks not yet shown * labels + label) * actions.
-        labels, stride = len(self.label_names), n_actions * len(self.label_names)
+        # outcomes[case + action] with case = (chunks not yet shown * labels + label) * actions.
+        labels = len(self.label_names)
         remaining, label, action = np.meshgrid(
             np.arange(self.max_chunks), np.arange(labels), np.arange(n_actions), indexing="ij"
         )
-        self._outcomes = (action == label + self.answer_offset).astype(np.int64).ravel()
+        outcomes = (action == label + self.answer_offset).astype(np.int64).ravel()
         if not self.bandit:
-            self._outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
+            outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
         # What a step does, by case + action as well: a step is a few lookups of one index, each a
-        # single numpy call (a READ that moves on leaves one chunk fewer to show: the case drops a stride).
-        self._moves = _OUTCOME_MOVES[self._outcomes]
-        self._next_cases = (remaining * stride + label * n_actions).ravel() - self._moves * stride
-        self._rewards = np.array([wrong_reward, correct_reward, -read_cost, wrong_reward])[self._outcomes]
-        self._ends = _OUTCOME_ENDS[self._outcomes]
+        # single numpy call.
+        self._moves = _OUTCOME_MOVES[outcomes]
+        self._rewards = np.array([wrong_reward, correct_reward, -read_cost, wrong_reward])[outcomes]
+        self._ends = _OUTCOME_ENDS[outcomes]
+        # What the metrics and the text read of a slot's last step, with one more entry, the start of
+        # an episode (START: as if a READ had moved on, so nothing is answered and the episode goes on).
+        start = len(outcomes)
+        self._step_outcomes = np.append(outcomes, MOVE)
+        self._step_correct = _OUTCOME_CORRECT[self._step_outcomes]
+        self._step_answers = np.append(action.ravel(), READ) - self.answer_offset  # the metric ``answer``
         self._read_masks = np.ones((2, n_actions), dtype=bool)  # action masks without and with chunks left
         self._read_masks[0, READ] = False
-        self._can_read = (remaining > 0).astype(np.intp).ravel()  # by case: the row of _read_masks
-        self._stride = stride
-        # The first state of each document's episode (one entry per document), and the state of
-        # every slot: begin() copies entries of the one into the other.
+
+        # Tables by row of the chunk tables (a document with a number of chunks shown): what a slot's
+        # row says about its episode, each one lookup.
         count = len(self.documents.lengths)
-        self._starts = ReadingState(
-            document=np.arange(count),
-            label=self.documents.labels,
-            length=self.documents.lengths,
-            chunks=self.document_chunks,
-            offset=self.chunk_offsets,
-            case=(self.document_chunks - 1) * stride + self.documents.labels * n_actions,
-            row=self.chunk_offsets,
-            last_action=np.full(count, READ),
-            last_outcome=np.full(count, MOVE),  # MOVE: the episode goes on
-        )
-        self.state = self._starts.entries(np.zeros(num_envs, dtype=np.int64))
-        # Paired once: begin() copies entries of the one into the other at every reset.
-        self._start_pairs = self.state.paired_with(self._starts)
-        # The words shown once each row of the chunk tables has been shown (a chunk's end, or the
-        # document's): words_read is one lookup.
         document = np.repeat(np.arange(count), self.document_chunks)
-        chunk = np.arange(len(document)) - self.chunk_offsets[document]
+        chunk = np.arange(len(document)) - self.chunk_offsets[document]  # chunks shown - 1
+        self._row_documents = document
+        self._row_labels = self.documents.labels[document].astype(np.int64)
+        self._row_lengths = self.documents.lengths[document].astype(np.int64)
+        self._row_chunks = self.document_chunks[document].astype(np.int64)
+        self._row_shown = chunk + 1
+        chunks_left = self._row_chunks - self._row_shown
+        self._row_cases = (chunks_left * labels + self._row_labels) * n_actions  # the case of outcomes
+        self._row_can_read = (chunks_left > 0).astype(np.intp)  # the row of _read_masks
+        # The words shown once the row has been shown (a chunk's end, or the document's): words_read
+        # is one lookup.
         chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
         self._row_words = np.minimum(chunk_ends[chunk], self.documents.lengths[document])
-        # What the metrics and the text read at an episode's end, by row as well, so that each is one
-        # lookup: the fraction of the document shown (the same division as words / length) and the
-        # character offset in the document's text where the words shown end.
+        # What the metrics and the text read at an episode's end: the fraction of the document shown
+        # (the same division as words / length) and the character offset in the document's text
+        # where the words shown end.
         self._row_fractions = self._row_words / self.documents.lengths[document]
         word_starts = np.cumsum(self.documents.lengths) - self.documents.lengths
         self._row_chars = np.concatenate(self.documents.ends)[word_starts[document] + self._row_words - 1]
-        self._answers = np.arange(n_actions) - self.answer_offset  # the metric ``answer`` by last action
+        # The first state of each document's episode (one entry per document), and the state of
+        # every slot: begin() copies entries of the one into the other.
+        self._starts = ReadingState(row=self.chunk_offsets, last_step=np.full(count, start))
+        self.state = self._starts.entries(np.zeros(num_envs, dtype=np.int64))
+        # Paired once: begin() copies entries of the one into the other at every reset.
+        self._start_pairs = self.state.paired_with(self._starts)
 
     def _check_sources(self, dataset: Any, text_column: Any, label_column: Any) -> None:
         if not isinstance(dataset, (str, Path)) or (
@@ -251,10 +245,11 @@ class ClassificationCore(TaskCore):
         max_chunks = -(-self.max_words // self.chunk_words)
         # The outcome tables and what they are made from: (chunks, labels, actions) int64, twelve at most.
         parts["outcome tables"] = 12 * 8.0 * max_chunks * labels * (labels + 1)
-        # The tables by chunk (words read, fraction read, end of the text shown) and what they are made
-        # from: twelve 8-byte numbers per chunk at most, where the chunk tables hold 16 bytes per word
-        # of a chunk; and the word ends of every document, concatenated (8 bytes per word).
-        parts["tables by chunk"] = 6.0 * parts["chunk tables"] / self.chunk_words + parts["clipped word ids"]
+        # The tables by row of the chunk tables (document, label, length, chunks, chunks shown, case,
+        # words read, fraction read, end of the text shown, ...) and what they are made from: sixteen
+        # 8-byte numbers per chunk at most, where the chunk tables hold 16 bytes per word of a chunk;
+        # and the word ends of every document, concatenated (8 bytes per word).
+        parts["tables by chunk"] = 8.0 * parts["chunk tables"] / self.chunk_words + parts["clipped word ids"]
         counts = 4.0 * words if self.observation == "counts" else 0.0
         parts["episode slots"] = (16.0 * len(_READING_FIELDS) + counts) * self.num_envs
         largest = max(parts, key=parts.__getitem__)
@@ -271,22 +266,39 @@ class ClassificationCore(TaskCore):
         return ["READ"] * self.answer_offset + [f"ANSWER({name})" for name in self.label_names]
 
     @property
+    def document(self) -> np.ndarray:
+        """Each slot's document: its index in the split."""
+        return self._row_documents[self.state.row]
+
+    @property
+    def label(self) -> np.ndarray:
+        """The label id of each slot's document."""
+        return self._row_labels[self.state.row]
+
+    @property
+    def length(self) -> np.ndarray:
+        """The length in words of each slot's document."""
+        return self._row_lengths[self.state.row]
+
+    @property
+    def chunks(self) -> np.ndarray:
+        """The number of chunks of each slot's document."""
+        return self._row_chunks[self.state.row]
+
+    @property
     def remaining(self) -> np.ndarray:
         """How many chunks of its document each slot has not been shown yet."""
-        return self.state.case // self._stride
+        rows = self.state.row
+        return self._row_chunks[rows] - self._row_shown[rows]
 
     @property
     def words_read(self) -> np.ndarray:
         """How many words of its document each slot has been shown."""
-        return self._words_read(slice(None))
-
-    def _words_read(self, index: slice | np.ndarray) -> np.ndarray:
-        """:attr:`words_read` of the slots that ``index`` picks (all of them: ``slice(None)``)."""
-        return self._row_words[self.state.row[index]]
+        return self._row_words[self.state.row]
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a document per slot (uniformly from the split) and show its first chunk."""
-        copy_entries(self._start_pairs, slots, random_integers(keys, len(self._starts.document)))
+        copy_entries(self._start_pairs, slots, random_integers(keys, len(self._starts.row)))
         if self.observation == "counts":
             self.counts[slots] = 0.0
             self._count(slots)
@@ -297,12 +309,10 @@ class ClassificationCore(TaskCore):
         # Fancy indexing of 1-d tables and assignments cost a third of an in-place ufunc (out=) on a
         # few slots, so the updates are written as new arrays copied into the state's (through an
         # Ellipsis, which costs less than a full slice).
-        step = state.case + actions
+        step = self._row_cases[state.row] + actions
         moves = self._moves[step]
-        state.last_action[...] = actions
-        state.last_outcome[...] = self._outcomes[step]
+        state.last_step[...] = step
         state.row[...] = state.row + moves
-        state.case[...] = self._next_cases[step]
         if self.observation == "counts":
             self._count(np.flatnonzero(moves))
         return self._rewards[step], self._ends[step]
@@ -314,27 +324,26 @@ class ClassificationCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """Per slot: what has been read (mean word vector, word frequencies or last chunk's ids) and progress."""
-        return self._observation(slice(None))
+        return self._observation(self.state.row, slice(None))
 
     def observe_slots(self, slots: np.ndarray) -> np.ndarray:
         """:meth:`observe` of ``slots`` alone."""
-        return self._observation(slots)
+        return self._observation(self.state.row[slots], slots)
 
-    def _observation(self, index: slice | np.ndarray) -> np.ndarray:
-        state = self.state
-        rows = state.row[index]
+    def _observation(self, rows: np.ndarray, index: slice | np.ndarray) -> np.ndarray:
+        """The observations of the slots ``index`` (all: ``slice(None)``), whose rows are ``rows``."""
         # The take method, not np.take: a Python-level wrapper costs more than the gather of a few rows.
         if self.observation == "embedding":
             return self.observation_table.take(rows, axis=0)
-        shown = rows - state.offset[index] + 1  # chunks shown
+        shown = self._row_shown[rows]
         if self.observation == "tokens":
             tokens = self.chunk_tokens.take(rows, axis=0)
-            return np.concatenate([tokens, shown[:, None], state.chunks[index][:, None]], axis=1)
+            return np.concatenate([tokens, shown[:, None], self._row_chunks[rows][:, None]], axis=1)
         words = self._row_words[rows]
         return np.concatenate(
             [
                 self.counts[index, : self.vocab.size] / words[:, None],
-                (words / state.length[index])[:, None],
+                self._row_fractions[rows][:, None],
                 (shown / self.max_chunks)[:, None],
             ],
             axis=1,
@@ -355,51 +364,51 @@ class ClassificationCore(TaskCore):
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct``, ``words_read``, ``fraction_read``; also the ``label`` and the ``answer`` (-1: none)."""
         state = self.state
-        rows = state.row[slots]
-        # Lookups in tables by row and by action (fancy indexing: new arrays): a ufunc on a few slots
+        rows, steps = state.row[slots], state.last_step[slots]
+        # Lookups in tables by row and by step (fancy indexing: new arrays): a ufunc on a few slots
         # costs several lookups.
         return {
-            "correct": _OUTCOME_CORRECT[state.last_outcome[slots]],
+            "correct": self._step_correct[steps],
             "words_read": self._row_words[rows],
             "fraction_read": self._row_fractions[rows],
-            "label": state.label[slots],
-            "answer": self._answers[state.last_action[slots]],
+            "label": self._row_labels[rows],
+            "answer": self._step_answers[steps],
         }
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
         # item() reads one entry as a Python int: the single env asks for this text at every step.
-        state = self.state
-        row, length = state.row.item(slot), state.length.item(slot)
-        words = self._row_words.item(row)
-        shown = self.documents.texts[state.document.item(slot)][: self._row_chars.item(row)]
+        row, step = self.state.row.item(slot), self.state.last_step.item(slot)
+        words, length = self._row_words.item(row), self._row_lengths.item(row)
+        shown = self.documents.texts[self._row_documents.item(row)][: self._row_chars.item(row)]
         more = " ..." if words < length else ""
         text = f"{shown}{more} [{words}/{length} words]"
-        if _OUTCOME_ENDS[state.last_outcome.item(slot)]:
-            label = self.label_names[state.label.item(slot)]
-            answer = state.last_action.item(slot) - self.answer_offset
+        if _OUTCOME_ENDS.item(self._step_outcomes.item(step)):
+            label = self.label_names[self._row_labels.item(row)]
+            answer = self._step_answers.item(step)
             said = f"answered {self.label_names[answer]!r}" if answer >= 0 else "read past the end"
             text += f" -> {said}; label {label!r}"
         return text
 
     def action_masks(self) -> np.ndarray | None:
         """READ is masked once the whole document has been shown; answers are always allowed."""
-        return self._masks(slice(None))
+        return self._masks(self.state.row)
 
     def action_masks_slots(self, slots: np.ndarray) -> np.ndarray | None:
         """:meth:`action_masks` of ``slots`` alone."""
-        return self._masks(slots)
+        return self._masks(self.state.row[slots])
 
-    def _masks(self, index: slice | np.ndarray) -> np.ndarray | None:
+    def _masks(self, rows: np.ndarray) -> np.ndarray | None:
+        """The action masks of the slots whose rows are ``rows``."""
         if self.bandit:
             return None
         # One lookup in the two possible masks (a new array; take gathers rows several times faster
-        # than fancy indexing), picked by whether the case has chunks left to show.
-        return self._read_masks.take(self._can_read[self.state.case[index]], axis=0)
+        # than fancy indexing), picked by whether the row has chunks left to show.
+        return self._read_masks.take(self._row_can_read[rows], axis=0)
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""
-        return classifier.probabilities(self.documents.tokens[self.state.document], self.words_read)
+        return classifier.probabilities(self.documents.tokens[self.document], self.words_read)
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
@@ -408,7 +417,7 @@ def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
     No policy can do better: ``correct_reward`` on the first step is the largest return there is.
     """
     core = cast(ClassificationCore, env.unwrapped.core)
-    return core.state.label + core.answer_offset
+    return core.label + core.answer_offset
 
 
 def classifier_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:

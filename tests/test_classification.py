@@ -103,9 +103,9 @@ def test_read_shows_the_next_chunk_at_a_cost_and_a_right_answer_pays() -> None:
     assert env.observation_space.contains(observation)
     observation, reward, terminated, truncated, info = env.step(READ)
     assert (reward, terminated, truncated) == (-0.05, False, False)
-    assert core.words_read[0] == min(6, core.state.length[0])
-    assert observation[-2] == pytest.approx(core.words_read[0] / core.state.length[0])
-    right = int(core.state.label[0]) + 1
+    assert core.words_read[0] == min(6, core.length[0])
+    assert observation[-2] == pytest.approx(core.words_read[0] / core.length[0])
+    right = int(core.label[0]) + 1
     _, reward, terminated, _, info = env.step(right)
     assert (reward, terminated) == (1.0, True)
     assert info["correct"] == 1.0 and info["label"] == right - 1 and info["answer"] == right - 1
@@ -116,7 +116,7 @@ def test_read_shows_the_next_chunk_at_a_cost_and_a_right_answer_pays() -> None:
 def test_a_wrong_answer_costs_wrong_reward() -> None:
     env = gym.make("nlp_envs/TextClassification-v0", wrong_reward=-2.0)
     env.reset(seed=1)
-    wrong = 1 + (int(core_of(env).state.label[0]) + 1) % len(core_of(env).label_names)
+    wrong = 1 + (int(core_of(env).label[0]) + 1) % len(core_of(env).label_names)
     _, reward, terminated, _, info = env.step(wrong)
     assert (reward, terminated, info["correct"]) == (-2.0, True, 0.0)
 
@@ -125,14 +125,14 @@ def test_read_past_the_end_terminates_with_the_wrong_answer_reward() -> None:
     env = gym.make("nlp_envs/TextClassification-v0", render_mode="ansi")
     core = core_of(env)
     env.reset(seed=2)
-    chunks = int(core.state.chunks[0])
+    chunks = int(core.chunks[0])
     for _ in range(chunks - 1):
         assert env.unwrapped.action_masks()[READ]
         _, reward, terminated, truncated, _ = env.step(READ)
         assert (reward, terminated, truncated) == (-0.005, False, False)
-    assert core.words_read[0] == core.state.length[0]
+    assert core.words_read[0] == core.length[0]
     assert not env.unwrapped.action_masks()[READ] and env.unwrapped.action_masks()[1:].all()
-    assert env.render().endswith(f"[{core.state.length[0]}/{core.state.length[0]} words]")
+    assert env.render().endswith(f"[{core.length[0]}/{core.length[0]} words]")
     _, reward, terminated, truncated, info = env.step(READ)
     assert (reward, terminated, truncated) == (-1.0, True, False)
     assert info["correct"] == 0.0 and info["answer"] == -1 and info["fraction_read"] == 1.0
@@ -172,7 +172,7 @@ def test_bandit_preset_is_one_step_with_the_whole_text(env_id: str) -> None:
     observations, _ = env.reset(seed=0)
     np.testing.assert_array_equal(observations[:, -2], 1.0)  # everything shown
     for _ in range(3):
-        labels = core.state.label.copy()
+        labels = core.label
         _, rewards, terminated, truncated, infos = env.step(labels)  # answer right
         assert terminated.all() and not truncated.any()
         np.testing.assert_array_equal(rewards, 1.0)
@@ -220,8 +220,8 @@ def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Gen
     env.reset(seed=1)
     shown = np.ones(6, dtype=np.int64)  # chunks shown in each slot's episode
     for _ in range(80):
-        chunks, length, label = core.state.chunks.copy(), core.state.length.copy(), core.state.label.copy()
-        documents = core.state.document.copy()
+        chunks, length, label = core.chunks, core.length, core.label
+        documents = core.document
         np.testing.assert_array_equal(env.unwrapped.action_masks()[:, READ], shown < chunks)
         actions = np.where(rng.random(6) < 0.85, READ, rng.integers(1, 4, size=6))
         _, rewards, terminated, truncated, infos = env.step(actions)
@@ -240,8 +240,8 @@ def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Gen
                 more = " ..." if read < length[slot] else ""
                 assert final["text"][slot].startswith(f"{start}{more} [{read}/{length[slot]} words] -> ")
         shown = np.where(terminated, 1, shown + moved)
-        np.testing.assert_array_equal(core.words_read, np.minimum(shown * 3, core.state.length))
-        np.testing.assert_array_equal(core.remaining, core.state.chunks - shown)
+        np.testing.assert_array_equal(core.words_read, np.minimum(shown * 3, core.length))
+        np.testing.assert_array_equal(core.remaining, core.chunks - shown)
 
 
 def test_counts_observation_is_the_bag_of_words_read() -> None:
@@ -249,7 +249,7 @@ def test_counts_observation_is_the_bag_of_words_read() -> None:
     core = core_of(env)
     observation, _ = env.reset(seed=3)
     observation, *_ = env.step(READ)
-    shown = core.documents.tokens[core.state.document[0], : core.words_read[0]]
+    shown = core.documents.tokens[core.document[0], : core.words_read[0]]
     expected = np.bincount(shown, minlength=core.vocab.size + 1)[: core.vocab.size] / len(shown)
     np.testing.assert_allclose(observation[:-2], expected, rtol=1e-6)
 
