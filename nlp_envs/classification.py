@@ -182,16 +182,16 @@ class ClassificationCore(TaskCore):
         outcomes = (action == label + self.answer_offset).astype(np.int64).ravel()
         if not self.bandit:
             outcomes[(action == READ).ravel()] = np.where(remaining > 0, MOVE, PAST_END)[action == READ]
+        # One more entry, the start of an episode (as if a READ had moved on: nothing is answered and
+        # the episode goes on), which a slot's last step is until its first step.
+        start = len(outcomes)
+        outcomes = np.append(outcomes, MOVE)
         # What a step does, by case + action as well: a step is a few lookups of one index, each a
-        # single numpy call.
+        # single numpy call; and what the metrics and the text read of a slot's last step.
         self._moves = _OUTCOME_MOVES[outcomes]
         self._rewards = np.array([wrong_reward, correct_reward, -read_cost, wrong_reward])[outcomes]
         self._ends = _OUTCOME_ENDS[outcomes]
-        # What the metrics and the text read of a slot's last step, with one more entry, the start of
-        # an episode (START: as if a READ had moved on, so nothing is answered and the episode goes on).
-        start = len(outcomes)
-        self._step_outcomes = np.append(outcomes, MOVE)
-        self._step_correct = _OUTCOME_CORRECT[self._step_outcomes]
+        self._step_correct = _OUTCOME_CORRECT[outcomes]
         self._step_answers = np.append(action.ravel(), READ) - self.answer_offset  # the metric ``answer``
         self._read_masks = np.ones((2, n_actions), dtype=bool)  # action masks without and with chunks left
         self._read_masks[0, READ] = False
@@ -201,24 +201,23 @@ class ClassificationCore(TaskCore):
         count = len(self.documents.lengths)
         document = np.repeat(np.arange(count), self.document_chunks)
         chunk = np.arange(len(document)) - self.chunk_offsets[document]  # chunks shown - 1
-        self._row_documents = document
-        self._row_labels = self.documents.labels[document].astype(np.int64)
-        self._row_lengths = self.documents.lengths[document].astype(np.int64)
+        lengths = self.documents.lengths[document]
+        # The words shown once the row has been shown (a chunk's end, or the document's), and the
+        # character offset in the document's text where they end.
+        chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
+        words = np.minimum(chunk_ends[chunk], lengths)
+        word_starts = np.cumsum(self.documents.lengths) - self.documents.lengths
+        chars = np.concatenate(self.documents.ends)[word_starts[document] + words - 1]
+        # What the text reads of a row, as a row of one table (a single tolist costs less than an
+        # item() per number); its columns are the tables by row that the metrics and observations read.
+        self._row_text = np.stack([document, words, lengths, chars, self.documents.labels[document]], 1, dtype=np.int64)
+        self._row_documents, self._row_words, self._row_lengths, self._row_chars, self._row_labels = self._row_text.T
+        self._row_fractions = words / lengths  # the fraction of the document shown
         self._row_chunks = self.document_chunks[document].astype(np.int64)
         self._row_shown = chunk + 1
         chunks_left = self._row_chunks - self._row_shown
         self._row_cases = (chunks_left * labels + self._row_labels) * n_actions  # the case of outcomes
         self._row_can_read = (chunks_left > 0).astype(np.intp)  # the row of _read_masks
-        # The words shown once the row has been shown (a chunk's end, or the document's): words_read
-        # is one lookup.
-        chunk_ends = np.minimum(np.arange(1, self.max_chunks + 1) * self.chunk_words, self.max_words)
-        self._row_words = np.minimum(chunk_ends[chunk], self.documents.lengths[document])
-        # What the metrics and the text read at an episode's end: the fraction of the document shown
-        # (the same division as words / length) and the character offset in the document's text
-        # where the words shown end.
-        self._row_fractions = self._row_words / self.documents.lengths[document]
-        word_starts = np.cumsum(self.documents.lengths) - self.documents.lengths
-        self._row_chars = np.concatenate(self.documents.ends)[word_starts[document] + self._row_words - 1]
         # The first state of each document's episode (one entry per document), and the state of
         # every slot: begin() copies entries of the one into the other.
         self._starts = ReadingState(row=self.chunk_offsets, last_step=np.full(count, start))
@@ -246,10 +245,10 @@ class ClassificationCore(TaskCore):
         # The outcome tables and what they are made from: (chunks, labels, actions) int64, twelve at most.
         parts["outcome tables"] = 12 * 8.0 * max_chunks * labels * (labels + 1)
         # The tables by row of the chunk tables (document, label, length, chunks, chunks shown, case,
-        # words read, fraction read, end of the text shown, ...) and what they are made from: sixteen
+        # words read, fraction read, end of the text shown, ...) and what they are made from: twenty
         # 8-byte numbers per chunk at most, where the chunk tables hold 16 bytes per word of a chunk;
         # and the word ends of every document, concatenated (8 bytes per word).
-        parts["tables by chunk"] = 8.0 * parts["chunk tables"] / self.chunk_words + parts["clipped word ids"]
+        parts["tables by chunk"] = 10.0 * parts["chunk tables"] / self.chunk_words + parts["clipped word ids"]
         counts = 4.0 * words if self.observation == "counts" else 0.0
         parts["episode slots"] = (16.0 * len(_READING_FIELDS) + counts) * self.num_envs
         largest = max(parts, key=parts.__getitem__)
@@ -310,11 +309,12 @@ class ClassificationCore(TaskCore):
         # few slots, so the updates are written as new arrays copied into the state's (through an
         # Ellipsis, which costs less than a full slice).
         step = self._row_cases[state.row] + actions
-        moves = self._moves[step]
         state.last_step[...] = step
-        state.row[...] = state.row + moves
-        if self.observation == "counts":
-            self._count(np.flatnonzero(moves))
+        if not self.bandit:  # the bandit has no READ: its one chunk is the whole document
+            moves = self._moves[step]
+            state.row[...] = state.row + moves
+            if self.observation == "counts":
+                self._count(np.flatnonzero(moves))
         return self._rewards[step], self._ends[step]
 
     def _count(self, slots: np.ndarray) -> None:
@@ -377,31 +377,41 @@ class ClassificationCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
-        # item() reads one entry as a Python int: the single env asks for this text at every step.
+        # item() and tolist() read Python ints: the single env asks for this text at every step.
         row, step = self.state.row.item(slot), self.state.last_step.item(slot)
-        words, length = self._row_words.item(row), self._row_lengths.item(row)
-        shown = self.documents.texts[self._row_documents.item(row)][: self._row_chars.item(row)]
+        document, words, length, chars, label_id = self._row_text[row].tolist()
+        shown = self.documents.texts[document][:chars]
         more = " ..." if words < length else ""
         text = f"{shown}{more} [{words}/{length} words]"
-        if _OUTCOME_ENDS.item(self._step_outcomes.item(step)):
-            label = self.label_names[self._row_labels.item(row)]
+        if self._ends.item(step):
+            label = self.label_names[label_id]
             answer = self._step_answers.item(step)
             said = f"answered {self.label_names[answer]!r}" if answer >= 0 else "read past the end"
             text += f" -> {said}; label {label!r}"
         return text
 
+    def step_info(self) -> dict[str, np.ndarray]:
+        """The ``action_mask`` of every slot (none in the bandit: it has no READ to mask)."""
+        return self._step_info(self.state.row)
+
+    def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`step_info` of ``slots`` alone."""
+        return self._step_info(self.state.row[slots])
+
+    def _step_info(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        # The mask in the step info itself: the shells take it from there without asking action_masks().
+        return {} if self.bandit else {"action_mask": self._masks(rows)}
+
     def action_masks(self) -> np.ndarray | None:
         """READ is masked once the whole document has been shown; answers are always allowed."""
-        return self._masks(self.state.row)
+        return None if self.bandit else self._masks(self.state.row)
 
     def action_masks_slots(self, slots: np.ndarray) -> np.ndarray | None:
         """:meth:`action_masks` of ``slots`` alone."""
-        return self._masks(self.state.row[slots])
+        return None if self.bandit else self._masks(self.state.row[slots])
 
-    def _masks(self, rows: np.ndarray) -> np.ndarray | None:
-        """The action masks of the slots whose rows are ``rows``."""
-        if self.bandit:
-            return None
+    def _masks(self, rows: np.ndarray) -> np.ndarray:
+        """The action masks of the slots whose rows are ``rows`` (not in the bandit, which has no READ)."""
         # One lookup in the two possible masks (a new array; take gathers rows several times faster
         # than fancy indexing), picked by whether the row has chunks left to show.
         return self._read_masks.take(self._row_can_read[rows], axis=0)

@@ -244,6 +244,42 @@ def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Gen
         np.testing.assert_array_equal(core.remaining, core.chunks - shown)
 
 
+@pytest.mark.parametrize("observation", ["embedding", "counts", "tokens"])
+def test_same_step_restarts_of_a_few_slots_match_sync_vector_env(observation: str, rng: np.random.Generator) -> None:
+    """SAME_STEP restarts a few of 16 slots through observe_slots and step_info_slots, as SyncVectorEnv does."""
+    kwargs = {"observation": observation, "chunk_words": 3, "max_words": 20}
+    native = make_vec("nlp_envs/Sentiment-v0", 16, autoreset_mode="SameStep", **kwargs)
+    sync = gym.make_vec(
+        "nlp_envs/Sentiment-v0",
+        num_envs=16,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": "SameStep"},
+        **kwargs,
+    )
+    native_obs, native_infos = native.reset(seed=2)
+    sync_obs, sync_infos = sync.reset(seed=2)
+    np.testing.assert_array_equal(native_obs, sync_obs)
+    np.testing.assert_array_equal(native_infos["action_mask"], sync_infos["action_mask"])
+    few = 0
+    for _ in range(60):
+        actions = np.where(rng.random(16) < 0.9, READ, rng.integers(1, 4, size=16))  # a few answers per step
+        native_obs, *native_rest, native_infos = native.step(actions)
+        sync_obs, *sync_rest, sync_infos = sync.step(actions)
+        np.testing.assert_allclose(native_obs, sync_obs, rtol=1e-6)
+        for native_part, sync_part in zip(native_rest, sync_rest, strict=True):
+            np.testing.assert_array_equal(native_part, sync_part)
+        np.testing.assert_array_equal(native_infos["action_mask"], sync_infos["action_mask"])
+        ended = native_rest[1] | native_rest[2]
+        few += 0 < ended.sum() <= 2
+        if ended.any():
+            native_final, sync_final = native_infos["final_info"], sync_infos["final_info"]
+            for key in ("action_mask", *core_of(native).metric_names, "label", "answer"):
+                np.testing.assert_array_equal(native_final[key][ended], sync_final[key][ended], err_msg=key)
+            for got, want in zip(native_infos["final_obs"][ended], sync_infos["final_obs"][ended], strict=True):
+                np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert few > 5, "too few steps restarted a few slots alone"
+
+
 def test_counts_observation_is_the_bag_of_words_read() -> None:
     env = gym.make("nlp_envs/Sentiment-v0", observation="counts")
     core = core_of(env)
