@@ -193,8 +193,6 @@ class ClassificationCore(TaskCore):
         self._ends = _OUTCOME_ENDS[outcomes]
         self._step_correct = _OUTCOME_CORRECT[outcomes]
         self._step_answers = np.append(action.ravel(), READ) - self.answer_offset  # the metric ``answer``
-        self._read_masks = np.ones((2, n_actions), dtype=bool)  # action masks without and with chunks left
-        self._read_masks[0, READ] = False
 
         # Tables by row of the chunk tables (a document with a number of chunks shown): what a slot's
         # row says about its episode, each one lookup.
@@ -217,7 +215,10 @@ class ClassificationCore(TaskCore):
         self._row_shown = chunk + 1
         chunks_left = self._row_chunks - self._row_shown
         self._row_cases = (chunks_left * labels + self._row_labels) * n_actions  # the case of outcomes
-        self._row_can_read = (chunks_left > 0).astype(np.intp)  # the row of _read_masks
+        # The action masks by row (READ masked once the whole document has been shown): a mask is one lookup.
+        read_masks = np.ones((2, n_actions), dtype=bool)  # without and with chunks left
+        read_masks[0, READ] = False
+        self._row_masks = read_masks[(chunks_left > 0).astype(np.intp)]
         # The first state of each document's episode (one entry per document), and the state of
         # every slot: begin() copies entries of the one into the other.
         self._starts = ReadingState(row=self.chunk_offsets, last_step=np.full(count, start))
@@ -249,6 +250,8 @@ class ClassificationCore(TaskCore):
         # 8-byte numbers per chunk at most, where the chunk tables hold 16 bytes per word of a chunk;
         # and the word ends of every document, concatenated (8 bytes per word).
         parts["tables by chunk"] = 10.0 * parts["chunk tables"] / self.chunk_words + parts["clipped word ids"]
+        # The action masks by row: one byte per action and chunk (the chunk tables: 16 bytes per word of a chunk).
+        parts["action masks"] = (labels + 1) * parts["chunk tables"] / (16.0 * self.chunk_words)
         counts = 4.0 * words if self.observation == "counts" else 0.0
         parts["episode slots"] = (16.0 * len(_READING_FIELDS) + counts) * self.num_envs
         largest = max(parts, key=parts.__getitem__)
@@ -412,9 +415,8 @@ class ClassificationCore(TaskCore):
 
     def _masks(self, rows: np.ndarray) -> np.ndarray:
         """The action masks of the slots whose rows are ``rows`` (not in the bandit, which has no READ)."""
-        # One lookup in the two possible masks (a new array; take gathers rows several times faster
-        # than fancy indexing), picked by whether the row has chunks left to show.
-        return self._read_masks.take(self._row_can_read[rows], axis=0)
+        # One lookup (a new array; take gathers rows several times faster than fancy indexing).
+        return self._row_masks.take(rows, axis=0)
 
     def shown_probabilities(self, classifier: Classifier) -> np.ndarray:
         """``(num_envs, labels)``: ``classifier``'s probabilities given the words each slot was shown."""
