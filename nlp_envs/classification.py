@@ -193,6 +193,16 @@ class ClassificationCore(TaskCore):
         self._ends = _OUTCOME_ENDS[outcomes]
         self._step_correct = _OUTCOME_CORRECT[outcomes]
         self._step_answers = np.append(action.ravel(), READ) - self.answer_offset  # the metric ``answer``
+        # The end of the text by step: what was answered and the label ("" while the episode goes on),
+        # each a reference to one of (labels x (labels + 1)) strings, so that the text is one lookup.
+        names = self.label_names
+        endings = [""] + [
+            f" -> {f'answered {names[answer]!r}' if answer >= 0 else 'read past the end'}; label {name!r}"
+            for name in names
+            for answer in range(-1, labels)
+        ]
+        ending = 1 + np.append(label.ravel(), 0) * (labels + 1) + self._step_answers + 1
+        self._step_endings = np.array(endings, dtype=object)[np.where(self._ends, ending, 0)]
 
         # Tables by row of the chunk tables (a document with a number of chunks shown): what a slot's
         # row says about its episode, each one lookup.
@@ -243,8 +253,9 @@ class ClassificationCore(TaskCore):
         dim = embedding_dim if self.observation == "embedding" else None
         parts, words, labels = table_bytes(*self.source, self.max_words, self.split, self.chunk_words, dim)
         max_chunks = -(-self.max_words // self.chunk_words)
-        # The outcome tables and what they are made from: (chunks, labels, actions) int64, twelve at most.
-        parts["outcome tables"] = 12 * 8.0 * max_chunks * labels * (labels + 1)
+        # The outcome tables and what they are made from: (chunks, labels, actions) 8-byte numbers or
+        # references, fourteen at most.
+        parts["outcome tables"] = 14 * 8.0 * max_chunks * labels * (labels + 1)
         # The tables by row of the chunk tables (document, label, length, chunks, chunks shown, case,
         # words read, fraction read, end of the text shown, ...) and what they are made from: twenty
         # 8-byte numbers per chunk at most, where the chunk tables hold 16 bytes per word of a chunk;
@@ -382,16 +393,10 @@ class ClassificationCore(TaskCore):
         """The document as far as it has been read, the progress, and at the end the answer and label."""
         # item() and tolist() read Python ints: the single env asks for this text at every step.
         row, step = self.state.row.item(slot), self.state.last_step.item(slot)
-        document, words, length, chars, label_id = self._row_text[row].tolist()
+        document, words, length, chars, _ = self._row_text[row].tolist()
         shown = self.documents.texts[document][:chars]
         more = " ..." if words < length else ""
-        text = f"{shown}{more} [{words}/{length} words]"
-        if self._ends.item(step):
-            label = self.label_names[label_id]
-            answer = self._step_answers.item(step)
-            said = f"answered {self.label_names[answer]!r}" if answer >= 0 else "read past the end"
-            text += f" -> {said}; label {label!r}"
-        return text
+        return f"{shown}{more} [{words}/{length} words]{self._step_endings[step]}"
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The ``action_mask`` of every slot (none in the bandit: it has no READ to mask)."""

@@ -176,9 +176,11 @@ def test_bandit_preset_is_one_step_with_the_whole_text(env_id: str) -> None:
         _, rewards, terminated, truncated, infos = env.step(labels)  # answer right
         assert terminated.all() and not truncated.any()
         np.testing.assert_array_equal(rewards, 1.0)
-        for text in infos["text"]:
+        for text, label in zip(infos["text"], labels, strict=True):
             read, length = re.search(r"\[(\d+)/(\d+) words\]", text).groups()
             assert read == length
+            name = core.label_names[label]
+            assert text.endswith(f" words] -> answered {name!r}; label {name!r}")
         env.step(np.zeros(32, dtype=np.int64))  # the autoreset step
 
 
@@ -238,7 +240,10 @@ def test_reading_progress_follows_the_reads(observation: str, rng: np.random.Gen
                 document, read = documents[slot], words[slot]
                 start = core.documents.texts[document][: core.documents.ends[document][read - 1]]
                 more = " ..." if read < length[slot] else ""
-                assert final["text"][slot].startswith(f"{start}{more} [{read}/{length[slot]} words] -> ")
+                names = core.label_names
+                said = "read past the end" if actions[slot] == READ else f"answered {names[actions[slot] - 1]!r}"
+                ending = f" -> {said}; label {names[label[slot]]!r}"
+                assert final["text"][slot] == f"{start}{more} [{read}/{length[slot]} words]{ending}"
         shown = np.where(terminated, 1, shown + moved)
         np.testing.assert_array_equal(core.words_read, np.minimum(shown * 3, core.length))
         np.testing.assert_array_equal(core.remaining, core.chunks - shown)
