@@ -202,7 +202,7 @@ class ClassificationCore(TaskCore):
             for answer in range(-1, labels)
         ]
         ending = 1 + np.append(label.ravel(), 0) * (labels + 1) + self._step_answers + 1
-        self._step_endings = np.array(endings, dtype=object)[np.where(self._ends, ending, 0)]
+        self._step_endings = np.array(endings, dtype=object)[np.where(self._ends, ending, 0)].tolist()
 
         # Tables by row of the chunk tables (a document with a number of chunks shown): what a slot's
         # row says about its episode, each one lookup.
@@ -235,6 +235,10 @@ class ClassificationCore(TaskCore):
         self.state = self._starts.entries(np.zeros(num_envs, dtype=np.int64))
         # Paired once: begin() copies entries of the one into the other at every reset.
         self._start_pairs = self.state.paired_with(self._starts)
+        # The text shown of each document's first row once built: what every reset shows (and every
+        # step of the bandit, whose one row it is). A text depends on the row alone, so it never goes
+        # stale; at most one first chunk per document is kept (the whole document in the bandit).
+        self._first_texts: dict[int, str] = {}
 
     def _check_sources(self, dataset: Any, text_column: Any, label_column: Any) -> None:
         if not isinstance(dataset, (str, Path)) or (
@@ -393,10 +397,19 @@ class ClassificationCore(TaskCore):
         """The document as far as it has been read, the progress, and at the end the answer and label."""
         # item() and tolist() read Python ints: the single env asks for this text at every step.
         row, step = self.state.row.item(slot), self.state.last_step.item(slot)
+        shown = self._first_texts.get(row)
+        if shown is None:
+            shown = self._shown_text(row)
+        return shown + self._step_endings[step]
+
+    def _shown_text(self, row: int) -> str:
+        """The text of row ``row`` without its ending: the words shown and the progress."""
         document, words, length, chars, _ = self._row_text[row].tolist()
-        shown = self.documents.texts[document][:chars]
         more = " ..." if words < length else ""
-        return f"{shown}{more} [{words}/{length} words]{self._step_endings[step]}"
+        shown = f"{self.documents.texts[document][:chars]}{more} [{words}/{length} words]"
+        if words <= self.chunk_words:  # only a document's first row shows no more than one chunk
+            self._first_texts[row] = shown
+        return shown
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The ``action_mask`` of every slot (none in the bandit: it has no READ to mask)."""

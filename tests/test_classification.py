@@ -285,6 +285,28 @@ def test_same_step_restarts_of_a_few_slots_match_sync_vector_env(observation: st
     assert few > 5, "too few steps restarted a few slots alone"
 
 
+@pytest.mark.parametrize("env_id", ["nlp_envs/Sentiment-v0", "nlp_envs/SentimentBandit-v0"])
+def test_the_text_of_a_first_chunk_kept_for_the_next_resets_is_the_text_rebuilt(env_id: str) -> None:
+    """Each reset's text is kept per document once built (a document drawn again reuses it): the same text."""
+    env = gym.make(env_id, chunk_words=4)
+    core = core_of(env)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    for _ in range(400):  # 400 draws of a few hundred documents: most are drawn again
+        _, info = env.reset()
+        document, length = int(core.document[0]), int(core.length[0])
+        read = min(core.chunk_words, length)
+        shown = core.documents.texts[document][: core.documents.ends[document][read - 1]]
+        expected = f"{shown}{' ...' if read < length else ''} [{read}/{length} words]"
+        assert info["text"] == expected
+        action = int(rng.integers(env.action_space.n))
+        *_, info = env.step(action)
+        # An answer ends the episode on that text; a READ shows more of the document.
+        assert info["text"].startswith(f"{expected} -> " if action != READ or read == length else shown)
+    assert 0 < len(core._first_texts) <= len(core.documents.texts)
+    assert all(core._row_shown[row] == 1 for row in core._first_texts)  # first chunks only
+
+
 def test_counts_observation_is_the_bag_of_words_read() -> None:
     env = gym.make("nlp_envs/Sentiment-v0", observation="counts")
     core = core_of(env)
