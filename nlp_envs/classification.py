@@ -53,12 +53,12 @@ class ReadingState:
 
     The row alone says which document a slot reads and how far: everything else about the episode
     (its label, length, chunks, the outcome table's case) is a lookup in the core's tables by row,
-    so that a reset writes two numbers per slot and a step one lookup fewer per quantity.
+    so that a reset writes two numbers per slot, and a step two.
 
     Attributes:
         row: the row of the last chunk shown in the chunk tables (the document's first row + chunks shown - 1).
-        last_step: the index of the last step in the step tables (case + action; the start of an
-            episode is the extra entry ``START`` at their end: a READ that moved on).
+        last_step: the index of the last step in the step tables (case + action; before the first
+            step, their one extra entry at the end, which reads as a READ that moved on).
     """
 
     row: np.ndarray
@@ -395,7 +395,7 @@ class ClassificationCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The document as far as it has been read, the progress, and at the end the answer and label."""
-        # item() and tolist() read Python ints: the single env asks for this text at every step.
+        # item() reads one entry as a Python int: the single env asks for this text at every step.
         row, step = self.state.row.item(slot), self.state.last_step.item(slot)
         shown = self._first_texts.get(row)
         if shown is None:
