@@ -214,6 +214,7 @@ def test_sb3_agents_leave_nothing_in_the_temp_dir(name: str, tmp_path, monkeypat
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)  # conftest points it elsewhere, which would hide the folders
     agent = nlp_agents.make(name, make_vec(EASY), device="cpu", seed=1, **FAST[name]).learn(64).learn(64)
     path = agent.save(tmp_path / "agent.pt")
     nlp_agents.load(path, make_vec(EASY), device="cpu").learn(64)
