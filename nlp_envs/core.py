@@ -521,9 +521,9 @@ class _Episodes:
             rewards, terminated = self.core.advance(actions)
             elapsed = int(self.elapsed[0]) + 1
             self.elapsed[0] = elapsed
-            truncated = np.array([elapsed >= self.limit])
-            self.ended = np.array([bool(terminated[0]) or elapsed >= self.limit])
-            return rewards, terminated, truncated, _NO_SLOTS
+            at_limit = elapsed >= self.limit
+            self.ended = np.array([at_limit or bool(terminated[0])])
+            return rewards, terminated, np.array([at_limit]), _NO_SLOTS
         restarting = np.flatnonzero(self.ended) if autoreset else _NO_SLOTS
         rewards, terminated = self.core.advance(actions)
         self.elapsed += 1
