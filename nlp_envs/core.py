@@ -55,10 +55,12 @@ from nlp_envs.resources import check_fits
 #: A reference policy: ``policy(observations, vector_env) -> actions``, batched.
 Policy = Callable[[np.ndarray, Any], np.ndarray]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_SHIFT30, _SHIFT27, _SHIFT31 = np.uint64(30), np.uint64(27), np.uint64(31)
+# 0-d arrays, not numpy scalars: as operands they cost numpy less per call (a single env's reset
+# hashes several streams), and the arithmetic is the same uint64 arithmetic.
+_GOLDEN = np.array(0x9E3779B97F4A7C15, dtype=np.uint64)
+_MIX1 = np.array(0xBF58476D1CE4E5B9, dtype=np.uint64)
+_MIX2 = np.array(0x94D049BB133111EB, dtype=np.uint64)
+_SHIFT30, _SHIFT27, _SHIFT31, _SHIFT11 = (np.array(shift, dtype=np.uint64) for shift in (30, 27, 31, 11))
 
 
 class InvalidActionError(ValueError):
@@ -82,7 +84,7 @@ def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
         return np.array([single], dtype=np.uint64)
     # Allocating operators, not in-place ones: on small arrays numpy's in-place form costs about twice.
     for counter in counters:
-        state = (state ^ (np.asarray(counter).astype(np.uint64) * _GOLDEN)) + _GOLDEN
+        state = (state ^ (np.asarray(counter).astype(np.uint64, copy=False) * _GOLDEN)) + _GOLDEN
         state = (state ^ (state >> _SHIFT30)) * _MIX1
         state = (state ^ (state >> _SHIFT27)) * _MIX2
         state = state ^ (state >> _SHIFT31)
@@ -136,7 +138,7 @@ def allowed_acts(masks: np.ndarray) -> np.ndarray:
 
 def hashes_to_uniform(hashes: np.ndarray) -> np.ndarray:
     """Uniform floats in ``[0, 1)`` from :func:`hash_keys` outputs (their top 53 bits), same shape."""
-    return (np.asarray(hashes, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return (np.asarray(hashes, dtype=np.uint64) >> _SHIFT11).astype(np.float64) * 2.0**-53
 
 
 def random_integers(keys: np.ndarray, high: int | np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
