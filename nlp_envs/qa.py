@@ -27,9 +27,10 @@ from nlp_envs.policies import random_policy
 SPLITS = ("train", "test")
 # The outcomes of a step: a wrong answer, the true answer, a first inspection, a repeated one.
 WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
-# Random streams of begin(): the question, the hard window, then `candidates` streams for random
-# distractors, then `candidates` for the order; redraws of repeated answers use their own counter.
-_QUESTION, _WINDOW, _RANDOM, _REDRAW = 0, 1, 1, 3  # _RANDOM's first stream (column 0) is unused
+# Random streams of begin(): the question, the hard window, a random distractor for each of the
+# columns 1 .. candidates - 1, then `candidates` for the order; redraws of repeated answers use
+# their own counter.
+_QUESTION, _WINDOW, _REDRAW = 0, 1, 3
 _HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
@@ -38,7 +39,11 @@ LENGTH_SCALE = 50
 _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
 _ONE = np.array([1])
 _NO_ANSWER = np.array([-1])
-_INSPECT, _RIGHT = np.array([INSPECT]), np.array([RIGHT])
+_INSPECT = np.array([INSPECT])
+# Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): whether acting again on that act repeats an
+# inspection, and the ``correct`` metric.
+_CLOSES = np.array([False, False, True, True])
+_CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
 _MINUS_TWO, _TWO_PI, _MINUS_ONE, _PLUS_ONE = (
     np.array([-2.0]),
     np.array([2.0 * np.pi]),
@@ -191,30 +196,50 @@ class QACore(TaskCore):
         # The step limit is one more, so that it never cuts an episode (the step that reaches the
         # limit is truncated even when it terminates).
         self.max_steps = self.last_step + 1
+        f = len(self.feature_names)
+        # What advance() reads per act, kept per slot so that a step is a few table lookups. Both
+        # tables have 2 * candidates columns, the inspections then the answers (the bandit's acts are
+        # its answers: they index the second half). `_base`: the outcome of each act at the start of
+        # the episode (INSPECT, then RIGHT at the target and WRONG elsewhere); `_closed`: the acts
+        # that now repeat an inspection (the first half is the inspected flags; in the bandit all
+        # candidates are inspected from the start). An act's outcome is base + closed.
+        self._base = np.full((num_envs, 2 * n), INSPECT, dtype=np.int64)
+        self._closed = np.zeros((num_envs, 2 * n), dtype=bool)
+        self._closed[:, :n] = self.bandit
+        # Each candidate's features with a last column of ones: an inspection writes the features
+        # and the inspected flag of the candidate into the observation in one call.
+        self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
         self.state = QAState(
             question=np.zeros(num_envs, np.int64),
             candidates=np.zeros((num_envs, n), np.int64),
             target=np.zeros(num_envs, np.int64),
-            features=np.zeros((num_envs, n, len(self.feature_names)), np.float32),
-            inspected=np.zeros((num_envs, n), bool),
+            features=self._revealed[:, :, :f],
+            inspected=self._closed[:, :n],
             steps=np.zeros(num_envs, np.int64),
             inspections=np.zeros(num_envs, np.int64),
             answer=np.full(num_envs, -1, np.int64),
             position=np.zeros(num_envs, np.int64),
             outcome=np.full(num_envs, INSPECT, np.int64),
         )
+        self.state.features[...] = 0.0
+        # Flat views of the per-slot tables (views share their memory: writes through them are the state's).
+        self._base_flat, self._closed_flat = self._base.reshape(-1), self._closed.reshape(-1)
+        self._revealed_flat = self._revealed.reshape(-1, f + 1)
         # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
         self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
         self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
         # Constants of begin() and advance(), built once (both run at every step of a single env).
-        data, f = self.data, len(self.feature_names)
-        # The hash streams of begin(): the candidate draws, then (with a hint) the hint's noise draws.
+        data = self.data
+        # The hash streams of begin(), in the order its columns use them: the question and the random
+        # distractors of columns 1 .. n - 1 (the first n columns), the hard window, the order, then
+        # (with a hint) the hint's noise draws.
         hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
-        self._streams = np.concatenate([np.arange(2 * n + 1), _HINT_STREAM + hint_streams])
+        self._streams = np.concatenate(
+            [[_QUESTION], np.arange(2, n + 1), [_WINDOW], np.arange(n + 1, 2 * n + 1), _HINT_STREAM + hint_streams]
+        )
         self._text_features = "  (" + ", ".join(f"{name} {{:.2f}}" for name in self.feature_names) + ")"
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._total = np.array([len(data.questions)], dtype=np.uint64)
-        self._answer_offset, self._n = np.array([self.answer_offset]), np.array([n])
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
         # Per question, the hard window's arithmetic in uint64 (as the hashes): its group's start and
         # size, the other pairs of its group, its place in the group plus one, and its hard distractors.
@@ -233,18 +258,28 @@ class QACore(TaskCore):
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
         self._positions = np.arange(n)
         self._cells = np.arange(num_envs) * n  # slot i's first cell in the flattened (num_envs, n) arrays
-        # In the flattened observations: slot i's first cell, candidate j's feature columns, and
-        # slot i's first inspected flag.
+        self._first_cells = self._cells[:, None]
+        # Per act: its candidate, the candidate it answers (-1: an inspection), and its cell in the
+        # 2 * candidates columns of `_base` and `_closed` of slot 0 (slot i: plus 2 * candidates * i).
+        acts = np.arange(int(self.single_action_space.n))
+        self._act_positions = acts % n
+        self._act_answers = np.where(acts >= self.answer_offset, acts % n, -1)
+        self._act_cells = np.arange(num_envs) * 2 * n + (n - self.answer_offset)
+        # In the flattened observations: slot i's first cell, and per act the cells an inspection
+        # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
+        # its cells are the steps cell, which advance() writes after them.
         self._obs_cells = np.arange(num_envs)[:, None] * width
-        self._feature_columns = np.arange(n)[:, None] * f + np.arange(f)
-        self._flag_cells = np.arange(num_envs) * width + f * n
-        self._answers_allowed = np.ones((num_envs, n), dtype=bool)
+        self._act_obs_cells = np.full((len(acts), f + 1), width - 1)
+        if not self.bandit:
+            self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
+            self._act_obs_cells[:n, f] = f * n + np.arange(n)
         # Per slot, the begin() call that started its episode: what text()'s cache is keyed by.
         self._episode = np.zeros(num_envs, dtype=np.int64)
         self._begins = 0
         self._text_parts: dict[int, _TextParts] = {}
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
+        self._obs_flat = self.obs.reshape(-1)
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
 
@@ -258,20 +293,17 @@ class QACore(TaskCore):
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
         data, n, m, f = self.data, self.candidates, len(slots), len(self.feature_names)
         rows = slot_index(slots)
-        # One hash per (slot, stream): the question, the hard window, a random distractor per
-        # column, and the shuffling order per column (one vectorised call: begin runs at every reset).
-        hashes = hash_keys(keys[:, None].repeat(len(self._streams), axis=1), self._streams)
-        # Column 0 of the random draws is unused: the question (the true answer's pair) goes there.
-        draws = hashes[:, : _RANDOM + n] % self._total
-        draws[:, _RANDOM] = draws[:, _QUESTION]
-        chosen = draws[:, _RANDOM:].astype(np.int64)
+        # One hash per (slot, stream), in the order of _streams (one vectorised call: begin runs at every reset).
+        hashes = hash_keys(keys[:, None], self._streams)
+        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors.
+        chosen = (hashes[:, :n] % self._total).astype(np.int64)
         question = chosen[:, 0]
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
             # a random offset after it, so they are distinct pairs and never the question's own.
             group = self._groups.take(question, axis=0)
             start, size, others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3], group[:, 3:4], group[:, 4:5]
-            window = (hashes[:, _WINDOW : _WINDOW + 1] % others + self._window) % others
+            window = (hashes[:, n : n + 1] % others + self._window) % others
             window = (window + after) % size + start
             np.copyto(chosen[:, 1:], window, casting="unsafe", where=self._window < hard)
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
@@ -283,8 +315,8 @@ class QACore(TaskCore):
         if repeated.any():
             self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, answers, keys)
         # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
-        order = (hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> _TOP_BITS).argsort(axis=1)
-        candidates = chosen.reshape(-1).take(order + self._cells[:m, None])
+        order = (hashes[:, n + 1 : 2 * n + 1] >> _TOP_BITS).argsort(axis=1)
+        candidates = chosen.reshape(-1).take(order + self._first_cells[:m])
         target = order.argmin(axis=1)
         state = self.state
         state.question[rows] = question
@@ -293,7 +325,10 @@ class QACore(TaskCore):
         state.features[rows, :, : len(FEATURES)] = data.features(question[:, None], candidates)
         if self.hint is not None:
             state.features[rows, :, -1] = self._hints(hashes[:, 2 * n + 1 :], target)
-        state.inspected[rows] = self.bandit
+        # The answers' outcomes (RIGHT at the target); no inspection yet (the bandit's stay all made).
+        self._base[rows, n:] = self._positions == target[:, None]
+        if not self.bandit:
+            state.inspected[rows] = False
         state.steps[rows] = 0
         state.inspections[rows] = 0
         state.answer[rows] = -1
@@ -346,30 +381,23 @@ class QACore(TaskCore):
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
         state = self.state
-        answering = actions >= self._answer_offset
-        inspecting = ~answering
-        position = actions % self._n
-        cells = self._cells + position  # each slot's acted-on candidate in the flattened (num_envs, n) arrays
-        inspected = state.inspected.reshape(-1)
-        seen = inspected.take(cells)
+        acts = self._act_cells + actions  # each slot's act in the flattened (num_envs, 2 * candidates) tables
         # The outcome codes: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
-        outcome = np.where(answering, position == state.target, seen + _INSPECT)
-        seen = seen | inspecting
-        inspected[cells] = seen
+        outcome = self._base_flat.take(acts) + self._closed_flat.take(acts)
+        self._closed_flat[acts] = _CLOSES.take(outcome)  # an inspected candidate's inspection now repeats
+        position = self._act_positions.take(actions)
         # Whole-array writes of new values: numpy's in-place operators cost a one-slot call about twice.
-        state.answer[...] = np.where(answering, position, _NO_ANSWER)
+        state.answer[...] = self._act_answers.take(actions)
         state.position[...] = position
         state.outcome[...] = outcome
         steps = state.steps + _ONE
         state.steps[...] = steps
-        state.inspections[...] = state.inspections + inspecting
-        # The observation: the acted-on candidate's features (zeros until inspected) and flag (the
-        # bandit shows them all from the start), the steps.
+        state.inspections[...] = state.inspections + (outcome >> _ONE)  # INSPECT and REPEAT count
+        # The observation: an inspected candidate's features and flag (the bandit shows them all
+        # from the start; showing them again changes nothing), the steps.
         if not self.bandit:
-            obs = self.obs.reshape(-1)
-            shown = state.features.reshape(-1, len(self.feature_names)).take(cells, axis=0) * seen[:, None]
-            obs[self._obs_cells + self._feature_columns.take(position, axis=0)] = shown
-            obs[self._flag_cells + position] = seen
+            cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
+            self._obs_flat[cells] = self._revealed_flat.take(self._cells + position, axis=0)
         self.obs[:, -1] = steps / self._step_scale
         return self._rewards.take(outcome), outcome != _INSPECT
 
@@ -386,7 +414,7 @@ class QACore(TaskCore):
         """``correct`` (R@1), ``inspections``; also the ``target`` and ``answer`` positions (-1: none)."""
         state = self.state
         return {  # take() copies: the values are the caller's
-            "correct": (state.outcome.take(slots) == _RIGHT).astype(np.float64),
+            "correct": _CORRECT.take(state.outcome.take(slots)),
             "inspections": state.inspections.take(slots),
             "target": state.target.take(slots),
             "answer": state.answer.take(slots),
@@ -427,7 +455,7 @@ class QACore(TaskCore):
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
         if self.bandit:
             return None
-        return np.concatenate([~self.state.inspected, self._answers_allowed], axis=1)
+        return ~self._closed  # the answers' half is never closed
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
