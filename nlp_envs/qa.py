@@ -446,7 +446,8 @@ class QACore(TaskCore):
         inspected = state.inspected[slot].tolist()
         if inspected != parts.shown:
             # The newly inspected candidates' features, formatted at once (the bandit shows all at once).
-            new = [position for position, (now, before) in enumerate(zip(inspected, parts.shown)) if now > before]
+            pairs = enumerate(zip(inspected, parts.shown, strict=True))
+            new = [position for position, (now, before) in pairs if now > before]
             features = state.features[slot].tolist()
             values = tuple([value for position in new for value in features[position]])
             shown = (self._text_features_template(len(new)) % values).split(_TEXT_SEPARATOR)
