@@ -39,13 +39,15 @@ LENGTH_SCALE = 50
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
 # a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
 _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
-_ONE = np.array([1])
 _NO_ANSWER = np.array([-1])
 _INSPECT = np.array([INSPECT])
 # Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): whether acting again on that act repeats an
 # inspection, and the ``correct`` metric.
 _CLOSES = np.array([False, False, True, True])
 _CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
+# The columns of QACore's per-slot counters, and what a step keeps of them (the others it sets).
+_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME = range(5)
+_KEPT = np.array([1, 1, 0, 0, 0])
 _MINUS_TWO, _TWO_PI, _MINUS_ONE, _PLUS_ONE = (
     np.array([-2.0]),
     np.array([2.0 * np.pi]),
@@ -213,17 +215,22 @@ class QACore(TaskCore):
         # Each candidate's features with a last column of ones: an inspection writes the features
         # and the inspected flag of the candidate into the observation in one call.
         self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
+        # The per-slot integers (steps, inspections, answer, position, outcome) as the columns of one
+        # array: begin() sets them in one write, and a step computes them in one table lookup.
+        self._counters = np.zeros((num_envs, 5), dtype=np.int64)
+        self._start = np.array([0, 0, -1, 0, INSPECT])
+        self._counters[:] = self._start
         self.state = QAState(
             question=np.zeros(num_envs, np.int64),
             candidates=np.zeros((num_envs, n), np.int64),
             target=np.zeros(num_envs, np.int64),
             features=self._revealed[:, :, :f],
             inspected=self._closed[:, :n],
-            steps=np.zeros(num_envs, np.int64),
-            inspections=np.zeros(num_envs, np.int64),
-            answer=np.full(num_envs, -1, np.int64),
-            position=np.zeros(num_envs, np.int64),
-            outcome=np.full(num_envs, INSPECT, np.int64),
+            steps=self._counters[:, _STEPS],
+            inspections=self._counters[:, _INSPECTIONS],
+            answer=self._counters[:, _ANSWER],
+            position=self._counters[:, _POSITION],
+            outcome=self._counters[:, _OUTCOME],
         )
         self.state.features[...] = 0.0
         # Flat views of the per-slot tables (views share their memory: writes through them are the state's).
@@ -269,9 +276,21 @@ class QACore(TaskCore):
         # Per act: its candidate, the candidate it answers (-1: an inspection), and its cell in the
         # 2 * candidates columns of `_base` and `_closed` of slot 0 (slot i: plus 2 * candidates * i).
         acts = np.arange(int(self.single_action_space.n))
-        self._act_positions = acts % n
-        self._act_answers = np.where(acts >= self.answer_offset, acts % n, -1)
         self._act_cells = np.arange(num_envs) * 2 * n + (n - self.answer_offset)
+        # Per (outcome, act), row outcome * acts + act: what a step adds to the kept counters (one
+        # step, one inspection if it inspected) and sets (the answer, -1 for none, the position, the outcome).
+        self._acts = np.array([len(acts)])
+        outcomes = np.repeat(np.arange(4), len(acts))
+        self._step_rows = np.stack(
+            [
+                np.ones_like(outcomes),
+                outcomes >= INSPECT,
+                np.tile(np.where(acts >= self.answer_offset, acts % n, -1), 4),
+                np.tile(acts % n, 4),
+                outcomes,
+            ],
+            axis=1,
+        ).astype(np.int64)
         # In the flattened observations: slot i's first cell, and per act the cells an inspection
         # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
         # its cells are the steps cell, which advance() writes after them.
@@ -287,6 +306,8 @@ class QACore(TaskCore):
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
         self._obs_flat = self.obs.reshape(-1)
+        self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
+        self._shown_at_start = np.array([float(self.bandit)], dtype=np.float32)
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
 
@@ -302,8 +323,9 @@ class QACore(TaskCore):
         rows = slot_index(slots)
         # One hash per (slot, stream), in the order of _streams (one vectorised call: begin runs at every reset).
         hashes = hash_keys(keys[:, None], self._streams)
-        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors.
-        chosen = (hashes[:, :n] % self._total).astype(np.int64)
+        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors
+        # (pair indices in uint64, as the hashes: numpy indexes with them as with int64).
+        chosen = hashes[:, :n] % self._total
         question = chosen[:, 0]
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
@@ -312,7 +334,7 @@ class QACore(TaskCore):
             start, size, others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3], group[:, 3:4], group[:, 4:5]
             window = (hashes[:, n : n + 1] % others + self._window) % others
             window = (window + after) % size + start
-            np.copyto(chosen[:, 1:], window, casting="unsafe", where=self._window < hard)
+            np.copyto(chosen[:, 1:], window, where=self._window < hard)
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         # One sort finds the episodes with a repeat (most have none); only they are looked at again.
@@ -330,24 +352,21 @@ class QACore(TaskCore):
         state.candidates[rows] = candidates
         state.target[rows] = target
         state.features[rows, :, : len(FEATURES)] = data.features(question[:, None], candidates)
+        right = self._positions == target[:, None]
         if self.hint is not None:
-            state.features[rows, :, -1] = self._hints(hashes[:, 2 * n + 1 :], target)
+            state.features[rows, :, -1] = self._hints(hashes[:, 2 * n + 1 :], right)
         # The answers' outcomes (RIGHT at the target); no inspection yet (the bandit's stay all made).
-        self._base[rows, n:] = self._positions == target[:, None]
+        self._base[rows, n:] = right
         if not self.bandit:
             state.inspected[rows] = False
-        state.steps[rows] = 0
-        state.inspections[rows] = 0
-        state.answer[rows] = -1
-        state.position[rows] = 0
-        state.outcome[rows] = INSPECT
+        self._counters[rows] = self._start
         self._begins += 1
         self._episode[rows] = self._begins
         # The observation: features zero (signed as the features) and inspected flags zero until
         # inspected (the bandit shows them all, and its flags are set once for all), the candidates'
         # lengths, zero steps.
         obs = self.obs
-        obs[rows, : f * n] = state.features[rows].reshape(m, -1) * self.bandit
+        self._obs_features[rows] = state.features[rows] * self._shown_at_start
         if not self.bandit:
             obs[rows, f * n : (f + 1) * n] = 0.0
         obs[rows, (f + 1) * n : (f + 2) * n] = self._lengths.take(candidates)
@@ -373,8 +392,8 @@ class QACore(TaskCore):
             answers[clashing, columns] = data.answer_ids[chosen[clashing, columns]]
             rows = np.unique(clashing)  # only a row with a redrawn candidate can repeat again
 
-    def _hints(self, hashes: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """``(len(hashes), candidates)``: 1 for the true answer, 0 for the others, plus noise, clipped to +-1.
+    def _hints(self, hashes: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``(len(hashes), candidates)``: 1 where ``right`` (the true answer), else 0, plus noise, clipped to +-1.
 
         The Gaussian noise (standard deviation ``answer_hint``) is a Box-Muller draw from the
         ``2 * candidates`` hashes of each episode's hint streams.
@@ -382,30 +401,24 @@ class QACore(TaskCore):
         n = self.candidates
         uniform = hashes_to_uniform(hashes)
         noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :n])) * np.cos(_TWO_PI * uniform[:, n:])
-        hint = (self._positions == target[:, None]) + self._hint_scale * noise
+        hint = right + self._hint_scale * noise
         return np.minimum(np.maximum(hint, _MINUS_ONE), _PLUS_ONE)  # the clip to +-1: np.clip's dispatch costs more
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
-        state = self.state
         acts = self._act_cells + actions  # each slot's act in the flattened (num_envs, 2 * candidates) tables
         # The outcome codes: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
         outcome = self._base_flat.take(acts) + self._closed_flat.take(acts)
         self._closed_flat[acts] = _CLOSES.take(outcome)  # an inspected candidate's inspection now repeats
-        position = self._act_positions.take(actions)
-        # Whole-array writes of new values: numpy's in-place operators cost a one-slot call about twice.
-        state.answer[...] = self._act_answers.take(actions)
-        state.position[...] = position
-        state.outcome[...] = outcome
-        steps = state.steps + _ONE
-        state.steps[...] = steps
-        state.inspections[...] = state.inspections + (outcome >> _ONE)  # INSPECT and REPEAT count
+        # A whole-array write of new values: numpy's in-place operators cost a one-slot call about twice.
+        counters = self._counters * _KEPT + self._step_rows.take(outcome * self._acts + actions, axis=0)
+        self._counters[...] = counters
         # The observation: an inspected candidate's features and flag (the bandit shows them all
         # from the start; showing them again changes nothing), the steps.
         if not self.bandit:
             cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
-            self._obs_flat[cells] = self._revealed_flat.take(self._cells + position, axis=0)
-        self.obs[:, -1] = steps / self._step_scale
+            self._obs_flat[cells] = self._revealed_flat.take(self._cells + counters[:, _POSITION], axis=0)
+        self.obs[:, -1] = counters[:, _STEPS] / self._step_scale
         return self._rewards.take(outcome), outcome != _INSPECT
 
     def observe(self) -> np.ndarray:
@@ -419,12 +432,12 @@ class QACore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct`` (R@1), ``inspections``; also the ``target`` and ``answer`` positions (-1: none)."""
-        state = self.state
-        return {  # take() copies: the values are the caller's
-            "correct": _CORRECT.take(state.outcome.take(slots)),
-            "inspections": state.inspections.take(slots),
-            "target": state.target.take(slots),
-            "answer": state.answer.take(slots),
+        counters = self._counters.take(slots, axis=0)  # take() copies: the values are the caller's
+        return {
+            "correct": _CORRECT.take(counters[:, _OUTCOME]),
+            "inspections": counters[:, _INSPECTIONS],
+            "target": self.state.target.take(slots),
+            "answer": counters[:, _ANSWER],
         }
 
     def text(self, slot: int) -> str:
