@@ -15,7 +15,6 @@ from nlp_envs.core import (
     TaskCore,
     check_float,
     hash_keys,
-    hashes_to_uniform,
     random_integers,
     slot_index,
 )
@@ -39,6 +38,7 @@ LENGTH_SCALE = 50
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
 # a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
 _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
+_UNIT = np.array([2.0**-53])  # top 53 bits times this: a uniform float in [0, 1)
 _NO_ANSWER = np.array([-1])
 _INSPECT = np.array([INSPECT])
 # Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): whether acting again on that act repeats an
@@ -255,18 +255,17 @@ class QACore(TaskCore):
         self._text_features_of: dict[int, str] = {}
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
-        # Per question, the hard window's arithmetic in uint64 (as the hashes): its group's start and
-        # size, the other pairs of its group, its place in the group plus one, and its hard distractors.
-        others = np.maximum(data.group_sizes - 1, 1)
+        # The pairs of every group listed twice in a row (group by group, pairs of a group being
+        # contiguous): the pairs that follow a question in its group, wrapping past the group's end,
+        # are read on from the cell after the question's first listing.
+        questions, starts, sizes = np.arange(len(data.questions)), data.group_starts, data.group_sizes
+        self._group_pairs = np.empty(2 * len(questions), dtype=np.uint64)
+        self._group_pairs[questions + starts] = questions
+        self._group_pairs[questions + starts + sizes] = questions
+        # Per question, the hard window's arithmetic in uint64 (as the hashes): the other pairs of its
+        # group, the cell after its first listing in _group_pairs, and its hard distractors.
         self._groups = np.stack(
-            [
-                data.group_starts,
-                data.group_sizes,
-                others,
-                np.arange(len(data.questions)) - data.group_starts + 1,
-                np.minimum(self.hard_distractors, data.group_sizes - 1),
-            ],
-            axis=1,
+            [np.maximum(sizes - 1, 1), questions + starts + 1, np.minimum(self.hard_distractors, sizes - 1)], axis=1
         ).astype(np.uint64)
         self._window = np.arange(n - 1, dtype=np.uint64)  # the distractor columns 1 .. n - 1, from 0
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
@@ -331,9 +330,8 @@ class QACore(TaskCore):
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
             # a random offset after it, so they are distinct pairs and never the question's own.
             group = self._groups.take(question, axis=0)
-            start, size, others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3], group[:, 3:4], group[:, 4:5]
-            window = (hashes[:, n : n + 1] % others + self._window) % others
-            window = (window + after) % size + start
+            others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3]
+            window = self._group_pairs.take((hashes[:, n : n + 1] % others + self._window) % others + after)
             np.copyto(chosen[:, 1:], window, where=self._window < hard)
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
@@ -343,8 +341,9 @@ class QACore(TaskCore):
         repeated = ordered[:, 1:] == ordered[:, :-1]
         if repeated.any():
             self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, answers, keys)
-        # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
-        order = (hashes[:, n + 1 : 2 * n + 1] >> _TOP_BITS).argsort(axis=1)
+        # The hashes' top 53 bits, whose uniforms (hashes_to_uniform) order the candidates and make the hint.
+        top = hashes[:, n + 1 :] >> _TOP_BITS
+        order = top[:, :n].argsort(axis=1)
         candidates = chosen.reshape(-1).take(order + self._first_cells[:m])
         target = order.argmin(axis=1)
         state = self.state
@@ -354,7 +353,7 @@ class QACore(TaskCore):
         state.features[rows, :, : len(FEATURES)] = data.features(question[:, None], candidates)
         right = self._positions == target[:, None]
         if self.hint is not None:
-            state.features[rows, :, -1] = self._hints(hashes[:, 2 * n + 1 :], right)
+            state.features[rows, :, -1] = self._hints(top[:, n:], right)
         # The answers' outcomes (RIGHT at the target); no inspection yet (the bandit's stay all made).
         self._base[rows, n:] = right
         if not self.bandit:
@@ -390,16 +389,16 @@ class QACore(TaskCore):
             clashing = rows[which]
             chosen[clashing, columns] = random_integers(keys[clashing], len(data.questions), _REDRAW, round_, columns)
             answers[clashing, columns] = data.answer_ids[chosen[clashing, columns]]
-            rows = np.unique(clashing)  # only a row with a redrawn candidate can repeat again
+            rows = rows[clash.any(axis=1)]  # only a row with a redrawn candidate can repeat again
 
-    def _hints(self, hashes: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """``(len(hashes), candidates)``: 1 where ``right`` (the true answer), else 0, plus noise, clipped to +-1.
+    def _hints(self, top: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``(len(top), candidates)``: 1 where ``right`` (the true answer), else 0, plus noise, clipped to +-1.
 
-        The Gaussian noise (standard deviation ``answer_hint``) is a Box-Muller draw from the
-        ``2 * candidates`` hashes of each episode's hint streams.
+        The Gaussian noise (standard deviation ``answer_hint``) is a Box-Muller draw from the top 53
+        bits of the ``2 * candidates`` hashes of each episode's hint streams.
         """
         n = self.candidates
-        uniform = hashes_to_uniform(hashes)
+        uniform = top * _UNIT  # as hashes_to_uniform gives them (53-bit integers convert to float64 exactly)
         noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :n])) * np.cos(_TWO_PI * uniform[:, n:])
         hint = right + self._hint_scale * noise
         return np.minimum(np.maximum(hint, _MINUS_ONE), _PLUS_ONE)  # the clip to +-1: np.clip's dispatch costs more
