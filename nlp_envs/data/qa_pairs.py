@@ -124,7 +124,10 @@ class QASplit:
             ``[0, 1]``, TF-IDF cosine in ``[0, 1]`` and PPMI mean-vector cosine in ``[-1, 1]`` (``FEATURES``).
         """
         if self.table is not None:
-            return self.table[questions, answers]
+            # One take of whole rows of the flattened table: numpy's indexing with two broadcast index
+            # arrays costs about 200 ns per entry, a take about a tenth of that.
+            rows = self.table.reshape(-1, len(FEATURES))
+            return rows.take(np.asarray(questions) * len(self.questions) + answers, axis=0)
         questions, answers = np.broadcast_arrays(np.asarray(questions, np.int64), np.asarray(answers, np.int64))
         shape = questions.shape
         questions, answers = questions.ravel(), answers.ravel()
