@@ -16,13 +16,13 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_agents
 import nlp_envs
+from nlp_envs.core import hashes_to_uniform
 from nlp_envs.data import qa_pairs
 from nlp_envs.data.corpus import CorpusCacheWarning
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
-from nlp_envs.core import hashes_to_uniform
 from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, _UNIT, INSPECT, RIGHT, QACore
 from tests.conftest import make_vec
 from tests.test_autoreset import assert_infos_agree, ended
