@@ -120,11 +120,14 @@ def test_the_features_table_holds_exactly_what_features_computes(rng: np.random.
         questions, answers = rng.integers(count, size=500), rng.integers(count, size=500)
         computed = dataclasses.replace(split, table=None).features(questions, answers)
         np.testing.assert_array_equal(split.features(questions, answers), computed)
-        # Broadcast (episodes, 1) questions with (episodes, candidates) answers, in uint64 as QACore draws them.
-        questions, answers = questions[:50, None].astype(np.uint64), answers.reshape(50, 10).astype(np.uint64)
-        computed = dataclasses.replace(split, table=None).features(questions, answers)
-        assert computed.shape == (50, 10, len(FEATURES))
-        np.testing.assert_array_equal(split.features(questions, answers), computed)
+        # Broadcast (episodes, 1) questions with (episodes, candidates) answers, many (one take of
+        # flattened rows) and few (indexing), in int64 and in uint64.
+        for episodes in (50, 3):
+            for dtype in (np.int64, np.uint64):
+                some = questions[:episodes, None].astype(dtype), answers[: episodes * 10].reshape(-1, 10).astype(dtype)
+                computed = dataclasses.replace(split, table=None).features(*some)
+                assert computed.shape == (episodes, 10, len(FEATURES))
+                np.testing.assert_array_equal(split.features(*some), computed)
 
 
 def same_pairs(first: QAPairs, second: QAPairs) -> None:
