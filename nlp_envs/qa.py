@@ -339,11 +339,11 @@ class QACore(TaskCore):
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         # One sort finds the episodes with a repeat (most have none); only they are looked at again.
-        answers = data.answer_ids.take(chosen)
-        ordered = np.sort(answers, axis=1)
+        ordered = data.answer_ids.take(chosen)
+        ordered.sort(axis=1)  # in place (a copy of the ids): only whether one repeats is asked here
         repeated = ordered[:, 1:] == ordered[:, :-1]
         if repeated.any():
-            self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, answers, keys)
+            self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, keys)
         # The hashes' top 53 bits, whose uniforms (hashes_to_uniform) order the candidates and make the hint.
         top = hashes[:, n + 1 :] >> _TOP_BITS
         order = top[:, :n].argsort(axis=1)
@@ -374,24 +374,26 @@ class QACore(TaskCore):
         obs[rows, (f + 1) * n : (f + 2) * n] = self._lengths.take(candidates)
         obs[rows, -1] = 0.0
 
-    def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, answers: np.ndarray, keys: np.ndarray) -> None:
+    def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, keys: np.ndarray) -> None:
         """Redraw, in place, each candidate of ``rows`` whose answer repeats an earlier column's, until none does.
 
         Args:
             rows: the rows of ``chosen`` with a repeated answer.
             chosen: ``(m, candidates)`` pair indices, the true answer's in column 0 (never redrawn).
-            answers: their answer ids, kept equal to ``data.answer_ids[chosen]``.
             keys: the rows' episode keys: round ``r``'s redraw of column ``j`` is its own hash counter.
         """
         data = self.data
+        answers = data.answer_ids.take(chosen)  # kept equal to data.answer_ids[chosen]
         for round_ in range(1 << 62):
-            clash = ((answers[rows, :, None] == answers[rows, None, :]) & self._earlier).any(axis=2)
+            ids = answers[rows]
+            clash = ((ids[:, :, None] == ids[:, None, :]) & self._earlier).any(axis=2)
             which, columns = np.nonzero(clash)
             if not which.size:
                 break
             clashing = rows[which]
-            chosen[clashing, columns] = random_integers(keys[clashing], len(data.questions), _REDRAW, round_, columns)
-            answers[clashing, columns] = data.answer_ids[chosen[clashing, columns]]
+            drawn = random_integers(keys[clashing], len(data.questions), _REDRAW, round_, columns)
+            chosen[clashing, columns] = drawn
+            answers[clashing, columns] = data.answer_ids.take(drawn)
             rows = rows[clash.any(axis=1)]  # only a row with a redrawn candidate can repeat again
 
     def _hints(self, top: np.ndarray, right: np.ndarray) -> np.ndarray:
