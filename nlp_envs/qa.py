@@ -347,7 +347,7 @@ class QACore(TaskCore):
         # The hashes' top 53 bits, whose uniforms (hashes_to_uniform) order the candidates and make the hint.
         top = hashes[:, n + 1 :] >> _TOP_BITS
         order = top[:, :n].argsort(axis=1)
-        candidates = chosen.reshape(-1).take(order + self._first_cells[:m])
+        candidates = chosen.take(order + self._first_cells[:m])  # take() without an axis: flat indices
         target = order.argmin(axis=1)
         state = self.state
         state.question[rows] = question
