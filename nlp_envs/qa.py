@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from itertools import chain, compress
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -15,7 +17,6 @@ from nlp_envs.core import (
     TaskCore,
     check_float,
     hash_keys,
-    hashes_to_uniform,
     random_integers,
     slot_index,
 )
@@ -27,18 +28,28 @@ from nlp_envs.policies import random_policy
 SPLITS = ("train", "test")
 # The outcomes of a step: a wrong answer, the true answer, a first inspection, a repeated one.
 WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
-# Random streams of begin(): the question, the hard window, then `candidates` streams for random
-# distractors, then `candidates` for the order; redraws of repeated answers use their own counter.
-_QUESTION, _WINDOW, _RANDOM, _REDRAW = 0, 1, 1, 3  # _RANDOM's first stream (column 0) is unused
+# Random streams of begin(): the question, the hard window, a random distractor for each of the
+# columns 1 .. candidates - 1, then `candidates` for the order; redraws of repeated answers use
+# their own counter.
+_QUESTION, _WINDOW, _REDRAW = 0, 1, 3
 _HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
+# Separates the feature texts of several candidates made by one formatting (no feature text holds it).
+_TEXT_SEPARATOR = "\x00"
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
 # a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
 _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
-_ONE = np.array([1])
+_UNIT = np.array([2.0**-53])  # top 53 bits times this: a uniform float in [0, 1)
 _NO_ANSWER = np.array([-1])
-_INSPECT, _RIGHT = np.array([INSPECT]), np.array([RIGHT])
+_INSPECT = np.array([INSPECT])
+# Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): whether acting again on that act repeats an
+# inspection, and the ``correct`` metric.
+_CLOSES = np.array([False, False, True, True])
+_CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
+# The columns of QACore's per-slot counters, and what a step keeps of them (the others it sets).
+_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME = range(5)
+_KEPT = np.array([1, 1, 0, 0, 0])
 _MINUS_TWO, _TWO_PI, _MINUS_ONE, _PLUS_ONE = (
     np.array([-2.0]),
     np.array([2.0 * np.pi]),
@@ -86,12 +97,14 @@ class _TextParts:
         lines: the question, then one line per candidate (with its features once inspected).
         shown: per candidate, whether its line has its features.
         body: the lines joined.
+        answers: each candidate's answer text, in shown order.
     """
 
     episode: int
     lines: list[str]
     shown: list[bool]
     body: str
+    answers: list[str]
 
 
 class QACore(TaskCore):
@@ -191,60 +204,112 @@ class QACore(TaskCore):
         # The step limit is one more, so that it never cuts an episode (the step that reaches the
         # limit is truncated even when it terminates).
         self.max_steps = self.last_step + 1
+        f = len(self.feature_names)
+        # What advance() reads per act, kept per slot so that a step is a few table lookups. Both
+        # tables have 2 * candidates columns, the inspections then the answers (the bandit's acts are
+        # its answers: they index the second half). `_base`: the outcome of each act at the start of
+        # the episode (INSPECT, then RIGHT at the target and WRONG elsewhere); `_closed`: the acts
+        # that now repeat an inspection (the first half is the inspected flags; in the bandit all
+        # candidates are inspected from the start). An act's outcome is base + closed.
+        self._base = np.full((num_envs, 2 * n), INSPECT, dtype=np.int64)
+        self._closed = np.zeros((num_envs, 2 * n), dtype=bool)
+        self._closed[:, :n] = self.bandit
+        # Each candidate's features with a last column of ones: an inspection writes the features
+        # and the inspected flag of the candidate into the observation in one call.
+        self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
+        # The per-slot integers (steps, inspections, answer, position, outcome) as the columns of one
+        # array: begin() sets them in one write, and a step computes them in one table lookup.
+        self._counters = np.zeros((num_envs, 5), dtype=np.int64)
+        self._start = np.array([0, 0, -1, 0, INSPECT])
+        self._counters[:] = self._start
         self.state = QAState(
             question=np.zeros(num_envs, np.int64),
             candidates=np.zeros((num_envs, n), np.int64),
             target=np.zeros(num_envs, np.int64),
-            features=np.zeros((num_envs, n, len(self.feature_names)), np.float32),
-            inspected=np.zeros((num_envs, n), bool),
-            steps=np.zeros(num_envs, np.int64),
-            inspections=np.zeros(num_envs, np.int64),
-            answer=np.full(num_envs, -1, np.int64),
-            position=np.zeros(num_envs, np.int64),
-            outcome=np.full(num_envs, INSPECT, np.int64),
+            features=self._revealed[:, :, :f],
+            inspected=self._closed[:, :n],
+            steps=self._counters[:, _STEPS],
+            inspections=self._counters[:, _INSPECTIONS],
+            answer=self._counters[:, _ANSWER],
+            position=self._counters[:, _POSITION],
+            outcome=self._counters[:, _OUTCOME],
         )
+        self.state.features[...] = 0.0
+        # Flat views of the per-slot tables (views share their memory: writes through them are the state's).
+        self._base_flat, self._closed_flat = self._base.reshape(-1), self._closed.reshape(-1)
+        self._revealed_flat = self._revealed.reshape(-1, f + 1)
         # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
         self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
         self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
         # Constants of begin() and advance(), built once (both run at every step of a single env).
-        data, f = self.data, len(self.feature_names)
-        # The hash streams of begin(): the candidate draws, then (with a hint) the hint's noise draws.
+        data = self.data
+        # The hash streams of begin(), in the order its columns use them: the question and the random
+        # distractors of columns 1 .. n - 1 (the first n columns), the hard window, the order, then
+        # (with a hint) the hint's noise draws.
         hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
-        self._streams = np.concatenate([np.arange(2 * n + 1), _HINT_STREAM + hint_streams])
-        self._text_features = "  (" + ", ".join(f"{name} {{:.2f}}" for name in self.feature_names) + ")"
+        self._streams = np.concatenate(
+            [[_QUESTION], np.arange(2, n + 1), [_WINDOW], np.arange(n + 1, 2 * n + 1), _HINT_STREAM + hint_streams]
+        )
+        # printf-style: one % of a tuple formats a float as format()'s "{:.2f}" does, in about half the time.
+        self._text_features = "  (" + ", ".join(f"{name} %.2f" for name in self.feature_names) + ")"
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
+        self._positions_list = list(range(n))
+        # Per number k of candidates shown at once: one template of their k feature texts.
+        self._text_features_of: dict[int, str] = {}
         self._total = np.array([len(data.questions)], dtype=np.uint64)
-        self._answer_offset, self._n = np.array([self.answer_offset]), np.array([n])
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
-        # Per question, the hard window's arithmetic in uint64 (as the hashes): its group's start and
-        # size, the other pairs of its group, its place in the group plus one, and its hard distractors.
-        others = np.maximum(data.group_sizes - 1, 1)
+        # The pairs of every group listed twice in a row (group by group, pairs of a group being
+        # contiguous): the pairs that follow a question in its group, wrapping past the group's end,
+        # are read on from the cell after the question's first listing.
+        questions, starts, sizes = np.arange(len(data.questions)), data.group_starts, data.group_sizes
+        self._group_pairs = np.empty(2 * len(questions), dtype=np.uint64)
+        self._group_pairs[questions + starts] = questions
+        self._group_pairs[questions + starts + sizes] = questions
+        # Per question, the hard window's arithmetic in uint64 (as the hashes): the other pairs of its
+        # group, the cell after its first listing in _group_pairs, and its hard distractors.
         self._groups = np.stack(
-            [
-                data.group_starts,
-                data.group_sizes,
-                others,
-                np.arange(len(data.questions)) - data.group_starts + 1,
-                np.minimum(self.hard_distractors, data.group_sizes - 1),
-            ],
-            axis=1,
+            [np.maximum(sizes - 1, 1), questions + starts + 1, np.minimum(self.hard_distractors, sizes - 1)], axis=1
         ).astype(np.uint64)
         self._window = np.arange(n - 1, dtype=np.uint64)  # the distractor columns 1 .. n - 1, from 0
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
         self._positions = np.arange(n)
         self._cells = np.arange(num_envs) * n  # slot i's first cell in the flattened (num_envs, n) arrays
-        # In the flattened observations: slot i's first cell, candidate j's feature columns, and
-        # slot i's first inspected flag.
+        self._first_cells = self._cells[:, None]
+        # Per act: its candidate, the candidate it answers (-1: an inspection), and its cell in the
+        # 2 * candidates columns of `_base` and `_closed` of slot 0 (slot i: plus 2 * candidates * i).
+        acts = np.arange(int(self.single_action_space.n))
+        self._act_cells = np.arange(num_envs) * 2 * n + (n - self.answer_offset)
+        # Per (outcome, act), row outcome * acts + act: what a step adds to the kept counters (one
+        # step, one inspection if it inspected) and sets (the answer, -1 for none, the position, the outcome).
+        self._acts = np.array([len(acts)])
+        outcomes = np.repeat(np.arange(4), len(acts))
+        self._step_rows = np.stack(
+            [
+                np.ones_like(outcomes),
+                outcomes >= INSPECT,
+                np.tile(np.where(acts >= self.answer_offset, acts % n, -1), 4),
+                np.tile(acts % n, 4),
+                outcomes,
+            ],
+            axis=1,
+        ).astype(np.int64)
+        # In the flattened observations: slot i's first cell, and per act the cells an inspection
+        # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
+        # its cells are the steps cell, which advance() writes after them.
         self._obs_cells = np.arange(num_envs)[:, None] * width
-        self._feature_columns = np.arange(n)[:, None] * f + np.arange(f)
-        self._flag_cells = np.arange(num_envs) * width + f * n
-        self._answers_allowed = np.ones((num_envs, n), dtype=bool)
+        self._act_obs_cells = np.full((len(acts), f + 1), width - 1)
+        if not self.bandit:
+            self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
+            self._act_obs_cells[:n, f] = f * n + np.arange(n)
         # Per slot, the begin() call that started its episode: what text()'s cache is keyed by.
         self._episode = np.zeros(num_envs, dtype=np.int64)
         self._begins = 0
         self._text_parts: dict[int, _TextParts] = {}
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
+        self._obs_flat = self.obs.reshape(-1)
+        self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
+        self._shown_at_start = np.array([float(self.bandit)], dtype=np.float32)
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
 
@@ -258,119 +323,106 @@ class QACore(TaskCore):
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
         data, n, m, f = self.data, self.candidates, len(slots), len(self.feature_names)
         rows = slot_index(slots)
-        # One hash per (slot, stream): the question, the hard window, a random distractor per
-        # column, and the shuffling order per column (one vectorised call: begin runs at every reset).
-        hashes = hash_keys(keys[:, None].repeat(len(self._streams), axis=1), self._streams)
-        # Column 0 of the random draws is unused: the question (the true answer's pair) goes there.
-        draws = hashes[:, : _RANDOM + n] % self._total
-        draws[:, _RANDOM] = draws[:, _QUESTION]
-        chosen = draws[:, _RANDOM:].astype(np.int64)
+        # One hash per (slot, stream), in the order of _streams (one vectorised call: begin runs at every reset).
+        hashes = hash_keys(keys[:, None], self._streams)
+        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors
+        # (pair indices in uint64, as the hashes: numpy indexes with them as with int64).
+        chosen = hashes[:, :n] % self._total
         question = chosen[:, 0]
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
             # a random offset after it, so they are distinct pairs and never the question's own.
             group = self._groups.take(question, axis=0)
-            start, size, others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3], group[:, 3:4], group[:, 4:5]
-            window = (hashes[:, _WINDOW : _WINDOW + 1] % others + self._window) % others
-            window = (window + after) % size + start
-            np.copyto(chosen[:, 1:], window, casting="unsafe", where=self._window < hard)
+            others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3]
+            window = self._group_pairs.take((hashes[:, n : n + 1] % others + self._window) % others + after)
+            np.copyto(chosen[:, 1:], window, where=self._window < hard)
         # A candidate whose answer repeats the true one or an earlier candidate's (equal words) is
         # drawn again at random until none does (the split has at least `candidates` distinct answers).
         # One sort finds the episodes with a repeat (most have none); only they are looked at again.
-        answers = data.answer_ids.take(chosen)
-        ordered = np.sort(answers, axis=1)
+        ordered = data.answer_ids.take(chosen)
+        ordered.sort(axis=1)  # in place (a copy of the ids): only whether one repeats is asked here
         repeated = ordered[:, 1:] == ordered[:, :-1]
         if repeated.any():
-            self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, answers, keys)
-        # The order of the hashes' top 53 bits, as hashes_to_uniform would give them.
-        order = (hashes[:, _RANDOM + n : _RANDOM + 2 * n] >> _TOP_BITS).argsort(axis=1)
-        candidates = chosen.reshape(-1).take(order + self._cells[:m, None])
+            self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, keys)
+        # The hashes' top 53 bits, whose uniforms (hashes_to_uniform) order the candidates and make the hint.
+        top = hashes[:, n + 1 :] >> _TOP_BITS
+        order = top[:, :n].argsort(axis=1)
+        candidates = chosen.take(order + self._first_cells[:m])  # take() without an axis: flat indices
         target = order.argmin(axis=1)
         state = self.state
         state.question[rows] = question
         state.candidates[rows] = candidates
         state.target[rows] = target
         state.features[rows, :, : len(FEATURES)] = data.features(question[:, None], candidates)
+        right = self._positions == target[:, None]
         if self.hint is not None:
-            state.features[rows, :, -1] = self._hints(hashes[:, 2 * n + 1 :], target)
-        state.inspected[rows] = self.bandit
-        state.steps[rows] = 0
-        state.inspections[rows] = 0
-        state.answer[rows] = -1
-        state.position[rows] = 0
-        state.outcome[rows] = INSPECT
+            state.features[rows, :, -1] = self._hints(top[:, n:], right)
+        # The answers' outcomes (RIGHT at the target); no inspection yet (the bandit's stay all made).
+        self._base[rows, n:] = right
+        if not self.bandit:
+            state.inspected[rows] = False
+        self._counters[rows] = self._start
         self._begins += 1
         self._episode[rows] = self._begins
         # The observation: features zero (signed as the features) and inspected flags zero until
         # inspected (the bandit shows them all, and its flags are set once for all), the candidates'
         # lengths, zero steps.
         obs = self.obs
-        obs[rows, : f * n] = state.features[rows].reshape(m, -1) * self.bandit
+        self._obs_features[rows] = state.features[rows] * self._shown_at_start
         if not self.bandit:
             obs[rows, f * n : (f + 1) * n] = 0.0
         obs[rows, (f + 1) * n : (f + 2) * n] = self._lengths.take(candidates)
         obs[rows, -1] = 0.0
 
-    def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, answers: np.ndarray, keys: np.ndarray) -> None:
+    def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, keys: np.ndarray) -> None:
         """Redraw, in place, each candidate of ``rows`` whose answer repeats an earlier column's, until none does.
 
         Args:
             rows: the rows of ``chosen`` with a repeated answer.
             chosen: ``(m, candidates)`` pair indices, the true answer's in column 0 (never redrawn).
-            answers: their answer ids, kept equal to ``data.answer_ids[chosen]``.
             keys: the rows' episode keys: round ``r``'s redraw of column ``j`` is its own hash counter.
         """
         data = self.data
+        answers = data.answer_ids.take(chosen)  # kept equal to data.answer_ids[chosen]
         for round_ in range(1 << 62):
-            clash = ((answers[rows, :, None] == answers[rows, None, :]) & self._earlier).any(axis=2)
+            ids = answers[rows]
+            clash = ((ids[:, :, None] == ids[:, None, :]) & self._earlier).any(axis=2)
             which, columns = np.nonzero(clash)
             if not which.size:
                 break
             clashing = rows[which]
-            chosen[clashing, columns] = random_integers(keys[clashing], len(data.questions), _REDRAW, round_, columns)
-            answers[clashing, columns] = data.answer_ids[chosen[clashing, columns]]
-            rows = np.unique(clashing)  # only a row with a redrawn candidate can repeat again
+            drawn = random_integers(keys[clashing], len(data.questions), _REDRAW, round_, columns)
+            chosen[clashing, columns] = drawn
+            answers[clashing, columns] = data.answer_ids.take(drawn)
+            rows = rows[clash.any(axis=1)]  # only a row with a redrawn candidate can repeat again
 
-    def _hints(self, hashes: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """``(len(hashes), candidates)``: 1 for the true answer, 0 for the others, plus noise, clipped to +-1.
+    def _hints(self, top: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``(len(top), candidates)``: 1 where ``right`` (the true answer), else 0, plus noise, clipped to +-1.
 
-        The Gaussian noise (standard deviation ``answer_hint``) is a Box-Muller draw from the
-        ``2 * candidates`` hashes of each episode's hint streams.
+        The Gaussian noise (standard deviation ``answer_hint``) is a Box-Muller draw from the top 53
+        bits of the ``2 * candidates`` hashes of each episode's hint streams.
         """
         n = self.candidates
-        uniform = hashes_to_uniform(hashes)
+        uniform = top * _UNIT  # as hashes_to_uniform gives them (53-bit integers convert to float64 exactly)
         noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :n])) * np.cos(_TWO_PI * uniform[:, n:])
-        hint = (self._positions == target[:, None]) + self._hint_scale * noise
+        hint = right + self._hint_scale * noise
         return np.minimum(np.maximum(hint, _MINUS_ONE), _PLUS_ONE)  # the clip to +-1: np.clip's dispatch costs more
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
-        state = self.state
-        answering = actions >= self._answer_offset
-        inspecting = ~answering
-        position = actions % self._n
-        cells = self._cells + position  # each slot's acted-on candidate in the flattened (num_envs, n) arrays
-        inspected = state.inspected.reshape(-1)
-        seen = inspected.take(cells)
+        acts = self._act_cells + actions  # each slot's act in the flattened (num_envs, 2 * candidates) tables
         # The outcome codes: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
-        outcome = np.where(answering, position == state.target, seen + _INSPECT)
-        seen = seen | inspecting
-        inspected[cells] = seen
-        # Whole-array writes of new values: numpy's in-place operators cost a one-slot call about twice.
-        state.answer[...] = np.where(answering, position, _NO_ANSWER)
-        state.position[...] = position
-        state.outcome[...] = outcome
-        steps = state.steps + _ONE
-        state.steps[...] = steps
-        state.inspections[...] = state.inspections + inspecting
-        # The observation: the acted-on candidate's features (zeros until inspected) and flag (the
-        # bandit shows them all from the start), the steps.
+        outcome = self._base_flat.take(acts) + self._closed_flat.take(acts)
+        self._closed_flat[acts] = _CLOSES.take(outcome)  # an inspected candidate's inspection now repeats
+        # A whole-array write of new values: numpy's in-place operators cost a one-slot call about twice.
+        counters = self._counters * _KEPT + self._step_rows.take(outcome * self._acts + actions, axis=0)
+        self._counters[...] = counters
+        # The observation: an inspected candidate's features and flag (the bandit shows them all
+        # from the start; showing them again changes nothing), the steps.
         if not self.bandit:
-            obs = self.obs.reshape(-1)
-            shown = state.features.reshape(-1, len(self.feature_names)).take(cells, axis=0) * seen[:, None]
-            obs[self._obs_cells + self._feature_columns.take(position, axis=0)] = shown
-            obs[self._flag_cells + position] = seen
-        self.obs[:, -1] = steps / self._step_scale
+            cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
+            self._obs_flat[cells] = self._revealed_flat.take(self._cells + counters[:, _POSITION], axis=0)
+        self.obs[:, -1] = counters[:, _STEPS] / self._step_scale
         return self._rewards.take(outcome), outcome != _INSPECT
 
     def observe(self) -> np.ndarray:
@@ -384,12 +436,12 @@ class QACore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``correct`` (R@1), ``inspections``; also the ``target`` and ``answer`` positions (-1: none)."""
-        state = self.state
-        return {  # take() copies: the values are the caller's
-            "correct": (state.outcome.take(slots) == _RIGHT).astype(np.float64),
-            "inspections": state.inspections.take(slots),
-            "target": state.target.take(slots),
-            "answer": state.answer.take(slots),
+        counters = self._counters.take(slots, axis=0)  # take() copies: the values are the caller's
+        return {
+            "correct": _CORRECT.take(counters[:, _OUTCOME]),
+            "inspections": counters[:, _INSPECTIONS],
+            "target": self.state.target.take(slots),
+            "answer": counters[:, _ANSWER],
         }
 
     def text(self, slot: int) -> str:
@@ -397,37 +449,50 @@ class QACore(TaskCore):
         # The single env asks for this text at every step: an episode's lines are made once and a
         # candidate's features formatted once, when it is first seen inspected (features never change
         # within an episode, and a candidate once inspected stays so until the next begin()).
-        state, data = self.state, self.data
+        state = self.state
         episode = int(self._episode[slot])
         parts = self._text_parts.get(slot)
         if parts is None or parts.episode != episode:
-            answers = data.answers
-            lines = [f"Q: {data.questions[state.question[slot]]}"]
-            pairs = state.candidates[slot].tolist()
-            lines.extend([prefix + answers[pair] for prefix, pair in zip(self._text_prefixes, pairs, strict=True)])
-            parts = self._text_parts[slot] = _TextParts(episode, lines, [False] * self.candidates, "\n".join(lines))
+            data = self.data
+            # map() and compress() iterate in C: a Python loop over the candidates costs several times more.
+            answers = list(map(data.answers.__getitem__, state.candidates[slot].tolist()))
+            lines = [f"Q: {data.questions[state.question[slot]]}", *map(operator.add, self._text_prefixes, answers)]
+            parts = self._text_parts[slot] = _TextParts(
+                episode, lines, [False] * self.candidates, "\n".join(lines), answers
+            )
         inspected = state.inspected[slot].tolist()
         if inspected != parts.shown:
-            features, template = state.features[slot].tolist(), self._text_features
-            for position, (now, before) in enumerate(zip(inspected, parts.shown, strict=True)):
-                if now and not before:
-                    parts.lines[position + 1] += template.format(*features[position])
+            # The newly inspected candidates' features, formatted at once (the bandit shows all at once).
+            new = list(compress(self._positions_list, map(operator.gt, inspected, parts.shown)))
+            features = state.features[slot].tolist()
+            values = tuple(chain.from_iterable(map(features.__getitem__, new)))
+            shown = (self._text_features_template(len(new)) % values).split(_TEXT_SEPARATOR)
+            for position, suffix in zip(new, shown, strict=True):
+                parts.lines[position + 1] += suffix
             parts.shown, parts.body = inspected, "\n".join(parts.lines)
-        outcome = state.outcome[slot]
+        outcome = int(state.outcome[slot])
         if outcome == INSPECT:
             return parts.body
         true = int(state.target[slot])
         if outcome == REPEAT:
-            said = f"inspected [{state.position[slot]}] again, no answer"
+            said = f"inspected [{int(state.position[slot])}] again, no answer"
         else:
-            said = f"answered [{state.answer[slot]}] {data.answers[state.candidates[slot, state.answer[slot]]]!r}"
-        return f"{parts.body}\n-> {said}; true answer [{true}] {data.answers[state.candidates[slot, true]]!r}"
+            answer = int(state.answer[slot])
+            said = f"answered [{answer}] {parts.answers[answer]!r}"
+        return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
+
+    def _text_features_template(self, count: int) -> str:
+        """The template of ``count`` candidates' feature texts, separated by ``_TEXT_SEPARATOR``."""
+        template = self._text_features_of.get(count)
+        if template is None:
+            template = self._text_features_of[count] = _TEXT_SEPARATOR.join([self._text_features] * count)
+        return template
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
         if self.bandit:
             return None
-        return np.concatenate([~self.state.inspected, self._answers_allowed], axis=1)
+        return ~self._closed  # the answers' half is never closed
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:

@@ -16,13 +16,14 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_agents
 import nlp_envs
+from nlp_envs.core import hashes_to_uniform
 from nlp_envs.data import qa_pairs
 from nlp_envs.data.corpus import CorpusCacheWarning
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
-from nlp_envs.qa import QACore
+from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, _UNIT, INSPECT, RIGHT, QACore
 from tests.conftest import make_vec
 from tests.test_autoreset import assert_infos_agree, ended
 
@@ -119,6 +120,14 @@ def test_the_features_table_holds_exactly_what_features_computes(rng: np.random.
         questions, answers = rng.integers(count, size=500), rng.integers(count, size=500)
         computed = dataclasses.replace(split, table=None).features(questions, answers)
         np.testing.assert_array_equal(split.features(questions, answers), computed)
+        # Broadcast (episodes, 1) questions with (episodes, candidates) answers, many (one take of
+        # flattened rows) and few (indexing), in int64 and in uint64.
+        for episodes in (50, 3):
+            for dtype in (np.int64, np.uint64):
+                some = questions[:episodes, None].astype(dtype), answers[: episodes * 10].reshape(-1, 10).astype(dtype)
+                computed = dataclasses.replace(split, table=None).features(*some)
+                assert computed.shape == (episodes, 10, len(FEATURES))
+                np.testing.assert_array_equal(split.features(*some), computed)
 
 
 def same_pairs(first: QAPairs, second: QAPairs) -> None:
@@ -385,6 +394,91 @@ def test_the_observation_kept_in_place_equals_the_state_it_shows(kwargs: dict, r
         )
         assert observations.tobytes() == expected.tobytes()
         observations, *_ = env.step(rng.integers(env.single_action_space.n, size=6))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"bandit": True}, {"candidates": 4, "answer_hint": 0.25, "inspect_cost": 0.5}])
+def test_the_per_act_tables_step_as_the_rules_say(kwargs: dict, rng: np.random.Generator) -> None:
+    """advance() reads outcomes, masks and counters from per-episode tables; each step is what the rules say."""
+    env = make_vec("nlp_envs/QA-v0", 6, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+    core = core_of(env)
+    env.reset(seed=3)
+    n, offset, cost = core.candidates, core.answer_offset, core.inspect_cost
+    rows = np.arange(6)
+    for _ in range(150):
+        state = core.state
+        masks = env.action_masks()
+        if core.bandit:
+            assert masks.all()
+        else:  # an inspected candidate's inspection is masked, answers never are
+            np.testing.assert_array_equal(masks, np.concatenate([~state.inspected, np.ones((6, n), bool)], axis=1))
+        actions = rng.integers(env.single_action_space.n, size=6)
+        position, answering = actions % n, actions >= offset
+        was_inspected = state.inspected[rows, position].copy()
+        expected = np.where(answering, position == state.target, INSPECT + was_inspected)
+        steps, inspections = state.steps.copy(), state.inspections.copy()
+        _, rewards, terminated, _, infos = env.step(actions)
+        np.testing.assert_array_equal(rewards, np.array([0.0, 1.0, -cost, -cost])[expected])
+        np.testing.assert_array_equal(terminated, expected != INSPECT)
+        going = ~terminated  # the ended slots restarted: their last step is in final_info
+        np.testing.assert_array_equal(state.outcome[going], expected[going])
+        np.testing.assert_array_equal(state.position[going], position[going])
+        np.testing.assert_array_equal(state.answer[going], np.where(answering, position, -1)[going])
+        np.testing.assert_array_equal(state.steps[going], steps[going] + 1)
+        np.testing.assert_array_equal(state.inspections[going], inspections[going] + ~answering[going])
+        assert state.inspected[rows, position][going].all()
+        ending = terminated.nonzero()[0]
+        final_info = infos.get("final_info", {})
+        if ending.size:
+            np.testing.assert_array_equal(final_info["correct"][ending], expected[ending] == RIGHT)
+            np.testing.assert_array_equal(final_info["inspections"][ending], inspections[ending] + ~answering[ending])
+            np.testing.assert_array_equal(final_info["answer"][ending], np.where(answering, position, -1)[ending])
+            # A restarted slot starts afresh: nothing inspected (all in the bandit), no step yet.
+            assert (state.inspected[ending] == core.bandit).all() and (state.steps[ending] == 0).all()
+    # The single env's steps past the end act on the finished episode's tables by the same rules.
+    single = gym.make("nlp_envs/QA-v0", **kwargs)
+    core = core_of(single)
+    single.reset(seed=5)
+    for action in rng.integers(single.action_space.n, size=300).tolist():
+        position, answering = action % n, action >= offset
+        inspected = bool(core.state.inspected[0, position])
+        expected = int(position == core.state.target[0]) if answering else INSPECT + inspected
+        _, reward, terminated, _, _ = single.step(action)
+        assert reward == [0.0, 1.0, -cost, -cost][expected] and terminated == (expected != INSPECT)
+        if rng.random() < 0.2:
+            single.reset()
+
+
+def test_the_hard_window_read_from_the_groups_listed_twice_is_the_window_of_the_group() -> None:
+    """Every question's window at every offset: the pairs after it in its group, wrapping, never itself."""
+    core = QACore(1, candidates=10)
+    data = core.data
+    for question in range(len(data.questions)):
+        start, size = int(data.group_starts[question]), int(data.group_sizes[question])
+        others, after, hard = core._groups[question].tolist()
+        place = question - start
+        offsets = np.arange(others)[:, None]
+        window = core._group_pairs[after + (offsets + np.arange(hard)) % others]
+        expected = start + (place + 1 + (offsets + np.arange(hard)) % others) % size
+        np.testing.assert_array_equal(window, expected)
+        assert hard == min(core.hard_distractors, size - 1) and (window != question).all()
+
+
+def test_the_hint_uniforms_are_those_of_hashes_to_uniform(rng: np.random.Generator) -> None:
+    hashes = rng.integers(0, 2**64, size=(20, 8), dtype=np.uint64, endpoint=False)
+    assert ((hashes >> _TOP_BITS) * _UNIT).tobytes() == hashes_to_uniform(hashes).tobytes()
+
+
+def test_the_printf_template_formats_features_as_format_does(rng: np.random.Generator) -> None:
+    """text() formats features with one printf-style template; each number reads as "{:.2f}" gives it."""
+    core = QACore(1, answer_hint=0.25)
+    values = np.concatenate([rng.uniform(-1.2, 1.2, 4000), np.arange(-200, 201) / 200, [-0.0, 0.005, 0.015]])
+    values = values.astype(np.float32).tolist()
+    fields = len(core.feature_names)
+    template = core._text_features_template(len(values) // fields)
+    shown = (template % tuple(values[: len(values) // fields * fields])).split(_TEXT_SEPARATOR)
+    names = ", ".join(f"{name} {{:.2f}}" for name in core.feature_names)
+    for index, text in enumerate(shown):
+        assert text == f"  ({names})".format(*values[index * fields : (index + 1) * fields])
 
 
 @pytest.mark.parametrize("env_id", IDS)
