@@ -6,6 +6,7 @@ wrong and what is expected; nothing the user gave is lost or overwritten.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,50 @@ def test_train_save_is_never_a_data_file_of_its_env_kwargs(tmp_path: Path, capsy
     line = one_error_line(capsys)
     assert "--save" in line and "--env-kwargs corpus" in line
     assert corpus.read_text() == text
+
+
+# --- a damaged results database ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("config = 'not json'", "its config is not JSON"),
+        ("returns = '[]'", "returns is []"),
+        ("returns = '[1.0, \"x\"]'", "returns[1] is 'x'"),
+        ("mean_return = 9e999", "mean_return is inf"),
+        ("normalized_score = 'abc'", "normalized_score is 'abc'"),
+        ("normalized_score = NULL", "normalized_score is nan"),
+        ("metrics = '[1]'", "its metrics is [1], not a JSON dict"),
+        ('metrics = \'{"success": "yes"}\'', "metrics['success'] is 'yes'"),
+        ("seed = 'x'", "seed"),
+        ("learning_curve = '[[1]]'", "learning_curve[0] is [1]"),
+        ("versions = 'null'", "its versions is None"),
+        ("notes = '{}'", "its notes is {}"),
+    ],
+)
+def test_a_damaged_row_is_one_line_naming_the_row_and_field(database: Path, change: str, named: str, capsys) -> None:
+    with sqlite3.connect(database) as connection:
+        rowid = connection.execute("SELECT rowid FROM cells WHERE agent = 'b' AND seed = 1").fetchone()[0]
+        connection.execute(f"UPDATE cells SET {change} WHERE rowid = ?", (rowid,))
+    connection.close()
+    for command in (["leaderboard", "--format", "json"], ["leaderboard"]):
+        assert main([*command, "--db", str(database)]) == cli.EXIT_USER_ERROR
+        line = one_error_line(capsys)
+        assert str(database) in line and f"rowid {rowid}" in line and "'b'" in line, line
+        assert named in line and f"DELETE FROM cells WHERE rowid = {rowid}" in line, line
+    # Deleting the row, as the line says, gives the leaderboard of the others back.
+    with sqlite3.connect(database) as connection:
+        connection.execute("DELETE FROM cells WHERE rowid = ?", (rowid,))
+    connection.close()
+    assert main(["leaderboard", "--db", str(database)]) == 0
+
+
+def test_a_cells_table_without_its_columns_is_refused_by_name(database: Path, capsys) -> None:
+    with sqlite3.connect(database) as connection:
+        connection.executescript("DROP TABLE cells; CREATE TABLE cells (x)")
+    connection.close()
+    for argv in (["leaderboard", "--db", str(database)], ["bench", "--suite", "smoke", "--db", str(database)]):
+        assert main(argv) == cli.EXIT_USER_ERROR
+        line = one_error_line(capsys)
+        assert str(database) in line and "no column 'suite'" in line, line
