@@ -119,3 +119,71 @@ def test_a_cells_table_without_its_columns_is_refused_by_name(database: Path, ca
         assert main(argv) == cli.EXIT_USER_ERROR
         line = one_error_line(capsys)
         assert str(database) in line and "no column 'suite'" in line, line
+
+
+# --- stale or pooled cells ----------------------------------------------------------------------------
+
+
+def test_a_database_of_two_suites_needs_suite_to_be_shown(tmp_path: Path, capsys) -> None:
+    # `bench --suite smoke` then `bench --suite default` share results/leaderboard.sqlite by default;
+    # pooled, the seeds of one suite overwrote the other's in the aggregates (7 cells shown as 5 seeds).
+    db = tmp_path / "two.sqlite"
+    with ResultStore(db) as store:
+        for seed in range(2):
+            store.add(result(suite="smoke", agent="dqn", seed=seed, env_id=EASY, normalized_score=0.13))
+        for seed in range(5):
+            store.add(result(suite="default", agent="dqn", seed=seed, env_id=EASY, normalized_score=0.77))
+    assert main(["leaderboard", "--db", str(db)]) == cli.EXIT_USER_ERROR
+    line = one_error_line(capsys)
+    assert "2 suites ('default', 'smoke')" in line and "--suite" in line
+    assert main(["leaderboard", "--db", str(db), "--suite", "smoke"]) == 0
+    shown = capsys.readouterr().out
+    assert "0.130" in shown and "0.770" not in shown  # the one suite's cells, none of the other's
+
+
+def test_seeds_of_an_edited_suite_are_flagged_in_every_format(tmp_path: Path, capsys) -> None:
+    from nlp_envs.leaderboard.report import MIXED_CONFIGS_NOTE
+
+    db = tmp_path / "mixed.sqlite"
+    with ResultStore(db) as store:
+        for seed in range(3):
+            store.add(result(agent="dqn", seed=seed, normalized_score=0.2, config_hash="old"))
+            store.add(result(agent="qtable", seed=seed, normalized_score=0.5, config_hash="same"))
+        store.add(result(agent="dqn", seed=0, normalized_score=0.9, config_hash="new"))  # the edited suite, 1 seed
+    for output in ("table", "markdown", "json", "html"):
+        assert main(["leaderboard", "--db", str(db), "--format", output]) == 0
+        text = capsys.readouterr().out
+        assert MIXED_CONFIGS_NOTE in text, output
+    assert main(["leaderboard", "--db", str(db), "--format", "table"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("qtable")]
+    assert rows and all(MIXED_CONFIGS_NOTE not in row for row in rows)
+
+
+def test_a_named_entry_whose_id_changed_is_not_taken_as_done(tmp_path: Path, capsys) -> None:
+    suite = tmp_path / "named.toml"
+    text = """
+name = "named"
+seeds = 1
+steps = 32
+num_envs = 2
+eval_episodes = 2
+curve_points = 1
+curve_episodes = 2
+
+[[envs]]
+id = "{id}"
+name = "Easy"
+
+[agents.random]
+"""
+    db = tmp_path / "named.sqlite"
+    suite.write_text(text.format(id=EASY))
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == 0
+    capsys.readouterr()
+    suite.write_text(text.format(id="nlp_envs/SentimentBandit-v0"))
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == cli.EXIT_USER_ERROR
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("nlp-envs: error: ") and "'Easy'" in last and "SentimentBandit-v0" in last
+    assert EASY in last and "new name" in last
+    with ResultStore(db, readonly=True) as store:
+        assert [row.env_id for row in store.results()] == [EASY]

@@ -128,6 +128,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not results:
         where = f"suite {args.suite!r} in " if args.suite else ""
         raise ValueError(f"no finished cells for {where}{args.db}; run `nlp-envs bench` first.")
+    suites = sorted({result.suite for result in results})
+    if len(suites) > 1:
+        # Cells of two suites share agent, env and seed numbers: pooled, one would overwrite the other's seeds.
+        raise ValueError(
+            f"--db {args.db} holds the cells of {len(suites)} suites ({', '.join(map(repr, suites))}); a leaderboard "
+            f"compares the cells of one suite: pass --suite NAME, e.g. --suite {suites[0]}."
+        )
     text = render(build(results, rng=np.random.default_rng(BOOTSTRAP_SEED)), args.format)
     if args.output:
 
@@ -167,7 +174,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     board = commands.add_parser("leaderboard", help="show the leaderboard of a results database")
     board.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
-    board.add_argument("--suite", help="only this suite's cells")
+    board.add_argument("--suite", help="only this suite's cells (needed when the database holds several suites)")
     board.add_argument("--format", choices=FORMATS, default="table")
     board.add_argument("--output", help="write to this file instead of standard output")
     board.set_defaults(handler=cmd_leaderboard)

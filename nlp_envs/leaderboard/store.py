@@ -399,15 +399,23 @@ class ResultStore:
 
     def finished_keys(self, suite: str | None = None) -> set[tuple[str, str, str, int, str]]:
         """The keys (suite, agent, env_name, seed, config_hash) of the finished cells (of one suite, or all)."""
+        return set(self.finished_env_ids(suite))
+
+    def finished_env_ids(self, suite: str | None = None) -> dict[tuple[str, str, str, int, str], str]:
+        """The env id of each finished cell (of one suite, or all), by key (suite, agent, env_name, seed, config_hash).
+
+        The key holds the env's row name, not its id: a runner compares the ids to catch a suite entry
+        whose id changed under the same name.
+        """
         if not self._columns:
-            return set()
-        query = f"SELECT suite, agent, {self._column('env_name')}, seed, config_hash, rowid FROM cells"
+            return {}
+        query = f"SELECT suite, agent, {self._column('env_name')}, seed, config_hash, env_id, rowid FROM cells"
         rows = self._connection.execute(query + (" WHERE suite = ?" if suite else ""), (suite,) if suite else ())
-        keys = set()
+        keys = {}
         for row in rows:
-            if not isinstance(row[3], int) or not all(isinstance(value, str) for value in row[:3] + row[4:5]):
-                raise self._damaged(row[5], f"{row[1]!r} on {row[2]!r} seed {row[3]!r}", f"its key is {row[:5]!r}")
-            keys.add((row[0], row[1], row[2], row[3], row[4]))
+            if not isinstance(row[3], int) or not all(isinstance(value, str) for value in row[:3] + row[4:6]):
+                raise self._damaged(row[6], f"{row[1]!r} on {row[2]!r} seed {row[3]!r}", f"its key is {row[:6]!r}")
+            keys[(row[0], row[1], row[2], row[3], row[4])] = row[5]
         return keys
 
     def _damaged(self, rowid: int, cell: str, detail: str) -> ResultStoreError:
