@@ -187,3 +187,38 @@ name = "Easy"
     assert EASY in last and "new name" in last
     with ResultStore(db, readonly=True) as store:
         assert [row.env_id for row in store.results()] == [EASY]
+
+
+# --- offline datasets -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dialogue_logs():
+    """Logged transitions of DialogueEasy-v0 as registered (no env kwargs: its preset error_rate 0.0)."""
+    from tests.conftest import collect_transitions
+
+    return collect_transitions("nlp_envs/DialogueEasy-v0", "rule", epsilon=0.2, vector_steps=20, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"error_rate": 0.3}, "error_rate=0.0"),
+        ({"max_episode_steps": 3}, "max_episode_steps=10"),
+        ({"patience": 2}, "patience=6"),
+    ],
+)
+@pytest.mark.parametrize("agent", ["bc", "cql"])
+def test_an_env_made_with_other_kwargs_than_the_dataset_is_refused(dialogue_logs, agent, kwargs, named) -> None:
+    # The dataset records no kwargs; an env that sets one away from the preset is another task (the
+    # same change through a registered id, DialogueNoisy-v0 against Dialogue-v0, was already refused).
+    import nlp_agents
+    from nlp_envs.offline import DatasetError
+    from tests.conftest import make_vec
+
+    key, value = next(iter(kwargs.items()))
+    with pytest.raises(DatasetError, match=rf"collected with env kwarg {named} .*the agent's env has {key}={value}"):
+        nlp_agents.make(agent, make_vec("nlp_envs/DialogueEasy-v0", **kwargs), device="cpu", dataset=dialogue_logs)
+    # The preset's own values, given explicitly, and kwargs that leave the task as it is are accepted.
+    same = make_vec("nlp_envs/DialogueEasy-v0", error_rate=0.0, patience=6, max_episode_steps=10, info_text=True)
+    assert nlp_agents.make(agent, same, device="cpu", dataset=dialogue_logs).dataset_hash == dialogue_logs.dataset_hash
