@@ -222,3 +222,31 @@ def test_an_env_made_with_other_kwargs_than_the_dataset_is_refused(dialogue_logs
     # The preset's own values, given explicitly, and kwargs that leave the task as it is are accepted.
     same = make_vec("nlp_envs/DialogueEasy-v0", error_rate=0.0, patience=6, max_episode_steps=10, info_text=True)
     assert nlp_agents.make(agent, same, device="cpu", dataset=dialogue_logs).dataset_hash == dialogue_logs.dataset_hash
+
+
+@pytest.mark.parametrize("agent", ["vlearner", "dqn"])
+def test_a_saved_learning_agent_is_a_behaviour_policy(agent: str, tmp_path: Path, monkeypatch) -> None:
+    # Agents that learn in NEXT_STEP autoreset refused the DISABLED env collect steps ("its saved config
+    # does not build a dqn agent here"): only the random agent's file could be collected from.
+    import gymnasium as gym
+    import numpy as np
+
+    import nlp_agents
+    from nlp_envs import offline
+    from nlp_envs.offline import load_transitions
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    masked = "nlp_envs/DialogueEasy-v0"
+    env = gym.make_vec(masked, num_envs=2, vectorization_mode="vector_entry_point")
+    trained = nlp_agents.make(agent, env, seed=0, device="cpu").learn(64)
+    path = trained.save(tmp_path / f"{agent}.pt") or tmp_path / f"{agent}.pt"
+    dataset = offline.collect(masked, str(path), epsilon=0.0, episodes=6, seed=300_000, dataset_id="test/agent-v0")
+    assert dataset.storage.metadata["nlp_envs"]["behaviour_policy"] == str(path)
+    data = load_transitions("test/agent-v0")
+    # With epsilon 0 every logged act is the agent's greedy act among the allowed ones.
+    expected = trained.predict(data.observations, deterministic=True, action_masks=data.action_masks)
+    np.testing.assert_array_equal(data.actions, expected)
+    assert (
+        main(["collect", masked, "--policy", str(path), "--epsilon", "0.5", "--episodes", "3"] + ["--seed", "300000"])
+        == 0
+    )
