@@ -250,3 +250,31 @@ def test_a_saved_learning_agent_is_a_behaviour_policy(agent: str, tmp_path: Path
         main(["collect", masked, "--policy", str(path), "--epsilon", "0.5", "--episodes", "3"] + ["--seed", "300000"])
         == 0
     )
+
+
+# --- agent seeds ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("agent", ["dqn", "vlearner", "iqn", "random"])
+def test_an_agent_seed_beyond_64_bits_is_a_named_error_and_the_largest_works(agent: str, tmp_path: Path) -> None:
+    import nlp_agents
+    from nlp_agents.base import MAX_AGENT_SEED, AgentFileError, HyperparameterError
+    from tests.conftest import make_vec
+
+    env = make_vec(EASY, num_envs=2)
+    with pytest.raises(HyperparameterError, match=rf"^{agent}: seed must be at most {MAX_AGENT_SEED} .*got {2**64}"):
+        nlp_agents.make(agent, env, seed=2**64, device="cpu")  # was torch's "Overflow when unpacking long long"
+    largest = nlp_agents.make(agent, env, seed=MAX_AGENT_SEED, device="cpu").learn(8)
+    path = largest.save(tmp_path / "agent.pt") or tmp_path / "agent.pt"
+    assert nlp_agents.load(path, env).seed == MAX_AGENT_SEED
+    # An edited file with a seed torch cannot take names the file.
+    import json
+
+    import torch
+
+    payload = torch.load(path, weights_only=True)
+    header = json.loads(payload.pop("nlp_envs_agent")) | {"seed": 2**70}
+    payload.pop("sha256", None)
+    torch.save({"nlp_envs_agent": json.dumps(header), **payload}, tmp_path / "edited.pt")
+    with pytest.raises(AgentFileError, match=r"edited.pt'.*seed must be at most"):
+        nlp_agents.load(tmp_path / "edited.pt", env)
