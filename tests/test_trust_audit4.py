@@ -278,3 +278,53 @@ def test_an_agent_seed_beyond_64_bits_is_a_named_error_and_the_largest_works(age
     torch.save({"nlp_envs_agent": json.dumps(header), **payload}, tmp_path / "edited.pt")
     with pytest.raises(AgentFileError, match=r"edited.pt'.*seed must be at most"):
         nlp_agents.load(tmp_path / "edited.pt", env)
+
+
+# --- data files edited between two gym.make calls of one process --------------------------------------
+
+
+def _edit(path: Path, text: str) -> None:
+    """Replace a file's content (a new size, so that the stamp differs even on a coarse clock)."""
+    path.write_text(text, encoding="utf-8")
+
+
+def test_an_edited_corpus_is_read_again_not_served_from_the_process_cache(tmp_path: Path, monkeypatch) -> None:
+    import gymnasium as gym
+
+    import nlp_envs  # noqa: F401  (registers the ids)
+
+    monkeypatch.setenv("NLP_ENVS_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "corpus.txt"
+    _edit(corpus, "\n".join(f"alpha beta gamma {i}. delta alpha beta" for i in range(60)))
+    first = gym.make("nlp_envs/NextWord-v0", corpus=str(corpus), vocab_size=20).unwrapped.core.vocab.words
+    assert "alpha" in first and "zulu" not in first
+    _edit(corpus, "\n".join(f"zulu yankee xray {i}. whiskey zulu yankee victor" for i in range(70)))
+    second = gym.make("nlp_envs/NextWord-v0", corpus=str(corpus), vocab_size=20).unwrapped.core.vocab.words
+    assert "zulu" in second and "alpha" not in second  # was the old vocabulary: the path was the cache key
+
+
+def test_an_edited_classification_dataset_and_ontology_are_read_again(tmp_path: Path) -> None:
+    import json
+
+    import gymnasium as gym
+
+    import nlp_envs  # noqa: F401
+    from nlp_envs.data.ontology import ONTOLOGY_DIR
+
+    dataset = tmp_path / "docs.csv"
+    rows = "".join(f"the {word} number {i} is here,{label}\n" for i in range(30) for word, label in [("cat", "pets")])
+    _edit(dataset, "text,label\n" + rows + "".join(f"the car number {i} goes,cars\n" for i in range(30)))
+    labels = gym.make("nlp_envs/TextClassification-v0", dataset=str(dataset)).unwrapped.core.label_names
+    assert sorted(labels) == ["cars", "pets"]
+    _edit(dataset, "text,label\n" + "".join(f"a song number {i} plays,music\n" for i in range(30)) + rows)
+    labels = gym.make("nlp_envs/TextClassification-v0", dataset=str(dataset)).unwrapped.core.label_names
+    assert sorted(labels) == ["music", "pets"]
+
+    bank = json.loads((ONTOLOGY_DIR / "bank.json").read_text(encoding="utf-8"))
+    ontology = tmp_path / "ontology.json"
+    _edit(ontology, json.dumps(bank))
+    before = gym.make("nlp_envs/Dialogue-v0", ontology=str(ontology)).unwrapped.core.ontology
+    fewer = dict(bank, intents=dict(list(bank["intents"].items())[:3]))
+    _edit(ontology, json.dumps(fewer, indent=1))
+    after = gym.make("nlp_envs/Dialogue-v0", ontology=str(ontology)).unwrapped.core.ontology
+    assert after.n_intents == 3 < before.n_intents
