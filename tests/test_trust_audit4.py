@@ -328,3 +328,53 @@ def test_an_edited_classification_dataset_and_ontology_are_read_again(tmp_path: 
     _edit(ontology, json.dumps(fewer, indent=1))
     after = gym.make("nlp_envs/Dialogue-v0", ontology=str(ontology)).unwrapped.core.ontology
     assert after.n_intents == 3 < before.n_intents
+
+
+# --- evaluate --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"episodes": True}, "episodes must be a positive integer"),
+        ({"seed": None}, "seed must be a non-negative integer"),  # the references ran on other, random episodes
+        ({"seed": True}, "seed must be a non-negative integer"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"env_kwargs": []}, "env_kwargs must be a dict"),
+        ({"env_kwargs": "split=test"}, "env_kwargs must be a dict"),
+    ],
+)
+def test_evaluate_refuses_arguments_that_would_score_other_episodes(kwargs, named) -> None:
+    import nlp_envs
+
+    with pytest.raises(ValueError, match=named):
+        nlp_envs.evaluate(EASY, "random", **{"episodes": 2, **kwargs})
+
+
+def test_evaluate_takes_numpy_env_kwargs_as_gym_make_does() -> None:
+    import numpy as np
+
+    import nlp_envs
+
+    # The reference cache round-tripped kwargs through JSON with default=str: np.float32(0.5) became '0.5'.
+    plain = nlp_envs.evaluate(EASY, "random", episodes=4, env_kwargs={"beta": 0.5, "max_words": 3})
+    numpy = nlp_envs.evaluate(
+        EASY, "random", episodes=4, env_kwargs={"beta": np.float32(0.5), "max_words": np.int64(3)}
+    )
+    assert numpy.random_return == plain.random_return and numpy.oracle_return == plain.oracle_return
+    np.testing.assert_array_equal(numpy.returns, plain.returns)
+
+
+def test_evaluate_scores_the_references_again_on_an_edited_corpus(tmp_path: Path, monkeypatch) -> None:
+    import nlp_envs
+
+    monkeypatch.setenv("NLP_ENVS_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "corpus.txt"
+    _edit(corpus, "\n".join(f"alpha beta gamma {i}. delta alpha beta" for i in range(60)))
+    kwargs = {"corpus": str(corpus), "vocab_size": 20}
+    nlp_envs.evaluate("nlp_envs/NextWord-v0", "oracle", episodes=8, env_kwargs=kwargs)
+    _edit(corpus, "\n".join(f"zulu yankee xray {i} whiskey. zulu yankee victor tango {i % 7}" for i in range(90)))
+    scored = nlp_envs.evaluate("nlp_envs/NextWord-v0", "oracle", episodes=8, env_kwargs=kwargs)
+    # Scoring the random policy itself plays it now, on the edited corpus: the reference must agree.
+    played = nlp_envs.evaluate("nlp_envs/NextWord-v0", "random", episodes=8, env_kwargs=kwargs)
+    assert scored.random_return == played.mean_return
