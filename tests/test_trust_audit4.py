@@ -378,3 +378,18 @@ def test_evaluate_scores_the_references_again_on_an_edited_corpus(tmp_path: Path
     # Scoring the random policy itself plays it now, on the edited corpus: the reference must agree.
     played = nlp_envs.evaluate("nlp_envs/NextWord-v0", "random", episodes=8, env_kwargs=kwargs)
     assert scored.random_return == played.mean_return
+
+
+# --- suite files ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_empty_suite_name_is_refused_before_any_cell_trains(tmp_path: Path, name: str, capsys) -> None:
+    # It keys every stored cell: each cell trained, then failed to be stored ("suite is ''").
+    suite = tmp_path / "suite.toml"
+    suite.write_text(f'name = "{name}"\nsteps = 8\nnum_envs = 2\n\n[[envs]]\nid = "{EASY}"\n\n[agents.random]\n')
+    db = tmp_path / "results.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == cli.EXIT_USER_ERROR
+    line = one_error_line(capsys)
+    assert str(suite) in line and "name must be a non-empty string" in line
+    assert not db.exists()

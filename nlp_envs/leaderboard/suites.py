@@ -710,6 +710,8 @@ def load_suite(name_or_path: str) -> Suite:
             f"known keys: {sorted(_SUITE_KEYS | {'envs', 'agents', 'offline'})}."
         )
     name = _string(where, "name", data.get("name", path.stem))
+    if not name.strip():  # it keys every stored cell: an empty one would fail each cell after its training
+        raise SuiteError(f"{where}: name must be a non-empty string, got {name!r}.")
     sizes = {key: _bounded_int(where, key, data.get(key, default)) for key, default in _DEFAULTS.items()}
     files = _DataFiles(path.parent, builtin_data_names())
     offline_tables = data.get("offline")
