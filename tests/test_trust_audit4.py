@@ -393,3 +393,24 @@ def test_an_empty_suite_name_is_refused_before_any_cell_trains(tmp_path: Path, n
     line = one_error_line(capsys)
     assert str(suite) in line and "name must be a non-empty string" in line
     assert not db.exists()
+
+
+def test_two_env_names_that_share_a_tensorboard_run_folder_are_refused(tmp_path: Path, capsys) -> None:
+    # Both names become the folder "__": the second cell replaced the first one's event files.
+    text = (
+        'name = "tb"\nseeds = 1\nsteps = 16\nnum_envs = 2\neval_episodes = 2\ncurve_points = 1\ncurve_episodes = 2\n\n'
+        '[[envs]]\nid = "{id}"\nname = "{first}"\n\n'
+        '[[envs]]\nid = "{id}"\nname = "{second}"\nkwargs = {{ beta = 0.5 }}\n\n'
+        "[agents.random]\n"
+    )
+    suite, db, runs = tmp_path / "tb.toml", tmp_path / "tb.sqlite", tmp_path / "runs"
+    suite.write_text(text.format(id=EASY, first="情感", second="主题"), encoding="utf-8")
+    argv = ["bench", "--suite", str(suite), "--db", str(db), "--tensorboard", str(runs)]
+    assert main(argv) == cli.EXIT_USER_ERROR
+    line = one_error_line(capsys)
+    assert "--tensorboard" in line and "'情感'" in line and "'主题'" in line and "share the run folder" in line
+    assert not db.exists() and not runs.exists()
+    suite.write_text(text.format(id=EASY, first="sentiment 1", second="sentiment 2"), encoding="utf-8")
+    assert main(argv) == 0
+    folders = sorted(path.parent.parent.name for path in runs.rglob("events.out.tfevents.*"))
+    assert folders == ["sentiment_1", "sentiment_2"]
