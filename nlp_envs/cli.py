@@ -35,6 +35,7 @@ from nlp_envs.arguments import fits_annotation as fits_annotation
 from nlp_envs.leaderboard import commands as leaderboard_commands
 from nlp_envs.leaderboard.store import JOURNAL_SUFFIX, ResultStoreError
 from nlp_envs.progress import StepBar
+from nlp_envs.resources import ResourceLimitError
 
 PROG = "nlp-envs"
 EXIT_USER_ERROR = 2
@@ -351,6 +352,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     import nlp_agents
 
+    # The evaluation's env (one slot per episode) is built once now, so that an --eval-episodes that
+    # cannot fit in memory is refused before the training, not after it.
+    try:
+        gym.make_vec(
+            args.env, num_envs=args.eval_episodes, vectorization_mode="vector_entry_point", **args.env_kwargs
+        ).close()
+    except ResourceLimitError as error:
+        raise CommandLineError(
+            f"--eval-episodes {args.eval_episodes}: the evaluation plays each episode in a slot of its own, and {error}"
+        ) from None
     env = gym.make_vec(args.env, num_envs=args.num_envs, vectorization_mode="vector_entry_point", **args.env_kwargs)
     logger = None
     try:

@@ -414,3 +414,30 @@ def test_two_env_names_that_share_a_tensorboard_run_folder_are_refused(tmp_path:
     assert main(argv) == 0
     folders = sorted(path.parent.parent.name for path in runs.rglob("events.out.tfevents.*"))
     assert folders == ["sentiment_1", "sentiment_2"]
+
+
+# --- evaluation widths that cannot fit, found before the training -------------------------------------
+
+
+def test_train_refuses_eval_episodes_that_cannot_fit_before_training(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("NLP_ENVS_MEMORY_LIMIT", "100M")  # one Dialogue slot per episode: 131,072 need ~180 MiB
+    argv = ["train", "--agent", "random", "--env", "nlp_envs/DialogueEasy-v0", "--steps", "64"]
+    assert main([*argv, "--eval-episodes", "131072"]) == cli.EXIT_USER_ERROR
+    captured = capsys.readouterr()
+    assert "training" not in captured.out  # refused before, not after, the training
+    line = [text for text in captured.err.splitlines() if text.strip()][-1]
+    assert line.startswith("nlp-envs: error: --eval-episodes 131072: ") and "NLP_ENVS_MEMORY_LIMIT" in line
+
+
+def test_bench_refuses_eval_episodes_that_cannot_fit_before_any_cell(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("NLP_ENVS_MEMORY_LIMIT", "100M")
+    suite = tmp_path / "wide.toml"
+    suite.write_text(
+        'name = "wide"\nseeds = 1\nsteps = 64\nnum_envs = 2\neval_episodes = 131072\ncurve_points = 1\n'
+        'curve_episodes = 2\n\n[[envs]]\nid = "nlp_envs/DialogueEasy-v0"\n\n[agents.random]\n'
+    )
+    db = tmp_path / "wide.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == cli.EXIT_USER_ERROR
+    line = one_error_line(capsys)  # was: every cell trained, then failed building its evaluation env
+    assert str(suite) in line and "eval_episodes = 131,072" in line and "nlp_envs/DialogueEasy-v0" in line
+    assert not db.exists()

@@ -575,6 +575,7 @@ class Suite:
                 )
             except KwargsError as error:
                 raise SuiteError(str(error)) from None
+        self._check_sizes(where, [*chosen_envs, *(item.env for item in chosen_offline)])
         try:
             agent_plugins.base.resolve_device(device, "--device")
         except ValueError as error:
@@ -586,6 +587,32 @@ class Suite:
             for name in item.agents:
                 if name in chosen_agents:
                     self.check_agent(name, item.env, device, item)
+
+    def _check_sizes(self, where: str, envs: list[EnvEntry]) -> None:
+        """Build each env at the widths its cells use (training slots; one slot per evaluation episode) once.
+
+        An env refuses a width that cannot fit in memory (:class:`nlp_envs.resources.ResourceLimitError`);
+        found here, that is one line before any cell runs instead of a failure of every cell after its training.
+
+        Raises:
+            SuiteError: naming the entry and the suite field that sets the width.
+        """
+        import gymnasium as gym
+
+        from nlp_envs.resources import ResourceLimitError
+
+        episodes = max(self.eval_episodes, self.curve_episodes)
+        field = "eval_episodes" if self.eval_episodes >= self.curve_episodes else "curve_episodes"
+        for entry in envs:
+            env_id = entry.id.split(":", 1)[-1]
+            for key, width, kwargs in (("num_envs", self.num_envs, entry.kwargs), (field, episodes, entry.eval_kwargs)):
+                try:
+                    gym.make_vec(env_id, num_envs=width, vectorization_mode="vector_entry_point", **kwargs).close()
+                except ResourceLimitError as error:
+                    raise SuiteError(
+                        f"{where}: {key} = {width:,} for env {entry.name!r} (one slot per "
+                        f"{'training env' if key == 'num_envs' else 'episode'}): {error}"
+                    ) from None
 
     def check_agent(self, name: str, env: EnvEntry, device: str = "auto", offline: OfflineEntry | None = None) -> None:
         """Check agent ``name``'s hyper-parameters once, without running a cell.
