@@ -6,6 +6,7 @@ wrong and what is expected; nothing the user gave is lost or overwritten.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -441,3 +442,69 @@ def test_bench_refuses_eval_episodes_that_cannot_fit_before_any_cell(tmp_path: P
     line = one_error_line(capsys)  # was: every cell trained, then failed building its evaluation env
     assert str(suite) in line and "eval_episodes = 131,072" in line and "nlp_envs/DialogueEasy-v0" in line
     assert not db.exists()
+
+
+# --- damaged dataset metadata ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged(tmp_path: Path, monkeypatch) -> Path:
+    """A small logged dataset of DialogueEasy-v0, as a folder of its own."""
+    from nlp_envs import offline
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    offline.collect(
+        "nlp_envs/DialogueEasy-v0", "rule", epsilon=0.2, episodes=6, seed=300_000, dataset_id="test/logs-v0"
+    )
+    return tmp_path / "minari" / "test" / "logs-v0"
+
+
+def _edit_record(dataset: Path, **changes: object) -> None:
+    import json
+
+    path = dataset / "data" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is ...:
+            del metadata["nlp_envs"][key]
+        else:
+            metadata["nlp_envs"][key] = value
+    path.write_text(json.dumps(metadata))
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"env_kwargs": ["x"]}, "nlp_envs.env_kwargs is ['x'], expected an object"),  # was: dict() of a list
+        ({"episodes": "6"}, "nlp_envs.episodes is '6', expected an integer"),  # was: "holds 6, metadata says 6"
+        ({"behaviour_return": "abc"}, "nlp_envs.behaviour_return is 'abc', expected a finite number"),
+        ({"eval_seed": -1}, "nlp_envs.eval_seed is -1"),
+        ({"epsilon": 2}, "nlp_envs.epsilon is 2"),
+    ],
+)
+def test_a_damaged_dataset_record_is_named(logged: Path, changes: dict, named: str) -> None:
+    from nlp_envs.offline import DatasetError, load_transitions
+
+    _edit_record(logged, **changes)
+    with pytest.raises(DatasetError, match=rf"^dataset .* is corrupt: in .*metadata.json, {re.escape(named)}"):
+        load_transitions(str(logged))
+
+
+def test_an_offline_entry_without_a_behaviour_return_is_refused_before_any_cell(logged: Path, capsys) -> None:
+    # Its NaN in the cells' config could not be stored: the bench stopped after the first cell's training.
+    _edit_record(logged, behaviour_return=...)
+    suite = logged.parent / "suite.toml"
+    suite.write_text(f'name = "o"\nseeds = 1\nsteps = 8\n\n[[offline]]\ndataset = "{logged}"\nagents = ["bc"]\n')
+    db = logged.parent / "o.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == cli.EXIT_USER_ERROR
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("nlp-envs: error: ") and "no nlp_envs.behaviour_return" in last
+
+
+def test_a_result_json_cannot_hold_is_refused_by_name_not_a_crash(tmp_path: Path) -> None:
+    from nlp_envs.leaderboard.store import InvalidResultError
+
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(InvalidResultError, match=r"^cell a on e seed 0: config cannot be stored as JSON"):
+            store.add(result(config={"dataset": {"behaviour_return": float("nan")}}))
+        assert store.results() == []

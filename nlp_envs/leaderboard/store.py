@@ -473,7 +473,12 @@ class ResultStore:
         if math.isnan(record["normalized_score"]):
             record["normalized_score"] = None  # NULL: undefined
         for name in _JSON_FIELDS:
-            record[name] = json.dumps(record[name], sort_keys=True, allow_nan=False)
+            try:
+                record[name] = json.dumps(record[name], sort_keys=True, allow_nan=False)
+            except (TypeError, ValueError) as error:  # NaN, or a value JSON cannot hold: refused, never a crash
+                raise InvalidResultError(
+                    f"cell {result.label}: {name} cannot be stored as JSON ({error}); not stored."
+                ) from None
         columns = ", ".join(record)
         placeholders = ", ".join("?" for _ in record)
         statement = f"INSERT INTO cells ({columns}) VALUES ({placeholders})"

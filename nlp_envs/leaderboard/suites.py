@@ -264,6 +264,11 @@ def _resolve_dataset(entry: OfflineEntry, stream: TextIO) -> DatasetRef:
     except DatasetError as error:
         raise SuiteError(f"{entry.where}: {entry.label}: {error}") from None
     ours = metadata["nlp_envs"]
+    if "behaviour_return" not in ours:  # a NaN in the cell's config could not be stored after its training
+        raise SuiteError(
+            f"{entry.where}: {entry.label}: the dataset's metadata has no nlp_envs.behaviour_return (the behaviour "
+            "policy's reference row); collect it again with `nlp-envs collect`."
+        )
     policy = str(ours.get("behaviour_policy", "unknown"))
     if ours.get("behaviour_policy_sha256"):  # a saved agent: its file name, not its whole path
         policy = Path(policy).name
