@@ -508,3 +508,17 @@ def test_a_result_json_cannot_hold_is_refused_by_name_not_a_crash(tmp_path: Path
         with pytest.raises(InvalidResultError, match=r"^cell a on e seed 0: config cannot be stored as JSON"):
             store.add(result(config={"dataset": {"behaviour_return": float("nan")}}))
         assert store.results() == []
+
+
+def test_vlearner_epochs_are_bounded_so_that_learning_always_ends() -> None:
+    # epochs=10**6 was accepted (any size up to 2**31 - 1): learn(16) then ran for hours, and the
+    # property test of hyper-parameter values hung whenever it drew such a value.
+    import nlp_agents
+    from nlp_agents.base import HyperparameterError
+    from nlp_agents.vlearner import MAX_EPOCHS
+    from tests.conftest import make_vec
+
+    env = make_vec(EASY, 2)
+    with pytest.raises(HyperparameterError, match=rf"^vlearner: hyper-parameter epochs must be in \[1, {MAX_EPOCHS}\]"):
+        nlp_agents.make("vlearner", env, device="cpu", epochs=10**6)
+    assert nlp_agents.make("vlearner", env, device="cpu", epochs=MAX_EPOCHS).config.epochs == MAX_EPOCHS
