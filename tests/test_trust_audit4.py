@@ -522,3 +522,22 @@ def test_vlearner_epochs_are_bounded_so_that_learning_always_ends() -> None:
     with pytest.raises(HyperparameterError, match=rf"^vlearner: hyper-parameter epochs must be in \[1, {MAX_EPOCHS}\]"):
         nlp_agents.make("vlearner", env, device="cpu", epochs=10**6)
     assert nlp_agents.make("vlearner", env, device="cpu", epochs=MAX_EPOCHS).config.epochs == MAX_EPOCHS
+
+
+@pytest.mark.parametrize("field", ["eval_episodes", "curve_episodes"])
+def test_episodes_beyond_one_seed_block_are_refused_when_the_suite_loads(tmp_path: Path, field: str, capsys) -> None:
+    # The suite took up to 1,000,000; the runner refused more than 2**17 after opening the database, in
+    # a line that named neither the suite file nor the field's entry.
+    from nlp_envs.leaderboard.runner import SEED_STRIDE
+    from nlp_envs.leaderboard.suites import LIMITS
+
+    assert LIMITS[field] == SEED_STRIDE
+    suite = tmp_path / "wide.toml"
+    suite.write_text(
+        f'name = "w"\nsteps = 8\n{field} = {SEED_STRIDE + 1}\n\n[[envs]]\nid = "{EASY}"\n\n[agents.random]\n'
+    )
+    db = tmp_path / "w.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == cli.EXIT_USER_ERROR
+    line = one_error_line(capsys)
+    assert str(suite) in line and f"{field} = {SEED_STRIDE + 1:,} is over the limit of {SEED_STRIDE:,}" in line
+    assert not db.exists()

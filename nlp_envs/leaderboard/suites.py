@@ -96,9 +96,9 @@ LIMITS = {
     "seeds": 10_000,  # the bootstrap needs tens of runs; 10k is already 1,000x the usual 5-10
     "steps": 10_000_000_000,  # 1e10 env steps: ~15 min per cell at the fastest native vector env
     "num_envs": 65_536,  # vector-env width; per-slot state arrays grow linearly with it
-    "eval_episodes": 1_000_000,
+    "eval_episodes": 2**17,  # one seed block of the seeding rule (runner.SEED_STRIDE): the runner's bound
     "curve_points": 1_000,  # each point is one more evaluation during training
-    "curve_episodes": 1_000_000,
+    "curve_episodes": 2**17,
 }
 _DEFAULTS = {"seeds": 3, "steps": 10_000, "num_envs": 8, "eval_episodes": 100, "curve_points": 5, "curve_episodes": 20}
 
