@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from nlp_envs.data.encoding import encoded_documents
+from nlp_envs.data.files import file_cache
 
 #: The reference classifier is fitted to at most this many training documents (evenly spaced).
 CLASSIFIER_DOCUMENTS = 4000
@@ -45,7 +45,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def train_classifier(
     dataset: str,
     text_column: str,

@@ -33,8 +33,9 @@ from nlp_envs.arguments import check_env_kwargs, positive_int
 from nlp_envs.arguments import env_parameters as env_parameters
 from nlp_envs.arguments import fits_annotation as fits_annotation
 from nlp_envs.leaderboard import commands as leaderboard_commands
-from nlp_envs.leaderboard.store import ResultStoreError
+from nlp_envs.leaderboard.store import JOURNAL_SUFFIX, ResultStoreError
 from nlp_envs.progress import StepBar
+from nlp_envs.resources import ResourceLimitError
 
 PROG = "nlp-envs"
 EXIT_USER_ERROR = 2
@@ -123,6 +124,50 @@ def check_writable(path: str | os.PathLike[str], flag: str, *, create_folders: b
         raise CommandLineError(f"{flag} {error}") from None
 
 
+def _same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file (through links too, where both exist)."""
+    try:
+        if first.exists() and second.exists():
+            return os.path.samefile(first, second)
+        return first.resolve() == second.resolve()
+    except OSError:
+        return False
+
+
+def check_not_an_input(path: str | os.PathLike[str], flag: str, inputs: dict[str, str | os.PathLike[str]]) -> None:
+    """Refuse an output path that is one of the command's input files: writing it would destroy that input.
+
+    Args:
+        path: the file the command will write.
+        flag: the command-line flag that gave it, for the message.
+        inputs: what each input is (e.g. ``"the results database of --db"``) -> its path.
+
+    Raises:
+        CommandLineError: ``path`` is one of ``inputs`` (the same file, also through a link).
+    """
+    for what, source in inputs.items():
+        if _same_file(Path(path), Path(source)):
+            raise CommandLineError(
+                f"{flag} {str(path)!r} is {what}; writing there would replace it; choose another {flag} path."
+            )
+
+
+def _input_files(args: argparse.Namespace) -> dict[str, str | os.PathLike[str]]:
+    """The files a command reads and must not overwrite: the results database and its companions, data files."""
+    from nlp_envs.leaderboard.suites import DATA_FILE_KWARGS
+
+    inputs: dict[str, str | os.PathLike[str]] = {}
+    db = getattr(args, "db", None)
+    if db is not None:
+        inputs["the results database of --db"] = db
+        for suffix in ("-wal", "-shm", JOURNAL_SUFFIX):
+            inputs[f"a companion file of the --db database ({suffix})"] = Path(f"{db}{suffix}")
+    for kwarg, value in (getattr(args, "env_kwargs", None) or {}).items():
+        if kwarg in DATA_FILE_KWARGS and isinstance(value, str) and value:
+            inputs[f"the data file of --env-kwargs {kwarg}"] = value
+    return inputs
+
+
 def check_tensorboard_folder(folder: str | os.PathLike[str], flag: str = "--tensorboard") -> None:
     """Refuse, before any work, a TensorBoard folder that cannot be written (or a missing ``tensorboard`` package).
 
@@ -169,7 +214,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     ``env``/``env_id`` with ``env_kwargs``: a registered id and kwargs its constructor takes;
     ``device``: a device this machine has; ``save`` and ``output``: writable file paths; ``db``: not
     a folder, and writable when the command writes it (``bench``); ``tensorboard``: a writable folder
-    and the ``tensorboard`` package installed.
+    and the ``tensorboard`` package installed. ``save`` and ``output`` may not be a file the command
+    reads (the ``--db`` database and its companions, a data file of ``--env-kwargs``).
     """
     env_id = getattr(args, "env", None) or getattr(args, "env_id", None)
     if isinstance(env_id, str):
@@ -184,9 +230,12 @@ def check_arguments(args: argparse.Namespace) -> None:
             check_env_kwargs(env_id, args.env_kwargs, given=reserved)
     if isinstance(getattr(args, "device", None), str):
         check_device(args.device)
+    inputs = _input_files(args)
     if getattr(args, "save", None) is not None:
+        check_not_an_input(args.save, "--save", inputs)
         check_writable(args.save, "--save", create_folders=True)
     if getattr(args, "output", None) is not None:
+        check_not_an_input(args.output, "--output", inputs)
         check_writable(args.output, "--output", create_folders=False)
     if getattr(args, "tensorboard", None) is not None:
         check_tensorboard_folder(args.tensorboard)
@@ -303,6 +352,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     """
     import nlp_agents
 
+    # The evaluation's env (one slot per episode) is built once now, so that an --eval-episodes that
+    # cannot fit in memory is refused before the training, not after it.
+    try:
+        gym.make_vec(
+            args.env, num_envs=args.eval_episodes, vectorization_mode="vector_entry_point", **args.env_kwargs
+        ).close()
+    except ResourceLimitError as error:
+        raise CommandLineError(
+            f"--eval-episodes {args.eval_episodes}: the evaluation plays each episode in a slot of its own, and {error}"
+        ) from None
     env = gym.make_vec(args.env, num_envs=args.num_envs, vectorization_mode="vector_entry_point", **args.env_kwargs)
     logger = None
     try:

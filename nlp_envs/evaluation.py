@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from nlp_envs.data.files import file_stamp
 from nlp_envs.policies import reference_policy
 
 
@@ -68,13 +68,22 @@ def evaluate(
     Returns:
         An :class:`Evaluation`.
     """
-    if not isinstance(episodes, (int, np.integer)) or episodes < 1:
+    if isinstance(episodes, (bool, np.bool_)) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}.")
+    # None (or a bool) would score the policy and the references on different episodes.
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(
+            f"seed must be a non-negative integer (episode i runs from seed + i, the same for the policy and "
+            f"the references), got {seed!r}."
+        )
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise ValueError(
+            f"env_kwargs must be a dict of env keyword arguments or None, got {type(env_kwargs).__name__}."
+        )
     kwargs = dict(env_kwargs or {})
-    returns, metrics = _run(env_id, _as_policy(env_id, policy), int(episodes), seed, kwargs)
-    key = json.dumps(kwargs, sort_keys=True, default=str)
+    returns, metrics = _run(env_id, _as_policy(env_id, policy), int(episodes), int(seed), kwargs)
     low, high = (
-        float(np.mean(returns)) if policy == name else _reference_mean(env_id, name, int(episodes), seed, key)
+        float(np.mean(returns)) if policy == name else _reference_mean(env_id, name, int(episodes), int(seed), kwargs)
         for name in ("random", "oracle")
     )
     return Evaluation(env_id, returns, normalized_score(float(np.mean(returns)), low, high), low, high, metrics)
@@ -93,10 +102,31 @@ def normalized_score(mean_return: float, random_return: float, oracle_return: fl
     return score if np.isfinite(score) else float("nan")
 
 
-@lru_cache(maxsize=64)
-def _reference_mean(env_id: str, name: str, episodes: int, seed: int, kwargs_json: str) -> float:
-    returns, _ = _run(env_id, reference_policy(env_id, name), episodes, seed, json.loads(kwargs_json))
-    return float(np.mean(returns))
+_REFERENCES: dict[tuple[Any, ...], float] = {}
+"""Reference mean returns by (env, policy, episodes, seed, kwargs, stamps of the files they name)."""
+_REFERENCES_KEPT = 64
+
+
+def _reference_mean(env_id: str, name: str, episodes: int, seed: int, kwargs: dict[str, Any]) -> float:
+    """The mean return of reference policy ``name``, cached per process.
+
+    The env gets ``kwargs`` as given (a JSON round trip would turn a numpy number into a string), and
+    the key holds the stamp of every data file they name, so that an edited file is scored again.
+    """
+    key = (
+        env_id,
+        name,
+        episodes,
+        seed,
+        json.dumps(kwargs, sort_keys=True, default=repr),
+        tuple(file_stamp(value) for _, value in sorted(kwargs.items())),
+    )
+    if key not in _REFERENCES:
+        returns, _ = _run(env_id, reference_policy(env_id, name), episodes, seed, kwargs)
+        if len(_REFERENCES) >= _REFERENCES_KEPT:
+            del _REFERENCES[next(iter(_REFERENCES))]  # the oldest
+        _REFERENCES[key] = float(np.mean(returns))
+    return _REFERENCES[key]
 
 
 def takes_action_masks(agent: Any) -> bool:

@@ -7,11 +7,11 @@ never downloads a model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from nlp_envs.data.corpus import load_corpus
+from nlp_envs.data.files import file_cache
 from nlp_envs.data.text import Vocabulary
 
 KNESER_NEY_DISCOUNT = 0.75
@@ -99,14 +99,14 @@ def word_vectors_bytes(words: int, train_tokens: int) -> int:
     return int(8 * words * words * 3.5 + 48 * train_tokens)
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def training_ids(corpus_name: str, vocab_size: int) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     """The vocabulary of a corpus's training split and that split encoded with it (cached)."""
     corpus = load_corpus(corpus_name)
     return (corpus.vocabulary(vocab_size), *corpus.flat("train", vocab_size))
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def bigram_model(corpus_name: str, vocab_size: int) -> BigramModel:
     """The bigram model of a corpus's training split over its top ``vocab_size`` words (cached)."""
     vocab, ids, lengths = training_ids(corpus_name, vocab_size)
@@ -115,7 +115,7 @@ def bigram_model(corpus_name: str, vocab_size: int) -> BigramModel:
     return BigramModel(vocab, log_probs)
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def word_vectors(corpus_name: str, vocab_size: int, dim: int, window: int = 2) -> np.ndarray:
     """Word vectors of a corpus's training split: :func:`ppmi_vectors` (cached).
 

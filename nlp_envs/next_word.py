@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -21,7 +20,7 @@ from nlp_envs.core import (
 )
 from nlp_envs.data import CHITCHAT
 from nlp_envs.data.corpus import load_corpus
-from nlp_envs.data.files import TABLE_SUFFIXES
+from nlp_envs.data.files import TABLE_SUFFIXES, file_cache, file_stamp
 from nlp_envs.data.text import Vocabulary
 from nlp_envs.language_model import bigram_model, bigram_model_bytes, word_vectors, word_vectors_bytes
 from nlp_envs.policies import random_policy
@@ -236,7 +235,7 @@ class NextWordCore(TaskCore):
         )
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def _prompts(
     corpus: str, vocab_size: int, prompt_words: int, max_words: int, split: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +252,7 @@ def _prompts(
     return prompts, references
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def _match_targets(corpus: str, vocab_size: int, prompt_words: int, max_words: int, split: str) -> np.ndarray:
     """The references as the words a written word can match: ``<unk>`` never matches, so it becomes -2 (no word)."""
     references = _prompts(corpus, vocab_size, prompt_words, max_words, split)[1]
@@ -262,7 +261,7 @@ def _match_targets(corpus: str, vocab_size: int, prompt_words: int, max_words: i
     return targets
 
 
-@lru_cache(maxsize=16)
+@file_cache(maxsize=16)
 def _reward_table(corpus: str, vocab_size: int, reward: str, beta: float) -> np.ndarray:
     """Reward per (previous word, word), without the reference match; shared by equal envs."""
     log_probs = bigram_model(corpus, vocab_size).log_probs
@@ -271,7 +270,7 @@ def _reward_table(corpus: str, vocab_size: int, reward: str, beta: float) -> np.
     return table
 
 
-@lru_cache(maxsize=16)
+@file_cache(maxsize=16)
 def _optimal_actions(
     corpus: str, vocab_size: int, beta: float, min_words: int, early_end_penalty: float, horizon: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -291,9 +290,9 @@ def _optimal_actions(
     return actions, values[:horizon]
 
 
-#: The shared tables already built in this process, by (corpus, words, embedding_dim or 0): their
-#: memory is held, not needed again. (A table dropped from a full lru_cache is rebuilt unchecked.)
-_BUILT: set[tuple[str, int, int]] = set()
+#: The shared tables already built in this process, by (corpus, its file stamp, words, embedding_dim or
+#: 0): their memory is held, not needed again. (A table dropped from a full cache is rebuilt unchecked.)
+_BUILT: set[tuple[str, tuple[int, int, int] | None, int, int]] = set()
 
 
 def _check_memory(
@@ -305,7 +304,7 @@ def _check_memory(
     max_words: int,
     observation: str,
     embedding_dim: int,
-) -> tuple[str, int, int]:
+) -> tuple[str, tuple[int, int, int] | None, int, int]:
     """Refuse, before allocating, a configuration whose tables and arrays cannot fit in memory.
 
     Memory is quadratic in the vocabulary: the bigram model and the reward table are
@@ -323,7 +322,7 @@ def _check_memory(
     words = min(vocab_size - 2, encoded.train_types) + 2
     train_tokens, test_tokens = len(encoded.ids["train"]), len(encoded.ids["test"])
     sentences = len(encoded.lengths["test"])
-    key = (corpus, words, embedding_dim if observation == "embedding" else 0)
+    key = (corpus, file_stamp(corpus), words, embedding_dim if observation == "embedding" else 0)
     parts = {
         # Episode slots: window, written words (and their row offsets), observations (and their copies in a step).
         "episode slots": 3 * 8 * num_envs * (context + max_words + 2),

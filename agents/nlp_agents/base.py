@@ -402,10 +402,16 @@ def env_name(env: Any) -> str:
     return spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
 
 
+MAX_AGENT_SEED = 2**64 - 1
+"""The largest agent seed: torch's generators take 64-bit seeds (a larger one failed in torch, unnamed)."""
+
+
 def check_seed(seed: Any, agent: str) -> int:
-    """Return ``seed`` as an int >= 0, else raise."""
+    """Return ``seed`` as an int in ``0 .. MAX_AGENT_SEED``, else raise."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise HyperparameterError(f"{agent}: seed must be a non-negative integer, got {seed!r}.")
+    if seed > MAX_AGENT_SEED:
+        raise HyperparameterError(f"{agent}: seed must be at most {MAX_AGENT_SEED} (2**64 - 1), got {seed!r}.")
     return int(seed)
 
 

@@ -42,6 +42,22 @@ IGNORED_ENV_KWARGS = frozenset({"num_envs", "vectorization_mode", "vector_kwargs
 """Env kwargs that do not change the task (how many slots, how they are vectorised, rendering)."""
 
 
+UNCHANGED_TASK_KWARGS = frozenset({"info_text", "autoreset_mode"})
+"""Env kwargs the agent's env may set although the dataset's did not: they change what infos carry and how
+slots restart, not the task."""
+
+
+def _constructor_defaults(env_id: str) -> dict[str, Any]:
+    """The default value of each keyword argument of ``env_id``'s constructor (none where unknown)."""
+    from nlp_envs.arguments import env_parameters  # here: import nlp_envs loads the plugins
+
+    try:
+        parameters = env_parameters(env_id) or {}
+    except gym.error.Error:
+        return {}
+    return {name: item.default for name, item in parameters.items() if item.default is not item.empty}
+
+
 def resolve_dataset(dataset: Any, agent: str) -> Transitions:
     """``dataset`` as :class:`nlp_envs.offline.Transitions`: as it is, or loaded from a Minari id or a path.
 
@@ -66,7 +82,9 @@ def _normalised(value: Any) -> str:
 def check_transitions(data: Any, env: gym.vector.VectorEnv, agent: str) -> None:
     """Refuse transitions that do not fit ``env`` or are inconsistent, with a :class:`DatasetError` naming why.
 
-    Checked: the env id and the env kwargs the data records against ``env``'s; every array's
+    Checked: the env id and the env kwargs the data records against ``env``'s, and the kwargs ``env``
+    sets that the data does not record against the preset (or default) the data was collected with
+    (leaving out those that do not change the task: slots, rendering, infos, autoreset); every array's
     length and shape; observations inside the env's observation space; acts inside ``[0, n)``;
     finite rewards; boolean ends; masks present exactly when the env has masks, and each logged
     act allowed by its mask.
@@ -88,6 +106,22 @@ def check_transitions(data: Any, env: gym.vector.VectorEnv, agent: str) -> None:
                 raise DatasetError(
                     f"{where} was collected with env kwarg {key}={value!r}, but the agent's env has {key}={have!r}; "
                     "make the env with the dataset's env_kwargs."
+                )
+        # The other way round: a kwarg the agent's env sets and the dataset does not, away from the
+        # value the dataset's env had (its registered preset and limit, else the constructor's default).
+        baseline = _constructor_defaults(spec.id)
+        if spec.id in gym.registry:
+            baseline["max_episode_steps"] = gym.spec(spec.id).max_episode_steps
+        baseline |= registered
+        for key, have in sorted(spec.kwargs.items()):
+            if key in IGNORED_ENV_KWARGS or key in UNCHANGED_TASK_KWARGS or key in data.env_kwargs:
+                continue
+            value = baseline.get(key, have)
+            if _normalised(have) != _normalised(value):
+                raise DatasetError(
+                    f"{where} was collected with env kwarg {key}={value!r} (the default), but the agent's env has "
+                    f"{key}={have!r}; make the env with the dataset's env_kwargs, or collect a dataset with "
+                    f"{key}={have!r}."
                 )
     n = len(data.observations)
     if n == 0:

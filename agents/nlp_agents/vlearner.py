@@ -50,6 +50,10 @@ from nlp_agents.networks import (
     storage_dtype,
 )
 
+MAX_EPOCHS = 1_000
+"""The most passes over one rollout: more only fit its noise, and at about a millisecond per minibatch a
+million passes make one rollout take hours, so that even ``learn(16)`` seems to hang."""
+
 
 @dataclass
 class VLearnerConfig:
@@ -72,8 +76,8 @@ class VLearnerConfig:
     value refer to itself). Turn it on for envs whose limit is an arbitrary cut of a longer task."""
     rollout_steps: int = size(32)
     """Vector steps per rollout (each rollout is learned from, then dropped)."""
-    epochs: int = size(8)
-    """Passes over each rollout."""
+    epochs: int = hyper(8, 1, MAX_EPOCHS)
+    """Passes over each rollout (at most :data:`MAX_EPOCHS`)."""
     minibatch_size: int = size(128)
     """Afterstates per gradient step."""
     epsilon_start: float = unit(1.0)

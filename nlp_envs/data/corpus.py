@@ -18,7 +18,6 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from nlp_envs.atomic import atomic_write
 from nlp_envs.data import CHITCHAT
-from nlp_envs.data.files import read_texts
+from nlp_envs.data.files import file_cache, read_texts
 from nlp_envs.data.text import Vocabulary, in_test_split, sentences
 
 _Cached = TypeVar("_Cached")
@@ -92,7 +91,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NLP_ENVS_CACHE") or Path.home() / ".cache" / "nlp-envs")
 
 
-@lru_cache(maxsize=4)
+@file_cache(maxsize=4)
 def load_corpus(name_or_path: str) -> EncodedCorpus:
     """Load ``"chitchat"`` or a user file (``.txt`` one text per line, ``.csv``/``.jsonl`` with ``text``).
 

@@ -13,14 +13,13 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nlp_envs.data import CHATTERBOT, DRUG_REVIEWS, MissingDataError
-from nlp_envs.data.files import read_labelled
+from nlp_envs.data.files import file_cache, read_labelled
 
 #: One document in ``TEST_EVERY`` of each label goes to the test split (user files and chatterbot).
 TEST_EVERY = 5
@@ -57,7 +56,7 @@ class LabelledDocuments:
         raise ValueError(f"Unknown split {name!r}; expected 'train' or 'test'.")
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def load_documents(name_or_path: str, text_column: str = "text", label_column: str = "label") -> LabelledDocuments:
     """Load ``"drugreview"``, ``"chatterbot"`` or a user ``.csv``/``.jsonl`` file with text and label columns.
 

@@ -7,11 +7,11 @@ label_column, vocab_size)`` and the clipping and chunking settings; the arrays a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from nlp_envs.data.documents import load_documents
+from nlp_envs.data.files import file_cache
 from nlp_envs.data.text import Vocabulary, word_spans
 from nlp_envs.language_model import ppmi_vectors
 
@@ -51,7 +51,7 @@ def _words(text: str) -> tuple[list[str], list[int], str]:
     )
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def _vocabulary(dataset: str, text_column: str, label_column: str, vocab_size: int) -> Vocabulary:
     documents = load_documents(dataset, text_column, label_column)
     return Vocabulary.from_sentences((_words(text)[0] for text in documents.train_texts), vocab_size)
@@ -95,7 +95,7 @@ def table_bytes(
     return parts, words, len(loaded.labels)
 
 
-@lru_cache(maxsize=16)
+@file_cache(maxsize=16)
 def encoded_documents(
     dataset: str, text_column: str, label_column: str, vocab_size: int, max_words: int, split: str
 ) -> EncodedDocuments:
@@ -130,7 +130,7 @@ def encoded_documents(
     return encoded
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def word_vectors(dataset: str, text_column: str, label_column: str, vocab_size: int, dim: int) -> np.ndarray:
     """Word vectors of the training split's documents: :func:`nlp_envs.language_model.ppmi_vectors`.
 
@@ -145,7 +145,7 @@ def word_vectors(dataset: str, text_column: str, label_column: str, vocab_size: 
     return table
 
 
-@lru_cache(maxsize=16)
+@file_cache(maxsize=16)
 def chunk_tables(
     dataset: str, text_column: str, label_column: str, vocab_size: int, max_words: int, split: str, chunk_words: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,7 +163,7 @@ def chunk_tables(
     return offsets, chunks, tokens
 
 
-@lru_cache(maxsize=16)
+@file_cache(maxsize=16)
 def embedding_table(
     dataset: str,
     text_column: str,

@@ -3,15 +3,57 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-from collections.abc import Sequence
+import os
+import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from nlp_envs.data.text import tokenize
 
 TABLE_SUFFIXES = (".csv", ".jsonl")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def file_stamp(value: Any) -> tuple[int, int, int] | None:
+    """``(inode, size, mtime in ns)`` of the regular file that ``value`` names; None for anything else."""
+    if not isinstance(value, (str, os.PathLike)):
+        return None
+    try:
+        found = os.stat(value)
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns) if stat.S_ISREG(found.st_mode) else None
+
+
+def file_cache(maxsize: int) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """``functools.lru_cache`` whose key also holds the :func:`file_stamp` of every argument naming a file.
+
+    Loaders and the tables built from them are cached per process by the data's name or path; keyed
+    by the path alone, a file the user edits (or replaces) between two ``gym.make`` calls of one
+    process (a notebook) would go on giving the old content without a word. The stamp makes an
+    edited file a new key, at the cost of one ``stat`` per call.
+    """
+
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.lru_cache(maxsize=maxsize)
+        def cached(stamps: tuple[Any, ...], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> _R:
+            return function(*args, **dict(kwargs))
+
+        @functools.wraps(function)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            stamps = tuple(file_stamp(value) for value in (*args, *kwargs.values()))
+            return cached(stamps, args, tuple(sorted(kwargs.items())))
+
+        return wrapper
+
+    return decorate
 
 
 class DataFileError(ValueError):

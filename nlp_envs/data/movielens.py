@@ -15,13 +15,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from nlp_envs.data import MOVIELENS_100K
-from nlp_envs.data.files import DataFileError, read_table
+from nlp_envs.data.files import DataFileError, file_cache, read_table
 
 CATALOG_COLUMNS = ("item_id", "title", "year", "genres")
 RATINGS_COLUMNS = ("user_id", "item_id", "rating")
@@ -91,7 +90,7 @@ class FactorModel:
         return self.mean + self.user_bias[users] + self.item_bias[items] + dot
 
 
-@lru_cache(maxsize=4)
+@file_cache(maxsize=4)
 def load_ratings(catalog: str = "ml-100k", ratings: str | None = None) -> RatingData:
     """Load MovieLens-100k or a user's catalog and ratings files.
 
@@ -230,7 +229,7 @@ def heldout_mask(num_ratings: int) -> np.ndarray:
     return np.random.default_rng(20261128).random(num_ratings) < HELD_OUT_FRACTION
 
 
-@lru_cache(maxsize=4)
+@file_cache(maxsize=4)
 def fit_factors(
     catalog: str = "ml-100k",
     ratings: str | None = None,

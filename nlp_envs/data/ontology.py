@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nlp_envs.data.files import DataFileError, JSONProblem, check_file, parse_json
+from nlp_envs.data.files import DataFileError, JSONProblem, check_file, file_cache, parse_json
 
 __all__ = ["BUILTIN_ONTOLOGIES", "Ontology", "OntologyError", "load_ontology"]
 
@@ -188,7 +187,7 @@ def load_ontology(ontology: str | Path = "bank") -> Ontology:
     return _load(str(path.resolve()))
 
 
-@lru_cache(maxsize=16)
+@file_cache(maxsize=16)
 def _load(path: str) -> Ontology:
     try:
         data = parse_json(Path(path).read_text(encoding="utf-8"))

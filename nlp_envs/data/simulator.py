@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
+from nlp_envs.data.files import file_cache
 from nlp_envs.data.movielens import fit_factors, load_ratings
 
 BAYES_PRIOR = 10.0  # ratings' worth of the global mean in an item's average rating
@@ -75,7 +75,7 @@ def _percentile(values: np.ndarray) -> np.ndarray:
     return (below + up_to) / (2.0 * len(values))
 
 
-@lru_cache(maxsize=4)
+@file_cache(maxsize=4)
 def build_simulator(catalog: str = "ml-100k", ratings: str | None = None, min_item_ratings: int = 20) -> Simulator:
     """Fit the user model from the ratings (cached per process; about 0.5 s for MovieLens-100k).
 

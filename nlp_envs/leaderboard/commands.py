@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,7 +24,7 @@ from nlp_envs.leaderboard.runner import (
     run_cells,
 )
 from nlp_envs.leaderboard.store import DEFAULT_DB, ResultStore
-from nlp_envs.leaderboard.suites import load_suite
+from nlp_envs.leaderboard.suites import Cell, load_suite
 
 BOOTSTRAP_SEED = 0
 
@@ -39,6 +40,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     selection = {"agents": args.agents, "envs": args.envs, "seeds": args.seeds, "device": args.device}
     suite.check(agents=args.agents, envs=args.envs, device=args.device)
     cells = suite.cells(**selection)  # lazy, but checks the selection (e.g. --seeds) before anything is written
+    if args.tensorboard is not None:
+        _check_run_folders(suite.cells(**{**selection, "seeds": 1}), args.tensorboard)
     if args.executor == "ray":
         check_ray_address(args.address)  # before anything is written: fail in seconds, not after a hang
     with ResultStore(args.db) as store:
@@ -63,6 +66,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if summary.interrupted:
         return 130
     return 1 if summary.failed or summary.kept else 0
+
+
+def _check_run_folders(cells: Sequence[Cell], tensorboard: Path) -> None:
+    """Refuse two (agent, env) rows whose TensorBoard run folders coincide: each run would delete the other's events.
+
+    A folder name keeps letters, digits and ``._+=@-`` only, so names that differ elsewhere (``"lm reward"``
+    and ``"lm_reward"``, or two names in another script) would share ``DIR/agent/env``.
+    """
+    from nlp_agents.logger import run_folder  # here, as in the runner: the agents load on demand
+
+    owners: dict[Path, tuple[str, str]] = {}
+    for cell in cells:
+        folder = run_folder(tensorboard, cell.agent, env_name(cell), 0).parent
+        row = (cell.agent, env_name(cell))
+        other = owners.setdefault(folder, row)
+        if other != row:
+            raise ValueError(
+                f"--tensorboard: {other[0]} on {other[1]!r} and {row[0]} on {row[1]!r} would share the run folder "
+                f"{folder} (a folder name keeps only letters, digits and ._+=@-), and each run replaces the event "
+                "files there; give the env entries names that differ in those characters."
+            )
 
 
 def _log_failures(db: Path, summary: RunSummary) -> Path | None:
@@ -128,6 +152,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not results:
         where = f"suite {args.suite!r} in " if args.suite else ""
         raise ValueError(f"no finished cells for {where}{args.db}; run `nlp-envs bench` first.")
+    suites = sorted({result.suite for result in results})
+    if len(suites) > 1:
+        # Cells of two suites share agent, env and seed numbers: pooled, one would overwrite the other's seeds.
+        raise ValueError(
+            f"--db {args.db} holds the cells of {len(suites)} suites ({', '.join(map(repr, suites))}); a leaderboard "
+            f"compares the cells of one suite: pass --suite NAME, e.g. --suite {suites[0]}."
+        )
     text = render(build(results, rng=np.random.default_rng(BOOTSTRAP_SEED)), args.format)
     if args.output:
 
@@ -167,7 +198,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     board = commands.add_parser("leaderboard", help="show the leaderboard of a results database")
     board.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
-    board.add_argument("--suite", help="only this suite's cells")
+    board.add_argument("--suite", help="only this suite's cells (needed when the database holds several suites)")
     board.add_argument("--format", choices=FORMATS, default="table")
     board.add_argument("--output", help="write to this file instead of standard output")
     board.set_defaults(handler=cmd_leaderboard)

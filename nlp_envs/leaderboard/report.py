@@ -9,10 +9,12 @@ Rows are env variants: cells are grouped by ``env_name`` (the suite entry's name
 env id), so the same env id with two kwargs is two rows. A cell whose normalised score is undefined
 (the random and oracle returns coincide) shows as "undefined" in its env's table and is left out of
 the across-env aggregates, which count such cells. A cell's notes (e.g. "agent ignores action
-masks") are shown next to its agent's scores. Offline cells (trained from a logged dataset) also show
-the dataset's behaviour policy as a reference row beside random and oracle, e.g. ``behaviour (rule,
-eps 0.3)``, with the return and normalised score its dataset's metadata records (measured when the
-dataset was collected, on the evaluation episodes it names), and their curves count gradient steps.
+masks") are shown next to its agent's scores, and so is a mix of configs (:data:`MIXED_CONFIGS_NOTE`:
+seeds of one agent and env that ran under different configs, from a suite edited between runs).
+Offline cells (trained from a logged dataset) also show the dataset's behaviour policy as a reference
+row beside random and oracle, e.g. ``behaviour (rule, eps 0.3)``, with the return and normalised
+score its dataset's metadata records (measured when the dataset was collected, on the evaluation
+episodes it names), and their curves count gradient steps.
 Every name that comes from users (agents, envs, metrics, notes) is escaped for the format: control
 characters are made visible, Markdown and HTML syntax is escaped, plot labels never reach
 matplotlib's mathtext, and JSON has ``null`` where a number is undefined, never ``NaN``.
@@ -169,8 +171,20 @@ def score_matrix(results: list[CellResult], agent: str) -> tuple[list[str], np.n
     return tasks, matrix
 
 
+MIXED_CONFIGS_NOTE = (
+    "seeds of different configs: the suite changed between runs; run its bench again to redo the older cells"
+)
+"""The note of an agent whose cells on one env ran under more than one config (an edited suite, half re-run)."""
+
+
 def _notes(group: list[CellResult]) -> tuple[str, ...]:
-    return tuple(sorted({note for result in group for note in result.notes}))
+    notes = {note for result in group for note in result.notes}
+    configs: dict[str, set[str]] = defaultdict(set)
+    for result in group:
+        configs[env_name(result)].add(result.config_hash)
+    if any(len(hashes) > 1 for hashes in configs.values()):
+        notes.add(MIXED_CONFIGS_NOTE)
+    return tuple(sorted(notes))
 
 
 def _env_row(agent: str, group: list[CellResult]) -> EnvRow:

@@ -448,8 +448,9 @@ def run_cells(
     :func:`run_cell`; with Ray on several machines, give a folder every node can write).
 
     Raises:
-        ValueError: an unknown executor, ``jobs < 1``, or a cell outside the seeding rule (a seed
-            above :data:`MAX_SEED`, more than :data:`SEED_STRIDE` slots or episodes).
+        ValueError: an unknown executor, ``jobs < 1``, a cell outside the seeding rule (a seed
+            above :data:`MAX_SEED`, more than :data:`SEED_STRIDE` slots or episodes), or a finished
+            cell of the same key that ran another env id (a named suite entry whose id changed).
         ExecutorError: the executor cannot run (e.g. no reachable Ray).
     """
     if executor not in EXECUTORS:
@@ -463,9 +464,18 @@ def run_cells(
     for problem in problems:
         stream.write(f"{problem}\n")
     done = store.finished_keys()
+    env_ids = store.finished_env_ids() if done else {}
     pending = []
     for cell in cells:
-        if cell_key(cell) in done:
+        key = cell_key(cell)
+        if key in done:
+            if env_ids.get(key, cell.env.id) != cell.env.id:
+                # The key holds the row name, not the id: the stored cell ran another env under that name.
+                raise ValueError(
+                    f"suite {cell.suite!r}: env {env_name(cell)!r} is now {cell.env.id}, but {store.path} holds its "
+                    f'cells run on {env_ids[key]} under that name (same kwargs); give the entry a new name = "..." '
+                    "or pass another --db, so that the old results are not taken for the new env's."
+                )
             summary.already_done += 1
         else:
             training_seed(cell.seed, cell.num_envs)  # refuse a cell outside the seeding rule before running any

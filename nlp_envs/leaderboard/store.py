@@ -43,7 +43,10 @@ Version 1 had no ``env_name`` (its key used ``env_id``) and no ``notes``, and ``
 was ``NOT NULL``; a writing store migrates a version-1 file in one transaction (``env_name`` =
 ``env_id``, no notes), a reading store reads it as it is. Every figure in a row is finite
 (:func:`check_result`), so every row can be shown; writing a cell whose key exists already writes
-nothing and returns ``False``, so re-running a suite skips what is done.
+nothing and returns ``False``, so re-running a suite skips what is done. Reading checks each row the
+same way: a row that was edited by hand or corrupted (a JSON column that does not decode or is not of
+its type, a figure no written cell holds) is refused with one line naming the file, the row and the
+field, never shown as if it were a result.
 """
 
 from __future__ import annotations
@@ -109,6 +112,15 @@ _V1_COLUMNS = (
 )
 
 _JSON_FIELDS = ("config", "returns", "metrics", "learning_curve", "versions", "notes")
+_JSON_TYPES: dict[str, type] = {
+    "config": dict,
+    "returns": list,
+    "metrics": dict,
+    "learning_curve": list,
+    "versions": dict,
+    "notes": list,
+}
+"""The JSON type of each JSON column: a row whose column decodes to another type is damaged."""
 _BUSY = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -369,7 +381,15 @@ class ResultStore:
         connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     def _cell_columns(self) -> set[str]:
-        return {row[1] for row in self._connection.execute("PRAGMA table_info(cells)")}
+        """The columns of the cells table; refuses a table that lacks one that every schema version has."""
+        columns = {row[1] for row in self._connection.execute("PRAGMA table_info(cells)")}
+        missing = [name for name in _V1_COLUMNS.split(", ") if name not in columns]
+        if columns and missing:
+            raise ResultStoreError(
+                f"{self.path} is damaged: its cells table has no column {missing[0]!r} (its columns: "
+                f"{', '.join(sorted(columns))}); restore the file from a backup or pass another --db path."
+            )
+        return columns
 
     def _column(self, name: str) -> str:
         """A column of the cells table, or what stands for it in a version-1 table (read-only)."""
@@ -379,11 +399,58 @@ class ResultStore:
 
     def finished_keys(self, suite: str | None = None) -> set[tuple[str, str, str, int, str]]:
         """The keys (suite, agent, env_name, seed, config_hash) of the finished cells (of one suite, or all)."""
+        return set(self.finished_env_ids(suite))
+
+    def finished_env_ids(self, suite: str | None = None) -> dict[tuple[str, str, str, int, str], str]:
+        """The env id of each finished cell (of one suite, or all), by key (suite, agent, env_name, seed, config_hash).
+
+        The key holds the env's row name, not its id: a runner compares the ids to catch a suite entry
+        whose id changed under the same name.
+        """
         if not self._columns:
-            return set()
-        query = f"SELECT suite, agent, {self._column('env_name')}, seed, config_hash FROM cells"
+            return {}
+        query = f"SELECT suite, agent, {self._column('env_name')}, seed, config_hash, env_id, rowid FROM cells"
         rows = self._connection.execute(query + (" WHERE suite = ?" if suite else ""), (suite,) if suite else ())
-        return {(row[0], row[1], row[2], int(row[3]), row[4]) for row in rows}
+        keys = {}
+        for row in rows:
+            if not isinstance(row[3], int) or not all(isinstance(value, str) for value in row[:3] + row[4:6]):
+                raise self._damaged(row[6], f"{row[1]!r} on {row[2]!r} seed {row[3]!r}", f"its key is {row[:6]!r}")
+            keys[(row[0], row[1], row[2], row[3], row[4])] = row[5]
+        return keys
+
+    def _damaged(self, rowid: int, cell: str, detail: str) -> ResultStoreError:
+        """The error for a stored row that is not a cell this version wrote (edited by hand, or corrupted)."""
+        return ResultStoreError(
+            f"{self.path} is damaged: the row of cell {cell} (rowid {rowid}) cannot be read: {detail}; "
+            f"delete that row (DELETE FROM cells WHERE rowid = {rowid}) or restore the file from a backup."
+        )
+
+    def _read_row(self, record: dict[str, Any], rowid: int) -> CellResult:
+        """A stored row as a :class:`CellResult`, checked as a written one is (:func:`check_result`).
+
+        Raises:
+            ResultStoreError: a JSON column that does not decode or is not of its type, or a figure
+                or field that no written cell can hold; the message names the row and the field.
+        """
+        cell = f"{record.get('agent')!r} on {record.get('env_name')!r} seed {record.get('seed')!r}"
+        for name, kind in _JSON_TYPES.items():
+            try:
+                record[name] = json.loads(record[name])
+            except (TypeError, ValueError) as error:
+                raise self._damaged(rowid, cell, f"its {name} is not JSON ({error})") from None
+            if not isinstance(record[name], kind):
+                raise self._damaged(rowid, cell, f"its {name} is {record[name]!r}, not a JSON {kind.__name__}")
+        if record["normalized_score"] is None:
+            record["normalized_score"] = float("nan")
+        if not isinstance(record["finished_at"], str):
+            raise self._damaged(rowid, cell, f"its finished_at is {record['finished_at']!r}, not a time")
+        result = CellResult(**record)
+        try:
+            check_result(result)
+        except InvalidResultError as error:
+            detail = str(error).removeprefix(f"cell {result.label}: ").removesuffix("; not stored.")
+            raise self._damaged(rowid, cell, detail) from None
+        return result
 
     def add(self, result: CellResult) -> bool:
         """Write one finished cell in one transaction.
@@ -406,7 +473,12 @@ class ResultStore:
         if math.isnan(record["normalized_score"]):
             record["normalized_score"] = None  # NULL: undefined
         for name in _JSON_FIELDS:
-            record[name] = json.dumps(record[name], sort_keys=True, allow_nan=False)
+            try:
+                record[name] = json.dumps(record[name], sort_keys=True, allow_nan=False)
+            except (TypeError, ValueError) as error:  # NaN, or a value JSON cannot hold: refused, never a crash
+                raise InvalidResultError(
+                    f"cell {result.label}: {name} cannot be stored as JSON ({error}); not stored."
+                ) from None
         columns = ", ".join(record)
         placeholders = ", ".join("?" for _ in record)
         statement = f"INSERT INTO cells ({columns}) VALUES ({placeholders})"
@@ -553,18 +625,13 @@ class ResultStore:
             return []
         names = [item.name for item in fields(CellResult)]
         selected = ", ".join(name if name in self._columns else f"{self._column(name)} AS {name}" for name in names)
-        query = f"SELECT {selected} FROM cells"
+        query = f"SELECT {selected}, rowid FROM cells"
         query += " WHERE suite = ?" if suite else ""
         query += f" ORDER BY suite, {self._column('env_name')}, agent, seed, finished_at, rowid"
         latest: dict[tuple[str, str, str, int], CellResult] = {}
         results = []
         for row in self._connection.execute(query, (suite,) if suite else ()):
-            record = dict(zip(names, row, strict=True))
-            for name in _JSON_FIELDS:
-                record[name] = json.loads(record[name])
-            if record["normalized_score"] is None:
-                record["normalized_score"] = float("nan")
-            result = CellResult(**record)
+            result = self._read_row(dict(zip(names, row[:-1], strict=True)), row[-1])
             results.append(result)
             latest[result.key[:4]] = result  # the key holds env_name: variants of one env id stay distinct
         return list(latest.values()) if latest_only else results

@@ -96,9 +96,9 @@ LIMITS = {
     "seeds": 10_000,  # the bootstrap needs tens of runs; 10k is already 1,000x the usual 5-10
     "steps": 10_000_000_000,  # 1e10 env steps: ~15 min per cell at the fastest native vector env
     "num_envs": 65_536,  # vector-env width; per-slot state arrays grow linearly with it
-    "eval_episodes": 1_000_000,
+    "eval_episodes": 2**17,  # one seed block of the seeding rule (runner.SEED_STRIDE): the runner's bound
     "curve_points": 1_000,  # each point is one more evaluation during training
-    "curve_episodes": 1_000_000,
+    "curve_episodes": 2**17,
 }
 _DEFAULTS = {"seeds": 3, "steps": 10_000, "num_envs": 8, "eval_episodes": 100, "curve_points": 5, "curve_episodes": 20}
 
@@ -264,6 +264,11 @@ def _resolve_dataset(entry: OfflineEntry, stream: TextIO) -> DatasetRef:
     except DatasetError as error:
         raise SuiteError(f"{entry.where}: {entry.label}: {error}") from None
     ours = metadata["nlp_envs"]
+    if "behaviour_return" not in ours:  # a NaN in the cell's config could not be stored after its training
+        raise SuiteError(
+            f"{entry.where}: {entry.label}: the dataset's metadata has no nlp_envs.behaviour_return (the behaviour "
+            "policy's reference row); collect it again with `nlp-envs collect`."
+        )
     policy = str(ours.get("behaviour_policy", "unknown"))
     if ours.get("behaviour_policy_sha256"):  # a saved agent: its file name, not its whole path
         policy = Path(policy).name
@@ -575,6 +580,7 @@ class Suite:
                 )
             except KwargsError as error:
                 raise SuiteError(str(error)) from None
+        self._check_sizes(where, [*chosen_envs, *(item.env for item in chosen_offline)])
         try:
             agent_plugins.base.resolve_device(device, "--device")
         except ValueError as error:
@@ -586,6 +592,32 @@ class Suite:
             for name in item.agents:
                 if name in chosen_agents:
                     self.check_agent(name, item.env, device, item)
+
+    def _check_sizes(self, where: str, envs: list[EnvEntry]) -> None:
+        """Build each env at the widths its cells use (training slots; one slot per evaluation episode) once.
+
+        An env refuses a width that cannot fit in memory (:class:`nlp_envs.resources.ResourceLimitError`);
+        found here, that is one line before any cell runs instead of a failure of every cell after its training.
+
+        Raises:
+            SuiteError: naming the entry and the suite field that sets the width.
+        """
+        import gymnasium as gym
+
+        from nlp_envs.resources import ResourceLimitError
+
+        episodes = max(self.eval_episodes, self.curve_episodes)
+        field = "eval_episodes" if self.eval_episodes >= self.curve_episodes else "curve_episodes"
+        for entry in envs:
+            env_id = entry.id.split(":", 1)[-1]
+            for key, width, kwargs in (("num_envs", self.num_envs, entry.kwargs), (field, episodes, entry.eval_kwargs)):
+                try:
+                    gym.make_vec(env_id, num_envs=width, vectorization_mode="vector_entry_point", **kwargs).close()
+                except ResourceLimitError as error:
+                    raise SuiteError(
+                        f"{where}: {key} = {width:,} for env {entry.name!r} (one slot per "
+                        f"{'training env' if key == 'num_envs' else 'episode'}): {error}"
+                    ) from None
 
     def check_agent(self, name: str, env: EnvEntry, device: str = "auto", offline: OfflineEntry | None = None) -> None:
         """Check agent ``name``'s hyper-parameters once, without running a cell.
@@ -710,6 +742,8 @@ def load_suite(name_or_path: str) -> Suite:
             f"known keys: {sorted(_SUITE_KEYS | {'envs', 'agents', 'offline'})}."
         )
     name = _string(where, "name", data.get("name", path.stem))
+    if not name.strip():  # it keys every stored cell: an empty one would fail each cell after its training
+        raise SuiteError(f"{where}: name must be a non-empty string, got {name!r}.")
     sizes = {key: _bounded_int(where, key, data.get(key, default)) for key, default in _DEFAULTS.items()}
     files = _DataFiles(path.parent, builtin_data_names())
     offline_tables = data.get("offline")

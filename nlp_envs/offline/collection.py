@@ -173,7 +173,7 @@ def collect(
         **kwargs,
     )
     try:
-        base, described = _behaviour_policy(env_id, policy, env)
+        base, described = _behaviour_policy(env_id, policy, kwargs)
         logs = _play(env, EpsilonPolicy(base, epsilon, np.random.default_rng(seed)), episodes, seed, progress)
     finally:
         env.close()
@@ -327,8 +327,15 @@ def _is_agent_file(env_id: str, policy: str | os.PathLike[str]) -> bool:
     return policy not in reference_policies(env_id) and (os.sep in policy or Path(policy).is_file())
 
 
-def _behaviour_policy(env_id: str, policy: str | os.PathLike[str], env: Any) -> tuple[Policy, dict[str, Any]]:
-    """The policy as ``policy(observations, env)`` and its description for the metadata."""
+def _behaviour_policy(
+    env_id: str, policy: str | os.PathLike[str], env_kwargs: dict[str, Any]
+) -> tuple[Policy, dict[str, Any]]:
+    """The policy as ``policy(observations, env)`` and its description for the metadata.
+
+    A saved agent is loaded on a one-slot env of ``env_id`` with ``env_kwargs`` in the default
+    (NEXT_STEP) autoreset: most agents refuse the DISABLED env that collection steps, and acting
+    needs only the spaces (the policy reads the masks of the env it is called with).
+    """
     if not isinstance(policy, (str, os.PathLike)):
         raise ValueError(
             "collect: policy must be a reference-policy name or the path of a saved agent, "
@@ -351,7 +358,8 @@ def _behaviour_policy(env_id: str, policy: str | os.PathLike[str], env: Any) -> 
     import nlp_agents
     from nlp_envs.leaderboard.suites import file_sha256
 
-    agent = nlp_agents.load(path, env)
+    shell = gym.make_vec(env_id, num_envs=1, vectorization_mode="vector_entry_point", **env_kwargs)
+    agent = nlp_agents.load(path, shell)
     return agent_policy(agent), {"behaviour_policy": str(path), "behaviour_policy_sha256": file_sha256(path)}
 
 

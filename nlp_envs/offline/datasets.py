@@ -104,6 +104,11 @@ def dataset_metadata(dataset: str | os.PathLike[str]) -> dict[str, Any]:
             f"dataset {name!r} was not made by nlp-envs (its metadata has no {METADATA_KEY!r} record), so its env, "
             "masks and reference scores are unknown; collect one with `nlp-envs collect`."
         )
+    problem = _record_problem(ours)
+    if problem is not None:
+        raise DatasetError(
+            f"dataset {name!r} is corrupt: in {folder / 'metadata.json'}, {METADATA_KEY}.{problem}; collect it again."
+        )
     try:
         gym.spec(ours["env_id"])
     except gym.error.Error:
@@ -112,6 +117,35 @@ def dataset_metadata(dataset: str | os.PathLike[str]) -> dict[str, Any]:
             "plugin that provides it (`nlp-envs envs` lists the registered ids)."
         ) from None
     return metadata
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def _is_count(value: Any, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+# The fields of the nlp-envs record that readers use, each with its check and what it must be (a
+# field may be absent: files of other writers; where present, a wrong type is corruption, never guessed).
+_RECORD_CHECKS: dict[str, tuple[Any, str]] = {
+    "env_kwargs": (lambda value: value is None or isinstance(value, dict), "an object of env keyword arguments"),
+    "episodes": (lambda value: _is_count(value, 1), "an integer >= 1"),
+    "eval_episodes": (lambda value: _is_count(value, 1), "an integer >= 1"),
+    "eval_seed": (lambda value: _is_count(value, 0), "an integer >= 0"),
+    "epsilon": (lambda value: value is None or (_is_number(value) and 0 <= value <= 1), "a number from 0 to 1"),
+    "behaviour_return": (_is_number, "a finite number"),
+    "behaviour_normalized_score": (lambda value: value is None or _is_number(value), "a finite number or null"),
+}
+
+
+def _record_problem(ours: dict[str, Any]) -> str | None:
+    """What is wrong with the nlp-envs record's fields (``"episodes is '20', expected ..."``); None if nothing."""
+    for key, (check, expected) in _RECORD_CHECKS.items():
+        if key in ours and not check(ours[key]):
+            return f"{key} is {ours[key]!r}, expected {expected}"
+    return None
 
 
 def load_transitions(dataset: str | os.PathLike[str]) -> Transitions:
