@@ -667,7 +667,11 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         **task_kwargs: Any,
     ) -> None:
         self._check_render_mode(render_mode)
-        mode = parse_autoreset_mode(self.core_class.env_id, autoreset_mode)  # before the task loads its data
+        # Checked before the task loads its data.
+        mode = parse_autoreset_mode(self.core_class.env_id, autoreset_mode)
+        info_text = bool(check_bool(self.core_class.env_id, "info_text", info_text))
+        if max_episode_steps is not None:
+            max_episode_steps = check_int(self.core_class.env_id, "max_episode_steps", max_episode_steps, 1)
         self.core = self.core_class(num_envs=num_envs, **task_kwargs)
         self.num_envs = self.core.num_envs
         self.render_mode = render_mode

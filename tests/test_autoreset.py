@@ -566,3 +566,31 @@ def test_final_observations_are_the_callers_own(env_id: str, rng: np.random.Gene
     assert kept, "no episode ended: the run is too short"
     for row, value in kept:
         np.testing.assert_array_equal(row, value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_episode_steps": True}, r"max_episode_steps must be an integer >= 1, got True"),  # was a limit of 1
+        ({"max_episode_steps": 1.5}, r"max_episode_steps must be an integer >= 1, got 1.5"),  # ended after 2 steps
+        ({"max_episode_steps": "2"}, r"max_episode_steps must be an integer >= 1, got '2'"),  # a bare TypeError
+        ({"max_episode_steps": 0}, r"max_episode_steps must be an integer >= 1, got 0"),
+        ({"info_text": "no"}, r"info_text must be True or False, got 'no'"),  # was taken as True
+        ({"info_text": 1}, r"info_text must be True or False, got 1"),
+    ],
+)
+def test_vector_env_arguments_are_checked_by_name(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CountingVectorEnv(2, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=2, vectorization_mode="vector_entry_point", **kwargs)
+
+
+def test_vector_env_takes_numpy_integers_and_bools() -> None:
+    env = CountingVectorEnv(3, max_episode_steps=np.int64(2), info_text=np.bool_(False))
+    env.reset(seed=0)
+    env.step(np.zeros(3, dtype=np.int64))
+    _, _, terminated, truncated, _ = env.step(np.zeros(3, dtype=np.int64))
+    # Slot 0 terminates at step 2; the limit of 2 truncates every slot then (as Gymnasium's TimeLimit does).
+    assert terminated.tolist() == [True, False, False] and truncated.tolist() == [True, True, True]
+    assert env.info_text is False
