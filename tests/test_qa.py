@@ -688,3 +688,13 @@ def test_a_suite_hashes_the_pairs_file_and_keeps_builtin_names(faq_rows, tmp_pat
     faq.write_text(faq.read_text(encoding="utf-8") + "What is new?,Nothing much.\n", encoding="utf-8")
     after, _ = load_suite(str(suite)).cells()
     assert after.key != before.key
+
+
+def test_a_pairs_file_edited_within_one_process_is_read_again(faq_rows, cache: Path, tmp_path) -> None:
+    """The process cache is keyed by the file's stamp too: a notebook that edits its FAQ gets the new pairs."""
+    faq = write_csv(tmp_path / "faq.csv", faq_rows)
+    before = load_pairs(str(faq))
+    assert load_pairs(str(faq)) is before  # unchanged: served from the process cache
+    write_csv(faq, [*faq_rows, {"question": "Is this question new?", "answer": "Brand new."}])
+    after = load_pairs(str(faq))  # no cache_clear(): was the old pairs, keyed by the path alone
+    assert "Is this question new?" in after.train.questions + after.test.questions

@@ -538,3 +538,15 @@ def test_dqn_reaches_0_9_on_the_easy_preset() -> None:
     agent = nlp_agents.make("dqn", env, seed=0, device="cpu").learn(30_000)
     result = nlp_envs.evaluate(EASY, agent, episodes=500, seed=0, env_kwargs={"split": "test"})
     assert result.normalized_score >= 0.9, result.normalized_score
+
+
+def test_judgments_edited_within_one_process_are_read_again(tmp_path: Path, letor: tuple[Path, Path]) -> None:
+    """The process cache is keyed by the files' stamps too: a notebook that edits its judgments gets the new ones."""
+    judgments, features = letor
+    kwargs = {"judgments": str(judgments), "features": str(features), "num_candidates": 3, "split": "all"}
+    before = gym.make(ENV_ID, **kwargs).unwrapped.core.data
+    assert before.num_queries == 30
+    rows = [{"query": f"new{q}", "document": f"d{d}", "relevance": d % 3} for q in range(4) for d in range(5)]
+    write_table(judgments, rows)
+    after = gym.make(ENV_ID, **kwargs).unwrapped.core.data  # was the old 30 queries, keyed by the paths alone
+    assert after.num_queries == 4

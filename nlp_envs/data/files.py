@@ -10,7 +10,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from nlp_envs.data.text import tokenize
 
@@ -32,7 +32,28 @@ def file_stamp(value: Any) -> tuple[int, int, int] | None:
     return (found.st_ino, found.st_size, found.st_mtime_ns) if stat.S_ISREG(found.st_mode) else None
 
 
-def file_cache(maxsize: int) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+class FileCached(Generic[_P, _R]):
+    """A function cached by :func:`file_cache`: called as the function, with ``cache_clear()`` as lru_cache's."""
+
+    def __init__(self, function: Callable[_P, _R], maxsize: int) -> None:
+        functools.update_wrapper(self, function)
+        self._cached = functools.lru_cache(maxsize=maxsize)(self._call)
+        self._function = function
+
+    def _call(self, stamps: tuple[Any, ...], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> _R:
+        return self._function(*args, **dict(kwargs))
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """The function's result, cached by its arguments and the stamps of the files they name."""
+        stamps = tuple(file_stamp(value) for value in (*args, *kwargs.values()))
+        return self._cached(stamps, args, tuple(sorted(kwargs.items())))
+
+    def cache_clear(self) -> None:
+        """Forget every cached result."""
+        self._cached.cache_clear()
+
+
+def file_cache(maxsize: int) -> Callable[[Callable[_P, _R]], FileCached[_P, _R]]:
     """``functools.lru_cache`` whose key also holds the :func:`file_stamp` of every argument naming a file.
 
     Loaders and the tables built from them are cached per process by the data's name or path; keyed
@@ -41,17 +62,8 @@ def file_cache(maxsize: int) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     edited file a new key, at the cost of one ``stat`` per call.
     """
 
-    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
-        @functools.lru_cache(maxsize=maxsize)
-        def cached(stamps: tuple[Any, ...], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> _R:
-            return function(*args, **dict(kwargs))
-
-        @functools.wraps(function)
-        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            stamps = tuple(file_stamp(value) for value in (*args, *kwargs.values()))
-            return cached(stamps, args, tuple(sorted(kwargs.items())))
-
-        return wrapper
+    def decorate(function: Callable[_P, _R]) -> FileCached[_P, _R]:
+        return FileCached(function, maxsize)
 
     return decorate
 

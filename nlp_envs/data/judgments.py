@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_envs.data.files import DataFileError, JSONProblem, parse_json, read_table
+from nlp_envs.data.files import DataFileError, JSONProblem, file_cache, parse_json, read_table
 from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
 from nlp_envs.data.simulator import BAYES_PRIOR, FACTOR_BOUND, _percentile
 
@@ -219,7 +219,7 @@ def _number(value: str, path: Path, what: str, row: int, column: str) -> float:
     return number
 
 
-@lru_cache(maxsize=4)
+@file_cache(maxsize=4)
 def file_judgments(judgments: str, features: str) -> Judgments:
     """A user's own judgments and per-document features, LETOR-style, checked.
 

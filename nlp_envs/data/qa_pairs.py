@@ -23,7 +23,6 @@ import hashlib
 import importlib.metadata
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from nlp_envs.data import CHATTERBOT, CHITCHAT, DatasetInfo
 # The corpus cache's folder, warning and checks serve this cache too (one cache, one set of rules).
 from nlp_envs.data.corpus import _BadCache, _expect_array, cache_dir, read_cached
 from nlp_envs.data.documents import chatterbot_topic_files
-from nlp_envs.data.files import DataFileError, read_table
+from nlp_envs.data.files import DataFileError, file_cache, read_table
 from nlp_envs.data.text import Vocabulary, in_test_split, tokenize
 from nlp_envs.language_model import ppmi_vectors
 
@@ -227,7 +226,7 @@ def _file_rows(path: Path, question_column: str, answer_column: str) -> list[Row
     return rows
 
 
-@lru_cache(maxsize=8)
+@file_cache(maxsize=8)
 def load_pairs(name_or_path: str, question_column: str = "question", answer_column: str = "answer") -> QAPairs:
     """The pairs of ``"chitchat"``, ``"chatterbot"``, ``"both"`` or a user ``.csv``/``.jsonl`` file, split.
 
