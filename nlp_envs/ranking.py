@@ -35,6 +35,9 @@ _NOISE_BOUND = 8.6
 # still earns (the gain until it is placed, then 0), whether the pair is relevant (1.0 or 0.0,
 # precision at 1), the relevance, and (with a hint) the relevance scaled to [0, 1].
 _GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
+# The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
+# Python float (which it converts at every call), and the products are the same.
+_MINUS_TWO, _TWO_PI = np.array(-2.0), np.array(2.0 * np.pi)
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -287,14 +290,17 @@ class RankingCore(TaskCore):
         gain = values[_GAIN]
         gain.sort(axis=1)
         ideal = gain[:, ::-1][:, : self.positions] * self._discounts
-        self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
-        self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
+        if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
+            self.ideal[at] = np.add.reduce(ideal, axis=1)[:, None]
+        else:
+            self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
+            self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
 
         self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width:])
-            noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :m])) * np.cos(2.0 * np.pi * uniform[:, m:])
+            noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :m])) * np.cos(_TWO_PI * uniform[:, m:])
             hint = values[_SCALED] + self.hint * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
@@ -361,9 +367,14 @@ class RankingCore(TaskCore):
         # above _TINY, so it divides unchanged.
         ideal = np.maximum(self.ideal[at], _TINY)
         total = np.add.reduce(dcg, axis=1)  # the sum method's values, without its Python layer
+        ndcg = total / ideal[:, 0]
+        if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: the same sums (see begin)
+            ndcg_at_5 = ndcg.copy()
+        else:
+            ndcg_at_5 = np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1]
         return {
-            "ndcg": total / ideal[:, 0],
-            "ndcg_at_5": np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1],
+            "ndcg": ndcg,
+            "ndcg_at_5": ndcg_at_5,
             "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.

@@ -144,6 +144,26 @@ def test_every_reward_and_metric_of_random_play_equals_its_definition(rng: np.ra
         assert (placed.sum(axis=1) < 4).any()  # some positions were wasted
 
 
+@pytest.mark.parametrize("positions", [3, 5, 6, 8])
+def test_ideal_dcg_and_ndcg_at_both_cutoffs_equal_their_sums_exactly(positions: int, rng: np.random.Generator) -> None:
+    """Lists of at most 5 positions (one sum serves both cutoffs) and longer ones: the same values, bit for bit."""
+    core = RankingCore(5, num_candidates=8, positions=positions)
+    slots, rows = np.arange(5), np.arange(5)[:, None]
+    for episode in range(10):
+        core.begin(slots, np.arange(5, dtype=np.uint64) + np.uint64(7 * episode))
+        orders = np.stack([rng.permutation(8)[:positions] for _ in range(5)])
+        for t in range(positions):
+            core.advance(orders[:, t])
+        terms = gains(-np.sort(-core.relevance, axis=1))[:, :positions] * discounts(positions)
+        ideal = np.column_stack([terms.sum(axis=1), terms[:, :5].sum(axis=1)])
+        np.testing.assert_array_equal(core.ideal, ideal)
+        dcg = gains(core.relevance[rows, orders]) * discounts(positions)
+        metrics = core.metrics(slots)
+        np.testing.assert_array_equal(metrics["ndcg"], dcg.sum(axis=1) / ideal[:, 0])
+        np.testing.assert_array_equal(metrics["ndcg_at_5"], dcg[:, :5].sum(axis=1) / ideal[:, 1])
+        assert metrics["ndcg_at_5"] is not metrics["ndcg"]
+
+
 @pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
 def test_oracle_is_optimal_against_brute_force_over_all_orderings(candidates: int, positions: int) -> None:
     env = make_vec(ENV_ID, 6, num_candidates=candidates, positions=positions)
