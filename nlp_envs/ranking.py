@@ -38,6 +38,9 @@ _GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
 # The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO, _TWO_PI = np.array(-2.0), np.array(2.0 * np.pi)
+# At most this many endings of a position's line (relevance and DCG increment) are kept per core:
+# MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
+_ENDINGS_KEPT = 4096
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -173,6 +176,9 @@ class RankingCore(TaskCore):
         self._candidate_labels = [f"  [{j}] " for j in range(m)]
         self._position_labels = [f"{position + 1:3d}. " for position in range(k)]
         self._wasted_lines = [f"{label}(wasted: an already placed candidate)" for label in self._position_labels]
+        # The ending of a position's line by (relevance, position): a function of the two (the gain is
+        # one of the relevance), formatted once instead of at every step (see text).
+        self._endings: dict[tuple[float, int], str] = {}
 
         self.query_size = 1 + data.query_features.shape[1]
         self.candidate_size = (
@@ -402,10 +408,15 @@ class RankingCore(TaskCore):
                 if candidate < 0:
                     lines.append(self._wasted_lines[position])
                     continue
-                lines.append(
-                    f"{self._position_labels[position]}{text.titles[candidate]} (relevance "
-                    f"{text.relevance[candidate]:g}, DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
-                )
+                relevance = text.relevance[candidate]
+                ending = self._endings.get((relevance, position)) if relevance else None
+                if ending is None:  # -0.0 and 0.0 are one key but print apart ("-0", "0"): zeros are not kept
+                    ending = (
+                        f" (relevance {relevance:g}, DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
+                    )
+                    if relevance and len(self._endings) < _ENDINGS_KEPT:
+                        self._endings[relevance, position] = ending
+                lines.append(self._position_labels[position] + text.titles[candidate] + ending)
                 del text.left[candidate]
                 text.to_place = None
             text.ranked, text.filled = "\n".join(lines), t

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nlp_envs
+import nlp_envs.ranking
 from nlp_envs.core import InvalidActionError
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
@@ -279,6 +280,38 @@ def test_text_grown_step_by_step_equals_the_text_made_from_the_state(
             assert info["text"] == text_from_scratch(core, 0)
             _, info = env.reset()
     assert wasted > 0
+
+
+def test_line_endings_kept_across_episodes_print_as_made_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    """Endings kept by (relevance, position): -0 and 0 print apart; past the limit, lines are formatted afresh."""
+    monkeypatch.setattr(nlp_envs.ranking, "_ENDINGS_KEPT", 5)
+    relevance = ["-0", "0", "0.5", "1", "2.25", "3", "0", "-0"]
+    judgments = [
+        {"query": f"q{q}", "document": f"d{d}", "relevance": relevance[(q + d) % 8]}
+        for q in range(10)
+        for d in range(8)
+    ]
+    features = [{"document": f"d{d}", "f": d} for d in range(8)]
+    env = gym.make(
+        ENV_ID,
+        num_candidates=8,
+        split="all",
+        judgments=str(write_table(tmp_path / "qrels.csv", judgments)),
+        features=str(write_table(tmp_path / "features.csv", features)),
+    )
+    core: RankingCore = env.unwrapped.core
+    _, info = env.reset(seed=2)
+    shown = ""
+    for _ in range(200):
+        _, _, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+        assert info["text"] == text_from_scratch(core, 0)
+        shown += info["text"]
+        if terminated or truncated:
+            _, info = env.reset()
+    assert "(relevance -0," in shown and "(relevance 0," in shown and "(relevance 2.25," in shown
+    assert len(core._endings) == 5
 
 
 def test_a_step_past_the_end_changes_nothing() -> None:
