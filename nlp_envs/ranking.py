@@ -27,7 +27,9 @@ from nlp_envs.policies import random_policy
 NDCG_CUTOFF = 5  # the second NDCG cutoff reported (NDCG@5)
 _HINT_STREAM = 1 << 20  # counters of the relevance hint's draws, apart from the candidate draws
 _LARGEST_HASH = np.iinfo(np.uint64).max
-_TINY = 1e-300  # below any positive ideal DCG: the divisor of a query whose ideal DCG is 0
+# Below any positive ideal DCG: the divisor of a query whose ideal DCG is 0 (a 0-d array, which
+# numpy takes at less cost than a Python float).
+_TINY = np.array(1e-300)
 # The largest magnitude of the hint's Gaussian noise: sqrt(-2 log(2**-53)) = 8.57.. for the
 # largest uniform draw below 1, times a cosine.
 _NOISE_BOUND = 8.6
@@ -156,11 +158,14 @@ class RankingCore(TaskCore):
         self.num_candidates, self.positions = m, k
         self.max_steps = k + 1  # episodes end by termination after k positions; the limit never cuts one
         self.hint = None if relevance_hint is None else float(relevance_hint)
+        self._hint_scale = np.array(0.0 if self.hint is None else self.hint)  # a 0-d array (see _MINUS_TWO)
         low, high = data.relevance_range
         # Each pair's relevance scaled to [0, 1]: the hint before its noise.
         self._scaled_relevance = (data.relevance - float(low)) / max(float(high - low), 1e-12)
         self._counts = np.diff(data.offsets)  # judged documents per query
         self._pool_width = int(self._counts[queries].max())
+        # Per query: its number of judged documents and its first pair (one gather per begin for both).
+        self._spans = np.stack([self._counts, data.offsets[:-1]], axis=1)
         self._pool_columns = np.arange(self._pool_width)
         # The counters of an episode's hashes: one per pool column, then two per candidate for the
         # hint's noise, all hashed in one call.
@@ -283,8 +288,9 @@ class RankingCore(TaskCore):
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = hashed[:, :width]
-        np.putmask(pool, self._pool_columns >= self._counts[query][:, None], _LARGEST_HASH)
-        pairs = self.data.offsets[query][:, None] + pool.argsort(axis=1, kind="stable")[:, :m]
+        spans = self._spans.take(query, axis=0)
+        np.putmask(pool, self._pool_columns >= spans[:, :1], _LARGEST_HASH)
+        pairs = spans[:, 1:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
         self._values[:, at, 1:] = values[:_SCALED]
@@ -312,7 +318,7 @@ class RankingCore(TaskCore):
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width:])
             noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :m])) * np.cos(_TWO_PI * uniform[:, m:])
-            hint = values[_SCALED] + self.hint * noise
+            hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
             blocks[:, :, -2] = hint
@@ -387,8 +393,8 @@ class RankingCore(TaskCore):
             "ndcg_at_5": ndcg_at_5,
             "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
-            # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - np.add.reduce(order >= 0, axis=1),
+            # Each position below t that was not wasted placed one candidate (placed flags never clear).
+            "wasted_positions": self.t[at] - np.add.reduce(self.placed[at], axis=1),
         }
 
     def text(self, slot: int) -> str:
