@@ -248,13 +248,8 @@ class RankingCore(TaskCore):
         # Slot i's candidate j is entry i * (M + 1) + 1 + j, so that order's -1 (a wasted or unfilled
         # position) reads the slot's column of zeros: no gain, not relevant.
         self._cells = np.arange(n) * (m + 1) + 1
-        # By such an entry: the entry of the candidate's placed flag in placed (i * M + j; placed stays
-        # contiguous, which its whole-batch operations need at scale) and in obs. Column 0 of a slot
-        # is never read. A gather from these costs a step less than arithmetic on the actions.
-        flags = np.zeros((2, n, m + 1), dtype=np.int64)
-        flags[0, :, 1:] = np.arange(n * m).reshape(n, m)
-        flags[1, :, 1:] = (np.arange(n) * size)[:, None] + placed_columns
-        self._placed_cells, self._flag_cells = flags.reshape(2, -1)
+        self._placed_cells = np.arange(n) * m  # slot i's placed flag j is entry i * M + j of placed
+        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # and of obs
         self._order_cells = np.arange(n) * k
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
         # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
@@ -329,7 +324,7 @@ class RankingCore(TaskCore):
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        flags = self._placed_cells[cells]
+        flags = self._placed_cells + actions
         placed = self._placed_flat[flags]
         fresh = live > placed  # live and not placed yet
         # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
@@ -339,7 +334,7 @@ class RankingCore(TaskCore):
         self._left_flat[cells] = 0.0
         placed = placed | live  # the fresh ones become placed, every other flag stays as it was
         self._placed_flat[flags] = placed
-        self._obs_flat[self._flag_cells[cells]] = placed.astype(np.float32)  # a bool scatter into obs costs more
+        self._obs_flat[self._flag_cells[flags]] = placed.astype(np.float32)  # a bool scatter into obs costs more
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
@@ -394,8 +389,8 @@ class RankingCore(TaskCore):
             "ndcg_at_5": ndcg_at_5,
             "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
-            # Each position below t that was not wasted placed one candidate (placed flags never clear).
-            "wasted_positions": self.t[at] - np.add.reduce(self.placed[at], axis=1),
+            # Positions are filled in order and only below t: the others below t were wasted.
+            "wasted_positions": self.t[at] - np.add.reduce(order >= 0, axis=1),
         }
 
     def text(self, slot: int) -> str:
