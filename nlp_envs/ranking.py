@@ -224,13 +224,12 @@ class RankingCore(TaskCore):
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
-        # Per slot and candidate: the rows of _pair_values but the hint's (column 0 of each slot holds
-        # zeros, see _cells).
-        self._values = np.zeros((_SCALED, n, m + 1))
+        # Per slot and candidate: the rows of _pair_values but the hint's.
+        self._values = np.zeros((_SCALED, n, m))
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         self.placed = np.zeros((n, m), dtype=bool)
-        self.gain, self.relevance = self._values[_GAIN, :, 1:], self._values[_RELEVANCE, :, 1:]
+        self.gain, self.relevance = self._values[_GAIN], self._values[_RELEVANCE]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
@@ -238,18 +237,17 @@ class RankingCore(TaskCore):
         self.ideal = np.ones((n, 2))  # IDCG at K and at min(5, K)
         self.obs = np.zeros((n, size), dtype=np.float32)
         self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)  # a view
-        # A step reads and writes one entry per slot of these (n, M + 1), (n, K) and observation
-        # arrays: through flat views of the same arrays (not other state) and flat indices, each a
-        # single 1-d gather or scatter, a fraction of the cost of 2-d fancy indexing.
+        # A step reads and writes one entry per slot of these (n, M), (n, K) and observation arrays:
+        # through flat views of the same arrays (not other state) and flat indices, each a single 1-d
+        # gather or scatter, a fraction of the cost of 2-d fancy indexing.
         self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
         self._placed_flat = self.placed.reshape(-1)
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
-        # Slot i's candidate j is entry i * (M + 1) + 1 + j, so that order's -1 (a wasted or unfilled
-        # position) reads the slot's column of zeros: no gain, not relevant.
-        self._cells = np.arange(n) * (m + 1) + 1
-        self._placed_cells = np.arange(n) * m  # slot i's placed flag j is entry i * M + j of placed
-        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # and of obs
+        # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gains and
+        # its placed flag), and of this table of its placed flag's entry in obs.
+        self._cells = np.arange(n) * m
+        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()
         self._order_cells = np.arange(n) * k
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
         # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
@@ -288,7 +286,7 @@ class RankingCore(TaskCore):
         pairs = spans[:, 1:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
-        self._values[:, at, 1:] = values[:_SCALED]
+        self._values[:, at] = values[:_SCALED]
         self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents[pairs]
         self.placed[at] = False
         self.order[at] = -1
@@ -324,8 +322,7 @@ class RankingCore(TaskCore):
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        flags = self._placed_cells + actions
-        placed = self._placed_flat[flags]
+        placed = self._placed_flat[cells]
         fresh = live > placed  # live and not placed yet
         # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
         # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
@@ -333,8 +330,8 @@ class RankingCore(TaskCore):
         rewards = self._left_flat[cells] / self._divisors[t]
         self._left_flat[cells] = 0.0
         placed = placed | live  # the fresh ones become placed, every other flag stays as it was
-        self._placed_flat[flags] = placed
-        self._obs_flat[self._flag_cells[flags]] = placed.astype(np.float32)  # a bool scatter into obs costs more
+        self._placed_flat[cells] = placed
+        self._obs_flat[self._flag_cells[cells]] = placed.astype(np.float32)  # a bool scatter into obs costs more
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
@@ -370,10 +367,12 @@ class RankingCore(TaskCore):
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
         at = slot_index(slots)
         order = self.order[at]
-        # The candidate at each position; a wasted or unfilled position (-1) reads the slot's column
-        # of zeros: no gain (so the discounted gains are the DCG terms) and not relevant.
+        # The candidate at each position; a wasted or unfilled position (-1) reads another entry,
+        # which the mask of the filled positions zeroes: no gain (so the discounted gains are the DCG
+        # terms, a gain times 1.0 or 0.0 being exactly itself or 0.0) and not relevant.
+        filled = order >= 0
         cells = self._cells[at, None] + order
-        dcg = self._gain_flat[cells] * self._discounts
+        dcg = self._gain_flat[cells] * filled * self._discounts
         # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
@@ -387,10 +386,10 @@ class RankingCore(TaskCore):
         return {
             "ndcg": ndcg,
             "ndcg_at_5": ndcg_at_5,
-            "precision_at_1": self._relevant_flat[cells[:, 0]],
+            "precision_at_1": self._relevant_flat[cells[:, 0]] * filled[:, 0],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - np.add.reduce(order >= 0, axis=1),
+            "wasted_positions": self.t[at] - np.add.reduce(filled, axis=1),
         }
 
     def text(self, slot: int) -> str:

@@ -165,6 +165,23 @@ def test_ideal_dcg_and_ndcg_at_both_cutoffs_equal_their_sums_exactly(positions: 
         assert metrics["ndcg_at_5"] is not metrics["ndcg"]
 
 
+def test_metrics_of_unfilled_and_wasted_positions_read_no_other_candidate() -> None:
+    """Before any step and with a wasted position, the metrics count only the filled positions' candidates."""
+    core = RankingCore(3, num_candidates=5, positions=4)
+    slots = np.arange(3)
+    core.begin(slots, np.array([11, 12, 13], dtype=np.uint64))
+    metrics = core.metrics(slots)
+    for key in ("ndcg", "ndcg_at_5", "precision_at_1", "dcg", "wasted_positions"):
+        np.testing.assert_array_equal(metrics[key], 0)
+    core.advance(np.array([4, 0, 2]))
+    core.advance(np.array([4, 1, 2]))  # slots 0 and 2 waste their second position
+    metrics = core.metrics(slots)
+    first, second = core.gain[slots, [4, 0, 2]], np.array([0.0, core.gain[1, 1], 0.0])
+    np.testing.assert_array_equal(metrics["dcg"], first * discounts(4)[0] + second * discounts(4)[1])
+    np.testing.assert_array_equal(metrics["precision_at_1"], core.relevance[slots, [4, 0, 2]] >= 4)
+    np.testing.assert_array_equal(metrics["wasted_positions"], [1, 0, 1])
+
+
 @pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
 def test_oracle_is_optimal_against_brute_force_over_all_orderings(candidates: int, positions: int) -> None:
     env = make_vec(ENV_ID, 6, num_candidates=candidates, positions=positions)
