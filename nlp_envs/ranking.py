@@ -27,7 +27,9 @@ from nlp_envs.policies import random_policy
 NDCG_CUTOFF = 5  # the second NDCG cutoff reported (NDCG@5)
 _HINT_STREAM = 1 << 20  # counters of the relevance hint's draws, apart from the candidate draws
 _LARGEST_HASH = np.iinfo(np.uint64).max
-_TINY = 1e-300  # below any positive ideal DCG: the divisor of a query whose ideal DCG is 0
+# Below any positive ideal DCG: the divisor of a query whose ideal DCG is 0 (a 0-d array, which
+# numpy takes at less cost than a Python float).
+_TINY = np.array(1e-300)
 # The largest magnitude of the hint's Gaussian noise: sqrt(-2 log(2**-53)) = 8.57.. for the
 # largest uniform draw below 1, times a cosine.
 _NOISE_BOUND = 8.6
@@ -35,6 +37,12 @@ _NOISE_BOUND = 8.6
 # still earns (the gain until it is placed, then 0), whether the pair is relevant (1.0 or 0.0,
 # precision at 1), the relevance, and (with a hint) the relevance scaled to [0, 1].
 _GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
+# The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
+# Python float (which it converts at every call), and the products are the same.
+_MINUS_TWO, _TWO_PI = np.array(-2.0), np.array(2.0 * np.pi)
+# At most this many endings of a position's line (relevance and DCG increment) are kept per core:
+# MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
+_ENDINGS_KEPT = 4096
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -150,11 +158,14 @@ class RankingCore(TaskCore):
         self.num_candidates, self.positions = m, k
         self.max_steps = k + 1  # episodes end by termination after k positions; the limit never cuts one
         self.hint = None if relevance_hint is None else float(relevance_hint)
+        self._hint_scale = np.array(0.0 if self.hint is None else self.hint)  # a 0-d array (see _MINUS_TWO)
         low, high = data.relevance_range
         # Each pair's relevance scaled to [0, 1]: the hint before its noise.
         self._scaled_relevance = (data.relevance - float(low)) / max(float(high - low), 1e-12)
         self._counts = np.diff(data.offsets)  # judged documents per query
         self._pool_width = int(self._counts[queries].max())
+        # Per query: its number of judged documents and its first pair (one gather per begin for both).
+        self._spans = np.stack([self._counts, data.offsets[:-1]], axis=1)
         self._pool_columns = np.arange(self._pool_width)
         # The counters of an episode's hashes: one per pool column, then two per candidate for the
         # hint's noise, all hashed in one call.
@@ -170,6 +181,9 @@ class RankingCore(TaskCore):
         self._candidate_labels = [f"  [{j}] " for j in range(m)]
         self._position_labels = [f"{position + 1:3d}. " for position in range(k)]
         self._wasted_lines = [f"{label}(wasted: an already placed candidate)" for label in self._position_labels]
+        # The ending of a position's line by (relevance, position): a function of the two (the gain is
+        # one of the relevance), formatted once instead of at every step (see text).
+        self._endings: dict[tuple[float, int], str] = {}
 
         self.query_size = 1 + data.query_features.shape[1]
         self.candidate_size = (
@@ -210,13 +224,12 @@ class RankingCore(TaskCore):
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
-        # Per slot and candidate: the rows of _pair_values but the hint's (column 0 of each slot holds
-        # zeros, see _cells).
-        self._values = np.zeros((_SCALED, n, m + 1))
+        # Per slot and candidate: the rows of _pair_values but the hint's.
+        self._values = np.zeros((_SCALED, n, m))
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         self.placed = np.zeros((n, m), dtype=bool)
-        self.gain, self.relevance = self._values[_GAIN, :, 1:], self._values[_RELEVANCE, :, 1:]
+        self.gain, self.relevance = self._values[_GAIN], self._values[_RELEVANCE]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
@@ -224,18 +237,17 @@ class RankingCore(TaskCore):
         self.ideal = np.ones((n, 2))  # IDCG at K and at min(5, K)
         self.obs = np.zeros((n, size), dtype=np.float32)
         self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)  # a view
-        # A step reads and writes one entry per slot of these (n, M + 1), (n, K) and observation
-        # arrays: through flat views of the same arrays (not other state) and flat indices, each a
-        # single 1-d gather or scatter, a fraction of the cost of 2-d fancy indexing.
+        # A step reads and writes one entry per slot of these (n, M), (n, K) and observation arrays:
+        # through flat views of the same arrays (not other state) and flat indices, each a single 1-d
+        # gather or scatter, a fraction of the cost of 2-d fancy indexing.
         self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
         self._placed_flat = self.placed.reshape(-1)
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
-        # Slot i's candidate j is entry i * (M + 1) + 1 + j, so that order's -1 (a wasted or unfilled
-        # position) reads the slot's column of zeros: no gain, not relevant.
-        self._cells = np.arange(n) * (m + 1) + 1
-        self._placed_cells = np.arange(n) * m  # slot i's placed flag j is entry i * M + j of placed
-        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()  # and of obs
+        # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gains and
+        # its placed flag), and of this table of its placed flag's entry in obs.
+        self._cells = np.arange(n) * m
+        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()
         self._order_cells = np.arange(n) * k
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
         # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
@@ -269,11 +281,12 @@ class RankingCore(TaskCore):
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = hashed[:, :width]
-        np.putmask(pool, self._pool_columns >= self._counts[query][:, None], _LARGEST_HASH)
-        pairs = self.data.offsets[query][:, None] + pool.argsort(axis=1, kind="stable")[:, :m]
+        spans = self._spans.take(query, axis=0)
+        np.putmask(pool, self._pool_columns >= spans[:, :1], _LARGEST_HASH)
+        pairs = spans[:, 1:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
-        self._values[:, at, 1:] = values[:_SCALED]
+        self._values[:, at] = values[:_SCALED]
         self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents[pairs]
         self.placed[at] = False
         self.order[at] = -1
@@ -287,15 +300,18 @@ class RankingCore(TaskCore):
         gain = values[_GAIN]
         gain.sort(axis=1)
         ideal = gain[:, ::-1][:, : self.positions] * self._discounts
-        self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
-        self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
+        if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
+            self.ideal[at] = np.add.reduce(ideal, axis=1)[:, None]
+        else:
+            self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
+            self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
 
         self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width:])
-            noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :m])) * np.cos(2.0 * np.pi * uniform[:, m:])
-            hint = values[_SCALED] + self.hint * noise
+            noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :m])) * np.cos(_TWO_PI * uniform[:, m:])
+            hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
             blocks[:, :, -2] = hint
@@ -306,8 +322,7 @@ class RankingCore(TaskCore):
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        flags = self._placed_cells + actions
-        placed = self._placed_flat[flags]
+        placed = self._placed_flat[cells]
         fresh = live > placed  # live and not placed yet
         # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
         # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
@@ -315,8 +330,8 @@ class RankingCore(TaskCore):
         rewards = self._left_flat[cells] / self._divisors[t]
         self._left_flat[cells] = 0.0
         placed = placed | live  # the fresh ones become placed, every other flag stays as it was
-        self._placed_flat[flags] = placed
-        self._obs_flat[self._flag_cells[flags]] = placed.astype(np.float32)  # a bool scatter into obs costs more
+        self._placed_flat[cells] = placed
+        self._obs_flat[self._flag_cells[cells]] = placed.astype(np.float32)  # a bool scatter into obs costs more
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
@@ -352,22 +367,29 @@ class RankingCore(TaskCore):
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
         at = slot_index(slots)
         order = self.order[at]
-        # The candidate at each position; a wasted or unfilled position (-1) reads the slot's column
-        # of zeros: no gain (so the discounted gains are the DCG terms) and not relevant.
+        # The candidate at each position; a wasted or unfilled position (-1) reads another entry,
+        # which the mask of the filled positions zeroes: no gain (so the discounted gains are the DCG
+        # terms, a gain times 1.0 or 0.0 being exactly itself or 0.0) and not relevant.
+        filled = order >= 0
         cells = self._cells[at, None] + order
-        dcg = self._gain_flat[cells] * self._discounts
+        dcg = self._gain_flat[cells] * filled * self._discounts
         # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
         ideal = np.maximum(self.ideal[at], _TINY)
         total = np.add.reduce(dcg, axis=1)  # the sum method's values, without its Python layer
+        ndcg = total / ideal[:, 0]
+        if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: the same sums (see begin)
+            ndcg_at_5 = ndcg.copy()
+        else:
+            ndcg_at_5 = np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1]
         return {
-            "ndcg": total / ideal[:, 0],
-            "ndcg_at_5": np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1],
-            "precision_at_1": self._relevant_flat[cells[:, 0]],
+            "ndcg": ndcg,
+            "ndcg_at_5": ndcg_at_5,
+            "precision_at_1": self._relevant_flat[cells[:, 0]] * filled[:, 0],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - np.add.reduce(order >= 0, axis=1),
+            "wasted_positions": self.t[at] - np.add.reduce(filled, axis=1),
         }
 
     def text(self, slot: int) -> str:
@@ -391,10 +413,15 @@ class RankingCore(TaskCore):
                 if candidate < 0:
                     lines.append(self._wasted_lines[position])
                     continue
-                lines.append(
-                    f"{self._position_labels[position]}{text.titles[candidate]} (relevance "
-                    f"{text.relevance[candidate]:g}, DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
-                )
+                relevance = text.relevance[candidate]
+                ending = self._endings.get((relevance, position)) if relevance else None
+                if ending is None:  # -0.0 and 0.0 are one key but print apart ("-0", "0"): zeros are not kept
+                    ending = (
+                        f" (relevance {relevance:g}, DCG +{text.gain[candidate] * self._discount_list[position]:.2f})"
+                    )
+                    if relevance and len(self._endings) < _ENDINGS_KEPT:
+                        self._endings[relevance, position] = ending
+                lines.append(self._position_labels[position] + text.titles[candidate] + ending)
                 del text.left[candidate]
                 text.to_place = None
             text.ranked, text.filled = "\n".join(lines), t

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nlp_envs
+import nlp_envs.ranking
 from nlp_envs.core import InvalidActionError
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
@@ -144,6 +145,43 @@ def test_every_reward_and_metric_of_random_play_equals_its_definition(rng: np.ra
         assert (placed.sum(axis=1) < 4).any()  # some positions were wasted
 
 
+@pytest.mark.parametrize("positions", [3, 5, 6, 8])
+def test_ideal_dcg_and_ndcg_at_both_cutoffs_equal_their_sums_exactly(positions: int, rng: np.random.Generator) -> None:
+    """Lists of at most 5 positions (one sum serves both cutoffs) and longer ones: the same values, bit for bit."""
+    core = RankingCore(5, num_candidates=8, positions=positions)
+    slots, rows = np.arange(5), np.arange(5)[:, None]
+    for episode in range(10):
+        core.begin(slots, np.arange(5, dtype=np.uint64) + np.uint64(7 * episode))
+        orders = np.stack([rng.permutation(8)[:positions] for _ in range(5)])
+        for t in range(positions):
+            core.advance(orders[:, t])
+        terms = gains(-np.sort(-core.relevance, axis=1))[:, :positions] * discounts(positions)
+        ideal = np.column_stack([terms.sum(axis=1), terms[:, :5].sum(axis=1)])
+        np.testing.assert_array_equal(core.ideal, ideal)
+        dcg = gains(core.relevance[rows, orders]) * discounts(positions)
+        metrics = core.metrics(slots)
+        np.testing.assert_array_equal(metrics["ndcg"], dcg.sum(axis=1) / ideal[:, 0])
+        np.testing.assert_array_equal(metrics["ndcg_at_5"], dcg[:, :5].sum(axis=1) / ideal[:, 1])
+        assert metrics["ndcg_at_5"] is not metrics["ndcg"]
+
+
+def test_metrics_of_unfilled_and_wasted_positions_read_no_other_candidate() -> None:
+    """Before any step and with a wasted position, the metrics count only the filled positions' candidates."""
+    core = RankingCore(3, num_candidates=5, positions=4)
+    slots = np.arange(3)
+    core.begin(slots, np.array([11, 12, 13], dtype=np.uint64))
+    metrics = core.metrics(slots)
+    for key in ("ndcg", "ndcg_at_5", "precision_at_1", "dcg", "wasted_positions"):
+        np.testing.assert_array_equal(metrics[key], 0)
+    core.advance(np.array([4, 0, 2]))
+    core.advance(np.array([4, 1, 2]))  # slots 0 and 2 waste their second position
+    metrics = core.metrics(slots)
+    first, second = core.gain[slots, [4, 0, 2]], np.array([0.0, core.gain[1, 1], 0.0])
+    np.testing.assert_array_equal(metrics["dcg"], first * discounts(4)[0] + second * discounts(4)[1])
+    np.testing.assert_array_equal(metrics["precision_at_1"], core.relevance[slots, [4, 0, 2]] >= 4)
+    np.testing.assert_array_equal(metrics["wasted_positions"], [1, 0, 1])
+
+
 @pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
 def test_oracle_is_optimal_against_brute_force_over_all_orderings(candidates: int, positions: int) -> None:
     env = make_vec(ENV_ID, 6, num_candidates=candidates, positions=positions)
@@ -259,6 +297,38 @@ def test_text_grown_step_by_step_equals_the_text_made_from_the_state(
             assert info["text"] == text_from_scratch(core, 0)
             _, info = env.reset()
     assert wasted > 0
+
+
+def test_line_endings_kept_across_episodes_print_as_made_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    """Endings kept by (relevance, position): -0 and 0 print apart; past the limit, lines are formatted afresh."""
+    monkeypatch.setattr(nlp_envs.ranking, "_ENDINGS_KEPT", 5)
+    relevance = ["-0", "0", "0.5", "1", "2.25", "3", "0", "-0"]
+    judgments = [
+        {"query": f"q{q}", "document": f"d{d}", "relevance": relevance[(q + d) % 8]}
+        for q in range(10)
+        for d in range(8)
+    ]
+    features = [{"document": f"d{d}", "f": d} for d in range(8)]
+    env = gym.make(
+        ENV_ID,
+        num_candidates=8,
+        split="all",
+        judgments=str(write_table(tmp_path / "qrels.csv", judgments)),
+        features=str(write_table(tmp_path / "features.csv", features)),
+    )
+    core: RankingCore = env.unwrapped.core
+    _, info = env.reset(seed=2)
+    shown = ""
+    for _ in range(200):
+        _, _, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+        assert info["text"] == text_from_scratch(core, 0)
+        shown += info["text"]
+        if terminated or truncated:
+            _, info = env.reset()
+    assert "(relevance -0," in shown and "(relevance 0," in shown and "(relevance 2.25," in shown
+    assert len(core._endings) == 5
 
 
 def test_a_step_past_the_end_changes_nothing() -> None:
