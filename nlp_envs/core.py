@@ -462,9 +462,10 @@ class _Episodes:
 
     def __init__(self, core: TaskCore, max_episode_steps: int | None) -> None:
         self.core = core
+        # The vector env checks max_episode_steps by name before the task loads; here only the task's own bound.
+        if core.max_steps < 1:
+            raise ValueError(f"{type(core).__name__} ({core.env_id}): max_steps is {core.max_steps}; fix the task.")
         limit = core.max_steps if max_episode_steps is None else min(core.max_steps, max_episode_steps)
-        if limit < 1:
-            raise ValueError(f"{core.env_id}: max_episode_steps must be >= 1, got {max_episode_steps}.")
         self.limit = limit
         self.slot_keys = np.zeros(core.num_envs, dtype=np.uint64)
         self.episodes = np.zeros(core.num_envs, dtype=np.uint64)
