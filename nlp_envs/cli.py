@@ -351,7 +351,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     evaluation's ``eval/final_normalized_score`` and ``eval/final_mean_return`` follow at the last step.
     """
     import nlp_agents
+    from nlp_agents.base import MAX_LEARN_STEPS
 
+    if args.steps > MAX_LEARN_STEPS:
+        raise CommandLineError(
+            f"--steps {args.steps:,} is more than one training takes (at most {MAX_LEARN_STEPS:,}); lower --steps."
+        )
     # The evaluation's env (one slot per episode) is built once now, so that an --eval-episodes that
     # cannot fit in memory is refused before the training, not after it.
     try:

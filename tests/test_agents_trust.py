@@ -519,3 +519,20 @@ def test_any_sb3_hyperparameter_value_is_accepted_or_refused_by_name(name: str, 
         nlp_agents.make(name, make_vec(EASY, 2), device="cpu", **{field: value})
     except HyperparameterError as error:
         assert one_line(error).startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize("name", AGENTS)
+@pytest.mark.parametrize("steps", [-1, 1.5, True, "16", None, float("nan"), float("inf"), base.MAX_LEARN_STEPS + 1])
+def test_learn_refuses_total_timesteps_that_are_not_a_whole_number_in_range(name: str, steps: object) -> None:
+    """``int()`` took "16", truncated 1.5, read True as 1 and -1 as nothing to do, and 10**23 ran for ever."""
+    agent = make_agent(name, make_vec(EASY, 2))
+    with pytest.raises(ValueError, match=rf"{name}: learn\(total_timesteps\) must be a whole number from 0 to "):
+        agent.learn(steps)  # type: ignore[arg-type]
+    assert agent.num_timesteps == 0
+
+
+@pytest.mark.parametrize("steps", [np.int64(16), 16.0, 0])
+def test_learn_takes_numpy_integers_and_whole_floats_as_sb3_does(steps: object) -> None:
+    agent = make_agent("random", make_vec(EASY, 2))
+    agent.learn(steps)  # type: ignore[arg-type]
+    assert agent.num_timesteps == int(steps)  # type: ignore[call-overload]

@@ -69,6 +69,7 @@ CASES = [
     pytest.param([*TRAIN, "--steps", "0"], "--steps", id="train-zero-steps"),
     pytest.param([*TRAIN, "--steps", "-5"], "--steps", id="train-negative-steps"),
     pytest.param([*TRAIN, "--steps", "1e6"], "--steps", id="train-float-steps"),
+    pytest.param([*TRAIN, "--steps", str(10**23)], "--steps", id="train-endless-steps"),  # ran for ever
     pytest.param([*TRAIN, "--num-envs", "0"], "--num-envs", id="train-zero-envs"),
     pytest.param([*TRAIN, "--seed", "-1"], "--seed", id="train-negative-seed"),
     pytest.param([*TRAIN, "--seed", str(2**64)], "--seed", id="train-huge-seed"),

@@ -415,6 +415,27 @@ def check_seed(seed: Any, agent: str) -> int:
     return int(seed)
 
 
+MAX_LEARN_STEPS = 10_000_000_000
+"""The most steps one ``learn`` call takes: a leaderboard suite's bound on a cell's steps (an extra zero
+typed by mistake would otherwise run for days without a word)."""
+
+
+def check_timesteps(total_timesteps: Any, agent: str) -> int:
+    """``total_timesteps`` of ``learn`` as an int in ``0 .. MAX_LEARN_STEPS``, else a ValueError naming it.
+
+    A whole float (``1e5``, as SB3's ``learn`` takes) counts as its integer; a bool, a fraction, a string
+    or a negative number is refused, where ``int()`` would have truncated or converted it silently.
+    """
+    whole_float = isinstance(total_timesteps, (float, np.floating)) and float(total_timesteps).is_integer()
+    integer = isinstance(total_timesteps, (int, np.integer)) and not isinstance(total_timesteps, (bool, np.bool_))
+    if not (integer or whole_float) or not 0 <= total_timesteps <= MAX_LEARN_STEPS:
+        raise ValueError(
+            f"{agent}: learn(total_timesteps) must be a whole number from 0 to {MAX_LEARN_STEPS:,}, "
+            f"got {total_timesteps!r}."
+        )
+    return int(total_timesteps)
+
+
 def resolve_device(device: Any, agent: str) -> Any:
     """The ``torch.device`` that ``device`` names; the one device resolution of agents and the leaderboard.
 
@@ -833,7 +854,7 @@ class BaseAgent:
             if self._observations is None:
                 self._observations, infos = env.reset(seed=self.seed)
                 self._masks = action_masks(env, infos)
-            start, total = self.num_timesteps, int(total_timesteps)
+            start, total = self.num_timesteps, check_timesteps(total_timesteps, self.name)
             log = self._episode_log
             if log is not None:
                 log.start(start)

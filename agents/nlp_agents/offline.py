@@ -31,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from nlp_agents.base import Callback, check_memory, env_name, has_masks
+from nlp_agents.base import Callback, check_memory, check_timesteps, env_name, has_masks
 from nlp_agents.networks import NetworkAgent, storage_dtype
 from nlp_envs.offline import DatasetError, Transitions, load_transitions
 
@@ -304,6 +304,7 @@ class OfflineAgent(NetworkAgent):
             DatasetError: the agent has no dataset (it was loaded, or made without ``dataset=``).
             DivergedError: the loss or a weight became non-finite.
         """
+        steps = check_timesteps(total_timesteps, self.name)
         if self.data is None:
             raise DatasetError(
                 f"{self.name}: learns from a logged dataset and has none; make it with dataset=<Transitions, "
@@ -313,7 +314,7 @@ class OfflineAgent(NetworkAgent):
         logging, interval = self.logger.writes, self.logger.interval
         with self.threads():
             written, since = self.num_timesteps, time.perf_counter()
-            for _ in range(int(total_timesteps)):
+            for _ in range(steps):
                 self.update(self.sample())
                 self.num_timesteps += 1
                 if self.num_timesteps % CHECK_INTERVAL == 0:

@@ -49,6 +49,7 @@ from nlp_agents.base import (
     check_memory,
     check_saved_tensors,
     check_seed,
+    check_timesteps,
     check_vector_env,
     cpu_count,
     diverged,
@@ -521,9 +522,10 @@ class SB3Agent:
 
     def learn(self, total_timesteps: int, callback: Callback | None = None) -> SB3Agent:
         """Train for ``total_timesteps`` env steps (all slots together); see :meth:`set_logger` for logging."""
+        total_timesteps = check_timesteps(total_timesteps, self.name)
         with self._own_rngs():
             try:
-                self.model.learn(int(total_timesteps), callback=_Bridge(self, callback), reset_num_timesteps=False)
+                self.model.learn(total_timesteps, callback=_Bridge(self, callback), reset_num_timesteps=False)
             except DivergedError:
                 raise
             except (ValueError, RuntimeError) as error:  # e.g. torch refusing NaN probabilities
