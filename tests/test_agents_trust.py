@@ -536,3 +536,31 @@ def test_learn_takes_numpy_integers_and_whole_floats_as_sb3_does(steps: object) 
     agent = make_agent("random", make_vec(EASY, 2))
     agent.learn(steps)  # type: ignore[arg-type]
     assert agent.num_timesteps == int(steps)  # type: ignore[call-overload]
+
+
+# --- 5. a saved agent records its task's env kwargs and loads only onto the same task -------------------
+
+
+@pytest.mark.parametrize("name", ["dqn", "sb3-a2c"])
+def test_a_saved_agent_loads_only_where_its_env_kwargs_hold(name: str, tmp_path) -> None:
+    """An agent saved on one value of an env kwarg is refused, naming it, on another (only ``split`` may
+    differ); the same kwargs given explicitly, as defaults or as numpy scalars load; files without the
+    record (older versions, envs made outside the registry) still load."""
+    env = make_vec(EASY, beta=0.5)
+    path = make_agent(name, env, device="cpu", seed=2).learn(64).save(tmp_path / f"{name}.pt")
+    assert base.read_agent_meta(path)[0]["env"]["env_kwargs"]["beta"] == "0.5"
+    with pytest.raises(AgentFileError, match=r"with env kwarg beta=0.5, but this env has beta=0.0") as caught:
+        nlp_agents.load(path, make_vec(EASY), device="cpu")
+    assert "make the env with beta=0.5 (of the env kwargs only split may differ)" in one_line(caught.value)
+    for same in ({"beta": np.float64(0.5)}, {"beta": 0.5, "split": "train"}, {"beta": 0.5, "vocab_size": 12}):
+        nlp_agents.load(path, make_vec(EASY, **same), device="cpu")
+    rewrite(path, edit_meta=lambda meta: meta["env"].pop("env_kwargs"))
+    nlp_agents.load(path, make_vec(EASY), device="cpu")
+
+
+def test_damaged_env_kwargs_in_a_file_are_refused(tmp_path) -> None:
+    path, *_ = saved("qtable", tmp_path)
+    rewrite(path, edit_meta=lambda meta: meta["env"].update(env_kwargs={"beta": 0.5}))
+    with pytest.raises(AgentFileError, match="env_kwargs that are not a map of texts") as caught:
+        nlp_agents.load(path, make_vec(EASY), device="cpu")
+    one_line(caught.value)

@@ -542,13 +542,66 @@ def epsilon_greedy(
     return np.where(explore, actions, greedy())
 
 
-def env_signature(env: VectorEnv) -> dict[str, str]:
-    """What a saved agent must match: the env id and both single spaces (as text)."""
-    return {
+RUN_ENV_KWARGS = frozenset(
+    {"num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "render_mode", "info_text", "autoreset_mode"}
+    | {"max_episode_steps"}
+)
+"""Env kwargs that change how an env runs (slots, vectorisation, rendering, infos, autoreset, step limit),
+not what its observations and acts mean: a saved agent does not record them."""
+
+EPISODE_ENV_KWARGS = frozenset({"split"})
+"""Env kwargs that pick which episodes are played, not what observations and acts mean (every task builds
+its vocabulary and features from the training split): a saved agent loads onto another value of these."""
+
+
+def kwarg_text(value: Any) -> str:
+    """A kwarg value as JSON text, for comparing kwargs across files.
+
+    A tuple and the list a file gives back compare equal, as do a numpy scalar and its Python value.
+    """
+    return json.dumps(
+        value, sort_keys=True, default=lambda item: item.item() if isinstance(item, np.generic) else str(item)
+    )
+
+
+def constructor_defaults(env_id: str) -> dict[str, Any]:
+    """The default value of each keyword argument of ``env_id``'s constructor (none where unknown)."""
+    from nlp_envs.arguments import env_parameters  # here: import nlp_envs loads the plugins
+
+    try:
+        parameters = env_parameters(env_id) or {}
+    except gym.error.Error:
+        return {}
+    return {name: item.default for name, item in parameters.items() if item.default is not item.empty}
+
+
+def task_kwargs(env: Any) -> dict[str, str] | None:
+    """The kwargs that define ``env``'s task, each as :func:`kwarg_text`; None where they cannot be known.
+
+    The constructor's defaults, overridden by the registered preset and then by the env's own kwargs,
+    less :data:`RUN_ENV_KWARGS`. An env made without Gymnasium's registry has no ``spec``: None.
+    """
+    spec = getattr(env, "spec", None) or getattr(getattr(env, "unwrapped", None), "spec", None)
+    if spec is None:
+        return None
+    resolved = constructor_defaults(spec.id) | dict(spec.kwargs)
+    return {key: kwarg_text(value) for key, value in sorted(resolved.items()) if key not in RUN_ENV_KWARGS}
+
+
+def env_signature(env: VectorEnv) -> dict[str, Any]:
+    """What a saved agent must match: the env id, both single spaces (as text) and the task's kwargs.
+
+    The kwargs (:func:`task_kwargs`) are left out for an env without a ``spec``.
+    """
+    signature: dict[str, Any] = {
         "env_id": env_name(env),
         "observation_space": str(env.single_observation_space),
         "action_space": str(env.single_action_space),
     }
+    kwargs = task_kwargs(env)
+    if kwargs is not None:
+        signature["env_kwargs"] = kwargs
+    return signature
 
 
 def _digest(header: str, tensors: Mapping[str, Any]) -> str:
@@ -666,6 +719,9 @@ def read_agent_meta(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise AgentFileError(
             f"{where!r} is damaged: header key 'env' needs env_id, observation_space and action_space as text."
         )
+    kwargs = meta["env"].get("env_kwargs", {})
+    if not isinstance(kwargs, dict) or any(not isinstance(value, str) for value in kwargs.values()):
+        raise AgentFileError(f"{where!r} is damaged: header key 'env' has env_kwargs that are not a map of texts.")
     return meta, tensors
 
 
@@ -686,6 +742,17 @@ def read_agent_file(path: str | Path, agent: str, env: VectorEnv) -> tuple[dict[
                 f"({expected['env_id']}) has {expected[key]}; load it with a vector env of "
                 f"{saved.get('env_id')!r} and the same env kwargs."
             )
+    saved_kwargs, kwargs = saved.get("env_kwargs"), expected.get("env_kwargs")
+    if saved_kwargs is not None and kwargs is not None:
+        # Only kwargs both sides know: a file from a version whose task had fewer kwargs still loads.
+        for key in sorted(saved_kwargs.keys() & kwargs.keys() - EPISODE_ENV_KWARGS):
+            if saved_kwargs[key] != kwargs[key]:
+                raise AgentFileError(
+                    f"{str(path)!r} was trained on {saved['env_id']} with env kwarg {key}={saved_kwargs[key]}, but "
+                    f"this env has {key}={kwargs[key]}: its observations or acts may mean other things there; "
+                    f"make the env with {key}={saved_kwargs[key]} (of the env kwargs only "
+                    f"{', '.join(sorted(EPISODE_ENV_KWARGS))} may differ)."
+                )
     return meta, tensors
 
 

@@ -20,7 +20,6 @@ The offline contract, the one change to the agent protocol (DESIGN.md, "Agent pl
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -31,7 +30,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from nlp_agents.base import Callback, check_memory, check_timesteps, env_name, has_masks
+from nlp_agents.base import (
+    Callback,
+    check_memory,
+    check_timesteps,
+    constructor_defaults,
+    env_name,
+    has_masks,
+    kwarg_text,
+)
 from nlp_agents.networks import NetworkAgent, storage_dtype
 from nlp_envs.offline import DatasetError, Transitions, load_transitions
 
@@ -45,17 +52,6 @@ IGNORED_ENV_KWARGS = frozenset({"num_envs", "vectorization_mode", "vector_kwargs
 UNCHANGED_TASK_KWARGS = frozenset({"info_text", "autoreset_mode"})
 """Env kwargs the agent's env may set although the dataset's did not: they change what infos carry and how
 slots restart, not the task."""
-
-
-def _constructor_defaults(env_id: str) -> dict[str, Any]:
-    """The default value of each keyword argument of ``env_id``'s constructor (none where unknown)."""
-    from nlp_envs.arguments import env_parameters  # here: import nlp_envs loads the plugins
-
-    try:
-        parameters = env_parameters(env_id) or {}
-    except gym.error.Error:
-        return {}
-    return {name: item.default for name, item in parameters.items() if item.default is not item.empty}
 
 
 def resolve_dataset(dataset: Any, agent: str) -> Transitions:
@@ -72,11 +68,6 @@ def resolve_dataset(dataset: Any, agent: str) -> Transitions:
         f"{agent}: dataset= has type {type(dataset).__name__}; expected nlp_envs.offline.Transitions, a Minari "
         "dataset id or a path (str or pathlib.Path)."
     )
-
-
-def _normalised(value: Any) -> str:
-    """A kwarg value as JSON text, so that a tuple and the list a dataset file gives back compare equal."""
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def check_transitions(data: Any, env: gym.vector.VectorEnv, agent: str) -> None:
@@ -102,14 +93,14 @@ def check_transitions(data: Any, env: gym.vector.VectorEnv, agent: str) -> None:
             if key in IGNORED_ENV_KWARGS:
                 continue
             have = spec.kwargs.get(key, registered.get(key))
-            if _normalised(have) != _normalised(value):
+            if kwarg_text(have) != kwarg_text(value):
                 raise DatasetError(
                     f"{where} was collected with env kwarg {key}={value!r}, but the agent's env has {key}={have!r}; "
                     "make the env with the dataset's env_kwargs."
                 )
         # The other way round: a kwarg the agent's env sets and the dataset does not, away from the
         # value the dataset's env had (its registered preset and limit, else the constructor's default).
-        baseline = _constructor_defaults(spec.id)
+        baseline = constructor_defaults(spec.id)
         if spec.id in gym.registry:
             baseline["max_episode_steps"] = gym.spec(spec.id).max_episode_steps
         baseline |= registered
@@ -117,7 +108,7 @@ def check_transitions(data: Any, env: gym.vector.VectorEnv, agent: str) -> None:
             if key in IGNORED_ENV_KWARGS or key in UNCHANGED_TASK_KWARGS or key in data.env_kwargs:
                 continue
             value = baseline.get(key, have)
-            if _normalised(have) != _normalised(value):
+            if kwarg_text(have) != kwarg_text(value):
                 raise DatasetError(
                     f"{where} was collected with env kwarg {key}={value!r} (the default), but the agent's env has "
                     f"{key}={have!r}; make the env with the dataset's env_kwargs, or collect a dataset with "
