@@ -177,6 +177,14 @@ MIXED_CONFIGS_NOTE = (
 """The note of an agent whose cells on one env ran under more than one config (an edited suite, half re-run)."""
 
 
+def mixed_versions_note(versions: set[str]) -> str:
+    """The note of an agent whose cells ran under more than one version of nlp-envs (``versions``)."""
+    return (
+        f"cells from nlp-envs {', '.join(sorted(versions))}: the package changed between runs; "
+        "run the suite again into another --db to compare like with like"
+    )
+
+
 def _notes(group: list[CellResult]) -> tuple[str, ...]:
     notes = {note for result in group for note in result.notes}
     configs: dict[str, set[str]] = defaultdict(set)
@@ -184,6 +192,9 @@ def _notes(group: list[CellResult]) -> tuple[str, ...]:
         configs[env_name(result)].add(result.config_hash)
     if any(len(hashes) > 1 for hashes in configs.values()):
         notes.add(MIXED_CONFIGS_NOTE)
+    versions = {result.versions.get("nlp-envs", "unknown") for result in group}
+    if len(versions) > 1:
+        notes.add(mixed_versions_note(versions))
     return tuple(sorted(notes))
 
 

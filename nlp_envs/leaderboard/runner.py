@@ -179,6 +179,36 @@ def environment_versions() -> dict[str, str]:
     return versions
 
 
+def _other_versions(skipped: list[Cell], stored: dict[tuple[str, str, str, int, str], dict[str, str]]) -> str:
+    """A note on the skipped cells that ran under another version of nlp-envs or of their agent's plugin, or "".
+
+    Their results stand as they ran (a new version may change an env's dynamics or an agent's code),
+    so the user hears of it before their rows are mixed with this run's.
+    """
+    import nlp_agents
+
+    here = environment_versions()
+    providers = nlp_agents.available()
+    changes: dict[str, set[str]] = {}
+    count = 0
+    for cell in skipped:
+        versions = stored[cell_key(cell)]
+        names = ["nlp-envs", providers.get(cell.agent, "").rpartition(" ")[0]]
+        moved = [name for name in dict.fromkeys(names) if name and versions.get(name, "unknown") != here.get(name)]
+        for name in moved:
+            changes.setdefault(name, set()).add(versions.get(name, "unknown"))
+        count += bool(moved)
+    if not count:
+        return ""
+    described = "; ".join(
+        f"{name} {', '.join(sorted(found))} (this run: {here.get(name)})" for name, found in sorted(changes.items())
+    )
+    return (
+        f"note: {count} of the skipped cells ran under other versions: {described}. Their results stand as they "
+        "ran; to run every cell under this version, give another --db."
+    )
+
+
 def git_commit() -> str:
     """The commit of the source tree the package runs from, or ``"unknown"``."""
     try:
@@ -372,7 +402,8 @@ def last_line(reason: str) -> str:
 class Progress:
     """Plain-text progress: a line per finished cell, and a step bar when writing to a terminal."""
 
-    def __init__(self, total_cells: int, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total_cells: int, stream: TextIO | None = None) -> None:
+        stream = sys.stderr if stream is None else stream  # at call time: the stderr of now, not of the import
         self.total, self.done, self.stream = total_cells, 0, stream
         self.live = stream.isatty()
 
@@ -437,7 +468,7 @@ def run_cells(
     executor: str = "local",
     jobs: int = 1,
     address: str | None = None,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
     tensorboard: str | Path | None = None,
 ) -> RunSummary:
     """Run every cell not yet in ``store``, writing each to it as soon as it finishes.
@@ -457,6 +488,7 @@ def run_cells(
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}.")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}.")
+    stream = sys.stderr if stream is None else stream  # at call time: the stderr of now, not of the import
     summary = RunSummary()
     summary.replayed, problems = store.replay()
     if summary.replayed:
@@ -486,6 +518,9 @@ def run_cells(
     if summary.already_done:
         total = summary.already_done + summary.to_run
         stream.write(f"{summary.already_done} of {total} cells are already in {store.path}; skipping them.\n")
+        other = _other_versions([cell for cell in cells if cell_key(cell) in done], store.finished_versions())
+        if other:
+            stream.write(other + "\n")
     if tensorboard is not None:
         tensorboard = Path(tensorboard).resolve()  # worker processes and Ray tasks may start elsewhere
     try:

@@ -407,16 +407,40 @@ class ResultStore:
         The key holds the env's row name, not its id: a runner compares the ids to catch a suite entry
         whose id changed under the same name.
         """
+        return {key: env_id for key, (env_id, _) in self._finished(suite).items()}
+
+    def finished_versions(self, suite: str | None = None) -> dict[tuple[str, str, str, int, str], dict[str, str]]:
+        """The versions each finished cell ran under (of one suite, or all), by key.
+
+        A runner compares them with its own to say which skipped cells ran under other code.
+        """
+        return {key: versions for key, (_, versions) in self._finished(suite).items()}
+
+    def _finished(self, suite: str | None) -> dict[tuple[str, str, str, int, str], tuple[str, dict[str, str]]]:
+        """(env id, versions) of each finished cell by key: the columns a run reads before it starts."""
         if not self._columns:
             return {}
-        query = f"SELECT suite, agent, {self._column('env_name')}, seed, config_hash, env_id, rowid FROM cells"
+        query = (
+            f"SELECT suite, agent, {self._column('env_name')}, seed, config_hash, env_id, rowid, versions FROM cells"
+        )
         rows = self._connection.execute(query + (" WHERE suite = ?" if suite else ""), (suite,) if suite else ())
-        keys = {}
+        cells = {}
         for row in rows:
+            cell = f"{row[1]!r} on {row[2]!r} seed {row[3]!r}"
             if not isinstance(row[3], int) or not all(isinstance(value, str) for value in row[:3] + row[4:6]):
-                raise self._damaged(row[6], f"{row[1]!r} on {row[2]!r} seed {row[3]!r}", f"its key is {row[:6]!r}")
-            keys[(row[0], row[1], row[2], row[3], row[4])] = row[5]
-        return keys
+                raise self._damaged(row[6], cell, f"its key is {row[:6]!r}")
+            cells[(row[0], row[1], row[2], row[3], row[4])] = (row[5], self._json(row[6], cell, "versions", row[7]))
+        return cells
+
+    def _json(self, rowid: int, cell: str, name: str, text: Any) -> Any:
+        """A JSON column's value, checked against its type in :data:`_JSON_TYPES`; else the row is damaged."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise self._damaged(rowid, cell, f"its {name} is not JSON ({error})") from None
+        if not isinstance(value, _JSON_TYPES[name]):
+            raise self._damaged(rowid, cell, f"its {name} is {value!r}, not a JSON {_JSON_TYPES[name].__name__}")
+        return value
 
     def _damaged(self, rowid: int, cell: str, detail: str) -> ResultStoreError:
         """The error for a stored row that is not a cell this version wrote (edited by hand, or corrupted)."""
@@ -433,13 +457,8 @@ class ResultStore:
                 or field that no written cell can hold; the message names the row and the field.
         """
         cell = f"{record.get('agent')!r} on {record.get('env_name')!r} seed {record.get('seed')!r}"
-        for name, kind in _JSON_TYPES.items():
-            try:
-                record[name] = json.loads(record[name])
-            except (TypeError, ValueError) as error:
-                raise self._damaged(rowid, cell, f"its {name} is not JSON ({error})") from None
-            if not isinstance(record[name], kind):
-                raise self._damaged(rowid, cell, f"its {name} is {record[name]!r}, not a JSON {kind.__name__}")
+        for name in _JSON_TYPES:
+            record[name] = self._json(rowid, cell, name, record[name])
         if record["normalized_score"] is None:
             record["normalized_score"] = float("nan")
         if not isinstance(record["finished_at"], str):
