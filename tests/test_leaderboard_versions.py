@@ -12,22 +12,8 @@ from nlp_envs.cli import main
 from nlp_envs.leaderboard.report import mixed_versions_note
 from nlp_envs.leaderboard.runner import environment_versions
 from nlp_envs.leaderboard.store import ResultStore, ResultStoreError
+from tests.test_cli_errors import suite_text
 from tests.test_leaderboard import result
-
-SUITE = """
-name = "versions"
-seeds = 2
-steps = 32
-num_envs = 2
-eval_episodes = 2
-curve_points = 1
-curve_episodes = 2
-
-[[envs]]
-id = "nlp_envs/NextWordEasy-v0"
-
-[agents.random]
-"""
 
 
 def test_an_agent_whose_cells_ran_under_two_versions_is_flagged_in_every_format(tmp_path: Path, capsys) -> None:
@@ -49,14 +35,14 @@ def test_an_agent_whose_cells_ran_under_two_versions_is_flagged_in_every_format(
 
 def test_bench_names_skipped_cells_that_ran_under_another_version(tmp_path: Path, capsys) -> None:
     suite, db = tmp_path / "versions.toml", tmp_path / "versions.sqlite"
-    suite.write_text(SUITE)
-    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == 0
+    suite.write_text(suite_text())
+    assert main(["bench", "--suite", str(suite), "--db", str(db), "--seeds", "2"]) == 0
     capsys.readouterr()
-    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == 0
+    assert main(["bench", "--suite", str(suite), "--db", str(db), "--seeds", "2"]) == 0
     assert "other versions" not in capsys.readouterr().err  # same versions: nothing to say
     with sqlite3.connect(db) as connection:
         connection.execute("""UPDATE cells SET versions = json_set(versions, '$."nlp-envs"', '0.0.1') WHERE seed = 0""")
-    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == 0
+    assert main(["bench", "--suite", str(suite), "--db", str(db), "--seeds", "2"]) == 0
     here = environment_versions()["nlp-envs"]
     assert (
         f"note: 1 of the skipped cells ran under other versions: nlp-envs 0.0.1 (this run: {here}). Their results "
