@@ -41,15 +41,20 @@ when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
+import inspect
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from nlp_envs.arguments import check_kwarg_names, factory_parameters
 from nlp_envs.resources import check_fits
 
 #: A reference policy: ``policy(observations, vector_env) -> actions``, batched.
@@ -316,6 +321,9 @@ def check_fits_slots(env: str, what: str, bytes_per_slot: float, num_envs: int, 
     check_fits(f"{env} with {what}, num_envs={num_envs}", bytes_per_slot * num_envs + shared_bytes)
 
 
+_Core = TypeVar("_Core", bound="TaskCore")
+
+
 class TaskCore(abc.ABC):
     """The dynamics of one task over a batch of ``num_envs`` episodes.
 
@@ -331,7 +339,10 @@ class TaskCore(abc.ABC):
     (their results are discarded) and must never raise for them.
     """
 
-    env_id: ClassVar[str] = ""
+    #: The task's default id (a class attribute); a core that a view builds for ``gym.make(id)`` or
+    #: ``gym.make_vec(id)`` holds that id instead, from before its ``__init__`` runs (see :meth:`__new__`),
+    #: so that every message, at construction and after, names the id the user made.
+    env_id: str = ""
     metric_names: ClassVar[tuple[str, ...]] = ()
     #: Per-episode values that :meth:`metrics` returns beside the metrics: they go into the info of
     #: the step that ends an episode, but are not scores (a leaderboard does not average them).
@@ -342,6 +353,14 @@ class TaskCore(abc.ABC):
     single_action_space: gym.spaces.Discrete
     afterstate_space: gym.Space
     max_steps: int
+
+    def __new__(cls: type[_Core], *args: Any, **kwargs: Any) -> _Core:
+        """A new core; one built by a view for a made id holds that id as its ``env_id`` already."""
+        core = super().__new__(cls)
+        building = _BUILDING.get()
+        if building is not None and building[0] is cls:
+            core.env_id = building[1]
+        return core
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int(self.env_id, "num_envs", num_envs, 1)
@@ -412,6 +431,16 @@ class TaskCore(abc.ABC):
         """``action_masks()[slots]`` (None if the task has no mask)."""
         masks = self.action_masks()
         return None if masks is None else masks[slots]
+
+
+@contextlib.contextmanager
+def _building(core_class: type[TaskCore], env_id: str) -> Iterator[None]:
+    """While inside: a new ``core_class`` core holds ``env_id`` as its id (see :meth:`TaskCore.__new__`)."""
+    token = _BUILDING.set((core_class, env_id))
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
 
 
 def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
@@ -541,8 +570,70 @@ class _Episodes:
         return rewards, terminated, truncated, restarting
 
 
+#: While a view builds its core: the core class and the id it is built for (read by ``TaskCore.__new__``).
+_BUILDING: contextvars.ContextVar[tuple[type[TaskCore], str] | None] = contextvars.ContextVar(
+    "nlp_envs_building_core", default=None
+)
+#: Gymnasium's functions that call an entry point, each with the spec field that names the entry point.
+_MAKERS = {
+    gym.envs.registration.make.__code__: "entry_point",
+    gym.envs.registration.make_vec.__code__: "vector_entry_point",
+}
+#: How many frames above a view's ``__init__`` a maker may be (a subclass's own ``__init__`` between them).
+_MAKER_DEPTH = 4
+
+
+def made_id(view: type) -> str | None:
+    """The id that ``gym.make`` or ``gym.make_vec`` is making now with ``view`` as its entry point, else None.
+
+    Gymnasium sets ``env.spec`` only after the constructor returns, and neither the entry point (one
+    string for every id of a task) nor the keyword arguments tell the ids of a task apart; so the
+    view reads the spec from the Gymnasium frame that is calling it. Only a maker whose spec's entry
+    point is ``view`` itself counts (an env that a user's creator function builds inside
+    ``gym.make`` of another id is not that id). Called from a view's ``__init__``.
+
+    Returns:
+        The id, or None (built directly, by an unknown caller, or on a Python without frames):
+        the caller then names the task's default id.
+    """
+    frame = sys._getframe(1) if hasattr(sys, "_getframe") else None
+    try:
+        for _ in range(_MAKER_DEPTH + 1):
+            if frame is None:
+                return None
+            field = _MAKERS.get(frame.f_code)
+            if field is not None:
+                spec = frame.f_locals.get("env_spec")
+                if not isinstance(spec, gym.envs.registration.EnvSpec):
+                    return None
+                entry = getattr(spec, field)
+                try:
+                    creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+                except Exception:  # an entry point that does not load is not ours
+                    return None
+                return spec.id if creator is view else None
+            frame = frame.f_back
+        return None
+    finally:
+        del frame  # a frame refers to its locals: keep no reference cycle alive
+
+
+_VIEW_PARAMETERS: dict[type, dict[str, inspect.Parameter]] = {}
+
+
+def _view_parameters(view: type) -> dict[str, inspect.Parameter]:
+    """The keyword arguments a view takes: its own and its core's (``factory_parameters``), once per class.
+
+    Cached: reading the signatures costs about a third of building a small env.
+    """
+    parameters = _VIEW_PARAMETERS.get(view)
+    if parameters is None:
+        parameters = _VIEW_PARAMETERS[view] = factory_parameters(view) or {}
+    return parameters
+
+
 class _CoreView:
-    """What both views of a core share: their name in errors, render-mode check and afterstates."""
+    """What both views of a core share: their name in errors, argument checks, the core's construction, afterstates."""
 
     core: TaskCore
     core_class: ClassVar[type[TaskCore]]
@@ -554,12 +645,25 @@ class _CoreView:
         """The registered id this env was made from (for error messages), else the task's default id."""
         return self.spec.id if self.spec is not None else self.core.env_id
 
-    def _check_render_mode(self, render_mode: str | None) -> None:
+    def _check_render_mode(self, env_id: str, render_mode: str | None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
-                f"{self.core_class.env_id}: render_mode={render_mode!r} is not supported; "
+                f"{env_id}: render_mode={render_mode!r} is not supported; "
                 f"expected None or one of {self.metadata['render_modes']}."
             )
+
+    def _build_core(
+        self, env_id: str, num_envs: Any, task_kwargs: dict[str, Any], given: dict[str, str] | None = None
+    ) -> TaskCore:
+        """The core for ``env_id``, its keyword argument names checked first (before the task loads any data).
+
+        Raises:
+            nlp_envs.arguments.KwargNameError: a name that neither the view nor the core takes (the
+                message lists the valid ones), or one in ``given`` (the view sets it itself).
+        """
+        check_kwarg_names(env_id, task_kwargs, _view_parameters(type(self)), given=given)
+        with _building(self.core_class, env_id):
+            return self.core_class(num_envs=num_envs, **task_kwargs)
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Batched afterstates of ``(observation, action)`` pairs; see the env docstring."""
@@ -567,6 +671,10 @@ class _CoreView:
         return self.core.afterstate(
             np.asarray(observations), _validate_actions(self.env_id, n, actions, np.shape(actions))
         )
+
+
+#: What the single env sets itself, with how the user chooses it instead.
+_SINGLE_ENV_SETS = {"num_envs": "the single env has one slot; for N use gym.make_vec(id, num_envs=N)"}
 
 
 class CoreEnv(_CoreView, gym.Env):
@@ -582,9 +690,10 @@ class CoreEnv(_CoreView, gym.Env):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **task_kwargs: Any) -> None:
-        self._check_render_mode(render_mode)
+        env_id = made_id(type(self)) or self.core_class.env_id
+        self._check_render_mode(env_id, render_mode)
         self.render_mode = render_mode
-        self.core = self.core_class(num_envs=1, **task_kwargs)
+        self.core = self._build_core(env_id, 1, task_kwargs, given=_SINGLE_ENV_SETS)
         self.observation_space = self.core.single_observation_space
         self.action_space = self.core.single_action_space
         self._n_actions = int(self.action_space.n)
@@ -667,13 +776,14 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **task_kwargs: Any,
     ) -> None:
-        self._check_render_mode(render_mode)
+        env_id = made_id(type(self)) or self.core_class.env_id
+        self._check_render_mode(env_id, render_mode)
         # Checked before the task loads its data.
-        mode = parse_autoreset_mode(self.core_class.env_id, autoreset_mode)
-        info_text = bool(check_bool(self.core_class.env_id, "info_text", info_text))
+        mode = parse_autoreset_mode(env_id, autoreset_mode)
+        info_text = bool(check_bool(env_id, "info_text", info_text))
         if max_episode_steps is not None:
-            max_episode_steps = check_int(self.core_class.env_id, "max_episode_steps", max_episode_steps, 1)
-        self.core = self.core_class(num_envs=num_envs, **task_kwargs)
+            max_episode_steps = check_int(env_id, "max_episode_steps", max_episode_steps, 1)
+        self.core = self._build_core(env_id, num_envs, task_kwargs)
         self.num_envs = self.core.num_envs
         self.render_mode = render_mode
         self.info_text = info_text
