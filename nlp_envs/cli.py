@@ -371,6 +371,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     logger = None
     try:
         agent = nlp_agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
+        if args.save is not None and not callable(getattr(agent, "save", None)):  # refused before the training
+            raise CommandLineError(
+                f"--save {args.save}: agent {args.agent!r} ({nlp_agents.available()[args.agent]}) has no "
+                "save(path) method; train without --save, or use an agent that saves."
+            )
         if args.tensorboard is not None:
             folder = run_folder(args.tensorboard, args.agent, args.env, args.seed)
             logger = open_logger(folder, agent, args.agent, replace=True)

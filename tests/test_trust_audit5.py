@@ -9,11 +9,14 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 
+import nlp_agents
 import nlp_envs  # noqa: F401  (registers the ids)
 from nlp_envs.arguments import KwargNameError, KwargsError
 from nlp_envs.classification import ClassificationCore, TextClassificationEnv
+from nlp_envs.cli import main
 from nlp_envs.dialogue.env import DialogueCore
 from nlp_envs.registration import BUILTIN_ENVS
+from tests.conftest import make_distribution
 
 # One preset per task (and the presets whose id differs from their task's default id).
 IDS = (
@@ -136,3 +139,80 @@ def test_the_config_hash_of_an_existing_suite_cell_is_unchanged() -> None:
     assert cell.env.id == "nlp_envs/NextWordEasy-v0"
     # Computed on main 8b576ff, before the made id reached the cores: results databases stay valid.
     assert (cell.config_hash, cell_config_hash(cell)) == ("39bd7efdb6c4081b", "550781439917cb76")
+
+
+# --- a plugin factory that returns no agent ---------------------------------------------------------
+
+NOT_AN_AGENT_PLUGIN = """
+    from nlp_agents import hookimpl
+
+    class NoSave:
+        def learn(self, total_timesteps, callback=None):
+            return self
+
+        def predict(self, observation, deterministic=True):
+            return observation
+
+    class NoPredict:
+        def learn(self, total_timesteps, callback=None):
+            return self
+
+    RETURNS = {"none": None, "dict": {"learn": 1}, "nopredict": NoPredict(), "nosave": NoSave()}
+
+    @hookimpl
+    def register_agents(register):
+        for name, value in RETURNS.items():
+            register(name, lambda env, *, seed=0, device="auto", _value=value, **kwargs: _value)
+"""
+
+
+@pytest.fixture
+def not_an_agent_plugin(tmp_path, monkeypatch, fresh_plugins) -> None:
+    """An installed plugin ``odd-plugin``: agents ``none``, ``dict`` and ``nopredict`` return no agent, ``nosave``
+    one that cannot save."""
+    make_distribution(tmp_path, "odd-plugin", {"odd": "nlp_envs_test_odd"}, {"nlp_envs_test_odd": NOT_AN_AGENT_PLUGIN})
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("name", "returned", "missing"),
+    [
+        ("none", "None of type NoneType", "learn, predict methods"),
+        ("dict", "{'learn': 1} of type dict", "learn, predict methods"),
+        ("nopredict", "of type NoPredict", "predict method"),
+    ],
+)
+def test_a_factory_that_returns_no_agent_is_one_line_naming_the_plugin(
+    not_an_agent_plugin, name: str, returned: str, missing: str
+) -> None:
+    env = gym.make_vec("nlp_envs/DialogueEasy-v0", num_envs=2, vectorization_mode="vector_entry_point")
+    with pytest.raises(nlp_agents.AgentFactoryError) as caught:
+        nlp_agents.make(name, env)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"agent {name!r} (plugin 'odd' of odd-plugin 0.1): its factory returned ")
+    assert returned in message and f"which has no {missing};" in message
+    assert "expected an agent with learn(total_timesteps)" in message and "NLP_ENVS_BLOCK_PLUGINS=odd" in message
+
+
+def test_train_with_a_factory_that_returns_no_agent_is_one_line(not_an_agent_plugin, capsys) -> None:
+    code = main(["train", "--agent", "none", "--env", "nlp_envs/DialogueEasy-v0", "--steps", "8"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(
+        "nlp-envs: error: agent 'none' (plugin 'odd' of odd-plugin 0.1): its factory returned None"
+    )
+
+
+def test_train_save_with_an_agent_that_cannot_save_is_refused_before_training(not_an_agent_plugin, tmp_path, capsys):
+    saved = tmp_path / "agent.pt"
+    argv = ["train", "--agent", "nosave", "--env", "nlp_envs/DialogueEasy-v0", "--steps", "8", "--save", str(saved)]
+    code = main(argv)
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (
+        f"nlp-envs: error: --save {saved}: agent 'nosave' (odd-plugin 0.1) has no save(path) method; train without "
+        "--save, or use an agent that saves."
+    )
+    assert "training" not in captured.out and not saved.exists()
