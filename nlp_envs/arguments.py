@@ -116,8 +116,11 @@ def check_kwarg_names(
             )
         if name not in parameters:
             valid = ", ".join(sorted(set(parameters) - set(given)))
-            where = f"{flag}: " if flag else ""
-            raise KwargNameError(f"{where}{env_id} has no keyword argument {name!r}; valid ones: {valid}.")
+            if flag:
+                raise KwargNameError(f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {valid}.")
+            # Python's own words: libraries retry without a keyword on them (TorchRL's GymEnv drops
+            # ``frameskip`` when the error says "unexpected keyword argument 'frameskip'").
+            raise KwargNameError(f"{env_id}: got an unexpected keyword argument {name!r}; valid ones: {valid}.")
 
 
 def check_env_kwargs(

@@ -47,7 +47,8 @@ def test_an_unknown_env_kwarg_is_one_line_naming_the_id_the_name_and_the_valid_n
     assert isinstance(caught.value, KwargsError)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(f"{env_id} has no keyword argument 'noise'; valid ones: ")
+    # Python's own words for it: TorchRL's GymEnv retries without ``frameskip`` on "unexpected keyword argument".
+    assert message.startswith(f"{env_id}: got an unexpected keyword argument 'noise'; valid ones: ")
     assert "render_mode" in message
     assert ("num_envs" in message.split(" was raised")[0]) == (view == "vector_entry_point")
 
@@ -70,7 +71,7 @@ def test_gym_make_with_num_envs_says_to_use_make_vec() -> None:
 
 
 def test_a_vector_only_kwarg_through_gym_make_is_named() -> None:
-    with pytest.raises(KwargNameError, match=r"^nlp_envs/Dialogue-v0 has no keyword argument 'info_text'"):
+    with pytest.raises(KwargNameError, match=r"^nlp_envs/Dialogue-v0: got an unexpected keyword argument 'info_text'"):
         gym.make("nlp_envs/Dialogue-v0", info_text=True)
 
 
