@@ -46,7 +46,7 @@ import contextvars
 import inspect
 import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
@@ -70,6 +70,10 @@ _SHIFT30, _SHIFT27, _SHIFT31, _SHIFT11 = (np.array(shift, dtype=np.uint64) for s
 
 class InvalidActionError(ValueError):
     """An action outside the env's action space (wrong value, shape or dtype)."""
+
+
+class InvalidSeedError(ValueError, gym.error.Error):
+    """A ``reset`` seed that is not None or an integer >= 0 (a ``gymnasium.error.Error`` too, as Gymnasium's own)."""
 
 
 def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
@@ -668,9 +672,15 @@ class _CoreView:
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Batched afterstates of ``(observation, action)`` pairs; see the env docstring."""
         n = int(self.core.single_action_space.n)
-        return self.core.afterstate(
-            np.asarray(observations), _validate_actions(self.env_id, n, actions, np.shape(actions))
-        )
+        observations = np.asarray(observations)
+        shape = self.core.single_observation_space.shape or ()
+        if observations.shape[1:] != shape or observations.ndim != len(shape) + 1:
+            raise ValueError(
+                f"{self.env_id}: afterstate(observations, actions) got observations of shape {observations.shape}; "
+                f"expected a batch of this env's observations, shape (n, {', '.join(map(str, shape))}), with one "
+                "action per observation (a single observation is a batch of one: observation[None])."
+            )
+        return self.core.afterstate(observations, _validate_actions(self.env_id, n, actions, observations.shape[:1]))
 
 
 #: What the single env sets itself, with how the user chooses it instead.
@@ -702,9 +712,13 @@ class CoreEnv(_CoreView, gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new episode; ``seed`` makes it and everything after it reproducible."""
-        super().reset(seed=seed)
+        """Start a new episode; ``seed`` makes it and everything after it reproducible.
+
+        ``seed`` is None or an integer >= 0, a Python or numpy one (as the vector env takes it).
+        """
+        seed = check_seed(self.env_id, seed)
         _reject_options(self.env_id, options)
+        super().reset(seed=seed)
         if seed is not None or not self._episodes.seeded[0]:
             self._episodes.seed([self.np_random])
         self._episodes.reset_all()
@@ -816,16 +830,12 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         infos are masked to them and the observations of the other slots are unchanged.
         """
         seeds: list[int | None] | None = None  # None: no slot takes a seed
-        if isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + slot for slot in range(self.num_envs)]
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+            first = _seed_int(self.env_id, seed)
+            seeds = [first + slot for slot in range(self.num_envs)]
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(first)
         elif seed is not None:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(
-                    f"{self.env_id}: reset got {len(seeds)} seeds for {self.num_envs} envs; "
-                    "pass one int (slot i gets seed + i) or a list of num_envs seeds."
-                )
+            seeds = self._slot_seeds(seed)
         mask = self._reset_mask(options)
         if mask is None:
             slots = np.arange(self.num_envs)
@@ -907,6 +917,21 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         infos["final_info"], infos["_final_info"] = final_info, ended.copy()
         return observations, rewards, terminated, truncated, infos
 
+    def _slot_seeds(self, seed: Any) -> list[int | None]:
+        """A sequence of ``num_envs`` seeds (each None or an integer >= 0) as a list, or an error naming it."""
+        if not isinstance(seed, (Sequence, np.ndarray)) or isinstance(seed, (str, bytes)) or np.ndim(seed) != 1:
+            raise InvalidSeedError(
+                f"{self.env_id}: reset(seed={_shown(seed)}) is not a seed; expected None, an integer >= 0 "
+                f"(slot i gets seed + i) or a sequence of {self.num_envs} seeds, one per slot, each None or an "
+                "integer >= 0."
+            )
+        if len(seed) != self.num_envs:
+            raise InvalidSeedError(
+                f"{self.env_id}: reset got {len(seed)} seeds for {self.num_envs} envs; "
+                "pass one int (slot i gets seed + i) or a list of num_envs seeds."
+            )
+        return [check_seed(self.env_id, item, f"seed[{slot}]") for slot, item in enumerate(seed)]
+
     def _refuse_ended_slots(self) -> None:
         slots = np.flatnonzero(self._episodes.ended)
         shown = ", ".join(str(slot) for slot in slots[:8]) + (f" and {len(slots) - 8} more" if len(slots) > 8 else "")
@@ -918,6 +943,7 @@ class CoreVectorEnv(_CoreView, VectorEnv):
 
     def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray | None:
         """The ``reset_mask`` in ``options``, checked (None without one); other options are refused."""
+        _check_options_type(self.env_id, options)
         if not options:
             return None
         _reject_options(self.env_id, {key: value for key, value in options.items() if key != "reset_mask"})
@@ -1075,7 +1101,32 @@ def _owned(value: Any) -> Any:
     return value.copy() if isinstance(value, np.ndarray) else value
 
 
+def check_seed(env_id: str, seed: Any, name: str = "seed") -> int | None:
+    """A ``reset`` seed as a Python int (or None): a Python or numpy integer >= 0, never a bool, float or string.
+
+    Raises:
+        InvalidSeedError: anything else; the message names ``env_id`` and ``name``.
+    """
+    return None if seed is None else _seed_int(env_id, seed, name)
+
+
+def _seed_int(env_id: str, seed: Any, name: str = "seed") -> int:
+    """:func:`check_seed` of a seed that is not None."""
+    try:
+        return check_int(env_id, name, seed, 0, fix="pass None or a Python or numpy integer >= 0 to reset(seed=...)")
+    except ValueError as error:
+        raise InvalidSeedError(str(error)) from None
+
+
+def _check_options_type(env_id: str, options: Any) -> None:
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(
+            f"{env_id}: reset(options={_shown(options)}) must be None or a dict, got {type(options).__name__}."
+        )
+
+
 def _reject_options(env_id: str, options: dict[str, Any] | None) -> None:
+    _check_options_type(env_id, options)
     if options:
         raise ValueError(
             f"{env_id}: reset options {sorted(options)} are not supported; "

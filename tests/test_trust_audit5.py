@@ -6,7 +6,10 @@ what is expected; messages name the id the user made, not the task's default id.
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import nlp_agents
@@ -14,6 +17,7 @@ import nlp_envs  # noqa: F401  (registers the ids)
 from nlp_envs.arguments import KwargNameError, KwargsError
 from nlp_envs.classification import ClassificationCore, TextClassificationEnv
 from nlp_envs.cli import main
+from nlp_envs.core import InvalidSeedError
 from nlp_envs.dialogue.env import DialogueCore
 from nlp_envs.registration import BUILTIN_ENVS
 from tests.conftest import make_distribution
@@ -217,3 +221,96 @@ def test_train_save_with_an_agent_that_cannot_save_is_refused_before_training(no
         "--save, or use an agent that saves."
     )
     assert "training" not in captured.out and not saved.exists()
+
+
+# --- reset seeds and options, afterstates ------------------------------------------------------------
+
+EASY_DIALOGUE = "nlp_envs/DialogueEasy-v0"
+
+
+@pytest.fixture(scope="module")
+def views() -> tuple[gym.Env, gym.vector.VectorEnv]:
+    """A single env (through gym.make's wrappers) and a native vector env of three slots."""
+    return gym.make(EASY_DIALOGUE), gym.make_vec(EASY_DIALOGUE, num_envs=3, vectorization_mode="vector_entry_point")
+
+
+@pytest.mark.parametrize(
+    ("seed", "named"),
+    [
+        (-1, "seed must be an integer >= 0, got -1"),
+        (True, "True"),
+        (1.5, "1.5"),
+        (np.float64(2.0), "2.0"),
+        ("3", "'3'"),
+        (b"ab", "b'ab'"),
+    ],
+    ids=["negative", "bool", "float", "numpy-float", "str", "bytes"],
+)
+@pytest.mark.parametrize("view", ["single", "vector"])
+def test_a_bad_reset_seed_is_one_line_naming_the_env(views, view: str, seed: object, named: str) -> None:
+    env = views[view == "vector"]
+    with pytest.raises(InvalidSeedError) as caught:
+        env.reset(seed=seed)
+    message = str(caught.value)
+    assert message.startswith(f"{EASY_DIALOGUE}: ") and named in message and "\n" not in message
+    assert isinstance(caught.value, gym.error.Error)  # as Gymnasium's own seed errors are
+
+
+@pytest.mark.parametrize(
+    ("seeds", "named"),
+    [
+        ([1, -2, None], "seed[1] must be an integer >= 0, got -2"),
+        ([1.5, 2, 3], "seed[0] must be an integer >= 0, got 1.5"),
+        ("abc", "reset(seed='abc') is not a seed"),
+        ([1, 2], "reset got 2 seeds for 3 envs"),
+    ],
+)
+def test_a_bad_list_of_slot_seeds_names_the_slot(views, seeds: object, named: str) -> None:
+    with pytest.raises(InvalidSeedError, match=re.escape(named)):
+        views[1].reset(seed=seeds)
+
+
+def test_numpy_and_huge_seeds_give_the_same_episodes_on_both_views() -> None:
+    single = gym.make(EASY_DIALOGUE)
+    vector = gym.make_vec(EASY_DIALOGUE, num_envs=2, vectorization_mode="vector_entry_point")
+    for seed in (np.int64(7), np.uint64(2**64 - 1), 2**70):
+        first = single.reset(seed=seed)[0]
+        assert np.array_equal(first, gym.make(EASY_DIALOGUE).reset(seed=int(seed))[0])
+        assert np.array_equal(vector.reset(seed=seed)[0][0], first)
+        assert np.array_equal(vector.reset(seed=[seed, None])[0][0], first)
+    assert np.array_equal(vector.reset(seed=np.array([7, 8]))[0], vector.reset(seed=7)[0])
+
+
+@pytest.mark.parametrize("options", [[], "a", 5, ("reset_mask",)], ids=["list", "str", "int", "tuple"])
+@pytest.mark.parametrize("view", ["single", "vector"])
+def test_reset_options_that_are_not_a_dict_are_named(views, view: str, options: object) -> None:
+    env = views[view == "vector"]
+    with pytest.raises(TypeError, match=rf"^{EASY_DIALOGUE}: reset\(options=.*\) must be None or a dict, got "):
+        env.reset(options=options)
+
+
+def test_a_refused_reset_does_not_reseed_the_env() -> None:
+    env = gym.make(EASY_DIALOGUE)
+    env.reset(seed=3)
+    state = env.unwrapped.np_random.bit_generator.state
+    with pytest.raises(ValueError, match="reset options"):
+        env.reset(seed=5, options={"bogus": 1})
+    assert env.unwrapped.np_random.bit_generator.state == state
+
+
+@pytest.mark.parametrize(
+    ("observations", "actions", "named"),
+    [
+        (lambda o: o[:, :3], [0, 1], "got observations of shape (2, 3)"),
+        (lambda o: o[0], 1, "got observations of shape (36,)"),
+        (lambda o: o, [0, 1, 2], "action has shape (3,); expected an integer array of shape (2,)"),
+        (lambda o: o, [[0, 1]], "action has shape (1, 2); expected an integer array of shape (2,)"),
+    ],
+    ids=["narrow-observations", "one-observation", "too-many-actions", "nested-actions"],
+)
+def test_afterstate_of_mismatched_observations_or_actions_is_refused_by_name(observations, actions, named) -> None:
+    env = gym.make_vec(EASY_DIALOGUE, num_envs=2, vectorization_mode="vector_entry_point")
+    batch, _ = env.reset(seed=0)
+    with pytest.raises(ValueError, match=rf"^{EASY_DIALOGUE}: .*{re.escape(named)}"):
+        env.unwrapped.afterstate(observations(batch), actions)
+    assert env.unwrapped.afterstate(batch[:1], [3]).shape == (1, *env.unwrapped.core.afterstate_space.shape)
