@@ -169,14 +169,14 @@ _INT_FIX = "pass a Python or numpy integer (not a bool, float or string) within 
 _FLOAT_FIX = "pass a Python or numpy real number (not a bool, string or sequence) within that range"
 
 
-def _shown(value: Any) -> str:
+def short_repr(value: Any) -> str:
     """``repr(value)``, shortened: a nested structure in an error message stays on one short line."""
     text = repr(value)
     return text if len(text) <= _REPR_LIMIT else f"{text[: _REPR_LIMIT - 3]}..."
 
 
 def _refuse(env: str, name: str, expected: str, value: Any, fix: str) -> ValueError:
-    return ValueError(f"{env}: {name} must be {expected}, got {_shown(value)}; {fix}.")
+    return ValueError(f"{env}: {name} must be {expected}, got {short_repr(value)}; {fix}.")
 
 
 def check_int(env: str, name: str, value: Any, low: int, high: int | None = None, *, fix: str = "") -> int:
@@ -305,8 +305,33 @@ def check_choice(env: str, name: str, value: Any, choices: Sequence[Any]) -> Any
         ValueError: ``value`` is not one of ``choices``; the message names ``name`` and lists them.
     """
     if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
-        raise ValueError(f"{env}: {name}={_shown(value)} is not one of {tuple(choices)}; pick one of them.")
+        raise ValueError(f"{env}: {name}={short_repr(value)} is not one of {tuple(choices)}; pick one of them.")
     return value
+
+
+def check_file_option(
+    env: str, name: str, value: Any, default: Any, source: str, given: Any, named: Sequence[str]
+) -> None:
+    """Refuse an option that only a data file reads (a column name) given with a named dataset, which ignores it.
+
+    Args:
+        env: the env id that the message starts with.
+        name: the option (e.g. ``text_column``).
+        value: what the caller passed.
+        default: the option's default (passing it changes nothing, so it is accepted).
+        source: the argument that picks the data (e.g. ``dataset``).
+        given: its value.
+        named: the named datasets, which have their own columns.
+
+    Raises:
+        ValueError: ``given`` is a named dataset and ``value`` is not the default.
+    """
+    if str(given) in named and value != default:
+        raise ValueError(
+            f"{env}: {name}={short_repr(value)} names a column of a dataset file, but {source}={short_repr(given)} "
+            f"is a named dataset with columns of its own, so it would be ignored; remove {name}, or pass "
+            f"{source}=PATH of your file."
+        )
 
 
 def check_fits_slots(env: str, what: str, bytes_per_slot: float, num_envs: int, shared_bytes: float = 0) -> None:
@@ -921,7 +946,7 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         """A sequence of ``num_envs`` seeds (each None or an integer >= 0) as a list, or an error naming it."""
         if not isinstance(seed, (Sequence, np.ndarray)) or isinstance(seed, (str, bytes)) or np.ndim(seed) != 1:
             raise InvalidSeedError(
-                f"{self.env_id}: reset(seed={_shown(seed)}) is not a seed; expected None, an integer >= 0 "
+                f"{self.env_id}: reset(seed={short_repr(seed)}) is not a seed; expected None, an integer >= 0 "
                 f"(slot i gets seed + i) or a sequence of {self.num_envs} seeds, one per slot, each None or an "
                 "integer >= 0."
             )
@@ -1121,7 +1146,7 @@ def _seed_int(env_id: str, seed: Any, name: str = "seed") -> int:
 def _check_options_type(env_id: str, options: Any) -> None:
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(
-            f"{env_id}: reset(options={_shown(options)}) must be None or a dict, got {type(options).__name__}."
+            f"{env_id}: reset(options={short_repr(options)}) must be None or a dict, got {type(options).__name__}."
         )
 
 

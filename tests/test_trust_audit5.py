@@ -314,3 +314,57 @@ def test_afterstate_of_mismatched_observations_or_actions_is_refused_by_name(obs
     with pytest.raises(ValueError, match=rf"^{EASY_DIALOGUE}: .*{re.escape(named)}"):
         env.unwrapped.afterstate(observations(batch), actions)
     assert env.unwrapped.afterstate(batch[:1], [3]).shape == (1, *env.unwrapped.core.afterstate_space.shape)
+
+
+# --- data arguments: wrong types and options a named dataset would ignore ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"ontology": [1]}, "ontology=[1] is not an ontology; expected a built-in name ('bank',)"),
+        ({"ontology": None}, "ontology=None is not an ontology"),
+        ({"intents": 2.5}, "intents must be None or a list of intent names (strings) of the ontology, got 2.5"),
+        ({"intents": [1, 2]}, "intents must be None or a list of intent names (strings) of the ontology, got [1, 2]"),
+    ],
+    ids=["ontology-list", "ontology-none", "intents-float", "intents-ints"],
+)
+def test_dialogue_data_arguments_of_the_wrong_type_are_named(kwargs: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=rf"^nlp_envs/DialogueNoisy-v0: {re.escape(named)}"):
+        gym.make("nlp_envs/DialogueNoisy-v0", **kwargs)
+    assert gym.make("nlp_envs/DialogueNoisy-v0", intents=np.array(["lost_card", "check_balance"])).unwrapped
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "named"),
+    [
+        ("nlp_envs/Sentiment-v0", {"text_column": "body"}, "text_column='body'"),
+        ("nlp_envs/TextClassification-v0", {"label_column": "topic"}, "label_column='topic'"),
+        ("nlp_envs/QAEasy-v0", {"question_column": "q"}, "question_column='q'"),
+        ("nlp_envs/QA-v0", {"pairs": "both", "answer_column": "reply"}, "answer_column='reply'"),
+    ],
+)
+def test_a_column_name_given_with_a_named_dataset_is_refused_not_ignored(env_id: str, kwargs: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{env_id}: {re.escape(named)} names a column of a dataset file, but "):
+        gym.make(env_id, **kwargs)
+
+
+def test_a_default_column_name_with_a_named_dataset_is_accepted() -> None:
+    assert gym.make("nlp_envs/SentimentBandit-v0", text_column="text", label_column="label").unwrapped
+    assert gym.make("nlp_envs/QAEasy-v0", question_column="question", answer_column="answer").unwrapped
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        (
+            {"catalog": "ml-1m"},
+            "catalog='ml-1m' is not the built-in 'ml-100k', so it is taken as the path of your "
+            "catalog file, and ratings=PATH is needed too",
+        ),
+        ({"ratings": "r.csv"}, "ratings='r.csv' was given with catalog='ml-100k'"),
+    ],
+)
+def test_recommendation_catalog_and_ratings_that_do_not_go_together_name_the_env(kwargs: dict, named: str) -> None:
+    with pytest.raises(ValueError, match=rf"^nlp_envs/Recommendation-v0: {re.escape(named)}"):
+        gym.make("nlp_envs/Recommendation-v0", **kwargs)
