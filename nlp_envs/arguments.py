@@ -92,7 +92,7 @@ def factory_parameters(factory: Any) -> dict[str, inspect.Parameter] | None:
 def check_kwarg_names(
     env_id: str,
     names: Iterable[str],
-    parameters: Mapping[str, inspect.Parameter],
+    parameters: Mapping[str, inspect.Parameter] | None,
     flag: str = "",
     given: Mapping[str, str] | None = None,
 ) -> None:
@@ -101,7 +101,8 @@ def check_kwarg_names(
     Args:
         env_id: the env, for the message.
         names: the names the user gave.
-        parameters: the names the constructor takes (:func:`env_parameters`, :func:`factory_parameters`).
+        parameters: the names the constructor takes (:func:`env_parameters`, :func:`factory_parameters`);
+            None when they cannot be known: then only ``given`` is checked.
         flag: where the names come from (a command-line flag, a suite entry), the start of the message.
         given: names the caller sets itself, each with who sets it and how the user chooses it instead.
 
@@ -114,7 +115,7 @@ def check_kwarg_names(
             raise KwargNameError(
                 f"{flag or env_id}: {name!r} cannot be given here: {given[name]}; remove it from {flag or 'the call'}."
             )
-        if name not in parameters:
+        if parameters is not None and name not in parameters:
             valid = ", ".join(sorted(set(parameters) - set(given)))
             if flag:
                 raise KwargNameError(f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {valid}.")

@@ -226,6 +226,8 @@ def check_arguments(args: argparse.Namespace) -> None:
                 "num_envs": f"{chosen} from --num-envs" if hasattr(args, "num_envs") else chosen,
                 "render_mode": chosen,
                 "vectorization_mode": chosen,
+                # Training, playing, logging and scoring count each episode once, in NextStep mode.
+                "autoreset_mode": chosen,
             }
             check_env_kwargs(env_id, args.env_kwargs, given=reserved)
     if isinstance(getattr(args, "device", None), str):

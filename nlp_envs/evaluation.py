@@ -11,6 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from nlp_envs.arguments import check_kwarg_names, env_parameters
 from nlp_envs.data.files import file_stamp
 from nlp_envs.policies import reference_policy
 
@@ -67,6 +68,11 @@ def evaluate(
 
     Returns:
         An :class:`Evaluation`.
+
+    Raises:
+        ValueError: ``episodes``, ``seed`` or ``env_kwargs`` out of range or of the wrong type; an
+            ``env_kwargs`` name the env does not take, or one that ``evaluate`` sets itself
+            (``num_envs``, ``vectorization_mode``, ``autoreset_mode``).
     """
     if isinstance(episodes, (bool, np.bool_)) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}.")
@@ -81,12 +87,23 @@ def evaluate(
             f"env_kwargs must be a dict of env keyword arguments or None, got {type(env_kwargs).__name__}."
         )
     kwargs = dict(env_kwargs or {})
+    if not isinstance(env_id, str):
+        raise TypeError(f"env_id must be a registered id (a str), got {env_id!r}; nlp_envs.env_ids() lists them.")
+    check_kwarg_names(env_id, kwargs, env_parameters(env_id), flag="env_kwargs", given=_SET_BY_EVALUATE)
     returns, metrics = _run(env_id, _as_policy(env_id, policy), int(episodes), int(seed), kwargs)
     low, high = (
         float(np.mean(returns)) if policy == name else _reference_mean(env_id, name, int(episodes), int(seed), kwargs)
         for name in ("random", "oracle")
     )
     return Evaluation(env_id, returns, normalized_score(float(np.mean(returns)), low, high), low, high, metrics)
+
+
+#: The vector env's settings that ``evaluate`` chooses itself, with why (``env_kwargs`` may not hold them).
+_SET_BY_EVALUATE = {
+    "num_envs": "episode i plays in slot i of one vector env, and episodes=N sets how many",
+    "vectorization_mode": "evaluate plays on the native vector env",
+    "autoreset_mode": "evaluate counts each episode once, from its reset to its end, in NextStep mode",
+}
 
 
 def normalized_score(mean_return: float, random_return: float, oracle_return: float) -> float:

@@ -21,6 +21,7 @@ from nlp_envs.core import InvalidSeedError
 from nlp_envs.dialogue.env import DialogueCore
 from nlp_envs.registration import BUILTIN_ENVS
 from tests.conftest import make_distribution
+from tests.test_cli_errors import suite_text
 
 # One preset per task (and the presets whose id differs from their task's default id).
 IDS = (
@@ -368,3 +369,52 @@ def test_a_default_column_name_with_a_named_dataset_is_accepted() -> None:
 def test_recommendation_catalog_and_ratings_that_do_not_go_together_name_the_env(kwargs: dict, named: str) -> None:
     with pytest.raises(ValueError, match=rf"^nlp_envs/Recommendation-v0: {re.escape(named)}"):
         gym.make("nlp_envs/Recommendation-v0", **kwargs)
+
+
+# --- the vector env's own settings where a caller sets them -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"autoreset_mode": "SameStep"}, "'autoreset_mode' cannot be given here: evaluate counts each episode once"),
+        ({"num_envs": 3}, "'num_envs' cannot be given here: episode i plays in slot i of one vector env"),
+        ({"vectorization_mode": "sync"}, "'vectorization_mode' cannot be given here"),
+        ({"noise": 1}, "nlp_envs/DialogueEasy-v0 has no keyword argument 'noise'; valid ones: "),
+    ],
+    ids=["autoreset_mode", "num_envs", "vectorization_mode", "unknown"],
+)
+def test_evaluate_refuses_env_kwargs_it_sets_itself_by_name(kwargs: dict, named: str) -> None:
+    with pytest.raises(KwargsError, match=rf"^env_kwargs: {re.escape(named)}"):  # was a KeyError or a bare TypeError
+        nlp_envs.evaluate(EASY_DIALOGUE, "rule", episodes=4, env_kwargs=kwargs)
+
+
+def test_evaluate_names_an_env_id_that_is_not_a_string() -> None:
+    with pytest.raises(TypeError, match=r"^env_id must be a registered id \(a str\), got 5; "):
+        nlp_envs.evaluate(5, "random", episodes=2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["play", EASY_DIALOGUE],
+        ["train", "--agent", "random", "--env", EASY_DIALOGUE, "--steps", "16", "--eval-episodes", "2"],
+    ],
+)
+def test_the_cli_refuses_an_autoreset_mode_in_env_kwargs_before_running(command: list[str], capsys) -> None:
+    code = main([*command, "--env-kwargs", '{"autoreset_mode": "SameStep"}'])
+    captured = capsys.readouterr()
+    assert code == 2 and "training" not in captured.out  # play crashed with KeyError, train failed after training
+    assert captured.err.strip() == (
+        "nlp-envs: error: --env-kwargs: 'autoreset_mode' cannot be given here: the command sets it; remove it from "
+        "--env-kwargs."
+    )
+
+
+def test_a_suite_cannot_set_the_autoreset_mode(tmp_path, capsys) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(suite_text(env_extra='kwargs = { autoreset_mode = "SameStep" }'))
+    db = tmp_path / "r.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db)]) == 2
+    assert "kwargs: 'autoreset_mode' cannot be given here: the runner sets it" in capsys.readouterr().err
+    assert not db.exists()
