@@ -418,3 +418,28 @@ def test_a_suite_cannot_set_the_autoreset_mode(tmp_path, capsys) -> None:
     assert main(["bench", "--suite", str(suite), "--db", str(db)]) == 2
     assert "kwargs: 'autoreset_mode' cannot be given here: the runner sets it" in capsys.readouterr().err
     assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            ["--address", "10.0.0.1:6379"],
+            "--address 10.0.0.1:6379 is for --executor ray; the local executor runs no Ray "
+            "cluster: add --executor ray, or remove --address.",
+        ),
+        (
+            ["--executor", "ray", "--jobs", "2"],
+            "--jobs 2 is for the local executor; with --executor ray, Ray places the "
+            "cells on its workers: remove --jobs, or drop --executor ray.",
+        ),
+    ],
+    ids=["address-without-ray", "jobs-with-ray"],
+)
+def test_bench_refuses_a_flag_its_executor_would_ignore(flags: list[str], expected: str, tmp_path, capsys) -> None:
+    suite = tmp_path / "s.toml"
+    suite.write_text(suite_text())
+    db = tmp_path / "r.sqlite"
+    assert main(["bench", "--suite", str(suite), "--db", str(db), *flags]) == 2  # ran the whole suite locally
+    assert capsys.readouterr().err.strip() == f"nlp-envs: error: {expected}"
+    assert not db.exists()
