@@ -443,3 +443,24 @@ def test_bench_refuses_a_flag_its_executor_would_ignore(flags: list[str], expect
     assert main(["bench", "--suite", str(suite), "--db", str(db), *flags]) == 2  # ran the whole suite locally
     assert capsys.readouterr().err.strip() == f"nlp-envs: error: {expected}"
     assert not db.exists()
+
+
+@pytest.mark.parametrize("seed", [1.5, True, "3", -1], ids=["float", "bool", "str", "negative"])
+def test_the_sb3_adapter_refuses_a_seed_it_would_have_truncated(seed: object) -> None:
+    from nlp_envs.sb3 import make_vec_env
+
+    env = make_vec_env(EASY_DIALOGUE, n_envs=2)
+    with pytest.raises(InvalidSeedError, match=rf"^{EASY_DIALOGUE}: seed must be an integer >= 0, got "):
+        env.seed(seed)  # 1.5 and True were taken as seed 1 at the next reset
+    assert env.seed(np.int64(3)) == [3, 4]
+    assert np.array_equal(env.reset(), make_vec_env(EASY_DIALOGUE, n_envs=2, seed=3).reset())
+
+
+def test_the_sb3_adapter_refuses_reset_options_that_are_not_dicts_when_they_are_set() -> None:
+    from nlp_envs.sb3 import make_vec_env
+
+    env = make_vec_env(EASY_DIALOGUE, n_envs=2)
+    with pytest.raises(TypeError, match=rf"^{EASY_DIALOGUE}: reset\(options=5\) must be None or a dict"):
+        env.set_options(5)  # type: ignore[arg-type]
+    env.set_options({})
+    assert env.reset().shape[0] == 2
