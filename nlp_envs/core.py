@@ -647,18 +647,18 @@ def made_id(view: type) -> str | None:
         del frame  # a frame refers to its locals: keep no reference cycle alive
 
 
-_VIEW_PARAMETERS: dict[type, dict[str, inspect.Parameter]] = {}
+_VIEW_PARAMETERS: dict[type, dict[str, inspect.Parameter] | None] = {}
 
 
-def _view_parameters(view: type) -> dict[str, inspect.Parameter]:
+def _view_parameters(view: type) -> dict[str, inspect.Parameter] | None:
     """The keyword arguments a view takes: its own and its core's (``factory_parameters``), once per class.
 
+    None when they cannot be known (a core that takes ``**kwargs``): then no name is refused here.
     Cached: reading the signatures costs about a third of building a small env.
     """
-    parameters = _VIEW_PARAMETERS.get(view)
-    if parameters is None:
-        parameters = _VIEW_PARAMETERS[view] = factory_parameters(view) or {}
-    return parameters
+    if view not in _VIEW_PARAMETERS:
+        _VIEW_PARAMETERS[view] = factory_parameters(view)
+    return _VIEW_PARAMETERS[view]
 
 
 class _CoreView:

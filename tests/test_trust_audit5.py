@@ -464,3 +464,21 @@ def test_the_sb3_adapter_refuses_reset_options_that_are_not_dicts_when_they_are_
         env.set_options(5)  # type: ignore[arg-type]
     env.set_options({})
     assert env.reset().shape[0] == 2
+
+
+def test_a_plugin_core_that_takes_any_keyword_gets_its_kwargs_unchecked() -> None:
+    from nlp_envs.dialogue.env import DialogueEnv
+
+    class OpenCore(DialogueCore):
+        def __init__(self, num_envs: int, **kwargs: object) -> None:  # the accepted names cannot be known
+            super().__init__(num_envs, **kwargs)  # type: ignore[arg-type]
+
+    class OpenEnv(DialogueEnv):
+        core_class = OpenCore
+
+    gym.register("audit5/Open-v0", entry_point=OpenEnv)
+    try:
+        env = gym.make("audit5/Open-v0", error_rate=0.1)
+        assert env.unwrapped.core.env_id == "audit5/Open-v0" and env.unwrapped.core.error_rate == 0.1
+    finally:
+        del gym.registry["audit5/Open-v0"]
