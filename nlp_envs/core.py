@@ -13,7 +13,8 @@ the noise of every step) is derived from the episode key by a counter-based hash
 depends only on its slot's seed and on how many episodes that slot ran before, never on the batch
 size: ``gym.make`` and ``gym.make_vec`` give the same trajectories for the same seeds and actions,
 and restarting slots costs no Python loop. ``reset()`` without a seed goes on to the next episode;
-a slot never seeded draws its key from fresh entropy.
+a slot never seeded draws its key from fresh entropy. A seed is None or an integer >= 0, a Python or
+numpy one, on both views (:func:`check_seed`; a bool, float or string is an :class:`InvalidSeedError`).
 
 The vector env speaks Gymnasium's three autoreset modes (``autoreset_mode=``, default
 ``AutoresetMode.NEXT_STEP``), exactly as ``SyncVectorEnv`` over ``gym.make`` does in each:
@@ -33,6 +34,13 @@ Every task checks its keyword arguments with the same validators, :func:`check_i
 returned as Python ones), numbers are finite, and a refusal is one ``ValueError`` line,
 ``"<env id>: <name> must be <expected>, got <value>; <how to fix>."``. The shells check that a
 task's ``metrics()`` returns exactly ``metric_names`` and ``end_info_names`` (:func:`task_metrics`).
+
+The ``<env id>`` of every message is the id the user made: the shells refuse a keyword argument
+that neither they nor the core take (one ``KwargNameError`` line listing the valid names) before
+the core loads anything, then build the core for the id that ``gym.make`` or ``gym.make_vec`` is
+making, which the core holds as its ``env_id`` from before its ``__init__`` (a core built directly,
+or an env built by a user's creator function, names the task's default id). ``env.spec`` and its
+``kwargs`` are Gymnasium's, unchanged.
 
 Truncation follows Gymnasium's ``TimeLimit``: the step that reaches the limit is truncated, also
 when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector env agree.
@@ -612,7 +620,7 @@ _MAKERS = {
 _MAKER_DEPTH = 4
 
 
-def made_id(view: type) -> str | None:
+def _made_id(view: type) -> str | None:
     """The id that ``gym.make`` or ``gym.make_vec`` is making now with ``view`` as its entry point, else None.
 
     Gymnasium sets ``env.spec`` only after the constructor returns, and neither the entry point (one
@@ -725,7 +733,7 @@ class CoreEnv(_CoreView, gym.Env):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **task_kwargs: Any) -> None:
-        env_id = made_id(type(self)) or self.core_class.env_id
+        env_id = _made_id(type(self)) or self.core_class.env_id
         self._check_render_mode(env_id, render_mode)
         self.render_mode = render_mode
         self.core = self._build_core(env_id, 1, task_kwargs, given=_SINGLE_ENV_SETS)
@@ -815,7 +823,7 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **task_kwargs: Any,
     ) -> None:
-        env_id = made_id(type(self)) or self.core_class.env_id
+        env_id = _made_id(type(self)) or self.core_class.env_id
         self._check_render_mode(env_id, render_mode)
         # Checked before the task loads its data.
         mode = parse_autoreset_mode(env_id, autoreset_mode)
