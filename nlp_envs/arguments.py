@@ -42,6 +42,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def check_env_id_type(env_id: Any) -> None:
+    """Refuse an ``env_id`` that is not a string (Gymnasium's own error names no argument).
+
+    Raises:
+        TypeError: ``env_id`` is not a ``str``.
+    """
+    if not isinstance(env_id, str):
+        raise TypeError(f"env_id must be a registered id (a str), got {env_id!r}; nlp_envs.env_ids() lists them.")
+
+
 def signature(function: Any) -> inspect.Signature:
     """The signature with evaluated annotations, or with none where they do not evaluate."""
     try:

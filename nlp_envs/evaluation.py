@@ -11,7 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from nlp_envs.arguments import check_kwarg_names, env_parameters
+from nlp_envs.arguments import check_env_id_type, check_kwarg_names, env_parameters
 from nlp_envs.data.files import file_stamp
 from nlp_envs.policies import reference_policy
 
@@ -87,8 +87,7 @@ def evaluate(
             f"env_kwargs must be a dict of env keyword arguments or None, got {type(env_kwargs).__name__}."
         )
     kwargs = dict(env_kwargs or {})
-    if not isinstance(env_id, str):
-        raise TypeError(f"env_id must be a registered id (a str), got {env_id!r}; nlp_envs.env_ids() lists them.")
+    check_env_id_type(env_id)
     check_kwarg_names(env_id, kwargs, env_parameters(env_id), flag="env_kwargs", given=_SET_BY_EVALUATE)
     returns, metrics = _run(env_id, _as_policy(env_id, policy), int(episodes), int(seed), kwargs)
     low, high = (

@@ -482,3 +482,10 @@ def test_a_plugin_core_that_takes_any_keyword_gets_its_kwargs_unchecked() -> Non
         assert env.unwrapped.core.env_id == "audit5/Open-v0" and env.unwrapped.core.error_rate == 0.1
     finally:
         del gym.registry["audit5/Open-v0"]
+
+
+def test_reference_policy_lookups_name_a_bad_env_id_or_policy_name() -> None:
+    with pytest.raises(TypeError, match=r"^env_id must be a registered id \(a str\), got 5; "):
+        nlp_envs.reference_policies(5)  # type: ignore[arg-type]
+    with pytest.raises(KeyError, match=r"has no reference policy \['rule'\]; its policies are \['oracle', 'random', "):
+        nlp_envs.reference_policy(EASY_DIALOGUE, ["rule"])  # type: ignore[arg-type]  (was: unhashable type)
