@@ -110,8 +110,14 @@ def normalized_score(mean_return: float, random_return: float, oracle_return: fl
 
     Undefined (``nan``, without a warning) when the two references coincide, and when any figure
     is not finite; never infinite.
+
+    Raises:
+        TypeError: a figure that is not a real number (a bool, a string, None), named.
     """
     figures = (mean_return, random_return, oracle_return)
+    for name, figure in zip(("mean_return", "random_return", "oracle_return"), figures, strict=True):
+        if isinstance(figure, (bool, np.bool_)) or not isinstance(figure, (int, float, np.integer, np.floating)):
+            raise TypeError(f"normalized_score: {name} must be a real number, got {figure!r}.")
     if oracle_return == random_return or not all(np.isfinite(figures)):
         return float("nan")
     score = (mean_return - random_return) / (oracle_return - random_return)

@@ -489,3 +489,19 @@ def test_reference_policy_lookups_name_a_bad_env_id_or_policy_name() -> None:
         nlp_envs.reference_policies(5)  # type: ignore[arg-type]
     with pytest.raises(KeyError, match=r"has no reference policy \['rule'\]; its policies are \['oracle', 'random', "):
         nlp_envs.reference_policy(EASY_DIALOGUE, ["rule"])  # type: ignore[arg-type]  (was: unhashable type)
+
+
+@pytest.mark.parametrize(
+    ("figures", "named"),
+    [
+        (("1", 0.0, 1.0), "mean_return must be a real number, got '1'"),
+        ((0.5, None, 1.0), "random_return must be a real number, got None"),
+        ((0.5, 0.0, True), "oracle_return must be a real number, got True"),
+    ],
+)
+def test_normalized_score_names_a_figure_that_is_not_a_number(figures: tuple, named: str) -> None:
+    from nlp_envs.evaluation import normalized_score
+
+    with pytest.raises(TypeError, match=rf"^normalized_score: {re.escape(named)}\.$"):  # was numpy's isfinite error
+        normalized_score(*figures)
+    assert normalized_score(np.float32(0.5), np.int64(0), 1) == 0.5
