@@ -13,7 +13,7 @@ import collections.abc
 import inspect
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -21,6 +21,14 @@ import gymnasium as gym
 
 class KwargsError(ValueError):
     """A keyword argument that a constructor does not take, or of a type it does not take."""
+
+
+class KwargNameError(KwargsError, TypeError):
+    """A keyword argument name that a constructor does not take, or that its caller sets itself.
+
+    A ``TypeError`` too, as Python's own error for an unexpected keyword argument: Gymnasium and
+    users catch ``TypeError`` for a bad keyword argument, the command line ``KwargsError``.
+    """
 
 
 def positive_int(text: str) -> int:
@@ -32,6 +40,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def check_env_id_type(env_id: Any) -> None:
+    """Refuse an ``env_id`` that is not a string (Gymnasium's own error names no argument).
+
+    Raises:
+        TypeError: ``env_id`` is not a ``str``.
+    """
+    if not isinstance(env_id, str):
+        raise TypeError(f"env_id must be a registered id (a str), got {env_id!r}; nlp_envs.env_ids() lists them.")
 
 
 def signature(function: Any) -> inspect.Signature:
@@ -57,6 +75,14 @@ def env_parameters(env_id: str) -> dict[str, inspect.Parameter] | None:
     spec = gym.spec(env_id)
     entry = spec.vector_entry_point or spec.entry_point
     factory = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+    return factory_parameters(factory)
+
+
+def factory_parameters(factory: Any) -> dict[str, inspect.Parameter] | None:
+    """The keyword arguments an env class or creator takes, following ``**task_kwargs`` into its ``core_class``.
+
+    Returns None when the accepted names cannot be known (``**kwargs`` and no core to follow).
+    """
     core = getattr(factory, "core_class", None)
     parameters: dict[str, inspect.Parameter] = {}
     open_ended = False
@@ -73,6 +99,41 @@ def env_parameters(env_id: str) -> dict[str, inspect.Parameter] | None:
     return None if open_ended else parameters
 
 
+def check_kwarg_names(
+    env_id: str,
+    names: Iterable[str],
+    parameters: Mapping[str, inspect.Parameter] | None,
+    flag: str = "",
+    given: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse a keyword argument name that is not in ``parameters``, or that the caller sets itself.
+
+    Args:
+        env_id: the env, for the message.
+        names: the names the user gave.
+        parameters: the names the constructor takes (:func:`env_parameters`, :func:`factory_parameters`);
+            None when they cannot be known: then only ``given`` is checked.
+        flag: where the names come from (a command-line flag, a suite entry), the start of the message.
+        given: names the caller sets itself, each with who sets it and how the user chooses it instead.
+
+    Raises:
+        KwargNameError: an unknown name (the message lists the valid ones) or a reserved one.
+    """
+    given = given or {}
+    for name in names:
+        if name in given:
+            raise KwargNameError(
+                f"{flag or env_id}: {name!r} cannot be given here: {given[name]}; remove it from {flag or 'the call'}."
+            )
+        if parameters is not None and name not in parameters:
+            valid = ", ".join(sorted(set(parameters) - set(given)))
+            if flag:
+                raise KwargNameError(f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {valid}.")
+            # Python's own words: libraries retry without a keyword on them (TorchRL's GymEnv drops
+            # ``frameskip`` when the error says "unexpected keyword argument 'frameskip'").
+            raise KwargNameError(f"{env_id}: got an unexpected keyword argument {name!r}; valid ones: {valid}.")
+
+
 def check_env_kwargs(
     env_id: str, kwargs: dict[str, Any], flag: str = "--env-kwargs", given: Mapping[str, str] | None = None
 ) -> None:
@@ -86,19 +147,14 @@ def check_env_kwargs(
             chooses it instead (e.g. ``"the command sets it from --num-envs"``); not allowed in ``kwargs``.
 
     Raises:
-        KwargsError: an unknown name (the message lists the valid ones), a reserved one, or a value
-            whose type does not fit the constructor's annotation.
+        KwargsError: an unknown name (the message lists the valid ones) or a reserved one (both
+            :class:`KwargNameError`), or a value whose type does not fit the constructor's annotation.
     """
     parameters = env_parameters(env_id)
     if parameters is None:
         return
-    given = given or {}
-    valid = sorted(set(parameters) - set(given))
+    check_kwarg_names(env_id, kwargs, parameters, flag, given)
     for name, value in kwargs.items():
-        if name in given:
-            raise KwargsError(f"{flag}: {name!r} cannot be given here: {given[name]}; remove it from {flag}.")
-        if name not in parameters:
-            raise KwargsError(f"{flag}: {env_id} has no keyword argument {name!r}; valid ones: {', '.join(valid)}.")
         kind = parameters[name].annotation
         if kind is not inspect.Parameter.empty and not fits_annotation(value, kind):
             raise KwargsError(

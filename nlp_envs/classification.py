@@ -16,6 +16,7 @@ from nlp_envs.core import (
     TaskCore,
     check_bool,
     check_choice,
+    check_file_option,
     check_int,
     check_reward,
     random_integers,
@@ -37,6 +38,8 @@ _OUTCOME_CORRECT = np.array([0.0, 1.0, 0.0, 0.0])  # the metric ``correct`` of a
 OBSERVATIONS = ("embedding", "counts", "tokens")
 SPLITS = ("train", "test")
 DATASETS = (CHATTERBOT.name, DRUG_REVIEWS.name)
+#: The default column names of a dataset file (named datasets have their own).
+TEXT_COLUMN, LABEL_COLUMN = "text", "label"
 # Hard upper bounds (documented in TextClassificationEnv's Arguments), besides the memory estimate.
 MAX_WORDS = 1_000_000  # max_words: documents are cut at max_words; longer ones than this are not read to the end
 MAX_VOCAB_SIZE = 10_000_000  # more word types than any dataset has: the vocabulary is capped at them anyway
@@ -103,8 +106,8 @@ class ClassificationCore(TaskCore):
         num_envs: int,
         *,
         dataset: str = CHATTERBOT.name,
-        text_column: str = "text",
-        label_column: str = "label",
+        text_column: str = TEXT_COLUMN,
+        label_column: str = LABEL_COLUMN,
         split: str = "train",
         chunk_words: int = 5,
         max_words: int = 200,
@@ -248,9 +251,13 @@ class ClassificationCore(TaskCore):
                 f"{self.env_id}: dataset={dataset!r} is neither a named dataset {DATASETS} nor the path of a "
                 f"file with suffix {TABLE_SUFFIXES} (with columns text and label)."
             )
-        for name, value in (("text_column", text_column), ("label_column", label_column)):
+        for name, value, default in (
+            ("text_column", text_column, TEXT_COLUMN),
+            ("label_column", label_column, LABEL_COLUMN),
+        ):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{self.env_id}: {name} must be a non-empty column name, got {value!r}.")
+            check_file_option(self.env_id, name, value, default, "dataset", dataset, DATASETS)
 
     def _check_memory(self, embedding_dim: int) -> None:
         """Refuse, before building them, tables and episode slots that cannot fit in memory."""

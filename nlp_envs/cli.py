@@ -226,6 +226,8 @@ def check_arguments(args: argparse.Namespace) -> None:
                 "num_envs": f"{chosen} from --num-envs" if hasattr(args, "num_envs") else chosen,
                 "render_mode": chosen,
                 "vectorization_mode": chosen,
+                # Training, playing, logging and scoring count each episode once, in NextStep mode.
+                "autoreset_mode": chosen,
             }
             check_env_kwargs(env_id, args.env_kwargs, given=reserved)
     if isinstance(getattr(args, "device", None), str):
@@ -371,6 +373,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     logger = None
     try:
         agent = nlp_agents.make(args.agent, env, seed=args.seed, device=args.device, **args.hyperparams)
+        if args.save is not None and not callable(getattr(agent, "save", None)):  # refused before the training
+            raise CommandLineError(
+                f"--save {args.save}: agent {args.agent!r} ({nlp_agents.available()[args.agent]}) has no "
+                "save(path) method; train without --save, or use an agent that saves."
+            )
         if args.tensorboard is not None:
             folder = run_folder(args.tensorboard, args.agent, args.env, args.seed)
             logger = open_logger(folder, agent, args.agent, replace=True)

@@ -13,7 +13,8 @@ the noise of every step) is derived from the episode key by a counter-based hash
 depends only on its slot's seed and on how many episodes that slot ran before, never on the batch
 size: ``gym.make`` and ``gym.make_vec`` give the same trajectories for the same seeds and actions,
 and restarting slots costs no Python loop. ``reset()`` without a seed goes on to the next episode;
-a slot never seeded draws its key from fresh entropy.
+a slot never seeded draws its key from fresh entropy. A seed is None or an integer >= 0, a Python or
+numpy one, on both views (:func:`check_seed`; a bool, float or string is an :class:`InvalidSeedError`).
 
 The vector env speaks Gymnasium's three autoreset modes (``autoreset_mode=``, default
 ``AutoresetMode.NEXT_STEP``), exactly as ``SyncVectorEnv`` over ``gym.make`` does in each:
@@ -34,6 +35,13 @@ returned as Python ones), numbers are finite, and a refusal is one ``ValueError`
 ``"<env id>: <name> must be <expected>, got <value>; <how to fix>."``. The shells check that a
 task's ``metrics()`` returns exactly ``metric_names`` and ``end_info_names`` (:func:`task_metrics`).
 
+The ``<env id>`` of every message is the id the user made: the shells refuse a keyword argument
+that neither they nor the core take (one ``KwargNameError`` line listing the valid names) before
+the core loads anything, then build the core for the id that ``gym.make`` or ``gym.make_vec`` is
+making, which the core holds as its ``env_id`` from before its ``__init__`` (a core built directly,
+or an env built by a user's creator function, names the task's default id). ``env.spec`` and its
+``kwargs`` are Gymnasium's, unchanged.
+
 Truncation follows Gymnasium's ``TimeLimit``: the step that reaches the limit is truncated, also
 when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector env agree.
 """
@@ -41,15 +49,20 @@ when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
+import inspect
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from nlp_envs.arguments import check_kwarg_names, factory_parameters
 from nlp_envs.resources import check_fits
 
 #: A reference policy: ``policy(observations, vector_env) -> actions``, batched.
@@ -65,6 +78,10 @@ _SHIFT30, _SHIFT27, _SHIFT31, _SHIFT11 = (np.array(shift, dtype=np.uint64) for s
 
 class InvalidActionError(ValueError):
     """An action outside the env's action space (wrong value, shape or dtype)."""
+
+
+class InvalidSeedError(ValueError, gym.error.Error):
+    """A ``reset`` seed that is not None or an integer >= 0 (a ``gymnasium.error.Error`` too, as Gymnasium's own)."""
 
 
 def hash_keys(keys: np.ndarray, *counters: np.ndarray | int) -> np.ndarray:
@@ -160,14 +177,14 @@ _INT_FIX = "pass a Python or numpy integer (not a bool, float or string) within 
 _FLOAT_FIX = "pass a Python or numpy real number (not a bool, string or sequence) within that range"
 
 
-def _shown(value: Any) -> str:
+def short_repr(value: Any) -> str:
     """``repr(value)``, shortened: a nested structure in an error message stays on one short line."""
     text = repr(value)
     return text if len(text) <= _REPR_LIMIT else f"{text[: _REPR_LIMIT - 3]}..."
 
 
 def _refuse(env: str, name: str, expected: str, value: Any, fix: str) -> ValueError:
-    return ValueError(f"{env}: {name} must be {expected}, got {_shown(value)}; {fix}.")
+    return ValueError(f"{env}: {name} must be {expected}, got {short_repr(value)}; {fix}.")
 
 
 def check_int(env: str, name: str, value: Any, low: int, high: int | None = None, *, fix: str = "") -> int:
@@ -296,8 +313,33 @@ def check_choice(env: str, name: str, value: Any, choices: Sequence[Any]) -> Any
         ValueError: ``value`` is not one of ``choices``; the message names ``name`` and lists them.
     """
     if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
-        raise ValueError(f"{env}: {name}={_shown(value)} is not one of {tuple(choices)}; pick one of them.")
+        raise ValueError(f"{env}: {name}={short_repr(value)} is not one of {tuple(choices)}; pick one of them.")
     return value
+
+
+def check_file_option(
+    env: str, name: str, value: Any, default: Any, source: str, given: Any, named: Sequence[str]
+) -> None:
+    """Refuse an option that only a data file reads (a column name) given with a named dataset, which ignores it.
+
+    Args:
+        env: the env id that the message starts with.
+        name: the option (e.g. ``text_column``).
+        value: what the caller passed.
+        default: the option's default (passing it changes nothing, so it is accepted).
+        source: the argument that picks the data (e.g. ``dataset``).
+        given: its value.
+        named: the named datasets, which have their own columns.
+
+    Raises:
+        ValueError: ``given`` is a named dataset and ``value`` is not the default.
+    """
+    if str(given) in named and value != default:
+        raise ValueError(
+            f"{env}: {name}={short_repr(value)} names a column of a dataset file, but {source}={short_repr(given)} "
+            f"is a named dataset with columns of its own, so it would be ignored; remove {name}, or pass "
+            f"{source}=PATH of your file."
+        )
 
 
 def check_fits_slots(env: str, what: str, bytes_per_slot: float, num_envs: int, shared_bytes: float = 0) -> None:
@@ -316,6 +358,9 @@ def check_fits_slots(env: str, what: str, bytes_per_slot: float, num_envs: int, 
     check_fits(f"{env} with {what}, num_envs={num_envs}", bytes_per_slot * num_envs + shared_bytes)
 
 
+_Core = TypeVar("_Core", bound="TaskCore")
+
+
 class TaskCore(abc.ABC):
     """The dynamics of one task over a batch of ``num_envs`` episodes.
 
@@ -331,7 +376,10 @@ class TaskCore(abc.ABC):
     (their results are discarded) and must never raise for them.
     """
 
-    env_id: ClassVar[str] = ""
+    #: The task's default id (a class attribute); a core that a view builds for ``gym.make(id)`` or
+    #: ``gym.make_vec(id)`` holds that id instead, from before its ``__init__`` runs (see :meth:`__new__`),
+    #: so that every message, at construction and after, names the id the user made.
+    env_id: str = ""
     metric_names: ClassVar[tuple[str, ...]] = ()
     #: Per-episode values that :meth:`metrics` returns beside the metrics: they go into the info of
     #: the step that ends an episode, but are not scores (a leaderboard does not average them).
@@ -342,6 +390,14 @@ class TaskCore(abc.ABC):
     single_action_space: gym.spaces.Discrete
     afterstate_space: gym.Space
     max_steps: int
+
+    def __new__(cls: type[_Core], *args: Any, **kwargs: Any) -> _Core:
+        """A new core; one built by a view for a made id holds that id as its ``env_id`` already."""
+        core = super().__new__(cls)
+        building = _BUILDING.get()
+        if building is not None and building[0] is cls:
+            core.env_id = building[1]
+        return core
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int(self.env_id, "num_envs", num_envs, 1)
@@ -412,6 +468,16 @@ class TaskCore(abc.ABC):
         """``action_masks()[slots]`` (None if the task has no mask)."""
         masks = self.action_masks()
         return None if masks is None else masks[slots]
+
+
+@contextlib.contextmanager
+def _building(core_class: type[TaskCore], env_id: str) -> Iterator[None]:
+    """While inside: a new ``core_class`` core holds ``env_id`` as its id (see :meth:`TaskCore.__new__`)."""
+    token = _BUILDING.set((core_class, env_id))
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
 
 
 def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
@@ -541,8 +607,70 @@ class _Episodes:
         return rewards, terminated, truncated, restarting
 
 
+#: While a view builds its core: the core class and the id it is built for (read by ``TaskCore.__new__``).
+_BUILDING: contextvars.ContextVar[tuple[type[TaskCore], str] | None] = contextvars.ContextVar(
+    "nlp_envs_building_core", default=None
+)
+#: Gymnasium's functions that call an entry point, each with the spec field that names the entry point.
+_MAKERS = {
+    gym.envs.registration.make.__code__: "entry_point",
+    gym.envs.registration.make_vec.__code__: "vector_entry_point",
+}
+#: How many frames above a view's ``__init__`` a maker may be (a subclass's own ``__init__`` between them).
+_MAKER_DEPTH = 4
+
+
+def _made_id(view: type) -> str | None:
+    """The id that ``gym.make`` or ``gym.make_vec`` is making now with ``view`` as its entry point, else None.
+
+    Gymnasium sets ``env.spec`` only after the constructor returns, and neither the entry point (one
+    string for every id of a task) nor the keyword arguments tell the ids of a task apart; so the
+    view reads the spec from the Gymnasium frame that is calling it. Only a maker whose spec's entry
+    point is ``view`` itself counts (an env that a user's creator function builds inside
+    ``gym.make`` of another id is not that id). Called from a view's ``__init__``.
+
+    Returns:
+        The id, or None (built directly, by an unknown caller, or on a Python without frames):
+        the caller then names the task's default id.
+    """
+    frame = sys._getframe(1) if hasattr(sys, "_getframe") else None
+    try:
+        for _ in range(_MAKER_DEPTH + 1):
+            if frame is None:
+                return None
+            field = _MAKERS.get(frame.f_code)
+            if field is not None:
+                spec = frame.f_locals.get("env_spec")
+                if not isinstance(spec, gym.envs.registration.EnvSpec):
+                    return None
+                entry = getattr(spec, field)
+                try:
+                    creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+                except Exception:  # an entry point that does not load is not ours
+                    return None
+                return spec.id if creator is view else None
+            frame = frame.f_back
+        return None
+    finally:
+        del frame  # a frame refers to its locals: keep no reference cycle alive
+
+
+_VIEW_PARAMETERS: dict[type, dict[str, inspect.Parameter] | None] = {}
+
+
+def _view_parameters(view: type) -> dict[str, inspect.Parameter] | None:
+    """The keyword arguments a view takes: its own and its core's (``factory_parameters``), once per class.
+
+    None when they cannot be known (a core that takes ``**kwargs``): then no name is refused here.
+    Cached: reading the signatures costs about a third of building a small env.
+    """
+    if view not in _VIEW_PARAMETERS:
+        _VIEW_PARAMETERS[view] = factory_parameters(view)
+    return _VIEW_PARAMETERS[view]
+
+
 class _CoreView:
-    """What both views of a core share: their name in errors, render-mode check and afterstates."""
+    """What both views of a core share: their name in errors, argument checks, the core's construction, afterstates."""
 
     core: TaskCore
     core_class: ClassVar[type[TaskCore]]
@@ -554,19 +682,42 @@ class _CoreView:
         """The registered id this env was made from (for error messages), else the task's default id."""
         return self.spec.id if self.spec is not None else self.core.env_id
 
-    def _check_render_mode(self, render_mode: str | None) -> None:
+    def _check_render_mode(self, env_id: str, render_mode: str | None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
-                f"{self.core_class.env_id}: render_mode={render_mode!r} is not supported; "
+                f"{env_id}: render_mode={render_mode!r} is not supported; "
                 f"expected None or one of {self.metadata['render_modes']}."
             )
+
+    def _build_core(
+        self, env_id: str, num_envs: Any, task_kwargs: dict[str, Any], given: dict[str, str] | None = None
+    ) -> TaskCore:
+        """The core for ``env_id``, its keyword argument names checked first (before the task loads any data).
+
+        Raises:
+            nlp_envs.arguments.KwargNameError: a name that neither the view nor the core takes (the
+                message lists the valid ones), or one in ``given`` (the view sets it itself).
+        """
+        check_kwarg_names(env_id, task_kwargs, _view_parameters(type(self)), given=given)
+        with _building(self.core_class, env_id):
+            return self.core_class(num_envs=num_envs, **task_kwargs)
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Batched afterstates of ``(observation, action)`` pairs; see the env docstring."""
         n = int(self.core.single_action_space.n)
-        return self.core.afterstate(
-            np.asarray(observations), _validate_actions(self.env_id, n, actions, np.shape(actions))
-        )
+        observations = np.asarray(observations)
+        shape = self.core.single_observation_space.shape or ()
+        if observations.shape[1:] != shape or observations.ndim != len(shape) + 1:
+            raise ValueError(
+                f"{self.env_id}: afterstate(observations, actions) got observations of shape {observations.shape}; "
+                f"expected a batch of this env's observations, shape (n, {', '.join(map(str, shape))}), with one "
+                "action per observation (a single observation is a batch of one: observation[None])."
+            )
+        return self.core.afterstate(observations, _validate_actions(self.env_id, n, actions, observations.shape[:1]))
+
+
+#: What the single env sets itself, with how the user chooses it instead.
+_SINGLE_ENV_SETS = {"num_envs": "the single env has one slot; for N use gym.make_vec(id, num_envs=N)"}
 
 
 class CoreEnv(_CoreView, gym.Env):
@@ -582,9 +733,10 @@ class CoreEnv(_CoreView, gym.Env):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, **task_kwargs: Any) -> None:
-        self._check_render_mode(render_mode)
+        env_id = _made_id(type(self)) or self.core_class.env_id
+        self._check_render_mode(env_id, render_mode)
         self.render_mode = render_mode
-        self.core = self.core_class(num_envs=1, **task_kwargs)
+        self.core = self._build_core(env_id, 1, task_kwargs, given=_SINGLE_ENV_SETS)
         self.observation_space = self.core.single_observation_space
         self.action_space = self.core.single_action_space
         self._n_actions = int(self.action_space.n)
@@ -593,9 +745,13 @@ class CoreEnv(_CoreView, gym.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start a new episode; ``seed`` makes it and everything after it reproducible."""
-        super().reset(seed=seed)
+        """Start a new episode; ``seed`` makes it and everything after it reproducible.
+
+        ``seed`` is None or an integer >= 0, a Python or numpy one (as the vector env takes it).
+        """
+        seed = check_seed(self.env_id, seed)
         _reject_options(self.env_id, options)
+        super().reset(seed=seed)
         if seed is not None or not self._episodes.seeded[0]:
             self._episodes.seed([self.np_random])
         self._episodes.reset_all()
@@ -667,13 +823,14 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **task_kwargs: Any,
     ) -> None:
-        self._check_render_mode(render_mode)
+        env_id = _made_id(type(self)) or self.core_class.env_id
+        self._check_render_mode(env_id, render_mode)
         # Checked before the task loads its data.
-        mode = parse_autoreset_mode(self.core_class.env_id, autoreset_mode)
-        info_text = bool(check_bool(self.core_class.env_id, "info_text", info_text))
+        mode = parse_autoreset_mode(env_id, autoreset_mode)
+        info_text = bool(check_bool(env_id, "info_text", info_text))
         if max_episode_steps is not None:
-            max_episode_steps = check_int(self.core_class.env_id, "max_episode_steps", max_episode_steps, 1)
-        self.core = self.core_class(num_envs=num_envs, **task_kwargs)
+            max_episode_steps = check_int(env_id, "max_episode_steps", max_episode_steps, 1)
+        self.core = self._build_core(env_id, num_envs, task_kwargs)
         self.num_envs = self.core.num_envs
         self.render_mode = render_mode
         self.info_text = info_text
@@ -706,16 +863,12 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         infos are masked to them and the observations of the other slots are unchanged.
         """
         seeds: list[int | None] | None = None  # None: no slot takes a seed
-        if isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + slot for slot in range(self.num_envs)]
-            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(int(seed))
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+            first = _seed_int(self.env_id, seed)
+            seeds = [first + slot for slot in range(self.num_envs)]
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(first)
         elif seed is not None:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(
-                    f"{self.env_id}: reset got {len(seeds)} seeds for {self.num_envs} envs; "
-                    "pass one int (slot i gets seed + i) or a list of num_envs seeds."
-                )
+            seeds = self._slot_seeds(seed)
         mask = self._reset_mask(options)
         if mask is None:
             slots = np.arange(self.num_envs)
@@ -797,6 +950,21 @@ class CoreVectorEnv(_CoreView, VectorEnv):
         infos["final_info"], infos["_final_info"] = final_info, ended.copy()
         return observations, rewards, terminated, truncated, infos
 
+    def _slot_seeds(self, seed: Any) -> list[int | None]:
+        """A sequence of ``num_envs`` seeds (each None or an integer >= 0) as a list, or an error naming it."""
+        if not isinstance(seed, (Sequence, np.ndarray)) or isinstance(seed, (str, bytes)) or np.ndim(seed) != 1:
+            raise InvalidSeedError(
+                f"{self.env_id}: reset(seed={short_repr(seed)}) is not a seed; expected None, an integer >= 0 "
+                f"(slot i gets seed + i) or a sequence of {self.num_envs} seeds, one per slot, each None or an "
+                "integer >= 0."
+            )
+        if len(seed) != self.num_envs:
+            raise InvalidSeedError(
+                f"{self.env_id}: reset got {len(seed)} seeds for {self.num_envs} envs; "
+                "pass one int (slot i gets seed + i) or a list of num_envs seeds."
+            )
+        return [check_seed(self.env_id, item, f"seed[{slot}]") for slot, item in enumerate(seed)]
+
     def _refuse_ended_slots(self) -> None:
         slots = np.flatnonzero(self._episodes.ended)
         shown = ", ".join(str(slot) for slot in slots[:8]) + (f" and {len(slots) - 8} more" if len(slots) > 8 else "")
@@ -808,6 +976,7 @@ class CoreVectorEnv(_CoreView, VectorEnv):
 
     def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray | None:
         """The ``reset_mask`` in ``options``, checked (None without one); other options are refused."""
+        _check_options_type(self.env_id, options)
         if not options:
             return None
         _reject_options(self.env_id, {key: value for key, value in options.items() if key != "reset_mask"})
@@ -965,7 +1134,32 @@ def _owned(value: Any) -> Any:
     return value.copy() if isinstance(value, np.ndarray) else value
 
 
+def check_seed(env_id: str, seed: Any, name: str = "seed") -> int | None:
+    """A ``reset`` seed as a Python int (or None): a Python or numpy integer >= 0, never a bool, float or string.
+
+    Raises:
+        InvalidSeedError: anything else; the message names ``env_id`` and ``name``.
+    """
+    return None if seed is None else _seed_int(env_id, seed, name)
+
+
+def _seed_int(env_id: str, seed: Any, name: str = "seed") -> int:
+    """:func:`check_seed` of a seed that is not None."""
+    try:
+        return check_int(env_id, name, seed, 0, fix="pass None or a Python or numpy integer >= 0 to reset(seed=...)")
+    except ValueError as error:
+        raise InvalidSeedError(str(error)) from None
+
+
+def _check_options_type(env_id: str, options: Any) -> None:
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(
+            f"{env_id}: reset(options={short_repr(options)}) must be None or a dict, got {type(options).__name__}."
+        )
+
+
 def _reject_options(env_id: str, options: dict[str, Any] | None) -> None:
+    _check_options_type(env_id, options)
     if options:
         raise ValueError(
             f"{env_id}: reset options {sorted(options)} are not supported; "

@@ -11,6 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from nlp_envs.arguments import check_env_id_type, check_kwarg_names, env_parameters
 from nlp_envs.data.files import file_stamp
 from nlp_envs.policies import reference_policy
 
@@ -67,6 +68,11 @@ def evaluate(
 
     Returns:
         An :class:`Evaluation`.
+
+    Raises:
+        ValueError: ``episodes``, ``seed`` or ``env_kwargs`` out of range or of the wrong type; an
+            ``env_kwargs`` name the env does not take, or one that ``evaluate`` sets itself
+            (``num_envs``, ``vectorization_mode``, ``autoreset_mode``).
     """
     if isinstance(episodes, (bool, np.bool_)) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}.")
@@ -81,6 +87,8 @@ def evaluate(
             f"env_kwargs must be a dict of env keyword arguments or None, got {type(env_kwargs).__name__}."
         )
     kwargs = dict(env_kwargs or {})
+    check_env_id_type(env_id)
+    check_kwarg_names(env_id, kwargs, env_parameters(env_id), flag="env_kwargs", given=_SET_BY_EVALUATE)
     returns, metrics = _run(env_id, _as_policy(env_id, policy), int(episodes), int(seed), kwargs)
     low, high = (
         float(np.mean(returns)) if policy == name else _reference_mean(env_id, name, int(episodes), int(seed), kwargs)
@@ -89,13 +97,27 @@ def evaluate(
     return Evaluation(env_id, returns, normalized_score(float(np.mean(returns)), low, high), low, high, metrics)
 
 
+#: The vector env's settings that ``evaluate`` chooses itself, with why (``env_kwargs`` may not hold them).
+_SET_BY_EVALUATE = {
+    "num_envs": "episode i plays in slot i of one vector env, and episodes=N sets how many",
+    "vectorization_mode": "evaluate plays on the native vector env",
+    "autoreset_mode": "evaluate counts each episode once, from its reset to its end, in NextStep mode",
+}
+
+
 def normalized_score(mean_return: float, random_return: float, oracle_return: float) -> float:
     """``(mean_return - random_return) / (oracle_return - random_return)``, or ``nan`` where undefined.
 
     Undefined (``nan``, without a warning) when the two references coincide, and when any figure
     is not finite; never infinite.
+
+    Raises:
+        TypeError: a figure that is not a real number (a bool, a string, None), named.
     """
     figures = (mean_return, random_return, oracle_return)
+    for name, figure in zip(("mean_return", "random_return", "oracle_return"), figures, strict=True):
+        if isinstance(figure, (bool, np.bool_)) or not isinstance(figure, (int, float, np.integer, np.floating)):
+            raise TypeError(f"normalized_score: {name} must be a real number, got {figure!r}.")
     if oracle_return == random_return or not all(np.isfinite(figures)):
         return float("nan")
     score = (mean_return - random_return) / (oracle_return - random_return)

@@ -82,7 +82,7 @@ class NextWordCore(TaskCore):
             env, "min_words", min_words, 0, max_words, fix=f"pass at most max_words={max_words}, or raise max_words"
         )
         tables = _check_memory(
-            num_envs, corpus, vocab_size, context, prompt_words, max_words, observation, embedding_dim
+            env, num_envs, corpus, vocab_size, context, prompt_words, max_words, observation, embedding_dim
         )
         self.model = bigram_model(corpus, vocab_size)
         self.vocab = self.model.vocab
@@ -296,6 +296,7 @@ _BUILT: set[tuple[str, tuple[int, int, int] | None, int, int]] = set()
 
 
 def _check_memory(
+    env: str,
     num_envs: int,
     corpus: str,
     vocab_size: int,
@@ -310,7 +311,8 @@ def _check_memory(
     Memory is quadratic in the vocabulary: the bigram model and the reward table are
     ``(V + 1, V)`` float64 tables, where ``V`` is ``vocab_size`` capped by the corpus's training
     word types; the oracle's dynamic programme is ``(max_words + 1, V + 1)``; the held-out sentences
-    and the episode slots are linear in ``prompt_words + max_words`` and ``context``.
+    and the episode slots are linear in ``prompt_words + max_words`` and ``context``. The message
+    names ``env``, the id being made.
 
     Returns:
         The key of its shared tables, for :data:`_BUILT` once they are built.
@@ -345,7 +347,7 @@ def _check_memory(
         parts["vocabulary tables"] = max(phases)
     largest = max(parts, key=parts.__getitem__)
     check_fits(
-        f"{NextWordCore.env_id} with vocab_size={vocab_size} ({words:,} words in {corpus!r}), context={context}, "
+        f"{env} with vocab_size={vocab_size} ({words:,} words in {corpus!r}), context={context}, "
         f"prompt_words={prompt_words}, max_words={max_words}, num_envs={num_envs} "
         f"(most for the {largest}: {format_bytes(parts[largest])})",
         sum(parts.values()),

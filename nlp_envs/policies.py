@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
+from nlp_envs.arguments import check_env_id_type
 from nlp_envs.core import Policy, allowed_acts
 
 
@@ -30,6 +31,7 @@ def random_policy(observations: np.ndarray, env: Any) -> np.ndarray:
 
 def reference_policies(env_id: str) -> dict[str, Policy]:
     """The reference policies of ``env_id`` by name (at least ``"random"`` and ``"oracle"``)."""
+    check_env_id_type(env_id)
     spec = gym.spec(env_id)
     if spec.vector_entry_point is None:
         raise ValueError(f"{env_id} has no vector_entry_point, so it has no reference policies.")
@@ -44,6 +46,6 @@ def reference_policies(env_id: str) -> dict[str, Policy]:
 def reference_policy(env_id: str, name: str) -> Policy:
     """The reference policy ``name`` of ``env_id``; an unknown name lists the known ones."""
     policies = reference_policies(env_id)
-    if name not in policies:
+    if not isinstance(name, str) or name not in policies:
         raise KeyError(f"{env_id} has no reference policy {name!r}; its policies are {sorted(policies)}.")
     return policies[name]

@@ -15,6 +15,7 @@ from nlp_envs.core import (
     CoreEnv,
     CoreVectorEnv,
     TaskCore,
+    check_file_option,
     check_float,
     hash_keys,
     random_integers,
@@ -26,6 +27,8 @@ from nlp_envs.data.qa_pairs import FEATURES, QA_DATASETS, load_pairs
 from nlp_envs.policies import random_policy
 
 SPLITS = ("train", "test")
+#: The default column names of a pairs file (named datasets have their own).
+QUESTION_COLUMN, ANSWER_COLUMN = "question", "answer"
 # The outcomes of a step: a wrong answer, the true answer, a first inspection, a repeated one.
 WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
 # Random streams of begin(): the question, the hard window, a random distractor for each of the
@@ -119,8 +122,8 @@ class QACore(TaskCore):
         num_envs: int,
         *,
         pairs: str = CHATTERBOT.name,
-        question_column: str = "question",
-        answer_column: str = "answer",
+        question_column: str = QUESTION_COLUMN,
+        answer_column: str = ANSWER_COLUMN,
         split: str = "train",
         candidates: int = 10,
         hard_distractors: int | None = None,
@@ -136,9 +139,13 @@ class QACore(TaskCore):
                 f"{self.env_id}: pairs={pairs!r} is neither a named dataset {QA_DATASETS} nor the path of a "
                 f"file with suffix {TABLE_SUFFIXES} (with columns question and answer)."
             )
-        for name, value in (("question_column", question_column), ("answer_column", answer_column)):
+        for name, value, default in (
+            ("question_column", question_column, QUESTION_COLUMN),
+            ("answer_column", answer_column, ANSWER_COLUMN),
+        ):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{self.env_id}: {name} must be a non-empty column name, got {value!r}.")
+            check_file_option(self.env_id, name, value, default, "pairs", pairs, QA_DATASETS)
         if split not in SPLITS:
             raise ValueError(f"{self.env_id}: split={split!r} is not one of {SPLITS}.")
         if not isinstance(bandit, (bool, np.bool_)):

@@ -20,6 +20,7 @@ from nlp_envs.core import (
     hashes_to_uniform,
     slot_index,
 )
+from nlp_envs.data.movielens import check_sources
 from nlp_envs.data.simulator import FACTOR_BOUND, Simulator, build_simulator
 from nlp_envs.policies import random_policy
 
@@ -117,6 +118,7 @@ class RecommendationCore(TaskCore):
                 f"{self.env_id}: catalog and ratings must be strings (a dataset name or file paths), "
                 f"got {type(catalog).__name__} and {type(ratings).__name__}."
             )
+        check_sources(catalog, ratings, env)  # before any file is read
         sim = build_simulator(catalog, ratings, min_item_ratings)
         if num_candidates > sim.num_items:
             raise ValueError(

@@ -38,7 +38,7 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv
 
 from nlp_envs.arguments import check_env_kwargs
-from nlp_envs.core import CoreVectorEnv, _reject_options, allowed_acts
+from nlp_envs.core import CoreVectorEnv, _check_options_type, _reject_options, allowed_acts, check_seed
 
 OBSERVATION, ACTION_MASK = "observation", "action_mask"
 """The keys of the masked observation dicts (:func:`masked_observation_space`)."""
@@ -161,6 +161,21 @@ class CoreVecEnv(VecEnv):
         self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
         self.actions = np.zeros(self.num_envs, dtype=np.int64)
 
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        """SB3's ``seed``: slot ``i`` gets ``seed + i`` at the next reset (None: a random seed).
+
+        Raises:
+            nlp_envs.core.InvalidSeedError: ``seed`` is not None or an integer >= 0 (SB3 itself would
+                keep ``1.5`` or ``True`` and the reset would take them as 1).
+        """
+        return list(super().seed(check_seed(self.core_env.env_id, seed)))
+
+    def set_options(self, options: list[dict] | dict | None = None) -> None:
+        """SB3's ``set_options``: options that are not dicts are refused now (the next reset refuses any option)."""
+        for item in options if isinstance(options, list) else [options]:
+            _check_options_type(self.core_env.env_id, item)
+        super().set_options(options)
+
     def reset(self) -> np.ndarray | dict[str, np.ndarray]:
         """Start an episode in every slot (seeded by the last ``seed()``) and return the observations.
 
@@ -170,8 +185,7 @@ class CoreVecEnv(VecEnv):
         """
         for options in self._options:
             _reject_options(self.core_env.env_id, options)
-        seeds = [None if seed is None else int(seed) for seed in self._seeds]
-        observations, _ = self.env.reset(seed=seeds)
+        observations, _ = self.env.reset(seed=list(self._seeds))  # checked there, slot by slot
         self._reset_seeds()
         self.episode_returns[:] = 0.0
         self.episode_lengths[:] = 0

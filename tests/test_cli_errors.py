@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -482,7 +483,8 @@ def test_a_plugin_agent_without_checks_is_built_once_on_a_one_slot_env(tmp_path:
         built.append((env.num_envs, hyperparams))  # type: ignore[attr-defined]
         if hyperparams.get("width", 1) <= 0:  # type: ignore[operator]
             raise ValueError(f"plain: width must be > 0, got {hyperparams['width']}")
-        return object()
+        # The least that nlp_agents.make takes for an agent (it refuses a factory's non-agent by name).
+        return SimpleNamespace(learn=lambda total_timesteps, callback=None: None, predict=lambda observation: None)
 
     monkeypatch.setattr(nlp_agents, "entry", lambda name: AgentEntry(name, factory, "p", "plain-dist", "1.0"))
     suite = tmp_path / "s.toml"

@@ -234,9 +234,15 @@ def test_a_plugin_agent_without_set_logger_is_refused_and_leaves_no_folder(
     plugin = """
         from nlp_agents import hookimpl
 
-        class Silent:
+        class Silent:  # an agent (nlp_agents.make refuses what has no learn and predict), without set_logger
             def __init__(self, env, *, seed=0, device="auto", **hyperparams):
                 self.env = env
+
+            def learn(self, total_timesteps, callback=None):
+                return self
+
+            def predict(self, observation, deterministic=True):
+                return observation
 
         @hookimpl
         def register_agents(register):

@@ -12,6 +12,7 @@ asked (``make(..., tensorboard=DIR)``, ``--tensorboard DIR``); :mod:`nlp_agents.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,12 @@ from nlp_agents.base import (
 from nlp_agents.builtin import LazyFactory
 from nlp_agents.hookspecs import hookimpl
 from nlp_agents.logger import Logger, LoggerNotSupportedError, TensorBoardLogger, check_tensorboard, open_logger
-from nlp_agents.plugins import AgentConflictError, AgentEntry, registry
+from nlp_agents.plugins import BLOCK_VARIABLE, AgentConflictError, AgentEntry, registry
+
+#: The methods without which an agent cannot be trained or scored. ``save`` (and the class-level
+#: ``load``) are part of a leaderboard-ready agent, but the plugin README's minimal agent has neither:
+#: ``nlp-envs train --save`` checks ``save`` itself.
+AGENT_METHODS = ("learn", "predict")
 
 
 class UnknownAgentError(KeyError, ValueError):
@@ -34,6 +40,39 @@ class UnknownAgentError(KeyError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class AgentFactoryError(ValueError, TypeError):
+    """An agent plugin's factory (or its ``load``) returned something that is not an agent.
+
+    A ``TypeError`` (the wrong type of object) and a ``ValueError`` (the command line reports it as
+    one line, exit 2: the user can block or fix the plugin).
+    """
+
+
+def check_agent(agent: Any, entry: AgentEntry, made_by: str = "factory") -> Any:
+    """``agent`` itself if it has the agent protocol's methods, else an error naming the plugin.
+
+    Args:
+        agent: what the plugin returned.
+        entry: the registry entry of the agent name (its plugin and distribution name it).
+        made_by: what returned it, for the message (``"factory"``, ``"load"``).
+
+    Raises:
+        AgentFactoryError: ``agent`` lacks a callable ``learn`` or ``predict``; the message
+            names the agent, its plugin and distribution, what was returned and what is expected.
+    """
+    missing = [method for method in AGENT_METHODS if not callable(getattr(agent, method, None))]
+    if missing:
+        shown = " ".join(reprlib.repr(agent).split())
+        methods = f"{', '.join(missing)} method{'s' * (len(missing) > 1)}"
+        raise AgentFactoryError(
+            f"agent {entry.name!r} (plugin {entry.plugin!r} of {entry.distribution} {entry.version}): its {made_by} "
+            f"returned {shown} of type {type(agent).__name__}, which has no {methods}; expected an agent with "
+            "learn(total_timesteps) and predict(observation, deterministic); fix the plugin, or skip it with "
+            f"{BLOCK_VARIABLE}={entry.plugin}."
+        )
+    return agent
 
 
 def available() -> dict[str, str]:
@@ -94,10 +133,12 @@ def make(
         nlp_envs.atomic.NotWritableError: the ``tensorboard`` folder cannot be written (checked before
             the agent is built).
         LoggerNotSupportedError: ``tensorboard`` is given and the agent has no ``set_logger``.
+        AgentFactoryError: the plugin's factory returned something without ``learn`` and ``predict``.
     """
     if tensorboard is not None:
         check_tensorboard(tensorboard)  # before building: a missing package or a bad folder fails in a moment
-    agent = entry(name).factory(env, seed=seed, device=device, **hyperparams)
+    found = entry(name)
+    agent = check_agent(found.factory(env, seed=seed, device=device, **hyperparams), found)
     if tensorboard is not None:
         open_logger(tensorboard, agent, name)
     return agent
@@ -106,19 +147,21 @@ def make(
 def load(path: str | Path, env: Any, device: str = "auto") -> Any:
     """Load an agent saved with ``agent.save(path)``, whichever agent it is, for ``env``."""
     meta, _ = read_agent_meta(path)
-    factory = entry(meta["agent"]).factory
-    loader = getattr(factory, "load", None)
+    found = entry(meta["agent"])
+    loader = getattr(found.factory, "load", None)
     if loader is None:
         raise AgentFileError(
             f"agent {meta['agent']!r} was found but its factory has no load(path, env, device); "
             "register the agent class itself (or give the factory a load attribute)."
         )
-    return loader(path, env, device=device)
+    return check_agent(loader(path, env, device=device), found, made_by="load")
 
 
 __all__ = [
+    "AGENT_METHODS",
     "LazyFactory",
     "AgentConflictError",
+    "AgentFactoryError",
     "AgentFileError",
     "DivergedError",
     "HyperparameterError",
@@ -128,6 +171,7 @@ __all__ = [
     "UnknownAgentError",
     "UnsupportedEnvError",
     "available",
+    "check_agent",
     "check_writable",
     "hookimpl",
     "load",

@@ -105,19 +105,35 @@ def load_ratings(catalog: str = "ml-100k", ratings: str | None = None) -> Rating
         DataFileError: a user file is missing, lacks a column, or has a bad value (the row is named).
         ValueError: a catalog path without ``ratings``, or ``ratings`` with ``"ml-100k"``.
     """
-    if catalog == MOVIELENS_100K.name:
-        if ratings is not None:
-            raise ValueError(
-                f"ratings={ratings!r} was given with catalog='ml-100k'; the built-in catalog has its own "
-                "ratings. Pass catalog=PATH together with ratings=PATH to use your own data."
-            )
+    check_sources(catalog, ratings)
+    if ratings is None:  # the built-in catalog: check_sources refused a catalog file without ratings
         return _load_movielens_100k()
-    if ratings is None:
-        raise ValueError(
-            f"catalog={catalog!r} is a file, so ratings=PATH is needed too: a .csv or .jsonl file with the "
-            f"columns {RATINGS_COLUMNS}."
-        )
     return _load_user_files(Path(catalog), Path(ratings))
+
+
+def check_sources(catalog: str, ratings: str | None, env: str = "") -> None:
+    """Refuse ``ratings`` with the built-in catalog, and a catalog file without ``ratings``, before any loading.
+
+    Args:
+        catalog: ``"ml-100k"`` or the path of a catalog file.
+        ratings: the path of its ratings file, or None.
+        env: the env id the message starts with (none when empty).
+
+    Raises:
+        ValueError: the pair does not go together; the message says how to fix it.
+    """
+    where = f"{env}: " if env else ""
+    if catalog == MOVIELENS_100K.name and ratings is not None:
+        raise ValueError(
+            f"{where}ratings={ratings!r} was given with catalog='ml-100k'; the built-in catalog has its own "
+            "ratings. Pass catalog=PATH together with ratings=PATH to use your own data."
+        )
+    if catalog != MOVIELENS_100K.name and ratings is None:
+        raise ValueError(
+            f"{where}catalog={catalog!r} is not the built-in 'ml-100k', so it is taken as the path of your catalog "
+            f"file, and ratings=PATH is needed too: a .csv or .jsonl file with the columns {RATINGS_COLUMNS}; pass "
+            "catalog='ml-100k', or both catalog=PATH and ratings=PATH."
+        )
 
 
 def _load_movielens_100k() -> RatingData:

@@ -25,9 +25,10 @@ from nlp_envs.core import (
     check_int,
     check_probability,
     check_reward,
+    short_repr,
     slot_index,
 )
-from nlp_envs.data.ontology import Ontology, load_ontology
+from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES, Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
 from nlp_envs.dialogue.channel import Readings, Said, hear
@@ -125,10 +126,20 @@ class DialogueCore(TaskCore):
         wrong_penalty = check_reward(env, "wrong_penalty", wrong_penalty)
         lost_penalty = check_reward(env, "lost_penalty", lost_penalty)
         handoff_cost = check_reward(env, "handoff_cost", handoff_cost)
+        if not isinstance(ontology, (str, Path, Ontology)):
+            raise ValueError(
+                f"{env}: ontology={short_repr(ontology)} is not an ontology; expected a built-in name "
+                f"{BUILTIN_ONTOLOGIES}, the path of an ontology .json file, or an nlp_envs.data.ontology.Ontology."
+            )
         onto = ontology if isinstance(ontology, Ontology) else load_ontology(ontology)
         if intents is not None:
             if isinstance(intents, str):
                 raise ValueError(f"{self.env_id}: intents must be a list of intent names, got the string {intents!r}.")
+            if not isinstance(intents, (Sequence, np.ndarray)) or not all(isinstance(name, str) for name in intents):
+                raise ValueError(
+                    f"{env}: intents must be None or a list of intent names (strings) of the ontology, got "
+                    f"{short_repr(intents)}; e.g. intents={list(onto.intent_names[:2])}."
+                )
             onto = onto.restrict(tuple(intents))
         self.ontology = onto
         # Per slot: the call's log of acts (int16, max_turns + 1), the belief (a row of values per

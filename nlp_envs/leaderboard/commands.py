@@ -29,6 +29,20 @@ from nlp_envs.leaderboard.suites import Cell, load_suite
 BOOTSTRAP_SEED = 0
 
 
+def _check_executor_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag of one executor given with the other: it would be ignored without a word."""
+    if args.executor == "ray" and args.jobs is not None:
+        raise ValueError(
+            f"--jobs {args.jobs} is for the local executor; with --executor ray, Ray places the cells on its "
+            "workers: remove --jobs, or drop --executor ray."
+        )
+    if args.executor != "ray" and args.address is not None:
+        raise ValueError(
+            f"--address {args.address} is for --executor ray; the {args.executor} executor runs no Ray cluster: add "
+            "--executor ray, or remove --address."
+        )
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run a suite's unfinished cells, record them, print the suite's leaderboard and a summary.
 
@@ -36,6 +50,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         0 when every cell is in the database; 1 when a cell failed or waits in the journal;
         130 when interrupted (Ctrl-C).
     """
+    _check_executor_flags(args)
     suite = load_suite(args.suite)
     selection = {"agents": args.agents, "envs": args.envs, "seeds": args.seeds, "device": args.device}
     suite.check(agents=args.agents, envs=args.envs, device=args.device)
@@ -53,7 +68,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 f"TensorBoard scalars in {args.tensorboard}/AGENT/ENV/seed-S, one run folder per cell", file=sys.stderr
             )
         summary = run_cells(
-            cells, store, executor=args.executor, jobs=args.jobs, address=args.address, tensorboard=args.tensorboard
+            cells,
+            store,
+            executor=args.executor,
+            jobs=args.jobs or 1,
+            address=args.address,
+            tensorboard=args.tensorboard,
         )
         wanted = {cell_key(cell) for cell in cells}
         results = [result for result in store.results(suite.name) if result.key in wanted]
@@ -185,7 +205,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     bench.add_argument("--executor", choices=EXECUTORS, default="local")
     bench.add_argument("--address", help="Ray cluster address (with --executor ray; default: start a local Ray)")
-    bench.add_argument("--jobs", type=positive_int, default=1, help="worker processes for the local executor")
+    bench.add_argument("--jobs", type=positive_int, help="worker processes for the local executor (default: 1)")
     bench.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"results database (default: {DEFAULT_DB})")
     bench.add_argument(
         "--tensorboard",

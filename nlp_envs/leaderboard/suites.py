@@ -106,6 +106,7 @@ _SET_BY_RUNNER = {
     "num_envs": "the runner sets it from the suite's num_envs",
     "render_mode": "the runner sets it",
     "vectorization_mode": "the runner sets it",
+    "autoreset_mode": "the runner sets it (training and scoring count each episode once, in NextStep mode)",
 }
 """Env kwargs a cell sets itself, with who sets them; a suite may not give them."""
 
