@@ -49,13 +49,11 @@ when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector
 from __future__ import annotations
 
 import abc
-import contextlib
-import contextvars
 import inspect
 import math
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -358,9 +356,6 @@ def check_fits_slots(env: str, what: str, bytes_per_slot: float, num_envs: int, 
     check_fits(f"{env} with {what}, num_envs={num_envs}", bytes_per_slot * num_envs + shared_bytes)
 
 
-_Core = TypeVar("_Core", bound="TaskCore")
-
-
 class TaskCore(abc.ABC):
     """The dynamics of one task over a batch of ``num_envs`` episodes.
 
@@ -377,8 +372,8 @@ class TaskCore(abc.ABC):
     """
 
     #: The task's default id (a class attribute); a core that a view builds for ``gym.make(id)`` or
-    #: ``gym.make_vec(id)`` holds that id instead, from before its ``__init__`` runs (see :meth:`__new__`),
-    #: so that every message, at construction and after, names the id the user made.
+    #: ``gym.make_vec(id)`` holds that id instead, from before its ``__init__`` runs, so that every
+    #: message, at construction and after, names the id the user made.
     env_id: str = ""
     metric_names: ClassVar[tuple[str, ...]] = ()
     #: Per-episode values that :meth:`metrics` returns beside the metrics: they go into the info of
@@ -390,14 +385,6 @@ class TaskCore(abc.ABC):
     single_action_space: gym.spaces.Discrete
     afterstate_space: gym.Space
     max_steps: int
-
-    def __new__(cls: type[_Core], *args: Any, **kwargs: Any) -> _Core:
-        """A new core; one built by a view for a made id holds that id as its ``env_id`` already."""
-        core = super().__new__(cls)
-        building = _BUILDING.get()
-        if building is not None and building[0] is cls:
-            core.env_id = building[1]
-        return core
 
     def __init__(self, num_envs: int) -> None:
         self.num_envs = check_int(self.env_id, "num_envs", num_envs, 1)
@@ -468,16 +455,6 @@ class TaskCore(abc.ABC):
         """``action_masks()[slots]`` (None if the task has no mask)."""
         masks = self.action_masks()
         return None if masks is None else masks[slots]
-
-
-@contextlib.contextmanager
-def _building(core_class: type[TaskCore], env_id: str) -> Iterator[None]:
-    """While inside: a new ``core_class`` core holds ``env_id`` as its id (see :meth:`TaskCore.__new__`)."""
-    token = _BUILDING.set((core_class, env_id))
-    try:
-        yield
-    finally:
-        _BUILDING.reset(token)
 
 
 def _validate_actions(env_id: str, n: int, actions: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
@@ -607,10 +584,6 @@ class _Episodes:
         return rewards, terminated, truncated, restarting
 
 
-#: While a view builds its core: the core class and the id it is built for (read by ``TaskCore.__new__``).
-_BUILDING: contextvars.ContextVar[tuple[type[TaskCore], str] | None] = contextvars.ContextVar(
-    "nlp_envs_building_core", default=None
-)
 #: Gymnasium's functions that call an entry point, each with the spec field that names the entry point.
 _MAKERS = {
     gym.envs.registration.make.__code__: "entry_point",
@@ -699,8 +672,11 @@ class _CoreView:
                 message lists the valid ones), or one in ``given`` (the view sets it itself).
         """
         check_kwarg_names(env_id, task_kwargs, _view_parameters(type(self)), given=given)
-        with _building(self.core_class, env_id):
-            return self.core_class(num_envs=num_envs, **task_kwargs)
+        # The id is set before ``__init__`` runs: the task's own messages at construction name it too.
+        core = self.core_class.__new__(self.core_class)
+        core.env_id = env_id
+        self.core_class.__init__(core, num_envs=num_envs, **task_kwargs)
+        return core
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """Batched afterstates of ``(observation, action)`` pairs; see the env docstring."""
