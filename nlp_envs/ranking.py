@@ -16,7 +16,6 @@ from nlp_envs.core import (
     allowed_acts,
     hash_keys,
     hashes_to_uniform,
-    random_integers,
     slot_index,
 )
 from nlp_envs.data.files import DataFileError
@@ -40,6 +39,8 @@ _GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
 # The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO, _TWO_PI = np.array(-2.0), np.array(2.0 * np.pi)
+# What a step writes as the gain left of the candidate it places: a 0-d array for the same reason.
+_ZERO = np.array(0.0)
 # At most this many endings of a position's line (relevance and DCG increment) are kept per core:
 # MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
 _ENDINGS_KEPT = 4096
@@ -164,13 +165,16 @@ class RankingCore(TaskCore):
         self._scaled_relevance = (data.relevance - float(low)) / max(float(high - low), 1e-12)
         self._counts = np.diff(data.offsets)  # judged documents per query
         self._pool_width = int(self._counts[queries].max())
-        # Per query: its number of judged documents and its first pair (one gather per begin for both).
-        self._spans = np.stack([self._counts, data.offsets[:-1]], axis=1)
+        # Per query of the split (by its draw): its number of judged documents, its first pair and its
+        # index (one gather per begin for the three).
+        self._spans = np.stack([self._counts[queries], data.offsets[queries], queries], axis=1)
+        self._query_count = np.array(len(queries), dtype=np.uint64)  # a 0-d array (see _MINUS_TWO)
         self._pool_columns = np.arange(self._pool_width)
-        # The counters of an episode's hashes: one per pool column, then two per candidate for the
-        # hint's noise, all hashed in one call.
+        # The counters of an episode's hashes, all hashed in one call: 0 for the query's draw (as
+        # random_integers(keys, queries, 0) draws it), one per pool column, then two per candidate for
+        # the hint's noise. Unsigned, as hash_keys mixes them: it converts no copy.
         hint_counters = _HINT_STREAM + np.arange(2 * m) if relevance_hint is not None else np.zeros(0, dtype=np.int64)
-        self._hash_counters = np.concatenate([self._pool_columns + 1, hint_counters])
+        self._hash_counters = np.concatenate([[0], self._pool_columns + 1, hint_counters]).astype(np.uint64)
         self._discounts = discounts(k)
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
@@ -273,21 +277,22 @@ class RankingCore(TaskCore):
         """Draw a query of the split and ``M`` of its judged documents, in a random order."""
         m, width = self.num_candidates, self._pool_width
         at = slot_index(slots)
-        query = self.queries[random_integers(keys, len(self.queries), 0)]
         # Each slot's key with every counter: the (n, 1) keys broadcast against the counters.
         hashed = hash_keys(keys[:, None], self._hash_counters)
+        # The query: the draw of random_integers(keys, len(self.queries), 0), from counter 0's hash.
+        spans = self._spans.take(hashed[:, 0] % self._query_count, axis=0)
+        query = spans[:, 2]
         # The M judged documents with the smallest hashes (the hash of document column j depends on
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
-        pool = hashed[:, :width]
-        spans = self._spans.take(query, axis=0)
+        pool = hashed[:, 1 : width + 1]
         np.putmask(pool, self._pool_columns >= spans[:, :1], _LARGEST_HASH)
-        pairs = spans[:, 1:] + pool.argsort(axis=1, kind="stable")[:, :m]
+        pairs = spans[:, 1:2] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
         self._values[:, at] = values[:_SCALED]
-        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents[pairs]
+        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
         self.placed[at] = False
         self.order[at] = -1
         self.t[at] = 0
@@ -309,7 +314,7 @@ class RankingCore(TaskCore):
         self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
-            uniform = hashes_to_uniform(hashed[:, width:])
+            uniform = hashes_to_uniform(hashed[:, width + 1 :])
             noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :m])) * np.cos(_TWO_PI * uniform[:, m:])
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
@@ -328,7 +333,7 @@ class RankingCore(TaskCore):
         # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
         # candidate has no gain left after the step (a full list's divisor stays infinite).
         rewards = self._left_flat[cells] / self._divisors[t]
-        self._left_flat[cells] = 0.0
+        self._left_flat[cells] = _ZERO
         placed = placed | live  # the fresh ones become placed, every other flag stays as it was
         self._placed_flat[cells] = placed
         self._obs_flat[self._flag_cells[cells]] = placed.astype(np.float32)  # a bool scatter into obs costs more
