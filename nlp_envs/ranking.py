@@ -25,7 +25,7 @@ from nlp_envs.policies import random_policy
 
 NDCG_CUTOFF = 5  # the second NDCG cutoff reported (NDCG@5)
 _HINT_STREAM = 1 << 20  # counters of the relevance hint's draws, apart from the candidate draws
-_LARGEST_HASH = np.iinfo(np.uint64).max
+_LARGEST_HASH = np.array(np.iinfo(np.uint64).max, dtype=np.uint64)  # a 0-d array (see _MINUS_TWO)
 # Below any positive ideal DCG: the divisor of a query whose ideal DCG is 0 (a 0-d array, which
 # numpy takes at less cost than a Python float).
 _TINY = np.array(1e-300)
@@ -40,7 +40,7 @@ _GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO, _TWO_PI = np.array(-2.0), np.array(2.0 * np.pi)
 # What a step writes as the gain left of the candidate it places: a 0-d array for the same reason.
-_ZERO = np.array(0.0)
+_ZERO, _ZERO_INT = np.array(0.0), np.array(0)
 # At most this many endings of a position's line (relevance and DCG increment) are kept per core:
 # MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
 _ENDINGS_KEPT = 4096
@@ -165,9 +165,12 @@ class RankingCore(TaskCore):
         self._scaled_relevance = (data.relevance - float(low)) / max(float(high - low), 1e-12)
         self._counts = np.diff(data.offsets)  # judged documents per query
         self._pool_width = int(self._counts[queries].max())
-        # Per query of the split (by its draw): its number of judged documents, its first pair and its
-        # index (one gather per begin for the three).
-        self._spans = np.stack([self._counts[queries], data.offsets[queries], queries], axis=1)
+        # Per query of the split (by its draw): its number of judged documents, its index and its first
+        # pair M times (one gather per begin for the three; the first pair as an (n, M) block, which
+        # numpy adds to the (n, M) pool columns drawn at a fraction of the cost of broadcasting a column).
+        self._spans = np.concatenate(
+            [self._counts[queries, None], queries[:, None], np.repeat(data.offsets[queries, None], m, axis=1)], axis=1
+        )
         self._query_count = np.array(len(queries), dtype=np.uint64)  # a 0-d array (see _MINUS_TWO)
         self._pool_columns = np.arange(self._pool_width)
         # The counters of an episode's hashes, all hashed in one call: 0 for the query's draw (as
@@ -176,6 +179,9 @@ class RankingCore(TaskCore):
         hint_counters = _HINT_STREAM + np.arange(2 * m) if relevance_hint is not None else np.zeros(0, dtype=np.int64)
         self._hash_counters = np.concatenate([[0], self._pool_columns + 1, hint_counters]).astype(np.uint64)
         self._discounts = discounts(k)
+        # The discounts once per slot: an (n, K) operand of the same shape as the gains it weighs costs
+        # numpy a fraction of broadcasting a (K,) one (begin and metrics take the rows of their slots).
+        self._discount_rows = np.tile(self._discounts, (num_envs, 1))
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
         # Each query's first line of the text.
@@ -253,6 +259,7 @@ class RankingCore(TaskCore):
         self._cells = np.arange(n) * m
         self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()
         self._order_cells = np.arange(n) * k
+        self._cell_rows = np.repeat(self._cells[:, None], k, axis=1)  # (n, K): same-shape operands (see discounts)
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
         # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
         # the gain placed is divided by (log2(t + 2), and infinity for a full list: no gain), the order
@@ -281,14 +288,14 @@ class RankingCore(TaskCore):
         hashed = hash_keys(keys[:, None], self._hash_counters)
         # The query: the draw of random_integers(keys, len(self.queries), 0), from counter 0's hash.
         spans = self._spans.take(hashed[:, 0] % self._query_count, axis=0)
-        query = spans[:, 2]
+        query = spans[:, 1]
         # The M judged documents with the smallest hashes (the hash of document column j depends on
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = hashed[:, 1 : width + 1]
         np.putmask(pool, self._pool_columns >= spans[:, :1], _LARGEST_HASH)
-        pairs = spans[:, 1:2] + pool.argsort(axis=1, kind="stable")[:, :m]
+        pairs = spans[:, 2:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
         self._values[:, at] = values[:_SCALED]
@@ -304,7 +311,7 @@ class RankingCore(TaskCore):
         # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
         gain = values[_GAIN]
         gain.sort(axis=1)
-        ideal = gain[:, ::-1][:, : self.positions] * self._discounts
+        ideal = gain[:, ::-1][:, : self.positions] * self._discount_rows[at]
         if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
             self.ideal[at] = np.add.reduce(ideal, axis=1)[:, None]
         else:
@@ -375,9 +382,9 @@ class RankingCore(TaskCore):
         # The candidate at each position; a wasted or unfilled position (-1) reads another entry,
         # which the mask of the filled positions zeroes: no gain (so the discounted gains are the DCG
         # terms, a gain times 1.0 or 0.0 being exactly itself or 0.0) and not relevant.
-        filled = order >= 0
-        cells = self._cells[at, None] + order
-        dcg = self._gain_flat[cells] * filled * self._discounts
+        filled = order >= _ZERO_INT
+        cells = self._cell_rows[at] + order
+        dcg = self._gain_flat[cells] * filled * self._discount_rows[at]
         # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
