@@ -238,7 +238,9 @@ class RankingCore(TaskCore):
         self._values = np.zeros((_SCALED, n, m))
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
-        self.placed = np.zeros((n, m), dtype=bool)
+        # True for the candidates not placed yet: the action mask itself, which step_info hands out
+        # as it stands (the shells copy what it hands), so that a step computes no mask.
+        self._open = np.ones((n, m), dtype=bool)
         self.gain, self.relevance = self._values[_GAIN], self._values[_RELEVANCE]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
@@ -251,7 +253,8 @@ class RankingCore(TaskCore):
         # through flat views of the same arrays (not other state) and flat indices, each a single 1-d
         # gather or scatter, a fraction of the cost of 2-d fancy indexing.
         self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
-        self._placed_flat = self.placed.reshape(-1)
+        self._open_flat = self._open.reshape(-1)
+        self._ones = np.ones(n, dtype=np.float32)  # one minus a candidate's open flag is its placed flag in obs
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
         # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gains and
@@ -274,6 +277,11 @@ class RankingCore(TaskCore):
         self._next_t = filled_after
         self._next_fractions = (filled_after / k).astype(np.float32)
         self._next_full = filled_after == k
+
+    @property
+    def placed(self) -> np.ndarray:
+        """``(num_envs, M)``: True for the candidates placed so far (a new array)."""
+        return ~self._open
 
     @property
     def documents(self) -> np.ndarray:
@@ -300,7 +308,7 @@ class RankingCore(TaskCore):
         values = self._pair_values.take(pairs, axis=1)
         self._values[:, at] = values[:_SCALED]
         self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
-        self.placed[at] = False
+        self._open[at] = True
         self.order[at] = -1
         self.t[at] = 0
         self.last[at] = -1
@@ -334,16 +342,16 @@ class RankingCore(TaskCore):
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        placed = self._placed_flat[cells]
-        fresh = live > placed  # live and not placed yet
+        unplaced = self._open_flat[cells]
+        fresh = live & unplaced
         # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
         # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
         # candidate has no gain left after the step (a full list's divisor stays infinite).
         rewards = self._left_flat[cells] / self._divisors[t]
         self._left_flat[cells] = _ZERO
-        placed = placed | live  # the fresh ones become placed, every other flag stays as it was
-        self._placed_flat[cells] = placed
-        self._obs_flat[self._flag_cells[cells]] = placed.astype(np.float32)  # a bool scatter into obs costs more
+        unplaced = unplaced > live  # the fresh ones become placed, every other flag stays as it was
+        self._open_flat[cells] = unplaced
+        self._obs_flat[self._flag_cells[cells]] = self._ones - unplaced  # float32: a bool scatter into obs costs more
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
@@ -363,17 +371,12 @@ class RankingCore(TaskCore):
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates not placed yet."""
-        return ~self.placed
+        return self._open.copy()
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The candidates' documents, the one placed last (-1 at reset or when wasted), the position and the mask."""
-        # The mask here rather than by the shell's call of action_masks: the same key last, one call less.
-        return {
-            "candidates": self.candidates,
-            "placed": self.last,
-            "position": self.t,
-            "action_mask": self.action_masks(),
-        }
+        # The mask here rather than by the shell's call of action_masks: the same key last, no copy.
+        return {"candidates": self.candidates, "placed": self.last, "position": self.t, "action_mask": self._open}
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
