@@ -38,7 +38,7 @@ _NOISE_BOUND = 8.6
 _GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
 # The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
-_MINUS_TWO, _TWO_PI = np.array(-2.0), np.array(2.0 * np.pi)
+_MINUS_TWO = np.array(-2.0)
 # What a step writes as the gain left of the candidate it places: a 0-d array for the same reason.
 _ZERO, _ZERO_INT = np.array(0.0), np.array(0)
 # At most this many endings of a position's line (relevance and DCG increment) are kept per core:
@@ -182,6 +182,11 @@ class RankingCore(TaskCore):
         # The discounts once per slot: an (n, K) operand of the same shape as the gains it weighs costs
         # numpy a fraction of broadcasting a (K,) one (begin and metrics take the rows of their slots).
         self._discount_rows = np.tile(self._discounts, (num_envs, 1))
+        # What the hint's uniform draws are multiplied by, per slot (same-shape operands too): -1 for
+        # the first M (the log's argument is -u, exactly) and 2 pi for the last M (the cosine's).
+        self._box_muller_rows = np.tile(
+            np.repeat([-1.0, 2.0 * np.pi], m if relevance_hint is not None else 0), (num_envs, 1)
+        )
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
         # Each query's first line of the text.
@@ -330,7 +335,8 @@ class RankingCore(TaskCore):
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width + 1 :])
-            noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :m])) * np.cos(_TWO_PI * uniform[:, m:])
+            arguments = uniform * self._box_muller_rows[at]
+            noise = np.sqrt(_MINUS_TWO * np.log1p(arguments[:, :m])) * np.cos(arguments[:, m:])
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
