@@ -40,7 +40,7 @@ _GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO = np.array(-2.0)
 # What a step writes as the gain left of the candidate it places: a 0-d array for the same reason.
-_ZERO, _ZERO_INT = np.array(0.0), np.array(0)
+_ZERO = np.array(0.0)
 # At most this many endings of a position's line (relevance and DCG increment) are kept per core:
 # MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
 _ENDINGS_KEPT = 4096
@@ -239,14 +239,17 @@ class RankingCore(TaskCore):
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
-        # Per slot and candidate: the rows of _pair_values but the hint's.
-        self._values = np.zeros((_SCALED, n, m))
+        # Per slot and candidate: the rows of _pair_values but the hint's, and a last column of zeros
+        # that nothing writes: what a position without a candidate (-1) reads (see metrics).
+        self._values = np.zeros((_SCALED, n, m + 1))
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         # True for the candidates not placed yet: the action mask itself, which step_info hands out
         # as it stands (the shells copy what it hands), so that a step computes no mask.
-        self._open = np.ones((n, m), dtype=bool)
-        self.gain, self.relevance = self._values[_GAIN], self._values[_RELEVANCE]
+        # Laid out as _values (the last column is never read).
+        self._open = np.ones((n, m + 1), dtype=bool)
+        self._mask = self._open[:, :m]
+        self.gain, self.relevance = self._values[_GAIN, :, :m], self._values[_RELEVANCE, :, :m]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
@@ -262,12 +265,17 @@ class RankingCore(TaskCore):
         self._ones = np.ones(n, dtype=np.float32)  # one minus a candidate's open flag is its placed flag in obs
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
-        # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gains and
-        # its placed flag), and of this table of its placed flag's entry in obs.
-        self._cells = np.arange(n) * m
-        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()
+        # Slot i's candidate j is entry i * (M + 1) + j of the (n, M + 1) arrays (one index for its
+        # gains and its open flag), and of this table of its placed flag's entry in obs (the zero
+        # columns' entries, which no action reaches, name the slot's entry 0). A position without a
+        # candidate (-1) is entry i * (M + 1) - 1: the zero column of slot i - 1, or for slot 0 (index
+        # -1) of the last slot.
+        self._cells = np.arange(n) * (m + 1)
+        self._flag_cells = ((np.arange(n) * size)[:, None] + np.append(placed_columns, 0)).ravel()
         self._order_cells = np.arange(n) * k
         self._cell_rows = np.repeat(self._cells[:, None], k, axis=1)  # (n, K): same-shape operands (see discounts)
+        # 1 for a candidate's entry, 0 for a zero column's: what a position holding one counts.
+        self._is_candidate = np.tile(np.append(np.ones(m, dtype=np.int64), 0), n)
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
         # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
         # the gain placed is divided by (log2(t + 2), and infinity for a full list: no gain), the order
@@ -286,7 +294,7 @@ class RankingCore(TaskCore):
     @property
     def placed(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates placed so far (a new array)."""
-        return ~self._open
+        return ~self._mask
 
     @property
     def documents(self) -> np.ndarray:
@@ -311,7 +319,7 @@ class RankingCore(TaskCore):
         pairs = spans[:, 2:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
-        self._values[:, at] = values[:_SCALED]
+        self._values[:, at, :m] = values[:_SCALED]
         self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
         self._open[at] = True
         self.order[at] = -1
@@ -377,23 +385,21 @@ class RankingCore(TaskCore):
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates not placed yet."""
-        return self._open.copy()
+        return self._mask.copy()
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The candidates' documents, the one placed last (-1 at reset or when wasted), the position and the mask."""
         # The mask here rather than by the shell's call of action_masks: the same key last, no copy.
-        return {"candidates": self.candidates, "placed": self.last, "position": self.t, "action_mask": self._open}
+        return {"candidates": self.candidates, "placed": self.last, "position": self.t, "action_mask": self._mask}
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
         at = slot_index(slots)
-        order = self.order[at]
-        # The candidate at each position; a wasted or unfilled position (-1) reads another entry,
-        # which the mask of the filled positions zeroes: no gain (so the discounted gains are the DCG
-        # terms, a gain times 1.0 or 0.0 being exactly itself or 0.0) and not relevant.
-        filled = order >= _ZERO_INT
-        cells = self._cell_rows[at] + order
-        dcg = self._gain_flat[cells] * filled * self._discount_rows[at]
+        # The candidate at each position; a wasted or unfilled position (-1) reads a zero column: no
+        # gain (0.0 times its discount is 0.0, the DCG term of a position without a candidate), not
+        # relevant, and not a candidate.
+        cells = self._cell_rows[at] + self.order[at]
+        dcg = self._gain_flat[cells] * self._discount_rows[at]
         # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
@@ -407,10 +413,10 @@ class RankingCore(TaskCore):
         return {
             "ndcg": ndcg,
             "ndcg_at_5": ndcg_at_5,
-            "precision_at_1": self._relevant_flat[cells[:, 0]] * filled[:, 0],
+            "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - np.add.reduce(filled, axis=1),
+            "wasted_positions": self.t[at] - np.add.reduce(self._is_candidate[cells], axis=1),
         }
 
     def text(self, slot: int) -> str:
