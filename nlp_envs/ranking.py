@@ -194,7 +194,8 @@ class RankingCore(TaskCore):
         # What the text's lines start with: each candidate's in the list of those left, each
         # position's; and each position's line when wasted.
         self._candidate_labels = [f"  [{j}] " for j in range(m)]
-        self._position_labels = [f"{position + 1:3d}. " for position in range(k)]
+        # The position's with the line break before it (the text grows by a line per position).
+        self._position_labels = [f"\n{position + 1:3d}. " for position in range(k)]
         self._wasted_lines = [f"{label}(wasted: an already placed candidate)" for label in self._position_labels]
         # The ending of a position's line by (relevance, position): a function of the two (the gain is
         # one of the relevance), formatted once instead of at every step (see text).
@@ -434,11 +435,11 @@ class RankingCore(TaskCore):
             text = _EpisodeText(titles, relevance, gain, header, 0, left)
             self._texts[slot] = text
         if text.filled < t:
-            lines = [text.ranked]
+            ranked = text.ranked
             for position in range(text.filled, t):
                 candidate = self.order.item(slot, position)
                 if candidate < 0:
-                    lines.append(self._wasted_lines[position])
+                    ranked += self._wasted_lines[position]
                     continue
                 relevance = text.relevance[candidate]
                 ending = self._endings.get((relevance, position)) if relevance else None
@@ -448,10 +449,10 @@ class RankingCore(TaskCore):
                     )
                     if relevance and len(self._endings) < _ENDINGS_KEPT:
                         self._endings[relevance, position] = ending
-                lines.append(self._position_labels[position] + text.titles[candidate] + ending)
+                ranked += self._position_labels[position] + text.titles[candidate] + ending
                 del text.left[candidate]
                 text.to_place = None
-            text.ranked, text.filled = "\n".join(lines), t
+            text.ranked, text.filled = ranked, t
         if t == self.positions:
             return text.ranked
         if text.to_place is None:  # a list not full has candidates left
