@@ -32,10 +32,10 @@ _TINY = np.array(1e-300)
 # The largest magnitude of the hint's Gaussian noise: sqrt(-2 log(2**-53)) = 8.57.. for the
 # largest uniform draw below 1, times a cosine.
 _NOISE_BOUND = 8.6
-# The rows of RankingCore._pair_values and _values: the gain, the gain that placing the candidate
-# still earns (the gain until it is placed, then 0), whether the pair is relevant (1.0 or 0.0,
-# precision at 1), the relevance, and (with a hint) the relevance scaled to [0, 1].
-_GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
+# The rows of RankingCore._pair_values: the gain, whether the pair is relevant (1.0 or 0.0, precision
+# at 1), the relevance (the rows of _values), the gain that placing the candidate still earns (the
+# gain until it is placed, then 0: _left) and (with a hint) the relevance scaled to [0, 1].
+_GAIN, _RELEVANT, _RELEVANCE, _LEFT, _SCALED = range(5)
 # The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO = np.array(-2.0)
@@ -180,7 +180,8 @@ class RankingCore(TaskCore):
         self._hash_counters = np.concatenate([[0], self._pool_columns + 1, hint_counters]).astype(np.uint64)
         self._discounts = discounts(k)
         # The discounts once per slot: an (n, K) operand of the same shape as the gains it weighs costs
-        # numpy a fraction of broadcasting a (K,) one (begin and metrics take the rows of their slots).
+        # numpy a fraction of broadcasting a (K,) one (begin and metrics slice one row per slot they
+        # are given: the rows are alike, and a slice costs less than gathering the slots' rows).
         self._discount_rows = np.tile(self._discounts, (num_envs, 1))
         # What the hint's uniform draws are multiplied by, per slot (same-shape operands too): -1 for
         # the first M (the log's argument is -u, exactly) and 2 pi for the last M (the cosine's).
@@ -230,7 +231,7 @@ class RankingCore(TaskCore):
         # Each judged pair's values that an episode keeps per candidate, one row each (see _GAIN ..
         # _SCALED): a begin gathers them in one call.
         gain = gains(data.relevance)
-        values = [gain, gain, (data.relevance >= data.relevant).astype(np.float64), data.relevance]
+        values = [gain, (data.relevance >= data.relevant).astype(np.float64), data.relevance, gain]
         if relevance_hint is not None:
             values.append(self._scaled_relevance)
         self._pair_values = np.stack(values)
@@ -240,16 +241,15 @@ class RankingCore(TaskCore):
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
-        # Per slot and candidate: the rows of _pair_values but the hint's, and a last column of zeros
-        # that nothing writes: what a position without a candidate (-1) reads (see metrics).
-        self._values = np.zeros((_SCALED, n, m + 1))
+        # Per slot and candidate: the rows _GAIN .. _RELEVANCE of _pair_values, and a last column of
+        # zeros that nothing writes: what a position without a candidate (-1) reads (see metrics).
+        self._values = np.zeros((_LEFT, n, m + 1))
+        self._left = np.zeros((n, m))  # the _LEFT row, by step: laid out as the mask (see _cells)
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         # True for the candidates not placed yet: the action mask itself, which step_info hands out
         # as it stands (the shells copy what it hands), so that a step computes no mask.
-        # Laid out as _values (the last column is never read).
-        self._open = np.ones((n, m + 1), dtype=bool)
-        self._mask = self._open[:, :m]
+        self._open = np.ones((n, m), dtype=bool)
         self.gain, self.relevance = self._values[_GAIN, :, :m], self._values[_RELEVANCE, :, :m]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
@@ -261,20 +261,20 @@ class RankingCore(TaskCore):
         # A step reads and writes one entry per slot of these (n, M), (n, K) and observation arrays:
         # through flat views of the same arrays (not other state) and flat indices, each a single 1-d
         # gather or scatter, a fraction of the cost of 2-d fancy indexing.
-        self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
+        self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._left.reshape(-1)
         self._open_flat = self._open.reshape(-1)
         self._ones = np.ones(n, dtype=np.float32)  # one minus a candidate's open flag is its placed flag in obs
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
-        # Slot i's candidate j is entry i * (M + 1) + j of the (n, M + 1) arrays (one index for its
-        # gains and its open flag), and of this table of its placed flag's entry in obs (the zero
-        # columns' entries, which no action reaches, name the slot's entry 0). A position without a
-        # candidate (-1) is entry i * (M + 1) - 1: the zero column of slot i - 1, or for slot 0 (index
-        # -1) of the last slot.
-        self._cells = np.arange(n) * (m + 1)
-        self._flag_cells = ((np.arange(n) * size)[:, None] + np.append(placed_columns, 0)).ravel()
+        # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gain left
+        # and its open flag), and of this table of its placed flag's entry in obs.
+        self._cells = np.arange(n) * m
+        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()
         self._order_cells = np.arange(n) * k
-        self._cell_rows = np.repeat(self._cells[:, None], k, axis=1)  # (n, K): same-shape operands (see discounts)
+        # In the (n, M + 1) rows of _values, entry i * (M + 1) + j; a position without a candidate
+        # (-1) reads entry i * (M + 1) - 1: the zero column of slot i - 1, or for slot 0 (index -1) of
+        # the last slot. Per position: (n, K), same-shape operands (see the discounts).
+        self._cell_rows = np.repeat(np.arange(n)[:, None] * (m + 1), k, axis=1)
         # 1 for a candidate's entry, 0 for a zero column's: what a position holding one counts.
         self._is_candidate = np.tile(np.append(np.ones(m, dtype=np.int64), 0), n)
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
@@ -295,7 +295,7 @@ class RankingCore(TaskCore):
     @property
     def placed(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates placed so far (a new array)."""
-        return ~self._mask
+        return ~self._open
 
     @property
     def documents(self) -> np.ndarray:
@@ -320,7 +320,8 @@ class RankingCore(TaskCore):
         pairs = spans[:, 2:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
-        self._values[:, at, :m] = values[:_SCALED]
+        self._values[:, at, :m] = values[:_LEFT]
+        self._left[at] = values[_LEFT]
         self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
         self._open[at] = True
         self.order[at] = -1
@@ -333,7 +334,7 @@ class RankingCore(TaskCore):
         # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
         gain = values[_GAIN]
         gain.sort(axis=1)
-        ideal = gain[:, ::-1][:, : self.positions] * self._discount_rows[at]
+        ideal = gain[:, ::-1][:, : self.positions] * self._discount_rows[: len(slots)]
         if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
             self.ideal[at] = np.add.reduce(ideal, axis=1)[:, None]
         else:
@@ -344,7 +345,7 @@ class RankingCore(TaskCore):
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
             uniform = hashes_to_uniform(hashed[:, width + 1 :])
-            arguments = uniform * self._box_muller_rows[at]
+            arguments = uniform * self._box_muller_rows[: len(slots)]
             noise = np.sqrt(_MINUS_TWO * np.log1p(arguments[:, :m])) * np.cos(arguments[:, m:])
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
@@ -386,12 +387,12 @@ class RankingCore(TaskCore):
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates not placed yet."""
-        return self._mask.copy()
+        return self._open.copy()
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The candidates' documents, the one placed last (-1 at reset or when wasted), the position and the mask."""
         # The mask here rather than by the shell's call of action_masks: the same key last, no copy.
-        return {"candidates": self.candidates, "placed": self.last, "position": self.t, "action_mask": self._mask}
+        return {"candidates": self.candidates, "placed": self.last, "position": self.t, "action_mask": self._open}
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
@@ -400,7 +401,7 @@ class RankingCore(TaskCore):
         # gain (0.0 times its discount is 0.0, the DCG term of a position without a candidate), not
         # relevant, and not a candidate.
         cells = self._cell_rows[at] + self.order[at]
-        dcg = self._gain_flat[cells] * self._discount_rows[at]
+        dcg = self._gain_flat[cells] * self._discount_rows[: len(slots)]
         # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
