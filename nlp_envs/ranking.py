@@ -36,7 +36,7 @@ _NOISE_BOUND = 8.6
 # at 1), the relevance (the rows of _values), the gain that placing the candidate still earns (the
 # gain until it is placed, then 0: _left) and (with a hint) the relevance scaled to [0, 1].
 _GAIN, _RELEVANT, _RELEVANCE, _LEFT, _SCALED = range(5)
-# The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
+# The Box-Muller factor -2 of the hint's noise as a 0-d array: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO = np.array(-2.0)
 # What a step writes as the gain left of the candidate it places: a 0-d array for the same reason.
@@ -359,7 +359,7 @@ class RankingCore(TaskCore):
         live = self._live[t]
         cells = self._cells + actions
         unplaced = self._open_flat[cells]
-        fresh = live & unplaced
+        fresh = live & unplaced  # live and not placed yet
         # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
         # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
         # candidate has no gain left after the step (a full list's divisor stays infinite).
