@@ -16,7 +16,6 @@ from nlp_envs.core import (
     allowed_acts,
     hash_keys,
     hashes_to_uniform,
-    random_integers,
     slot_index,
 )
 from nlp_envs.data.files import DataFileError
@@ -26,20 +25,22 @@ from nlp_envs.policies import random_policy
 
 NDCG_CUTOFF = 5  # the second NDCG cutoff reported (NDCG@5)
 _HINT_STREAM = 1 << 20  # counters of the relevance hint's draws, apart from the candidate draws
-_LARGEST_HASH = np.iinfo(np.uint64).max
+_LARGEST_HASH = np.array(np.iinfo(np.uint64).max, dtype=np.uint64)  # a 0-d array (see _MINUS_TWO)
 # Below any positive ideal DCG: the divisor of a query whose ideal DCG is 0 (a 0-d array, which
 # numpy takes at less cost than a Python float).
 _TINY = np.array(1e-300)
 # The largest magnitude of the hint's Gaussian noise: sqrt(-2 log(2**-53)) = 8.57.. for the
 # largest uniform draw below 1, times a cosine.
 _NOISE_BOUND = 8.6
-# The rows of RankingCore._pair_values and _values: the gain, the gain that placing the candidate
-# still earns (the gain until it is placed, then 0), whether the pair is relevant (1.0 or 0.0,
-# precision at 1), the relevance, and (with a hint) the relevance scaled to [0, 1].
-_GAIN, _LEFT, _RELEVANT, _RELEVANCE, _SCALED = range(5)
-# The Box-Muller constants of the hint's noise as 0-d arrays: an array operand costs numpy less than a
+# The rows of RankingCore._pair_values: the gain, whether the pair is relevant (1.0 or 0.0, precision
+# at 1), the relevance (the rows of _values), the gain that placing the candidate still earns (the
+# gain until it is placed, then 0: _left) and (with a hint) the relevance scaled to [0, 1].
+_GAIN, _RELEVANT, _RELEVANCE, _LEFT, _SCALED = range(5)
+# The Box-Muller factor -2 of the hint's noise as a 0-d array: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
-_MINUS_TWO, _TWO_PI = np.array(-2.0), np.array(2.0 * np.pi)
+_MINUS_TWO = np.array(-2.0)
+# What a step writes as the gain left of the candidate it places: a 0-d array for the same reason.
+_ZERO = np.array(0.0)
 # At most this many endings of a position's line (relevance and DCG increment) are kept per core:
 # MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
 _ENDINGS_KEPT = 4096
@@ -164,14 +165,29 @@ class RankingCore(TaskCore):
         self._scaled_relevance = (data.relevance - float(low)) / max(float(high - low), 1e-12)
         self._counts = np.diff(data.offsets)  # judged documents per query
         self._pool_width = int(self._counts[queries].max())
-        # Per query: its number of judged documents and its first pair (one gather per begin for both).
-        self._spans = np.stack([self._counts, data.offsets[:-1]], axis=1)
+        # Per query of the split (by its draw): its number of judged documents, its index and its first
+        # pair M times (one gather per begin for the three; the first pair as an (n, M) block, which
+        # numpy adds to the (n, M) pool columns drawn at a fraction of the cost of broadcasting a column).
+        self._spans = np.concatenate(
+            [self._counts[queries, None], queries[:, None], np.repeat(data.offsets[queries, None], m, axis=1)], axis=1
+        )
+        self._query_count = np.array(len(queries), dtype=np.uint64)  # a 0-d array (see _MINUS_TWO)
         self._pool_columns = np.arange(self._pool_width)
-        # The counters of an episode's hashes: one per pool column, then two per candidate for the
-        # hint's noise, all hashed in one call.
+        # The counters of an episode's hashes, all hashed in one call: 0 for the query's draw (as
+        # random_integers(keys, queries, 0) draws it), one per pool column, then two per candidate for
+        # the hint's noise. Unsigned, as hash_keys mixes them: it converts no copy.
         hint_counters = _HINT_STREAM + np.arange(2 * m) if relevance_hint is not None else np.zeros(0, dtype=np.int64)
-        self._hash_counters = np.concatenate([self._pool_columns + 1, hint_counters])
+        self._hash_counters = np.concatenate([[0], self._pool_columns + 1, hint_counters]).astype(np.uint64)
         self._discounts = discounts(k)
+        # The discounts once per slot: an (n, K) operand of the same shape as the gains it weighs costs
+        # numpy a fraction of broadcasting a (K,) one (begin and metrics slice one row per slot they
+        # are given: the rows are alike, and a slice costs less than gathering the slots' rows).
+        self._discount_rows = np.tile(self._discounts, (num_envs, 1))
+        # What the hint's uniform draws are multiplied by, per slot (same-shape operands too): -1 for
+        # the first M (the log's argument is -u, exactly) and 2 pi for the last M (the cosine's).
+        self._box_muller_rows = np.tile(
+            np.repeat([-1.0, 2.0 * np.pi], m if relevance_hint is not None else 0), (num_envs, 1)
+        )
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
         # Each query's first line of the text.
@@ -179,7 +195,8 @@ class RankingCore(TaskCore):
         # What the text's lines start with: each candidate's in the list of those left, each
         # position's; and each position's line when wasted.
         self._candidate_labels = [f"  [{j}] " for j in range(m)]
-        self._position_labels = [f"{position + 1:3d}. " for position in range(k)]
+        # The position's with the line break before it (the text grows by a line per position).
+        self._position_labels = [f"\n{position + 1:3d}. " for position in range(k)]
         self._wasted_lines = [f"{label}(wasted: an already placed candidate)" for label in self._position_labels]
         # The ending of a position's line by (relevance, position): a function of the two (the gain is
         # one of the relevance), formatted once instead of at every step (see text).
@@ -214,7 +231,7 @@ class RankingCore(TaskCore):
         # Each judged pair's values that an episode keeps per candidate, one row each (see _GAIN ..
         # _SCALED): a begin gathers them in one call.
         gain = gains(data.relevance)
-        values = [gain, gain, (data.relevance >= data.relevant).astype(np.float64), data.relevance]
+        values = [gain, (data.relevance >= data.relevant).astype(np.float64), data.relevance, gain]
         if relevance_hint is not None:
             values.append(self._scaled_relevance)
         self._pair_values = np.stack(values)
@@ -224,12 +241,16 @@ class RankingCore(TaskCore):
 
         n = self.num_envs
         self.query = np.zeros(n, dtype=np.int64)
-        # Per slot and candidate: the rows of _pair_values but the hint's.
-        self._values = np.zeros((_SCALED, n, m))
+        # Per slot and candidate: the rows _GAIN .. _RELEVANCE of _pair_values, and a last column of
+        # zeros that nothing writes: what a position without a candidate (-1) reads (see metrics).
+        self._values = np.zeros((_LEFT, n, m + 1))
+        self._left = np.zeros((n, m))  # the _LEFT row, by step: laid out as the mask (see _cells)
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
-        self.placed = np.zeros((n, m), dtype=bool)
-        self.gain, self.relevance = self._values[_GAIN], self._values[_RELEVANCE]
+        # True for the candidates not placed yet: the action mask itself, which step_info hands out
+        # as it stands (the shells copy what it hands), so that a step computes no mask.
+        self._open = np.ones((n, m), dtype=bool)
+        self.gain, self.relevance = self._values[_GAIN, :, :m], self._values[_RELEVANCE, :, :m]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
         self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
@@ -240,15 +261,22 @@ class RankingCore(TaskCore):
         # A step reads and writes one entry per slot of these (n, M), (n, K) and observation arrays:
         # through flat views of the same arrays (not other state) and flat indices, each a single 1-d
         # gather or scatter, a fraction of the cost of 2-d fancy indexing.
-        self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._values[_LEFT].reshape(-1)
-        self._placed_flat = self.placed.reshape(-1)
+        self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._left.reshape(-1)
+        self._open_flat = self._open.reshape(-1)
+        self._ones = np.ones(n, dtype=np.float32)  # one minus a candidate's open flag is its placed flag in obs
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
-        # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gains and
-        # its placed flag), and of this table of its placed flag's entry in obs.
+        # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gain left
+        # and its open flag), and of this table of its placed flag's entry in obs.
         self._cells = np.arange(n) * m
         self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()
         self._order_cells = np.arange(n) * k
+        # In the (n, M + 1) rows of _values, entry i * (M + 1) + j; a position without a candidate
+        # (-1) reads entry i * (M + 1) - 1: the zero column of slot i - 1, or for slot 0 (index -1) of
+        # the last slot. Per position: (n, K), same-shape operands (see the discounts).
+        self._cell_rows = np.repeat(np.arange(n)[:, None] * (m + 1), k, axis=1)
+        # 1 for a candidate's entry, 0 for a zero column's: what a position holding one counts.
+        self._is_candidate = np.tile(np.append(np.ones(m, dtype=np.int64), 0), n)
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
         # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
         # the gain placed is divided by (log2(t + 2), and infinity for a full list: no gain), the order
@@ -265,6 +293,11 @@ class RankingCore(TaskCore):
         self._next_full = filled_after == k
 
     @property
+    def placed(self) -> np.ndarray:
+        """``(num_envs, M)``: True for the candidates placed so far (a new array)."""
+        return ~self._open
+
+    @property
     def documents(self) -> np.ndarray:
         """``(num_envs, M)``: the document (catalog row) of each candidate (a copy)."""
         return self.candidates.copy()
@@ -273,22 +306,24 @@ class RankingCore(TaskCore):
         """Draw a query of the split and ``M`` of its judged documents, in a random order."""
         m, width = self.num_candidates, self._pool_width
         at = slot_index(slots)
-        query = self.queries[random_integers(keys, len(self.queries), 0)]
         # Each slot's key with every counter: the (n, 1) keys broadcast against the counters.
         hashed = hash_keys(keys[:, None], self._hash_counters)
+        # The query: the draw of random_integers(keys, len(self.queries), 0), from counter 0's hash.
+        spans = self._spans.take(hashed[:, 0] % self._query_count, axis=0)
+        query = spans[:, 1]
         # The M judged documents with the smallest hashes (the hash of document column j depends on
         # the key and j only): a uniform M-subset in a uniform order, whatever the batch. Columns past
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
-        pool = hashed[:, :width]
-        spans = self._spans.take(query, axis=0)
+        pool = hashed[:, 1 : width + 1]
         np.putmask(pool, self._pool_columns >= spans[:, :1], _LARGEST_HASH)
-        pairs = spans[:, 1:] + pool.argsort(axis=1, kind="stable")[:, :m]
+        pairs = spans[:, 2:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
-        self._values[:, at] = values[:_SCALED]
-        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents[pairs]
-        self.placed[at] = False
+        self._values[:, at, :m] = values[:_LEFT]
+        self._left[at] = values[_LEFT]
+        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
+        self._open[at] = True
         self.order[at] = -1
         self.t[at] = 0
         self.last[at] = -1
@@ -299,7 +334,7 @@ class RankingCore(TaskCore):
         # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
         gain = values[_GAIN]
         gain.sort(axis=1)
-        ideal = gain[:, ::-1][:, : self.positions] * self._discounts
+        ideal = gain[:, ::-1][:, : self.positions] * self._discount_rows[: len(slots)]
         if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
             self.ideal[at] = np.add.reduce(ideal, axis=1)[:, None]
         else:
@@ -309,8 +344,9 @@ class RankingCore(TaskCore):
         self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
-            uniform = hashes_to_uniform(hashed[:, width:])
-            noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :m])) * np.cos(_TWO_PI * uniform[:, m:])
+            uniform = hashes_to_uniform(hashed[:, width + 1 :])
+            arguments = uniform * self._box_muller_rows[: len(slots)]
+            noise = np.sqrt(_MINUS_TWO * np.log1p(arguments[:, :m])) * np.cos(arguments[:, m:])
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
@@ -322,16 +358,16 @@ class RankingCore(TaskCore):
         t = self.t
         live = self._live[t]
         cells = self._cells + actions
-        placed = self._placed_flat[cells]
-        fresh = live > placed  # live and not placed yet
+        unplaced = self._open_flat[cells]
+        fresh = live & unplaced  # live and not placed yet
         # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
         # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
         # candidate has no gain left after the step (a full list's divisor stays infinite).
         rewards = self._left_flat[cells] / self._divisors[t]
-        self._left_flat[cells] = 0.0
-        placed = placed | live  # the fresh ones become placed, every other flag stays as it was
-        self._placed_flat[cells] = placed
-        self._obs_flat[self._flag_cells[cells]] = placed.astype(np.float32)  # a bool scatter into obs costs more
+        self._left_flat[cells] = _ZERO
+        unplaced = unplaced > live  # the fresh ones become placed, every other flag stays as it was
+        self._open_flat[cells] = unplaced
+        self._obs_flat[self._flag_cells[cells]] = self._ones - unplaced  # float32: a bool scatter into obs costs more
         # The order entry the step writes holds -1 while the list goes on (positions from t on are
         # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
         # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
@@ -351,28 +387,21 @@ class RankingCore(TaskCore):
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, M)``: True for the candidates not placed yet."""
-        return ~self.placed
+        return self._open.copy()
 
     def step_info(self) -> dict[str, np.ndarray]:
         """The candidates' documents, the one placed last (-1 at reset or when wasted), the position and the mask."""
-        # The mask here rather than by the shell's call of action_masks: the same key last, one call less.
-        return {
-            "candidates": self.candidates,
-            "placed": self.last,
-            "position": self.t,
-            "action_mask": self.action_masks(),
-        }
+        # The mask here rather than by the shell's call of action_masks: the same key last, no copy.
+        return {"candidates": self.candidates, "placed": self.last, "position": self.t, "action_mask": self._open}
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """NDCG@K, NDCG@5 (at min(5, K)), precision at 1, DCG@K and positions wasted on placed candidates."""
         at = slot_index(slots)
-        order = self.order[at]
-        # The candidate at each position; a wasted or unfilled position (-1) reads another entry,
-        # which the mask of the filled positions zeroes: no gain (so the discounted gains are the DCG
-        # terms, a gain times 1.0 or 0.0 being exactly itself or 0.0) and not relevant.
-        filled = order >= 0
-        cells = self._cells[at, None] + order
-        dcg = self._gain_flat[cells] * filled * self._discounts
+        # The candidate at each position; a wasted or unfilled position (-1) reads a zero column: no
+        # gain (0.0 times its discount is 0.0, the DCG term of a position without a candidate), not
+        # relevant, and not a candidate.
+        cells = self._cell_rows[at] + self.order[at]
+        dcg = self._gain_flat[cells] * self._discount_rows[: len(slots)]
         # A query without a relevant candidate has IDCG 0 and DCG 0 (every gain is 0): its NDCG is
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
@@ -386,10 +415,10 @@ class RankingCore(TaskCore):
         return {
             "ndcg": ndcg,
             "ndcg_at_5": ndcg_at_5,
-            "precision_at_1": self._relevant_flat[cells[:, 0]] * filled[:, 0],
+            "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - np.add.reduce(filled, axis=1),
+            "wasted_positions": self.t[at] - np.add.reduce(self._is_candidate[cells], axis=1),
         }
 
     def text(self, slot: int) -> str:
@@ -407,11 +436,11 @@ class RankingCore(TaskCore):
             text = _EpisodeText(titles, relevance, gain, header, 0, left)
             self._texts[slot] = text
         if text.filled < t:
-            lines = [text.ranked]
+            ranked = text.ranked
             for position in range(text.filled, t):
                 candidate = self.order.item(slot, position)
                 if candidate < 0:
-                    lines.append(self._wasted_lines[position])
+                    ranked += self._wasted_lines[position]
                     continue
                 relevance = text.relevance[candidate]
                 ending = self._endings.get((relevance, position)) if relevance else None
@@ -421,10 +450,10 @@ class RankingCore(TaskCore):
                     )
                     if relevance and len(self._endings) < _ENDINGS_KEPT:
                         self._endings[relevance, position] = ending
-                lines.append(self._position_labels[position] + text.titles[candidate] + ending)
+                ranked += self._position_labels[position] + text.titles[candidate] + ending
                 del text.left[candidate]
                 text.to_place = None
-            text.ranked, text.filled = "\n".join(lines), t
+            text.ranked, text.filled = ranked, t
         if t == self.positions:
             return text.ranked
         if text.to_place is None:  # a list not full has candidates left

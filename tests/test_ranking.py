@@ -13,7 +13,7 @@ import pytest
 
 import nlp_envs
 import nlp_envs.ranking
-from nlp_envs.core import InvalidActionError
+from nlp_envs.core import InvalidActionError, random_integers
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
 from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
@@ -180,6 +180,39 @@ def test_metrics_of_unfilled_and_wasted_positions_read_no_other_candidate() -> N
     np.testing.assert_array_equal(metrics["dcg"], first * discounts(4)[0] + second * discounts(4)[1])
     np.testing.assert_array_equal(metrics["precision_at_1"], core.relevance[slots, [4, 0, 2]] >= 4)
     np.testing.assert_array_equal(metrics["wasted_positions"], [1, 0, 1])
+
+
+def test_the_query_is_random_integers_draw_from_counter_0_of_the_episode_hash() -> None:
+    """begin takes the query from its one hash call: the very draw of random_integers(keys, queries, 0)."""
+    core = RankingCore(64, relevance_hint=0.5)
+    keys = np.random.default_rng(3).integers(0, 2**63, size=64, dtype=np.uint64) * np.uint64(2)
+    core.begin(np.arange(64), keys)
+    np.testing.assert_array_equal(core.query, core.queries[random_integers(keys, len(core.queries), 0)])
+    assert len(set(core.query.tolist())) > 40  # the draws spread over the split, as they did
+
+
+def test_the_mask_is_handed_out_as_copies_and_the_zero_columns_stay_zero() -> None:
+    """step_info hands the core's own mask: every view's info and action_masks() are copies of it."""
+    env = make_vec(EASY, 8)
+    core: RankingCore = env.unwrapped.core
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    for _ in range(60):  # episodes of 4 steps, some positions wasted, restarts in the batch
+        _, _, _, _, infos = env.step(rng.integers(4, size=8))
+        mask = core.action_masks()
+        np.testing.assert_array_equal(infos["action_mask"], mask)
+        np.testing.assert_array_equal(core.placed, ~mask)
+        infos["action_mask"][:] = False
+        mask[:] = False
+        assert core.action_masks().any()
+    # What a position without a candidate reads: never written by a begin or a step.
+    np.testing.assert_array_equal(core._values[:, :, -1], 0.0)
+    single = gym.make(EASY)
+    _, info = single.reset(seed=2)
+    info["action_mask"][:] = False
+    single.unwrapped.action_masks()[:] = False
+    _, _, _, _, info = single.step(1)
+    np.testing.assert_array_equal(info["action_mask"], [True, False, True, True])
 
 
 @pytest.mark.parametrize(("candidates", "positions"), [(4, 4), (5, 3), (6, 6)])
