@@ -21,6 +21,7 @@ import dataclasses
 import math
 import os
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -223,6 +224,8 @@ def collect(
         f"{episodes} episodes from seed {seed}, collected by nlp-envs {nlp_envs.__version__}."
     )
     buffers = [_buffer(minari_module, seed, number, episode) for number, episode in enumerate(logs)]
+    if folder.exists():  # another collection wrote this id while this one played: keep its dataset
+        raise _exists_already(dataset_id, folder)
     try:
         with warnings.catch_warnings():
             # Minari asks for a code link and an e-mail address, which a local collection has not.
@@ -311,13 +314,27 @@ def _new_dataset_dir(dataset_id: Any) -> Path:
             f"collect: dataset id {dataset_id!r} is not a Minari id with a namespace and a version; "
             "expected namespace/name-vN, e.g. nlp_envs/dialogue-rule-eps30-v0."
         )
+    root = minari_dataset_dir("")
+    try:  # Minari would find out only when it writes, after the whole collection
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError as error:
+        raise DatasetError(
+            f"collect: the Minari datasets folder {str(root)!r} (MINARI_DATASETS_PATH, default ~/.minari/datasets) "
+            f"is not a writable folder ({error.strerror or error}); set MINARI_DATASETS_PATH to a folder you can "
+            "write to."
+        ) from None
     folder = minari_dataset_dir(dataset_id)
     if folder.exists():
-        raise DatasetError(
-            f"dataset {dataset_id!r} exists already at {folder}; choose another id (--dataset-id) or delete "
-            f"it (`minari delete {dataset_id}`)."
-        )
+        raise _exists_already(dataset_id, folder)
     return folder
+
+
+def _exists_already(dataset_id: str, folder: Path) -> DatasetError:
+    return DatasetError(
+        f"dataset {dataset_id!r} exists already at {folder}; choose another id (--dataset-id) or delete "
+        f"it (`minari delete {dataset_id}`)."
+    )
 
 
 def _is_agent_file(env_id: str, policy: str | os.PathLike[str]) -> bool:
