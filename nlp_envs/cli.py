@@ -255,18 +255,19 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    """Print every registered env id with its spaces, limits and preset kwargs.
+    """Print every nlp_envs/ id and every id an env plugin registered, with spaces, limits and preset kwargs.
 
     An env that cannot be built (a missing data package, a broken plugin) is listed with its error,
     and plugins that failed to load are named on stderr; the others are still listed, and the exit
     code is then 2.
     """
-    from nlp_envs.plugins import env_registry
+    from nlp_envs.plugins import env_registry, plugin_env_ids
 
     for plugin in env_registry().failures():
         print(f"nlp-envs: {plugin.describe()} was not loaded: {plugin.error}", file=sys.stderr)
     broken = []
-    for env_id in nlp_envs.env_ids():
+    # Plugins register in namespaces of their own (as their docs ask), which env_ids() does not cover.
+    for env_id in sorted({*nlp_envs.env_ids(), *plugin_env_ids()}):
         spec = gym.spec(env_id)
         print(env_id)
         try:

@@ -316,6 +316,13 @@ def reset() -> None:
 _ENV_OWNERS: dict[str, str] = {}
 
 
+def plugin_env_ids() -> list[str]:
+    """The env ids that plugins registered through :func:`register_plugin_envs` (any namespace), sorted."""
+    import gymnasium as gym
+
+    return sorted(env_id for env_id in _ENV_OWNERS if env_id in gym.registry)
+
+
 def register_plugin_envs(
     registry: EnvPluginRegistry | None = None,
     register: Callable[..., None] | None = None,

@@ -39,3 +39,31 @@ def test_a_dataset_written_under_the_id_while_collecting_is_kept_not_deleted(tmp
     with pytest.raises(DatasetError, match=r"'nlp_envs/audit-v0' exists already"):
         collect(MASKED, "rule", epsilon=0.0, progress=another_process_writes_the_id, **SMALL)
     assert theirs.read_text() == "another collection's dataset"
+
+
+def test_nlp_envs_envs_lists_a_plugin_env_in_its_own_namespace(tmp_path: Path, monkeypatch, fresh_plugins, capsys):
+    import gymnasium as gym
+
+    from nlp_envs import plugins as env_plugins
+    from nlp_envs.cli import main
+    from tests.conftest import make_distribution
+    from tests.test_agents_plugins import ENV_PLUGIN
+
+    theirs = "audit6_ns/OwnNamespace-v0"  # the docs tell plugin authors to use their own namespace
+    make_distribution(
+        tmp_path,
+        "own-ns",
+        {"own-ns": "t_audit6_envs"},
+        {"t_audit6_envs": ENV_PLUGIN.replace("nlp_envs_test/TinyNextWord-v0", theirs)},
+        group="nlp_envs.envs",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert env_plugins.register_plugin_envs() == [theirs]
+        assert main(["envs"]) == 0
+        out = capsys.readouterr().out
+        assert f"{theirs}\n  observation" in out
+        assert "nlp_envs/NextWord-v0\n" in out
+    finally:
+        gym.registry.pop(theirs, None)
+        env_plugins._ENV_OWNERS.pop(theirs, None)
