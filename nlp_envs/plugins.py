@@ -323,6 +323,22 @@ def plugin_env_ids() -> list[str]:
     return sorted(env_id for env_id in _ENV_OWNERS if env_id in gym.registry)
 
 
+def _builtin_of_same_name(env_id: str) -> str | None:
+    """The built-in id with the namespace and name of ``env_id`` but another version, else None."""
+    from gymnasium.envs.registration import parse_env_id
+
+    from nlp_envs.registration import BUILTIN_ENVS
+
+    try:
+        namespace, name, _ = parse_env_id(env_id)
+    except Exception:  # a malformed id: gymnasium.register names it
+        return None
+    for spec in BUILTIN_ENVS:
+        if spec["id"] != env_id and parse_env_id(spec["id"])[:2] == (namespace, name):
+            return str(spec["id"])
+    return None
+
+
 def register_plugin_envs(
     registry: EnvPluginRegistry | None = None,
     register: Callable[..., None] | None = None,
@@ -350,6 +366,14 @@ def register_plugin_envs(
     for status, spec in registry.env_specs():
         env_id = spec["id"]
         owner = f"{status.distribution} (plugin {status.name!r})"
+        shadowed = _builtin_of_same_name(env_id)
+        if shadowed is not None:
+            status.status = "failed"
+            status.error = (
+                f"env id {env_id!r} is another version of the built-in {shadowed!r}, so gym.make of the unversioned "
+                "name would build the plugin's env; choose an id in your own namespace"
+            )
+            continue
         if env_id in gym.registry:
             if _ENV_OWNERS.get(env_id) != owner:
                 status.status = "failed"

@@ -67,3 +67,29 @@ def test_nlp_envs_envs_lists_a_plugin_env_in_its_own_namespace(tmp_path: Path, m
     finally:
         gym.registry.pop(theirs, None)
         env_plugins._ENV_OWNERS.pop(theirs, None)
+
+
+def test_a_plugin_cannot_register_another_version_of_a_builtin_env(fresh_plugins) -> None:
+    import gymnasium as gym
+
+    from nlp_envs import plugins as env_plugins
+
+    class Plugin:
+        @env_plugins.hookimpl
+        def register_envs(self, register):
+            register(id="nlp_envs/NextWord-v9", entry_point="nlp_envs.next_word:NextWordEnv")
+
+    class Point:  # an entry point as the host reads it
+        name, value, dist = "shadow", "t:Plugin", None
+
+        def load(self):
+            return Plugin()
+
+    registry = env_plugins.load_env_plugins([Point()])
+    try:
+        with pytest.warns(env_plugins.PluginWarning, match="another version of the built-in 'nlp_envs/NextWord-v0'"):
+            assert env_plugins.register_plugin_envs(registry) == []
+        assert "nlp_envs/NextWord-v9" not in gym.registry
+    finally:
+        gym.registry.pop("nlp_envs/NextWord-v9", None)
+        env_plugins._ENV_OWNERS.pop("nlp_envs/NextWord-v9", None)
