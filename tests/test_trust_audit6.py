@@ -93,3 +93,23 @@ def test_a_plugin_cannot_register_another_version_of_a_builtin_env(fresh_plugins
     finally:
         gym.registry.pop("nlp_envs/NextWord-v9", None)
         env_plugins._ENV_OWNERS.pop("nlp_envs/NextWord-v9", None)
+
+
+def test_a_dataset_whose_env_data_file_was_edited_is_refused_not_loaded(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from nlp_envs.data.ontology import ONTOLOGY_DIR
+    from nlp_envs.offline import dataset_metadata, load_transitions
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    bank = json.loads((ONTOLOGY_DIR / "bank.json").read_text(encoding="utf-8"))
+    ontology = tmp_path / "ontology.json"
+    ontology.write_text(json.dumps(bank), encoding="utf-8")
+    settings = SMALL | {"env_kwargs": {"ontology": str(ontology)}}
+    collect("nlp_envs/Dialogue-v0", "rule", epsilon=0.0, **settings)
+    assert load_transitions("nlp_envs/audit-v0").env_kwargs == {"ontology": str(ontology)}  # as collected
+    fewer = dict(bank, intents=dict(list(bank["intents"].items())[:3]))
+    ontology.write_text(json.dumps(fewer), encoding="utf-8")  # the env it makes now has 3 intents
+    for read in (load_transitions, dataset_metadata):
+        with pytest.raises(DatasetError, match=r"collected with ontology='.*ontology.json', and that file changed"):
+            read("nlp_envs/audit-v0")

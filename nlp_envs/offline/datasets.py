@@ -116,7 +116,30 @@ def dataset_metadata(dataset: str | os.PathLike[str]) -> dict[str, Any]:
             f"dataset {name!r} was collected on {ours['env_id']}, which is not registered here; install the "
             "plugin that provides it (`nlp-envs envs` lists the registered ids)."
         ) from None
+    _check_source_files(name, ours)
     return metadata
+
+
+def _check_source_files(name: str, ours: dict[str, Any]) -> None:
+    """Refuse a dataset whose env data files (``source_data_hashes``) were edited since it was collected.
+
+    Its env kwargs name the same paths, so the env they make now is another task than the episodes'.
+    A file that is gone is left to the env, which names it when it is built.
+    """
+    from nlp_envs.leaderboard.suites import file_sha256
+
+    kwargs = ours.get("env_kwargs") or {}
+    for kwarg, recorded in sorted((ours.get("source_data_hashes") or {}).items()):
+        value = kwargs.get(kwarg)
+        if not isinstance(value, str) or not Path(value).is_file():
+            continue
+        digest = file_sha256(Path(value))
+        if digest != recorded:
+            raise DatasetError(
+                f"dataset {name!r} was collected with {kwarg}={value!r}, and that file changed since (sha256 "
+                f"{digest[:16]}..., the dataset recorded {recorded[:16]}...), so its episodes are not of the env "
+                "the file makes now; restore the file, or collect the dataset again."
+            )
 
 
 def _is_number(value: Any) -> bool:
@@ -137,6 +160,10 @@ _RECORD_CHECKS: dict[str, tuple[Any, str]] = {
     "epsilon": (lambda value: value is None or (_is_number(value) and 0 <= value <= 1), "a number from 0 to 1"),
     "behaviour_return": (_is_number, "a finite number"),
     "behaviour_normalized_score": (lambda value: value is None or _is_number(value), "a finite number or null"),
+    "source_data_hashes": (
+        lambda value: isinstance(value, dict) and all(isinstance(v, str) for v in value.values()),
+        "an object of {env kwarg: sha256}",
+    ),
 }
 
 
