@@ -6,6 +6,7 @@ error that does not name its input.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,25 @@ def test_a_dataset_whose_env_data_file_was_edited_is_refused_not_loaded(tmp_path
     for read in (load_transitions, dataset_metadata):
         with pytest.raises(DatasetError, match=r"collected with ontology='.*ontology.json', and that file changed"):
             read("nlp_envs/audit-v0")
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        ({"env_id": "nlp_envs/Dialogue-v0"}, "env_id='nlp_envs/Dialogue-v0' (env_spec: 'nlp_envs/DialogueEasy-v0')"),
+        ({"env_kwargs": {"error_rate": 0.5}}, "env_kwargs.error_rate=0.5 (env_spec: 0.0)"),
+    ],
+)
+def test_a_dataset_whose_env_record_was_edited_is_refused_not_loaded(tmp_path: Path, monkeypatch, edit, named) -> None:
+    import json
+
+    from nlp_envs.offline import load_transitions
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    collect(MASKED, "rule", epsilon=0.0, **SMALL)
+    path = tmp_path / "nlp_envs" / "audit-v0" / "data" / "metadata.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    metadata["nlp_envs"] |= edit
+    path.write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(DatasetError, match="disagrees with Minari's env_spec on " + re.escape(named)):
+        load_transitions("nlp_envs/audit-v0")

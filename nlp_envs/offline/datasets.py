@@ -116,8 +116,38 @@ def dataset_metadata(dataset: str | os.PathLike[str]) -> dict[str, Any]:
             f"dataset {name!r} was collected on {ours['env_id']}, which is not registered here; install the "
             "plugin that provides it (`nlp-envs envs` lists the registered ids)."
         ) from None
+    _check_env_spec(name, folder, metadata)
     _check_source_files(name, ours)
     return metadata
+
+
+def _check_env_spec(name: str, folder: Path, metadata: dict[str, Any]) -> None:
+    """Refuse a dataset whose nlp-envs record names another env or kwargs than Minari's own ``env_spec``.
+
+    :func:`~nlp_envs.offline.collect` writes both from the same spec, so a disagreement means the
+    metadata was edited: which of the two the episodes belong to is unknown.
+    """
+    ours = metadata[METADATA_KEY]
+    try:
+        spec = json.loads(metadata["env_spec"])
+    except (KeyError, TypeError, json.JSONDecodeError):  # no spec (another writer): nothing to compare
+        return
+    if not isinstance(spec, dict):
+        return
+    kwargs: dict[str, Any] = spec["kwargs"] if isinstance(spec.get("kwargs"), dict) else {}
+    changed = [
+        f"env_kwargs.{key}={value!r} (env_spec: {kwargs.get(key)!r})"
+        for key, value in sorted((ours.get("env_kwargs") or {}).items())
+        if json.dumps(value, sort_keys=True, default=str) != json.dumps(kwargs.get(key), sort_keys=True, default=str)
+    ]
+    if spec.get("id") != ours["env_id"]:
+        changed.insert(0, f"env_id={ours['env_id']!r} (env_spec: {spec.get('id')!r})")
+    if changed:
+        raise DatasetError(
+            f"dataset {name!r} is corrupt: in {folder / 'metadata.json'}, the {METADATA_KEY} record disagrees with "
+            f"Minari's env_spec on {', '.join(changed)}, so the env of its episodes is unknown (the metadata was "
+            "edited); collect it again."
+        )
 
 
 def _check_source_files(name: str, ours: dict[str, Any]) -> None:
