@@ -136,3 +136,15 @@ def test_a_dataset_whose_env_record_was_edited_is_refused_not_loaded(tmp_path: P
     path.write_text(json.dumps(metadata), encoding="utf-8")
     with pytest.raises(DatasetError, match="disagrees with Minari's env_spec on " + re.escape(named)):
         load_transitions("nlp_envs/audit-v0")
+
+
+def test_a_dataset_under_a_named_id_that_is_not_the_definition_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from nlp_envs.leaderboard.suites import SuiteError, load_suite
+    from tests.test_leaderboard_offline import SUITE, TINY, define_tiny, write_suite
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    define_tiny(tmp_path, monkeypatch, epsilon=0.3)
+    load_suite(str(write_suite(tmp_path / "s", SUITE))).prepare_datasets()  # builds the named dataset
+    define_tiny(tmp_path, monkeypatch, epsilon=0.6)  # a newer definition under the same id
+    with pytest.raises(SuiteError, match=rf"is not the named dataset {TINY} as defined now: its epsilon is 0.3, the"):
+        load_suite(str(write_suite(tmp_path / "s", SUITE))).prepare_datasets()

@@ -245,6 +245,38 @@ class OfflineEntry:
         return self._resolved[0]
 
 
+def _check_named_dataset(entry: OfflineEntry, ours: dict[str, Any]) -> None:
+    """Refuse a dataset under a named id that is not what the name defines.
+
+    Built from an older definition, or collected by hand under that id, it would give cells that run
+    on other data than the name says (and than the same name gives on other machines).
+
+    Raises:
+        SuiteError: the first field that differs, with the value on disk and the defined one.
+    """
+    from nlp_envs.offline import named_datasets
+    from nlp_envs.offline.datasets import minari_dataset_dir
+
+    defined = named_datasets()[entry.dataset]
+    fields = {
+        "env_id": defined.env_id,
+        "env_kwargs": defined.env_kwargs,
+        "behaviour_policy": defined.policy,
+        "epsilon": defined.epsilon,
+        "episodes": defined.episodes,
+        "seed": defined.seed,
+        "num_envs": min(defined.num_envs, defined.episodes),  # as collect records it
+    }
+    for key, value in fields.items():
+        have = (ours.get(key) or {}) if key == "env_kwargs" else ours.get(key)
+        if json.dumps(have, sort_keys=True, default=str) != json.dumps(value, sort_keys=True, default=str):
+            raise SuiteError(
+                f"{entry.where}: {entry.label}: the dataset at {minari_dataset_dir(entry.dataset)} is not the named "
+                f"dataset {entry.dataset} as defined now: its {key} is {have!r}, the definition says {value!r}; "
+                f"delete it (`minari delete {entry.dataset}`) and the suite builds the named one."
+            )
+
+
 def _resolve_dataset(entry: OfflineEntry, stream: TextIO) -> DatasetRef:
     from nlp_envs.offline import DatasetError, build_named, dataset_hash, dataset_metadata
     from nlp_envs.offline.datasets import minari_dataset_dir
@@ -265,6 +297,8 @@ def _resolve_dataset(entry: OfflineEntry, stream: TextIO) -> DatasetRef:
     except DatasetError as error:
         raise SuiteError(f"{entry.where}: {entry.label}: {error}") from None
     ours = metadata["nlp_envs"]
+    if entry.named:
+        _check_named_dataset(entry, ours)
     if "behaviour_return" not in ours:  # a NaN in the cell's config could not be stored after its training
         raise SuiteError(
             f"{entry.where}: {entry.label}: the dataset's metadata has no nlp_envs.behaviour_return (the behaviour "
