@@ -148,3 +148,18 @@ def test_a_dataset_under_a_named_id_that_is_not_the_definition_is_refused(tmp_pa
     define_tiny(tmp_path, monkeypatch, epsilon=0.6)  # a newer definition under the same id
     with pytest.raises(SuiteError, match=rf"is not the named dataset {TINY} as defined now: its epsilon is 0.3, the"):
         load_suite(str(write_suite(tmp_path / "s", SUITE))).prepare_datasets()
+
+
+def test_a_dataset_cut_off_before_its_record_was_written_is_called_incomplete(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from nlp_envs.offline import load_transitions
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    collect(MASKED, "rule", epsilon=0.0, **SMALL)
+    path = tmp_path / "nlp_envs" / "audit-v0" / "data" / "metadata.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    del metadata["nlp_envs"]  # as a collection killed between Minari's write and the record's
+    path.write_text(json.dumps(metadata), encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"is incomplete: its collection by nlp-envs stopped before it was finished"):
+        load_transitions("nlp_envs/audit-v0")

@@ -99,6 +99,12 @@ def dataset_metadata(dataset: str | os.PathLike[str]) -> dict[str, Any]:
             f"dataset {name!r} is corrupt: {folder / 'metadata.json'} cannot be read ({error}); collect it again."
         ) from None
     ours = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    if ours is None and isinstance(metadata, dict) and metadata.get("author") in (["nlp-envs"], "nlp-envs"):
+        # collect() writes its record last: a dataset by nlp-envs without it was cut off while being written.
+        raise DatasetError(
+            f"dataset {name!r} is incomplete: its collection by nlp-envs stopped before it was finished (no "
+            f"{METADATA_KEY!r} record in {folder / 'metadata.json'}); delete {folder.parent} and collect it again."
+        )
     if not isinstance(ours, dict) or not isinstance(ours.get("env_id"), str):
         raise DatasetError(
             f"dataset {name!r} was not made by nlp-envs (its metadata has no {METADATA_KEY!r} record), so its env, "
