@@ -163,3 +163,19 @@ def test_a_dataset_cut_off_before_its_record_was_written_is_called_incomplete(tm
     path.write_text(json.dumps(metadata), encoding="utf-8")
     with pytest.raises(DatasetError, match=r"is incomplete: its collection by nlp-envs stopped before it was finished"):
         load_transitions("nlp_envs/audit-v0")
+
+
+def test_a_second_run_into_a_tensorboard_folder_that_holds_events_is_warned_about(tmp_path: Path) -> None:
+    import warnings
+
+    import gymnasium as gym
+
+    import nlp_agents
+
+    env = gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=2, vectorization_mode="vector_entry_point")
+    nlp_agents.make("qtable", env, tensorboard=tmp_path).learn(10)
+    with pytest.warns(UserWarning, match=r"holds 1 event file\(s\) of an earlier run already; TensorBoard draws both"):
+        nlp_agents.make("qtable", env, tensorboard=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nlp_agents.make("qtable", env, tensorboard=tmp_path / "own")  # a fresh folder: no word

@@ -44,6 +44,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,7 @@ def open_logger(tensorboard: str | Path, agent: Any, name: str, *, replace: bool
         replace: remove the event files an earlier run left in the folder first (its ``replaced``
             attribute counts them). ``train`` and ``bench`` do: their run folder ``agent/env/seed-S``
             stands for one run, and TensorBoard would draw two runs in one folder as one zigzag curve.
+            Without ``replace``, a folder that holds event files already is a ``UserWarning``.
 
     Raises:
         LoggerNotSupportedError: the agent has no ``set_logger`` (checked first: no folder is made).
@@ -244,7 +246,17 @@ def open_logger(tensorboard: str | Path, agent: Any, name: str, *, replace: bool
         atomic.NotWritableError: the folder cannot be written.
     """
     check_takes_logger(agent, name)
-    stale = sorted(Path(tensorboard).glob(EVENT_FILES)) if replace else []
+    stale = sorted(Path(tensorboard).glob(EVENT_FILES))
+    if stale and not replace:
+        # TensorBoard reads every event file of a folder as one run: two runs' curves would interleave.
+        warnings.warn(
+            f"tensorboard folder {str(tensorboard)!r} holds {len(stale)} event file(s) of an earlier run already; "
+            "TensorBoard draws both runs as one curve; give each run a folder of its own "
+            "(nlp_agents.logger.run_folder).",
+            UserWarning,
+            stacklevel=3,
+        )
+        stale = []
     for path in stale:
         path.unlink()
     logger = TensorBoardLogger(tensorboard)
