@@ -179,3 +179,24 @@ def test_a_second_run_into_a_tensorboard_folder_that_holds_events_is_warned_abou
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nlp_agents.make("qtable", env, tensorboard=tmp_path / "own")  # a fresh folder: no word
+
+
+def test_a_dataset_rewritten_between_its_hash_and_its_read_is_not_trained_on(tmp_path: Path, monkeypatch) -> None:
+    from nlp_envs import offline
+    from nlp_envs.leaderboard import runner
+    from nlp_envs.leaderboard.suites import load_suite
+    from tests.test_leaderboard_offline import SUITE, TINY, define_tiny, write_suite
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    define_tiny(tmp_path, monkeypatch)
+    cell = next(cell for cell in load_suite(str(write_suite(tmp_path / "s", SUITE))).cells() if cell.dataset)
+    read = offline.load_transitions
+
+    def rewritten_then_read(source):
+        (tmp_path / "minari" / TINY / "data" / "extra.txt").write_text("another writer")
+        return read(source)
+
+    monkeypatch.setattr(offline, "load_transitions", rewritten_then_read)
+    monkeypatch.setattr(runner, "_LOADED", {})
+    with pytest.raises(ValueError, match=rf"dataset {TINY} \(.*\) changed while it was read"):
+        runner.load_dataset(cell)

@@ -251,7 +251,14 @@ def load_dataset(cell: Cell) -> Any:
     key = (cell.dataset.source, digest)
     if key not in _LOADED:
         _LOADED.clear()  # hold one dataset at most: a suite's cells come entry by entry
-        _LOADED[key] = load_transitions(cell.dataset.source)
+        loaded = load_transitions(cell.dataset.source)
+        if loaded.dataset_hash != digest:  # rewritten between the hash above and the read
+            raise ValueError(
+                f"dataset {cell.dataset.id} ({cell.dataset.source}) changed while it was read: its files hash to "
+                f"{loaded.dataset_hash[:16]}... now, {digest[:16]}... a moment before; run the suite again when "
+                "nothing writes it."
+            )
+        _LOADED[key] = loaded
     return _LOADED[key]
 
 
