@@ -129,19 +129,28 @@ def test_env_plugin_with_a_broken_entry_point_does_not_empty_the_env_list(
             env_plugins._ENV_OWNERS.pop(env_id, None)
 
 
-def test_env_spec_that_gym_make_could_never_build_is_refused_at_registration(fresh_plugins) -> None:
+def env_plugin_point(name: str, **spec: object) -> object:
+    """An entry point as the host reads it, whose env plugin registers one env ``spec``."""
+
     class Plugin:
         @env_plugins.hookimpl
         def register_envs(self, register):
-            register(id="nlp_envs_test/NoEntry-v0", entry_point="not-a-module-attribute")
+            register(**spec)
 
-    class Point:  # an entry point as the host reads it
-        name, value, dist = "no-entry", "t:Plugin", None
+    class Point:
+        value, dist = "t:Plugin", None
 
         def load(self):
             return Plugin()
 
-    (status,) = env_plugins.load_env_plugins([Point()]).plugins
+    point = Point()
+    point.name = name  # type: ignore[attr-defined]
+    return point
+
+
+def test_env_spec_that_gym_make_could_never_build_is_refused_at_registration(fresh_plugins) -> None:
+    point = env_plugin_point("no-entry", id="nlp_envs_test/NoEntry-v0", entry_point="not-a-module-attribute")
+    (status,) = env_plugins.load_env_plugins([point]).plugins
     assert status.status == "failed"
     assert "entry_point='not-a-module-attribute' must be 'module:attribute'" in status.error
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nlp_envs.offline import DatasetError, collect
+from tests.test_plugin_host import env_plugin_point
 
 MASKED = "nlp_envs/DialogueEasy-v0"
 SMALL = {"episodes": 4, "seed": 300_000, "num_envs": 2, "eval_episodes": 2, "dataset_id": "nlp_envs/audit-v0"}
@@ -75,18 +76,8 @@ def test_a_plugin_cannot_register_another_version_of_a_builtin_env(fresh_plugins
 
     from nlp_envs import plugins as env_plugins
 
-    class Plugin:
-        @env_plugins.hookimpl
-        def register_envs(self, register):
-            register(id="nlp_envs/NextWord-v9", entry_point="nlp_envs.next_word:NextWordEnv")
-
-    class Point:  # an entry point as the host reads it
-        name, value, dist = "shadow", "t:Plugin", None
-
-        def load(self):
-            return Plugin()
-
-    registry = env_plugins.load_env_plugins([Point()])
+    point = env_plugin_point("shadow", id="nlp_envs/NextWord-v9", entry_point="nlp_envs.next_word:NextWordEnv")
+    registry = env_plugins.load_env_plugins([point])
     try:
         with pytest.warns(env_plugins.PluginWarning, match="another version of the built-in 'nlp_envs/NextWord-v0'"):
             assert env_plugins.register_plugin_envs(registry) == []
