@@ -355,3 +355,22 @@ def test_the_plugin_readme_example_works(tmp_path, monkeypatch, capsys, fresh_pl
         ]
     )
     assert code == 0 and "evaluation: always-first" in capsys.readouterr().out
+
+
+def test_an_agent_name_with_control_characters_or_spaces_fails_its_plugin_by_name(
+    tmp_path, monkeypatch, fresh_plugins, capsys
+) -> None:
+    for index, name in enumerate(["red\x1b[31m", "two words", "a/b"]):
+        make_distribution(
+            tmp_path,
+            f"odd-name-{index}",
+            {f"odd{index}": f"nlp_envs_test_odd_name{index}"},
+            {f"nlp_envs_test_odd_name{index}": AGENT_PLUGIN.format(name=name)},
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    failed = {status.name: status.error for status in plugins.registry().failures()}
+    assert set(failed) == {"odd0", "odd1", "odd2"}
+    assert "name 'red\\x1b[31m' must be letters, digits and . _ + -" in failed["odd0"]
+    assert cli_main(["agents"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "two words" in out  # named in its plugin's failure line, escaped

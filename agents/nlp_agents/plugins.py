@@ -14,6 +14,7 @@ its containment and never calls ``register_envs``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -94,6 +95,11 @@ class PluginRegistry:
         return [plugin for plugin in self.plugins if plugin.status == "failed"]
 
 
+AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+"""What an agent name may be: a control character, space or slash in one would reach terminals, tables
+and folder names (``--agent NAME``, ``[agents.NAME]``, ``DIR/agent/env/seed-S``)."""
+
+
 def new_plugin_manager() -> pluggy.PluginManager:
     """A fresh pluggy manager for the ``nlp_envs`` project with the agent hook spec (no plugins yet)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -141,6 +147,12 @@ def load_plugins(
         ) -> None:
             if not isinstance(name, str) or not name:
                 raise TypeError(f"register(name, factory): name must be a non-empty string, got {name!r}")
+            if not AGENT_NAME.fullmatch(name):
+                raise TypeError(
+                    f"register(name, factory): name {name!r} must be letters, digits and . _ + - (starting with a "
+                    "letter or digit, at most 64 characters): it is typed on the command line and in suite files, "
+                    "and names run folders"
+                )
             if not callable(factory):
                 raise TypeError(f"register({name!r}, factory): factory must be callable, got {factory!r}")
             _added.append(AgentEntry(name, factory, _status.name, _status.distribution, _status.version))
