@@ -42,6 +42,8 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 EXIT_INTERRUPTED = 130
 MAX_SEED = 2**32 - 1
+MAX_PLAY_STEPS = 10_000
+"""``play`` stops an episode that has not ended by then (an env without a step limit would play for ever)."""
 """Seeds are 32-bit, as NumPy's legacy seeding, SB3 and most RL code expect."""
 
 
@@ -311,6 +313,12 @@ def cmd_play(args: argparse.Namespace) -> int:
             print(f"  step {step:2d}: action {int(actions[0]):5d}  reward {float(rewards[0]):+8.3f}  | {_text(env)}")
             if ended:
                 break
+            if step >= MAX_PLAY_STEPS:
+                print(
+                    f"  stopped after {step} steps: the episode has not ended (does {args.env_id} have a step "
+                    f"limit?); return so far {episode_return:+.3f}"
+                )
+                return 0
         metrics = {name: float(infos[name][0]) for name in getattr(env.unwrapped, "metric_names", ())}
         how = "terminated" if terminated[0] else "truncated"
         print(f"  {how} after {step} steps; return {episode_return:+.3f}")

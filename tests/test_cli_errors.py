@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 import nlp_envs
@@ -506,3 +508,39 @@ def test_a_diverged_run_is_one_line_and_saves_nothing(tmp_path: Path, capsys) ->
     assert len(lines) == 1 and lines[0].startswith("nlp-envs: error: diverged: dqn at step "), captured.err
     assert "internal error" not in captured.err and "Traceback" not in captured.err
     assert not save.exists()
+
+
+class _EndlessVectorEnv(gym.vector.VectorEnv):
+    """A plugin's vector env whose episodes never end (no step limit), with a random reference policy."""
+
+    metadata = {"render_modes": ["ansi"], "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
+    reference_policies = {"random": lambda observations, env: np.zeros(env.num_envs, dtype=np.int64)}
+
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None) -> None:
+        self.num_envs, self.render_mode = num_envs, render_mode
+        self.single_observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros((self.num_envs, 1), np.float32), {}
+
+    def step(self, actions):
+        never = np.zeros(self.num_envs, dtype=bool)
+        return np.zeros((self.num_envs, 1), np.float32), np.ones(self.num_envs), never, never, {}
+
+    def render(self):
+        return ("on and on",)
+
+
+def test_play_stops_an_episode_that_never_ends(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cli, "MAX_PLAY_STEPS", 5)
+    gym.register("nlp_envs_test/Endless-v0", vector_entry_point=_EndlessVectorEnv)
+    try:
+        assert main(["play", "nlp_envs_test/Endless-v0", "--policy", "random"]) == 0
+    finally:
+        gym.registry.pop("nlp_envs_test/Endless-v0")
+    out = capsys.readouterr().out
+    assert "step  5:" in out and "step  6:" not in out
+    assert "stopped after 5 steps: the episode has not ended (does nlp_envs_test/Endless-v0 have a step limit?)" in out
