@@ -88,6 +88,8 @@ class PluginStatus:
         error: why it failed (the exception, one line), else None.
         agents: the agent names it registered (agent plugins).
         envs: the env specs it registered (env plugins).
+        registered_envs: the ids of those that Gymnasium took (some may be there although the plugin failed
+            on another).
         note: a remark on a plugin that loaded (e.g. a hook that this group does not call), else None.
     """
 
@@ -98,6 +100,7 @@ class PluginStatus:
     error: str | None = None
     agents: list[str] = field(default_factory=list)
     envs: list[dict[str, Any]] = field(default_factory=list)
+    registered_envs: list[str] = field(default_factory=list)
     note: str | None = None
 
     def describe(self) -> str:
@@ -217,8 +220,12 @@ def warn_failures(statuses: Iterable[PluginStatus], stacklevel: int = 3) -> None
     """One :class:`PluginWarning` per failed plugin, naming its entry point and distribution."""
     for status in statuses:
         if status.status == "failed":
+            if status.registered_envs:  # the ids before the one that failed work: say so, not "not loaded"
+                outcome = f"was loaded in part (its envs {', '.join(status.registered_envs)} are registered)"
+            else:
+                outcome = "was not loaded"
             warnings.warn(
-                f"nlp-envs: plugin {status.name!r} from {status.distribution} was not loaded: {status.error}",
+                f"nlp-envs: plugin {status.name!r} from {status.distribution} {outcome}: {status.error}",
                 PluginWarning,
                 stacklevel=stacklevel,
             )
@@ -375,6 +382,8 @@ def register_plugin_envs(
             )
             continue
         if env_id in gym.registry:
+            if _ENV_OWNERS.get(env_id) == owner and env_id not in status.registered_envs:
+                status.registered_envs.append(env_id)  # by an earlier call: the ids stand
             if _ENV_OWNERS.get(env_id) != owner:
                 status.status = "failed"
                 status.error = (
@@ -389,6 +398,7 @@ def register_plugin_envs(
             continue
         _ENV_OWNERS[env_id] = owner
         added.append(env_id)
+        status.registered_envs.append(env_id)
     if warn:
         warn_failures(registry.failures(), stacklevel=3)
     return added

@@ -129,13 +129,14 @@ def test_env_plugin_with_a_broken_entry_point_does_not_empty_the_env_list(
             env_plugins._ENV_OWNERS.pop(env_id, None)
 
 
-def env_plugin_point(name: str, **spec: object) -> object:
-    """An entry point as the host reads it, whose env plugin registers one env ``spec``."""
+def env_plugin_point(name: str, *specs: dict[str, object]) -> object:
+    """An entry point as the host reads it, whose env plugin registers the env ``specs`` in turn."""
 
     class Plugin:
         @env_plugins.hookimpl
         def register_envs(self, register):
-            register(**spec)
+            for spec in specs:
+                register(**spec)
 
     class Point:
         value, dist = "t:Plugin", None
@@ -149,7 +150,7 @@ def env_plugin_point(name: str, **spec: object) -> object:
 
 
 def test_env_spec_that_gym_make_could_never_build_is_refused_at_registration(fresh_plugins) -> None:
-    point = env_plugin_point("no-entry", id="nlp_envs_test/NoEntry-v0", entry_point="not-a-module-attribute")
+    point = env_plugin_point("no-entry", {"id": "nlp_envs_test/NoEntry-v0", "entry_point": "not-a-module-attribute"})
     (status,) = env_plugins.load_env_plugins([point]).plugins
     assert status.status == "failed"
     assert "entry_point='not-a-module-attribute' must be 'module:attribute'" in status.error
@@ -219,3 +220,23 @@ def test_the_env_side_loads_no_agent_module_no_torch_and_no_sb3() -> None:
         roots = {name.split(".")[0] for name in modules}
         assert not roots & {"nlp_agents", "torch", "stable_baselines3", "sb3_contrib", "nlp_envs_sb3_contrib"}, stage
         assert not {"nlp_envs.leaderboard", "nlp_envs.cli"} & set(modules), stage
+
+
+def test_a_plugin_that_fails_on_its_second_env_is_said_to_be_loaded_in_part(fresh_plugins) -> None:
+    good = {"id": "nlp_envs_test/PartOk-v0", "entry_point": "nlp_envs.next_word:NextWordEnv"}
+    shadow = {"id": "nlp_envs/NextWord-v7", "entry_point": "nlp_envs.next_word:NextWordEnv"}
+    registry = env_plugins.load_env_plugins([env_plugin_point("part", good, shadow)])
+    try:
+        with pytest.warns(env_plugins.PluginWarning) as caught:
+            assert env_plugins.register_plugin_envs(registry) == [good["id"]]
+        (message,) = [str(warning.message) for warning in caught]
+        assert (
+            "plugin 'part' from (unknown distribution) was loaded in part "
+            "(its envs nlp_envs_test/PartOk-v0 are registered): " in message
+        )
+        assert "was not loaded" not in message and "another version of the built-in" in message
+    finally:
+        import gymnasium as gym
+
+        gym.registry.pop(good["id"], None)
+        env_plugins._ENV_OWNERS.pop(good["id"], None)

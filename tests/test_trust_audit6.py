@@ -76,7 +76,7 @@ def test_a_plugin_cannot_register_another_version_of_a_builtin_env(fresh_plugins
 
     from nlp_envs import plugins as env_plugins
 
-    point = env_plugin_point("shadow", id="nlp_envs/NextWord-v9", entry_point="nlp_envs.next_word:NextWordEnv")
+    point = env_plugin_point("shadow", {"id": "nlp_envs/NextWord-v9", "entry_point": "nlp_envs.next_word:NextWordEnv"})
     registry = env_plugins.load_env_plugins([point])
     try:
         with pytest.warns(env_plugins.PluginWarning, match="another version of the built-in 'nlp_envs/NextWord-v0'"):
