@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import collections.abc
 import inspect
+import json
 import types
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 
 class KwargsError(ValueError):
@@ -29,6 +31,17 @@ class KwargNameError(KwargsError, TypeError):
     A ``TypeError`` too, as Python's own error for an unexpected keyword argument: Gymnasium and
     users catch ``TypeError`` for a bad keyword argument, the command line ``KwargsError``.
     """
+
+
+def kwarg_text(value: Any) -> str:
+    """A kwarg value as JSON text, for comparing kwargs recorded in files with an env's.
+
+    A tuple and the list a file gives back compare equal, as do a numpy scalar and its Python value;
+    other objects (a path) compare as their text.
+    """
+    return json.dumps(
+        value, sort_keys=True, default=lambda item: item.item() if isinstance(item, np.generic) else str(item)
+    )
 
 
 def positive_int(text: str) -> int:

@@ -46,6 +46,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from nlp_agents.logger import NULL_LOGGER, EpisodeLog, Logger
 from nlp_envs import atomic
+from nlp_envs.arguments import kwarg_text
 
 FORMAT = "nlp-envs-agent/1"
 
@@ -552,16 +553,6 @@ not what its observations and acts mean: a saved agent does not record them."""
 EPISODE_ENV_KWARGS = frozenset({"split"})
 """Env kwargs that pick which episodes are played, not what observations and acts mean (every task builds
 its vocabulary and features from the training split): a saved agent loads onto another value of these."""
-
-
-def kwarg_text(value: Any) -> str:
-    """A kwarg value as JSON text, for comparing kwargs across files.
-
-    A tuple and the list a file gives back compare equal, as do a numpy scalar and its Python value.
-    """
-    return json.dumps(
-        value, sort_keys=True, default=lambda item: item.item() if isinstance(item, np.generic) else str(item)
-    )
 
 
 def constructor_defaults(env_id: str) -> dict[str, Any]:

@@ -37,9 +37,9 @@ from nlp_agents.base import (
     constructor_defaults,
     env_name,
     has_masks,
-    kwarg_text,
 )
 from nlp_agents.networks import NetworkAgent, storage_dtype
+from nlp_envs.arguments import kwarg_text
 from nlp_envs.offline import DatasetError, Transitions, load_transitions
 
 CHECK_INTERVAL = 100

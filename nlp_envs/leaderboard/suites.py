@@ -78,7 +78,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, overload
 
-from nlp_envs.arguments import KwargsError, check_env_kwargs
+from nlp_envs.arguments import KwargsError, check_env_kwargs, kwarg_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -269,7 +269,7 @@ def _check_named_dataset(entry: OfflineEntry, ours: dict[str, Any]) -> None:
     }
     for key, value in fields.items():
         have = (ours.get(key) or {}) if key == "env_kwargs" else ours.get(key)
-        if json.dumps(have, sort_keys=True, default=str) != json.dumps(value, sort_keys=True, default=str):
+        if kwarg_text(have) != kwarg_text(value):
             raise SuiteError(
                 f"{entry.where}: {entry.label}: the dataset at {minari_dataset_dir(entry.dataset)} is not the named "
                 f"dataset {entry.dataset} as defined now: its {key} is {have!r}, the definition says {value!r}; "

@@ -17,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from nlp_envs.arguments import kwarg_text
 from nlp_envs.offline.transitions import Transitions
 
 METADATA_KEY = "nlp_envs"
@@ -144,7 +145,7 @@ def _check_env_spec(name: str, folder: Path, metadata: dict[str, Any]) -> None:
     changed = [
         f"env_kwargs.{key}={value!r} (env_spec: {kwargs.get(key)!r})"
         for key, value in sorted((ours.get("env_kwargs") or {}).items())
-        if json.dumps(value, sort_keys=True, default=str) != json.dumps(kwargs.get(key), sort_keys=True, default=str)
+        if kwarg_text(value) != kwarg_text(kwargs.get(key))
     ]
     if spec.get("id") != ours["env_id"]:
         changed.insert(0, f"env_id={ours['env_id']!r} (env_spec: {spec.get('id')!r})")
