@@ -60,4 +60,4 @@ def test_a_damaged_versions_column_is_named_before_a_run(tmp_path: Path) -> None
         ResultStore(db) as store,
         pytest.raises(ResultStoreError, match="its versions is \\['0.2.0'\\], not a JSON dict"),
     ):
-        store.finished_versions()
+        store.finished_cells()

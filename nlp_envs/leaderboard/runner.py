@@ -179,7 +179,9 @@ def environment_versions() -> dict[str, str]:
     return versions
 
 
-def _other_versions(skipped: list[Cell], stored: dict[tuple[str, str, str, int, str], dict[str, str]]) -> str:
+def _other_versions(
+    skipped: list[Cell], stored: dict[tuple[str, str, str, int, str], tuple[str, dict[str, str]]]
+) -> str:
     """A note on the skipped cells that ran under another version of nlp-envs or of their agent's plugin, or "".
 
     Their results stand as they ran (a new version may change an env's dynamics or an agent's code),
@@ -192,7 +194,7 @@ def _other_versions(skipped: list[Cell], stored: dict[tuple[str, str, str, int, 
     changes: dict[str, set[str]] = {}
     count = 0
     for cell in skipped:
-        versions = stored[cell_key(cell)]
+        versions = stored[cell_key(cell)][1]
         names = ["nlp-envs", providers.get(cell.agent, "").rpartition(" ")[0]]
         moved = [name for name in dict.fromkeys(names) if name and versions.get(name, "unknown") != here.get(name)]
         for name in moved:
@@ -503,16 +505,16 @@ def run_cells(
     for problem in problems:
         stream.write(f"{problem}\n")
     done = store.finished_keys()
-    env_ids = store.finished_env_ids() if done else {}
+    finished = store.finished_cells() if done else {}
     pending = []
     for cell in cells:
         key = cell_key(cell)
         if key in done:
-            if env_ids.get(key, cell.env.id) != cell.env.id:
+            if finished.get(key, (cell.env.id,))[0] != cell.env.id:
                 # The key holds the row name, not the id: the stored cell ran another env under that name.
                 raise ValueError(
                     f"suite {cell.suite!r}: env {env_name(cell)!r} is now {cell.env.id}, but {store.path} holds its "
-                    f'cells run on {env_ids[key]} under that name (same kwargs); give the entry a new name = "..." '
+                    f'cells run on {finished[key][0]} under that name (same kwargs); give the entry a new name = "..." '
                     "or pass another --db, so that the old results are not taken for the new env's."
                 )
             summary.already_done += 1
@@ -525,7 +527,7 @@ def run_cells(
     if summary.already_done:
         total = summary.already_done + summary.to_run
         stream.write(f"{summary.already_done} of {total} cells are already in {store.path}; skipping them.\n")
-        other = _other_versions([cell for cell in cells if cell_key(cell) in done], store.finished_versions())
+        other = _other_versions([cell for cell in cells if cell_key(cell) in done], finished)
         if other:
             stream.write(other + "\n")
     if tensorboard is not None:

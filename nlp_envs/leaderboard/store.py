@@ -399,25 +399,17 @@ class ResultStore:
 
     def finished_keys(self, suite: str | None = None) -> set[tuple[str, str, str, int, str]]:
         """The keys (suite, agent, env_name, seed, config_hash) of the finished cells (of one suite, or all)."""
-        return set(self.finished_env_ids(suite))
+        return set(self.finished_cells(suite))
 
-    def finished_env_ids(self, suite: str | None = None) -> dict[tuple[str, str, str, int, str], str]:
-        """The env id of each finished cell (of one suite, or all), by key (suite, agent, env_name, seed, config_hash).
+    def finished_cells(
+        self, suite: str | None = None
+    ) -> dict[tuple[str, str, str, int, str], tuple[str, dict[str, str]]]:
+        """The env id and the versions of each finished cell (of one suite, or all), by key.
 
-        The key holds the env's row name, not its id: a runner compares the ids to catch a suite entry
-        whose id changed under the same name.
+        What a runner reads before it starts. The key holds the env's row name, not its id: the runner
+        compares the ids to catch a suite entry whose id changed under the same name, and the versions
+        with its own to say which skipped cells ran under other code.
         """
-        return {key: env_id for key, (env_id, _) in self._finished(suite).items()}
-
-    def finished_versions(self, suite: str | None = None) -> dict[tuple[str, str, str, int, str], dict[str, str]]:
-        """The versions each finished cell ran under (of one suite, or all), by key.
-
-        A runner compares them with its own to say which skipped cells ran under other code.
-        """
-        return {key: versions for key, (_, versions) in self._finished(suite).items()}
-
-    def _finished(self, suite: str | None) -> dict[tuple[str, str, str, int, str], tuple[str, dict[str, str]]]:
-        """(env id, versions) of each finished cell by key: the columns a run reads before it starts."""
         if not self._columns:
             return {}
         query = (
