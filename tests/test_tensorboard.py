@@ -362,17 +362,24 @@ def test_bench_writes_one_run_folder_per_cell(tmp_path) -> None:
 
 
 def test_a_bench_cell_run_again_replaces_its_stale_run_folder(tmp_path) -> None:
-    """A cell runs again when its store has no result (a crash, a new database): the old scalars go."""
+    """A cell runs again when its store has no result (a crash, a new database, another suite).
+
+    The old scalars go, and the run says so.
+    """
     path = tmp_path / "tb.toml"
     path.write_text(SUITE)
     cells = load_suite(str(path)).cells(device="cpu")[:1]
     runs = tmp_path / "runs"
     for attempt in range(2):
+        stream = io.StringIO()
         with ResultStore(tmp_path / f"r{attempt}.sqlite") as store:
-            summary = run_cells(cells, store, stream=io.StringIO(), tensorboard=runs)
+            summary = run_cells(cells, store, stream=stream, tensorboard=runs)
         assert len(summary.finished) == 1
+        replacing = "note: 1 cell(s) to run will replace the event files that an earlier run left" in stream.getvalue()
+        assert replacing == bool(attempt)  # said on the second run only, naming the folder
     result = summary.finished[0]
     folder = run_folder(runs, result.agent, result.env_name, result.seed)
+    assert str(folder) in stream.getvalue()
     assert len(list(folder.glob("events.out.tfevents.*"))) == 1
     assert steps(scalars(folder), "eval/normalized_score") == [400, 800, 1200]
 

@@ -532,6 +532,12 @@ def run_cells(
             stream.write(other + "\n")
     if tensorboard is not None:
         tensorboard = Path(tensorboard).resolve()  # worker processes and Ray tasks may start elsewhere
+        replaced = _run_folders_with_events(pending, tensorboard)
+        if replaced:
+            stream.write(
+                f"note: {len(replaced)} cell(s) to run will replace the event files that an earlier run left in their "
+                f"TensorBoard folders, e.g. {replaced[0]}; pass another --tensorboard folder to keep them.\n"
+            )
     try:
         with closing(_execute(pending, executor, jobs, address, progress, tensorboard)) as outcomes:
             for cell, outcome in outcomes:
@@ -540,6 +546,18 @@ def run_cells(
         summary.interrupted = True
         stream.write("\nstopped by Ctrl-C.\n")
     return summary
+
+
+def _run_folders_with_events(cells: list[Cell], tensorboard: Path) -> list[Path]:
+    """The run folders of ``cells`` under ``tensorboard`` that hold event files already (each run replaces them).
+
+    Another suite, or the same one with another database, that runs the same agent on the same env
+    name and seed writes the same folder ``agent/env/seed-S``.
+    """
+    from nlp_agents.logger import EVENT_FILES, run_folder  # here, as in run_cell: the agents load on demand
+
+    folders = (run_folder(tensorboard, cell.agent, env_name(cell), cell.seed) for cell in cells)
+    return [folder for folder in folders if next(folder.glob(EVENT_FILES), None) is not None]
 
 
 def _execute(
