@@ -47,17 +47,17 @@ _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keep
 # scales those uniforms by -1 and by 2 pi: the scale folded into the power of two is the same
 # float64 product (scaling by a power of two is exact), one numpy call fewer.
 _MINUS_UNIT, _TWO_PI_UNIT = np.array([-(2.0**-53)]), np.array([2.0 * np.pi * 2.0**-53])
-_NO_ANSWER = np.array([-1])
 _ZERO, _ZERO_FLOAT = np.array([0]), np.array([0.0], dtype=np.float32)
 _INSPECT = np.array([INSPECT])
 # Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): whether acting again on that act repeats an
 # inspection, and the ``correct`` metric.
 _CLOSES = np.array([False, False, True, True])
 _CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
-# The columns of QACore's per-slot counters, and what a step keeps of them (the others it sets):
-# the episode column is the begin() call that started the slot's episode (what text()'s cache is keyed by).
-_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME, _EPISODE = range(6)
-_KEPT = np.array([1, 1, 0, 0, 0, 1])
+# The columns of QACore's per-slot integers, and what a step keeps of them (the others it sets):
+# the episode column is the begin() call that started the slot's episode (what text()'s cache is
+# keyed by), the target the true answer's position.
+_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME, _EPISODE, _TARGET = range(7)
+_KEPT = np.array([1, 1, 0, 0, 0, 1, 1])
 _MINUS_TWO, _MINUS_ONE, _PLUS_ONE = np.array([-2.0]), np.array([-1.0]), np.array([1.0])
 
 
@@ -229,21 +229,23 @@ class QACore(TaskCore):
         # Each candidate's features with a last column of ones: an inspection writes the features
         # and the inspected flag of the candidate into the observation in one call.
         self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
-        # The per-slot integers (steps, inspections, answer, position, outcome, episode) as the columns
-        # of one array: begin() sets them in one write, and a step computes them in one table lookup.
-        self._counters = np.zeros((num_envs, 6), dtype=np.int64)
-        self._start = np.array([0, 0, -1, 0, INSPECT, 0])
+        # The per-slot integers (steps, inspections, answer, position, outcome, episode, target) as the
+        # columns of one array: begin() sets them in two writes, a step computes them in one table
+        # lookup, and the metrics and the text read them at once.
+        self._counters = np.zeros((num_envs, 7), dtype=np.int64)
+        self._start = np.array([0, 0, -1, 0, INSPECT, 0, 0])
         self._counters[:] = self._start
         # Per slot, the indices into _lengths_ext of the observation's cells from the inspected flags
-        # on: the flags' (n cells of _FLAG), the candidates' lengths (the candidates' pair indices:
-        # state.candidates is this view) and the steps' (_NO_STEPS), so that begin() writes them in one take.
+        # on: the flags' (n cells of its value for the flags at the start), the candidates' lengths (the
+        # candidates' pair indices: state.candidates is this view) and the steps' (the one of zero
+        # steps), so that begin() writes them in one take.
         total = len(self.data.questions)
         self._tail = np.zeros((num_envs, 2 * n + 1), dtype=np.int64)
         self._tail[:, :n], self._tail[:, -1] = total, total + 1
         self.state = QAState(
             question=np.zeros(num_envs, np.int64),
             candidates=self._tail[:, n : 2 * n],
-            target=np.zeros(num_envs, np.int64),
+            target=self._counters[:, _TARGET],
             # The bandit shows every feature from the start: its features are the observation's cells.
             features=self._obs_features if self.bandit else self._revealed[:, :, :f],
             inspected=self._closed[:, :n],
@@ -288,7 +290,7 @@ class QACore(TaskCore):
         # contiguous): the pairs that follow a question in its group, wrapping past the group's end,
         # are read on from the cell after the question's first listing.
         questions, starts, sizes = np.arange(len(data.questions)), data.group_starts, data.group_sizes
-        self._group_pairs = np.empty(2 * len(questions), dtype=np.uint64)
+        self._group_pairs = np.empty(2 * len(questions), dtype=np.int64)
         self._group_pairs[questions + starts] = questions
         self._group_pairs[questions + starts + sizes] = questions
         # Per question, the hard window's arithmetic in uint64 (as the hashes): the other pairs of its
@@ -315,6 +317,7 @@ class QACore(TaskCore):
                 np.tile(np.where(acts >= self.answer_offset, acts % n, -1), 4),
                 np.tile(acts % n, 4),
                 outcomes,
+                np.zeros_like(outcomes),
                 np.zeros_like(outcomes),
             ],
             axis=1,
@@ -345,9 +348,9 @@ class QACore(TaskCore):
         rows = slot_index(slots)
         # One hash per (slot, stream), in the order of _streams (one vectorised call: begin runs at every reset).
         hashes = hash_keys(keys[:, None], self._streams)
-        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors
-        # (pair indices in uint64, as the hashes: numpy indexes with them as with int64).
-        chosen = hashes[:, :n] % self._total
+        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors.
+        # The pair indices (below 2**63) viewed as int64: numpy converts uint64 indices at every indexing.
+        chosen = (hashes[:, :n] % self._total).view(np.int64)
         question = chosen[:, 0]
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
@@ -372,7 +375,6 @@ class QACore(TaskCore):
         state = self.state
         state.question[rows] = question
         state.candidates[rows] = candidates
-        state.target[rows] = order.argmin(axis=1)
         # (The bandit's features are its observation's cells: these writes show them.)
         state.features[rows, :, : len(FEATURES)] = data.features(chosen[:, :1], candidates)
         if self.hint is not None:
@@ -382,6 +384,7 @@ class QACore(TaskCore):
         self._begins += 1
         self._start[_EPISODE] = self._begins
         self._counters[rows] = self._start
+        state.target[rows] = order.argmin(axis=1)
         # The observation: the inspected flags (zero until inspected; the bandit's all set), the
         # candidates' lengths and zero steps in one take, and the features zero (signed as the
         # features) until inspected.
@@ -456,7 +459,7 @@ class QACore(TaskCore):
         return {
             "correct": _CORRECT.take(counters[:, _OUTCOME]),
             "inspections": counters[:, _INSPECTIONS],
-            "target": self.state.target.take(slots),
+            "target": counters[:, _TARGET],
             "answer": counters[:, _ANSWER],
         }
 
@@ -466,7 +469,8 @@ class QACore(TaskCore):
         # candidate's features formatted once, when it is first seen inspected (features never change
         # within an episode, and a candidate once inspected stays so until the next begin()).
         state = self.state
-        episode = int(self._counters[slot, _EPISODE])
+        # The slot's integers at once (a list: each numpy scalar read costs more than the whole row).
+        _, _, answer, position, outcome, episode, true = self._counters[slot].tolist()
         parts = self._text_parts.get(slot)
         if parts is None or parts.episode != episode:
             data = self.data
@@ -484,24 +488,22 @@ class QACore(TaskCore):
                 parts = self._text_parts[slot] = _TextParts(
                     episode, lines, [False] * self.candidates, "\n".join(lines), answers
                 )
-        inspected = state.inspected[slot].tolist()
-        if inspected != parts.shown:
-            # The newly inspected candidates' features, formatted at once (the bandit shows all at once).
+        # (The bandit's candidates are all shown from the start: its text has every line's features.)
+        inspected = None if self.bandit else state.inspected[slot].tolist()
+        if inspected is not None and inspected != parts.shown:
+            # The newly inspected candidates' features, formatted at once.
             new = list(compress(self._positions_list, map(operator.gt, inspected, parts.shown)))
             features = state.features[slot].tolist()
             values = tuple(chain.from_iterable(map(features.__getitem__, new)))
             shown = (self._text_features_template(len(new)) % values).split(_TEXT_SEPARATOR)
-            for position, suffix in zip(new, shown, strict=True):
-                parts.lines[position + 1] += suffix
+            for candidate, suffix in zip(new, shown, strict=True):
+                parts.lines[candidate + 1] += suffix
             parts.shown, parts.body = inspected, "\n".join(parts.lines)
-        outcome = int(state.outcome[slot])
         if outcome == INSPECT:
             return parts.body
-        true = int(state.target[slot])
         if outcome == REPEAT:
-            said = f"inspected [{int(state.position[slot])}] again, no answer"
+            said = f"inspected [{position}] again, no answer"
         else:
-            answer = int(state.answer[slot])
             said = f"answered [{answer}] {parts.answers[answer]!r}"
         return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
 
