@@ -480,8 +480,8 @@ class QACore(TaskCore):
             if self.bandit:
                 # Every candidate shown: one formatting of the question and each answer with its features
                 # (the features' columns zipped with the answers), no lines to update later.
-                values = chain.from_iterable(zip(answers, *state.features[slot].T.tolist(), strict=True))
-                body = self._text_body % (question, *values)
+                lines_values = chain.from_iterable(zip(answers, *state.features[slot].T.tolist(), strict=True))
+                body = self._text_body % (question, *lines_values)
                 parts = self._text_parts[slot] = _TextParts(episode, [], [True] * self.candidates, body, answers)
             else:
                 lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
