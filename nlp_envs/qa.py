@@ -227,10 +227,8 @@ class QACore(TaskCore):
         self._obs_flat = self.obs.reshape(-1)
         self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
         # Each candidate's features with a last column of ones: an inspection writes the features
-        # and the inspected flag of the candidate into the observation in one call. One row per act
-        # (2 * candidates, as _base and _closed), so that a step reads its act's row: the answers'
-        # rows are never written (an answer's write goes to the steps cell, which is written after it).
-        self._revealed = np.ones((num_envs, 2 * n, f + 1), dtype=np.float32)
+        # and the inspected flag of the candidate into the observation in one call.
+        self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
         # The per-slot integers (steps, inspections, answer, position, outcome, episode, target) as the
         # columns of one array: begin() sets them in two writes, a step computes them in one table
         # lookup, and the metrics and the text read them at once.
@@ -249,7 +247,7 @@ class QACore(TaskCore):
             candidates=self._tail[:, n : 2 * n],
             target=self._counters[:, _TARGET],
             # The bandit shows every feature from the start: its features are the observation's cells.
-            features=self._obs_features if self.bandit else self._revealed[:, :n, :f],
+            features=self._obs_features if self.bandit else self._revealed[:, :, :f],
             inspected=self._closed[:, :n],
             steps=self._counters[:, _STEPS],
             inspections=self._counters[:, _INSPECTIONS],
@@ -302,7 +300,8 @@ class QACore(TaskCore):
         ).astype(np.uint64)
         self._window = np.arange(n - 1, dtype=np.uint64)  # the distractor columns 1 .. n - 1, from 0
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
-        self._first_cells = (np.arange(num_envs) * n)[:, None]  # slot i's first cell in flattened (num_envs, n) arrays
+        self._cells = np.arange(num_envs) * n  # slot i's first cell in the flattened (num_envs, n) arrays
+        self._first_cells = self._cells[:, None]
         # Per act: its candidate, the candidate it answers (-1: an inspection), and its cell in the
         # 2 * candidates columns of `_base` and `_closed` of slot 0 (slot i: plus 2 * candidates * i).
         acts = np.arange(int(self.single_action_space.n))
@@ -323,16 +322,14 @@ class QACore(TaskCore):
             ],
             axis=1,
         ).astype(np.int64)
-        # In the flattened observations, per slot and act (the row of the act's cell in the flattened
-        # _base, in the inspect-or-answer MDP whose acts are its 2 * candidates columns): the cells an
-        # inspection writes (the candidate's features, then its inspected flag); an answer writes
-        # nothing, so its cells are the slot's steps cell, which advance() writes after them. (The
-        # bandit shows every feature from the start: its steps write nothing else.)
+        # In the flattened observations: slot i's first cell, and per act the cells an inspection
+        # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
+        # its cells are the steps cell, which advance() writes after them.
+        self._obs_cells = np.arange(num_envs)[:, None] * width
+        self._act_obs_cells = np.full((len(acts), f + 1), width - 1)
         if not self.bandit:
-            act_cells = np.full((len(acts), f + 1), width - 1)
-            act_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
-            act_cells[:n, f] = f * n + np.arange(n)
-            self._act_obs_cells = (np.arange(num_envs)[:, None, None] * width + act_cells).reshape(-1, f + 1)
+            self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
+            self._act_obs_cells[:n, f] = f * n + np.arange(n)
         self._begins = 0  # begin() calls so far: each slot's episode column is the one that started it
         self._text_parts: dict[int, _TextParts] = {}
         self._obs_tail = self.obs[:, f * n :]  # a view: the cells begin() sets from _tail
@@ -442,7 +439,8 @@ class QACore(TaskCore):
         # The observation: an inspected candidate's features and flag (the bandit shows them all
         # from the start; showing them again changes nothing), the steps.
         if not self.bandit:
-            self._obs_flat[self._act_obs_cells.take(acts, axis=0)] = self._revealed_flat.take(acts, axis=0)
+            cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
+            self._obs_flat[cells] = self._revealed_flat.take(self._cells + counters[:, _POSITION], axis=0)
         self.obs[:, -1] = counters[:, _STEPS] / self._step_scale
         return self._rewards.take(outcome), outcome != _INSPECT
 
