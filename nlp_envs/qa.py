@@ -43,22 +43,22 @@ LENGTH_SCALE = 50
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
 # a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
 _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits
-_UNIT = np.array([2.0**-53])  # top 53 bits times this: a uniform float in [0, 1)
-_NO_ANSWER = np.array([-1])
+# A hash's top 53 bits times 2**-53 is its uniform in [0, 1) (hashes_to_uniform). The hint's noise
+# scales those uniforms by -1 and by 2 pi: the scale folded into the power of two is the same
+# float64 product (scaling by a power of two is exact), one numpy call fewer.
+_MINUS_UNIT, _TWO_PI_UNIT = np.array([-(2.0**-53)]), np.array([2.0 * np.pi * 2.0**-53])
+_ZERO, _ZERO_FLOAT = np.array([0]), np.array([0.0], dtype=np.float32)
 _INSPECT = np.array([INSPECT])
 # Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): whether acting again on that act repeats an
 # inspection, and the ``correct`` metric.
 _CLOSES = np.array([False, False, True, True])
 _CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
-# The columns of QACore's per-slot counters, and what a step keeps of them (the others it sets).
-_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME = range(5)
-_KEPT = np.array([1, 1, 0, 0, 0])
-_MINUS_TWO, _TWO_PI, _MINUS_ONE, _PLUS_ONE = (
-    np.array([-2.0]),
-    np.array([2.0 * np.pi]),
-    np.array([-1.0]),
-    np.array([1.0]),
-)
+# The columns of QACore's per-slot integers, and what a step keeps of them (the others it sets):
+# the episode column is the begin() call that started the slot's episode (what text()'s cache is
+# keyed by), the target the true answer's position.
+_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME, _EPISODE, _TARGET = range(7)
+_KEPT = np.array([1, 1, 0, 0, 0, 1, 1])
+_MINUS_TWO, _MINUS_ONE, _PLUS_ONE = np.array([-2.0]), np.array([-1.0]), np.array([1.0])
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ class _TextParts:
 
     Attributes:
         episode: the slot's episode count when made (a later episode makes new parts).
-        lines: the question, then one line per candidate (with its features once inspected).
+        lines: the question, then one line per candidate (with its features once inspected); empty
+            in the bandit, whose text shows every candidate from the start (no line changes later).
         shown: per candidate, whether its line has its features.
         body: the lines joined.
         answers: each candidate's answer text, in shown order.
@@ -221,19 +222,32 @@ class QACore(TaskCore):
         self._base = np.full((num_envs, 2 * n), INSPECT, dtype=np.int64)
         self._closed = np.zeros((num_envs, 2 * n), dtype=bool)
         self._closed[:, :n] = self.bandit
+        # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
+        self.obs = np.zeros((num_envs, width), dtype=np.float32)
+        self._obs_flat = self.obs.reshape(-1)
+        self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
         # Each candidate's features with a last column of ones: an inspection writes the features
         # and the inspected flag of the candidate into the observation in one call.
         self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
-        # The per-slot integers (steps, inspections, answer, position, outcome) as the columns of one
-        # array: begin() sets them in one write, and a step computes them in one table lookup.
-        self._counters = np.zeros((num_envs, 5), dtype=np.int64)
-        self._start = np.array([0, 0, -1, 0, INSPECT])
+        # The per-slot integers (steps, inspections, answer, position, outcome, episode, target) as the
+        # columns of one array: begin() sets them in two writes, a step computes them in one table
+        # lookup, and the metrics and the text read them at once.
+        self._counters = np.zeros((num_envs, 7), dtype=np.int64)
+        self._start = np.array([0, 0, -1, 0, INSPECT, 0, 0])
         self._counters[:] = self._start
+        # Per slot, the indices into _lengths_ext of the observation's cells from the inspected flags
+        # on: the flags' (n cells of its value for the flags at the start), the candidates' lengths (the
+        # candidates' pair indices: state.candidates is this view) and the steps' (the one of zero
+        # steps), so that begin() writes them in one take.
+        total = len(self.data.questions)
+        self._tail = np.zeros((num_envs, 2 * n + 1), dtype=np.int64)
+        self._tail[:, :n], self._tail[:, -1] = total, total + 1
         self.state = QAState(
             question=np.zeros(num_envs, np.int64),
-            candidates=np.zeros((num_envs, n), np.int64),
-            target=np.zeros(num_envs, np.int64),
-            features=self._revealed[:, :, :f],
+            candidates=self._tail[:, n : 2 * n],
+            target=self._counters[:, _TARGET],
+            # The bandit shows every feature from the start: its features are the observation's cells.
+            features=self._obs_features if self.bandit else self._revealed[:, :, :f],
             inspected=self._closed[:, :n],
             steps=self._counters[:, _STEPS],
             inspections=self._counters[:, _INSPECTIONS],
@@ -245,22 +259,29 @@ class QACore(TaskCore):
         # Flat views of the per-slot tables (views share their memory: writes through them are the state's).
         self._base_flat, self._closed_flat = self._base.reshape(-1), self._closed.reshape(-1)
         self._revealed_flat = self._revealed.reshape(-1, f + 1)
-        # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
-        self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
+        # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from
+        # the start; then the inspected flags' value at the start (the bandit's are all set) and the steps'.
+        self._lengths_ext = np.concatenate(
+            [np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0), [float(self.bandit), 0.0]]
+        ).astype(np.float32)
+        self._lengths = self._lengths_ext[:total]  # a view: the answers' lengths alone
         self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
         # Constants of begin() and advance(), built once (both run at every step of a single env).
         data = self.data
         # The hash streams of begin(), in the order its columns use them: the question and the random
         # distractors of columns 1 .. n - 1 (the first n columns), the hard window, the order, then
-        # (with a hint) the hint's noise draws.
+        # (with a hint) the hint's noise draws; in uint64, as hash_keys mixes them (no conversion at each call).
         hint_streams = np.arange(0 if self.hint is None else 2 * n, dtype=np.int64)
         self._streams = np.concatenate(
             [[_QUESTION], np.arange(2, n + 1), [_WINDOW], np.arange(n + 1, 2 * n + 1), _HINT_STREAM + hint_streams]
-        )
+        ).astype(np.uint64)
         # printf-style: one % of a tuple formats a float as format()'s "{:.2f}" does, in about half the time.
         self._text_features = "  (" + ", ".join(f"{name} %.2f" for name in self.feature_names) + ")"
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._positions_list = list(range(n))
+        # The bandit's whole text before the end in one template (every candidate is shown from the
+        # start): the question, then per candidate its answer and features.
+        self._text_body = "\n".join(["Q: %s", *(prefix + "%s" + self._text_features for prefix in self._text_prefixes)])
         # Per number k of candidates shown at once: one template of their k feature texts.
         self._text_features_of: dict[int, str] = {}
         self._total = np.array([len(data.questions)], dtype=np.uint64)
@@ -269,7 +290,7 @@ class QACore(TaskCore):
         # contiguous): the pairs that follow a question in its group, wrapping past the group's end,
         # are read on from the cell after the question's first listing.
         questions, starts, sizes = np.arange(len(data.questions)), data.group_starts, data.group_sizes
-        self._group_pairs = np.empty(2 * len(questions), dtype=np.uint64)
+        self._group_pairs = np.empty(2 * len(questions), dtype=np.int64)
         self._group_pairs[questions + starts] = questions
         self._group_pairs[questions + starts + sizes] = questions
         # Per question, the hard window's arithmetic in uint64 (as the hashes): the other pairs of its
@@ -279,7 +300,6 @@ class QACore(TaskCore):
         ).astype(np.uint64)
         self._window = np.arange(n - 1, dtype=np.uint64)  # the distractor columns 1 .. n - 1, from 0
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
-        self._positions = np.arange(n)
         self._cells = np.arange(num_envs) * n  # slot i's first cell in the flattened (num_envs, n) arrays
         self._first_cells = self._cells[:, None]
         # Per act: its candidate, the candidate it answers (-1: an inspection), and its cell in the
@@ -297,6 +317,8 @@ class QACore(TaskCore):
                 np.tile(np.where(acts >= self.answer_offset, acts % n, -1), 4),
                 np.tile(acts % n, 4),
                 outcomes,
+                np.zeros_like(outcomes),
+                np.zeros_like(outcomes),
             ],
             axis=1,
         ).astype(np.int64)
@@ -308,15 +330,9 @@ class QACore(TaskCore):
         if not self.bandit:
             self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
             self._act_obs_cells[:n, f] = f * n + np.arange(n)
-        # Per slot, the begin() call that started its episode: what text()'s cache is keyed by.
-        self._episode = np.zeros(num_envs, dtype=np.int64)
-        self._begins = 0
+        self._begins = 0  # begin() calls so far: each slot's episode column is the one that started it
         self._text_parts: dict[int, _TextParts] = {}
-        # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
-        self.obs = np.zeros((num_envs, width), dtype=np.float32)
-        self._obs_flat = self.obs.reshape(-1)
-        self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
-        self._shown_at_start = np.array([float(self.bandit)], dtype=np.float32)
+        self._obs_tail = self.obs[:, f * n :]  # a view: the cells begin() sets from _tail
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
 
@@ -328,13 +344,13 @@ class QACore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
-        data, n, m, f = self.data, self.candidates, len(slots), len(self.feature_names)
+        data, n, m = self.data, self.candidates, len(slots)
         rows = slot_index(slots)
         # One hash per (slot, stream), in the order of _streams (one vectorised call: begin runs at every reset).
         hashes = hash_keys(keys[:, None], self._streams)
-        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors
-        # (pair indices in uint64, as the hashes: numpy indexes with them as with int64).
-        chosen = hashes[:, :n] % self._total
+        # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors.
+        # The pair indices (below 2**63) viewed as int64: numpy converts uint64 indices at every indexing.
+        chosen = (hashes[:, :n] % self._total).view(np.int64)
         question = chosen[:, 0]
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
@@ -349,37 +365,33 @@ class QACore(TaskCore):
         ordered = data.answer_ids.take(chosen)
         ordered.sort(axis=1)  # in place (a copy of the ids): only whether one repeats is asked here
         repeated = ordered[:, 1:] == ordered[:, :-1]
-        if repeated.any():
+        if np.count_nonzero(repeated):  # a third of any()'s cost
             self._redraw_repeats(np.flatnonzero(repeated.any(axis=1)), chosen, keys)
         # The hashes' top 53 bits, whose uniforms (hashes_to_uniform) order the candidates and make the hint.
         top = hashes[:, n + 1 :] >> _TOP_BITS
         order = top[:, :n].argsort(axis=1)
         candidates = chosen.take(order + self._first_cells[:m])  # take() without an axis: flat indices
-        target = order.argmin(axis=1)
+        right = order == _ZERO  # where the order put column 0, the true answer
         state = self.state
         state.question[rows] = question
         state.candidates[rows] = candidates
-        state.target[rows] = target
-        state.features[rows, :, : len(FEATURES)] = data.features(question[:, None], candidates)
-        right = self._positions == target[:, None]
+        # (The bandit's features are its observation's cells: these writes show them.)
+        state.features[rows, :, : len(FEATURES)] = data.features(chosen[:, :1], candidates)
         if self.hint is not None:
             state.features[rows, :, -1] = self._hints(top[:, n:], right)
         # The answers' outcomes (RIGHT at the target); no inspection yet (the bandit's stay all made).
         self._base[rows, n:] = right
+        self._begins += 1
+        self._start[_EPISODE] = self._begins
+        self._counters[rows] = self._start
+        state.target[rows] = order.argmin(axis=1)
+        # The observation: the inspected flags (zero until inspected; the bandit's all set), the
+        # candidates' lengths and zero steps in one take, and the features zero (signed as the
+        # features) until inspected.
+        self._obs_tail[rows] = self._lengths_ext.take(self._tail[rows])
         if not self.bandit:
             state.inspected[rows] = False
-        self._counters[rows] = self._start
-        self._begins += 1
-        self._episode[rows] = self._begins
-        # The observation: features zero (signed as the features) and inspected flags zero until
-        # inspected (the bandit shows them all, and its flags are set once for all), the candidates'
-        # lengths, zero steps.
-        obs = self.obs
-        self._obs_features[rows] = state.features[rows] * self._shown_at_start
-        if not self.bandit:
-            obs[rows, f * n : (f + 1) * n] = 0.0
-        obs[rows, (f + 1) * n : (f + 2) * n] = self._lengths.take(candidates)
-        obs[rows, -1] = 0.0
+            self._obs_features[rows] = state.features[rows] * _ZERO_FLOAT
 
     def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, keys: np.ndarray) -> None:
         """Redraw, in place, each candidate of ``rows`` whose answer repeats an earlier column's, until none does.
@@ -410,10 +422,10 @@ class QACore(TaskCore):
         bits of the ``2 * candidates`` hashes of each episode's hint streams.
         """
         n = self.candidates
-        uniform = top * _UNIT  # as hashes_to_uniform gives them (53-bit integers convert to float64 exactly)
-        noise = np.sqrt(_MINUS_TWO * np.log1p(-uniform[:, :n])) * np.cos(_TWO_PI * uniform[:, n:])
+        # The uniforms u1, u2 as hashes_to_uniform gives them (53-bit integers convert to float64 exactly).
+        noise = np.sqrt(np.log1p(top[:, :n] * _MINUS_UNIT) * _MINUS_TWO) * np.cos(top[:, n:] * _TWO_PI_UNIT)
         hint = right + self._hint_scale * noise
-        return np.minimum(np.maximum(hint, _MINUS_ONE), _PLUS_ONE)  # the clip to +-1: np.clip's dispatch costs more
+        return hint.clip(_MINUS_ONE, _PLUS_ONE)  # the method: np.clip's dispatch costs more
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
@@ -447,7 +459,7 @@ class QACore(TaskCore):
         return {
             "correct": _CORRECT.take(counters[:, _OUTCOME]),
             "inspections": counters[:, _INSPECTIONS],
-            "target": self.state.target.take(slots),
+            "target": counters[:, _TARGET],
             "answer": counters[:, _ANSWER],
         }
 
@@ -457,34 +469,41 @@ class QACore(TaskCore):
         # candidate's features formatted once, when it is first seen inspected (features never change
         # within an episode, and a candidate once inspected stays so until the next begin()).
         state = self.state
-        episode = int(self._episode[slot])
+        # The slot's integers at once (a list: each numpy scalar read costs more than the whole row).
+        _, _, answer, position, outcome, episode, true = self._counters[slot].tolist()
         parts = self._text_parts.get(slot)
         if parts is None or parts.episode != episode:
             data = self.data
             # map() and compress() iterate in C: a Python loop over the candidates costs several times more.
             answers = list(map(data.answers.__getitem__, state.candidates[slot].tolist()))
-            lines = [f"Q: {data.questions[state.question[slot]]}", *map(operator.add, self._text_prefixes, answers)]
-            parts = self._text_parts[slot] = _TextParts(
-                episode, lines, [False] * self.candidates, "\n".join(lines), answers
-            )
-        inspected = state.inspected[slot].tolist()
-        if inspected != parts.shown:
-            # The newly inspected candidates' features, formatted at once (the bandit shows all at once).
+            question = data.questions[state.question[slot]]
+            if self.bandit:
+                # Every candidate shown: one formatting of the question and each answer with its features
+                # (the features' columns zipped with the answers), no lines to update later.
+                lines_values = chain.from_iterable(zip(answers, *state.features[slot].T.tolist(), strict=True))
+                body = self._text_body % (question, *lines_values)
+                parts = self._text_parts[slot] = _TextParts(episode, [], [True] * self.candidates, body, answers)
+            else:
+                lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
+                parts = self._text_parts[slot] = _TextParts(
+                    episode, lines, [False] * self.candidates, "\n".join(lines), answers
+                )
+        # (The bandit's candidates are all shown from the start: its text has every line's features.)
+        inspected = None if self.bandit else state.inspected[slot].tolist()
+        if inspected is not None and inspected != parts.shown:
+            # The newly inspected candidates' features, formatted at once.
             new = list(compress(self._positions_list, map(operator.gt, inspected, parts.shown)))
             features = state.features[slot].tolist()
             values = tuple(chain.from_iterable(map(features.__getitem__, new)))
             shown = (self._text_features_template(len(new)) % values).split(_TEXT_SEPARATOR)
-            for position, suffix in zip(new, shown, strict=True):
-                parts.lines[position + 1] += suffix
+            for candidate, suffix in zip(new, shown, strict=True):
+                parts.lines[candidate + 1] += suffix
             parts.shown, parts.body = inspected, "\n".join(parts.lines)
-        outcome = int(state.outcome[slot])
         if outcome == INSPECT:
             return parts.body
-        true = int(state.target[slot])
         if outcome == REPEAT:
-            said = f"inspected [{int(state.position[slot])}] again, no answer"
+            said = f"inspected [{position}] again, no answer"
         else:
-            answer = int(state.answer[slot])
             said = f"answered [{answer}] {parts.answers[answer]!r}"
         return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
 

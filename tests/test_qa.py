@@ -23,7 +23,7 @@ from nlp_envs.data.files import DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
-from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, _UNIT, INSPECT, RIGHT, QACore
+from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, INSPECT, RIGHT, QACore
 from tests.conftest import make_vec
 from tests.test_autoreset import assert_infos_agree, ended
 
@@ -463,9 +463,16 @@ def test_the_hard_window_read_from_the_groups_listed_twice_is_the_window_of_the_
         assert hard == min(core.hard_distractors, size - 1) and (window != question).all()
 
 
-def test_the_hint_uniforms_are_those_of_hashes_to_uniform(rng: np.random.Generator) -> None:
-    hashes = rng.integers(0, 2**64, size=(20, 8), dtype=np.uint64, endpoint=False)
-    assert ((hashes >> _TOP_BITS) * _UNIT).tobytes() == hashes_to_uniform(hashes).tobytes()
+def test_the_hint_is_box_muller_of_the_uniforms_of_hashes_to_uniform(rng: np.random.Generator) -> None:
+    """_hints folds the uniforms' scale into its products; bit for bit the Box-Muller of hashes_to_uniform's."""
+    core = QACore(1, candidates=4, answer_hint=0.25)
+    hashes = rng.integers(0, 2**64, size=(2000, 8), dtype=np.uint64, endpoint=False)
+    hashes[0] = [0, 1, 2**11, 2**63, 2**64 - 1, 2**64 - 2**11, 2**53, 12345]  # extremes of both uniforms
+    right = np.arange(4) == rng.integers(4, size=(2000, 1))
+    uniform = hashes_to_uniform(hashes)
+    noise = np.sqrt(-2.0 * np.log1p(-uniform[:, :4])) * np.cos(2.0 * np.pi * uniform[:, 4:])
+    expected = np.clip(right + 0.25 * noise, -1.0, 1.0)
+    assert core._hints(hashes >> _TOP_BITS, right).tobytes() == expected.tobytes()
 
 
 def test_the_printf_template_formats_features_as_format_does(rng: np.random.Generator) -> None:
