@@ -568,7 +568,7 @@ class _Episodes:
             elapsed = int(self.elapsed[0]) + 1
             self.elapsed[0] = elapsed
             at_limit = elapsed >= self.limit
-            self.ended = np.array([at_limit or bool(terminated[0])])
+            self.ended[0] = at_limit or bool(terminated[0])  # in place: nothing else holds ``ended``
             return rewards, terminated, np.array([at_limit]), _NO_SLOTS
         restarting = np.flatnonzero(self.ended) if autoreset else _NO_SLOTS
         rewards, terminated = self.core.advance(actions)
@@ -725,8 +725,10 @@ class CoreEnv(_CoreView, gym.Env):
 
         ``seed`` is None or an integer >= 0, a Python or numpy one (as the vector env takes it).
         """
-        seed = check_seed(self.env_id, seed)
-        _reject_options(self.env_id, options)
+        if seed is not None:  # the id is read only for a message: a reset per episode pays for no lookup
+            seed = check_seed(self.env_id, seed)
+        if options is not None:
+            _reject_options(self.env_id, options)
         super().reset(seed=seed)
         if seed is not None or not self._episodes.seeded[0]:
             self._episodes.seed([self.np_random])
