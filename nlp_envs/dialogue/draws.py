@@ -100,9 +100,10 @@ class TurnDraws:
         if not self.blocks:
             return uniforms(keys, TURN_STREAM, turn, 1)
         offset = turn - self.start
-        stale = offset >= self.BLOCK
-        if np.count_nonzero(stale):
-            slots = np.flatnonzero(stale)
+        try:  # most turns every slot is inside its block (a turn past it is out of the table's bounds)
+            return self.table[rows, offset]
+        except IndexError:
+            slots = np.flatnonzero(offset >= self.BLOCK)
             self.fill(slots, keys[slots], turn[slots])
             offset[slots] = 0
-        return self.table[rows, offset]
+            return self.table[rows, offset]

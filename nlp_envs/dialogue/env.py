@@ -192,6 +192,10 @@ class DialogueCore(TaskCore):
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(start,), dtype=np.float32)
         self.afterstate_space = spaces.Box(0.0, 1.0, shape=(start + self.n_actions,), dtype=np.float32)
 
+        # The observation's last two cells by turn and by useless turns, as columns (one clipping gather
+        # each instead of a minimum, a product and a new axis; the same float64 values).
+        self._turn_column = (np.arange(self.max_turns + 1) * (1.0 / self.max_turns))[:, None]
+        self._annoyance_column = (np.arange(self.patience + 1) * (1.0 / self.patience))[:, None]
         self._goal_blocks = -(-(n_slots + 1) // 4)
         self._allocate(self.num_envs)
 
@@ -348,8 +352,6 @@ class DialogueCore(TaskCore):
         """The observations, cached until the state changes; never handed out, as a caller may write into them."""
         if self._obs is None:
             belief, call, user = self.belief, self.call, self.user
-            turn = np.minimum(call.turn, self.max_turns) * (1.0 / self.max_turns)
-            annoyance = np.minimum(user.useless, self.patience) * (1.0 / self.patience)
             # One concatenation in the order of ``self.layout`` (cast to float32 as each part is written).
             self._obs = np.concatenate(
                 (
@@ -359,8 +361,8 @@ class DialogueCore(TaskCore):
                     belief.slot_conf,
                     belief.needed,
                     user.acts,
-                    turn[:, None],
-                    annoyance[:, None],
+                    self._turn_column.take(call.turn, axis=0, mode="clip"),
+                    self._annoyance_column.take(user.useless, axis=0, mode="clip"),
                 ),
                 axis=1,
                 dtype=np.float32,
@@ -377,28 +379,28 @@ class DialogueCore(TaskCore):
         """
         layout = self.layout
         observations = np.asarray(observations)
+        thanked = layout["user_act"].start + THANK
         return self._masks(
             observations[:, layout["intent_heard"].start] > 0.5,
             observations[:, layout["filled"]] > 0.5,
             observations[:, layout["needed"]] > 0.5,
             observations[:, layout["confidence"]],
-            observations[:, layout["user_act"].start + THANK] <= 0.5,
+            observations[:, thanked : thanked + 1] > 0.5,
         )
 
     def _masks(
-        self, intent_known: np.ndarray, filled: np.ndarray, needed: np.ndarray, conf: np.ndarray, waiting: np.ndarray
+        self, intent_known: np.ndarray, filled: np.ndarray, needed: np.ndarray, conf: np.ndarray, thanked: np.ndarray
     ) -> np.ndarray:
-        """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``waiting``: no thanks yet)."""
+        """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``thanked``: ``(n, 1)``)."""
         # The columns in action order (ask, requests, confirms, execute, hand off, close), joined in one
         # call: on a small batch each numpy call costs more than its work, so few and whole-row ones.
-        waiting_col = waiting[:, None]
-        needed = needed | ~intent_known[:, None]
-        requests = needed & (conf < 0.999) & waiting_col
-        missing = np.logical_or.reduce(needed > filled, axis=1)  # a needed slot is not filled
-        execute = intent_known & waiting & ~missing
-        return np.concatenate(
-            (waiting_col, requests, requests & filled, execute[:, None], waiting_col, ~waiting_col), axis=1
-        )
+        waiting = ~thanked
+        known = intent_known[:, None]
+        needed = needed >= known  # the needed slots, or every slot while the intent is unknown
+        requests = needed & (conf < 0.999) & waiting
+        # Execute: the intent is known, no thanks yet, and every needed slot is filled.
+        execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known & waiting
+        return np.concatenate((waiting, requests, requests & filled, execute, waiting, thanked), axis=1)
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).
@@ -408,7 +410,7 @@ class DialogueCore(TaskCore):
         """
         conf = self._belief()[:, self.layout["confidence"]]
         belief = self.belief
-        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, ~self.user.acts[:, THANK])
+        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self.user.acts[:, THANK : THANK + 1])
 
     def step_info(self) -> dict[str, np.ndarray]:
         """``action_mask`` for every slot."""

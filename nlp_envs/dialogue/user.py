@@ -149,16 +149,19 @@ class UserSimulator:
         self.p_open_intent, self.p_volunteer, self.p_change = p_open_intent, p_volunteer, p_change
         # The number of slots each intent needs, and its slots in the order the user tells them.
         self.slot_counts = np.array([len(slots) for slots in ontology.intent_slots], dtype=np.int64)
+        # The number of choices of a goal's parts: its intent, then each slot's value (one product for all).
+        self.goal_sizes = np.concatenate(([ontology.n_intents], ontology.n_values)).astype(np.int64)
+        self.goal_highest = self.goal_sizes - 1
         self.agenda = np.zeros((ontology.n_intents, int(self.slot_counts.max())), dtype=np.int64)
         for intent, slots in enumerate(ontology.intent_slots):
             self.agenda[intent, : len(slots)] = slots
 
     def goals(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Goals from uniform ``draws`` ``(m, >= n_slots + 1)``: intents ``(m,)``, values ``(m, n_slots)``."""
-        n_intents, n_slots, n_values = self.ontology.n_intents, self.ontology.n_slots, self.ontology.n_values
-        intents = np.minimum((draws[:, 0] * n_intents).astype(np.int64), n_intents - 1)
-        values = (draws[:, 1 : n_slots + 1] * n_values).astype(np.int64)
-        return intents, np.minimum(values, n_values - 1, out=values)
+        sizes = self.goal_sizes
+        goals = (draws[:, : len(sizes)] * sizes).astype(np.int64)
+        np.minimum(goals, self.goal_highest, out=goals)
+        return goals[:, 0], goals[:, 1:]
 
     def begin(
         self,
