@@ -54,9 +54,10 @@ class Belief:
         required: ``(n_intents, n_slots)`` the ontology's table of the slots each intent needs.
         n_values: ``(n_slots,)`` the size of each slot's value set.
         uniform_rows: ``(n_slots, width)`` each slot's uniform prior.
-        act_evidence: ``(2, n_slots, n_intents)`` float: the likelihood of each intent given that the
-            user answered slot ``k`` (``[0, k]``: 1 where the intent needs it) or said that it does not
-            apply (``[1, k]``: 1 where it does not).
+        act_evidence: ``(1 + 2 * n_slots, n_intents)`` float: the likelihood of each intent given the
+            user's act: row 0 all 1 (no act about a slot), row ``1 + k`` for an answer about slot ``k``
+            (1 where the intent needs it), row ``1 + n_slots + k`` for "that doesn't apply" to slot
+            ``k`` (1 where it does not).
     """
 
     intent_belief: np.ndarray
@@ -92,7 +93,9 @@ class Belief:
             required=ontology.required,
             n_values=ontology.n_values,
             uniform_rows=uniform_rows,
-            act_evidence=np.stack((ontology.required.T, ~ontology.required.T)).astype(np.float64),
+            act_evidence=np.concatenate(
+                (np.ones((1, n_intents)), ontology.required.T, ~ontology.required.T), dtype=np.float64
+            ),
         )
 
     def clear(self, slots: np.ndarray | slice) -> None:
@@ -120,29 +123,22 @@ class Belief:
             self.weigh_intents(said.intent_rows, self._intent_likelihood(readings))
         self._hear_slots(said, readings)
 
-    def hear_turn(
-        self, said: Said, readings: Readings, asked: np.ndarray, asked_slots: np.ndarray, not_needed: np.ndarray
-    ) -> None:
+    def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> None:
         """Update every episode slot on one turn: what the channel heard and what the user's act rules out.
 
         Args:
             said: what the users said.
             readings: what the channel heard of it.
-            asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot.
-            asked_slots: ``(q,)`` that slot.
-            not_needed: ``(q,)`` the user said "that doesn't apply" to it (else it answered).
+            act_rows: ``(n,)`` each episode slot's row of :attr:`act_evidence` (0: the act tells nothing
+                about the intent; see :attr:`DeskActs.evidence_rows <nlp_envs.dialogue.acts.DeskActs.evidence_rows>`).
         """
-        # Most episodes get intent evidence each turn, so weigh the whole batch (1 where nothing was
-        # learnt; None when no episode learnt anything, which still renormalises as before).
-        evidence = None
-        if readings.n_intents or len(asked):
-            evidence = np.empty(self.intent_belief.shape)
-            evidence.fill(1.0)  # np.ones is a Python wrapper: several times the cost of empty + fill
-            if readings.n_intents:
-                self.intent_heard[said.intent_rows] = True
-                evidence[said.intent_rows] = self._intent_likelihood(readings)
-            # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
-            evidence[asked] = self.act_evidence[not_needed.view(np.int8), asked_slots]
+        # The whole batch is weighed (a factor of 1 where nothing was learnt, which leaves the belief
+        # as it was): the evidence of the user's acts is one gather, and an intent reading never
+        # comes with an act about a slot (asking the intent or executing is not asking a slot).
+        evidence = self.act_evidence.take(act_rows, axis=0)
+        if readings.n_intents:
+            self.intent_heard[said.intent_rows] = True
+            evidence[said.intent_rows] = self._intent_likelihood(readings)
         self.weigh_intents(slice(None), evidence)
         self._hear_slots(said, readings)
 

@@ -170,7 +170,7 @@ class DialogueCore(TaskCore):
         self.desk_acts = desk = DeskActs(n_slots)
         self.ASK, self.EXECUTE, self.HANDOFF, self.CLOSE = desk.ask, desk.execute, desk.handoff, desk.close
         self.n_actions = desk.n
-        self._kind_table, self._slot_table = desk.kind_table, desk.slot_table
+        self._kind_table, self._slot_table, self._evidence_rows = desk.kind_table, desk.slot_table, desk.evidence_rows
         self.single_action_space = spaces.Discrete(self.n_actions)
         # Observation layout (all in [0, 1]).
         sizes = {
@@ -285,7 +285,9 @@ class DialogueCore(TaskCore):
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, call.over, draws)
         readings = self._hear(reply.said, reply.draws)
-        belief.hear_turn(reply.said, readings, reply.asked, reply.asked_slots, reply.not_needed)
+        # Each slot's row of the intent evidence of the user's act (0 unless the desk asked about a slot).
+        act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
+        belief.hear_turn(reply.said, readings, act_rows)
 
         active = ~call.over
         terminated = reply.bye | reply.hangup

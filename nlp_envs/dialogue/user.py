@@ -103,9 +103,8 @@ class Reply(NamedTuple):
         acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
         said: what was said, for the channel.
         draws: the channel's uniform per intent, channel-A and channel-B item of ``said``.
-        asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot in a live call.
-        asked_slots: ``(q,)`` that slot.
-        not_needed: ``(q,)`` the user said "that doesn't apply" (its intent does not need the slot).
+        irrelevant: the desk requested or confirmed a slot in a live call and the user said "that
+            doesn't apply" (its intent does not need the slot).
         thank: the right task was executed.
         complain: a wrong task was executed.
         hangup: the user hangs up (out of patience).
@@ -115,9 +114,7 @@ class Reply(NamedTuple):
     acts: np.ndarray
     said: Said
     draws: tuple[np.ndarray, np.ndarray, np.ndarray]
-    asked: np.ndarray
-    asked_slots: np.ndarray
-    not_needed: np.ndarray
+    irrelevant: np.ndarray
     thank: np.ndarray
     complain: np.ndarray
     hangup: np.ndarray
@@ -314,7 +311,6 @@ class UserSimulator:
             volunteer = b_valid = change
             b_slot = k
 
-        asked = rows[desk.asks_slot]
         said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
         draws_by_use = draws.T  # a row per use: one-axis gathers
         if confirming:
@@ -346,9 +342,7 @@ class UserSimulator:
             acts=acts,
             said=said,
             draws=(draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b]),
-            asked=asked,
-            asked_slots=k[asked],
-            not_needed=irrelevant[asked],
+            irrelevant=irrelevant,
             thank=thank,
             complain=complain,
             hangup=hangup,
