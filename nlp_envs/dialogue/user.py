@@ -37,8 +37,8 @@ class UserState:
         goal_values: ``(n, n_slots)`` the goal values now.
         goal_required: ``(n, n_slots)`` the slots the goal's intent needs.
         change_turn: ``(n,)`` the turn from which the user changes its mind (``NEVER``: it won't).
-        change_slot: ``(n,)`` the slot it changes.
-        change_value: ``(n,)`` the new value.
+        change_slot: ``(n,)`` the slot it changes (left as it was for a user that keeps its mind).
+        change_value: ``(n,)`` the new value (likewise).
         intent_told: ``(n,)`` whether it has said its intent.
         told: ``(n, n_slots)`` whether it has said each slot's value.
         affirmed: ``(n, n_slots)`` whether it has affirmed each slot.
@@ -121,6 +121,12 @@ class Reply(NamedTuple):
     bye: np.ndarray
 
 
+_NO_FLAGS = np.zeros(0, dtype=bool)  # the opening's (empty) channel-A flags, shared: read only
+_NO_FLAGS.flags.writeable = False
+_NO_DRAWS = np.zeros(0)  # the opening's (empty) channel-A draws, shared: read only
+_NO_DRAWS.flags.writeable = False
+
+
 def no_denials(count: int) -> np.ndarray:
     """``count`` times -1, the ``denied`` of readings that deny nothing (``np.full`` costs several times more)."""
     denied = np.empty(count, dtype=np.int64)
@@ -152,6 +158,10 @@ class UserSimulator:
         self.agenda = np.zeros((ontology.n_intents, int(self.slot_counts.max())), dtype=np.int64)
         for intent, slots in enumerate(ontology.intent_slots):
             self.agenda[intent, : len(slots)] = slots
+        self.first_slot = self.agenda[:, 0].copy()  # what a user volunteers with its opening intent
+        # The opening's acts (a row of USER_ACTS) without and with the intent: a greeting, or an inform.
+        self.opening_acts = np.zeros((2, len(USER_ACTS)), dtype=bool)
+        self.opening_acts[0, GREET] = self.opening_acts[1, INFORM] = True
 
     def goals(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Goals from uniform ``draws`` ``(m, >= n_slots + 1)``: intents ``(m,)``, values ``(m, n_slots)``."""
@@ -177,36 +187,43 @@ class UserSimulator:
         ``draws`` ``(m, 8)``: change coin, change turn, change slot, change value, opening coin,
         volunteer coin, then the channel's draws for the opening's intent and volunteered slot.
         """
-        u, m = draws, len(slots)
+        u = draws
         user.keys[picked] = keys
         user.start_intent[picked] = user.goal_intent[picked] = intents
         user.goal_required[picked] = self.ontology.required[intents]
         user.start_values[picked] = user.goal_values[picked] = values
+        # A changed mind is planned only for the users that will change it (most keep theirs).
+        changes = u[:, 0] < self.p_change
+        user.change_turn[picked] = NEVER
+        if np.count_nonzero(changes):
+            self._plan_changes(user, slots[changes], intents[changes], values[changes], u[changes])
+        # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
+        by_use = u.T  # a row per use: one-axis gathers
+        open_intent = by_use[4] < self.p_open_intent
+        volunteer = open_intent & (by_use[5] < self.p_volunteer)
+        said_i, said_b, slots_b = slots[open_intent], slots[volunteer], self.first_slot[intents[volunteer]]
+        user.intent_told[picked] = open_intent
+        user.told[picked] = False
+        user.told[said_b, slots_b] = True
+        user.affirmed[picked] = False
+        user.useless[picked] = 0
+        acts = self.opening_acts[open_intent.view(np.int8)]
+        user.acts[picked] = acts
+        nothing = slots[:0]
+        said = Said(said_i, nothing, nothing, said_b, slots_b, _NO_FLAGS, nothing, no_denials(len(said_b)))
+        return Utterance(acts, said, (by_use[6][open_intent], _NO_DRAWS, by_use[7][volunteer]))
+
+    def _plan_changes(
+        self, user: UserState, rows: np.ndarray, intents: np.ndarray, values: np.ndarray, u: np.ndarray
+    ) -> None:
+        """The changed mind of the new users in episode slots ``rows`` that will change it (see :meth:`begin`)."""
         counts = self.slot_counts[intents]
         changing = self.agenda[intents, np.minimum((u[:, 2] * counts).astype(np.int64), counts - 1)]
         size = self.ontology.n_values[changing]
         shift = 1 + np.minimum((u[:, 3] * (size - 1)).astype(np.int64), size - 2)
-        user.change_turn[picked] = np.where(u[:, 0] < self.p_change, 1 + (u[:, 1] * 4).astype(np.int64), NEVER)
-        user.change_slot[picked] = changing
-        user.change_value[picked] = (values[np.arange(m), changing] + shift) % size
-        user.intent_told[picked] = False
-        user.told[picked] = False
-        user.affirmed[picked] = False
-        user.useless[picked] = 0
-        # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
-        open_intent = u[:, 4] < self.p_open_intent
-        volunteer = open_intent & (u[:, 5] < self.p_volunteer)
-        first = self.agenda[intents, 0]
-        said_i, said_b, slots_b = slots[open_intent], slots[volunteer], first[volunteer]
-        nothing = slots[:0]
-        user.intent_told[said_i] = True
-        user.told[said_b, slots_b] = True
-        acts = np.zeros((m, len(USER_ACTS)), dtype=bool)
-        acts[:, GREET] = ~open_intent
-        acts[:, INFORM] = open_intent
-        user.acts[picked] = acts
-        said = Said(said_i, nothing, nothing, said_b, slots_b, nothing.astype(bool), nothing, no_denials(len(said_b)))
-        return Utterance(acts, said, (u[open_intent, 6], u[:0, 0], u[volunteer, 7]))
+        user.change_turn[rows] = 1 + (u[:, 1] * 4).astype(np.int64)
+        user.change_slot[rows] = changing
+        user.change_value[rows] = (values[np.arange(len(rows)), changing] + shift) % size
 
     def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray:
         """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
