@@ -15,15 +15,16 @@ from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.channel import Readings, Said
 
 
-def likelihood(value: np.ndarray, conf: np.ndarray, size: np.ndarray | int, width: int) -> np.ndarray:
+def likelihood(value: np.ndarray, conf: np.ndarray, others: np.ndarray | int, ids: np.ndarray) -> np.ndarray:
     """``(h, width)``: P(reading | true value) up to a constant, for readings ``value`` of confidence ``conf``.
 
     A calibrated confidence ``c`` is the posterior of the reading under a uniform prior, so the
-    likelihood is ``c`` at the heard value and ``(1 - c) / (size - 1)`` elsewhere (floored at 1e-12
-    so that no value is ruled out for good by a reading).
+    likelihood is ``c`` at the heard value and ``(1 - c) / others`` elsewhere, where ``others`` is
+    the number of other values of the reading's set (floored at 1e-12 so that no value is ruled out
+    for good by a reading). ``ids`` is ``np.arange(width)`` (made once by the caller).
     """
-    other = (1.0 - conf) / (np.asarray(size) - 1)
-    result = np.where(np.arange(width) == value[:, None], conf[:, None], other[:, None])
+    other = (1.0 - conf) / others
+    result = np.where(ids == value[:, None], conf[:, None], other[:, None])
     return np.maximum(result, 1e-12, out=result)
 
 
@@ -54,6 +55,8 @@ class Belief:
         required: ``(n_intents, n_slots)`` the ontology's table of the slots each intent needs.
         n_values: ``(n_slots,)`` the size of each slot's value set.
         uniform_rows: ``(n_slots, width)`` each slot's uniform prior.
+        other_values: ``(n_slots,)`` ``n_values - 1``, the number of other values of each slot.
+        value_ids: ``np.arange(width)``; intent_ids: ``np.arange(n_intents)`` (for the likelihoods).
         act_evidence: ``(1 + 2 * n_slots, n_intents)`` float: the likelihood of each intent given the
             user's act: row 0 all 1 (no act about a slot), row ``1 + k`` for an answer about slot ``k``
             (1 where the intent needs it), row ``1 + n_slots + k`` for "that doesn't apply" to slot
@@ -72,6 +75,9 @@ class Belief:
     required: np.ndarray
     n_values: np.ndarray
     uniform_rows: np.ndarray
+    other_values: np.ndarray
+    value_ids: np.ndarray
+    intent_ids: np.ndarray
     act_evidence: np.ndarray
 
     @classmethod
@@ -93,6 +99,9 @@ class Belief:
             required=ontology.required,
             n_values=ontology.n_values,
             uniform_rows=uniform_rows,
+            other_values=ontology.n_values - 1,
+            value_ids=np.arange(width),
+            intent_ids=np.arange(n_intents),
             act_evidence=np.concatenate(
                 (np.ones((1, n_intents)), ontology.required.T, ~ontology.required.T), dtype=np.float64
             ),
@@ -145,7 +154,7 @@ class Belief:
     def _intent_likelihood(self, readings: Readings) -> np.ndarray:
         """``(readings.n_intents, n_intents)``: the likelihood of each intent reading."""
         n_i = readings.n_intents
-        return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents, self.n_intents)
+        return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents - 1, self.intent_ids)
 
     def weigh_intents(self, rows: np.ndarray | slice, evidence: np.ndarray | None) -> None:
         """The intent Bayes update: multiply the belief of ``rows`` by ``evidence`` and renormalise.
@@ -176,8 +185,7 @@ class Belief:
         was_denied = denied >= 0
         if np.count_nonzero(was_denied):
             belief[was_denied, denied[was_denied]] = 0.0
-        width = belief.shape[1]
-        belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
+        belief *= likelihood(value, conf, self.other_values[slots], self.value_ids)  # values outside the set stay 0
         normalise(belief)
         self.slot_belief[rows, slots] = belief
         self.slot_value[rows, slots] = belief.argmax(axis=1)
