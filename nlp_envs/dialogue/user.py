@@ -15,7 +15,7 @@ import numpy as np
 
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.acts import GREET, INFORM, USER_ACTS, DeskTurn
-from nlp_envs.dialogue.channel import Said
+from nlp_envs.dialogue.channel import NO_DRAWS, NOTHING_SAID, Said
 
 NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its mind
 
@@ -304,7 +304,8 @@ class UserSimulator:
             hangup &= ~thank
 
         # What the user has now told: channel A, its affirmations, its intent.
-        if np.count_nonzero(a_valid):
+        saying = bool(np.count_nonzero(a_valid))  # whether any user says something (so far: on channel A)
+        if saying:
             told[rows[a_valid], a_slot[a_valid]] = True
         if affirming:
             user.affirmed[rows[affirm], k[affirm]] = True
@@ -324,25 +325,34 @@ class UserSimulator:
                 b_slot, b_valid = first_untold, volunteer
             if np.count_nonzero(b_valid):
                 told[rows[b_valid], b_slot[b_valid]] = True
+                saying = True
         else:  # nothing to volunteer: channel B is empty (``change`` is all False, read only)
             volunteer = b_valid = change
             b_slot = k
 
-        said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
-        draws_by_use = draws.T  # a row per use: one-axis gathers
-        if confirming:
-            denied = np.where(negate[said_a], believed[said_a], -1)
-            if len(said_b):
-                denied = np.concatenate((denied, no_denials(len(said_b))))
-        else:  # no confirmation, so no "no" this turn
-            denied = no_denials(len(said_a) + len(said_b))
-        said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
+        if saying or np.count_nonzero(inform_intent):
+            said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
+            draws_by_use = draws.T  # a row per use: one-axis gathers
+            if confirming:
+                denied = np.where(negate[said_a], believed[said_a], -1)
+                if len(said_b):
+                    denied = np.concatenate((denied, no_denials(len(said_b))))
+            else:  # no confirmation, so no "no" this turn
+                denied = no_denials(len(said_a) + len(said_b))
+            said = Said(
+                said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied
+            )
+            heard_draws = (draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b])
+            informed = inform_intent | (a_valid & ~affirm) | volunteer
+        else:  # nobody says anything (many turns of a small batch): the shared empty records, read only
+            said, heard_draws = NOTHING_SAID, NO_DRAWS
+            informed = a_valid  # all False (read only)
         bye = ~(over | desk.staying)  # not over, and ending or not live (the task is done)
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
         acts = np.array(
             [
                 np.zeros(len(over), dtype=bool),
-                inform_intent | (a_valid & ~affirm) | volunteer,
+                informed,
                 repeat,
                 irrelevant,
                 affirm,
@@ -358,7 +368,7 @@ class UserSimulator:
         return Reply(
             acts=acts,
             said=said,
-            draws=(draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b]),
+            draws=heard_draws,
             irrelevant=irrelevant,
             thank=thank,
             complain=complain,
