@@ -172,7 +172,7 @@ class Belief:
             self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
         self.intent_value[rows] = believed
-        self.needed[rows] = self.required[believed] & self.intent_heard[rows, None]
+        self.needed[rows] = self.required.take(believed, axis=0) & self.intent_heard[rows, None]
 
     def _hear_slots(self, said: Said, readings: Readings) -> None:
         """The slot-value Bayes update on the slot readings; a value the user has just denied gets probability 0."""

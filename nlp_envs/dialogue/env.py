@@ -154,6 +154,10 @@ class DialogueCore(TaskCore):
         self.turn_cost, self.success_reward = turn_cost, success_reward
         self.wrong_penalty, self.lost_penalty, self.handoff_cost = wrong_penalty, lost_penalty, handoff_cost
         self.max_steps = self.max_turns
+        # The reward terms as one-element arrays: a Python scalar operand costs a small batch more.
+        self._reward_terms = tuple(
+            np.array([value]) for value in (-turn_cost, success_reward, wrong_penalty, handoff_cost, lost_penalty)
+        )
 
         n_intents, n_slots = onto.n_intents, onto.n_slots
         self.n_intents, self.n_slots = n_intents, n_slots
@@ -278,21 +282,22 @@ class DialogueCore(TaskCore):
         draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
             before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
-        live = ~(call.over | call.done)
+        active = ~call.over
+        live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
         change = self.simulator.change_mind(user, desk, call.turn)
         if np.count_nonzero(change):
             belief.forget(np.flatnonzero(change), user.change_slot[change])
-        reply = self.simulator.respond(user, desk, change, call.over, draws)
+        reply = self.simulator.respond(user, desk, change, active, draws)
         readings = self._hear(reply.said, reply.draws)
         # Each slot's row of the intent evidence of the user's act (0 unless the desk asked about a slot).
         act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
         belief.hear_turn(reply.said, readings, act_rows)
 
-        active = ~call.over
         terminated = reply.bye | reply.hangup
-        rewards = active * -self.turn_cost + reply.thank * self.success_reward - reply.complain * self.wrong_penalty
-        rewards -= desk.handoff * self.handoff_cost + (desk.close | reply.hangup) * self.lost_penalty
+        turn_cost, success, wrong, handoff, lost = self._reward_terms
+        rewards = active * turn_cost + reply.thank * success - reply.complain * wrong
+        rewards -= desk.handoff * handoff + (desk.close | reply.hangup) * lost
         call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
         np.add(call.turn, active, out=call.turn)
         np.logical_or(call.handed_off, desk.handoff, out=call.handed_off)

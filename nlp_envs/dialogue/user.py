@@ -244,7 +244,7 @@ class UserSimulator:
         return change
 
     def respond(
-        self, user: UserState, desk: DeskTurn, change: np.ndarray, over: np.ndarray, draws: np.ndarray
+        self, user: UserState, desk: DeskTurn, change: np.ndarray, active: np.ndarray, draws: np.ndarray
     ) -> Reply:
         """The users' answers to the desk's acts (after :meth:`change_mind`).
 
@@ -255,7 +255,7 @@ class UserSimulator:
             user: the users.
             desk: the desk's acts.
             change: the users who changed their mind this turn.
-            over: ``(n,)`` the call had already ended.
+            active: ``(n,)`` the call had not ended yet.
             draws: ``(n, 4)`` the turn's uniforms: the intent, A and B channels' draws, volunteering.
 
         Returns:
@@ -295,10 +295,13 @@ class UserSimulator:
         intent_told = user.intent_told
         k_told = told.take(cell)
         repeat = (ask & intent_told) | (answer & k_told)
-        fresh = (ask | answer) & ~repeat  # ask and answer never meet: the untold ones
+        fresh = (ask | answer) ^ repeat  # the untold ones (a repeat is an ask or an answer)
         if affirming:
             repeat |= affirm & user.affirmed.take(cell)
-        useless = np.add(user.useless, repeat | irrelevant | complain, out=user.useless)
+        wasted = repeat | irrelevant
+        if executing:
+            wasted |= complain
+        useless = np.add(user.useless, wasted, out=user.useless)
         hangup = desk.staying & (useless >= self.patience)
         if executing:
             hangup &= ~thank
@@ -347,11 +350,11 @@ class UserSimulator:
         else:  # nobody says anything (many turns of a small batch): the shared empty records, read only
             said, heard_draws = NOTHING_SAID, NO_DRAWS
             informed = a_valid  # all False (read only)
-        bye = ~(over | desk.staying)  # not over, and ending or not live (the task is done)
+        bye = active > desk.staying  # not over, and ending or not live (the task is done)
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
         acts = np.array(
             [
-                np.zeros(len(over), dtype=bool),
+                np.zeros(len(active), dtype=bool),
                 informed,
                 repeat,
                 irrelevant,
