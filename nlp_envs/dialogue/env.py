@@ -315,26 +315,17 @@ class DialogueCore(TaskCore):
         kinds = self._kind_table.take(act, axis=1)
         kinds &= live
         slot = self._slot_table.take(act)
-        ask, request, confirm, asks_slot, execute, handoff, close, ending, staying, talking = kinds
+        # Positional, the kinds' rows in DESK_KINDS order (the order of DeskTurn's fields): keywords cost more.
         return DeskTurn(
-            rows=self._rows,
-            actions=act,
-            ask=ask,
-            request=request,
-            confirm=confirm,
-            asks_slot=asks_slot,
-            execute=execute,
-            handoff=handoff,
-            close=close,
-            ending=ending,
-            staying=staying,
-            talking=talking,
-            slot=slot,
-            cell=self._row_cells + slot,
-            intent_heard=belief.intent_heard,
-            intent=belief.intent_value,
-            filled=belief.heard,
-            values=belief.slot_value,
+            self._rows,
+            act,
+            *kinds,
+            slot,
+            self._row_cells + slot,
+            belief.intent_heard,
+            belief.intent_value,
+            belief.heard,
+            belief.slot_value,
         )
 
     def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:

@@ -77,9 +77,8 @@ class TemplateDraws:
     """
 
     BLOCK = 8
-    # The counters of a block's hashes, turn-major: its turn offsets, and the salts of each turn.
-    _TURNS = np.arange(BLOCK, dtype=np.uint64).repeat(len(TEMPLATE_SALTS))
-    _SALTS = np.tile(_SALT_COUNTERS, BLOCK)
+    # A block's turn offsets, as a column: hashed against the key, then against every salt (broadcast).
+    _TURNS = np.arange(BLOCK, dtype=np.uint64)[:, None]
 
     def __init__(self, key: np.ndarray) -> None:
         self.key = np.asarray(key, dtype=np.uint64).reshape(1)
@@ -88,9 +87,8 @@ class TemplateDraws:
     def hashes(self, turn: int) -> list[int]:
         """Turn ``turn``'s 64-bit hashes, one per salt of :data:`TEMPLATE_SALTS` (in that order)."""
         while turn >= len(self._rows):
-            turns = self._TURNS + np.uint64(len(self._rows))
-            salted = hash_keys(self.key.repeat(len(turns)), turns, self._SALTS)
-            self._rows.extend(salted.reshape(self.BLOCK, len(TEMPLATE_SALTS)).tolist())
+            salted = hash_keys(self.key, self._TURNS + np.uint64(len(self._rows)), _SALT_COUNTERS)  # (BLOCK, salts)
+            self._rows.extend(salted.tolist())
         return self._rows[turn]
 
 
