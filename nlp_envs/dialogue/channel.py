@@ -78,7 +78,9 @@ NOTHING_HEARD = Readings(
 )
 _NO_ITEMS = _read_only(np.empty(0, np.int64))
 #: What users said in a turn in which none said anything (one shared record: its arrays are read only).
-NOTHING_SAID = Said(*[_NO_ITEMS] * 5, _read_only(np.empty(0, bool)), _NO_ITEMS, _NO_ITEMS)
+NOTHING_SAID = Said(
+    _NO_ITEMS, _NO_ITEMS, _NO_ITEMS, _NO_ITEMS, _NO_ITEMS, _read_only(np.empty(0, bool)), _NO_ITEMS, _NO_ITEMS
+)
 #: The channel's draws of a turn in which nothing was said (read only).
 NO_DRAWS = (_read_only(np.empty(0)), _read_only(np.empty(0)), _read_only(np.empty(0)))
 

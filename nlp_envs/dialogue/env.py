@@ -286,7 +286,7 @@ class DialogueCore(TaskCore):
         live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
         change = self.simulator.change_mind(user, desk, call.turn)
-        if np.count_nonzero(change):
+        if change is not None:
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, active, draws)
         readings = self._hear(reply.said, reply.draws)
@@ -315,17 +315,19 @@ class DialogueCore(TaskCore):
         kinds = self._kind_table.take(act, axis=1)
         kinds &= live
         slot = self._slot_table.take(act)
-        # Positional, the kinds' rows in DESK_KINDS order (the order of DeskTurn's fields): keywords cost more.
-        return DeskTurn(
-            self._rows,
-            act,
-            *kinds,
-            slot,
-            self._row_cells + slot,
-            belief.intent_heard,
-            belief.intent_value,
-            belief.heard,
-            belief.slot_value,
+        # From a tuple, the kinds' rows in DESK_KINDS order (the order of DeskTurn's fields): keywords cost more.
+        return DeskTurn._make(
+            (
+                self._rows,
+                act,
+                *kinds,
+                slot,
+                self._row_cells + slot,
+                belief.intent_heard,
+                belief.intent_value,
+                belief.heard,
+                belief.slot_value,
+            )
         )
 
     def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:

@@ -225,26 +225,28 @@ class UserSimulator:
         user.change_slot[rows] = changing
         user.change_value[rows] = (values[np.arange(len(rows)), changing] + shift) % size
 
-    def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray:
+    def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray | None:
         """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
 
-        Never on a turn that ends the call or executes: the change would go unheard.
+        Never on a turn that ends the call or executes: the change would go unheard. None when
+        nobody did (most turns: the callers skip the parts about a changed mind without a test).
         """
         due = turn >= user.change_turn
         if not np.count_nonzero(due):  # most turns: nobody's time has come (the rest of the test is skipped)
-            return due
+            return None
         rows = desk.rows
         change_slot = user.change_slot
         change = due & desk.talking & user.told[rows, change_slot]
-        if np.count_nonzero(change):
-            hit, slot = rows[change], change_slot[change]
-            user.goal_values[hit, slot] = user.change_value[change]
-            user.told[hit, slot] = user.affirmed[hit, slot] = False
-            user.change_turn[hit] = NEVER
+        if not np.count_nonzero(change):
+            return None
+        hit, slot = rows[change], change_slot[change]
+        user.goal_values[hit, slot] = user.change_value[change]
+        user.told[hit, slot] = user.affirmed[hit, slot] = False
+        user.change_turn[hit] = NEVER
         return change
 
     def respond(
-        self, user: UserState, desk: DeskTurn, change: np.ndarray, active: np.ndarray, draws: np.ndarray
+        self, user: UserState, desk: DeskTurn, change: np.ndarray | None, active: np.ndarray, draws: np.ndarray
     ) -> Reply:
         """The users' answers to the desk's acts (after :meth:`change_mind`).
 
@@ -254,7 +256,7 @@ class UserSimulator:
         Args:
             user: the users.
             desk: the desk's acts.
-            change: the users who changed their mind this turn.
+            change: the users who changed their mind this turn (None: nobody, see :meth:`change_mind`).
             active: ``(n,)`` the call had not ended yet.
             draws: ``(n, 4)`` the turn's uniforms: the intent, A and B channels' draws, volunteering.
 
@@ -315,12 +317,12 @@ class UserSimulator:
         intent_told |= inform_intent
         # Channel B: the changed value, or one more slot the user volunteers from its agenda.
         change_slot = user.change_slot
-        changing = bool(np.count_nonzero(change))
+        changing = change is not None
         if changing or np.count_nonzero(fresh):
             untold = required & ~told
             first_untold = untold.argmax(axis=1)
             volunteer = fresh & (draws[:, 3] < self.p_volunteer) & untold[rows, first_untold]
-            if changing:
+            if change is not None:
                 volunteer &= ~change
                 b_slot = np.where(change, change_slot, first_untold)
                 b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
@@ -329,8 +331,8 @@ class UserSimulator:
             if np.count_nonzero(b_valid):
                 told[rows[b_valid], b_slot[b_valid]] = True
                 saying = True
-        else:  # nothing to volunteer: channel B is empty (``change`` is all False, read only)
-            volunteer = b_valid = change
+        else:  # nothing to volunteer: channel B is empty (``fresh`` is all False, read only)
+            volunteer = b_valid = fresh
             b_slot = k
 
         if saying or np.count_nonzero(inform_intent):
@@ -352,15 +354,16 @@ class UserSimulator:
             informed = a_valid  # all False (read only)
         bye = active > desk.staying  # not over, and ending or not live (the task is done)
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
+        never = np.zeros(len(active), dtype=bool)  # no greeting after the opening
         acts = np.array(
             [
-                np.zeros(len(active), dtype=bool),
+                never,
                 informed,
                 repeat,
                 irrelevant,
                 affirm,
                 negate,
-                change,
+                never if change is None else change,
                 complain,
                 thank,
                 hangup,
