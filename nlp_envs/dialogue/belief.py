@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp_envs.core import slot_index
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.channel import Readings, Said
 
@@ -127,9 +128,10 @@ class Belief:
 
     def hear_opening(self, said: Said, readings: Readings) -> None:
         """Update the episode slots that just began on what their user's opening said."""
-        self.intent_heard[said.intent_rows] = True
         if readings.n_intents:
-            self.weigh_intents(said.intent_rows, self._intent_likelihood(readings))
+            rows = slot_index(said.intent_rows)  # a slice for one row (the single env): views, not copies
+            self.intent_heard[rows] = True
+            self.weigh_intents(rows, self._intent_likelihood(readings))
         self._hear_slots(said, readings)
 
     def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> None:
