@@ -15,6 +15,11 @@ from nlp_envs.core import slot_index
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.channel import Readings, Said
 
+# On a small batch a numpy call with a Python scalar operand, or writing into its operand (``out=``,
+# ``*=``), costs more than one with a one-element array operand that allocates its result.
+_FLOOR = np.array([1e-12])  # the least likelihood of a value
+_TINY = np.array([[1e-300]])  # the floor of a row's sum
+
 
 def likelihood(value: np.ndarray, conf: np.ndarray, others: np.ndarray | int, ids: np.ndarray) -> np.ndarray:
     """``(h, width)``: P(reading | true value) up to a constant, for readings ``value`` of confidence ``conf``.
@@ -26,13 +31,12 @@ def likelihood(value: np.ndarray, conf: np.ndarray, others: np.ndarray | int, id
     """
     other = (1.0 - conf) / others
     result = np.where(ids == value[:, None], conf[:, None], other[:, None])
-    return np.maximum(result, 1e-12, out=result)
+    return np.maximum(result, _FLOOR)
 
 
-def normalise(rows: np.ndarray) -> None:
-    """Divide each row of ``rows`` ``(h, width)`` by its sum, in place (a row of zeros stays zero)."""
-    total = np.add.reduce(rows, axis=1, keepdims=True)
-    rows /= np.maximum(total, 1e-300, out=total)
+def normalised(rows: np.ndarray) -> np.ndarray:
+    """Each row of ``rows`` ``(h, width)`` divided by its sum (a row of zeros stays zero)."""
+    return rows / np.maximum(np.add.reduce(rows, axis=1, keepdims=True), _TINY)
 
 
 @dataclass(frozen=True)
@@ -166,12 +170,11 @@ class Belief:
             evidence: ``(len(rows), n_intents)`` likelihoods; the true intent is never ruled out.
                 None: no evidence (a factor of 1 everywhere; the belief is still renormalised).
         """
-        belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
+        belief = self.intent_belief[rows]
         if evidence is not None:
-            belief *= evidence
-        normalise(belief)
-        if isinstance(rows, np.ndarray):
-            self.intent_belief[rows] = belief
+            belief = belief * evidence
+        belief = normalised(belief)
+        self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
         self.intent_value[rows] = believed
         self.needed[rows] = self.required.take(believed, axis=0) & self.intent_heard[rows, None]
@@ -187,8 +190,8 @@ class Belief:
         was_denied = denied >= 0
         if np.count_nonzero(was_denied):
             belief[was_denied, denied[was_denied]] = 0.0
-        belief *= likelihood(value, conf, self.other_values[slots], self.value_ids)  # values outside the set stay 0
-        normalise(belief)
+        # Values outside a slot's set stay 0.
+        belief = normalised(belief * likelihood(value, conf, self.other_values[slots], self.value_ids))
         self.slot_belief[rows, slots] = belief
         self.slot_value[rows, slots] = belief.argmax(axis=1)
         self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)

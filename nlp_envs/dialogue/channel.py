@@ -135,6 +135,9 @@ def hear(
     return Readings(truth, heard, conf, n_i)
 
 
+_LOWEST, _HIGHEST = np.array([0.02]), np.array([0.98])  # the bounds of a confidence
+
+
 def joined(parts: list[np.ndarray]) -> np.ndarray:
     """The arrays of ``parts`` end to end: without a copy (read only) when only one is not empty."""
     full = [part for part in parts if len(part)]
@@ -159,7 +162,7 @@ def noisy(true: np.ndarray, size: np.ndarray, draw: np.ndarray, error_rate: floa
         scaled = draw * ((size - 1) * (1.0 / e))  # for errors: uniform in [0, size - 1)
         pick = scaled.astype(np.int64)
         wrapped = true + 1 + pick
-        wrapped -= size * (wrapped >= size)
+        wrapped = wrapped - size * (wrapped >= size)
         heard = np.where(error, wrapped, true)
         score = np.sqrt(np.where(error, scaled - pick, (draw - e) * (1.0 / (1.0 - e))))
         np.subtract(1.0, score, out=score, where=error)
@@ -167,5 +170,6 @@ def noisy(true: np.ndarray, size: np.ndarray, draw: np.ndarray, error_rate: floa
         heard = true.copy()
         score = np.sqrt((draw - e) * (1.0 / (1.0 - e)))
     conf = score * (1.0 - e) / (score * (1.0 - 2.0 * e) + e)
-    np.maximum(conf, 0.02, out=conf)  # clipped to [0.02, 0.98] (np.clip costs more on small arrays)
-    return heard, np.minimum(conf, 0.98, out=conf)
+    # Clipped to [0.02, 0.98] by array operands, allocating (np.clip, Python scalars and out= each cost
+    # more on a small batch).
+    return heard, np.minimum(np.maximum(conf, _LOWEST), _HIGHEST)

@@ -297,12 +297,13 @@ class DialogueCore(TaskCore):
         terminated = reply.bye | reply.hangup
         turn_cost, success, wrong, handoff, lost = self._reward_terms
         rewards = active * turn_cost + reply.thank * success - reply.complain * wrong
-        rewards -= desk.handoff * handoff + (desk.close | reply.hangup) * lost
+        rewards = rewards - (desk.handoff * handoff + (desk.close | reply.hangup) * lost)
         call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
-        np.add(call.turn, active, out=call.turn)
-        np.logical_or(call.handed_off, desk.handoff, out=call.handed_off)
-        np.logical_or(call.over, terminated, out=call.over)
-        np.logical_or(call.done, reply.thank, out=call.done)
+        # The state written in place with [...] = (cheaper than out= on a small batch).
+        call.turn[...] = call.turn + active
+        call.handed_off[...] = call.handed_off | desk.handoff
+        call.over[...] = call.over | terminated
+        call.done[...] = call.done | reply.thank
         if self._history is not None and active[0]:
             self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
         return rewards, terminated
@@ -312,8 +313,7 @@ class DialogueCore(TaskCore):
         belief = self.belief
         # (kinds, n): each kind a contiguous row, in the order of DESK_KINDS (take: a fraction of the cost
         # of fancy indexing on a small batch). Every part of the turn reads a kind in live calls only.
-        kinds = self._kind_table.take(act, axis=1)
-        kinds &= live
+        kinds = self._kind_table.take(act, axis=1) & live
         slot = self._slot_table.take(act)
         # From a tuple, the kinds' rows in DESK_KINDS order (the order of DeskTurn's fields): keywords cost more.
         return DeskTurn._make(

@@ -167,7 +167,7 @@ class UserSimulator:
         """Goals from uniform ``draws`` ``(m, >= n_slots + 1)``: intents ``(m,)``, values ``(m, n_slots)``."""
         sizes = self.goal_sizes
         goals = (draws[:, : len(sizes)] * sizes).astype(np.int64)
-        np.minimum(goals, self.goal_highest, out=goals)
+        goals = np.minimum(goals, self.goal_highest)
         return goals[:, 0], goals[:, 1:]
 
     def begin(
@@ -299,14 +299,15 @@ class UserSimulator:
         repeat = (ask & intent_told) | (answer & k_told)
         fresh = (ask | answer) ^ repeat  # the untold ones (a repeat is an ask or an answer)
         if affirming:
-            repeat |= affirm & user.affirmed.take(cell)
+            repeat = repeat | (affirm & user.affirmed.take(cell))
         wasted = repeat | irrelevant
         if executing:
-            wasted |= complain
-        useless = np.add(user.useless, wasted, out=user.useless)
+            wasted = wasted | complain
+        useless = user.useless + wasted
+        user.useless[...] = useless  # in place with [...] = (cheaper than out= on a small batch)
         hangup = desk.staying & (useless >= self.patience)
         if executing:
-            hangup &= ~thank
+            hangup = hangup & ~thank
 
         # What the user has now told: channel A, its affirmations, its intent.
         saying = bool(np.count_nonzero(a_valid))  # whether any user says something (so far: on channel A)
@@ -314,7 +315,7 @@ class UserSimulator:
             told[rows[a_valid], a_slot[a_valid]] = True
         if affirming:
             user.affirmed[rows[affirm], k[affirm]] = True
-        intent_told |= inform_intent
+        intent_told[...] = intent_told | inform_intent
         # Channel B: the changed value, or one more slot the user volunteers from its agenda.
         change_slot = user.change_slot
         changing = change is not None
@@ -323,7 +324,7 @@ class UserSimulator:
             first_untold = untold.argmax(axis=1)
             volunteer = fresh & (draws[:, 3] < self.p_volunteer) & untold[rows, first_untold]
             if change is not None:
-                volunteer &= ~change
+                volunteer = volunteer & ~change
                 b_slot = np.where(change, change_slot, first_untold)
                 b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
             else:
