@@ -7,6 +7,7 @@ The random draws come from :mod:`nlp_envs.dialogue.draws`.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -138,6 +139,13 @@ def hear(
 _LOWEST, _HIGHEST = np.array([0.02]), np.array([0.98])  # the bounds of a confidence
 
 
+@cache
+def _noise_terms(error_rate: float) -> tuple[np.ndarray, ...]:
+    """``e``, ``1 / (1 - e)``, ``1 - e`` and ``1 - 2 e`` as one-element arrays (cheaper operands than Python floats)."""
+    e = error_rate
+    return tuple(_read_only(np.array([value])) for value in (e, 1.0 / (1.0 - e), 1.0 - e, 1.0 - 2.0 * e))  # shared
+
+
 def joined(parts: list[np.ndarray]) -> np.ndarray:
     """The arrays of ``parts`` end to end: without a copy (read only) when only one is not empty."""
     full = [part for part in parts if len(part)]
@@ -157,19 +165,20 @@ def noisy(true: np.ndarray, size: np.ndarray, draw: np.ndarray, error_rate: floa
         conf = np.empty(true.shape)
         conf.fill(1.0)  # np.ones is a Python wrapper: several times the cost of empty + fill
         return true.copy(), conf
-    error = draw < e
+    rate, right_scale, right_weight, mixed_weight = _noise_terms(e)
+    error = draw < rate
     if np.count_nonzero(error):
         scaled = draw * ((size - 1) * (1.0 / e))  # for errors: uniform in [0, size - 1)
         pick = scaled.astype(np.int64)
         wrapped = true + 1 + pick
         wrapped = wrapped - size * (wrapped >= size)
         heard = np.where(error, wrapped, true)
-        score = np.sqrt(np.where(error, scaled - pick, (draw - e) * (1.0 / (1.0 - e))))
+        score = np.sqrt(np.where(error, scaled - pick, (draw - rate) * right_scale))
         np.subtract(1.0, score, out=score, where=error)
     else:  # every reading is right (most turns of a small batch): the same values without the error parts
         heard = true.copy()
-        score = np.sqrt((draw - e) * (1.0 / (1.0 - e)))
-    conf = score * (1.0 - e) / (score * (1.0 - 2.0 * e) + e)
+        score = np.sqrt((draw - rate) * right_scale)
+    conf = score * right_weight / (score * mixed_weight + rate)
     # Clipped to [0.02, 0.98] by array operands, allocating (np.clip, Python scalars and out= each cost
     # more on a small batch).
     return heard, np.minimum(np.maximum(conf, _LOWEST), _HIGHEST)

@@ -150,6 +150,13 @@ class UserSimulator:
     ) -> None:
         self.ontology, self.patience = ontology, patience
         self.p_open_intent, self.p_volunteer, self.p_change = p_open_intent, p_volunteer, p_change
+        # The same as one-element arrays: a cheaper operand than a Python number on a small batch.
+        self._patience = np.array([patience])
+        self._p_open_intent, self._p_volunteer, self._p_change = (
+            np.array([p_open_intent]),
+            np.array([p_volunteer]),
+            np.array([p_change]),
+        )
         # The number of slots each intent needs, and its slots in the order the user tells them.
         self.slot_counts = np.array([len(slots) for slots in ontology.intent_slots], dtype=np.int64)
         # The number of choices of a goal's parts: its intent, then each slot's value (one product for all).
@@ -193,14 +200,14 @@ class UserSimulator:
         user.goal_required[picked] = self.ontology.required[intents]
         user.start_values[picked] = user.goal_values[picked] = values
         # A changed mind is planned only for the users that will change it (most keep theirs).
-        changes = u[:, 0] < self.p_change
+        changes = u[:, 0] < self._p_change
         user.change_turn[picked] = NEVER
         if np.count_nonzero(changes):
             self._plan_changes(user, slots[changes], intents[changes], values[changes], u[changes])
         # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
         by_use = u.T  # a row per use: one-axis gathers
-        open_intent = by_use[4] < self.p_open_intent
-        volunteer = open_intent & (by_use[5] < self.p_volunteer)
+        open_intent = by_use[4] < self._p_open_intent
+        volunteer = open_intent & (by_use[5] < self._p_volunteer)
         said_i, said_b, slots_b = slots[open_intent], slots[volunteer], self.first_slot[intents[volunteer]]
         user.intent_told[picked] = open_intent
         user.told[picked] = False
@@ -305,7 +312,7 @@ class UserSimulator:
             wasted = wasted | complain
         useless = user.useless + wasted
         user.useless[...] = useless  # in place with [...] = (cheaper than out= on a small batch)
-        hangup = desk.staying & (useless >= self.patience)
+        hangup = desk.staying & (useless >= self._patience)
         if executing:
             hangup = hangup & ~thank
 
@@ -322,7 +329,7 @@ class UserSimulator:
         if changing or np.count_nonzero(fresh):
             untold = required & ~told
             first_untold = untold.argmax(axis=1)
-            volunteer = fresh & (draws[:, 3] < self.p_volunteer) & untold[rows, first_untold]
+            volunteer = fresh & (draws[:, 3] < self._p_volunteer) & untold[rows, first_untold]
             if change is not None:
                 volunteer = volunteer & ~change
                 b_slot = np.where(change, change_slot, first_untold)
