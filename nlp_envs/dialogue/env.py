@@ -31,7 +31,7 @@ from nlp_envs.core import (
 from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES, Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
-from nlp_envs.dialogue.channel import Readings, Said, hear
+from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
@@ -193,6 +193,7 @@ class DialogueCore(TaskCore):
             self.layout[name] = slice(start, start + size)
             start += size
         self.obs_size = start
+        self._confidence = self.layout["confidence"]
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(start,), dtype=np.float32)
         self.afterstate_space = spaces.Box(0.0, 1.0, shape=(start + self.n_actions,), dtype=np.float32)
 
@@ -332,6 +333,8 @@ class DialogueCore(TaskCore):
 
     def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:
         """The channel's readings of what the users said."""
+        if said is NOTHING_SAID:  # the shared record of a turn in which nobody said anything
+            return NOTHING_HEARD
         user = self.user
         return hear(
             said,
@@ -408,7 +411,7 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
-        conf = self._belief()[:, self.layout["confidence"]]
+        conf = self._belief()[:, self._confidence]
         belief = self.belief
         return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self.user.acts[:, THANK : THANK + 1])
 
