@@ -14,6 +14,7 @@ import nlp_envs
 from nlp_envs.core import random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
+from nlp_envs.dialogue.acts import DESK_KINDS, DeskTurn
 from nlp_envs.dialogue.channel import joined, noisy
 from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
@@ -539,3 +540,13 @@ def test_joined_puts_parts_end_to_end_and_skips_empty_ones() -> None:
     np.testing.assert_array_equal(joined([a, empty, b]), [1, 2, 3])
     both_empty = joined([empty, empty])
     assert both_empty.shape == (0,) and both_empty.dtype == np.int64
+
+
+def test_desk_turn_kinds_are_the_rows_of_the_kind_table() -> None:
+    # _decode passes the kind table's rows positionally: DeskTurn's kind fields follow DESK_KINDS.
+    assert DeskTurn._fields[2 : 2 + len(DESK_KINDS)] == DESK_KINDS
+    n_actions = DialogueCore(1).n_actions
+    core = DialogueCore(n_actions)  # one slot per action, every call live
+    desk = core._decode(np.arange(n_actions), np.ones(n_actions, dtype=bool))
+    for row, name in enumerate(DESK_KINDS):
+        np.testing.assert_array_equal(getattr(desk, name), core.desk_acts.kind_table[row], err_msg=name)

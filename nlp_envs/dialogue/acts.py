@@ -105,6 +105,18 @@ class DeskActs:
         return np.stack([kinds[name] for name in DESK_KINDS])
 
     @cached_property
+    def evidence_rows(self) -> np.ndarray:
+        """``(2, n)``: each act's row of the belief's ``act_evidence`` for the user's answer or "that doesn't apply".
+
+        ``[0, action]`` (answered) is ``1 + k`` and ``[1, action]`` ("that doesn't apply") is
+        ``1 + n_slots + k`` for a request or confirm of slot ``k``; both are 0 for the acts that
+        ask no slot (see :class:`~nlp_envs.dialogue.belief.Belief`).
+        """
+        asks_slot = self.kind_table[DESK_KINDS.index("asks_slot")]
+        answered = np.where(asks_slot, 1 + self.slot_table, 0)
+        return np.stack((answered, np.where(asks_slot, answered + self.n_slots, 0)))
+
+    @cached_property
     def slot_table(self) -> np.ndarray:
         """``(n,)``: the slot a request or confirm is about (a valid slot index for the other acts)."""
         acts, n_slots = np.arange(self.n), self.n_slots

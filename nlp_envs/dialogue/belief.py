@@ -11,26 +11,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp_envs.core import slot_index
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.channel import Readings, Said
 
+# On a small batch a numpy call with a Python scalar operand, or writing into its operand (``out=``,
+# ``*=``), costs more than one with a one-element array operand that allocates its result.
+_FLOOR = np.array([1e-12])  # the least likelihood of a value
+_TINY = np.array([[1e-300]])  # the floor of a row's sum
 
-def likelihood(value: np.ndarray, conf: np.ndarray, size: np.ndarray | int, width: int) -> np.ndarray:
+
+def likelihood(value: np.ndarray, conf: np.ndarray, others: np.ndarray | int, ids: np.ndarray) -> np.ndarray:
     """``(h, width)``: P(reading | true value) up to a constant, for readings ``value`` of confidence ``conf``.
 
     A calibrated confidence ``c`` is the posterior of the reading under a uniform prior, so the
-    likelihood is ``c`` at the heard value and ``(1 - c) / (size - 1)`` elsewhere (floored at 1e-12
-    so that no value is ruled out for good by a reading).
+    likelihood is ``c`` at the heard value and ``(1 - c) / others`` elsewhere, where ``others`` is
+    the number of other values of the reading's set (floored at 1e-12 so that no value is ruled out
+    for good by a reading). ``ids`` is ``np.arange(width)`` (made once by the caller).
     """
-    other = (1.0 - conf) / (np.asarray(size) - 1)
-    result = np.where(np.arange(width) == value[:, None], conf[:, None], other[:, None])
-    return np.maximum(result, 1e-12, out=result)
+    other = (1.0 - conf) / others
+    result = np.where(ids == value[:, None], conf[:, None], other[:, None])
+    return np.maximum(result, _FLOOR)
 
 
-def normalise(rows: np.ndarray) -> None:
-    """Divide each row of ``rows`` ``(h, width)`` by its sum, in place (a row of zeros stays zero)."""
-    total = np.add.reduce(rows, axis=1, keepdims=True)
-    rows /= np.maximum(total, 1e-300, out=total)
+def normalised(rows: np.ndarray) -> np.ndarray:
+    """Each row of ``rows`` ``(h, width)`` divided by its sum (a row of zeros stays zero)."""
+    return rows / np.maximum(np.add.reduce(rows, axis=1, keepdims=True), _TINY)
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,12 @@ class Belief:
         required: ``(n_intents, n_slots)`` the ontology's table of the slots each intent needs.
         n_values: ``(n_slots,)`` the size of each slot's value set.
         uniform_rows: ``(n_slots, width)`` each slot's uniform prior.
-        act_evidence: ``(2, n_slots, n_intents)`` float: the likelihood of each intent given that the
-            user answered slot ``k`` (``[0, k]``: 1 where the intent needs it) or said that it does not
-            apply (``[1, k]``: 1 where it does not).
+        other_values: ``(n_slots,)`` ``n_values - 1``, the number of other values of each slot.
+        value_ids: ``np.arange(width)``; intent_ids: ``np.arange(n_intents)`` (for the likelihoods).
+        act_evidence: ``(1 + 2 * n_slots, n_intents)`` float: the likelihood of each intent given the
+            user's act: row 0 all 1 (no act about a slot), row ``1 + k`` for an answer about slot ``k``
+            (1 where the intent needs it), row ``1 + n_slots + k`` for "that doesn't apply" to slot
+            ``k`` (1 where it does not).
     """
 
     intent_belief: np.ndarray
@@ -71,6 +80,9 @@ class Belief:
     required: np.ndarray
     n_values: np.ndarray
     uniform_rows: np.ndarray
+    other_values: np.ndarray
+    value_ids: np.ndarray
+    intent_ids: np.ndarray
     act_evidence: np.ndarray
 
     @classmethod
@@ -92,7 +104,12 @@ class Belief:
             required=ontology.required,
             n_values=ontology.n_values,
             uniform_rows=uniform_rows,
-            act_evidence=np.stack((ontology.required.T, ~ontology.required.T)).astype(np.float64),
+            other_values=ontology.n_values - 1,
+            value_ids=np.arange(width),
+            intent_ids=np.arange(n_intents),
+            act_evidence=np.concatenate(
+                (np.ones((1, n_intents)), ontology.required.T, ~ontology.required.T), dtype=np.float64
+            ),
         )
 
     def clear(self, slots: np.ndarray | slice) -> None:
@@ -115,40 +132,35 @@ class Belief:
 
     def hear_opening(self, said: Said, readings: Readings) -> None:
         """Update the episode slots that just began on what their user's opening said."""
-        self.intent_heard[said.intent_rows] = True
         if readings.n_intents:
-            self.weigh_intents(said.intent_rows, self._intent_likelihood(readings))
+            rows = slot_index(said.intent_rows)  # a slice for one row (the single env): views, not copies
+            self.intent_heard[rows] = True
+            self.weigh_intents(rows, self._intent_likelihood(readings))
         self._hear_slots(said, readings)
 
-    def hear_turn(
-        self, said: Said, readings: Readings, asked: np.ndarray, asked_slots: np.ndarray, not_needed: np.ndarray
-    ) -> None:
+    def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> None:
         """Update every episode slot on one turn: what the channel heard and what the user's act rules out.
 
         Args:
             said: what the users said.
             readings: what the channel heard of it.
-            asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot.
-            asked_slots: ``(q,)`` that slot.
-            not_needed: ``(q,)`` the user said "that doesn't apply" to it (else it answered).
+            act_rows: ``(n,)`` each episode slot's row of :attr:`act_evidence` (0: the act tells nothing
+                about the intent; see :attr:`DeskActs.evidence_rows <nlp_envs.dialogue.acts.DeskActs.evidence_rows>`).
         """
-        # Most episodes get intent evidence each turn, so weigh the whole batch (1 where nothing was
-        # learnt; None when no episode learnt anything, which still renormalises as before).
-        evidence = None
-        if readings.n_intents or len(asked):
-            evidence = np.ones(self.intent_belief.shape)
-            if readings.n_intents:
-                self.intent_heard[said.intent_rows] = True
-                evidence[said.intent_rows] = self._intent_likelihood(readings)
-            # Exact Bayes on the user's act: the intents that need the slot iff the user answered it.
-            evidence[asked] = self.act_evidence[not_needed.view(np.int8), asked_slots]
+        # The whole batch is weighed (a factor of 1 where nothing was learnt, which leaves the belief
+        # as it was): the evidence of the user's acts is one gather, and an intent reading never
+        # comes with an act about a slot (asking the intent or executing is not asking a slot).
+        evidence = self.act_evidence.take(act_rows, axis=0)
+        if readings.n_intents:
+            self.intent_heard[said.intent_rows] = True
+            evidence[said.intent_rows] = self._intent_likelihood(readings)
         self.weigh_intents(slice(None), evidence)
         self._hear_slots(said, readings)
 
     def _intent_likelihood(self, readings: Readings) -> np.ndarray:
         """``(readings.n_intents, n_intents)``: the likelihood of each intent reading."""
         n_i = readings.n_intents
-        return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents, self.n_intents)
+        return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents - 1, self.intent_ids)
 
     def weigh_intents(self, rows: np.ndarray | slice, evidence: np.ndarray | None) -> None:
         """The intent Bayes update: multiply the belief of ``rows`` by ``evidence`` and renormalise.
@@ -158,15 +170,14 @@ class Belief:
             evidence: ``(len(rows), n_intents)`` likelihoods; the true intent is never ruled out.
                 None: no evidence (a factor of 1 everywhere; the belief is still renormalised).
         """
-        belief = self.intent_belief[rows]  # a view of the state (rows a slice) or a copy (an index array)
+        belief = self.intent_belief[rows]
         if evidence is not None:
-            belief *= evidence
-        normalise(belief)
-        if isinstance(rows, np.ndarray):
-            self.intent_belief[rows] = belief
+            belief = belief * evidence
+        belief = normalised(belief)
+        self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
         self.intent_value[rows] = believed
-        self.needed[rows] = self.required[believed] & self.intent_heard[rows, None]
+        self.needed[rows] = self.required.take(believed, axis=0) & self.intent_heard[rows, None]
 
     def _hear_slots(self, said: Said, readings: Readings) -> None:
         """The slot-value Bayes update on the slot readings; a value the user has just denied gets probability 0."""
@@ -179,9 +190,8 @@ class Belief:
         was_denied = denied >= 0
         if np.count_nonzero(was_denied):
             belief[was_denied, denied[was_denied]] = 0.0
-        width = belief.shape[1]
-        belief *= likelihood(value, conf, self.n_values[slots], width)  # values outside the set stay 0
-        normalise(belief)
+        # Values outside a slot's set stay 0.
+        belief = normalised(belief * likelihood(value, conf, self.other_values[slots], self.value_ids))
         self.slot_belief[rows, slots] = belief
         self.slot_value[rows, slots] = belief.argmax(axis=1)
         self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)

@@ -7,6 +7,7 @@ The random draws come from :mod:`nlp_envs.dialogue.draws`.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -76,6 +77,13 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 NOTHING_HEARD = Readings(
     _read_only(np.empty(0, np.int64)), _read_only(np.empty(0, np.int64)), _read_only(np.empty(0)), 0
 )
+_NO_ITEMS = _read_only(np.empty(0, np.int64))
+#: What users said in a turn in which none said anything (one shared record: its arrays are read only).
+NOTHING_SAID = Said(
+    _NO_ITEMS, _NO_ITEMS, _NO_ITEMS, _NO_ITEMS, _NO_ITEMS, _read_only(np.empty(0, bool)), _NO_ITEMS, _NO_ITEMS
+)
+#: The channel's draws of a turn in which nothing was said (read only).
+NO_DRAWS = (_read_only(np.empty(0)), _read_only(np.empty(0)), _read_only(np.empty(0)))
 
 
 def hear(
@@ -128,6 +136,16 @@ def hear(
     return Readings(truth, heard, conf, n_i)
 
 
+_LOWEST, _HIGHEST = np.array([0.02]), np.array([0.98])  # the bounds of a confidence
+
+
+@cache
+def _noise_terms(error_rate: float) -> tuple[np.ndarray, ...]:
+    """``e``, ``1 / (1 - e)``, ``1 - e`` and ``1 - 2 e`` as one-element arrays (cheaper operands than Python floats)."""
+    e = error_rate
+    return tuple(_read_only(np.array([value])) for value in (e, 1.0 / (1.0 - e), 1.0 - e, 1.0 - 2.0 * e))  # shared
+
+
 def joined(parts: list[np.ndarray]) -> np.ndarray:
     """The arrays of ``parts`` end to end: without a copy (read only) when only one is not empty."""
     full = [part for part in parts if len(part)]
@@ -144,15 +162,23 @@ def noisy(true: np.ndarray, size: np.ndarray, draw: np.ndarray, error_rate: floa
     """
     e = error_rate
     if e == 0.0:
-        return true.copy(), np.ones(true.shape)
-    error = draw < e
-    scaled = draw * ((size - 1) * (1.0 / e))  # for errors: uniform in [0, size - 1)
-    pick = scaled.astype(np.int64)
-    wrapped = true + 1 + pick
-    wrapped -= size * (wrapped >= size)
-    heard = np.where(error, wrapped, true)
-    score = np.sqrt(np.where(error, scaled - pick, (draw - e) * (1.0 / (1.0 - e))))
-    np.subtract(1.0, score, out=score, where=error)
-    conf = score * (1.0 - e) / (score * (1.0 - 2.0 * e) + e)
-    np.maximum(conf, 0.02, out=conf)  # clipped to [0.02, 0.98] (np.clip costs more on small arrays)
-    return heard, np.minimum(conf, 0.98, out=conf)
+        conf = np.empty(true.shape)
+        conf.fill(1.0)  # np.ones is a Python wrapper: several times the cost of empty + fill
+        return true.copy(), conf
+    rate, right_scale, right_weight, mixed_weight = _noise_terms(e)
+    error = draw < rate
+    if np.count_nonzero(error):
+        scaled = draw * ((size - 1) * (1.0 / e))  # for errors: uniform in [0, size - 1)
+        pick = scaled.astype(np.int64)
+        wrapped = true + 1 + pick
+        wrapped = wrapped - size * (wrapped >= size)
+        heard = np.where(error, wrapped, true)
+        score = np.sqrt(np.where(error, scaled - pick, (draw - rate) * right_scale))
+        np.subtract(1.0, score, out=score, where=error)
+    else:  # every reading is right (most turns of a small batch): the same values without the error parts
+        heard = true.copy()
+        score = np.sqrt((draw - rate) * right_scale)
+    conf = score * right_weight / (score * mixed_weight + rate)
+    # Clipped to [0.02, 0.98] by array operands, allocating (np.clip, Python scalars and out= each cost
+    # more on a small batch).
+    return heard, np.minimum(np.maximum(conf, _LOWEST), _HIGHEST)

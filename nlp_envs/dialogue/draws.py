@@ -25,7 +25,7 @@ def uniforms(keys: np.ndarray, stream: int, counter: np.ndarray | int, blocks: i
     else:
         offsets = np.arange(blocks, dtype=np.uint64) * np.uint64(16)
         counters = base.reshape(-1, 1) + offsets  # (m or 1, blocks)
-        hashed = hash_keys(keys.repeat(blocks).reshape(m, blocks), counters)
+        hashed = hash_keys(keys[:, None], counters)  # each key against its row of counters (broadcast)
     return _fields(hashed, m)
 
 
@@ -43,7 +43,7 @@ def episode_uniforms(keys: np.ndarray, goal_blocks: int) -> tuple[np.ndarray, np
         turns, ``(len(keys), BLOCK, 4)``, whose row ``t`` is ``uniforms(keys, TURN_STREAM, t, 1)``.
     """
     m, counters = len(keys), _episode_counters(goal_blocks)
-    draws = _fields(hash_keys(keys.repeat(len(counters)).reshape(m, len(counters)), counters), m)
+    draws = _fields(hash_keys(keys[:, None], counters), m)  # each key against every counter (broadcast)
     return draws[:, : 4 * goal_blocks], draws[:, 4 * goal_blocks :].reshape(m, TurnDraws.BLOCK, 4)
 
 
@@ -100,9 +100,10 @@ class TurnDraws:
         if not self.blocks:
             return uniforms(keys, TURN_STREAM, turn, 1)
         offset = turn - self.start
-        stale = offset >= self.BLOCK
-        if np.count_nonzero(stale):
-            slots = np.flatnonzero(stale)
+        try:  # most turns every slot is inside its block (a turn past it is out of the table's bounds)
+            return self.table[rows, offset]
+        except IndexError:
+            slots = np.flatnonzero(offset >= self.BLOCK)
             self.fill(slots, keys[slots], turn[slots])
             offset[slots] = 0
-        return self.table[rows, offset]
+            return self.table[rows, offset]

@@ -31,7 +31,7 @@ from nlp_envs.core import (
 from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES, Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief
-from nlp_envs.dialogue.channel import Readings, Said, hear
+from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
@@ -154,6 +154,10 @@ class DialogueCore(TaskCore):
         self.turn_cost, self.success_reward = turn_cost, success_reward
         self.wrong_penalty, self.lost_penalty, self.handoff_cost = wrong_penalty, lost_penalty, handoff_cost
         self.max_steps = self.max_turns
+        # The reward terms as one-element arrays: a Python scalar operand costs a small batch more.
+        self._reward_terms = tuple(
+            np.array([value]) for value in (-turn_cost, success_reward, wrong_penalty, handoff_cost, lost_penalty)
+        )
 
         n_intents, n_slots = onto.n_intents, onto.n_slots
         self.n_intents, self.n_slots = n_intents, n_slots
@@ -170,7 +174,7 @@ class DialogueCore(TaskCore):
         self.desk_acts = desk = DeskActs(n_slots)
         self.ASK, self.EXECUTE, self.HANDOFF, self.CLOSE = desk.ask, desk.execute, desk.handoff, desk.close
         self.n_actions = desk.n
-        self._kind_table, self._slot_table = desk.kind_table, desk.slot_table
+        self._kind_table, self._slot_table, self._evidence_rows = desk.kind_table, desk.slot_table, desk.evidence_rows
         self.single_action_space = spaces.Discrete(self.n_actions)
         # Observation layout (all in [0, 1]).
         sizes = {
@@ -189,9 +193,14 @@ class DialogueCore(TaskCore):
             self.layout[name] = slice(start, start + size)
             start += size
         self.obs_size = start
+        self._confidence = self.layout["confidence"]
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(start,), dtype=np.float32)
         self.afterstate_space = spaces.Box(0.0, 1.0, shape=(start + self.n_actions,), dtype=np.float32)
 
+        # The observation's last two cells by turn and by useless turns, as columns (one clipping gather
+        # each instead of a minimum, a product and a new axis; the same float64 values).
+        self._turn_column = (np.arange(self.max_turns + 1) * (1.0 / self.max_turns))[:, None]
+        self._annoyance_column = (np.arange(self.patience + 1) * (1.0 / self.patience))[:, None]
         self._goal_blocks = -(-(n_slots + 1) // 4)
         self._allocate(self.num_envs)
 
@@ -274,24 +283,28 @@ class DialogueCore(TaskCore):
         draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
             before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
-        live = ~(call.over | call.done)
+        active = ~call.over
+        live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
         change = self.simulator.change_mind(user, desk, call.turn)
-        if np.count_nonzero(change):
+        if change is not None:
             belief.forget(np.flatnonzero(change), user.change_slot[change])
-        reply = self.simulator.respond(user, desk, change, call.over, draws)
+        reply = self.simulator.respond(user, desk, change, active, draws)
         readings = self._hear(reply.said, reply.draws)
-        belief.hear_turn(reply.said, readings, reply.asked, reply.asked_slots, reply.not_needed)
+        # Each slot's row of the intent evidence of the user's act (0 unless the desk asked about a slot).
+        act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
+        belief.hear_turn(reply.said, readings, act_rows)
 
-        active = ~call.over
         terminated = reply.bye | reply.hangup
-        rewards = active * -self.turn_cost + reply.thank * self.success_reward - reply.complain * self.wrong_penalty
-        rewards -= desk.handoff * self.handoff_cost + (desk.close | reply.hangup) * self.lost_penalty
+        turn_cost, success, wrong, handoff, lost = self._reward_terms
+        rewards = active * turn_cost + reply.thank * success - reply.complain * wrong
+        rewards = rewards - (desk.handoff * handoff + (desk.close | reply.hangup) * lost)
         call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
-        np.add(call.turn, active, out=call.turn)
-        np.logical_or(call.handed_off, desk.handoff, out=call.handed_off)
-        np.logical_or(call.over, terminated, out=call.over)
-        np.logical_or(call.done, reply.thank, out=call.done)
+        # The state written in place with [...] = (cheaper than out= on a small batch).
+        call.turn[...] = call.turn + active
+        call.handed_off[...] = call.handed_off | desk.handoff
+        call.over[...] = call.over | terminated
+        call.done[...] = call.done | reply.thank
         if self._history is not None and active[0]:
             self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
         return rewards, terminated
@@ -301,33 +314,27 @@ class DialogueCore(TaskCore):
         belief = self.belief
         # (kinds, n): each kind a contiguous row, in the order of DESK_KINDS (take: a fraction of the cost
         # of fancy indexing on a small batch). Every part of the turn reads a kind in live calls only.
-        kinds = self._kind_table.take(act, axis=1)
-        kinds &= live
+        kinds = self._kind_table.take(act, axis=1) & live
         slot = self._slot_table.take(act)
-        ask, request, confirm, asks_slot, execute, handoff, close, ending, staying, talking = kinds
-        return DeskTurn(
-            rows=self._rows,
-            actions=act,
-            ask=ask,
-            request=request,
-            confirm=confirm,
-            asks_slot=asks_slot,
-            execute=execute,
-            handoff=handoff,
-            close=close,
-            ending=ending,
-            staying=staying,
-            talking=talking,
-            slot=slot,
-            cell=self._row_cells + slot,
-            intent_heard=belief.intent_heard,
-            intent=belief.intent_value,
-            filled=belief.heard,
-            values=belief.slot_value,
+        # From a tuple, the kinds' rows in DESK_KINDS order (the order of DeskTurn's fields): keywords cost more.
+        return DeskTurn._make(
+            (
+                self._rows,
+                act,
+                *kinds,
+                slot,
+                self._row_cells + slot,
+                belief.intent_heard,
+                belief.intent_value,
+                belief.heard,
+                belief.slot_value,
+            )
         )
 
     def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:
         """The channel's readings of what the users said."""
+        if said is NOTHING_SAID:  # the shared record of a turn in which nobody said anything
+            return NOTHING_HEARD
         user = self.user
         return hear(
             said,
@@ -348,8 +355,6 @@ class DialogueCore(TaskCore):
         """The observations, cached until the state changes; never handed out, as a caller may write into them."""
         if self._obs is None:
             belief, call, user = self.belief, self.call, self.user
-            turn = np.minimum(call.turn, self.max_turns) * (1.0 / self.max_turns)
-            annoyance = np.minimum(user.useless, self.patience) * (1.0 / self.patience)
             # One concatenation in the order of ``self.layout`` (cast to float32 as each part is written).
             self._obs = np.concatenate(
                 (
@@ -359,8 +364,8 @@ class DialogueCore(TaskCore):
                     belief.slot_conf,
                     belief.needed,
                     user.acts,
-                    turn[:, None],
-                    annoyance[:, None],
+                    self._turn_column.take(call.turn, axis=0, mode="clip"),
+                    self._annoyance_column.take(user.useless, axis=0, mode="clip"),
                 ),
                 axis=1,
                 dtype=np.float32,
@@ -377,28 +382,28 @@ class DialogueCore(TaskCore):
         """
         layout = self.layout
         observations = np.asarray(observations)
+        thanked = layout["user_act"].start + THANK
         return self._masks(
             observations[:, layout["intent_heard"].start] > 0.5,
             observations[:, layout["filled"]] > 0.5,
             observations[:, layout["needed"]] > 0.5,
             observations[:, layout["confidence"]],
-            observations[:, layout["user_act"].start + THANK] <= 0.5,
+            observations[:, thanked : thanked + 1] > 0.5,
         )
 
     def _masks(
-        self, intent_known: np.ndarray, filled: np.ndarray, needed: np.ndarray, conf: np.ndarray, waiting: np.ndarray
+        self, intent_known: np.ndarray, filled: np.ndarray, needed: np.ndarray, conf: np.ndarray, thanked: np.ndarray
     ) -> np.ndarray:
-        """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``waiting``: no thanks yet)."""
+        """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``thanked``: ``(n, 1)``)."""
         # The columns in action order (ask, requests, confirms, execute, hand off, close), joined in one
         # call: on a small batch each numpy call costs more than its work, so few and whole-row ones.
-        waiting_col = waiting[:, None]
-        needed = needed | ~intent_known[:, None]
-        requests = needed & (conf < 0.999) & waiting_col
-        missing = np.logical_or.reduce(needed > filled, axis=1)  # a needed slot is not filled
-        execute = intent_known & waiting & ~missing
-        return np.concatenate(
-            (waiting_col, requests, requests & filled, execute[:, None], waiting_col, ~waiting_col), axis=1
-        )
+        waiting = ~thanked
+        known = intent_known[:, None]
+        needed = needed >= known  # the needed slots, or every slot while the intent is unknown
+        requests = needed & (conf < 0.999) & waiting
+        # Execute: the intent is known, no thanks yet, and every needed slot is filled.
+        execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known & waiting
+        return np.concatenate((waiting, requests, requests & filled, execute, waiting, thanked), axis=1)
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).
@@ -406,9 +411,9 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
-        conf = self._belief()[:, self.layout["confidence"]]
+        conf = self._belief()[:, self._confidence]
         belief = self.belief
-        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, ~self.user.acts[:, THANK])
+        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self.user.acts[:, THANK : THANK + 1])
 
     def step_info(self) -> dict[str, np.ndarray]:
         """``action_mask`` for every slot."""

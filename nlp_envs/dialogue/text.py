@@ -77,9 +77,8 @@ class TemplateDraws:
     """
 
     BLOCK = 8
-    # The counters of a block's hashes, turn-major: its turn offsets, and the salts of each turn.
-    _TURNS = np.arange(BLOCK, dtype=np.uint64).repeat(len(TEMPLATE_SALTS))
-    _SALTS = np.tile(_SALT_COUNTERS, BLOCK)
+    # A block's turn offsets, as a column: hashed against the key, then against every salt (broadcast).
+    _TURNS = np.arange(BLOCK, dtype=np.uint64)[:, None]
 
     def __init__(self, key: np.ndarray) -> None:
         self.key = np.asarray(key, dtype=np.uint64).reshape(1)
@@ -88,9 +87,8 @@ class TemplateDraws:
     def hashes(self, turn: int) -> list[int]:
         """Turn ``turn``'s 64-bit hashes, one per salt of :data:`TEMPLATE_SALTS` (in that order)."""
         while turn >= len(self._rows):
-            turns = self._TURNS + np.uint64(len(self._rows))
-            salted = hash_keys(self.key.repeat(len(turns)), turns, self._SALTS)
-            self._rows.extend(salted.reshape(self.BLOCK, len(TEMPLATE_SALTS)).tolist())
+            salted = hash_keys(self.key, self._TURNS + np.uint64(len(self._rows)), _SALT_COUNTERS)  # (BLOCK, salts)
+            self._rows.extend(salted.tolist())
         return self._rows[turn]
 
 
@@ -129,11 +127,11 @@ def user_line(ontology: Ontology, record: TurnRecord, hashes: list[int]) -> str:
     """The user's turn as said, then what the understanding heard of it (``hashes``: the turn's template draws)."""
     onto, user, acts = ontology, ontology.user, record.user_acts.tolist()  # Python values: cheaper to read
     said, readings = record.said, record.readings
+    parts = [pick(user[name], hashes, salt) for salt, act, name in _PHRASED_WITH_SALTS if acts[act]]
+    if not len(readings.truth):  # nothing said (most turns of a call): no intent or value to phrase
+        return _user_says(parts)
     truth, heard_as, conf = readings.truth.tolist(), readings.heard.tolist(), readings.conf.tolist()
-    parts, heard = [], []
-    for salt, act, name in _PHRASED_WITH_SALTS:
-        if acts[act]:
-            parts.append(pick(user[name], hashes, salt))
+    heard: list[str] = []
     channels: list[tuple[str, int | None]] = [("intent", None)] * len(said.intent_rows)
     channels += [("a", k) for k in said.a_slots.tolist()] + [("b", k) for k in said.b_slots.tolist()]
     if acts[CHANGE] and not len(said.b_rows):  # the changed slot is the one just answered
@@ -150,5 +148,9 @@ def user_line(ontology: Ontology, record: TurnRecord, hashes: list[int]) -> str:
         value = onto.slot_values[slot][truth[index]]
         parts.append(pick(onto.slot_informs[slot], hashes, SLOT_SALT + (channel == "b")).format(value=value))
         heard.append(f"{onto.slot_names[slot]}={onto.slot_values[slot][heard_as[index]]} ({conf[index]:.2f})")
-    line = "User: " + " ".join([part[0].upper() + part[1:] for part in parts])  # a list joins faster than a generator
-    return line + (f"   [heard: {'; '.join(heard)}]" if heard else "")
+    return _user_says(parts) + (f"   [heard: {'; '.join(heard)}]" if heard else "")
+
+
+def _user_says(parts: list[str]) -> str:
+    """The user's line: its parts, each capitalised, joined."""
+    return "User: " + " ".join([part[0].upper() + part[1:] for part in parts])  # a list joins faster than a generator

@@ -15,7 +15,7 @@ import numpy as np
 
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.acts import GREET, INFORM, USER_ACTS, DeskTurn
-from nlp_envs.dialogue.channel import Said
+from nlp_envs.dialogue.channel import NO_DRAWS, NOTHING_SAID, Said
 
 NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its mind
 
@@ -37,8 +37,8 @@ class UserState:
         goal_values: ``(n, n_slots)`` the goal values now.
         goal_required: ``(n, n_slots)`` the slots the goal's intent needs.
         change_turn: ``(n,)`` the turn from which the user changes its mind (``NEVER``: it won't).
-        change_slot: ``(n,)`` the slot it changes.
-        change_value: ``(n,)`` the new value.
+        change_slot: ``(n,)`` the slot it changes (left as it was for a user that keeps its mind).
+        change_value: ``(n,)`` the new value (likewise).
         intent_told: ``(n,)`` whether it has said its intent.
         told: ``(n, n_slots)`` whether it has said each slot's value.
         affirmed: ``(n, n_slots)`` whether it has affirmed each slot.
@@ -103,9 +103,8 @@ class Reply(NamedTuple):
         acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
         said: what was said, for the channel.
         draws: the channel's uniform per intent, channel-A and channel-B item of ``said``.
-        asked: ``(q,)`` the episode slots whose desk requested or confirmed a slot in a live call.
-        asked_slots: ``(q,)`` that slot.
-        not_needed: ``(q,)`` the user said "that doesn't apply" (its intent does not need the slot).
+        irrelevant: the desk requested or confirmed a slot in a live call and the user said "that
+            doesn't apply" (its intent does not need the slot).
         thank: the right task was executed.
         complain: a wrong task was executed.
         hangup: the user hangs up (out of patience).
@@ -115,13 +114,17 @@ class Reply(NamedTuple):
     acts: np.ndarray
     said: Said
     draws: tuple[np.ndarray, np.ndarray, np.ndarray]
-    asked: np.ndarray
-    asked_slots: np.ndarray
-    not_needed: np.ndarray
+    irrelevant: np.ndarray
     thank: np.ndarray
     complain: np.ndarray
     hangup: np.ndarray
     bye: np.ndarray
+
+
+_NO_FLAGS = np.zeros(0, dtype=bool)  # the opening's (empty) channel-A flags, shared: read only
+_NO_FLAGS.flags.writeable = False
+_NO_DRAWS = np.zeros(0)  # the opening's (empty) channel-A draws, shared: read only
+_NO_DRAWS.flags.writeable = False
 
 
 def no_denials(count: int) -> np.ndarray:
@@ -147,18 +150,32 @@ class UserSimulator:
     ) -> None:
         self.ontology, self.patience = ontology, patience
         self.p_open_intent, self.p_volunteer, self.p_change = p_open_intent, p_volunteer, p_change
+        # The same as one-element arrays: a cheaper operand than a Python number on a small batch.
+        self._patience = np.array([patience])
+        self._p_open_intent, self._p_volunteer, self._p_change = (
+            np.array([p_open_intent]),
+            np.array([p_volunteer]),
+            np.array([p_change]),
+        )
         # The number of slots each intent needs, and its slots in the order the user tells them.
         self.slot_counts = np.array([len(slots) for slots in ontology.intent_slots], dtype=np.int64)
+        # The number of choices of a goal's parts: its intent, then each slot's value (one product for all).
+        self.goal_sizes = np.concatenate(([ontology.n_intents], ontology.n_values)).astype(np.int64)
+        self.goal_highest = self.goal_sizes - 1
         self.agenda = np.zeros((ontology.n_intents, int(self.slot_counts.max())), dtype=np.int64)
         for intent, slots in enumerate(ontology.intent_slots):
             self.agenda[intent, : len(slots)] = slots
+        self.first_slot = self.agenda[:, 0].copy()  # what a user volunteers with its opening intent
+        # The opening's acts (a row of USER_ACTS) without and with the intent: a greeting, or an inform.
+        self.opening_acts = np.zeros((2, len(USER_ACTS)), dtype=bool)
+        self.opening_acts[0, GREET] = self.opening_acts[1, INFORM] = True
 
     def goals(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Goals from uniform ``draws`` ``(m, >= n_slots + 1)``: intents ``(m,)``, values ``(m, n_slots)``."""
-        n_intents, n_slots, n_values = self.ontology.n_intents, self.ontology.n_slots, self.ontology.n_values
-        intents = np.minimum((draws[:, 0] * n_intents).astype(np.int64), n_intents - 1)
-        values = (draws[:, 1 : n_slots + 1] * n_values).astype(np.int64)
-        return intents, np.minimum(values, n_values - 1, out=values)
+        sizes = self.goal_sizes
+        goals = (draws[:, : len(sizes)] * sizes).astype(np.int64)
+        goals = np.minimum(goals, self.goal_highest)
+        return goals[:, 0], goals[:, 1:]
 
     def begin(
         self,
@@ -177,57 +194,66 @@ class UserSimulator:
         ``draws`` ``(m, 8)``: change coin, change turn, change slot, change value, opening coin,
         volunteer coin, then the channel's draws for the opening's intent and volunteered slot.
         """
-        u, m = draws, len(slots)
+        u = draws
         user.keys[picked] = keys
         user.start_intent[picked] = user.goal_intent[picked] = intents
         user.goal_required[picked] = self.ontology.required[intents]
         user.start_values[picked] = user.goal_values[picked] = values
+        # A changed mind is planned only for the users that will change it (most keep theirs).
+        changes = u[:, 0] < self._p_change
+        user.change_turn[picked] = NEVER
+        if np.count_nonzero(changes):
+            self._plan_changes(user, slots[changes], intents[changes], values[changes], u[changes])
+        # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
+        by_use = u.T  # a row per use: one-axis gathers
+        open_intent = by_use[4] < self._p_open_intent
+        volunteer = open_intent & (by_use[5] < self._p_volunteer)
+        said_i, said_b, slots_b = slots[open_intent], slots[volunteer], self.first_slot[intents[volunteer]]
+        user.intent_told[picked] = open_intent
+        user.told[picked] = False
+        user.told[said_b, slots_b] = True
+        user.affirmed[picked] = False
+        user.useless[picked] = 0
+        acts = self.opening_acts[open_intent.view(np.int8)]
+        user.acts[picked] = acts
+        nothing = slots[:0]
+        said = Said(said_i, nothing, nothing, said_b, slots_b, _NO_FLAGS, nothing, no_denials(len(said_b)))
+        return Utterance(acts, said, (by_use[6][open_intent], _NO_DRAWS, by_use[7][volunteer]))
+
+    def _plan_changes(
+        self, user: UserState, rows: np.ndarray, intents: np.ndarray, values: np.ndarray, u: np.ndarray
+    ) -> None:
+        """The changed mind of the new users in episode slots ``rows`` that will change it (see :meth:`begin`)."""
         counts = self.slot_counts[intents]
         changing = self.agenda[intents, np.minimum((u[:, 2] * counts).astype(np.int64), counts - 1)]
         size = self.ontology.n_values[changing]
         shift = 1 + np.minimum((u[:, 3] * (size - 1)).astype(np.int64), size - 2)
-        user.change_turn[picked] = np.where(u[:, 0] < self.p_change, 1 + (u[:, 1] * 4).astype(np.int64), NEVER)
-        user.change_slot[picked] = changing
-        user.change_value[picked] = (values[np.arange(m), changing] + shift) % size
-        user.intent_told[picked] = False
-        user.told[picked] = False
-        user.affirmed[picked] = False
-        user.useless[picked] = 0
-        # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
-        open_intent = u[:, 4] < self.p_open_intent
-        volunteer = open_intent & (u[:, 5] < self.p_volunteer)
-        first = self.agenda[intents, 0]
-        said_i, said_b, slots_b = slots[open_intent], slots[volunteer], first[volunteer]
-        nothing = slots[:0]
-        user.intent_told[said_i] = True
-        user.told[said_b, slots_b] = True
-        acts = np.zeros((m, len(USER_ACTS)), dtype=bool)
-        acts[:, GREET] = ~open_intent
-        acts[:, INFORM] = open_intent
-        user.acts[picked] = acts
-        said = Said(said_i, nothing, nothing, said_b, slots_b, nothing.astype(bool), nothing, no_denials(len(said_b)))
-        return Utterance(acts, said, (u[open_intent, 6], u[:0, 0], u[volunteer, 7]))
+        user.change_turn[rows] = 1 + (u[:, 1] * 4).astype(np.int64)
+        user.change_slot[rows] = changing
+        user.change_value[rows] = (values[np.arange(len(rows)), changing] + shift) % size
 
-    def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray:
+    def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray | None:
         """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
 
-        Never on a turn that ends the call or executes: the change would go unheard.
+        Never on a turn that ends the call or executes: the change would go unheard. None when
+        nobody did (most turns: the callers skip the parts about a changed mind without a test).
         """
         due = turn >= user.change_turn
         if not np.count_nonzero(due):  # most turns: nobody's time has come (the rest of the test is skipped)
-            return due
+            return None
         rows = desk.rows
         change_slot = user.change_slot
         change = due & desk.talking & user.told[rows, change_slot]
-        if np.count_nonzero(change):
-            hit, slot = rows[change], change_slot[change]
-            user.goal_values[hit, slot] = user.change_value[change]
-            user.told[hit, slot] = user.affirmed[hit, slot] = False
-            user.change_turn[hit] = NEVER
+        if not np.count_nonzero(change):
+            return None
+        hit, slot = rows[change], change_slot[change]
+        user.goal_values[hit, slot] = user.change_value[change]
+        user.told[hit, slot] = user.affirmed[hit, slot] = False
+        user.change_turn[hit] = NEVER
         return change
 
     def respond(
-        self, user: UserState, desk: DeskTurn, change: np.ndarray, over: np.ndarray, draws: np.ndarray
+        self, user: UserState, desk: DeskTurn, change: np.ndarray | None, active: np.ndarray, draws: np.ndarray
     ) -> Reply:
         """The users' answers to the desk's acts (after :meth:`change_mind`).
 
@@ -237,8 +263,8 @@ class UserSimulator:
         Args:
             user: the users.
             desk: the desk's acts.
-            change: the users who changed their mind this turn.
-            over: ``(n,)`` the call had already ended.
+            change: the users who changed their mind this turn (None: nobody, see :meth:`change_mind`).
+            active: ``(n,)`` the call had not ended yet.
             draws: ``(n, 4)`` the turn's uniforms: the intent, A and B channels' draws, volunteering.
 
         Returns:
@@ -278,60 +304,74 @@ class UserSimulator:
         intent_told = user.intent_told
         k_told = told.take(cell)
         repeat = (ask & intent_told) | (answer & k_told)
-        fresh = (ask | answer) & ~repeat  # ask and answer never meet: the untold ones
+        fresh = (ask | answer) ^ repeat  # the untold ones (a repeat is an ask or an answer)
         if affirming:
-            repeat |= affirm & user.affirmed.take(cell)
-        useless = np.add(user.useless, repeat | irrelevant | complain, out=user.useless)
-        hangup = desk.staying & (useless >= self.patience)
+            repeat = repeat | (affirm & user.affirmed.take(cell))
+        wasted = repeat | irrelevant
         if executing:
-            hangup &= ~thank
+            wasted = wasted | complain
+        useless = user.useless + wasted
+        user.useless[...] = useless  # in place with [...] = (cheaper than out= on a small batch)
+        hangup = desk.staying & (useless >= self._patience)
+        if executing:
+            hangup = hangup & ~thank
 
         # What the user has now told: channel A, its affirmations, its intent.
-        if np.count_nonzero(a_valid):
+        saying = bool(np.count_nonzero(a_valid))  # whether any user says something (so far: on channel A)
+        if saying:
             told[rows[a_valid], a_slot[a_valid]] = True
         if affirming:
             user.affirmed[rows[affirm], k[affirm]] = True
-        intent_told |= inform_intent
+        intent_told[...] = intent_told | inform_intent
         # Channel B: the changed value, or one more slot the user volunteers from its agenda.
         change_slot = user.change_slot
-        changing = bool(np.count_nonzero(change))
+        changing = change is not None
         if changing or np.count_nonzero(fresh):
             untold = required & ~told
             first_untold = untold.argmax(axis=1)
-            volunteer = fresh & (draws[:, 3] < self.p_volunteer) & untold[rows, first_untold]
-            if changing:
-                volunteer &= ~change
+            volunteer = fresh & (draws[:, 3] < self._p_volunteer) & untold[rows, first_untold]
+            if change is not None:
+                volunteer = volunteer & ~change
                 b_slot = np.where(change, change_slot, first_untold)
                 b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
             else:
                 b_slot, b_valid = first_untold, volunteer
             if np.count_nonzero(b_valid):
                 told[rows[b_valid], b_slot[b_valid]] = True
-        else:  # nothing to volunteer: channel B is empty (``change`` is all False, read only)
-            volunteer = b_valid = change
+                saying = True
+        else:  # nothing to volunteer: channel B is empty (``fresh`` is all False, read only)
+            volunteer = b_valid = fresh
             b_slot = k
 
-        asked = rows[desk.asks_slot]
-        said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
-        draws_by_use = draws.T  # a row per use: one-axis gathers
-        if confirming:
-            denied = np.where(negate[said_a], believed[said_a], -1)
-            if len(said_b):
-                denied = np.concatenate((denied, no_denials(len(said_b))))
-        else:  # no confirmation, so no "no" this turn
-            denied = no_denials(len(said_a) + len(said_b))
-        said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied)
-        bye = ~(over | desk.staying)  # not over, and ending or not live (the task is done)
+        if saying or np.count_nonzero(inform_intent):
+            said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
+            draws_by_use = draws.T  # a row per use: one-axis gathers
+            if confirming:
+                denied = np.where(negate[said_a], believed[said_a], -1)
+                if len(said_b):
+                    denied = np.concatenate((denied, no_denials(len(said_b))))
+            else:  # no confirmation, so no "no" this turn
+                denied = no_denials(len(said_a) + len(said_b))
+            said = Said(
+                said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied
+            )
+            heard_draws = (draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b])
+            informed = inform_intent | (a_valid & ~affirm) | volunteer
+        else:  # nobody says anything (many turns of a small batch): the shared empty records, read only
+            said, heard_draws = NOTHING_SAID, NO_DRAWS
+            informed = a_valid  # all False (read only)
+        bye = active > desk.staying  # not over, and ending or not live (the task is done)
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
+        never = np.zeros(len(active), dtype=bool)  # no greeting after the opening
         acts = np.array(
             [
-                np.zeros(len(over), dtype=bool),
-                inform_intent | (a_valid & ~affirm) | volunteer,
+                never,
+                informed,
                 repeat,
                 irrelevant,
                 affirm,
                 negate,
-                change,
+                never if change is None else change,
                 complain,
                 thank,
                 hangup,
@@ -342,10 +382,8 @@ class UserSimulator:
         return Reply(
             acts=acts,
             said=said,
-            draws=(draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b]),
-            asked=asked,
-            asked_slots=k[asked],
-            not_needed=irrelevant[asked],
+            draws=heard_draws,
+            irrelevant=irrelevant,
             thank=thank,
             complain=complain,
             hangup=hangup,
