@@ -177,10 +177,15 @@ class RecommendationCore(TaskCore):
         # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
         self._offer_cells = np.arange(n) * k
         self._block_cells = np.arange(n) * _BLOCK
-        self._block_size = np.array([_BLOCK])
+        self._block, self._block_size = _BLOCK, np.array([_BLOCK])
         self._history_cells = np.arange(n) * steps
         self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
         self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
+        # A slot's counters at the start of a session: steps 0, its first block cell, its first history cell.
+        self._start_counters = np.stack([np.zeros(n, dtype=np.int64), self._block_cells, self._history_cells], axis=1)
+        # How many more steps can advance every slot's counters by one: none reaches the end of its
+        # block of draws or the last history cell before then (see _count_steps).
+        self._plain_steps = 0
         # begin()'s user draw: the users, the last one, and the noise on a user's factors.
         self._users, self._last_user = np.array([float(len(sim.user_factors))]), np.array([len(sim.user_factors) - 1])
         self._taste_noise = TASTE_NOISE * sim.factor_scale
@@ -190,7 +195,10 @@ class RecommendationCore(TaskCore):
         # slice it on each access (``budget``), never kept as views.
         self.state = np.zeros((n, self.user_size + dim + 1))
         self.user = np.zeros(n, dtype=np.int64)
-        self.steps = np.zeros(n, dtype=np.int64)
+        # Per slot: steps taken, the cell of this step's draws in the flattened block arrays, and the
+        # cell of this step in the flattened history arrays (the last one past the end); one array,
+        # so that one addition advances all three.
+        self.counters = self._start_counters.copy()
         self.episode = np.zeros(n, dtype=np.uint64)
         self.current = np.zeros((n, k), dtype=np.int64)
         self.block_candidates = np.zeros((n, _BLOCK, k), dtype=np.int64)
@@ -210,6 +218,11 @@ class RecommendationCore(TaskCore):
     def budget(self) -> np.ndarray:
         """``(num_envs,)``: the budget left, as a fraction of ``budget`` (column 0 of ``state``, a view)."""
         return self.state[:, 0]
+
+    @property
+    def steps(self) -> np.ndarray:
+        """``(num_envs,)``: the steps taken in each slot's session (column 0 of ``counters``, a view)."""
+        return self.counters[:, 0]
 
     def _tables(self, sim: Simulator, genres: int, dim: int) -> None:
         """The per-item readout and update tables of the state row (see the class docstring)."""
@@ -287,7 +300,8 @@ class RecommendationCore(TaskCore):
         self.current, self.last_item = self.current.copy(), self.last_item.copy()
         self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
         self.current[rows] = self.block_candidates[rows, 0]
-        self.steps[rows] = 0
+        self.counters[rows] = self._start_counters[rows]
+        self._plain_steps = min(self._plain_steps, self._block - 1, self.max_steps - 1)
         self.last_item[rows] = -1
         self.last_click[rows] = False
         self.last_engagement[rows] = 0.0
@@ -295,33 +309,48 @@ class RecommendationCore(TaskCore):
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
-        state, steps = self.state, self.steps
-        t = np.minimum(steps, self._last_step)
+        # Few, whole-array numpy calls: a one-slot call (the single env) costs their number, not their size.
+        state, counters = self.state, self.counters
         chosen = self.current.reshape(-1).take(self._offer_cells + actions)
         readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
-        logit, engagement = readout[:, 0], readout[:, 1]
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = logit > self.block_clicks.reshape(-1).take(self._block_cells + steps % self._block_size)
-        engagement = np.maximum(engagement, _ZERO) * click
+        click = readout[:, 0] > self.block_clicks.reshape(-1).take(counters[:, 1])
+        engagement = np.maximum(readout[:, 1], _ZERO) * click
+        # In place: at a thousand slots a new state array costs more than the one-slot call saves.
         state *= self._decay_by_click.take(click.view(np.int8), axis=0)
         state += self.change.take(np.where(click, chosen, self._no_click), axis=0)
         budget = np.maximum(state[:, 0], _ZERO)
         state[:, 0] = budget
-        # A new array, not numpy's in-place operator (which costs a one-slot call about twice).
-        steps = steps + _ONE
-        self.steps[...] = steps
-        offset = steps % self._block_size
-        if not offset.all():  # some slot starts a new block of steps
-            starting = np.flatnonzero(offset == 0)
-            self._draw_block(starting, steps[starting])
-        self.current = self.block_candidates.reshape(-1, self.num_candidates).take(self._block_cells + offset, axis=0)
-        cells = self._history_cells + t
-        self.history_items.reshape(-1)[cells] = chosen
-        self.history_clicks.reshape(-1)[cells] = click
-        self.history_engagement.reshape(-1)[cells] = engagement
+        cells = counters[:, 2]
+        self.history_items.put(cells, chosen)
+        self.history_clicks.put(cells, click)
+        self.history_engagement.put(cells, engagement)
+        self.counters = counters = counters + _ONE
+        if self._plain_steps:
+            self._plain_steps -= 1
+        else:  # some slot ends its block of draws or reaches its last history cell
+            self._count_steps(counters)
+        self.current = self.block_candidates.reshape(-1, self.num_candidates).take(counters[:, 1], axis=0)
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
         return rewards, budget <= _ZERO
+
+    def _count_steps(self, counters: np.ndarray) -> None:
+        """Set the block and history cells from the steps taken, draw the blocks that start, count the plain steps.
+
+        A plain step adds one to each counter: it is one while no slot's step starts a new block of
+        draws (cell ``steps % BLOCK`` of its block) or passes its last history cell (``max_steps - 1``,
+        which a step after the end writes again).
+        """
+        steps = counters[:, 0]
+        offset = steps % self._block_size
+        counters[:, 1] = self._block_cells + offset
+        counters[:, 2] = self._history_cells + np.minimum(steps, self._last_step)
+        starting = np.flatnonzero(offset == 0)
+        if starting.size:
+            self._draw_block(starting, steps[starting])
+        # The steps before any slot's next block (BLOCK - 1 - offset) or its last history cell.
+        self._plain_steps = max(0, min(self._block - 1 - int(offset.max()), self.max_steps - 1 - int(steps.max())))
 
     def outcomes(self, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What showing ``items`` now would do; **reads hidden state** (interests, fatigue).
