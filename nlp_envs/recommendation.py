@@ -138,10 +138,10 @@ class RecommendationCore(TaskCore):
         self.info_titles = self.num_envs == 1 if info_titles is None else info_titles
         # The titles, then "" at index -1: the title of the row shown (-1, none, at the start).
         self._shown_titles = np.append(sim.titles, np.array([""], dtype=object))
-        # For text(): the titles as a list (it indexes faster than an object array), the offer's line
-        # prefixes and the header's end.
+        # For text(): the titles as a list (it indexes faster than an object array), the offer's lines
+        # as one format string (a title is an argument, never part of the format) and the header's end.
         self._title_list = sim.titles.tolist()
-        self._offer_prefixes = [f"  [{j}] " for j in range(num_candidates)]
+        self._offer_format = "".join(f"\n  [{j}] {{}}" for j in range(num_candidates))
         self._budget_text = f" (time budget {budget:g})"
         genres, dim = len(sim.genre_names), sim.dim
         self.user_size = 3 + dim + genres
@@ -149,6 +149,8 @@ class RecommendationCore(TaskCore):
         self._tables(sim, genres, dim)
 
         self.item_size = sim.features.shape[1]
+        # The items' features as the observation holds them (float32): a gather of half the bytes, the same values.
+        self._features = sim.features.astype(np.float32)
         user_low = np.concatenate([np.zeros(3), np.full(dim, -FACTOR_BOUND), np.zeros(genres)])
         user_high = np.concatenate([np.ones(3), np.full(dim, FACTOR_BOUND), np.ones(genres)])
         item_low = np.concatenate([np.zeros(3 + genres), np.full(dim, -FACTOR_BOUND)])
@@ -209,10 +211,11 @@ class RecommendationCore(TaskCore):
         self.last_item = np.full(n, -1, dtype=np.int64)
         self.last_click = np.zeros(n, dtype=bool)
         self.last_engagement = np.zeros(n)
-        # The single env asks for the text at every step: it keeps the session's lines already
-        # formatted (they never change) instead of formatting the whole session again each time.
+        # The single env asks for the text at every step: it keeps the session's text so far (the
+        # header and the lines of its first ``_kept_steps`` steps, which never change) instead of
+        # formatting the whole session again each time.
         self.keep_lines = n == 1
-        self._lines: list[str] = []
+        self._kept_text, self._kept_steps = "", 0
 
     @property
     def budget(self) -> np.ndarray:
@@ -305,7 +308,7 @@ class RecommendationCore(TaskCore):
         self.last_item[rows] = -1
         self.last_click[rows] = False
         self.last_engagement[rows] = 0.0
-        self._lines = []
+        self._kept_text, self._kept_steps = "", 0
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
@@ -376,15 +379,15 @@ class RecommendationCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """The visible user block, then the features of the candidates on offer."""
-        return self._observation(slice(None), self.num_envs)
+        return self._observation(self.state, self.current)
 
     def observe_slots(self, slots: np.ndarray) -> np.ndarray:
         """:meth:`observe` of ``slots`` alone."""
-        return self._observation(slots, len(slots))
+        return self._observation(self.state[slots], self.current[slots])
 
-    def _observation(self, index: slice | np.ndarray, count: int) -> np.ndarray:
-        items = self.sim.features.take(self.current[index], axis=0).reshape(count, -1)
-        return np.concatenate([self.state[index, : self.user_size], items], axis=1, dtype=np.float32)
+    def _observation(self, state: np.ndarray, offered: np.ndarray) -> np.ndarray:
+        items = self._features.take(offered, axis=0).reshape(len(offered), -1)
+        return np.concatenate([state[:, : self.user_size], items], axis=1, dtype=np.float32)
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The user block and the features of the chosen candidate (the item about to be shown)."""
@@ -393,21 +396,32 @@ class RecommendationCore(TaskCore):
         return np.concatenate([observations[:, : self.user_size], items[np.arange(len(actions)), actions]], axis=1)
 
     def step_info(self) -> dict[str, np.ndarray]:
-        """The item just shown and its outcome, the budget left and the items now on offer."""
-        return self._info(slice(None))
+        """The item just shown and its outcome, the budget left and the items now on offer.
+
+        The state arrays themselves, not views of them (each view is one more call, which a
+        one-slot step pays in full): the core copies what it hands out in the infos.
+        """
+        return self._info(self.current, self.last_item, self.last_click, self.last_engagement, self.state[:, 0])
 
     def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`step_info` of ``slots`` alone."""
-        return self._info(slots)
+        return self._info(
+            self.current[slots],
+            self.last_item[slots],
+            self.last_click[slots],
+            self.last_engagement[slots],
+            self.state[slots, 0],
+        )
 
-    def _info(self, index: slice | np.ndarray) -> dict[str, np.ndarray]:
-        offered, shown = self.current[index], self.last_item[index]
+    def _info(
+        self, offered: np.ndarray, shown: np.ndarray, click: np.ndarray, engagement: np.ndarray, budget: np.ndarray
+    ) -> dict[str, np.ndarray]:
         info = {
             "offered": offered,
             "shown": shown,
-            "click": self.last_click[index],
-            "step_engagement": self.last_engagement[index],  # "engagement" is the session's total, at its end
-            "budget": self.state[index, 0] * self._budget_scale,
+            "click": click,
+            "step_engagement": engagement,  # "engagement" is the session's total, at its end
+            "budget": budget * self._budget_scale,
         }
         if self.info_titles:
             info["offered_titles"] = self.sim.titles.take(offered)
@@ -432,39 +446,32 @@ class RecommendationCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The session so far, one line per shown item, then the budget left and the offer."""
-        steps = min(int(self.steps[slot]), self.max_steps)
-        lines = [f"MovieLens user {int(self.user[slot])}{self._budget_text}"]
-        lines.extend(self._session_lines(slot, steps))
-        lines.append(f"budget left {self.state[slot, 0] * self.budget_start:.2f}; on offer:")
-        titles = self._title_list
-        lines.extend(
-            [
-                prefix + titles[item]
-                for prefix, item in zip(self._offer_prefixes, self.current[slot].tolist(), strict=True)
-            ]
-        )
-        return "\n".join(lines)
+        steps = min(int(self.counters[slot, 0]), self.max_steps)
+        budget = self.state.item(slot, 0) * self.budget_start
+        offer = self._offer_format.format(*map(self._title_list.__getitem__, self.current[slot].tolist()))
+        return f"{self._session_text(slot, steps)}budget left {budget:.2f}; on offer:{offer}"
 
-    def _session_lines(self, slot: int, steps: int) -> list[str]:
-        """One line per shown item of ``slot``'s session, its first ``steps``.
+    def _session_text(self, slot: int, steps: int) -> str:
+        """The header and one line per shown item of ``slot``'s session, its first ``steps``, each ending a line.
 
-        With :attr:`keep_lines` (one slot) the lines of earlier calls are reused: a line never
+        With :attr:`keep_lines` (one slot) the text of earlier calls is reused: a line never
         changes once its step is taken, except the last step's, which a step after the end
         writes again (so that one is never kept).
         """
-        kept = self._lines if self.keep_lines else []
-        start = len(kept)
-        items = self.history_items[slot, start:steps].tolist()
-        clicks = self.history_clicks[slot, start:steps].tolist()
-        engagement = self.history_engagement[slot, start:steps].tolist()
-        labels = self.sim.labels
-        new = [
-            f"{t + 1:3d}. {labels[item]} -> " + (f"click, engagement {value:.2f}" if click else "no click")
-            for t, (item, click, value) in enumerate(zip(items, clicks, engagement, strict=True), start)
+        kept, start = (self._kept_text, self._kept_steps) if self.keep_lines else ("", 0)
+        if not kept:
+            kept = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
+        labels, cell = self.sim.labels, slot * self.max_steps
+        items, clicks, engagement = self.history_items.item, self.history_clicks.item, self.history_engagement.item
+        lines = [
+            f"{t + 1:3d}. {labels[items(cell + t)]} -> "
+            + (f"click, engagement {engagement(cell + t):.2f}\n" if clicks(cell + t) else "no click\n")
+            for t in range(start, steps)
         ]
         if self.keep_lines:
-            self._lines.extend(new[: max(0, min(steps, self.max_steps - 1) - start)])
-        return [*kept[:start], *new]
+            keep = max(0, min(steps, self.max_steps - 1) - start)
+            self._kept_text, self._kept_steps = kept + "".join(lines[:keep]), start + keep
+        return kept + "".join(lines)
 
 
 def _core(env: CoreVectorEnv) -> RecommendationCore:
