@@ -196,6 +196,9 @@ class RecommendationCore(TaskCore):
         # (the user model is linear in it); its named columns are read through properties that
         # slice it on each access (``budget``), never kept as views.
         self.state = np.zeros((n, self.user_size + dim + 1))
+        # A session's first row: a full budget and the constant 1; its interests are drawn in begin().
+        self._start_row = np.zeros(self.state.shape[1])
+        self._start_row[[0, -1]] = 1.0
         self.user = np.zeros(n, dtype=np.int64)
         # Per slot: steps taken, the cell of this step's draws in the flattened block arrays, and the
         # cell of this step in the flattened history arrays (the last one past the end); one array,
@@ -262,10 +265,7 @@ class RecommendationCore(TaskCore):
 
     def _draw_block(self, slots: np.ndarray, first: np.ndarray) -> None:
         """Draw the candidates and click draws of steps ``first .. first + BLOCK - 1`` of ``slots``."""
-        words = hash_keys(
-            self.episode[slots, None].repeat(len(self._block_words), axis=1),
-            self._block_words + self._words * first[:, None],
-        )
+        words = hash_keys(self.episode[slots, None], self._block_words + self._words * first[:, None])
         self._store_block(slots, words)
 
     def _store_block(self, slots: np.ndarray, words: np.ndarray) -> None:
@@ -284,22 +284,18 @@ class RecommendationCore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a user (a real user's factors plus noise) and the first candidates of the session."""
-        sim = self.sim
-        count, dim = len(slots), sim.dim
-        rows = slot_index(slots)
+        sim, dim, rows = self.sim, self.sim.dim, slot_index(slots)
         # Draws 0 .. 2d of the session: the user and the noise on their factors; then steps 0 .. BLOCK-1.
-        words = hash_keys(keys[:, None].repeat(len(self._begin_words), axis=1), self._begin_words)
+        words = hash_keys(keys[:, None], self._begin_words)  # (slots, words): the counters broadcast
         draws = hashes_to_uniform(words[:, : 2 * dim + 1])
         user = np.minimum((draws[:, 0] * self._users).astype(np.int64), self._last_user)
         gaussian = np.sqrt(_MINUS_TWO * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(_TWO_PI * draws[:, dim + 1 :])
-        start = np.zeros((count, self.state.shape[1]))
-        start[:, 0] = start[:, -1] = 1.0
-        start[:, self.user_size : -1] = sim.user_factors[user] + self._taste_noise * gaussian
-        self.state[rows] = start
+        self.state[rows] = self._start_row
+        self.state[rows, self.user_size : -1] = sim.user_factors.take(user, axis=0) + self._taste_noise * gaussian
         self.episode[rows] = keys
         self._store_block(slots, words[:, 2 * dim + 1 :])
         self.user[rows] = user
-        # Fresh arrays, not writes into ones that an earlier info may still hold.
+        # Fresh arrays, not writes into ones that an earlier step handed out (its rewards are last_engagement).
         self.current, self.last_item = self.current.copy(), self.last_item.copy()
         self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
         self.current[rows] = self.block_candidates[rows, 0]
