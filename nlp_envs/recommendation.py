@@ -142,6 +142,9 @@ class RecommendationCore(TaskCore):
         # as one format string (a title is an argument, never part of the format) and the header's end.
         self._title_list = sim.titles.tolist()
         self._offer_format = "".join(f"\n  [{j}] {{}}" for j in range(num_candidates))
+        # The session's lines, "  7. Title (year) [Genres] -> outcome": each step's number and each item's label.
+        self._line_starts = [f"{t + 1:3d}. " for t in range(max_steps)]
+        self._line_labels = [f"{label} -> " for label in sim.labels]
         self._budget_text = f" (time budget {budget:g})"
         genres, dim = len(sim.genre_names), sim.dim
         self.user_size = 3 + dim + genres
@@ -300,7 +303,9 @@ class RecommendationCore(TaskCore):
         self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
         self.current[rows] = self.block_candidates[rows, 0]
         self.counters[rows] = self._start_counters[rows]
-        self._plain_steps = min(self._plain_steps, self._block - 1, self.max_steps - 1)
+        # A session at step 0 has BLOCK - 1 plain steps ahead (fewer if shorter); the other slots' count holds.
+        first = min(self._block - 1, self.max_steps - 1)
+        self._plain_steps = first if len(slots) == self.num_envs else min(self._plain_steps, first)
         self.last_item[rows] = -1
         self.last_click[rows] = False
         self.last_engagement[rows] = 0.0
@@ -454,20 +459,20 @@ class RecommendationCore(TaskCore):
         changes once its step is taken, except the last step's, which a step after the end
         writes again (so that one is never kept).
         """
-        kept, start = (self._kept_text, self._kept_steps) if self.keep_lines else ("", 0)
-        if not kept:
-            kept = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
-        labels, cell = self.sim.labels, slot * self.max_steps
+        keep, last = self.keep_lines, self.max_steps - 1
+        text, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
+        if not text:
+            text = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
+        starts, labels, cell = self._line_starts, self._line_labels, slot * self.max_steps
         items, clicks, engagement = self.history_items.item, self.history_clicks.item, self.history_engagement.item
-        lines = [
-            f"{t + 1:3d}. {labels[items(cell + t)]} -> "
-            + (f"click, engagement {engagement(cell + t):.2f}\n" if clicks(cell + t) else "no click\n")
-            for t in range(start, steps)
-        ]
-        if self.keep_lines:
-            keep = max(0, min(steps, self.max_steps - 1) - start)
-            self._kept_text, self._kept_steps = kept + "".join(lines[:keep]), start + keep
-        return kept + "".join(lines)
+        for t in range(start, steps):
+            if t == last and keep:
+                self._kept_text, self._kept_steps = text, t
+            outcome = f"click, engagement {engagement(cell + t):.2f}\n" if clicks(cell + t) else "no click\n"
+            text += starts[t] + labels[items(cell + t)] + outcome
+        if keep and steps <= last:
+            self._kept_text, self._kept_steps = text, steps
+        return text
 
 
 def _core(env: CoreVectorEnv) -> RecommendationCore:
