@@ -315,10 +315,10 @@ class RecommendationCore(TaskCore):
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
         # Few, whole-array numpy calls: a one-slot call (the single env) costs their number, not their size.
         state, counters = self.state, self.counters
-        chosen = self.current.reshape(-1).take(self._offer_cells + actions)
+        chosen = self.current.take(self._offer_cells + actions)  # take without an axis reads the flattened array
         readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = readout[:, 0] > self.block_clicks.reshape(-1).take(counters[:, 1])
+        click = readout[:, 0] > self.block_clicks.take(counters[:, 1])
         engagement = np.maximum(readout[:, 1], _ZERO) * click
         # In place: at a thousand slots a new state array costs more than the one-slot call saves.
         state *= self._decay_by_click.take(click.view(np.int8), axis=0)
@@ -431,16 +431,17 @@ class RecommendationCore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """Clicks, click-through rate, total engagement, steps, and distinct genres clicked."""
-        length = np.minimum(self.steps[slots], self.max_steps)
+        rows = slot_index(slots)  # one slot (the single env): slices, not gathers
+        length = np.minimum(self.counters[rows, 0], self.max_steps)
         # History beyond a session's length is stale (from the slot's previous session).
         played = self._step_range < length[:, None]
-        items, clicked = self.history_items[slots], self.history_clicks[slots] & played
-        covered = np.bitwise_or.reduce(np.where(clicked, self.genre_bits[items], 0), axis=1)
+        items, clicked = self.history_items[rows], self.history_clicks[rows] & played
+        covered = np.bitwise_or.reduce(np.where(clicked, self.genre_bits.take(items), 0), axis=1)
         clicks = clicked.sum(axis=1)
         return {
             "clicks": clicks,
-            "ctr": clicks / np.maximum(length, 1),
-            "engagement": np.where(played, self.history_engagement[slots], 0.0).sum(axis=1),
+            "ctr": clicks / np.maximum(length, _ONE),
+            "engagement": np.where(played, self.history_engagement[rows], 0.0).sum(axis=1),
             "session_length": length,
             "genre_coverage": ((covered[:, None] >> self._genre_range) & _ONE).sum(axis=1),
         }
