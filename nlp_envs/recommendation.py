@@ -448,7 +448,7 @@ class RecommendationCore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The session so far, one line per shown item, then the budget left and the offer."""
-        steps = min(int(self.counters[slot, 0]), self.max_steps)
+        steps = min(self.counters.item(slot, 0), self.max_steps)
         budget = self.state.item(slot, 0) * self.budget_start
         offer = self._offer_format.format(*map(self._title_list.__getitem__, self.current[slot].tolist()))
         return f"{self._session_text(slot, steps)}budget left {budget:.2f}; on offer:{offer}"
