@@ -342,9 +342,10 @@ class RecommendationCore(TaskCore):
     def _count_steps(self, counters: np.ndarray) -> None:
         """Set the block and history cells from the steps taken, draw the blocks that start, count the plain steps.
 
-        A plain step adds one to each counter: it is one while no slot's step starts a new block of
-        draws (cell ``steps % BLOCK`` of its block) or passes its last history cell (``max_steps - 1``,
-        which a step after the end writes again).
+        A step is plain (it adds one to each counter, nothing else) while no slot starts a new block
+        of draws (its block cell is ``steps % BLOCK``) or passes its last history cell (``max_steps - 1``,
+        which every step after the end writes again); :meth:`advance` counts those steps down and
+        calls this on the next one.
         """
         steps = counters[:, 0]
         offset = steps % self._block_size
