@@ -138,10 +138,13 @@ class RecommendationCore(TaskCore):
         self.info_titles = self.num_envs == 1 if info_titles is None else info_titles
         # The titles, then "" at index -1: the title of the row shown (-1, none, at the start).
         self._shown_titles = np.append(sim.titles, np.array([""], dtype=object))
-        # For text(): the titles as a list (it indexes faster than an object array), the offer's line
-        # prefixes and the header's end.
+        # For text(): the titles as a list (it indexes faster than an object array), the offer's lines
+        # as one format string (a title is an argument, never part of the format) and the header's end.
         self._title_list = sim.titles.tolist()
-        self._offer_prefixes = [f"  [{j}] " for j in range(num_candidates)]
+        self._offer_format = "".join(f"\n  [{j}] {{}}" for j in range(num_candidates))
+        # The session's lines, "  7. Title (year) [Genres] -> outcome": each step's number and each item's label.
+        self._line_starts = [f"{t + 1:3d}. " for t in range(max_steps)]
+        self._line_labels = [f"{label} -> " for label in sim.labels]
         self._budget_text = f" (time budget {budget:g})"
         genres, dim = len(sim.genre_names), sim.dim
         self.user_size = 3 + dim + genres
@@ -149,6 +152,8 @@ class RecommendationCore(TaskCore):
         self._tables(sim, genres, dim)
 
         self.item_size = sim.features.shape[1]
+        # The items' features as the observation holds them (float32): a gather of half the bytes, the same values.
+        self._features = sim.features.astype(np.float32)
         user_low = np.concatenate([np.zeros(3), np.full(dim, -FACTOR_BOUND), np.zeros(genres)])
         user_high = np.concatenate([np.ones(3), np.full(dim, FACTOR_BOUND), np.ones(genres)])
         item_low = np.concatenate([np.zeros(3 + genres), np.full(dim, -FACTOR_BOUND)])
@@ -177,10 +182,15 @@ class RecommendationCore(TaskCore):
         # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
         self._offer_cells = np.arange(n) * k
         self._block_cells = np.arange(n) * _BLOCK
-        self._block_size = np.array([_BLOCK])
+        self._block, self._block_size = _BLOCK, np.array([_BLOCK])
         self._history_cells = np.arange(n) * steps
         self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
         self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
+        # A slot's counters at the start of a session: steps 0, its first block cell, its first history cell.
+        self._start_counters = np.stack([np.zeros(n, dtype=np.int64), self._block_cells, self._history_cells], axis=1)
+        # How many more steps can advance every slot's counters by one: none reaches the end of its
+        # block of draws or the last history cell before then (see _count_steps).
+        self._plain_steps = 0
         # begin()'s user draw: the users, the last one, and the noise on a user's factors.
         self._users, self._last_user = np.array([float(len(sim.user_factors))]), np.array([len(sim.user_factors) - 1])
         self._taste_noise = TASTE_NOISE * sim.factor_scale
@@ -189,8 +199,14 @@ class RecommendationCore(TaskCore):
         # (the user model is linear in it); its named columns are read through properties that
         # slice it on each access (``budget``), never kept as views.
         self.state = np.zeros((n, self.user_size + dim + 1))
+        # A session's first row: a full budget and the constant 1; its interests are drawn in begin().
+        self._start_row = np.zeros(self.state.shape[1])
+        self._start_row[[0, -1]] = 1.0
         self.user = np.zeros(n, dtype=np.int64)
-        self.steps = np.zeros(n, dtype=np.int64)
+        # Per slot: steps taken, the cell of this step's draws in the flattened block arrays, and the
+        # cell of this step in the flattened history arrays (the last one past the end); one array,
+        # so that one addition advances all three.
+        self.counters = self._start_counters.copy()
         self.episode = np.zeros(n, dtype=np.uint64)
         self.current = np.zeros((n, k), dtype=np.int64)
         self.block_candidates = np.zeros((n, _BLOCK, k), dtype=np.int64)
@@ -201,15 +217,21 @@ class RecommendationCore(TaskCore):
         self.last_item = np.full(n, -1, dtype=np.int64)
         self.last_click = np.zeros(n, dtype=bool)
         self.last_engagement = np.zeros(n)
-        # The single env asks for the text at every step: it keeps the session's lines already
-        # formatted (they never change) instead of formatting the whole session again each time.
+        # The single env asks for the text at every step: it keeps the session's text so far (the
+        # header and the lines of its first ``_kept_steps`` steps, which never change) instead of
+        # formatting the whole session again each time.
         self.keep_lines = n == 1
-        self._lines: list[str] = []
+        self._kept_text, self._kept_steps = "", 0
 
     @property
     def budget(self) -> np.ndarray:
         """``(num_envs,)``: the budget left, as a fraction of ``budget`` (column 0 of ``state``, a view)."""
         return self.state[:, 0]
+
+    @property
+    def steps(self) -> np.ndarray:
+        """``(num_envs,)``: the steps taken in each slot's session (column 0 of ``counters``, a view)."""
+        return self.counters[:, 0]
 
     def _tables(self, sim: Simulator, genres: int, dim: int) -> None:
         """The per-item readout and update tables of the state row (see the class docstring)."""
@@ -246,10 +268,7 @@ class RecommendationCore(TaskCore):
 
     def _draw_block(self, slots: np.ndarray, first: np.ndarray) -> None:
         """Draw the candidates and click draws of steps ``first .. first + BLOCK - 1`` of ``slots``."""
-        words = hash_keys(
-            self.episode[slots, None].repeat(len(self._block_words), axis=1),
-            self._block_words + self._words * first[:, None],
-        )
+        words = hash_keys(self.episode[slots, None], self._block_words + self._words * first[:, None])
         self._store_block(slots, words)
 
     def _store_block(self, slots: np.ndarray, words: np.ndarray) -> None:
@@ -268,60 +287,75 @@ class RecommendationCore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a user (a real user's factors plus noise) and the first candidates of the session."""
-        sim = self.sim
-        count, dim = len(slots), sim.dim
-        rows = slot_index(slots)
+        sim, dim, rows = self.sim, self.sim.dim, slot_index(slots)
         # Draws 0 .. 2d of the session: the user and the noise on their factors; then steps 0 .. BLOCK-1.
-        words = hash_keys(keys[:, None].repeat(len(self._begin_words), axis=1), self._begin_words)
+        words = hash_keys(keys[:, None], self._begin_words)  # (slots, words): the counters broadcast
         draws = hashes_to_uniform(words[:, : 2 * dim + 1])
         user = np.minimum((draws[:, 0] * self._users).astype(np.int64), self._last_user)
         gaussian = np.sqrt(_MINUS_TWO * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(_TWO_PI * draws[:, dim + 1 :])
-        start = np.zeros((count, self.state.shape[1]))
-        start[:, 0] = start[:, -1] = 1.0
-        start[:, self.user_size : -1] = sim.user_factors[user] + self._taste_noise * gaussian
-        self.state[rows] = start
+        self.state[rows] = self._start_row
+        self.state[rows, self.user_size : -1] = sim.user_factors.take(user, axis=0) + self._taste_noise * gaussian
         self.episode[rows] = keys
         self._store_block(slots, words[:, 2 * dim + 1 :])
         self.user[rows] = user
-        # Fresh arrays, not writes into ones that an earlier info may still hold.
+        # Fresh arrays, not writes into ones that an earlier step handed out (its rewards are last_engagement).
         self.current, self.last_item = self.current.copy(), self.last_item.copy()
         self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
         self.current[rows] = self.block_candidates[rows, 0]
-        self.steps[rows] = 0
+        self.counters[rows] = self._start_counters[rows]
+        # A session at step 0 has BLOCK - 1 plain steps ahead (fewer if shorter); the other slots' count holds.
+        first = min(self._block - 1, self.max_steps - 1)
+        self._plain_steps = first if len(slots) == self.num_envs else min(self._plain_steps, first)
         self.last_item[rows] = -1
         self.last_click[rows] = False
         self.last_engagement[rows] = 0.0
-        self._lines = []
+        self._kept_text, self._kept_steps = "", 0
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
-        state, steps = self.state, self.steps
-        t = np.minimum(steps, self._last_step)
-        chosen = self.current.reshape(-1).take(self._offer_cells + actions)
+        # Few, whole-array numpy calls: a one-slot call (the single env) costs their number, not their size.
+        state, counters = self.state, self.counters
+        chosen = self.current.take(self._offer_cells + actions)  # take without an axis reads the flattened array
         readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
-        logit, engagement = readout[:, 0], readout[:, 1]
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = logit > self.block_clicks.reshape(-1).take(self._block_cells + steps % self._block_size)
-        engagement = np.maximum(engagement, _ZERO) * click
+        click = readout[:, 0] > self.block_clicks.take(counters[:, 1])
+        engagement = np.maximum(readout[:, 1], _ZERO) * click
+        # In place: at a thousand slots a new state array costs more than the one-slot call saves.
         state *= self._decay_by_click.take(click.view(np.int8), axis=0)
         state += self.change.take(np.where(click, chosen, self._no_click), axis=0)
         budget = np.maximum(state[:, 0], _ZERO)
         state[:, 0] = budget
-        # A new array, not numpy's in-place operator (which costs a one-slot call about twice).
-        steps = steps + _ONE
-        self.steps[...] = steps
-        offset = steps % self._block_size
-        if not offset.all():  # some slot starts a new block of steps
-            starting = np.flatnonzero(offset == 0)
-            self._draw_block(starting, steps[starting])
-        self.current = self.block_candidates.reshape(-1, self.num_candidates).take(self._block_cells + offset, axis=0)
-        cells = self._history_cells + t
-        self.history_items.reshape(-1)[cells] = chosen
-        self.history_clicks.reshape(-1)[cells] = click
-        self.history_engagement.reshape(-1)[cells] = engagement
+        cells = counters[:, 2]
+        self.history_items.put(cells, chosen)
+        self.history_clicks.put(cells, click)
+        self.history_engagement.put(cells, engagement)
+        self.counters = counters = counters + _ONE
+        if self._plain_steps:
+            self._plain_steps -= 1
+        else:  # some slot ends its block of draws or reaches its last history cell
+            self._count_steps(counters)
+        self.current = self.block_candidates.reshape(-1, self.num_candidates).take(counters[:, 1], axis=0)
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
         return rewards, budget <= _ZERO
+
+    def _count_steps(self, counters: np.ndarray) -> None:
+        """Set the block and history cells from the steps taken, draw the blocks that start, count the plain steps.
+
+        A step is plain (it adds one to each counter, nothing else) while no slot starts a new block
+        of draws (its block cell is ``steps % BLOCK``) or passes its last history cell (``max_steps - 1``,
+        which every step after the end writes again); :meth:`advance` counts those steps down and
+        calls this on the next one.
+        """
+        steps = counters[:, 0]
+        offset = steps % self._block_size
+        counters[:, 1] = self._block_cells + offset
+        counters[:, 2] = self._history_cells + np.minimum(steps, self._last_step)
+        starting = np.flatnonzero(offset == 0)
+        if starting.size:
+            self._draw_block(starting, steps[starting])
+        # The steps before any slot's next block (BLOCK - 1 - offset) or its last history cell.
+        self._plain_steps = max(0, min(self._block - 1 - int(offset.max()), self.max_steps - 1 - int(steps.max())))
 
     def outcomes(self, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What showing ``items`` now would do; **reads hidden state** (interests, fatigue).
@@ -347,15 +381,15 @@ class RecommendationCore(TaskCore):
 
     def observe(self) -> np.ndarray:
         """The visible user block, then the features of the candidates on offer."""
-        return self._observation(slice(None), self.num_envs)
+        return self._observation(self.state, self.current)
 
     def observe_slots(self, slots: np.ndarray) -> np.ndarray:
         """:meth:`observe` of ``slots`` alone."""
-        return self._observation(slots, len(slots))
+        return self._observation(self.state[slots], self.current[slots])
 
-    def _observation(self, index: slice | np.ndarray, count: int) -> np.ndarray:
-        items = self.sim.features.take(self.current[index], axis=0).reshape(count, -1)
-        return np.concatenate([self.state[index, : self.user_size], items], axis=1, dtype=np.float32)
+    def _observation(self, state: np.ndarray, offered: np.ndarray) -> np.ndarray:
+        items = self._features.take(offered, axis=0).reshape(len(offered), -1)
+        return np.concatenate([state[:, : self.user_size], items], axis=1, dtype=np.float32)
 
     def afterstate(self, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """The user block and the features of the chosen candidate (the item about to be shown)."""
@@ -364,21 +398,32 @@ class RecommendationCore(TaskCore):
         return np.concatenate([observations[:, : self.user_size], items[np.arange(len(actions)), actions]], axis=1)
 
     def step_info(self) -> dict[str, np.ndarray]:
-        """The item just shown and its outcome, the budget left and the items now on offer."""
-        return self._info(slice(None))
+        """The item just shown and its outcome, the budget left and the items now on offer.
+
+        The state arrays themselves, not views of them (each view is one more call, which a
+        one-slot step pays in full): the core copies what it hands out in the infos.
+        """
+        return self._info(self.current, self.last_item, self.last_click, self.last_engagement, self.state[:, 0])
 
     def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`step_info` of ``slots`` alone."""
-        return self._info(slots)
+        return self._info(
+            self.current[slots],
+            self.last_item[slots],
+            self.last_click[slots],
+            self.last_engagement[slots],
+            self.state[slots, 0],
+        )
 
-    def _info(self, index: slice | np.ndarray) -> dict[str, np.ndarray]:
-        offered, shown = self.current[index], self.last_item[index]
+    def _info(
+        self, offered: np.ndarray, shown: np.ndarray, click: np.ndarray, engagement: np.ndarray, budget: np.ndarray
+    ) -> dict[str, np.ndarray]:
         info = {
             "offered": offered,
             "shown": shown,
-            "click": self.last_click[index],
-            "step_engagement": self.last_engagement[index],  # "engagement" is the session's total, at its end
-            "budget": self.state[index, 0] * self._budget_scale,
+            "click": click,
+            "step_engagement": engagement,  # "engagement" is the session's total, at its end
+            "budget": budget * self._budget_scale,
         }
         if self.info_titles:
             info["offered_titles"] = self.sim.titles.take(offered)
@@ -387,55 +432,49 @@ class RecommendationCore(TaskCore):
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """Clicks, click-through rate, total engagement, steps, and distinct genres clicked."""
-        length = np.minimum(self.steps[slots], self.max_steps)
+        rows = slot_index(slots)  # one slot (the single env): slices, not gathers
+        length = np.minimum(self.counters[rows, 0], self.max_steps)
         # History beyond a session's length is stale (from the slot's previous session).
         played = self._step_range < length[:, None]
-        items, clicked = self.history_items[slots], self.history_clicks[slots] & played
-        covered = np.bitwise_or.reduce(np.where(clicked, self.genre_bits[items], 0), axis=1)
+        items, clicked = self.history_items[rows], self.history_clicks[rows] & played
+        covered = np.bitwise_or.reduce(np.where(clicked, self.genre_bits.take(items), 0), axis=1)
         clicks = clicked.sum(axis=1)
         return {
             "clicks": clicks,
-            "ctr": clicks / np.maximum(length, 1),
-            "engagement": np.where(played, self.history_engagement[slots], 0.0).sum(axis=1),
+            "ctr": clicks / np.maximum(length, _ONE),
+            "engagement": np.where(played, self.history_engagement[rows], 0.0).sum(axis=1),
             "session_length": length,
             "genre_coverage": ((covered[:, None] >> self._genre_range) & _ONE).sum(axis=1),
         }
 
     def text(self, slot: int) -> str:
         """The session so far, one line per shown item, then the budget left and the offer."""
-        steps = min(int(self.steps[slot]), self.max_steps)
-        lines = [f"MovieLens user {int(self.user[slot])}{self._budget_text}"]
-        lines.extend(self._session_lines(slot, steps))
-        lines.append(f"budget left {self.state[slot, 0] * self.budget_start:.2f}; on offer:")
-        titles = self._title_list
-        lines.extend(
-            [
-                prefix + titles[item]
-                for prefix, item in zip(self._offer_prefixes, self.current[slot].tolist(), strict=True)
-            ]
-        )
-        return "\n".join(lines)
+        steps = min(self.counters.item(slot, 0), self.max_steps)
+        budget = self.state.item(slot, 0) * self.budget_start
+        offer = self._offer_format.format(*map(self._title_list.__getitem__, self.current[slot].tolist()))
+        return f"{self._session_text(slot, steps)}budget left {budget:.2f}; on offer:{offer}"
 
-    def _session_lines(self, slot: int, steps: int) -> list[str]:
-        """One line per shown item of ``slot``'s session, its first ``steps``.
+    def _session_text(self, slot: int, steps: int) -> str:
+        """The header and one line per shown item of ``slot``'s session, its first ``steps``, each ending a line.
 
-        With :attr:`keep_lines` (one slot) the lines of earlier calls are reused: a line never
+        With :attr:`keep_lines` (one slot) the text of earlier calls is reused: a line never
         changes once its step is taken, except the last step's, which a step after the end
         writes again (so that one is never kept).
         """
-        kept = self._lines if self.keep_lines else []
-        start = len(kept)
-        items = self.history_items[slot, start:steps].tolist()
-        clicks = self.history_clicks[slot, start:steps].tolist()
-        engagement = self.history_engagement[slot, start:steps].tolist()
-        labels = self.sim.labels
-        new = [
-            f"{t + 1:3d}. {labels[item]} -> " + (f"click, engagement {value:.2f}" if click else "no click")
-            for t, (item, click, value) in enumerate(zip(items, clicks, engagement, strict=True), start)
-        ]
-        if self.keep_lines:
-            self._lines.extend(new[: max(0, min(steps, self.max_steps - 1) - start)])
-        return [*kept[:start], *new]
+        keep, last = self.keep_lines, self.max_steps - 1
+        text, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
+        if not text:
+            text = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
+        starts, labels, cell = self._line_starts, self._line_labels, slot * self.max_steps
+        items, clicks, engagement = self.history_items.item, self.history_clicks.item, self.history_engagement.item
+        for t in range(start, steps):
+            if t == last and keep:
+                self._kept_text, self._kept_steps = text, t
+            outcome = f"click, engagement {engagement(cell + t):.2f}\n" if clicks(cell + t) else "no click\n"
+            text += starts[t] + labels[items(cell + t)] + outcome
+        if keep and steps <= last:
+            self._kept_text, self._kept_steps = text, steps
+        return text
 
 
 def _core(env: CoreVectorEnv) -> RecommendationCore:

@@ -343,3 +343,31 @@ def test_draws_depend_on_key_and_step_not_on_block_size(monkeypatch: pytest.Monk
     monkeypatch.setattr("nlp_envs.recommendation._BLOCK", 3)
     for expected, got in zip(default, trajectory(), strict=True):
         np.testing.assert_array_equal(expected, got)
+
+
+@pytest.mark.parametrize("max_steps", [3, 20, 40])
+def test_the_step_counters_follow_the_steps_in_every_slot(rng: np.random.Generator, max_steps: int) -> None:
+    """The counters that a plain step advances by one equal their definition from the steps taken.
+
+    Slots restart at different steps (NEXT_STEP), sessions shorter and longer than a block of draws,
+    and a raw single env stepped far past its last history cell.
+    """
+
+    def check(core: RecommendationCore) -> None:
+        steps = core.counters[:, 0]
+        np.testing.assert_array_equal(core.counters[:, 1], np.arange(core.num_envs) * 16 + steps % 16)
+        np.testing.assert_array_equal(
+            core.counters[:, 2], np.arange(core.num_envs) * max_steps + np.minimum(steps, max_steps - 1)
+        )
+
+    vector = make_vec(ENV_ID, 5, max_steps=max_steps)
+    vector.reset(seed=1)
+    for _ in range(3 * max_steps):
+        vector.step(rng.integers(10, size=5))
+        check(vector.unwrapped.core)
+    single = gym.make(ENV_ID, max_steps=max_steps).unwrapped
+    for _ in range(2):
+        single.reset(seed=2)
+        for _ in range(max_steps + 20):
+            single.step(int(rng.integers(10)))
+            check(single.core)
