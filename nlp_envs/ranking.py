@@ -15,7 +15,6 @@ from nlp_envs.core import (
     TaskCore,
     allowed_acts,
     hash_keys,
-    hashes_to_uniform,
     slot_index,
 )
 from nlp_envs.data.files import DataFileError
@@ -36,6 +35,7 @@ _NOISE_BOUND = 8.6
 # at 1), the relevance (the rows of _values), the gain that placing the candidate still earns (the
 # gain until it is placed, then 0: _left) and (with a hint) the relevance scaled to [0, 1].
 _GAIN, _RELEVANT, _RELEVANCE, _LEFT, _SCALED = range(5)
+_TOP_BITS = np.array(11, dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits (hashes_to_uniform)
 # The Box-Muller factor -2 of the hint's noise as a 0-d array: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO = np.array(-2.0)
@@ -183,10 +183,13 @@ class RankingCore(TaskCore):
         # numpy a fraction of broadcasting a (K,) one (begin and metrics slice one row per slot they
         # are given: the rows are alike, and a slice costs less than gathering the slots' rows).
         self._discount_rows = np.tile(self._discounts, (num_envs, 1))
-        # What the hint's uniform draws are multiplied by, per slot (same-shape operands too): -1 for
-        # the first M (the log's argument is -u, exactly) and 2 pi for the last M (the cosine's).
+        # What the top 53 bits of the hint's hashes are multiplied by, per slot (same-shape operands
+        # too): -2**-53 for the first M (the log's argument, -u for the uniform u that hashes_to_uniform
+        # gives) and 2 pi 2**-53 for the last M (the cosine's, 2 pi u). The bits are an integer below
+        # 2**53 (exact in float64) and scaling by a power of two is exact: one product gives the
+        # values that u times -1 and 2 pi give, bit for bit.
         self._box_muller_rows = np.tile(
-            np.repeat([-1.0, 2.0 * np.pi], m if relevance_hint is not None else 0), (num_envs, 1)
+            np.repeat([-(2.0**-53), 2.0 * np.pi * 2.0**-53], m if relevance_hint is not None else 0), (num_envs, 1)
         )
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
@@ -344,8 +347,8 @@ class RankingCore(TaskCore):
         self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
-            uniform = hashes_to_uniform(hashed[:, width + 1 :])
-            arguments = uniform * self._box_muller_rows[: len(slots)]
+            top_bits = (hashed[:, width + 1 :] >> _TOP_BITS).astype(np.float64)
+            arguments = top_bits * self._box_muller_rows[: len(slots)]
             noise = np.sqrt(_MINUS_TWO * np.log1p(arguments[:, :m])) * np.cos(arguments[:, m:])
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values

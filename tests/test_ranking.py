@@ -13,12 +13,12 @@ import pytest
 
 import nlp_envs
 import nlp_envs.ranking
-from nlp_envs.core import InvalidActionError, random_integers
+from nlp_envs.core import InvalidActionError, hashes_to_uniform, random_integers
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
 from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
 from nlp_envs.data.simulator import FACTOR_BOUND
-from nlp_envs.ranking import _NOISE_BOUND, RankingCore, discounts, gains
+from nlp_envs.ranking import _NOISE_BOUND, _TOP_BITS, RankingCore, discounts, gains
 from tests.conftest import make_vec
 
 ENV_ID = "nlp_envs/Ranking-v0"
@@ -415,6 +415,18 @@ def test_the_hint_is_clipped_exactly_where_a_clip_can_change_it(hint: float) -> 
     assert (np.abs(hints) <= FACTOR_BOUND).all()
     if hint == 3.0:  # noise this large leaves the bound: the clip is on and does clip
         assert skipped._clip_hint and (np.abs(hints) == FACTOR_BOUND).any()
+
+
+def test_the_box_muller_arguments_are_minus_u_and_two_pi_u_of_hashes_to_uniform(rng: np.random.Generator) -> None:
+    """begin scales the hashes' top 53 bits once: the values -u and 2 pi u of hashes_to_uniform's u, bit for bit."""
+    core = RankingCore(20, num_candidates=4, relevance_hint=0.1)
+    hashes = rng.integers(0, 2**64, size=(20, 8), dtype=np.uint64, endpoint=False)
+    hashes[0] = np.iinfo(np.uint64).max  # the largest draw, and the smallest
+    hashes[1] = 0
+    arguments = (hashes >> _TOP_BITS).astype(np.float64) * core._box_muller_rows
+    uniform = hashes_to_uniform(hashes)
+    expected = np.concatenate([-uniform[:, :4], 2.0 * np.pi * uniform[:, 4:]], axis=1)
+    assert arguments.tobytes() == expected.tobytes()
 
 
 def test_pointwise_is_a_function_of_the_observation() -> None:
