@@ -364,23 +364,28 @@ def test_line_endings_kept_across_episodes_print_as_made_afresh(
     assert len(core._endings) == 5
 
 
-def test_a_step_past_the_end_changes_nothing() -> None:
-    """A full list stays as it is (the flat order write of a full list rewrites its last entry unchanged)."""
+@pytest.mark.parametrize(("actions", "past"), [((2, 2, 0, 1), (3, 1)), ((2, 0, 1, 1), (3, 3, 0))])
+def test_a_step_past_the_end_changes_nothing(actions: tuple[int, ...], past: tuple[int, ...]) -> None:
+    """A full list stays as it is, its last position filled or wasted, whether the act names a candidate left or not.
+
+    (A step past the end reads and writes its list's last entry, which it writes back unchanged.)
+    """
     env = gym.make(EASY)
     env.reset(seed=5)
-    for action in (2, 2, 0, 1):
+    for action in actions:
         observation, _, terminated, _, info = env.step(action)
-    assert terminated
+    assert terminated and int(info["placed"]) == (-1 if actions[-1] in actions[:-1] else actions[-1])
     core: RankingCore = env.unwrapped.core
     order, text = core.order.copy(), info["text"]
-    again, reward, terminated, _, info_again = env.step(3)
-    assert reward == 0.0 and terminated
-    np.testing.assert_array_equal(again, observation)
-    np.testing.assert_array_equal(core.order, order)
-    assert info_again["text"] == text
-    for key in ("placed", "position", "dcg", "ndcg", "wasted_positions"):
-        assert info_again[key] == info[key], key
-    np.testing.assert_array_equal(info_again["action_mask"], info["action_mask"])
+    for action in past:
+        again, reward, terminated, _, info_again = env.step(action)
+        assert reward == 0.0 and terminated
+        np.testing.assert_array_equal(again, observation)
+        np.testing.assert_array_equal(core.order, order)
+        assert info_again["text"] == text
+        for key in ("placed", "position", "dcg", "ndcg", "wasted_positions"):
+            assert info_again[key] == info[key], key
+        np.testing.assert_array_equal(info_again["action_mask"], info["action_mask"])
 
 
 def test_observation_layout_and_afterstate() -> None:
