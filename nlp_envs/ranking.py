@@ -35,6 +35,7 @@ _NOISE_BOUND = 8.6
 # at 1), the relevance (the rows of _values), the gain that placing the candidate still earns (the
 # gain until it is placed, then 0: _left) and (with a hint) the relevance scaled to [0, 1].
 _GAIN, _RELEVANT, _RELEVANCE, _LEFT, _SCALED = range(5)
+_add_reduce = np.add.reduce  # sums along an axis given by position: the sum method's values, at less cost
 _TOP_BITS = np.array(11, dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits (hashes_to_uniform)
 # The Box-Muller factor -2 of the hint's noise as a 0-d array: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
@@ -184,6 +185,8 @@ class RankingCore(TaskCore):
         # numpy a fraction of broadcasting a (K,) one (begin and metrics slice one row per slot they
         # are given: the rows are alike, and a slice costs less than gathering the slots' rows).
         self._discount_rows = np.tile(self._discounts, (num_envs, 1))
+        # The K largest of M values sorted in increasing order, largest first: one reversed slice.
+        self._top_down = slice(m - 1, m - k - 1 if k < m else None, -1)
         # What the top 53 bits of the hint's hashes are multiplied by, per slot (same-shape operands
         # too): -2**-53 for the first M (the log's argument, -u for the uniform u that hashes_to_uniform
         # gives) and 2 pi 2**-53 for the last M (the cosine's, 2 pi u). The bits are an integer below
@@ -239,6 +242,7 @@ class RankingCore(TaskCore):
         if relevance_hint is not None:
             values.append(self._scaled_relevance)
         self._pair_values = np.stack(values)
+        self._pair_rows = np.stack([np.arange(len(data.documents)), data.documents])  # each pair and its document
         # The hint's noise is at most _NOISE_BOUND in magnitude and the scaled relevance lies in
         # [0, 1]: below this noise level the clip to +-FACTOR_BOUND never changes a hint.
         self._clip_hint = self.hint is not None and 1.0 + self.hint * _NOISE_BOUND >= FACTOR_BOUND
@@ -263,8 +267,10 @@ class RankingCore(TaskCore):
         self._ids_rows = self._ids.copy()  # what a begin writes (rows alike: sliced, not gathered)
         self.order = self._ints_flat[n * m :].reshape(n, k)  # the candidate at each position (-1: unfilled or wasted)
         self._left = self._left_flat[: n * m].reshape(n, m)  # the _LEFT row, by step (see _cells)
-        self.pairs = np.zeros((n, m), dtype=np.int64)
-        self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
+        # Each candidate's judged pair and its document (for every step's info), one row each of
+        # the (2, n, M) array that a begin writes at once from one gather of _pair_rows.
+        self._pair_state = np.zeros((2, n, m), dtype=np.int64)
+        self.pairs, self.candidates = self._pair_state
         # True for the candidates not placed yet: the action mask itself, which step_info hands out
         # as it stands (the shells copy what it hands), so that a step computes no mask.
         self._open = self._open_flat[: n * m].reshape(n, m)
@@ -276,7 +282,10 @@ class RankingCore(TaskCore):
         # The observations, then one entry that a step past the end writes its placed flag to.
         self._obs_flat = np.zeros(n * size + 1, dtype=np.float32)
         self.obs = self._obs_flat[: n * size].reshape(n, size)
-        self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)  # a view
+        # Views of obs by part: a view indexed by the slots costs less than obs indexed by a tuple.
+        self._obs_heads = self.obs[:, : self.query_size]
+        self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)
+        self._obs_hints = self._obs_blocks[:, :, -2]  # the hint feature of each candidate (with a hint)
         self._gain_flat = self._values[_GAIN].reshape(-1)
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
         self._cells = np.arange(n) * m  # slot i's candidate 0
@@ -344,7 +353,8 @@ class RankingCore(TaskCore):
         values = self._pair_values.take(pairs, axis=1)
         self._values[:, at, :m] = values[:_LEFT]
         self._left[at] = values[_LEFT]
-        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
+        self.query[at] = query
+        self._pair_state[:, at] = self._pair_rows.take(pairs, axis=1)
         self._open[at] = True
         self._ids[at] = self._ids_rows[: len(slots)]
         self.order[at] = -1
@@ -358,15 +368,15 @@ class RankingCore(TaskCore):
         # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
         gain = values[_GAIN]
         gain.sort(axis=1)
-        ideal = gain[:, ::-1][:, : self.positions] * self._discount_rows[: len(slots)]
+        ideal = gain[:, self._top_down] * self._discount_rows[: len(slots)]
         if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
-            self.ideal[at] = np.add.reduce(ideal, axis=1)[:, None]
+            self.ideal[at] = _add_reduce(ideal, 1)[:, None]
         else:
-            self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
-            self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
+            self.ideal[at, 0] = _add_reduce(ideal, 1)
+            self.ideal[at, 1] = _add_reduce(ideal[:, :NDCG_CUTOFF], 1)
 
-        self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
-        blocks = self._blocks.take(pairs, axis=0)
+        self._obs_heads[at] = self._heads.take(query, axis=0)
+        self._obs_blocks[at] = self._blocks.take(pairs, axis=0)  # with hint 0 (written next) and placed 0
         if self.hint is not None:
             top_bits = (hashed[:, width + 1 :] >> _TOP_BITS).astype(np.float64)
             arguments = top_bits * self._box_muller_rows[: len(slots)]
@@ -374,8 +384,7 @@ class RankingCore(TaskCore):
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-            blocks[:, :, -2] = hint
-        self._obs_blocks[at] = blocks
+            self._obs_hints[at] = hint
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Place each slot's chosen candidate at the next position; reward its DCG increment."""
@@ -426,19 +435,19 @@ class RankingCore(TaskCore):
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
         ideal = np.maximum(self.ideal[at], _TINY)
-        total = np.add.reduce(dcg, axis=1)  # the sum method's values, without its Python layer
+        total = _add_reduce(dcg, 1)
         ndcg = total / ideal[:, 0]
         if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: the same sums (see begin)
             ndcg_at_5 = ndcg.copy()
         else:
-            ndcg_at_5 = np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1]
+            ndcg_at_5 = _add_reduce(dcg[:, :NDCG_CUTOFF], 1) / ideal[:, 1]
         return {
             "ndcg": ndcg,
             "ndcg_at_5": ndcg_at_5,
             "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - np.add.reduce(self._is_candidate[cells], axis=1),
+            "wasted_positions": self.t[at] - _add_reduce(self._is_candidate[cells], 1),
         }
 
     def text(self, slot: int) -> str:
