@@ -242,7 +242,6 @@ class RankingCore(TaskCore):
         if relevance_hint is not None:
             values.append(self._scaled_relevance)
         self._pair_values = np.stack(values)
-        self._pair_rows = np.stack([np.arange(len(data.documents)), data.documents])  # each pair and its document
         # The hint's noise is at most _NOISE_BOUND in magnitude and the scaled relevance lies in
         # [0, 1]: below this noise level the clip to +-FACTOR_BOUND never changes a hint.
         self._clip_hint = self.hint is not None and 1.0 + self.hint * _NOISE_BOUND >= FACTOR_BOUND
@@ -267,10 +266,8 @@ class RankingCore(TaskCore):
         self._ids_rows = self._ids.copy()  # what a begin writes (rows alike: sliced, not gathered)
         self.order = self._ints_flat[n * m :].reshape(n, k)  # the candidate at each position (-1: unfilled or wasted)
         self._left = self._left_flat[: n * m].reshape(n, m)  # the _LEFT row, by step (see _cells)
-        # Each candidate's judged pair and its document (for every step's info), one row each of
-        # the (2, n, M) array that a begin writes at once from one gather of _pair_rows.
-        self._pair_state = np.zeros((2, n, m), dtype=np.int64)
-        self.pairs, self.candidates = self._pair_state
+        self.pairs = np.zeros((n, m), dtype=np.int64)
+        self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         # True for the candidates not placed yet: the action mask itself, which step_info hands out
         # as it stands (the shells copy what it hands), so that a step computes no mask.
         self._open = self._open_flat[: n * m].reshape(n, m)
@@ -353,8 +350,7 @@ class RankingCore(TaskCore):
         values = self._pair_values.take(pairs, axis=1)
         self._values[:, at, :m] = values[:_LEFT]
         self._left[at] = values[_LEFT]
-        self.query[at] = query
-        self._pair_state[:, at] = self._pair_rows.take(pairs, axis=1)
+        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
         self._open[at] = True
         self._ids[at] = self._ids_rows[: len(slots)]
         self.order[at] = -1
