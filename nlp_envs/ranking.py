@@ -46,6 +46,7 @@ _ZERO, _NOT_OPEN, _FALSE, _PLACED = np.array(0.0), np.array(-1), np.array(False)
 # At most this many endings of a position's line (relevance and DCG increment) are kept per core:
 # MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
 _ENDINGS_KEPT = 4096
+_BEYOND_WIDTH = 2048  # RankingCore._beyond is kept for pools narrower than this
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -175,6 +176,12 @@ class RankingCore(TaskCore):
         )
         self._query_count = np.array(len(queries), dtype=np.uint64)  # a 0-d array (see _MINUS_TWO)
         self._pool_columns = np.arange(self._pool_width)
+        # Per number c of judged documents, True for the pool columns from c on: a begin gathers its
+        # slots' rows (one take), which costs a one-slot call half of comparing the columns with the
+        # counts (a broadcast). Kept up to 4 MB (a pool of 2,047 columns); a wider pool compares.
+        self._beyond = (
+            self._pool_columns >= np.arange(self._pool_width + 1)[:, None] if self._pool_width < _BEYOND_WIDTH else None
+        )
         # The counters of an episode's hashes, all hashed in one call: 0 for the query's draw (as
         # random_integers(keys, queries, 0) draws it), one per pool column, then two per candidate for
         # the hint's noise. Unsigned, as hash_keys mixes them: it converts no copy.
@@ -343,7 +350,8 @@ class RankingCore(TaskCore):
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = hashed[:, 1 : width + 1]
-        np.putmask(pool, self._pool_columns >= spans[:, :1], _LARGEST_HASH)
+        beyond = self._pool_columns >= spans[:, :1] if self._beyond is None else self._beyond.take(spans[:, 0], axis=0)
+        np.putmask(pool, beyond, _LARGEST_HASH)
         pairs = spans[:, 2:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)

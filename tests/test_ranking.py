@@ -422,6 +422,24 @@ def test_the_hint_is_clipped_exactly_where_a_clip_can_change_it(hint: float) -> 
         assert skipped._clip_hint and (np.abs(hints) == FACTOR_BOUND).any()
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{"num_candidates": 4, "relevance_hint": 0.1}, {"num_candidates": 30, "split": "all"}]
+)
+def test_the_pool_columns_past_a_query_s_documents_from_the_table_or_compared_alike(kwargs: dict) -> None:
+    """begin reads the columns past each query's documents from a table by count, or compares them for a wide pool."""
+    table, compared = RankingCore(300, **kwargs), RankingCore(300, **kwargs)
+    assert table._beyond is not None and table._beyond.shape == (table._pool_width + 1, table._pool_width)
+    compared._beyond = None  # as a pool of _BEYOND_WIDTH columns or more has it
+    slots, keys = np.arange(300), np.arange(300, dtype=np.uint64) * np.uint64(7919)
+    table.begin(slots, keys)
+    compared.begin(slots, keys)
+    np.testing.assert_array_equal(table.pairs, compared.pairs)
+    np.testing.assert_array_equal(table.observe(), compared.observe())
+    counts = np.diff(table.data.offsets)[table.query]
+    assert (table.pairs - table.data.offsets[table.query][:, None] < counts[:, None]).all()
+    assert (counts < table._pool_width).any()  # some queries have columns past their documents
+
+
 def test_the_box_muller_arguments_are_minus_u_and_two_pi_u_of_hashes_to_uniform(rng: np.random.Generator) -> None:
     """begin scales the hashes' top 53 bits once: the values -u and 2 pi u of hashes_to_uniform's u, bit for bit."""
     core = RankingCore(20, num_candidates=4, relevance_hint=0.1)
