@@ -387,7 +387,7 @@ class RankingCore(TaskCore):
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-            blocks[:, :, -2] = hint  # into the gathered copy: one write of the slots' blocks (x1024: 12 us less)
+            blocks[:, :, -2] = hint  # into the gathered copy, written with it: one write into obs, not two
         self._obs_blocks[at] = blocks
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
