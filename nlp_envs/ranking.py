@@ -15,7 +15,6 @@ from nlp_envs.core import (
     TaskCore,
     allowed_acts,
     hash_keys,
-    hashes_to_uniform,
     slot_index,
 )
 from nlp_envs.data.files import DataFileError
@@ -36,14 +35,18 @@ _NOISE_BOUND = 8.6
 # at 1), the relevance (the rows of _values), the gain that placing the candidate still earns (the
 # gain until it is placed, then 0: _left) and (with a hint) the relevance scaled to [0, 1].
 _GAIN, _RELEVANT, _RELEVANCE, _LEFT, _SCALED = range(5)
+_add_reduce = np.add.reduce  # sums along an axis given by position: the sum method's values, at less cost
+_TOP_BITS = np.array(11, dtype=np.uint64)  # a hash shifted right by this keeps its top 53 bits (hashes_to_uniform)
 # The Box-Muller factor -2 of the hint's noise as a 0-d array: an array operand costs numpy less than a
 # Python float (which it converts at every call), and the products are the same.
 _MINUS_TWO = np.array(-2.0)
-# What a step writes as the gain left of the candidate it places: a 0-d array for the same reason.
-_ZERO = np.array(0.0)
+# What a step writes for the candidate it places, as 0-d arrays for the same reason: its gain left,
+# its index among those not placed, its open flag and its placed flag in obs.
+_ZERO, _NOT_OPEN, _FALSE, _PLACED = np.array(0.0), np.array(-1), np.array(False), np.array(1.0, dtype=np.float32)
 # At most this many endings of a position's line (relevance and DCG increment) are kept per core:
 # MovieLens needs 5 per position, a file with continuous relevance could need one per pair.
 _ENDINGS_KEPT = 4096
+_BEYOND_WIDTH = 2048  # RankingCore._beyond is kept for pools narrower than this
 
 
 def gains(relevance: np.ndarray | float) -> Any:
@@ -173,6 +176,12 @@ class RankingCore(TaskCore):
         )
         self._query_count = np.array(len(queries), dtype=np.uint64)  # a 0-d array (see _MINUS_TWO)
         self._pool_columns = np.arange(self._pool_width)
+        # Per number c of judged documents, True for the pool columns from c on: a begin gathers its
+        # slots' rows (one take), which costs a one-slot call half of comparing the columns with the
+        # counts (a broadcast). Kept up to 4 MB (a pool of 2,047 columns); a wider pool compares.
+        self._beyond = (
+            self._pool_columns >= np.arange(self._pool_width + 1)[:, None] if self._pool_width < _BEYOND_WIDTH else None
+        )
         # The counters of an episode's hashes, all hashed in one call: 0 for the query's draw (as
         # random_integers(keys, queries, 0) draws it), one per pool column, then two per candidate for
         # the hint's noise. Unsigned, as hash_keys mixes them: it converts no copy.
@@ -183,10 +192,15 @@ class RankingCore(TaskCore):
         # numpy a fraction of broadcasting a (K,) one (begin and metrics slice one row per slot they
         # are given: the rows are alike, and a slice costs less than gathering the slots' rows).
         self._discount_rows = np.tile(self._discounts, (num_envs, 1))
-        # What the hint's uniform draws are multiplied by, per slot (same-shape operands too): -1 for
-        # the first M (the log's argument is -u, exactly) and 2 pi for the last M (the cosine's).
+        # The K largest of M values sorted in increasing order, largest first: one reversed slice.
+        self._top_down = slice(m - 1, m - k - 1 if k < m else None, -1)
+        # What the top 53 bits of the hint's hashes are multiplied by, per slot (same-shape operands
+        # too): -2**-53 for the first M (the log's argument, -u for the uniform u that hashes_to_uniform
+        # gives) and 2 pi 2**-53 for the last M (the cosine's, 2 pi u). The bits are an integer below
+        # 2**53 (exact in float64) and scaling by a power of two is exact: one product gives the
+        # values that u times -1 and 2 pi give, bit for bit.
         self._box_muller_rows = np.tile(
-            np.repeat([-1.0, 2.0 * np.pi], m if relevance_hint is not None else 0), (num_envs, 1)
+            np.repeat([-(2.0**-53), 2.0 * np.pi * 2.0**-53], m if relevance_hint is not None else 0), (num_envs, 1)
         )
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
@@ -244,33 +258,44 @@ class RankingCore(TaskCore):
         # Per slot and candidate: the rows _GAIN .. _RELEVANCE of _pair_values, and a last column of
         # zeros that nothing writes: what a position without a candidate (-1) reads (see metrics).
         self._values = np.zeros((_LEFT, n, m + 1))
-        self._left = np.zeros((n, m))  # the _LEFT row, by step: laid out as the mask (see _cells)
+        # What a step reads and writes per slot lies in flat arrays of n M + n K entries: entry
+        # i * M + j is slot i's candidate j, entry n M + i K + p is slot i's position p in the int
+        # array (the list). A step addresses every one of them by a single 1-d gather or scatter at
+        # one index per slot (2-d fancy indexing costs several times as much). A step past the end of
+        # a full list addresses the entry of its last position instead of a candidate: there it
+        # reads the candidate placed last and writes back what the entries hold (see advance).
+        cells = n * m + n * k
+        self._ints_flat, self._left_flat = np.full(cells, -1, dtype=np.int64), np.zeros(cells)
+        self._open_flat = np.ones(cells, dtype=bool)
+        # Each candidate's own index until it is placed and -1 after: what the order gets at a step.
+        self._ids = self._ints_flat[: n * m].reshape(n, m)
+        self._ids[:] = np.arange(m)
+        self._ids_rows = self._ids.copy()  # what a begin writes (rows alike: sliced, not gathered)
+        self.order = self._ints_flat[n * m :].reshape(n, k)  # the candidate at each position (-1: unfilled or wasted)
+        self._left = self._left_flat[: n * m].reshape(n, m)  # the _LEFT row, by step (see _cells)
         self.pairs = np.zeros((n, m), dtype=np.int64)
         self.candidates = np.zeros((n, m), dtype=np.int64)  # the document of each pair, for every step's info
         # True for the candidates not placed yet: the action mask itself, which step_info hands out
         # as it stands (the shells copy what it hands), so that a step computes no mask.
-        self._open = np.ones((n, m), dtype=bool)
+        self._open = self._open_flat[: n * m].reshape(n, m)
         self.gain, self.relevance = self._values[_GAIN, :, :m], self._values[_RELEVANCE, :, :m]
         self._texts: dict[int, _EpisodeText] = {}  # by slot, until the slot's next begin
-        self.order = np.full((n, k), -1, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.last = np.full(n, -1, dtype=np.int64)
         self.ideal = np.ones((n, 2))  # IDCG at K and at min(5, K)
-        self.obs = np.zeros((n, size), dtype=np.float32)
-        self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)  # a view
-        # A step reads and writes one entry per slot of these (n, M), (n, K) and observation arrays:
-        # through flat views of the same arrays (not other state) and flat indices, each a single 1-d
-        # gather or scatter, a fraction of the cost of 2-d fancy indexing.
-        self._gain_flat, self._left_flat = self._values[_GAIN].reshape(-1), self._left.reshape(-1)
-        self._open_flat = self._open.reshape(-1)
-        self._ones = np.ones(n, dtype=np.float32)  # one minus a candidate's open flag is its placed flag in obs
+        # The observations, then one entry that a step past the end writes its placed flag to.
+        self._obs_flat = np.zeros(n * size + 1, dtype=np.float32)
+        self.obs = self._obs_flat[: n * size].reshape(n, size)
+        # Views of obs: indexed by the slots, a view costs less than obs indexed by a tuple.
+        self._obs_heads = self.obs[:, : self.query_size]
+        self._obs_blocks = self.obs[:, self.query_size :].reshape(n, m, self.candidate_size)
+        self._gain_flat = self._values[_GAIN].reshape(-1)
         self._relevant_flat = self._values[_RELEVANT].reshape(-1)
-        self._order_flat, self._obs_flat = self.order.reshape(-1), self.obs.reshape(-1)
-        # Slot i's candidate j is entry i * M + j of the (n, M) arrays (one index for its gain left
-        # and its open flag), and of this table of its placed flag's entry in obs.
-        self._cells = np.arange(n) * m
-        self._flag_cells = ((np.arange(n) * size)[:, None] + placed_columns).ravel()
-        self._order_cells = np.arange(n) * k
+        self._cells = np.arange(n) * m  # slot i's candidate 0
+        # Each entry's placed flag in obs: a candidate's own, the spare entry for a list's.
+        self._flag_cells = np.concatenate(
+            [((np.arange(n) * size)[:, None] + placed_columns).ravel(), np.full(n * k, n * size)]
+        )
         # In the (n, M + 1) rows of _values, entry i * (M + 1) + j; a position without a candidate
         # (-1) reads entry i * (M + 1) - 1: the zero column of slot i - 1, or for slot 0 (index -1) of
         # the last slot. Per position: (n, K), same-shape operands (see the discounts).
@@ -278,19 +303,28 @@ class RankingCore(TaskCore):
         # 1 for a candidate's entry, 0 for a zero column's: what a position holding one counts.
         self._is_candidate = np.tile(np.append(np.ones(m, dtype=np.int64), 0), n)
         self._row_starts = np.arange(n) * size  # each slot's observation entry 0 (positions filled / K)
-        # By the number of positions filled t = 0 .. K before a step: whether the list goes on, what
-        # the gain placed is divided by (log2(t + 2), and infinity for a full list: no gain), the order
-        # entry the step writes (a full list rewrites its last entry with the value it holds), and
-        # after the step: the positions filled (t + 1, or K for a full list), what the observation
-        # shows and whether the list is full.
+        # By the number of positions filled t = 0 .. K before a step: what the gain placed is divided
+        # by (log2(t + 2), and infinity for a full list: no gain), and after the step: the positions
+        # filled (t + 1, or K for a full list), what the observation shows and whether the list is full.
         filled_after = np.minimum(np.arange(k + 1) + 1, k)
-        self._live = np.arange(k + 1) < k
         self._divisors = np.log2(np.arange(k + 1) + 2.0)
         self._divisors[k] = np.inf
-        self._order_positions = np.minimum(np.arange(k + 1), k - 1)
         self._next_t = filled_after
         self._next_fractions = (filled_after / k).astype(np.float32)
         self._next_full = filled_after == k
+        # By slot i and t, the phase t n + i (kept per slot; a begin sets t = 0, phase i): the least
+        # entry a step addresses (0 while the list goes on, the entry of its last position once it
+        # is full), the entry of the position it fills (a full list: its last one) and the next
+        # phase. t-major: slots stepped in lockstep (a vector env) read a contiguous run of each table.
+        position_filled = np.minimum(np.arange(k + 1), k - 1)[:, None]
+        filled_entries = n * m + np.arange(n) * k + position_filled  # (K + 1, n)
+        self._phase_starts = np.arange(n)
+        self._phase = self._phase_starts.copy()
+        floors = np.zeros((k + 1, n), dtype=np.int64)
+        floors[k] = filled_entries[k]
+        self._floors = floors.ravel()
+        self._fill_entries = filled_entries.ravel()
+        self._next_phase = (np.minimum(np.arange(k + 1) + 1, k)[:, None] * n + np.arange(n)).ravel()
 
     @property
     def placed(self) -> np.ndarray:
@@ -316,7 +350,8 @@ class RankingCore(TaskCore):
         # the query's documents get the largest hash, so they sort last (a query has at least M). A
         # stable sort (the fastest here) breaks ties by column: even equal hashes order alike everywhere.
         pool = hashed[:, 1 : width + 1]
-        np.putmask(pool, self._pool_columns >= spans[:, :1], _LARGEST_HASH)
+        beyond = self._pool_columns >= spans[:, :1] if self._beyond is None else self._beyond.take(spans[:, 0], axis=0)
+        np.putmask(pool, beyond, _LARGEST_HASH)
         pairs = spans[:, 2:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
@@ -324,8 +359,10 @@ class RankingCore(TaskCore):
         self._left[at] = values[_LEFT]
         self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
         self._open[at] = True
+        self._ids[at] = self._ids_rows[: len(slots)]
         self.order[at] = -1
         self.t[at] = 0
+        self._phase[at] = self._phase_starts[at]
         self.last[at] = -1
         if self._texts:  # the texts of the episodes these slots leave
             for slot in slots.tolist():
@@ -334,49 +371,45 @@ class RankingCore(TaskCore):
         # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
         gain = values[_GAIN]
         gain.sort(axis=1)
-        ideal = gain[:, ::-1][:, : self.positions] * self._discount_rows[: len(slots)]
+        ideal = gain[:, self._top_down] * self._discount_rows[: len(slots)]
         if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
-            self.ideal[at] = np.add.reduce(ideal, axis=1)[:, None]
+            self.ideal[at] = _add_reduce(ideal, 1)[:, None]
         else:
-            self.ideal[at, 0] = np.add.reduce(ideal, axis=1)
-            self.ideal[at, 1] = np.add.reduce(ideal[:, :NDCG_CUTOFF], axis=1)
+            self.ideal[at, 0] = _add_reduce(ideal, 1)
+            self.ideal[at, 1] = _add_reduce(ideal[:, :NDCG_CUTOFF], 1)
 
-        self.obs[at, : self.query_size] = self._heads.take(query, axis=0)
+        self._obs_heads[at] = self._heads.take(query, axis=0)
         blocks = self._blocks.take(pairs, axis=0)
         if self.hint is not None:
-            uniform = hashes_to_uniform(hashed[:, width + 1 :])
-            arguments = uniform * self._box_muller_rows[: len(slots)]
+            top_bits = (hashed[:, width + 1 :] >> _TOP_BITS).astype(np.float64)
+            arguments = top_bits * self._box_muller_rows[: len(slots)]
             noise = np.sqrt(_MINUS_TWO * np.log1p(arguments[:, :m])) * np.cos(arguments[:, m:])
             hint = values[_SCALED] + self._hint_scale * noise
             if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
                 hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-            blocks[:, :, -2] = hint
+            blocks[:, :, -2] = hint  # into the gathered copy, written with it: one write into obs, not two
         self._obs_blocks[at] = blocks
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Place each slot's chosen candidate at the next position; reward its DCG increment."""
-        t = self.t
-        live = self._live[t]
-        cells = self._cells + actions
-        unplaced = self._open_flat[cells]
-        fresh = live & unplaced  # live and not placed yet
-        # The gain left is 0.0 for a placed candidate and the divisor infinite for a full list, so
-        # that the reward is gain / log2(t + 2) for a fresh candidate and 0.0 otherwise. The chosen
-        # candidate has no gain left after the step (a full list's divisor stays infinite).
+        t, phase = self.t, self._phase
+        # The chosen candidate's entry while the list goes on, the last position's once it is full.
+        cells = np.maximum(self._cells + actions, self._floors[phase])
+        # The gain left is 0.0 for a placed candidate (and for a list's entry), and the divisor
+        # infinite for a full list, so that the reward is gain / log2(t + 2) for a candidate not
+        # placed yet and 0.0 otherwise. The chosen candidate has no gain left after the step.
         rewards = self._left_flat[cells] / self._divisors[t]
         self._left_flat[cells] = _ZERO
-        unplaced = unplaced > live  # the fresh ones become placed, every other flag stays as it was
-        self._open_flat[cells] = unplaced
-        self._obs_flat[self._flag_cells[cells]] = self._ones - unplaced  # float32: a bool scatter into obs costs more
-        # The order entry the step writes holds -1 while the list goes on (positions from t on are
-        # unfilled) and, for a full list (t = K, a step past its end), its last entry: the candidate
-        # placed last, which such a step keeps (it is not fresh). So the entry's new value, the
-        # fresh candidate or what it holds, is also the candidate placed last.
-        entries = self._order_cells + self._order_positions[t]
-        # A new array, which putmask writes (np.where's values at a fraction of its cost).
-        last = self._order_flat[entries]
-        np.putmask(last, fresh, actions)
-        self._order_flat[entries] = self.last = last
+        # The candidate placed: the chosen one's index if it was not placed yet, else -1 (wasted);
+        # a full list reads its last position's candidate, the candidate placed last.
+        last = self._ints_flat[cells]
+        self._ints_flat[cells] = _NOT_OPEN
+        self._open_flat[cells] = _FALSE
+        self._obs_flat[self._flag_cells[cells]] = _PLACED
+        # The position filled gets the candidate placed (a full list: its last position gets back
+        # what it held, which the write of -1 above may have overwritten).
+        self._ints_flat[self._fill_entries[phase]] = self.last = last
+        self._phase = self._next_phase[phase]
         self.t = self._next_t[t]
         self._obs_flat[self._row_starts] = self._next_fractions[t]
         return rewards, self._next_full[t]
@@ -406,19 +439,19 @@ class RankingCore(TaskCore):
         # 0 / _TINY = 0. Any positive IDCG is a sum of gains >= 2**-52 times discounts > 1 / 64, far
         # above _TINY, so it divides unchanged.
         ideal = np.maximum(self.ideal[at], _TINY)
-        total = np.add.reduce(dcg, axis=1)  # the sum method's values, without its Python layer
+        total = _add_reduce(dcg, 1)
         ndcg = total / ideal[:, 0]
         if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: the same sums (see begin)
             ndcg_at_5 = ndcg.copy()
         else:
-            ndcg_at_5 = np.add.reduce(dcg[:, :NDCG_CUTOFF], axis=1) / ideal[:, 1]
+            ndcg_at_5 = _add_reduce(dcg[:, :NDCG_CUTOFF], 1) / ideal[:, 1]
         return {
             "ndcg": ndcg,
             "ndcg_at_5": ndcg_at_5,
             "precision_at_1": self._relevant_flat[cells[:, 0]],
             "dcg": total,
             # Positions are filled in order and only below t: the others below t were wasted.
-            "wasted_positions": self.t[at] - np.add.reduce(self._is_candidate[cells], axis=1),
+            "wasted_positions": self.t[at] - _add_reduce(self._is_candidate[cells], 1),
         }
 
     def text(self, slot: int) -> str:

@@ -13,12 +13,12 @@ import pytest
 
 import nlp_envs
 import nlp_envs.ranking
-from nlp_envs.core import InvalidActionError, random_integers
+from nlp_envs.core import InvalidActionError, hashes_to_uniform, random_integers
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.judgments import movielens_judgments
 from nlp_envs.data.movielens import fit_factors, heldout_mask, load_ratings
 from nlp_envs.data.simulator import FACTOR_BOUND
-from nlp_envs.ranking import _NOISE_BOUND, RankingCore, discounts, gains
+from nlp_envs.ranking import _NOISE_BOUND, _TOP_BITS, RankingCore, discounts, gains
 from tests.conftest import make_vec
 
 ENV_ID = "nlp_envs/Ranking-v0"
@@ -364,23 +364,28 @@ def test_line_endings_kept_across_episodes_print_as_made_afresh(
     assert len(core._endings) == 5
 
 
-def test_a_step_past_the_end_changes_nothing() -> None:
-    """A full list stays as it is (the flat order write of a full list rewrites its last entry unchanged)."""
+@pytest.mark.parametrize(("actions", "past"), [((2, 2, 0, 1), (3, 1)), ((2, 0, 1, 1), (3, 3, 0))])
+def test_a_step_past_the_end_changes_nothing(actions: tuple[int, ...], past: tuple[int, ...]) -> None:
+    """A full list stays as it is, its last position filled or wasted, whether the act names a candidate left or not.
+
+    (A step past the end reads and writes its list's last entry, which it writes back unchanged.)
+    """
     env = gym.make(EASY)
     env.reset(seed=5)
-    for action in (2, 2, 0, 1):
+    for action in actions:
         observation, _, terminated, _, info = env.step(action)
-    assert terminated
+    assert terminated and int(info["placed"]) == (-1 if actions[-1] in actions[:-1] else actions[-1])
     core: RankingCore = env.unwrapped.core
     order, text = core.order.copy(), info["text"]
-    again, reward, terminated, _, info_again = env.step(3)
-    assert reward == 0.0 and terminated
-    np.testing.assert_array_equal(again, observation)
-    np.testing.assert_array_equal(core.order, order)
-    assert info_again["text"] == text
-    for key in ("placed", "position", "dcg", "ndcg", "wasted_positions"):
-        assert info_again[key] == info[key], key
-    np.testing.assert_array_equal(info_again["action_mask"], info["action_mask"])
+    for action in past:
+        again, reward, terminated, _, info_again = env.step(action)
+        assert reward == 0.0 and terminated
+        np.testing.assert_array_equal(again, observation)
+        np.testing.assert_array_equal(core.order, order)
+        assert info_again["text"] == text
+        for key in ("placed", "position", "dcg", "ndcg", "wasted_positions"):
+            assert info_again[key] == info[key], key
+        np.testing.assert_array_equal(info_again["action_mask"], info["action_mask"])
 
 
 def test_observation_layout_and_afterstate() -> None:
@@ -415,6 +420,36 @@ def test_the_hint_is_clipped_exactly_where_a_clip_can_change_it(hint: float) -> 
     assert (np.abs(hints) <= FACTOR_BOUND).all()
     if hint == 3.0:  # noise this large leaves the bound: the clip is on and does clip
         assert skipped._clip_hint and (np.abs(hints) == FACTOR_BOUND).any()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"num_candidates": 4, "relevance_hint": 0.1}, {"num_candidates": 30, "split": "all"}]
+)
+def test_the_pool_columns_past_a_query_s_documents_from_the_table_or_compared_alike(kwargs: dict) -> None:
+    """begin reads the columns past each query's documents from a table by count, or compares them for a wide pool."""
+    table, compared = RankingCore(300, **kwargs), RankingCore(300, **kwargs)
+    assert table._beyond is not None and table._beyond.shape == (table._pool_width + 1, table._pool_width)
+    compared._beyond = None  # as a pool of _BEYOND_WIDTH columns or more has it
+    slots, keys = np.arange(300), np.arange(300, dtype=np.uint64) * np.uint64(7919)
+    table.begin(slots, keys)
+    compared.begin(slots, keys)
+    np.testing.assert_array_equal(table.pairs, compared.pairs)
+    np.testing.assert_array_equal(table.observe(), compared.observe())
+    counts = np.diff(table.data.offsets)[table.query]
+    assert (table.pairs - table.data.offsets[table.query][:, None] < counts[:, None]).all()
+    assert (counts < table._pool_width).any()  # some queries have columns past their documents
+
+
+def test_the_box_muller_arguments_are_minus_u_and_two_pi_u_of_hashes_to_uniform(rng: np.random.Generator) -> None:
+    """begin scales the hashes' top 53 bits once: the values -u and 2 pi u of hashes_to_uniform's u, bit for bit."""
+    core = RankingCore(20, num_candidates=4, relevance_hint=0.1)
+    hashes = rng.integers(0, 2**64, size=(20, 8), dtype=np.uint64, endpoint=False)
+    hashes[0] = np.iinfo(np.uint64).max  # the largest draw, and the smallest
+    hashes[1] = 0
+    arguments = (hashes >> _TOP_BITS).astype(np.float64) * core._box_muller_rows
+    uniform = hashes_to_uniform(hashes)
+    expected = np.concatenate([-uniform[:, :4], 2.0 * np.pi * uniform[:, 4:]], axis=1)
+    assert arguments.tobytes() == expected.tobytes()
 
 
 def test_pointwise_is_a_function_of_the_observation() -> None:
