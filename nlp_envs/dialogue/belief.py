@@ -162,18 +162,14 @@ class Belief:
         n_i = readings.n_intents
         return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents - 1, self.intent_ids)
 
-    def weigh_intents(self, rows: np.ndarray | slice, evidence: np.ndarray | None) -> None:
+    def weigh_intents(self, rows: np.ndarray | slice, evidence: np.ndarray) -> None:
         """The intent Bayes update: multiply the belief of ``rows`` by ``evidence`` and renormalise.
 
         Args:
             rows: the episode slots to update (``slice(None)``: all).
             evidence: ``(len(rows), n_intents)`` likelihoods; the true intent is never ruled out.
-                None: no evidence (a factor of 1 everywhere; the belief is still renormalised).
         """
-        belief = self.intent_belief[rows]
-        if evidence is not None:
-            belief = belief * evidence
-        belief = normalised(belief)
+        belief = normalised(self.intent_belief[rows] * evidence)
         self.intent_belief[rows] = belief
         believed = belief.argmax(axis=1)
         self.intent_value[rows] = believed
