@@ -34,7 +34,7 @@ from nlp_envs.dialogue.belief import Belief, Opening
 from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
-from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
+from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, template_hashes, turn_lines
 from nlp_envs.dialogue.user import NewUsers, UserSimulator, UserState
 from nlp_envs.policies import random_policy
 
@@ -91,6 +91,9 @@ class Begins(NamedTuple):
         opening_heard: ``(m, 2)`` what the channel heard of the opening's intent and volunteered
             value (-1: not said).
         opening_conf: ``(m, 2)`` with what confidence.
+        templates: ``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` the first turns' template hashes
+            (:func:`~nlp_envs.dialogue.text.template_hashes`) in a one-slot core, which keeps the
+            text as it plays; ``(m, 0, 0)`` in a batch, which replays an episode for its text.
     """
 
     keys: np.ndarray
@@ -115,6 +118,7 @@ class Begins(NamedTuple):
     turns: np.ndarray
     opening_heard: np.ndarray
     opening_conf: np.ndarray
+    templates: np.ndarray
 
 
 _USER_FIELDS = len(NewUsers._fields)  # the first fields of a Begins: the new users'
@@ -301,7 +305,8 @@ class DialogueCore(TaskCore):
         items = np.concatenate((2 * said.intent_rows, 2 * said.b_rows + 1))
         heard.put(items, readings.heard)
         conf.put(items, readings.conf)
-        return Begins._make((*users, *belief, turns, heard, conf))
+        templates = template_hashes(keys, 0) if self._history is not None else np.zeros((m, 0, 0), dtype=np.uint64)
+        return Begins._make((*users, *belief, turns, heard, conf, templates))
 
     def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
         """Start episodes in ``slots`` from the rows of ``drawn`` (a :class:`Begins`): the state writes."""
@@ -311,10 +316,11 @@ class DialogueCore(TaskCore):
         self.call.clear(picked)
         self.turn_draws.put(picked, 0, drawn.turns)
         self.user.start(picked, NewUsers._make(drawn[:_USER_FIELDS]))
-        self.belief.start(picked, slots, Opening._make(drawn[_USER_FIELDS:-3]))
+        self.belief.start(picked, slots, Opening._make(drawn[_USER_FIELDS:-4]))
         if self._history is not None and len(slots):
             self._history = [self._opening_record(drawn)]
-            self._history_text, self._history_turns, self._history_draws = "", 0, None
+            self._history_text, self._history_turns = "", 0
+            self._history_draws = TemplateDraws(drawn.keys[:1].copy(), drawn.templates[0].tolist())
 
     def _opening_record(self, drawn: Begins) -> TurnRecord:
         """The opening turn of ``drawn``'s first row, for the one-slot core's text (copies, not views of ``drawn``)."""
@@ -550,11 +556,10 @@ class DialogueCore(TaskCore):
         out of the batched hot path).
         """
         turns = min(int(self.call.turn[slot]), self.max_turns)
-        if self._history is not None and len(self._history) == turns + 1:
-            if self._history_draws is None:
-                self._history_draws = TemplateDraws(self.user.keys[slot : slot + 1])
+        kept = self._history_draws  # set with the history by begin_drawn
+        if self._history is not None and kept is not None and len(self._history) == turns + 1:
             for turn in range(self._history_turns, turns + 1):
-                lines = turn_lines(self.ontology, self.desk_acts, self._history[turn], self._history_draws, turn)
+                lines = turn_lines(self.ontology, self.desk_acts, self._history[turn], kept, turn)
                 self._history_text += ("\n" if turn else "") + "\n".join(lines)
             self._history_turns = turns + 1
             return self._history_text

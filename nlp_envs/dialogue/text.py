@@ -70,26 +70,35 @@ class TemplateDraws:
 
     Turn ``t``'s choice with salt ``s`` comes from the hash of ``(key, t, 7919 + s)`` (as
     ``core.random_integers``); the hashes of every salt of :data:`TEMPLATE_SALTS` are drawn for ``BLOCK``
-    turns at a time, in one vectorised call, so a turn's text costs no numpy call of its own.
+    turns at a time, in one vectorised call (:func:`template_hashes`), so a turn's text costs no
+    numpy call of its own.
 
     Args:
         key: the episode key, shape ``(1,)`` uint64.
+        first: the hashes of the first ``BLOCK`` turns if already drawn (``template_hashes(key, 0)[0]``,
+            as a list of rows), else None.
     """
 
     BLOCK = 8
-    # A block's turn offsets, as a column: hashed against the key, then against every salt (broadcast).
-    _TURNS = np.arange(BLOCK, dtype=np.uint64)[:, None]
 
-    def __init__(self, key: np.ndarray) -> None:
+    def __init__(self, key: np.ndarray, first: list[list[int]] | None = None) -> None:
         self.key = np.asarray(key, dtype=np.uint64).reshape(1)
-        self._rows: list[list[int]] = []
+        self._rows: list[list[int]] = [] if first is None else first
 
     def hashes(self, turn: int) -> list[int]:
         """Turn ``turn``'s 64-bit hashes, one per salt of :data:`TEMPLATE_SALTS` (in that order)."""
         while turn >= len(self._rows):
-            salted = hash_keys(self.key, self._TURNS + np.uint64(len(self._rows)), _SALT_COUNTERS)  # (BLOCK, salts)
-            self._rows.extend(salted.tolist())
+            self._rows.extend(template_hashes(self.key, len(self._rows))[0].tolist())
         return self._rows[turn]
+
+
+# A block's turn offsets, as a column: hashed against the keys, then against every salt (broadcast).
+_BLOCK_TURNS = np.arange(TemplateDraws.BLOCK, dtype=np.uint64)[:, None]
+
+
+def template_hashes(keys: np.ndarray, start: int) -> np.ndarray:
+    """``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` uint64: the template hashes of ``keys`` from turn ``start``."""
+    return hash_keys(keys[:, None, None], _BLOCK_TURNS + np.uint64(start), _SALT_COUNTERS)
 
 
 def pick(templates: Sequence[str], hashes: list[int], salt: int) -> str:
