@@ -202,6 +202,10 @@ class DialogueCore(TaskCore):
         self._reward_terms = tuple(
             np.array([value]) for value in (-turn_cost, success_reward, wrong_penalty, handoff_cost, lost_penalty)
         )
+        # The rewards of a turn in which nobody executed or ended the call, by whether the call is active:
+        # the same formula, so the same floats (a call already over gets 0.0, not -0.0).
+        active, nothing = np.array([False, True]), np.zeros(2, dtype=bool)
+        self._turn_rewards = self._rewards(active, nothing, nothing, nothing, nothing)
 
         n_intents, n_slots = onto.n_intents, onto.n_slots
         self.n_intents, self.n_slots = n_intents, n_slots
@@ -394,18 +398,27 @@ class DialogueCore(TaskCore):
         belief.hear_turn(reply.said, readings, act_rows)
 
         terminated = reply.bye | reply.hangup
-        turn_cost, success, wrong, handoff, lost = self._reward_terms
-        rewards = active * turn_cost + reply.thank * success - reply.complain * wrong
-        rewards = rewards - (desk.handoff * handoff + (desk.close | reply.hangup) * lost)
         call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
         # The state written in place with [...] = (cheaper than out= on a small batch).
         call.turn[...] = call.turn + active
-        call.handed_off[...] = call.handed_off | desk.handoff
-        call.over[...] = call.over | terminated
-        call.done[...] = call.done | reply.thank
+        if reply.executing or np.count_nonzero(terminated):
+            rewards = self._rewards(active, reply.thank, reply.complain, desk.handoff, desk.close | reply.hangup)
+            call.handed_off[...] = call.handed_off | desk.handoff  # a hand-off ends the call
+            call.over[...] = call.over | terminated
+            call.done[...] = call.done | reply.thank
+        else:  # nobody executed or ended a call (most turns of a small batch): the turn costs alone, one gather
+            rewards = self._turn_rewards.take(active.view(np.int8))
         if self._history is not None and active[0]:
             self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
         return rewards, terminated
+
+    def _rewards(
+        self, active: np.ndarray, thank: np.ndarray, complain: np.ndarray, handoff: np.ndarray, lost: np.ndarray
+    ) -> np.ndarray:
+        """The turn's rewards: its cost in live calls, the success, the wrong execution, the hand-off, the lost call."""
+        turn_cost, success, wrong, handoff_cost, lost_penalty = self._reward_terms
+        rewards = active * turn_cost + thank * success - complain * wrong
+        return rewards - (handoff * handoff_cost + lost * lost_penalty)
 
     def _decode(self, act: np.ndarray, live: np.ndarray) -> DeskTurn:
         """The desk's acts by kind in the ``live`` calls (a gather from the act table, an ``&``), with the belief."""

@@ -152,6 +152,8 @@ class Reply(NamedTuple):
         complain: a wrong task was executed.
         hangup: the user hangs up (out of patience).
         bye: the user says goodbye (the desk ended the call, or acted after the task was done).
+        executing: whether any desk executed a task this turn (else ``thank`` and ``complain`` are
+            all False).
     """
 
     acts: np.ndarray
@@ -162,6 +164,7 @@ class Reply(NamedTuple):
     complain: np.ndarray
     hangup: np.ndarray
     bye: np.ndarray
+    executing: bool
 
 
 _NO_FLAGS = np.zeros(0, dtype=bool)  # the opening's (empty) channel-A flags, shared: read only
@@ -212,7 +215,8 @@ class UserSimulator:
         # The opening's acts (a row of USER_ACTS) without and with the intent: a greeting, or an inform.
         self.opening_acts = np.zeros((2, len(USER_ACTS)), dtype=bool)
         self.opening_acts[0, GREET] = self.opening_acts[1, INFORM] = True
-        self.opening_acts.flags.writeable = False  # its rows are the opening turns' acts in a one-slot core's text
+        self.opening_acts.flags.writeable = False
+        self._nevers: dict[int, np.ndarray] = {}  # its rows are the opening turns' acts in a one-slot core's text
 
     def goals(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Goals from uniform ``draws`` ``(m, >= n_slots + 1)``: intents ``(m,)``, values ``(m, n_slots)``."""
@@ -276,6 +280,14 @@ class UserSimulator:
         change_turn[changes] = 1 + (u[:, 1] * 4).astype(np.int64)
         change_slot[changes] = changing
         change_value[changes] = (values[np.arange(len(intents)), changing] + shift) % size
+
+    def _never(self, n: int) -> np.ndarray:
+        """``n`` times False, one shared read-only array per batch size (an act nobody does this turn)."""
+        never = self._nevers.get(n)
+        if never is None:
+            never = self._nevers[n] = np.zeros(n, dtype=bool)
+            never.flags.writeable = False
+        return never
 
     def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray | None:
         """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
@@ -407,7 +419,7 @@ class UserSimulator:
             informed = a_valid  # all False (read only)
         bye = active > desk.staying  # not over, and ending or not live (the task is done)
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
-        never = np.zeros(len(active), dtype=bool)  # no greeting after the opening
+        never = self._never(len(active))  # no greeting after the opening
         acts = np.array(
             [
                 never,
@@ -424,13 +436,5 @@ class UserSimulator:
             ]
         ).T
         user.acts[:] = acts  # all False for calls already over: every act above needs a live call
-        return Reply(
-            acts=acts,
-            said=said,
-            draws=heard_draws,
-            irrelevant=irrelevant,
-            thank=thank,
-            complain=complain,
-            hangup=hangup,
-            bye=bye,
-        )
+        # Positionally, in the order of Reply's fields (keywords cost more).
+        return Reply(acts, said, heard_draws, irrelevant, thank, complain, hangup, bye, executing)
