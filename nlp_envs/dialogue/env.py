@@ -338,7 +338,7 @@ class DialogueCore(TaskCore):
         readings = Readings(np.array(truth, dtype=np.int64), np.array(heard, dtype=np.int64), np.array(conf), int(told))
         acts = self.simulator.opening_acts[int(told)]  # a row of a read-only table
         return TurnRecord(
-            self.desk_acts.opening, 0, drawn.slot_value[0].copy(), acts, self._opening_said(told, slot), readings
+            self.desk_acts.opening, 0, drawn.slot_value[0].tolist(), acts, self._opening_said(told, slot), readings
         )
 
     def _opening_said(self, told: bool, slot: int) -> Said:
@@ -384,7 +384,7 @@ class DialogueCore(TaskCore):
         self._obs = None
         draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
-            before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
+            before = (belief.intent_value.item(0), belief.slot_value[0].tolist())  # what the desk's text says
         active = ~call.over
         live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)

@@ -51,7 +51,7 @@ class TurnRecord(NamedTuple):
     Attributes:
         action: the desk's act (``DeskActs.opening`` for the opening).
         intent: the desk's believed intent just before the act.
-        values: ``(n_slots,)`` its believed values just before the act.
+        values: its believed value of each slot just before the act (Python integers).
         user_acts: ``(len(USER_ACTS),)`` the user's acts in answer.
         said: what the user said.
         readings: what the channel heard of it.
@@ -59,7 +59,7 @@ class TurnRecord(NamedTuple):
 
     action: int
     intent: int
-    values: np.ndarray
+    values: list[int]
     user_acts: np.ndarray
     said: Said
     readings: Readings
@@ -123,10 +123,10 @@ def agent_text(ontology: Ontology, desk: DeskActs, record: TurnRecord, hashes: l
         return pick(onto.slot_requests[action - 1], hashes, DESK_SALT)
     if action <= 2 * n_slots:
         slot = action - n_slots - 1
-        value = onto.slot_values[slot][int(values[slot])]
+        value = onto.slot_values[slot][values[slot]]
         return pick(agent["confirm"], hashes, DESK_SALT).format(slot=onto.slot_labels[slot], value=value)
     if action == desk.execute:
-        fields = {onto.slot_names[k]: onto.slot_values[k][int(values[k])] for k in range(n_slots)}
+        fields = {onto.slot_names[k]: onto.slot_values[k][values[k]] for k in range(n_slots)}
         done = pick(onto.intent_executes[record.intent], hashes, DESK_SALT).format(**fields)
         return f"[executes: {onto.intent_labels[record.intent]}] {done}"
     return pick(agent["handoff" if action == desk.handoff else "close"], hashes, DESK_SALT)
