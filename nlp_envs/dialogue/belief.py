@@ -216,12 +216,14 @@ class Belief:
         """The slot-value Bayes update on the slot readings (see :meth:`_slot_posterior`)."""
         if not len(said.a_rows) + len(said.b_rows):  # no slot value said (most turns of a small batch)
             return
-        rows, slots = said.slot_rows, said.slots
-        belief = self._slot_posterior(self.slot_belief[rows, slots], said, readings)
-        self.slot_belief[rows, slots] = belief
-        self.slot_value[rows, slots] = belief.argmax(axis=1)
-        self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)
-        self.heard[rows, slots] = True
+        # Flat (row, slot) cells: a take and puts cost a fraction of two-array fancy indexing on a small batch.
+        cells = said.slot_rows * len(self.n_values) + said.slots
+        by_cell = self.slot_belief.reshape(-1, self.slot_belief.shape[2])  # a view: (row, slot) cells, then values
+        belief = self._slot_posterior(by_cell.take(cells, axis=0), said, readings)
+        by_cell[cells] = belief
+        self.slot_value.put(cells, belief.argmax(axis=1))
+        self.slot_conf.put(cells, np.maximum.reduce(belief, axis=1))
+        self.heard.put(cells, True)
 
     def _slot_posterior(self, belief: np.ndarray, said: Said, readings: Readings) -> np.ndarray:
         """The beliefs ``belief`` about the slots ``said`` told (``said.slots``), updated on their readings.
