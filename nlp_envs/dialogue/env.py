@@ -198,6 +198,7 @@ class DialogueCore(TaskCore):
         self.turn_cost, self.success_reward = turn_cost, success_reward
         self.wrong_penalty, self.lost_penalty, self.handoff_cost = wrong_penalty, lost_penalty, handoff_cost
         self.max_steps = self.max_turns
+        self._last_turn = np.array([max_turns])  # the log's last column (takes the acts past the end)
         # The reward terms as one-element arrays: a Python scalar operand costs a small batch more.
         self._reward_terms = tuple(
             np.array([value]) for value in (-turn_cost, success_reward, wrong_penalty, handoff_cost, lost_penalty)
@@ -256,6 +257,7 @@ class DialogueCore(TaskCore):
         """Allocate the state of ``n`` episode slots: the users, the desk's belief about them, the calls."""
         self._rows = np.arange(n)
         self._row_cells = self._rows * self.n_slots  # the flat index of each row's slot 0 in (n, n_slots) arrays
+        self._log_cells = self._rows * (self.max_turns + 1)  # the flat index of each row's turn 0 in the log of acts
         self._intent_sizes = np.full(n, self.n_intents)  # the channel's set size of every intent reading
         self.user = UserState.allocate(n, self.n_slots)
         self.belief = Belief.allocate(n, self.ontology)
@@ -398,7 +400,7 @@ class DialogueCore(TaskCore):
         belief.hear_turn(reply.said, readings, act_rows)
 
         terminated = reply.bye | reply.hangup
-        call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
+        call.actions.put(self._log_cells + np.minimum(call.turn, self._last_turn), actions)  # flat: cheaper
         # The state written in place with [...] = (cheaper than out= on a small batch).
         call.turn[...] = call.turn + active
         if reply.executing or np.count_nonzero(terminated):
