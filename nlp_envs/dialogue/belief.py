@@ -137,7 +137,7 @@ class Belief:
         first_belief = self.uniform_rows.take(first_slot, axis=0)
         rows, slots = said.b_rows, said.b_slots
         if len(rows):
-            belief = self._slot_posterior(first_belief[rows], said, readings)
+            belief = self._slot_posterior(first_belief[rows], slots, said, readings)
             first_belief[rows] = belief
             slot_value[rows, slots], slot_conf[rows, slots] = belief.argmax(axis=1), np.maximum.reduce(belief, axis=1)
             heard[rows, slots] = True
@@ -217,16 +217,17 @@ class Belief:
         if not len(said.a_rows) + len(said.b_rows):  # no slot value said (most turns of a small batch)
             return
         # Flat (row, slot) cells: a take and puts cost a fraction of two-array fancy indexing on a small batch.
-        cells = said.slot_rows * len(self.n_values) + said.slots
+        slots = said.slots
+        cells = said.slot_rows * len(self.n_values) + slots
         by_cell = self.slot_belief.reshape(-1, self.slot_belief.shape[2])  # a view: (row, slot) cells, then values
-        belief = self._slot_posterior(by_cell.take(cells, axis=0), said, readings)
+        belief = self._slot_posterior(by_cell.take(cells, axis=0), slots, said, readings)
         by_cell[cells] = belief
         self.slot_value.put(cells, belief.argmax(axis=1))
         self.slot_conf.put(cells, np.maximum.reduce(belief, axis=1))
         self.heard.put(cells, True)
 
-    def _slot_posterior(self, belief: np.ndarray, said: Said, readings: Readings) -> np.ndarray:
-        """The beliefs ``belief`` about the slots ``said`` told (``said.slots``), updated on their readings.
+    def _slot_posterior(self, belief: np.ndarray, slots: np.ndarray, said: Said, readings: Readings) -> np.ndarray:
+        """The beliefs ``belief`` about the slots ``said`` told (``slots``: ``said.slots``), updated on their readings.
 
         A value the user has just denied gets probability 0; values outside a slot's set stay 0.
         """
@@ -235,7 +236,7 @@ class Belief:
         was_denied = denied >= 0
         if np.count_nonzero(was_denied):
             belief[was_denied, denied[was_denied]] = 0.0
-        return normalised(belief * likelihood(value, conf, self.other_values[said.slots], self.value_ids))
+        return normalised(belief * likelihood(value, conf, self.other_values[slots], self.value_ids))
 
 
 class Opening(NamedTuple):
