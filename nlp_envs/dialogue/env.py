@@ -92,8 +92,10 @@ class Begins(NamedTuple):
             value (-1: not said).
         opening_conf: ``(m, 2)`` with what confidence.
         templates: ``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` the first turns' template hashes
-            (:func:`~nlp_envs.dialogue.text.template_hashes`) in a one-slot core, which keeps the
-            text as it plays; ``(m, 0, 0)`` in a batch, which replays an episode for its text.
+            (:func:`~nlp_envs.dialogue.text.template_hashes`).
+
+    The last three are for a one-slot core, which keeps its text as it plays; a batch, which
+    replays an episode for its text, gets them with no columns.
     """
 
     keys: np.ndarray
@@ -306,6 +308,8 @@ class DialogueCore(TaskCore):
         sizes = self._intent_sizes if m <= len(self._intent_sizes) else np.full(m, self.n_intents)
         readings = self._hear(said, opening.draws, users.intent, users.values, sizes)
         belief = self.belief.opening(said, readings, users.intent_told, self.simulator.first_slot.take(intents))
+        if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
+            return Begins._make((*users, *belief, turns, *self._no_text_rows(m)))
         # What the channel heard of the opening, by row: the intent (column 0) and the volunteered
         # value (column 1), -1 where nothing was said (for the single env's text).
         heard, conf = np.empty((m, 2), dtype=np.int64), np.zeros((m, 2))
@@ -313,8 +317,13 @@ class DialogueCore(TaskCore):
         items = np.concatenate((2 * said.intent_rows, 2 * said.b_rows + 1))
         heard.put(items, readings.heard)
         conf.put(items, readings.conf)
-        templates = template_hashes(keys, 0) if self._history is not None else np.zeros((m, 0, 0), dtype=np.uint64)
+        templates = template_hashes(keys, 0)
         return Begins._make((*users, *belief, turns, heard, conf, templates))
+
+    @staticmethod
+    def _no_text_rows(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The text fields of :class:`Begins` in a batch core (which keeps no history): ``m`` empty rows each."""
+        return np.zeros((m, 0), dtype=np.int64), np.zeros((m, 0)), np.zeros((m, 0, 0), dtype=np.uint64)
 
     def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
         """Start episodes in ``slots`` from the rows of ``drawn`` (a :class:`Begins`): the state writes."""
