@@ -253,8 +253,6 @@ class DialogueCore(TaskCore):
         self._turn_column = (np.arange(self.max_turns + 1) * (1.0 / self.max_turns))[:, None]
         self._annoyance_column = (np.arange(self.patience + 1) * (1.0 / self.patience))[:, None]
         self._goal_blocks = -(-(n_slots + 1) // 4)
-        self._close_only = np.arange(self.n_actions) == self.CLOSE  # the mask once the user thanked
-        self._mask_edges: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._allocate(self.num_envs)
 
     def _allocate(self, n: int) -> None:
@@ -527,23 +525,13 @@ class DialogueCore(TaskCore):
         """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``thanked``: ``(n, 1)``)."""
         # The columns in action order (ask, requests, confirms, execute, hand off, close), joined in one
         # call: on a small batch each numpy call costs more than its work, so few and whole-row ones.
+        waiting = ~thanked
         known = intent_known[:, None]
         needed = needed >= known  # the needed slots, or every slot while the intent is unknown
-        requests = needed & (conf < 0.999)
-        # Execute: the intent is known and every needed slot is filled.
-        execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known
-        always, never = self._mask_columns(len(known))
-        waiting = np.concatenate((always, requests, requests & filled, execute, always, never), axis=1)
-        return np.where(thanked, self._close_only, waiting)  # once the user thanked: only close
-
-    def _mask_columns(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(n, 1)`` all True and all False (the mask's always and never columns), shared read only per batch size."""
-        columns = self._mask_edges.get(n)
-        if columns is None:
-            columns = self._mask_edges[n] = (np.ones((n, 1), dtype=bool), np.zeros((n, 1), dtype=bool))
-            for column in columns:
-                column.flags.writeable = False
-        return columns
+        requests = needed & (conf < 0.999) & waiting
+        # Execute: the intent is known, no thanks yet, and every needed slot is filled.
+        execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known & waiting
+        return np.concatenate((waiting, requests, requests & filled, execute, waiting, thanked), axis=1)
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).
