@@ -17,7 +17,9 @@ from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, Dialog
 from nlp_envs.dialogue.acts import DESK_KINDS, DeskTurn
 from nlp_envs.dialogue.channel import joined, noisy
 from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, TurnDraws, episode_uniforms, uniforms
+from nlp_envs.dialogue.env import Begins
 from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
+from nlp_envs.dialogue.user import NEVER
 from tests.conftest import make_vec
 
 GOALS = load_ontology("bank").goal_count()
@@ -550,3 +552,17 @@ def test_desk_turn_kinds_are_the_rows_of_the_kind_table() -> None:
     desk = core._decode(np.arange(n_actions), np.ones(n_actions, dtype=bool))
     for row, name in enumerate(DESK_KINDS):
         np.testing.assert_array_equal(getattr(desk, name), core.desk_acts.kind_table[row], err_msg=name)
+
+
+def test_a_drawn_begin_row_is_the_draw_of_its_key_alone() -> None:
+    # The single env draws its next episodes ahead in one batch (TaskCore.draw_begins): row i must be,
+    # bit for bit, what keys[i] alone gives, with changed minds, volunteered values and misheard ones.
+    core = DialogueCore(1, error_rate=0.4, p_change=0.5, p_volunteer=0.9)
+    keys = np.array([3, 1 << 40, (1 << 64) - 1, *range(77, 98)], dtype=np.uint64)
+    batch = core.draw_begins(keys)
+    assert (batch.change_turn < NEVER).any() and (batch.change_turn == NEVER).any()
+    assert (batch.opening_heard[:, 1] >= 0).any() and (batch.opening_conf[:, 0] < 0.5).any()
+    for row in range(len(keys)):
+        alone = core.draw_begins(keys[row : row + 1])
+        for name, rows, own in zip(Begins._fields, batch, alone, strict=True):
+            np.testing.assert_array_equal(rows[row], own[0], err_msg=name)

@@ -8,10 +8,10 @@ intents that do not need it, "that doesn't apply" rules out those that do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from nlp_envs.core import slot_index
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.channel import Readings, Said
 
@@ -112,16 +112,51 @@ class Belief:
             ),
         )
 
-    def clear(self, slots: np.ndarray | slice) -> None:
-        """Back to the prior in episode slots ``slots`` (an index array or a slice; a new user)."""
-        self.intent_belief[slots] = 1.0 / self.n_intents
-        self.intent_heard[slots] = False
-        self.intent_value[slots] = 0
-        self.slot_belief[slots] = self.uniform_rows
-        self.heard[slots] = False
-        self.slot_value[slots] = 0
-        self.slot_conf[slots] = 0.0
-        self.needed[slots] = False
+    def opening(self, said: Said, readings: Readings, intent_told: np.ndarray, first_slot: np.ndarray) -> Opening:
+        """The belief about new users after their openings, one row per user (a function of its arguments).
+
+        Args:
+            said: what the openings said (rows: the users ``0 .. m - 1``; intents and channel B only).
+            readings: what the channel heard of it.
+            intent_told: ``(m,)`` whether each opening said the intent.
+            first_slot: ``(m,)`` the first slot of each user's agenda (the one an opening volunteers).
+        """
+        m, n_slots = len(first_slot), len(self.n_values)
+        intent_belief = np.empty((m, self.n_intents))
+        intent_belief.fill(1.0 / self.n_intents)
+        intent_value, needed = np.zeros(m, dtype=np.int64), np.zeros((m, n_slots), dtype=bool)
+        if readings.n_intents:
+            rows = said.intent_rows
+            belief, believed, needs = self._weighed(intent_belief[rows], self._intent_likelihood(readings), True)
+            intent_belief[rows], intent_value[rows], needed[rows] = belief, believed, needs
+        heard, slot_value, slot_conf = (
+            np.zeros((m, n_slots), dtype=bool),
+            np.zeros((m, n_slots), np.int64),
+            np.zeros((m, n_slots)),
+        )
+        first_belief = self.uniform_rows.take(first_slot, axis=0)
+        rows, slots = said.b_rows, said.b_slots
+        if len(rows):
+            belief = self._slot_posterior(first_belief[rows], slots, said, readings)
+            first_belief[rows] = belief
+            slot_value[rows, slots], slot_conf[rows, slots] = belief.argmax(axis=1), np.maximum.reduce(belief, axis=1)
+            heard[rows, slots] = True
+        return Opening(
+            intent_belief, intent_told, intent_value, heard, slot_value, slot_conf, needed, first_slot, first_belief
+        )
+
+    def start(self, picked: np.ndarray | slice, slots: np.ndarray, opening: Opening) -> None:
+        """Episode slots ``slots`` (``picked``: the same as an index, a slice for one) take the rows of ``opening``."""
+        self.intent_belief[picked] = opening.intent_belief
+        self.intent_heard[picked] = opening.intent_heard
+        self.intent_value[picked] = opening.intent_value
+        self.heard[picked] = opening.heard
+        self.slot_value[picked] = opening.slot_value
+        self.slot_conf[picked] = opening.slot_conf
+        self.needed[picked] = opening.needed
+        # The prior, then the one slot an opening may have told: a whole row of slots is large.
+        self.slot_belief[picked] = self.uniform_rows
+        self.slot_belief[slots, opening.first_slot] = opening.first_belief
 
     def forget(self, rows: np.ndarray, slots: np.ndarray) -> None:
         """Back to the prior on slot ``slots`` of episode slots ``rows`` (the user changed its mind)."""
@@ -129,14 +164,6 @@ class Belief:
         self.slot_value[rows, slots] = 0
         self.slot_conf[rows, slots] = 0.0
         self.slot_belief[rows, slots] = self.uniform_rows[slots]
-
-    def hear_opening(self, said: Said, readings: Readings) -> None:
-        """Update the episode slots that just began on what their user's opening said."""
-        if readings.n_intents:
-            rows = slot_index(said.intent_rows)  # a slice for one row (the single env): views, not copies
-            self.intent_heard[rows] = True
-            self.weigh_intents(rows, self._intent_likelihood(readings))
-        self._hear_slots(said, readings)
 
     def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> None:
         """Update every episode slot on one turn: what the channel heard and what the user's act rules out.
@@ -169,26 +196,69 @@ class Belief:
             rows: the episode slots to update (``slice(None)``: all).
             evidence: ``(len(rows), n_intents)`` likelihoods; the true intent is never ruled out.
         """
-        belief = normalised(self.intent_belief[rows] * evidence)
+        belief, believed, needed = self._weighed(self.intent_belief[rows], evidence, self.intent_heard[rows, None])
         self.intent_belief[rows] = belief
-        believed = belief.argmax(axis=1)
         self.intent_value[rows] = believed
-        self.needed[rows] = self.required.take(believed, axis=0) & self.intent_heard[rows, None]
+        self.needed[rows] = needed
+
+    def _weighed(
+        self, belief: np.ndarray, evidence: np.ndarray, heard: np.ndarray | bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Intent beliefs ``(h, n_intents)`` times ``evidence``, renormalised; their most probable intents; its slots.
+
+        ``heard``: ``(h, 1)`` (or one bool for all) whether an intent has been heard (no slot is needed before).
+        """
+        belief = normalised(belief * evidence)
+        believed = belief.argmax(axis=1)
+        return belief, believed, self.required.take(believed, axis=0) & heard
 
     def _hear_slots(self, said: Said, readings: Readings) -> None:
-        """The slot-value Bayes update on the slot readings; a value the user has just denied gets probability 0."""
+        """The slot-value Bayes update on the slot readings (see :meth:`_slot_posterior`)."""
         if not len(said.a_rows) + len(said.b_rows):  # no slot value said (most turns of a small batch)
             return
-        rows, slots = said.slot_rows, said.slots
+        # Flat (row, slot) cells: a take and puts cost a fraction of two-array fancy indexing on a small batch.
+        slots = said.slots
+        cells = said.slot_rows * len(self.n_values) + slots
+        by_cell = self.slot_belief.reshape(-1, self.slot_belief.shape[2])  # a view: (row, slot) cells, then values
+        belief = self._slot_posterior(by_cell.take(cells, axis=0), slots, said, readings)
+        by_cell[cells] = belief
+        self.slot_value.put(cells, belief.argmax(axis=1))
+        self.slot_conf.put(cells, np.maximum.reduce(belief, axis=1))
+        self.heard.put(cells, True)
+
+    def _slot_posterior(self, belief: np.ndarray, slots: np.ndarray, said: Said, readings: Readings) -> np.ndarray:
+        """The beliefs ``belief`` about the slots ``said`` told (``slots``: ``said.slots``), updated on their readings.
+
+        A value the user has just denied gets probability 0; values outside a slot's set stay 0.
+        """
         value, conf = readings.heard[readings.n_intents :], readings.conf[readings.n_intents :]
-        belief = self.slot_belief[rows, slots]
         denied = said.denied
         was_denied = denied >= 0
         if np.count_nonzero(was_denied):
             belief[was_denied, denied[was_denied]] = 0.0
-        # Values outside a slot's set stay 0.
-        belief = normalised(belief * likelihood(value, conf, self.other_values[slots], self.value_ids))
-        self.slot_belief[rows, slots] = belief
-        self.slot_value[rows, slots] = belief.argmax(axis=1)
-        self.slot_conf[rows, slots] = np.maximum.reduce(belief, axis=1)
-        self.heard[rows, slots] = True
+        return normalised(belief * likelihood(value, conf, self.other_values[slots], self.value_ids))
+
+
+class Opening(NamedTuple):
+    """The desk's belief about new users after their openings (:meth:`Belief.opening`; first axis: the user).
+
+    An opening tells at most the intent and one slot value, the first of the user's agenda, so the
+    belief about the other slots' values is their prior: of ``slot_belief`` only that slot's row is kept.
+
+    Attributes:
+        intent_belief: ``(m, n_intents)``; intent_heard: ``(m,)``; intent_value: ``(m,)``: as in :class:`Belief`.
+        heard: ``(m, n_slots)``; slot_value: ``(m, n_slots)``; slot_conf: ``(m, n_slots)``;
+            needed: ``(m, n_slots)``: as in :class:`Belief`.
+        first_slot: ``(m,)`` the first slot of each user's agenda.
+        first_belief: ``(m, width)`` the belief about its value (its prior unless the opening told it).
+    """
+
+    intent_belief: np.ndarray
+    intent_heard: np.ndarray
+    intent_value: np.ndarray
+    heard: np.ndarray
+    slot_value: np.ndarray
+    slot_conf: np.ndarray
+    needed: np.ndarray
+    first_slot: np.ndarray
+    first_belief: np.ndarray

@@ -82,13 +82,18 @@ class TurnDraws:
 
     def fill(self, slots: np.ndarray | slice, keys: np.ndarray, start: np.ndarray) -> None:
         """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (index array or slice; keys ``keys``)."""
+        if self.blocks:
+            self.put(slots, start, self.block(keys, start))
+
+    def block(self, keys: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """``(m, BLOCK, 4)``: the draws of turns ``start ..`` of ``keys`` (a large batch: ``(m, 0, 4)``)."""
         if not self.blocks:
-            return
+            return np.zeros((len(keys), 0, 4))
         turns = (start[:, None] + np.arange(self.BLOCK)).reshape(-1)
         draws = uniforms(keys.repeat(self.BLOCK), TURN_STREAM, turns, 1)
-        self.put(slots, start, draws.reshape(len(start), self.BLOCK, 4))
+        return draws.reshape(len(start), self.BLOCK, 4)
 
-    def put(self, slots: np.ndarray | slice, start: np.ndarray, draws: np.ndarray) -> None:
+    def put(self, slots: np.ndarray | slice, start: np.ndarray | int, draws: np.ndarray) -> None:
         """Keep ``draws`` ``(m, BLOCK, 4)``, hashed elsewhere, as the block of turns from ``start`` of ``slots``."""
         if not self.blocks:
             return

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, NamedTuple, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -30,12 +30,12 @@ from nlp_envs.core import (
 )
 from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES, Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
-from nlp_envs.dialogue.belief import Belief
+from nlp_envs.dialogue.belief import Belief, Opening
 from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
-from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, turn_lines
-from nlp_envs.dialogue.user import UserSimulator, UserState
+from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, template_hashes, turn_lines
+from nlp_envs.dialogue.user import NewUsers, UserSimulator, UserState
 from nlp_envs.policies import random_policy
 
 
@@ -78,6 +78,52 @@ class CallState:
         self.over[slots] = False
         self.handed_off[slots] = False
 
+
+class Begins(NamedTuple):
+    """New episodes drawn from their keys (:meth:`DialogueCore.draw_begins`), one row per key.
+
+    The fields of :class:`~nlp_envs.dialogue.user.NewUsers`, then the desk's belief after the
+    opening (those of :class:`~nlp_envs.dialogue.belief.Opening`), then:
+
+    Attributes:
+        turns: ``(m, TurnDraws.BLOCK, 4)`` the first turns' draws (``(m, 0, 4)`` in a large batch,
+            which hashes each turn as it comes).
+        opening_heard: ``(m, 2)`` what the channel heard of the opening's intent and volunteered
+            value (-1: not said).
+        opening_conf: ``(m, 2)`` with what confidence.
+        templates: ``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` the first turns' template hashes
+            (:func:`~nlp_envs.dialogue.text.template_hashes`).
+
+    The last three are for a one-slot core, which keeps its text as it plays; a batch, which
+    replays an episode for its text, gets them with no columns.
+    """
+
+    keys: np.ndarray
+    intent: np.ndarray
+    values: np.ndarray
+    required: np.ndarray
+    change_turn: np.ndarray
+    change_slot: np.ndarray
+    change_value: np.ndarray
+    intent_told: np.ndarray
+    told: np.ndarray
+    acts: np.ndarray
+    intent_belief: np.ndarray
+    intent_heard: np.ndarray
+    intent_value: np.ndarray
+    heard: np.ndarray
+    slot_value: np.ndarray
+    slot_conf: np.ndarray
+    needed: np.ndarray
+    first_slot: np.ndarray
+    first_belief: np.ndarray
+    turns: np.ndarray
+    opening_heard: np.ndarray
+    opening_conf: np.ndarray
+    templates: np.ndarray
+
+
+_USER_FIELDS = len(NewUsers._fields)  # the first fields of a Begins: the new users'
 
 #: The most turns a call may have (``max_turns`` and ``patience``): a call is a few dozen turns;
 #: a longer one means nothing to the user model and only takes memory.
@@ -154,10 +200,15 @@ class DialogueCore(TaskCore):
         self.turn_cost, self.success_reward = turn_cost, success_reward
         self.wrong_penalty, self.lost_penalty, self.handoff_cost = wrong_penalty, lost_penalty, handoff_cost
         self.max_steps = self.max_turns
+        self._last_turn = np.array([max_turns])  # the log's last column (takes the acts past the end)
         # The reward terms as one-element arrays: a Python scalar operand costs a small batch more.
         self._reward_terms = tuple(
             np.array([value]) for value in (-turn_cost, success_reward, wrong_penalty, handoff_cost, lost_penalty)
         )
+        # The rewards of a turn in which nobody executed or ended the call, by whether the call is active:
+        # the same formula, so the same floats (a call already over gets 0.0, not -0.0).
+        active, nothing = np.array([False, True]), np.zeros(2, dtype=bool)
+        self._turn_rewards = self._rewards(active, nothing, nothing, nothing, nothing)
 
         n_intents, n_slots = onto.n_intents, onto.n_slots
         self.n_intents, self.n_slots = n_intents, n_slots
@@ -208,6 +259,7 @@ class DialogueCore(TaskCore):
         """Allocate the state of ``n`` episode slots: the users, the desk's belief about them, the calls."""
         self._rows = np.arange(n)
         self._row_cells = self._rows * self.n_slots  # the flat index of each row's slot 0 in (n, n_slots) arrays
+        self._log_cells = self._rows * (self.max_turns + 1)  # the flat index of each row's turn 0 in the log of acts
         self._intent_sizes = np.full(n, self.n_intents)  # the channel's set size of every intent reading
         self.user = UserState.allocate(n, self.n_slots)
         self.belief = Belief.allocate(n, self.ontology)
@@ -220,17 +272,99 @@ class DialogueCore(TaskCore):
         self._history_turns = 0  # how many kept turns it holds
         self._history_draws: TemplateDraws | None = None  # their template choices
         self._obs: np.ndarray | None = None
+        self._opening_saids: dict[tuple[bool, int], Said] = {}
 
     # ----------------------------------------------------------------------------------- episodes
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw each slot's user (goal, opening, changed mind) from its episode key; the user speaks first."""
+        self.begin_drawn(slots, self.draw_begins(keys))
+
+    def draw_begins(self, keys: np.ndarray) -> Begins:
+        """The new episodes of ``keys`` (row ``i``: ``keys[i]``), up to the desk's belief after the opening.
+
+        Everything a begin computes is a function of the key: the goal, the user's plan and opening,
+        what the channel heard of it, the belief it leaves and the first turns' draws.
+        """
         blocks = self._goal_blocks + 2
         # A small batch keeps blocks of turn draws: it hashes the first with the goal's, in one call.
-        draws, turns = (
-            episode_uniforms(keys, blocks) if self.turn_draws.blocks else (uniforms(keys, GOAL_STREAM, 0, blocks), None)
-        )
+        if self.turn_draws.blocks:
+            draws, turns = episode_uniforms(keys, blocks)
+        else:
+            draws, turns = (
+                uniforms(keys, GOAL_STREAM, 0, blocks),
+                self.turn_draws.block(keys, np.zeros(len(keys), dtype=np.int64)),
+            )
         intents, values = self.simulator.goals(draws)
-        self.begin_with_goals(slots, keys, intents, values, draws[:, 4 * self._goal_blocks :], turn_draws=turns)
+        return self._draw(keys, intents, values, draws[:, 4 * self._goal_blocks :], turns)
+
+    def _draw(
+        self, keys: np.ndarray, intents: np.ndarray, values: np.ndarray, draws: np.ndarray, turns: np.ndarray
+    ) -> Begins:
+        """The new episodes of ``keys`` with goals ``(intents, values)`` (see :meth:`draw_begins`)."""
+        users, opening = self.simulator.draw(keys, intents, values, draws)
+        m, said = len(keys), opening.said
+        sizes = self._intent_sizes if m <= len(self._intent_sizes) else np.full(m, self.n_intents)
+        readings = self._hear(said, opening.draws, users.intent, users.values, sizes)
+        belief = self.belief.opening(said, readings, users.intent_told, self.simulator.first_slot.take(intents))
+        if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
+            return Begins._make((*users, *belief, turns, *self._no_text_rows(m)))
+        # What the channel heard of the opening, by row: the intent (column 0) and the volunteered
+        # value (column 1), -1 where nothing was said (for the single env's text).
+        heard, conf = np.empty((m, 2), dtype=np.int64), np.zeros((m, 2))
+        heard.fill(-1)
+        items = np.concatenate((2 * said.intent_rows, 2 * said.b_rows + 1))
+        heard.put(items, readings.heard)
+        conf.put(items, readings.conf)
+        templates = template_hashes(keys, 0)
+        return Begins._make((*users, *belief, turns, heard, conf, templates))
+
+    @staticmethod
+    def _no_text_rows(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The text fields of :class:`Begins` in a batch core (which keeps no history): ``m`` empty rows each."""
+        return np.zeros((m, 0), dtype=np.int64), np.zeros((m, 0)), np.zeros((m, 0, 0), dtype=np.uint64)
+
+    def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
+        """Start episodes in ``slots`` from the rows of ``drawn`` (a :class:`Begins`): the state writes."""
+        drawn = cast(Begins, drawn)
+        self._obs = None
+        picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
+        self.call.clear(picked)
+        self.turn_draws.put(picked, 0, drawn.turns)
+        self.user.start(picked, NewUsers._make(drawn[:_USER_FIELDS]))
+        self.belief.start(picked, slots, Opening._make(drawn[_USER_FIELDS:-4]))
+        if self._history is not None and len(slots):
+            self._history = [self._opening_record(drawn)]
+            self._history_text, self._history_turns = "", 0
+            self._history_draws = TemplateDraws(drawn.keys[:1].copy(), drawn.templates[0].tolist())
+
+    def _opening_record(self, drawn: Begins) -> TurnRecord:
+        """The opening turn of ``drawn``'s first row, for the one-slot core's text (copies, not views of ``drawn``)."""
+        (intent_heard, value_heard), confs = drawn.opening_heard[0].tolist(), drawn.opening_conf[0].tolist()
+        intent, told = int(drawn.intent[0]), intent_heard >= 0
+        slot = int(self.simulator.first_slot[intent]) if value_heard >= 0 else -1
+        said = (told, slot >= 0)  # the intent, the volunteered value: the readings in this order
+        truth = [part for part, kept in zip((intent, int(drawn.values[0, slot])), said, strict=True) if kept]
+        heard = [part for part, kept in zip((intent_heard, value_heard), said, strict=True) if kept]
+        conf = [part for part, kept in zip(confs, said, strict=True) if kept]
+        readings = Readings(np.array(truth, dtype=np.int64), np.array(heard, dtype=np.int64), np.array(conf), int(told))
+        acts = self.simulator.opening_acts[int(told)]  # a row of a read-only table
+        return TurnRecord(
+            self.desk_acts.opening, 0, drawn.slot_value[0].tolist(), acts, self._opening_said(told, slot), readings
+        )
+
+    def _opening_said(self, told: bool, slot: int) -> Said:
+        """What a one-slot core's opening said (the intent or not; the volunteered slot or -1): one shared record."""
+        said = self._opening_saids.get((told, slot))
+        if said is None:
+            one, nothing = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            b_rows, b_slots = (one, np.array([slot])) if slot >= 0 else (nothing, nothing)
+            said = Said(
+                one if told else nothing, nothing, nothing, b_rows, b_slots, np.zeros(0, bool), nothing, -1 - b_rows
+            )
+            for part in said:
+                part.flags.writeable = False
+            self._opening_saids[(told, slot)] = said
+        return said
 
     def begin_with_goals(
         self,
@@ -238,9 +372,6 @@ class DialogueCore(TaskCore):
         keys: np.ndarray,
         intents: np.ndarray,
         values: np.ndarray,
-        draws: np.ndarray | None = None,
-        *,
-        turn_draws: np.ndarray | None = None,
     ) -> None:
         """Start episodes in ``slots`` with given goals (for tests and curricula); the rest comes from ``keys``.
 
@@ -249,32 +380,14 @@ class DialogueCore(TaskCore):
             keys: uint64 episode keys (the user's opening, noise and changed mind), shape ``(m,)``.
             intents: goal intent ids, shape ``(m,)``.
             values: goal value ids for every slot, shape ``(m, n_slots)`` (only the intent's slots matter).
-            draws: the user's ``(m, 8)`` uniforms if already drawn from ``keys`` (by :meth:`begin`).
-            turn_draws: the ``(m, TurnDraws.BLOCK, 4)`` uniforms of the first turns if already drawn
-                from ``keys`` (by :meth:`begin`).
         """
         slots = np.asarray(slots, dtype=np.int64)
         keys = np.asarray(keys, dtype=np.uint64)
         intents = np.asarray(intents, dtype=np.int64)
         values = np.asarray(values, dtype=np.int64).reshape(len(slots), self.n_slots)
-        if draws is None:
-            draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)[:, 4 * self._goal_blocks :]
-        self._obs = None
-        picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
-        self.call.clear(picked)
-        first_turn = np.zeros(len(slots), dtype=np.int64)
-        if turn_draws is None:
-            self.turn_draws.fill(picked, keys, first_turn)
-        else:
-            self.turn_draws.put(picked, first_turn, turn_draws)
-        self.belief.clear(picked)
-        opening = self.simulator.begin(self.user, slots, picked, keys, intents, values, draws)
-        readings = self._hear(opening.said, opening.draws)
-        self.belief.hear_opening(opening.said, readings)
-        if self._history is not None and len(slots):
-            values_now = self.belief.slot_value[0].copy()
-            self._history = [TurnRecord(self.desk_acts.opening, 0, values_now, opening.acts[0], opening.said, readings)]
-            self._history_text, self._history_turns, self._history_draws = "", 0, None
+        draws = uniforms(keys, GOAL_STREAM, 0, self._goal_blocks + 2)[:, 4 * self._goal_blocks :]
+        turns = self.turn_draws.block(keys, np.zeros(len(keys), dtype=np.int64))
+        self.begin_drawn(slots, self._draw(keys, intents, values, draws, turns))
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One desk act per slot, the user's answer through the noisy channel, the belief update."""
@@ -282,7 +395,7 @@ class DialogueCore(TaskCore):
         self._obs = None
         draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
-            before = (int(belief.intent_value[0]), belief.slot_value[0].copy())  # what the desk's text says
+            before = (belief.intent_value.item(0), belief.slot_value[0].tolist())  # what the desk's text says
         active = ~call.over
         live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
@@ -290,24 +403,33 @@ class DialogueCore(TaskCore):
         if change is not None:
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, active, draws)
-        readings = self._hear(reply.said, reply.draws)
+        readings = self._hear(reply.said, reply.draws, user.goal_intent, user.goal_values, self._intent_sizes)
         # Each slot's row of the intent evidence of the user's act (0 unless the desk asked about a slot).
         act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
         belief.hear_turn(reply.said, readings, act_rows)
 
         terminated = reply.bye | reply.hangup
-        turn_cost, success, wrong, handoff, lost = self._reward_terms
-        rewards = active * turn_cost + reply.thank * success - reply.complain * wrong
-        rewards = rewards - (desk.handoff * handoff + (desk.close | reply.hangup) * lost)
-        call.actions[self._rows, np.minimum(call.turn, self.max_turns)] = actions
+        call.actions.put(self._log_cells + np.minimum(call.turn, self._last_turn), actions)  # flat: cheaper
         # The state written in place with [...] = (cheaper than out= on a small batch).
         call.turn[...] = call.turn + active
-        call.handed_off[...] = call.handed_off | desk.handoff
-        call.over[...] = call.over | terminated
-        call.done[...] = call.done | reply.thank
+        if reply.executing or np.count_nonzero(terminated):
+            rewards = self._rewards(active, reply.thank, reply.complain, desk.handoff, desk.close | reply.hangup)
+            call.handed_off[...] = call.handed_off | desk.handoff  # a hand-off ends the call
+            call.over[...] = call.over | terminated
+            call.done[...] = call.done | reply.thank
+        else:  # nobody executed or ended a call (most turns of a small batch): the turn costs alone, one gather
+            rewards = self._turn_rewards.take(active.view(np.int8))
         if self._history is not None and active[0]:
             self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
         return rewards, terminated
+
+    def _rewards(
+        self, active: np.ndarray, thank: np.ndarray, complain: np.ndarray, handoff: np.ndarray, lost: np.ndarray
+    ) -> np.ndarray:
+        """The turn's rewards: its cost in live calls, the success, the wrong execution, the hand-off, the lost call."""
+        turn_cost, success, wrong, handoff_cost, lost_penalty = self._reward_terms
+        rewards = active * turn_cost + thank * success - complain * wrong
+        return rewards - (handoff * handoff_cost + lost * lost_penalty)
 
     def _decode(self, act: np.ndarray, live: np.ndarray) -> DeskTurn:
         """The desk's acts by kind in the ``live`` calls (a gather from the act table, an ``&``), with the belief."""
@@ -331,16 +453,22 @@ class DialogueCore(TaskCore):
             )
         )
 
-    def _hear(self, said: Said, draws: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Readings:
-        """The channel's readings of what the users said."""
+    def _hear(
+        self,
+        said: Said,
+        draws: tuple[np.ndarray, np.ndarray, np.ndarray],
+        goal_intent: np.ndarray,
+        goal_values: np.ndarray,
+        intent_sizes: np.ndarray,
+    ) -> Readings:
+        """The channel's readings of what the users of goals ``(goal_intent, goal_values)`` said."""
         if said is NOTHING_SAID:  # the shared record of a turn in which nobody said anything
             return NOTHING_HEARD
-        user = self.user
         return hear(
             said,
-            goal_intent=user.goal_intent,
-            goal_values=user.goal_values,
-            intent_sizes=self._intent_sizes,
+            goal_intent=goal_intent,
+            goal_values=goal_values,
+            intent_sizes=intent_sizes,
             n_values=self.n_values,
             draws=draws,
             error_rate=self.error_rate,
@@ -452,11 +580,10 @@ class DialogueCore(TaskCore):
         out of the batched hot path).
         """
         turns = min(int(self.call.turn[slot]), self.max_turns)
-        if self._history is not None and len(self._history) == turns + 1:
-            if self._history_draws is None:
-                self._history_draws = TemplateDraws(self.user.keys[slot : slot + 1])
+        kept = self._history_draws  # set with the history by begin_drawn
+        if self._history is not None and kept is not None and len(self._history) == turns + 1:
             for turn in range(self._history_turns, turns + 1):
-                lines = turn_lines(self.ontology, self.desk_acts, self._history[turn], self._history_draws, turn)
+                lines = turn_lines(self.ontology, self.desk_acts, self._history[turn], kept, turn)
                 self._history_text += ("\n" if turn else "") + "\n".join(lines)
             self._history_turns = turns + 1
             return self._history_text

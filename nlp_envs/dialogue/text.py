@@ -51,7 +51,7 @@ class TurnRecord(NamedTuple):
     Attributes:
         action: the desk's act (``DeskActs.opening`` for the opening).
         intent: the desk's believed intent just before the act.
-        values: ``(n_slots,)`` its believed values just before the act.
+        values: its believed value of each slot just before the act (Python integers).
         user_acts: ``(len(USER_ACTS),)`` the user's acts in answer.
         said: what the user said.
         readings: what the channel heard of it.
@@ -59,7 +59,7 @@ class TurnRecord(NamedTuple):
 
     action: int
     intent: int
-    values: np.ndarray
+    values: list[int]
     user_acts: np.ndarray
     said: Said
     readings: Readings
@@ -70,26 +70,35 @@ class TemplateDraws:
 
     Turn ``t``'s choice with salt ``s`` comes from the hash of ``(key, t, 7919 + s)`` (as
     ``core.random_integers``); the hashes of every salt of :data:`TEMPLATE_SALTS` are drawn for ``BLOCK``
-    turns at a time, in one vectorised call, so a turn's text costs no numpy call of its own.
+    turns at a time, in one vectorised call (:func:`template_hashes`), so a turn's text costs no
+    numpy call of its own.
 
     Args:
         key: the episode key, shape ``(1,)`` uint64.
+        first: the hashes of the first ``BLOCK`` turns if already drawn (``template_hashes(key, 0)[0]``,
+            as a list of rows), else None.
     """
 
     BLOCK = 8
-    # A block's turn offsets, as a column: hashed against the key, then against every salt (broadcast).
-    _TURNS = np.arange(BLOCK, dtype=np.uint64)[:, None]
 
-    def __init__(self, key: np.ndarray) -> None:
+    def __init__(self, key: np.ndarray, first: list[list[int]] | None = None) -> None:
         self.key = np.asarray(key, dtype=np.uint64).reshape(1)
-        self._rows: list[list[int]] = []
+        self._rows: list[list[int]] = [] if first is None else first
 
     def hashes(self, turn: int) -> list[int]:
         """Turn ``turn``'s 64-bit hashes, one per salt of :data:`TEMPLATE_SALTS` (in that order)."""
         while turn >= len(self._rows):
-            salted = hash_keys(self.key, self._TURNS + np.uint64(len(self._rows)), _SALT_COUNTERS)  # (BLOCK, salts)
-            self._rows.extend(salted.tolist())
+            self._rows.extend(template_hashes(self.key, len(self._rows))[0].tolist())
         return self._rows[turn]
+
+
+# A block's turn offsets, as a column: hashed against the keys, then against every salt (broadcast).
+_BLOCK_TURNS = np.arange(TemplateDraws.BLOCK, dtype=np.uint64)[:, None]
+
+
+def template_hashes(keys: np.ndarray, start: int) -> np.ndarray:
+    """``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` uint64: the template hashes of ``keys`` from turn ``start``."""
+    return hash_keys(keys[:, None, None], _BLOCK_TURNS + np.uint64(start), _SALT_COUNTERS)
 
 
 def pick(templates: Sequence[str], hashes: list[int], salt: int) -> str:
@@ -114,10 +123,10 @@ def agent_text(ontology: Ontology, desk: DeskActs, record: TurnRecord, hashes: l
         return pick(onto.slot_requests[action - 1], hashes, DESK_SALT)
     if action <= 2 * n_slots:
         slot = action - n_slots - 1
-        value = onto.slot_values[slot][int(values[slot])]
+        value = onto.slot_values[slot][values[slot]]
         return pick(agent["confirm"], hashes, DESK_SALT).format(slot=onto.slot_labels[slot], value=value)
     if action == desk.execute:
-        fields = {onto.slot_names[k]: onto.slot_values[k][int(values[k])] for k in range(n_slots)}
+        fields = {onto.slot_names[k]: onto.slot_values[k][values[k]] for k in range(n_slots)}
         done = pick(onto.intent_executes[record.intent], hashes, DESK_SALT).format(**fields)
         return f"[executes: {onto.intent_labels[record.intent]}] {done}"
     return pick(agent["handoff" if action == desk.handoff else "close"], hashes, DESK_SALT)

@@ -63,7 +63,7 @@ class UserState:
 
     @classmethod
     def allocate(cls, n: int, n_slots: int) -> UserState:
-        """The state of ``n`` episode slots (filled by :meth:`UserSimulator.begin`)."""
+        """The state of ``n`` episode slots (filled by :meth:`start`)."""
         return cls(
             keys=np.zeros(n, dtype=np.uint64),
             start_intent=np.zeros(n, dtype=np.int64),
@@ -80,6 +80,49 @@ class UserState:
             useless=np.zeros(n, dtype=np.int64),
             acts=np.zeros((n, len(USER_ACTS)), dtype=bool),
         )
+
+    def start(self, picked: np.ndarray | slice, new: NewUsers) -> None:
+        """New users ``new`` (rows in the order of ``picked``) in episode slots ``picked`` (an index or a slice)."""
+        self.keys[picked] = new.keys
+        self.start_intent[picked] = self.goal_intent[picked] = new.intent
+        self.start_values[picked] = self.goal_values[picked] = new.values
+        self.goal_required[picked] = new.required
+        self.change_turn[picked] = new.change_turn
+        self.change_slot[picked] = new.change_slot
+        self.change_value[picked] = new.change_value
+        self.intent_told[picked] = new.intent_told
+        self.told[picked] = new.told
+        self.affirmed[picked] = False
+        self.useless[picked] = 0
+        self.acts[picked] = new.acts
+
+
+class NewUsers(NamedTuple):
+    """New users, one per episode key (:meth:`UserSimulator.draw`; first axis: the key).
+
+    Attributes:
+        keys: ``(m,)`` their episode keys.
+        intent: ``(m,)`` the goal intent.
+        values: ``(m, n_slots)`` the goal values.
+        required: ``(m, n_slots)`` the slots the goal's intent needs.
+        change_turn: ``(m,)`` the turn from which the user changes its mind (``NEVER``: it won't).
+        change_slot: ``(m,)`` the slot it changes (0 for a user that keeps its mind).
+        change_value: ``(m,)`` the new value (likewise).
+        intent_told: ``(m,)`` whether its opening said the intent.
+        told: ``(m, n_slots)`` the slot value its opening volunteered.
+        acts: ``(m, len(USER_ACTS))`` the opening's acts.
+    """
+
+    keys: np.ndarray
+    intent: np.ndarray
+    values: np.ndarray
+    required: np.ndarray
+    change_turn: np.ndarray
+    change_slot: np.ndarray
+    change_value: np.ndarray
+    intent_told: np.ndarray
+    told: np.ndarray
+    acts: np.ndarray
 
 
 class Utterance(NamedTuple):
@@ -109,6 +152,8 @@ class Reply(NamedTuple):
         complain: a wrong task was executed.
         hangup: the user hangs up (out of patience).
         bye: the user says goodbye (the desk ended the call, or acted after the task was done).
+        executing: whether any desk executed a task this turn (else ``thank`` and ``complain`` are
+            all False).
     """
 
     acts: np.ndarray
@@ -119,6 +164,7 @@ class Reply(NamedTuple):
     complain: np.ndarray
     hangup: np.ndarray
     bye: np.ndarray
+    executing: bool
 
 
 _NO_FLAGS = np.zeros(0, dtype=bool)  # the opening's (empty) channel-A flags, shared: read only
@@ -169,6 +215,8 @@ class UserSimulator:
         # The opening's acts (a row of USER_ACTS) without and with the intent: a greeting, or an inform.
         self.opening_acts = np.zeros((2, len(USER_ACTS)), dtype=bool)
         self.opening_acts[0, GREET] = self.opening_acts[1, INFORM] = True
+        self.opening_acts.flags.writeable = False
+        self._nevers: dict[int, np.ndarray] = {}  # its rows are the opening turns' acts in a one-slot core's text
 
     def goals(self, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Goals from uniform ``draws`` ``(m, >= n_slots + 1)``: intents ``(m,)``, values ``(m, n_slots)``."""
@@ -177,60 +225,69 @@ class UserSimulator:
         goals = np.minimum(goals, self.goal_highest)
         return goals[:, 0], goals[:, 1:]
 
-    def begin(
-        self,
-        user: UserState,
-        slots: np.ndarray,
-        picked: np.ndarray | slice,
-        keys: np.ndarray,
-        intents: np.ndarray,
-        values: np.ndarray,
-        draws: np.ndarray,
-    ) -> Utterance:
-        """New users with goals ``(intents, values)`` in episode slots ``slots``; return their opening.
+    def draw(
+        self, keys: np.ndarray, intents: np.ndarray, values: np.ndarray, draws: np.ndarray
+    ) -> tuple[NewUsers, Utterance]:
+        """New users with goals ``(intents, values)``, one per key (row ``i``: ``keys[i]``): their state and opening.
 
-        ``picked`` indexes the same rows as ``slots`` (``core.slot_index(slots)``: a slice for one slot).
+        A function of its arguments alone, row by row (the single env draws its next episodes ahead);
+        :meth:`UserState.start` writes the users into episode slots. The opening's rows index the keys.
 
         ``draws`` ``(m, 8)``: change coin, change turn, change slot, change value, opening coin,
         volunteer coin, then the channel's draws for the opening's intent and volunteered slot.
         """
         u = draws
-        user.keys[picked] = keys
-        user.start_intent[picked] = user.goal_intent[picked] = intents
-        user.goal_required[picked] = self.ontology.required[intents]
-        user.start_values[picked] = user.goal_values[picked] = values
+        m, n_slots = len(keys), self.ontology.n_slots
+        rows = np.arange(m)
         # A changed mind is planned only for the users that will change it (most keep theirs).
+        change_turn, change_slot, change_value = np.empty(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64)
+        change_turn.fill(NEVER)  # np.full is a Python wrapper: several times the cost of empty + fill
         changes = u[:, 0] < self._p_change
-        user.change_turn[picked] = NEVER
         if np.count_nonzero(changes):
-            self._plan_changes(user, slots[changes], intents[changes], values[changes], u[changes])
+            self._plan_changes(change_turn, change_slot, change_value, changes, intents, values, u)
         # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
         by_use = u.T  # a row per use: one-axis gathers
         open_intent = by_use[4] < self._p_open_intent
         volunteer = open_intent & (by_use[5] < self._p_volunteer)
-        said_i, said_b, slots_b = slots[open_intent], slots[volunteer], self.first_slot[intents[volunteer]]
-        user.intent_told[picked] = open_intent
-        user.told[picked] = False
-        user.told[said_b, slots_b] = True
-        user.affirmed[picked] = False
-        user.useless[picked] = 0
+        said_i, said_b, slots_b = rows[open_intent], rows[volunteer], self.first_slot[intents[volunteer]]
+        told = np.zeros((m, n_slots), dtype=bool)
+        told[said_b, slots_b] = True
         acts = self.opening_acts[open_intent.view(np.int8)]
-        user.acts[picked] = acts
-        nothing = slots[:0]
+        required = self.ontology.required.take(intents, axis=0)
+        users = NewUsers(
+            keys, intents, values, required, change_turn, change_slot, change_value, open_intent, told, acts
+        )
+        nothing = rows[:0]
         said = Said(said_i, nothing, nothing, said_b, slots_b, _NO_FLAGS, nothing, no_denials(len(said_b)))
-        return Utterance(acts, said, (by_use[6][open_intent], _NO_DRAWS, by_use[7][volunteer]))
+        return users, Utterance(acts, said, (by_use[6][open_intent], _NO_DRAWS, by_use[7][volunteer]))
 
     def _plan_changes(
-        self, user: UserState, rows: np.ndarray, intents: np.ndarray, values: np.ndarray, u: np.ndarray
+        self,
+        change_turn: np.ndarray,
+        change_slot: np.ndarray,
+        change_value: np.ndarray,
+        changes: np.ndarray,
+        intents: np.ndarray,
+        values: np.ndarray,
+        u: np.ndarray,
     ) -> None:
-        """The changed mind of the new users in episode slots ``rows`` that will change it (see :meth:`begin`)."""
+        """The changed minds of the new users ``changes`` (a mask), written into the three arrays (see :meth:`draw`)."""
+        intents, values, u = intents[changes], values[changes], u[changes]
         counts = self.slot_counts[intents]
         changing = self.agenda[intents, np.minimum((u[:, 2] * counts).astype(np.int64), counts - 1)]
         size = self.ontology.n_values[changing]
         shift = 1 + np.minimum((u[:, 3] * (size - 1)).astype(np.int64), size - 2)
-        user.change_turn[rows] = 1 + (u[:, 1] * 4).astype(np.int64)
-        user.change_slot[rows] = changing
-        user.change_value[rows] = (values[np.arange(len(rows)), changing] + shift) % size
+        change_turn[changes] = 1 + (u[:, 1] * 4).astype(np.int64)
+        change_slot[changes] = changing
+        change_value[changes] = (values[np.arange(len(intents)), changing] + shift) % size
+
+    def _never(self, n: int) -> np.ndarray:
+        """``n`` times False, one shared read-only array per batch size (an act nobody does this turn)."""
+        never = self._nevers.get(n)
+        if never is None:
+            never = self._nevers[n] = np.zeros(n, dtype=bool)
+            never.flags.writeable = False
+        return never
 
     def change_mind(self, user: UserState, desk: DeskTurn, turn: np.ndarray) -> np.ndarray | None:
         """Users whose turn to change their mind has come alter one told value; return who did ``(n,)``.
@@ -362,7 +419,7 @@ class UserSimulator:
             informed = a_valid  # all False (read only)
         bye = active > desk.staying  # not over, and ending or not live (the task is done)
         # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
-        never = np.zeros(len(active), dtype=bool)  # no greeting after the opening
+        never = self._never(len(active))  # no greeting after the opening
         acts = np.array(
             [
                 never,
@@ -379,13 +436,5 @@ class UserSimulator:
             ]
         ).T
         user.acts[:] = acts  # all False for calls already over: every act above needs a live call
-        return Reply(
-            acts=acts,
-            said=said,
-            draws=heard_draws,
-            irrelevant=irrelevant,
-            thank=thank,
-            complain=complain,
-            hangup=hangup,
-            bye=bye,
-        )
+        # Positionally, in the order of Reply's fields (keywords cost more).
+        return Reply(acts, said, heard_draws, irrelevant, thank, complain, hangup, bye, executing)
