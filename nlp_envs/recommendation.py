@@ -304,9 +304,9 @@ class RecommendationCore(TaskCore):
         decay_by_click = np.stack([decay, decay])
         decay_by_click[1, taste] *= 1.0 - DRIFT
         self.change = change
-        # transition[row] = (decay, change) of a step whose change is ``change[row]``: one gather per step.
-        clicked = (np.arange(m + 1) < m).astype(np.int64)  # row m is the step without a click
-        self._transition = np.stack([decay_by_click[clicked], change], axis=1)
+        # The decay of a step whose change is ``change[row]``, by the same row: both gathers take one index (two
+        # tables, not one of both rows: the state's update then reads whole rows, which a thousand slots need).
+        self._decay = decay_by_click[(np.arange(m + 1) < m).astype(np.int64)]  # row m: the step without a click
         self.genre_bits = (sim.genres.astype(np.int64) << np.arange(genres)).sum(axis=1)
 
     def _draw_block(self, slots: np.ndarray, first: np.ndarray) -> None:
@@ -388,9 +388,9 @@ class RecommendationCore(TaskCore):
         click = products[:, 0] > self.block_clicks.take(counters[:, 1])
         engagement = np.maximum(products[:, 1], _ZERO) * click
         # In place: at a thousand slots a new state array costs more than the one-slot call saves.
-        transition = self._transition.take(np.where(click, chosen, self._no_click), axis=0)
-        state *= transition[:, 0]
-        state += transition[:, 1]
+        row = np.where(click, chosen, self._no_click)
+        state *= self._decay.take(row, axis=0)
+        state += self.change.take(row, axis=0)
         budget = state[:, 0]
         spent = budget <= _ZERO
         if np.count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
