@@ -361,7 +361,7 @@ class RecommendationCore(TaskCore):
         # A session at step 0 has BLOCK - 1 plain steps ahead (fewer if shorter); the other slots' count holds.
         first = min(self._block - 1, self.max_steps - 1)
         if len(slots) == self.num_envs:  # the whole batch (the single env): new arrays, shared constants
-            self.current = candidates[:, 0].copy()
+            self.current = self.block_candidates.take(self._block_cells, axis=0)  # each slot's step 0
             self.last_item, self.last_click, self.last_engagement = self._begun
             self.counters = self._start_counters.copy()
             self._plain_steps = first

@@ -405,3 +405,13 @@ def test_the_text_is_the_same_with_and_without_the_prepared_offer_lines(monkeypa
     monkeypatch.setattr("nlp_envs.recommendation._OFFER_LINES", 0)
     assert texts() == prepared
     assert prepared[-1].count("\n  [") == 4 and "\n  [3] " in prepared[-1]
+
+
+def test_a_whole_batch_begun_in_any_slot_order_starts_each_slot_from_its_own_key() -> None:
+    """Row ``i`` of the keys starts ``slots[i]``, also where ``slots`` is every slot in another order."""
+    in_order, permuted = RecommendationCore(3), RecommendationCore(3)
+    keys = np.array([5, 7, 11], dtype=np.uint64)
+    in_order.begin(np.arange(3), keys)
+    permuted.begin(np.array([2, 0, 1]), keys[[2, 0, 1]])
+    for name in ("state", "current", "counters", "user", "episode", "block_candidates", "block_clicks"):
+        np.testing.assert_array_equal(getattr(permuted, name), getattr(in_order, name), err_msg=name)
