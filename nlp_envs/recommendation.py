@@ -139,7 +139,7 @@ class RecommendationCore(TaskCore):
         check_fits_slots(
             env,
             f"max_steps={max_steps}, num_candidates={num_candidates}",
-            13.0 * max_steps + 8.0 * _BLOCK * (num_candidates + 1) + 16.0 * num_candidates + 1024,
+            17.0 * max_steps + 8.0 * _BLOCK * (num_candidates + 1) + 16.0 * num_candidates + 1024,
             self.num_envs,
         )
         if not isinstance(catalog, str) or not (ratings is None or isinstance(ratings, str)):
@@ -247,7 +247,7 @@ class RecommendationCore(TaskCore):
         # row a step: the next offer is one gather by the block cell).
         self.block_candidates = np.zeros((n * _BLOCK, k), dtype=np.int64)
         self.block_clicks = np.zeros((n, _BLOCK))
-        self.history_items = np.zeros((n, steps), dtype=np.int32)
+        self.history_items = np.zeros((n, steps), dtype=np.int64)  # the dtype of the items shown: put() without a cast
         self.history_clicks = np.zeros((n, steps), dtype=bool)
         self.history_engagement = np.zeros((n, steps))
         self.last_item = np.full(n, -1, dtype=np.int64)
