@@ -446,7 +446,7 @@ class TaskCore(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not draw its begins ahead")
 
-    def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
+    def begin_drawn(self, slots: np.ndarray, drawn: Any) -> None:
         """Start episodes in ``slots`` from ``drawn`` (row ``i`` for ``slots[i]``; optional, see :meth:`draw_begins`).
 
         It writes the state from the rows (copies: the state never holds a view of ``drawn``) and
@@ -524,6 +524,10 @@ _SLOT_0 = np.zeros(1, dtype=np.int64)  # the single env's slot, for its metrics
 _SLOT_0.flags.writeable = False  # shared by every single env: no core may write into ``slots``
 
 
+#: The most episodes the single env draws ahead in one :meth:`TaskCore.draw_begins` call.
+BEGINS_AHEAD = 64
+
+
 def _draws_ahead(core: TaskCore) -> bool:
     """Whether ``core`` splits its begin (:meth:`TaskCore.draw_begins`); a task overriding one half only is named."""
     task = type(core)
@@ -541,11 +545,9 @@ class _BeginsAhead:
 
     Episode ``k`` of a slot has the key ``hash(slot key, k)``, known in advance: so the next episodes'
     :meth:`TaskCore.draw_begins` is one batched call, and each reset starts its episode from a row.
-    The batch doubles from one episode after every change of slot key up to :data:`LARGEST`, so a
-    user who seeds every reset pays for one episode a draw.
+    The batch doubles from one episode after every change of slot key up to :data:`BEGINS_AHEAD`, so
+    a user who seeds every reset pays for one episode a draw.
     """
-
-    LARGEST = 64
 
     def __init__(self, core: TaskCore) -> None:
         self.core = core
@@ -580,7 +582,7 @@ class _BeginsAhead:
         for field in drawn:
             field.flags.writeable = False  # a row starts this episode again if its key comes back
         self.drawn, self.slot_key, self.first, self.count = drawn, slot_key, episode, size
-        self.size = min(2 * size, self.LARGEST)
+        self.size = min(2 * size, BEGINS_AHEAD)
 
 
 class _Episodes:

@@ -386,6 +386,36 @@ def test_begins_drawn_ahead_are_read_only_and_a_half_split_task_is_named() -> No
         _views(type("OneHalfCore", (_KeyedCore,), {"begin_drawn": _DrawingCore.begin_drawn}))
 
 
+def _ids_drawing_ahead() -> list[str]:
+    """The registered ids whose task splits its begin (their cores draw begins ahead)."""
+    ids = []
+    for env_id in nlp_envs.env_ids():
+        core = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point).core_class
+        if core.draw_begins is not TaskCore.draw_begins:
+            ids.append(env_id)
+    return ids
+
+
+@pytest.mark.parametrize("env_id", _ids_drawing_ahead())
+def test_a_task_drawing_ahead_starts_each_episode_as_its_plain_begin_does(env_id: str) -> None:
+    """Row i of a draw is the draw of key i alone, and 70 single-env resets (draws of 1 to 64 episodes)
+    start the episodes that ``begin`` with each episode's key starts in a vector env's slot."""
+    single = gym.make(env_id)
+    single.reset(seed=4)
+    core = single.unwrapped.core
+    keys = hash_keys(np.arange(6, dtype=np.uint64), 3)
+    drawn = core.draw_begins(keys)
+    for row in range(len(keys)):
+        alone = core.draw_begins(keys[row : row + 1])
+        assert all(np.array_equal(field[row : row + 1], own) for field, own in zip(drawn, alone, strict=True))
+    vector = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point").unwrapped.core
+    slot_key = single.unwrapped._episodes.slot_keys[:1]
+    for episode in range(70):
+        observation = single.reset()[0] if episode else core.observe()[0]
+        vector.begin(np.array([1]), hash_keys(slot_key, episode))
+        assert np.array_equal(observation, vector.observe()[1]), f"episode {episode}"
+
+
 # --- the per-slot views of a core (SAME_STEP autoreset uses them) ------------------------------------
 
 
