@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import importlib
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -49,12 +50,40 @@ PRICE_SAMPLE = 256  # catalog items (a fixed random subset) over which the oracl
 PRICE_ITERATIONS = 4  # Dinkelbach iterations of the oracle's price
 
 _BLOCK = 16  # steps whose candidates are drawn in one call (the values do not depend on it)
+_OFFER_LINES = 1 << 16  # text() keeps the offer's line of every (candidate, item) where there are at most this many
 _CANDIDATE_BITS = 16  # each candidate is drawn from 16 bits of a step's hash words, the click from 32
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
 # a Python scalar's type at every call, which costs a one-slot call (the single env) about half again.
 _ONE, _ZERO = np.array([1]), np.array([0.0])
 _CANDIDATE_SHIFT, _HALF, _TWO_TO_MINUS_32 = np.array([_CANDIDATE_BITS]), np.array([0.5]), np.array([2.0**-32])
 _MINUS_TWO, _TWO_PI = np.array([-2.0]), np.array([2.0 * np.pi])
+
+
+def _c_einsum() -> Any:
+    """The C einsum that ``np.einsum`` calls (``optimize=False``) after a Python wrapper that costs as much again.
+
+    The same function on the same operands: the same products and sums, bit for bit. ``np.einsum``
+    itself where a numpy version keeps it elsewhere.
+    """
+    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            return importlib.import_module(module).c_einsum
+        except (ImportError, AttributeError):
+            continue
+    return np.einsum
+
+
+_einsum = _c_einsum()
+
+
+class _Begins(NamedTuple):
+    """What :meth:`RecommendationCore.draw_begins` draws from sessions' keys: one row per session."""
+
+    keys: np.ndarray  # (E,) uint64: the sessions' keys (their later blocks of draws come from them)
+    start: np.ndarray  # (E, width): the first state row (full budget, the drawn interests, the constant 1)
+    user: np.ndarray  # (E,) int64: the real user drawn
+    candidates: np.ndarray  # (E, BLOCK, K) int64: the candidates of steps 0 .. BLOCK - 1
+    clicks: np.ndarray  # (E, BLOCK): the click thresholds of those steps
 
 
 class RecommendationCore(TaskCore):
@@ -110,7 +139,7 @@ class RecommendationCore(TaskCore):
         check_fits_slots(
             env,
             f"max_steps={max_steps}, num_candidates={num_candidates}",
-            13.0 * max_steps + 8.0 * _BLOCK * (num_candidates + 1) + 16.0 * num_candidates + 1024,
+            17.0 * max_steps + 8.0 * _BLOCK * (num_candidates + 1) + 16.0 * num_candidates + 1024,
             self.num_envs,
         )
         if not isinstance(catalog, str) or not (ratings is None or isinstance(ratings, str)):
@@ -142,6 +171,9 @@ class RecommendationCore(TaskCore):
         # as one format string (a title is an argument, never part of the format) and the header's end.
         self._title_list = sim.titles.tolist()
         self._offer_format = "".join(f"\n  [{j}] {{}}" for j in range(num_candidates))
+        # The offer's line of every (candidate, item), built at the first text() where there are at most
+        # _OFFER_LINES: joining prepared lines costs a third of formatting ten titles.
+        self._offer_lines: list[list[str]] | None = None
         # The session's lines, "  7. Title (year) [Genres] -> outcome": each step's number and each item's label.
         self._line_starts = [f"{t + 1:3d}. " for t in range(max_steps)]
         self._line_labels = [f"{label} -> " for label in sim.labels]
@@ -186,8 +218,10 @@ class RecommendationCore(TaskCore):
         self._history_cells = np.arange(n) * steps
         self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
         self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
-        # A slot's counters at the start of a session: steps 0, its first block cell, its first history cell.
+        # A slot's counters at the start of a session: steps 0, its first block cell, its first history cell;
+        # a plain step adds ones of the same shape (numpy's fast path: no broadcasting).
         self._start_counters = np.stack([np.zeros(n, dtype=np.int64), self._block_cells, self._history_cells], axis=1)
+        self._counter_step = np.ones_like(self._start_counters)
         # How many more steps can advance every slot's counters by one: none reaches the end of its
         # block of draws or the last history cell before then (see _count_steps).
         self._plain_steps = 0
@@ -209,14 +243,20 @@ class RecommendationCore(TaskCore):
         self.counters = self._start_counters.copy()
         self.episode = np.zeros(n, dtype=np.uint64)
         self.current = np.zeros((n, k), dtype=np.int64)
-        self.block_candidates = np.zeros((n, _BLOCK, k), dtype=np.int64)
+        # Row ``BLOCK * slot + offset``: the candidates of the slot's step ``offset`` in its block (one
+        # row a step: the next offer is one gather by the block cell).
+        self.block_candidates = np.zeros((n * _BLOCK, k), dtype=np.int64)
         self.block_clicks = np.zeros((n, _BLOCK))
-        self.history_items = np.zeros((n, steps), dtype=np.int32)
+        self.history_items = np.zeros((n, steps), dtype=np.int64)  # the dtype of the items shown: put() without a cast
         self.history_clicks = np.zeros((n, steps), dtype=bool)
         self.history_engagement = np.zeros((n, steps))
         self.last_item = np.full(n, -1, dtype=np.int64)
         self.last_click = np.zeros(n, dtype=bool)
         self.last_engagement = np.zeros(n)
+        # What a whole batch starts with, shared and read-only: a step replaces these arrays, never writes them.
+        self._begun = (self.last_item.copy(), self.last_click.copy(), self.last_engagement.copy())
+        for array in self._begun:
+            array.flags.writeable = False
         # The single env asks for the text at every step: it keeps the session's text so far (the
         # header and the lines of its first ``_kept_steps`` steps, which never change) instead of
         # formatting the whole session again each time.
@@ -263,81 +303,111 @@ class RecommendationCore(TaskCore):
         # as decaying the row and then scaling the interests.
         decay_by_click = np.stack([decay, decay])
         decay_by_click[1, taste] *= 1.0 - DRIFT
-        self.change, self._decay_by_click = change, decay_by_click
+        self.change = change
+        # The decay of a step whose change is ``change[row]``, by the same row: both gathers take one index (two
+        # tables, not one of both rows: the state's update then reads whole rows, which a thousand slots need).
+        self._decay = decay_by_click[(np.arange(m + 1) < m).astype(np.int64)]  # row m: the step without a click
         self.genre_bits = (sim.genres.astype(np.int64) << np.arange(genres)).sum(axis=1)
 
     def _draw_block(self, slots: np.ndarray, first: np.ndarray) -> None:
         """Draw the candidates and click draws of steps ``first .. first + BLOCK - 1`` of ``slots``."""
         words = hash_keys(self.episode[slots, None], self._block_words + self._words * first[:, None])
-        self._store_block(slots, words)
+        rows = slot_index(slots)
+        candidates, self.block_clicks[rows] = self._cut_block(words)
+        self.block_candidates.reshape(self.num_envs, _BLOCK, -1)[rows] = candidates
 
-    def _store_block(self, slots: np.ndarray, words: np.ndarray) -> None:
-        """Cut a block of steps' hash words into candidates (16 bits each) and click draws (32 bits).
+    def _cut_block(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cut a block of steps' hash words into candidates (16 bits each) and click thresholds (32 bits).
 
         Draw ``2d + 1 + W * step + w`` of a session is word ``w`` of that step, so every draw is a
         function of the session's key and the step alone: drawing a block at a time only saves
         calls. The words are cut as little-endian on every platform.
+
+        Returns:
+            ``(candidates (E, BLOCK, K) int64, click thresholds (E, BLOCK))`` for ``E`` rows of words.
         """
-        rows = slot_index(slots)
-        words = words.astype("<u8", copy=False).reshape(len(slots), _BLOCK, self._words)
+        words = words.astype("<u8", copy=False).reshape(len(words), _BLOCK, self._words)
         bits = words.view("<u2")[:, :, 2 : 2 + self.num_candidates].astype(np.int64)
-        self.block_candidates[rows] = self._stratum_low + ((bits * self._stratum_width) >> _CANDIDATE_SHIFT)
+        candidates = self._stratum_low + ((bits * self._stratum_width) >> _CANDIDATE_SHIFT)
         uniform = (words.view("<u4")[:, :, 0] + _HALF) * _TWO_TO_MINUS_32
-        self.block_clicks[rows] = np.log(uniform) - np.log1p(-uniform)
+        return candidates, np.log(uniform) - np.log1p(-uniform)
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a user (a real user's factors plus noise) and the first candidates of the session."""
-        sim, dim, rows = self.sim, self.sim.dim, slot_index(slots)
+        self.begin_drawn(slots, self.draw_begins(keys))
+
+    def draw_begins(self, keys: np.ndarray) -> _Begins:
+        """The sessions of ``keys``: the user, the first state row and the first block of draws (see :meth:`begin`)."""
+        sim, dim = self.sim, self.sim.dim
         # Draws 0 .. 2d of the session: the user and the noise on their factors; then steps 0 .. BLOCK-1.
-        words = hash_keys(keys[:, None], self._begin_words)  # (slots, words): the counters broadcast
+        words = hash_keys(keys[:, None], self._begin_words)  # (sessions, words): the counters broadcast
         draws = hashes_to_uniform(words[:, : 2 * dim + 1])
         user = np.minimum((draws[:, 0] * self._users).astype(np.int64), self._last_user)
         gaussian = np.sqrt(_MINUS_TWO * np.log1p(-draws[:, 1 : dim + 1])) * np.cos(_TWO_PI * draws[:, dim + 1 :])
-        self.state[rows] = self._start_row
-        self.state[rows, self.user_size : -1] = sim.user_factors.take(user, axis=0) + self._taste_noise * gaussian
+        start = np.repeat(self._start_row[None], len(keys), axis=0)
+        start[:, self.user_size : -1] = sim.user_factors.take(user, axis=0) + self._taste_noise * gaussian
+        candidates, clicks = self._cut_block(words[:, 2 * dim + 1 :])
+        return _Begins(keys.astype(np.uint64), start, user, candidates, clicks)
+
+    def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
+        """Start :meth:`draw_begins`'s sessions in ``slots`` (copies: ``drawn`` is never written or kept)."""
+        keys, start, user, candidates, clicks = drawn
+        rows = slot_index(slots)
+        self.state[rows] = start
         self.episode[rows] = keys
-        self._store_block(slots, words[:, 2 * dim + 1 :])
+        self.block_candidates.reshape(self.num_envs, _BLOCK, -1)[rows] = candidates
+        self.block_clicks[rows] = clicks
         self.user[rows] = user
-        # Fresh arrays, not writes into ones that an earlier step handed out (its rewards are last_engagement).
-        self.current, self.last_item = self.current.copy(), self.last_item.copy()
-        self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
-        self.current[rows] = self.block_candidates[rows, 0]
-        self.counters[rows] = self._start_counters[rows]
         # A session at step 0 has BLOCK - 1 plain steps ahead (fewer if shorter); the other slots' count holds.
         first = min(self._block - 1, self.max_steps - 1)
-        self._plain_steps = first if len(slots) == self.num_envs else min(self._plain_steps, first)
-        self.last_item[rows] = -1
-        self.last_click[rows] = False
-        self.last_engagement[rows] = 0.0
+        if len(slots) == self.num_envs:  # the whole batch (the single env): new arrays, shared constants
+            self.current = self.block_candidates.take(self._block_cells, axis=0)  # each slot's step 0
+            self.last_item, self.last_click, self.last_engagement = self._begun
+            self.counters = self._start_counters.copy()
+            self._plain_steps = first
+        else:
+            # Fresh arrays, not writes into ones that an earlier step handed out (its rewards are last_engagement).
+            self.current, self.last_item = self.current.copy(), self.last_item.copy()
+            self.last_click, self.last_engagement = self.last_click.copy(), self.last_engagement.copy()
+            self.current[rows] = candidates[:, 0]
+            self.last_item[rows] = -1
+            self.last_click[rows] = False
+            self.last_engagement[rows] = 0.0
+            self.counters[rows] = self._start_counters[rows]
+            self._plain_steps = min(self._plain_steps, first)
         self._kept_text, self._kept_steps = "", 0
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show each slot's chosen item; the user clicks or not, engages, tires, drifts, spends budget."""
-        # Few, whole-array numpy calls: a one-slot call (the single env) costs their number, not their size.
+        # Few, whole-array numpy calls: a one-slot call (the single env) costs their number, not their size;
+        # operands of one shape and dtype (numpy's fast path: no broadcasting, no casts).
         state, counters = self.state, self.counters
         chosen = self.current.take(self._offer_cells + actions)  # take without an axis reads the flattened array
-        readout = np.einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
+        products = _einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = readout[:, 0] > self.block_clicks.take(counters[:, 1])
-        engagement = np.maximum(readout[:, 1], _ZERO) * click
+        click = products[:, 0] > self.block_clicks.take(counters[:, 1])
+        engagement = np.maximum(products[:, 1], _ZERO) * click
         # In place: at a thousand slots a new state array costs more than the one-slot call saves.
-        state *= self._decay_by_click.take(click.view(np.int8), axis=0)
-        state += self.change.take(np.where(click, chosen, self._no_click), axis=0)
-        budget = np.maximum(state[:, 0], _ZERO)
-        state[:, 0] = budget
+        row = np.where(click, chosen, self._no_click)
+        state *= self._decay.take(row, axis=0)
+        state += self.change.take(row, axis=0)
+        budget = state[:, 0]
+        spent = budget <= _ZERO
+        if np.count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
+            np.maximum(budget, _ZERO, out=budget)
         cells = counters[:, 2]
         self.history_items.put(cells, chosen)
         self.history_clicks.put(cells, click)
         self.history_engagement.put(cells, engagement)
-        self.counters = counters = counters + _ONE
+        self.counters = counters = counters + self._counter_step
         if self._plain_steps:
             self._plain_steps -= 1
         else:  # some slot ends its block of draws or reaches its last history cell
             self._count_steps(counters)
-        self.current = self.block_candidates.reshape(-1, self.num_candidates).take(counters[:, 1], axis=0)
+        self.current = self.block_candidates.take(counters[:, 1], axis=0)
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
-        return rewards, budget <= _ZERO
+        return rewards, spent
 
     def _count_steps(self, counters: np.ndarray) -> None:
         """Set the block and history cells from the steps taken, draw the blocks that start, count the plain steps.
@@ -451,8 +521,18 @@ class RecommendationCore(TaskCore):
         """The session so far, one line per shown item, then the budget left and the offer."""
         steps = min(self.counters.item(slot, 0), self.max_steps)
         budget = self.state.item(slot, 0) * self.budget_start
-        offer = self._offer_format.format(*map(self._title_list.__getitem__, self.current[slot].tolist()))
+        offer = self._offer(self.current[slot].tolist())
         return f"{self._session_text(slot, steps)}budget left {budget:.2f}; on offer:{offer}"
+
+    def _offer(self, items: list[int]) -> str:
+        r"""The offer's lines, ``"\n  [j] Title"`` for the catalog rows ``items`` (one per candidate)."""
+        if self._offer_lines is None:
+            if self.num_candidates * self.sim.num_items > _OFFER_LINES:
+                return self._offer_format.format(*map(self._title_list.__getitem__, items))
+            self._offer_lines = [
+                [f"\n  [{j}] {title}" for title in self._title_list] for j in range(self.num_candidates)
+            ]
+        return "".join(map(list.__getitem__, self._offer_lines, items))
 
     def _session_text(self, slot: int, steps: int) -> str:
         """The header and one line per shown item of ``slot``'s session, its first ``steps``, each ending a line.

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import nlp_envs
+from nlp_envs.core import hash_keys
 from nlp_envs.data import MOVIELENS_100K, MissingDataError
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.movielens import fit_factors, load_ratings
@@ -371,3 +372,46 @@ def test_the_step_counters_follow_the_steps_in_every_slot(rng: np.random.Generat
         for _ in range(max_steps + 20):
             single.step(int(rng.integers(10)))
             check(single.core)
+
+
+def test_a_drawn_begin_is_its_keys_alone_and_the_state_keeps_no_view_of_it() -> None:
+    """Row ``i`` of ``draw_begins(keys)`` is ``draw_begins(keys[i:i+1])`` bit for bit (the single env draws ahead)."""
+    core = gym.make(ENV_ID).unwrapped.core
+    keys = hash_keys(np.full(64, 12345, dtype=np.uint64), np.arange(64, dtype=np.uint64))
+    drawn = core.draw_begins(keys)
+    for row in range(64):
+        for batch, alone in zip(drawn, core.draw_begins(keys[row : row + 1]), strict=True):
+            assert batch[row : row + 1].tobytes() == alone.tobytes()
+    for field in drawn:
+        field.flags.writeable = False  # as the single env hands them: begin_drawn must not write them
+    core.begin_drawn(np.zeros(1, dtype=np.int64), tuple(field[5:6] for field in drawn))
+    state = [value for value in vars(core).values() if isinstance(value, np.ndarray)]
+    assert not any(np.shares_memory(array, field) for array in state for field in drawn)
+    assert core.user[0] == drawn.user[5] and core.episode[0] == keys[5]
+    np.testing.assert_array_equal(core.current[0], drawn.candidates[5, 0])
+
+
+def test_the_text_is_the_same_with_and_without_the_prepared_offer_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalog too large for prepared lines (one per candidate and item) formats the offer: the same text."""
+
+    def texts() -> list[str]:
+        env = gym.make(ENV_ID, num_candidates=4)
+        out = [env.reset(seed=3)[1]["text"]]
+        for action in [0, 3, 1, 2, 2, 0]:
+            out.append(env.step(action)[4]["text"])
+        return out
+
+    prepared = texts()
+    monkeypatch.setattr("nlp_envs.recommendation._OFFER_LINES", 0)
+    assert texts() == prepared
+    assert prepared[-1].count("\n  [") == 4 and "\n  [3] " in prepared[-1]
+
+
+def test_a_whole_batch_begun_in_any_slot_order_starts_each_slot_from_its_own_key() -> None:
+    """Row ``i`` of the keys starts ``slots[i]``, also where ``slots`` is every slot in another order."""
+    in_order, permuted = RecommendationCore(3), RecommendationCore(3)
+    keys = np.array([5, 7, 11], dtype=np.uint64)
+    in_order.begin(np.arange(3), keys)
+    permuted.begin(np.array([2, 0, 1]), keys[[2, 0, 1]])
+    for name in ("state", "current", "counters", "user", "episode", "block_candidates", "block_clicks"):
+        np.testing.assert_array_equal(getattr(permuted, name), getattr(in_order, name), err_msg=name)
