@@ -1192,13 +1192,11 @@ def _task_info(core: TaskCore, row: int | None = None, slots: np.ndarray | None 
             info = {**info, "action_mask": masks}
     if row is None:
         return {key: np.array(values) for key, values in info.items()}
-    # Only the row is copied: a numpy scalar is immutable, a per-act array is copied out of the batch.
-    return {key: _owned(values[row]) for key, values in info.items()}
-
-
-def _owned(value: Any) -> Any:
-    """``value`` itself, or a copy if it is an array (a view into a core's state)."""
-    return value.copy() if isinstance(value, np.ndarray) else value
+    # Only the row is copied: a numpy scalar is immutable, a per-act array (a view into the batch) is
+    # copied out of it. Inline, not a helper's call per key: the single env pays this at every step.
+    return {
+        key: value.copy() if isinstance(value := values[row], np.ndarray) else value for key, values in info.items()
+    }
 
 
 def check_seed(env_id: str, seed: Any, name: str = "seed") -> int | None:
