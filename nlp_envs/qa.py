@@ -48,17 +48,18 @@ _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keep
 # float64 product (scaling by a power of two is exact), one numpy call fewer.
 _MINUS_UNIT, _TWO_PI_UNIT = np.array([-(2.0**-53)]), np.array([2.0 * np.pi * 2.0**-53])
 _ZERO, _ZERO_FLOAT = np.array([0]), np.array([0.0], dtype=np.float32)
-_INSPECT, _REPEAT = np.array([INSPECT]), np.array([REPEAT])
 # Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): the outcome of taking that act again (an
-# inspection, once made, repeats), and the ``correct`` metric.
+# inspection, once made, repeats), and the ``correct`` metric. An act's code is 4 * act + outcome.
 _AGAIN = np.array([WRONG, RIGHT, REPEAT, REPEAT])
+_OUTCOMES = len(_AGAIN)
+# For map() over act codes (a C loop): a code's outcome, and whether an outcome repeats an inspection.
+_OUTCOME_OF, _IS_REPEAT = (_OUTCOMES - 1).__and__, REPEAT.__eq__
 _CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
 # The first columns of QACore's per-slot integers (the counters), and what a step keeps of them
 # (the others it sets); the target is the true answer's position.
 _STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME, _TARGET = range(6)
 _KEPT = np.array([1, 1, 0, 0, 0, 1])
 _COUNTERS = len(_KEPT)
-_IS_REPEAT = REPEAT.__eq__  # an act's outcome code: whether it repeats an inspection
 _MINUS_TWO, _MINUS_ONE, _PLUS_ONE = np.array([-2.0]), np.array([-1.0]), np.array([1.0])
 
 
@@ -72,9 +73,9 @@ class QAState:
         target: the position of the true answer among the candidates.
         features: ``(n, candidates, features)`` match features of every candidate, with the answer hint
             last when there is one (hidden until inspected).
-        acts: ``(n, 2 * candidates)`` the outcome code each act would have now (WRONG, RIGHT, INSPECT or
-            REPEAT): the inspections, then the answers (the bandit's inspections are all REPEAT: every
-            candidate is shown from the start).
+        acts: ``(n, 2 * candidates)`` per act (the inspections, then the answers), the code of taking it
+            now: ``4 * action + outcome``, where the outcome is WRONG, RIGHT, INSPECT or REPEAT (the bandit's
+            inspections, which are no actions, are REPEAT: every candidate is shown from the start).
         steps: steps taken.
         inspections: inspect acts taken (repeats included: each paid its cost).
         answer: the position answered (-1: none yet, or the episode ended on a repeated inspection).
@@ -96,7 +97,7 @@ class QAState:
     @property
     def inspected(self) -> np.ndarray:
         """``(n, candidates)`` which candidates were inspected (a new array)."""
-        return self.acts[:, : self.acts.shape[1] // 2] == _REPEAT
+        return self.acts[:, : self.acts.shape[1] // 2] % _OUTCOMES == REPEAT
 
 
 class QADraws(NamedTuple):
@@ -239,19 +240,22 @@ class QACore(TaskCore):
         # once, a step computes the counters in one table lookup, and the metrics and the text read
         # them at once: the counters (steps, inspections, answer, position, outcome, target); per act
         # (the inspections, then the answers: the bandit's acts are its answers, they index the second
-        # half) its outcome if taken now (INSPECT, then RIGHT at the target and WRONG elsewhere at the
-        # start; an inspection once made repeats: REPEAT); the candidates' pair indices; the question's.
+        # half) its code 4 * act + outcome, the outcome if taken now (INSPECT, then RIGHT at the target
+        # and WRONG elsewhere at the start; an inspection once made repeats: REPEAT), so that a step
+        # reads every table by the code; the candidates' pair indices; the question's.
         self._acts_column = _COUNTERS
         self._candidates_column = _COUNTERS + 2 * n
         self._ints = np.zeros((num_envs, 3 * n + _COUNTERS + 1), dtype=np.int64)
         self._ints_flat = self._ints.reshape(-1)
         self._counters = self._ints[:, :_COUNTERS]
-        self._acts_outcomes = self._ints[:, _COUNTERS : _COUNTERS + 2 * n]
+        self._act_codes = self._ints[:, _COUNTERS : _COUNTERS + 2 * n]
         # A row before any episode (and the constant part of every episode's first row): the
-        # counters at the start, and no inspection yet (the bandit's are all made).
+        # counters at the start, no inspection yet (the bandit's are all made) and every answer WRONG.
         self._start = np.zeros(self._ints.shape[1], dtype=np.int64)
         self._start[:_COUNTERS] = [0, 0, -1, 0, INSPECT, 0]
-        self._start[_COUNTERS : _COUNTERS + n] = REPEAT if self.bandit else INSPECT
+        columns_acts = np.arange(2 * n) - (n - self.answer_offset)  # each act column's act
+        self._start[_COUNTERS : _COUNTERS + 2 * n] = _OUTCOMES * columns_acts + WRONG
+        self._start[_COUNTERS : _COUNTERS + n] = REPEAT if self.bandit else _OUTCOMES * columns_acts[:n] + INSPECT
         self._ints[:] = self._start
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
@@ -266,7 +270,7 @@ class QACore(TaskCore):
             target=self._counters[:, _TARGET],
             # The bandit shows every feature from the start: its features are the observation's cells.
             features=self._obs_features if self.bandit else self._revealed[:, :, :f],
-            acts=self._acts_outcomes,
+            acts=self._act_codes,
             steps=self._counters[:, _STEPS],
             inspections=self._counters[:, _INSPECTIONS],
             answer=self._counters[:, _ANSWER],
@@ -277,7 +281,6 @@ class QACore(TaskCore):
         self._revealed_flat = self._revealed.reshape(-1, f + 1)  # a view: writes through it are the state's
         # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
         self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
-        self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
         # Constants of begin() and advance(), built once (both run at every step of a single env).
         data = self.data
         # The hash streams of begin(), in the order its columns use them: the question and the random
@@ -317,21 +320,25 @@ class QACore(TaskCore):
         # Per slot, the cell of its act 0's outcome in the flattened per-slot integers (act a: plus a).
         acts = np.arange(int(self.single_action_space.n))
         self._act_cells = np.arange(num_envs) * self._ints.shape[1] + _COUNTERS + n - self.answer_offset
-        # Per (outcome, act), row outcome * acts + act: what a step adds to the kept counters (one
-        # step, one inspection if it inspected) and sets (the answer, -1 for none, the position, the outcome).
-        self._acts = np.array([len(acts)])
-        outcomes = np.repeat(np.arange(4), len(acts))
+        # Per act code (4 * act + outcome): what a step adds to the kept counters (one step, one
+        # inspection if it inspected) and sets (the answer, -1 for none, the position, the outcome);
+        # the act's code the next time; its reward; whether it ends the episode.
+        code_acts, outcomes = np.divmod(np.arange(_OUTCOMES * len(acts)), _OUTCOMES)
         self._step_rows = np.stack(
             [
                 np.ones_like(outcomes),
                 outcomes >= INSPECT,
-                np.tile(np.where(acts >= self.answer_offset, acts % n, -1), 4),
-                np.tile(acts % n, 4),
+                np.where(code_acts >= self.answer_offset, code_acts % n, -1),
+                code_acts % n,
                 outcomes,
                 np.zeros_like(outcomes),
             ],
             axis=1,
         ).astype(np.int64)
+        self._next_codes = _OUTCOMES * code_acts + _AGAIN[outcomes]
+        self._code_rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])[outcomes]
+        self._code_ends = outcomes != INSPECT
+        self._allowed = np.arange(_OUTCOMES * len(acts)) % _OUTCOMES != REPEAT  # action_masks() per code
         # In the flattened observations: slot i's first cell, and per act the cells an inspection
         # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
         # its cells are the steps cell, which advance() writes after them.
@@ -389,7 +396,8 @@ class QACore(TaskCore):
         # The integers' rows: the counters and the inspections' outcomes at the start, then this draw's.
         ints = np.repeat(self._start[None], m, axis=0)
         ints[:, _TARGET] = order.argmin(axis=1)
-        ints[:, self._acts_column + n : self._candidates_column] = right  # the answers' outcomes: RIGHT at the target
+        answers = ints[:, self._acts_column + n : self._candidates_column]
+        answers += right  # the answers' codes (4 * act + WRONG at the start): RIGHT at the target
         candidates = ints[:, self._candidates_column : -1]
         candidates[...] = chosen.take(order + self._row_cells(m))  # take() without an axis: flat indices
         ints[:, -1] = chosen[:, 0]
@@ -460,12 +468,12 @@ class QACore(TaskCore):
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
         acts = self._act_cells + actions  # each slot's act's cell in the flattened per-slot integers
-        # The outcome codes: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
-        outcome = self._ints_flat.take(acts)
+        # The act codes 4 * act + outcome: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
+        codes = self._ints_flat.take(acts)
         if not self.bandit:  # (an answer's outcome stays: the bandit's acts change nothing)
-            self._ints_flat[acts] = _AGAIN.take(outcome)  # an inspected candidate's inspection now repeats
+            self._ints_flat[acts] = self._next_codes.take(codes)  # an inspected candidate's inspection now repeats
         # A whole-array write of new values: numpy's in-place operators cost a one-slot call about twice.
-        counters = self._counters * _KEPT + self._step_rows.take(outcome * self._acts + actions, axis=0)
+        counters = self._counters * _KEPT + self._step_rows.take(codes, axis=0)
         self._counters[...] = counters
         # The observation: an inspected candidate's features and flag (the bandit shows them all
         # from the start; showing them again changes nothing), the steps.
@@ -473,7 +481,7 @@ class QACore(TaskCore):
             cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
             self._obs_flat[cells] = self._revealed_flat.take(self._cells + counters[:, _POSITION], axis=0)
         self.obs[:, -1] = counters[:, _STEPS] / self._step_scale
-        return self._rewards.take(outcome), outcome != _INSPECT
+        return self._code_rewards.take(codes), self._code_ends.take(codes)
 
     def observe(self) -> np.ndarray:
         """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
@@ -522,7 +530,7 @@ class QACore(TaskCore):
         inspected = (
             None
             if self.bandit
-            else list(map(_IS_REPEAT, ints[self._acts_column : self._acts_column + self.candidates]))
+            else list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[self._acts_column : self._acts_column + self.candidates])))
         )
         if inspected is not None and inspected != parts.shown:
             # The newly inspected candidates' features, formatted at once.
@@ -552,7 +560,7 @@ class QACore(TaskCore):
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
         if self.bandit:
             return None
-        return self._acts_outcomes != _REPEAT  # an answer never repeats
+        return self._allowed.take(self._act_codes)  # an answer never repeats
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:
