@@ -369,6 +369,12 @@ class TaskCore(abc.ABC):
     :meth:`advance` is called for every slot, including slots whose episode has just ended and that
     the shell will restart right after with :meth:`begin`; it must accept any valid action there
     (their results are discarded) and must never raise for them.
+
+    A task may split its :meth:`begin` in two, overriding both :meth:`draw_begins` (everything a
+    begin computes from the episode keys alone, batched) and :meth:`begin_drawn` (the state writes),
+    with ``begin(slots, keys) == begin_drawn(slots, draw_begins(keys))``. The single env then draws
+    its next episodes ahead, many in one call (see :class:`_BeginsAhead`): a begin costs numpy's
+    per-call overhead whether it starts one episode or 64.
     """
 
     #: The task's default id (a class attribute); a core that a view builds for ``gym.make(id)`` or
@@ -429,6 +435,24 @@ class TaskCore(abc.ABC):
         Returns:
             A batch of points of ``afterstate_space``, shape ``(n, *afterstate_space.shape)``.
         """
+
+    def draw_begins(self, keys: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Everything :meth:`begin` computes from ``keys`` alone, for ``len(keys)`` episodes (optional).
+
+        A tuple (or NamedTuple) of arrays whose first axis is the episode: row ``i`` is what a draw of
+        ``keys[i]`` alone gives, bit for bit (no reduction across rows, no state read or written).
+        The shell may keep the arrays and start a later episode of the same key from its row again,
+        so they are read-only to :meth:`begin_drawn`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not draw its begins ahead")
+
+    def begin_drawn(self, slots: np.ndarray, drawn: Any) -> None:
+        """Start episodes in ``slots`` from ``drawn`` (row ``i`` for ``slots[i]``; optional, see :meth:`draw_begins`).
+
+        It writes the state from the rows (copies: the state never holds a view of ``drawn``) and
+        does whatever depends on the state rather than on the keys.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not draw its begins ahead")
 
     def step_info(self) -> dict[str, np.ndarray]:
         """Per-step info arrays for every slot (e.g. ``action_mask``); none by default."""
@@ -500,6 +524,67 @@ _SLOT_0 = np.zeros(1, dtype=np.int64)  # the single env's slot, for its metrics
 _SLOT_0.flags.writeable = False  # shared by every single env: no core may write into ``slots``
 
 
+#: The most episodes the single env draws ahead in one :meth:`TaskCore.draw_begins` call.
+BEGINS_AHEAD = 64
+
+
+def _draws_ahead(core: TaskCore) -> bool:
+    """Whether ``core`` splits its begin (:meth:`TaskCore.draw_begins`); a task overriding one half only is named."""
+    task = type(core)
+    drawn = task.begin_drawn is not TaskCore.begin_drawn
+    if drawn != (task.draw_begins is not TaskCore.draw_begins):
+        raise TypeError(
+            f"{task.__name__} ({core.env_id}) overrides only one of draw_begins and begin_drawn; "
+            "a task that draws its begins ahead overrides both (see TaskCore.draw_begins)."
+        )
+    return drawn
+
+
+class _BeginsAhead:
+    """The episodes of a one-slot core, drawn ahead from their keys (the single env's resets).
+
+    Episode ``k`` of a slot has the key ``hash(slot key, k)``, known in advance: so the next episodes'
+    :meth:`TaskCore.draw_begins` is one batched call, and each reset starts its episode from a row.
+    The batch doubles from one episode after every change of slot key up to :data:`BEGINS_AHEAD`, so
+    a user who seeds every reset pays for one episode a draw.
+    """
+
+    def __init__(self, core: TaskCore) -> None:
+        self.core = core
+        self.slot_key: int | None = None
+        self.first = self.count = 0  # the episodes drawn: first, first + 1, ..., first + count - 1
+        self.size = 1
+        self.drawn: tuple[np.ndarray, ...] = ()
+
+    def begin(self, slots: np.ndarray, slot_key: int, episode: int) -> None:
+        """Start the slot's episode ``episode`` (its key ``hash(slot_key, episode)``) in ``slots``."""
+        row = episode - self.first
+        if slot_key != self.slot_key or not 0 <= row < self.count:
+            if slot_key != self.slot_key:
+                self.size = 1
+            self._draw(slot_key, episode)
+            row = 0
+        drawn = self.drawn
+        rows = [field[row : row + 1] for field in drawn]
+        self.core.begin_drawn(slots, drawn._make(rows) if hasattr(drawn, "_make") else tuple(rows))
+
+    def _draw(self, slot_key: int, episode: int) -> None:
+        size = self.size
+        episodes = np.arange(episode, episode + size, dtype=np.uint64)
+        drawn = self.core.draw_begins(hash_keys(np.full(size, slot_key, dtype=np.uint64), episodes))
+        if not isinstance(drawn, tuple) or not all(
+            isinstance(field, np.ndarray) and field.ndim and len(field) == size for field in drawn
+        ):
+            raise TypeError(
+                f"{type(self.core).__name__} ({self.core.env_id}): draw_begins() of {size} keys returned "
+                f"{short_repr(drawn)}; expected a tuple of arrays with one row per key."
+            )
+        for field in drawn:
+            field.flags.writeable = False  # a row starts this episode again if its key comes back
+        self.drawn, self.slot_key, self.first, self.count = drawn, slot_key, episode, size
+        self.size = min(2 * size, BEGINS_AHEAD)
+
+
 class _Episodes:
     """Bookkeeping shared by both views: slot keys, episode and step counts, which slots have ended."""
 
@@ -518,6 +603,7 @@ class _Episodes:
         self.all_slots = np.arange(core.num_envs)
         self.all_slots.flags.writeable = False  # handed to every reset: no core may write into ``slots``
         self.started = False
+        self.ahead = _BeginsAhead(core) if _draws_ahead(core) and core.num_envs == 1 else None
 
     def seed(self, seeds: Sequence[int | np.random.Generator | None] | None) -> None:
         """Give each slot a key: from its seed (or generator); unseeded slots keep theirs or draw one.
@@ -539,8 +625,11 @@ class _Episodes:
         if len(slots) == 1:  # the single env's reset: Python integers cost a fraction of numpy's per-call overhead
             slot = int(slots[0])
             episode = int(self.episodes[slot])
-            key = _splitmix_scalar(int(self.slot_keys[slot]), [episode])
-            self.core.begin(slots, np.array([key], dtype=np.uint64))
+            if self.ahead is not None:
+                self.ahead.begin(slots, int(self.slot_keys[slot]), episode)
+            else:
+                key = _splitmix_scalar(int(self.slot_keys[slot]), [episode])
+                self.core.begin(slots, np.array([key], dtype=np.uint64))
             self.episodes[slot], self.elapsed[slot], self.ended[slot] = episode + 1, 0, False
             return
         self.core.begin(slots, hash_keys(self.slot_keys[slots], self.episodes[slots]))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.core import (
+    BEGINS_AHEAD,
     CoreEnv,
     CoreVectorEnv,
     TaskCore,
@@ -57,6 +58,18 @@ def gains(relevance: np.ndarray | float) -> Any:
 def discounts(count: int) -> np.ndarray:
     """``1 / log2(position + 1)`` for positions ``1 .. count``: the DCG discount of each position."""
     return 1.0 / np.log2(np.arange(2, count + 2))
+
+
+class _Drawn(NamedTuple):
+    """Episodes drawn from their keys (:meth:`RankingCore.draw_begins`), a row per episode."""
+
+    query: np.ndarray  # (n,) the query's row of the split
+    pairs: np.ndarray  # (n, M) the candidates' judged pairs
+    candidates: np.ndarray  # (n, M) their documents
+    values: np.ndarray  # (n, values, M) their per-candidate values (gain, relevance, ...)
+    ideal: np.ndarray  # (n, 1 or 2) IDCG at K (and at the cutoff)
+    heads: np.ndarray  # (n, query size) the observation's query part
+    blocks: np.ndarray  # (n, M, candidate size) the observation's candidate blocks
 
 
 @dataclass(slots=True)
@@ -191,7 +204,9 @@ class RankingCore(TaskCore):
         # The discounts once per slot: an (n, K) operand of the same shape as the gains it weighs costs
         # numpy a fraction of broadcasting a (K,) one (begin and metrics slice one row per slot they
         # are given: the rows are alike, and a slice costs less than gathering the slots' rows).
-        self._discount_rows = np.tile(self._discounts, (num_envs, 1))
+        # (As many rows as the single env draws begins ahead, if more than the slots.)
+        rows = max(num_envs, BEGINS_AHEAD)
+        self._discount_rows = np.tile(self._discounts, (rows, 1))
         # The K largest of M values sorted in increasing order, largest first: one reversed slice.
         self._top_down = slice(m - 1, m - k - 1 if k < m else None, -1)
         # What the top 53 bits of the hint's hashes are multiplied by, per slot (same-shape operands
@@ -200,7 +215,7 @@ class RankingCore(TaskCore):
         # 2**53 (exact in float64) and scaling by a power of two is exact: one product gives the
         # values that u times -1 and 2 pi give, bit for bit.
         self._box_muller_rows = np.tile(
-            np.repeat([-(2.0**-53), 2.0 * np.pi * 2.0**-53], m if relevance_hint is not None else 0), (num_envs, 1)
+            np.repeat([-(2.0**-53), 2.0 * np.pi * 2.0**-53], m if relevance_hint is not None else 0), (rows, 1)
         )
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
@@ -338,9 +353,12 @@ class RankingCore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a query of the split and ``M`` of its judged documents, in a random order."""
-        m, width = self.num_candidates, self._pool_width
-        at = slot_index(slots)
-        # Each slot's key with every counter: the (n, 1) keys broadcast against the counters.
+        self.begin_drawn(slots, self.draw_begins(keys))
+
+    def draw_begins(self, keys: np.ndarray) -> _Drawn:
+        """The episodes of ``keys``: query, candidates, their values, the ideal DCGs and the observation."""
+        m, width, n = self.num_candidates, self._pool_width, len(keys)
+        # Each key with every counter: the (n, 1) keys broadcast against the counters.
         hashed = hash_keys(keys[:, None], self._hash_counters)
         # The query: the draw of random_integers(keys, len(self.queries), 0), from counter 0's hash.
         spans = self._spans.take(hashed[:, 0] % self._query_count, axis=0)
@@ -355,9 +373,43 @@ class RankingCore(TaskCore):
         pairs = spans[:, 2:] + pool.argsort(axis=1, kind="stable")[:, :m]
         # Gathers with the take method: a fraction of fancy indexing's cost, from one slot to thousands.
         values = self._pair_values.take(pairs, axis=1)
+        # The gains sorted are the gains of the relevances sorted (2**r - 1 increases with r). Sums
+        # by the ufunc's reduce: the sum method's values. One column when the cutoff takes the whole
+        # list (both sums are the same sum), else IDCG at K and at the cutoff.
+        gain = values[_GAIN].copy()  # the state's gains stay in the drawn order
+        gain.sort(axis=1)
+        ideal_terms = gain[:, self._top_down] * self._discount_rows[:n]
+        if self.positions <= NDCG_CUTOFF:
+            ideal = _add_reduce(ideal_terms, 1)[:, None]
+        else:
+            ideal = np.stack((_add_reduce(ideal_terms, 1), _add_reduce(ideal_terms[:, :NDCG_CUTOFF], 1)), axis=1)
+        blocks = self._blocks.take(pairs, axis=0)
+        if self.hint is not None:
+            top_bits = (hashed[:, width + 1 :] >> _TOP_BITS).astype(np.float64)
+            arguments = top_bits * self._box_muller_rows[:n]
+            noise = np.sqrt(_MINUS_TWO * np.log1p(arguments[:, :m])) * np.cos(arguments[:, m:])
+            hint = values[_SCALED] + self._hint_scale * noise
+            if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
+                hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
+            blocks[:, :, -2] = hint  # into the gathered copy: one write into obs at the begin, not two
+        return _Drawn(
+            query,
+            pairs,
+            self.data.documents.take(pairs),
+            values.transpose(1, 0, 2),
+            ideal,
+            self._heads.take(query, axis=0),
+            blocks,
+        )
+
+    def begin_drawn(self, slots: np.ndarray, drawn: _Drawn) -> None:
+        """Start the episodes of ``drawn`` in ``slots``: the state and the observation written."""
+        m = self.num_candidates
+        at = slot_index(slots)
+        values = drawn.values.transpose(1, 0, 2)
         self._values[:, at, :m] = values[:_LEFT]
         self._left[at] = values[_LEFT]
-        self.query[at], self.pairs[at], self.candidates[at] = query, pairs, self.data.documents.take(pairs)
+        self.query[at], self.pairs[at], self.candidates[at] = drawn.query, drawn.pairs, drawn.candidates
         self._open[at] = True
         self._ids[at] = self._ids_rows[: len(slots)]
         self.order[at] = -1
@@ -367,28 +419,9 @@ class RankingCore(TaskCore):
         if self._texts:  # the texts of the episodes these slots leave
             for slot in slots.tolist():
                 self._texts.pop(slot, None)
-        # The gains sorted (in place: the slots' gains are stored) are the gains of the relevances
-        # sorted (2**r - 1 increases with r). Sums by the ufunc's reduce: the sum method's values.
-        gain = values[_GAIN]
-        gain.sort(axis=1)
-        ideal = gain[:, self._top_down] * self._discount_rows[: len(slots)]
-        if self.positions <= NDCG_CUTOFF:  # the cutoff takes the whole list: both sums are the same sum
-            self.ideal[at] = _add_reduce(ideal, 1)[:, None]
-        else:
-            self.ideal[at, 0] = _add_reduce(ideal, 1)
-            self.ideal[at, 1] = _add_reduce(ideal[:, :NDCG_CUTOFF], 1)
-
-        self._obs_heads[at] = self._heads.take(query, axis=0)
-        blocks = self._blocks.take(pairs, axis=0)
-        if self.hint is not None:
-            top_bits = (hashed[:, width + 1 :] >> _TOP_BITS).astype(np.float64)
-            arguments = top_bits * self._box_muller_rows[: len(slots)]
-            noise = np.sqrt(_MINUS_TWO * np.log1p(arguments[:, :m])) * np.cos(arguments[:, m:])
-            hint = values[_SCALED] + self._hint_scale * noise
-            if self._clip_hint:  # clip's own ufunc, without np.clip's Python-level wrapper: the same values
-                hint = np.minimum(np.maximum(hint, -FACTOR_BOUND), FACTOR_BOUND)
-            blocks[:, :, -2] = hint  # into the gathered copy, written with it: one write into obs, not two
-        self._obs_blocks[at] = blocks
+        self.ideal[at] = drawn.ideal
+        self._obs_heads[at] = drawn.heads
+        self._obs_blocks[at] = drawn.blocks
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Place each slot's chosen candidate at the next position; reward its DCG increment."""

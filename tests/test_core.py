@@ -28,6 +28,7 @@ from nlp_envs.core import (
     check_probability,
     check_reward,
     hash_keys,
+    hashes_to_uniform,
 )
 from nlp_envs.dialogue.env import DialogueCore
 from nlp_envs.next_word import NextWordCore
@@ -317,6 +318,102 @@ def test_end_info_names_are_part_of_the_contract() -> None:
     for env in _views(declared):
         info = _run_an_episode(env)
         assert "steps" in info and "label" in info
+
+
+# --- begins drawn ahead (the single env's resets) ------------------------------------------------------
+
+
+class _KeyedCore(_CountingCore):
+    """Its observation is a uniform drawn from its episode's key at begin."""
+
+    def __init__(self, num_envs: int) -> None:
+        super().__init__(num_envs)
+        self.start = np.zeros(num_envs)
+
+    def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
+        self.steps[slots] = 0
+        self.start[slots] = hashes_to_uniform(keys)
+
+    def observe(self) -> np.ndarray:
+        return self.start[:, None].astype(np.float32)
+
+
+class _DrawingCore(_KeyedCore):
+    """The same task with its begin split in two; it records how many keys each draw had."""
+
+    draw_sizes: ClassVar[list[int]] = []
+
+    def draw_begins(self, keys: np.ndarray) -> tuple[np.ndarray, ...]:
+        self.draw_sizes.append(len(keys))
+        return (hashes_to_uniform(keys),)
+
+    def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
+        self.steps[slots] = 0
+        self.start[slots] = drawn[0]
+
+    def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
+        self.begin_drawn(slots, self.draw_begins(keys))
+
+
+def _first_observations(core: type[TaskCore], seeds: list[int | None]) -> list[float]:
+    env = _views(core)[0]
+    return [float(env.reset(seed=seed)[0][0]) for seed in seeds]
+
+
+def test_the_single_env_draws_its_begins_ahead_and_starts_the_same_episodes() -> None:
+    """Batches of 1, 2, 4 ... 64 episodes, from one again after a reseed; the episodes of the plain begin."""
+    seeds: list[int | None] = [3] + [None] * 99 + [5] + [None] * 19 + [5, 5, 6, 6]
+    _DrawingCore.draw_sizes.clear()
+    assert _first_observations(_DrawingCore, seeds) == _first_observations(_KeyedCore, seeds)
+    # seed 3: 100 episodes; seed 5: 20, then its episode 0 again (a batch of 32 from there); seed 6
+    # twice: one draw, whose row starts the second episode 0 too.
+    assert _DrawingCore.draw_sizes == [1, 2, 4, 8, 16, 32, 64, 1, 2, 4, 8, 16, 32, 1]
+    vector = _views(_DrawingCore)[1]
+    _DrawingCore.draw_sizes.clear()
+    vector.reset(seed=0)
+    assert _DrawingCore.draw_sizes == [3]  # a vector env of 3 slots begins as before
+
+
+def test_begins_drawn_ahead_are_read_only_and_a_half_split_task_is_named() -> None:
+    def writing(self: _DrawingCore, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
+        drawn[0][0] = 0.5
+
+    with pytest.raises(ValueError, match="read-only"):
+        _views(type("WritingCore", (_DrawingCore,), {"begin_drawn": writing}))[0].reset(seed=0)
+    with pytest.raises(TypeError, match=r"^HalfCore \(nlp_envs/Counting-v0\): draw_begins\(\) of 1 keys returned"):
+        _views(type("HalfCore", (_DrawingCore,), {"draw_begins": lambda self, keys: [keys]}))[0].reset(seed=0)
+    with pytest.raises(TypeError, match=r"^OneHalfCore \(nlp_envs/Counting-v0\) overrides only one of draw_begins"):
+        _views(type("OneHalfCore", (_KeyedCore,), {"begin_drawn": _DrawingCore.begin_drawn}))
+
+
+def _ids_drawing_ahead() -> list[str]:
+    """The registered ids whose task splits its begin (their cores draw begins ahead)."""
+    ids = []
+    for env_id in nlp_envs.env_ids():
+        core = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point).core_class
+        if core.draw_begins is not TaskCore.draw_begins:
+            ids.append(env_id)
+    return ids
+
+
+@pytest.mark.parametrize("env_id", _ids_drawing_ahead())
+def test_a_task_drawing_ahead_starts_each_episode_as_its_plain_begin_does(env_id: str) -> None:
+    """Row i of a draw is the draw of key i alone, and 70 single-env resets (draws of 1 to 64 episodes)
+    start the episodes that ``begin`` with each episode's key starts in a vector env's slot."""
+    single = gym.make(env_id)
+    single.reset(seed=4)
+    core = single.unwrapped.core
+    keys = hash_keys(np.arange(6, dtype=np.uint64), 3)
+    drawn = core.draw_begins(keys)
+    for row in range(len(keys)):
+        alone = core.draw_begins(keys[row : row + 1])
+        assert all(np.array_equal(field[row : row + 1], own) for field, own in zip(drawn, alone, strict=True))
+    vector = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point").unwrapped.core
+    slot_key = single.unwrapped._episodes.slot_keys[:1]
+    for episode in range(70):
+        observation = single.reset()[0] if episode else core.observe()[0]
+        vector.begin(np.array([1]), hash_keys(slot_key, episode))
+        assert np.array_equal(observation, vector.observe()[1]), f"episode {episode}"
 
 
 # --- the per-slot views of a core (SAME_STEP autoreset uses them) ------------------------------------
