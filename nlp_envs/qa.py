@@ -36,9 +36,8 @@ WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
 # their own counter.
 _QUESTION, _WINDOW, _REDRAW = 0, 1, 3
 _HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
-#: The texts of the features (all in [-1, 1]) as "{:.2f}" shows them, by code (_feature_codes): code
-#: k + 100 is k / 100, for k in -100 .. 100; the last, "-0.00", a negative feature that rounds to zero.
-_FEATURE_TEXTS = [f"{k / 100:.2f}" for k in range(-100, 101)] + ["-0.00"]
+# Separates the feature texts of several candidates made by one formatting (no feature text holds it).
+_TEXT_SEPARATOR = "\x00"
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
@@ -105,9 +104,8 @@ class QADraws(NamedTuple):
     """What :meth:`QACore.draw_begins` draws from episode keys alone (first axis the episode).
 
     Attributes:
-        ints: ``(m, (features + 3) * candidates + 7)`` each episode's row of the per-slot integers at its
-            start: the counters, the acts' codes, the candidates' pair indices, the question's, and the
-            codes of the features' texts.
+        ints: ``(m, 3 * candidates + 7)`` each episode's row of the per-slot integers at its start: the
+            counters, the acts' outcomes, the candidates' pair indices and the question's.
         obs: ``(m, width)`` float32, the observation at the start.
         revealed: ``(m, candidates, features + 1)`` float32, each candidate's features and a 1: what an
             inspection writes into its features' cells and inspected flag.
@@ -134,16 +132,6 @@ class _TextParts:
     shown: list[bool]
     body: str
     answers: list[str]
-
-
-def _feature_codes(features: np.ndarray) -> np.ndarray:
-    """Each float32 feature's index in ``_FEATURE_TEXTS``: its text, as "{:.2f}" shows it.
-
-    A float32 times 100 is exact in float64 (a 24-bit significand times a 5-bit one), so rint()
-    rounds its exact value half to even, as "{:.2f}" rounds the decimal expansion.
-    """
-    hundredths = np.rint(features.astype(np.float64) * 100.0).astype(np.int64)
-    return np.where((hundredths == 0) & np.signbit(features), len(_FEATURE_TEXTS) - 1, hundredths + 100)
 
 
 class QACore(TaskCore):
@@ -254,13 +242,10 @@ class QACore(TaskCore):
         # (the inspections, then the answers: the bandit's acts are its answers, they index the second
         # half) its code 4 * act + outcome, the outcome if taken now (INSPECT, then RIGHT at the target
         # and WRONG elsewhere at the start; an inspection once made repeats: REPEAT), so that a step
-        # reads every table by the code; the candidates' pair indices; the question's; the codes of
-        # each candidate's features' texts (_FEATURE_TEXTS), so that text() formats no number.
+        # reads every table by the code; the candidates' pair indices; the question's.
         self._acts_column = _COUNTERS
         self._candidates_column = _COUNTERS + 2 * n
-        self._question_column = self._candidates_column + n
-        self._codes_column = self._question_column + 1
-        self._ints = np.zeros((num_envs, self._codes_column + n * f), dtype=np.int64)
+        self._ints = np.zeros((num_envs, 3 * n + _COUNTERS + 1), dtype=np.int64)
         self._ints_flat = self._ints.reshape(-1)
         self._counters = self._ints[:, :_COUNTERS]
         self._act_codes = self._ints[:, _COUNTERS : _COUNTERS + 2 * n]
@@ -280,8 +265,8 @@ class QACore(TaskCore):
         # and the inspected flag of the candidate into the observation in one call.
         self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
         self.state = QAState(
-            question=self._ints[:, self._question_column],
-            candidates=self._ints[:, self._candidates_column : self._question_column],
+            question=self._ints[:, -1],
+            candidates=self._ints[:, self._candidates_column : self._candidates_column + n],
             target=self._counters[:, _TARGET],
             # The bandit shows every feature from the start: its features are the observation's cells.
             features=self._obs_features if self.bandit else self._revealed[:, :, :f],
@@ -305,18 +290,15 @@ class QACore(TaskCore):
         self._streams = np.concatenate(
             [[_QUESTION], np.arange(2, n + 1), [_WINDOW], np.arange(n + 1, 2 * n + 1), _HINT_STREAM + hint_streams]
         ).astype(np.uint64)
-        # A candidate's features' texts (printf-style, a template of texts: every number is formatted in
-        # draw_begins, as its code).
-        self._text_features = "  (" + ", ".join(f"{name} %s" for name in self.feature_names) + ")"
+        # printf-style: one % of a tuple formats a float as format()'s "{:.2f}" does, in about half the time.
+        self._text_features = "  (" + ", ".join(f"{name} %.2f" for name in self.feature_names) + ")"
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._positions_list = list(range(n))
         # The bandit's whole text before the end in one template (every candidate is shown from the
-        # start): the question, then per candidate its answer and features' texts; its values picked in
-        # their order from the question, the answers, then the features' texts (candidate by candidate).
+        # start): the question, then per candidate its answer and features.
         self._text_body = "\n".join(["Q: %s", *(prefix + "%s" + self._text_features for prefix in self._text_prefixes)])
-        self._body_values = operator.itemgetter(
-            0, *chain.from_iterable([1 + i, *range(1 + n + f * i, 1 + n + f * (i + 1))] for i in range(n))
-        )
+        # Per number k of candidates shown at once: one template of their k feature texts.
+        self._text_features_of: dict[int, str] = {}
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
         # The pairs of every group listed twice in a row (group by group, pairs of a group being
@@ -416,14 +398,13 @@ class QACore(TaskCore):
         ints[:, _TARGET] = order.argmin(axis=1)
         answers = ints[:, self._acts_column + n : self._candidates_column]
         answers += right  # the answers' codes (4 * act + WRONG at the start): RIGHT at the target
-        candidates = ints[:, self._candidates_column : self._question_column]
+        candidates = ints[:, self._candidates_column : -1]
         candidates[...] = chosen.take(order + self._row_cells(m))  # take() without an axis: flat indices
-        ints[:, self._question_column] = chosen[:, 0]
+        ints[:, -1] = chosen[:, 0]
         revealed = np.ones((m, n, f + 1), dtype=np.float32)
         revealed[:, :, : len(FEATURES)] = data.features(chosen[:, :1], candidates)
         if self.hint is not None:
             revealed[:, :, f - 1] = self._hints(top[:, n:], right)
-        ints[:, self._codes_column :] = _feature_codes(revealed[:, :, :f]).reshape(m, n * f)
         # The observation: the features (the bandit's shown; else zero, signed as the features, until
         # inspected), the inspected flags (the bandit's all set), the candidates' lengths, zero steps.
         obs = np.zeros((m, self.obs.shape[1]), dtype=np.float32)
@@ -526,6 +507,7 @@ class QACore(TaskCore):
         # The single env asks for this text at every step: an episode's lines are made once and a
         # candidate's features formatted once, when it is first seen inspected (features never change
         # within an episode, and a candidate once inspected stays so until the next begin()).
+        state = self.state
         # The slot's integers at once (a list: each numpy scalar read costs more than the whole row).
         ints = self._ints[slot].tolist()
         _, _, answer, position, outcome, true = ints[:_COUNTERS]
@@ -533,13 +515,13 @@ class QACore(TaskCore):
         if parts is None:
             data = self.data
             # map() and compress() iterate in C: a Python loop over the candidates costs several times more.
-            answers = list(map(data.answers.__getitem__, ints[self._candidates_column : self._question_column]))
-            question = data.questions[ints[self._question_column]]
+            answers = list(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
+            question = data.questions[ints[-1]]
             if self.bandit:
-                # Every candidate shown: one formatting of the question and each answer with its features'
-                # texts, no lines to update later.
-                texts = map(_FEATURE_TEXTS.__getitem__, ints[self._codes_column :])
-                body = self._text_body % self._body_values([question, *answers, *texts])
+                # Every candidate shown: one formatting of the question and each answer with its features
+                # (the features' columns zipped with the answers), no lines to update later.
+                lines_values = chain.from_iterable(zip(answers, *state.features[slot].T.tolist(), strict=True))
+                body = self._text_body % (question, *lines_values)
                 parts = self._text_parts[slot] = _TextParts([], [True] * self.candidates, body, answers)
             else:
                 lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
@@ -551,11 +533,13 @@ class QACore(TaskCore):
             else list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[self._acts_column : self._acts_column + self.candidates])))
         )
         if inspected is not None and inspected != parts.shown:
-            # The newly inspected candidates' lines get their features' texts.
-            width = len(self.feature_names)
-            for candidate in compress(self._positions_list, map(operator.gt, inspected, parts.shown)):
-                codes = ints[self._codes_column + width * candidate : self._codes_column + width * (candidate + 1)]
-                parts.lines[candidate + 1] += self._text_features % tuple(map(_FEATURE_TEXTS.__getitem__, codes))
+            # The newly inspected candidates' features, formatted at once.
+            new = list(compress(self._positions_list, map(operator.gt, inspected, parts.shown)))
+            features = state.features[slot].tolist()
+            values = tuple(chain.from_iterable(map(features.__getitem__, new)))
+            shown = (self._text_features_template(len(new)) % values).split(_TEXT_SEPARATOR)
+            for candidate, suffix in zip(new, shown, strict=True):
+                parts.lines[candidate + 1] += suffix
             parts.shown, parts.body = inspected, "\n".join(parts.lines)
         if outcome == INSPECT:
             return parts.body
@@ -564,6 +548,13 @@ class QACore(TaskCore):
         else:
             said = f"answered [{answer}] {parts.answers[answer]!r}"
         return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
+
+    def _text_features_template(self, count: int) -> str:
+        """The template of ``count`` candidates' feature texts, separated by ``_TEXT_SEPARATOR``."""
+        template = self._text_features_of.get(count)
+        if template is None:
+            template = self._text_features_of[count] = _TEXT_SEPARATOR.join([self._text_features] * count)
+        return template
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""

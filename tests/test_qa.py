@@ -23,7 +23,7 @@ from nlp_envs.data.files import DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
-from nlp_envs.qa import _FEATURE_TEXTS, _TOP_BITS, INSPECT, RIGHT, QACore, QADraws, _feature_codes
+from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, INSPECT, RIGHT, QACore, QADraws
 from tests.conftest import make_vec
 from tests.test_autoreset import assert_infos_agree, ended
 
@@ -475,18 +475,17 @@ def test_the_hint_is_box_muller_of_the_uniforms_of_hashes_to_uniform(rng: np.ran
     assert core._hints(hashes >> _TOP_BITS, right).tobytes() == expected.tobytes()
 
 
-def test_the_features_texts_by_code_read_as_format_shows_them(rng: np.random.Generator) -> None:
-    """text() shows a feature as the text of its code; each reads as "{:.2f}" gives the float32 value."""
-    boundaries = (np.arange(-200, 201) / 200).astype(np.float32)  # every x.xx5 (rounding ties: 0.125, ...)
-    near, above, below = [boundaries], boundaries, boundaries
-    for _ in range(3):  # and the three float32 values just above and below each
-        above, below = np.nextafter(above, np.float32(2)), np.nextafter(below, np.float32(-2))
-        near += [above, below]
-    values = np.concatenate([rng.uniform(-1, 1, 20000).astype(np.float32), *near, np.float32([-0.0, 0.0, -1e-9])])
-    values = values[np.abs(values) <= 1]
-    texts = [_FEATURE_TEXTS[code] for code in _feature_codes(values).tolist()]
-    assert texts == [f"{value:.2f}" for value in values.tolist()]
-    assert texts[-3:] == ["-0.00", "0.00", "-0.00"]
+def test_the_printf_template_formats_features_as_format_does(rng: np.random.Generator) -> None:
+    """text() formats features with one printf-style template; each number reads as "{:.2f}" gives it."""
+    core = QACore(1, answer_hint=0.25)
+    values = np.concatenate([rng.uniform(-1.2, 1.2, 4000), np.arange(-200, 201) / 200, [-0.0, 0.005, 0.015]])
+    values = values.astype(np.float32).tolist()
+    fields = len(core.feature_names)
+    template = core._text_features_template(len(values) // fields)
+    shown = (template % tuple(values[: len(values) // fields * fields])).split(_TEXT_SEPARATOR)
+    names = ", ".join(f"{name} {{:.2f}}" for name in core.feature_names)
+    for index, text in enumerate(shown):
+        assert text == f"  ({names})".format(*values[index * fields : (index + 1) * fields])
 
 
 @pytest.mark.parametrize("env_id", IDS)
