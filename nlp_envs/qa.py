@@ -108,7 +108,8 @@ class QADraws(NamedTuple):
             counters, the acts' outcomes, the candidates' pair indices and the question's.
         obs: ``(m, width)`` float32, the observation at the start.
         revealed: ``(m, candidates, features + 1)`` float32, each candidate's features and a 1: what an
-            inspection writes into its features' cells and inspected flag.
+            inspection writes into its features' cells and inspected flag (the bandit's ``(m, 0)``: its
+            features are shown from the start, in ``obs``).
     """
 
     ints: np.ndarray
@@ -317,6 +318,7 @@ class QACore(TaskCore):
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
         self._cells = np.arange(num_envs) * n  # slot i's first cell in the flattened (num_envs, n) arrays
         self._first_cells = self._cells[:, None]  # grown by draw_begins() to the most episodes it drew
+        self._start_flags = np.full(n, float(self.bandit), dtype=np.float32)  # the inspected flags at the start
         # Per slot, the cell of its act 0's outcome in the flattened per-slot integers (act a: plus a).
         acts = np.arange(int(self.single_action_space.n))
         self._act_cells = np.arange(num_envs) * self._ints.shape[1] + _COUNTERS + n - self.answer_offset
@@ -393,25 +395,40 @@ class QACore(TaskCore):
         top = hashes[:, n + 1 :] >> _TOP_BITS
         order = top[:, :n].argsort(axis=1)
         right = order == _ZERO  # where the order put column 0, the true answer
-        # The integers' rows: the counters and the inspections' outcomes at the start, then this draw's.
-        ints = np.repeat(self._start[None], m, axis=0)
+        candidates = chosen.take(order + self._row_cells(m))  # take() without an axis: flat indices
+        # The integers' rows, each column written once: the counters and the inspections' codes at the
+        # start, the answers' (4 * act + WRONG, and RIGHT at the target), the candidates, the question.
+        answers = self._start[self._acts_column + n : self._candidates_column] + right
+        ints = np.concatenate(
+            [
+                np.broadcast_to(self._start[: self._acts_column + n], (m, self._acts_column + n)),
+                answers,
+                candidates,
+                chosen[:, :1],
+            ],
+            axis=1,
+        )
         ints[:, _TARGET] = order.argmin(axis=1)
-        answers = ints[:, self._acts_column + n : self._candidates_column]
-        answers += right  # the answers' codes (4 * act + WRONG at the start): RIGHT at the target
-        candidates = ints[:, self._candidates_column : -1]
-        candidates[...] = chosen.take(order + self._row_cells(m))  # take() without an axis: flat indices
-        ints[:, -1] = chosen[:, 0]
-        revealed = np.ones((m, n, f + 1), dtype=np.float32)
-        revealed[:, :, : len(FEATURES)] = data.features(chosen[:, :1], candidates)
+        # The features and the hint: where an inspection reads them (the bandit's: shown from the start).
+        features = data.features(chosen[:, :1], candidates)
         if self.hint is not None:
-            revealed[:, :, f - 1] = self._hints(top[:, n:], right)
-        # The observation: the features (the bandit's shown; else zero, signed as the features, until
-        # inspected), the inspected flags (the bandit's all set), the candidates' lengths, zero steps.
-        obs = np.zeros((m, self.obs.shape[1]), dtype=np.float32)
-        features = revealed[:, :, :f].reshape(m, f * n)
-        obs[:, : f * n] = features if self.bandit else features * _ZERO_FLOAT
-        obs[:, f * n : (f + 1) * n] = self.bandit
-        obs[:, (f + 1) * n : (f + 2) * n] = self._lengths.take(candidates)
+            features = np.concatenate([features, self._hints(top[:, n:], right)[:, :, None]], axis=2, dtype=np.float32)
+        if self.bandit:
+            revealed, shown = np.empty((m, 0), dtype=np.float32), features
+        else:  # the features, then the inspected flag's 1; shown as zeros signed as the features until inspected
+            revealed = np.concatenate([features, np.ones((m, n, 1), dtype=np.float32)], axis=2)
+            shown = features * _ZERO_FLOAT
+        # The observation: the features' cells, the inspected flags (the bandit's all set), the
+        # candidates' lengths, zero steps.
+        obs = np.concatenate(
+            [
+                shown.reshape(m, f * n),
+                np.broadcast_to(self._start_flags, (m, n)),
+                self._lengths.take(candidates),
+                np.broadcast_to(_ZERO_FLOAT, (m, 1)),
+            ],
+            axis=1,
+        )
         return QADraws(ints, obs, revealed)
 
     def begin_drawn(self, slots: np.ndarray, drawn: QADraws) -> None:
