@@ -6,7 +6,7 @@ import operator
 from dataclasses import dataclass
 from itertools import chain, compress
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, NamedTuple, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -48,16 +48,18 @@ _TOP_BITS = np.array([11], dtype=np.uint64)  # a hash shifted right by this keep
 # float64 product (scaling by a power of two is exact), one numpy call fewer.
 _MINUS_UNIT, _TWO_PI_UNIT = np.array([-(2.0**-53)]), np.array([2.0 * np.pi * 2.0**-53])
 _ZERO, _ZERO_FLOAT = np.array([0]), np.array([0.0], dtype=np.float32)
-_INSPECT = np.array([INSPECT])
-# Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): whether acting again on that act repeats an
-# inspection, and the ``correct`` metric.
-_CLOSES = np.array([False, False, True, True])
+# Per outcome code (WRONG, RIGHT, INSPECT, REPEAT): the outcome of taking that act again (an
+# inspection, once made, repeats), and the ``correct`` metric. An act's code is 4 * act + outcome.
+_AGAIN = np.array([WRONG, RIGHT, REPEAT, REPEAT])
+_OUTCOMES = len(_AGAIN)
+# For map() over act codes (a C loop): a code's outcome, and whether an outcome repeats an inspection.
+_OUTCOME_OF, _IS_REPEAT = (_OUTCOMES - 1).__and__, REPEAT.__eq__
 _CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
-# The columns of QACore's per-slot integers, and what a step keeps of them (the others it sets):
-# the episode column is the begin() call that started the slot's episode (what text()'s cache is
-# keyed by), the target the true answer's position.
-_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME, _EPISODE, _TARGET = range(7)
-_KEPT = np.array([1, 1, 0, 0, 0, 1, 1])
+# The first columns of QACore's per-slot integers (the counters), and what a step keeps of them
+# (the others it sets); the target is the true answer's position.
+_STEPS, _INSPECTIONS, _ANSWER, _POSITION, _OUTCOME, _TARGET = range(6)
+_KEPT = np.array([1, 1, 0, 0, 0, 1])
+_COUNTERS = len(_KEPT)
 _MINUS_TWO, _MINUS_ONE, _PLUS_ONE = np.array([-2.0]), np.array([-1.0]), np.array([1.0])
 
 
@@ -71,7 +73,9 @@ class QAState:
         target: the position of the true answer among the candidates.
         features: ``(n, candidates, features)`` match features of every candidate, with the answer hint
             last when there is one (hidden until inspected).
-        inspected: ``(n, candidates)`` which candidates were inspected.
+        acts: ``(n, 2 * candidates)`` per act (the inspections, then the answers), the code of taking it
+            now: ``4 * action + outcome``, where the outcome is WRONG, RIGHT, INSPECT or REPEAT (the bandit's
+            inspections, which are no actions, are REPEAT: every candidate is shown from the start).
         steps: steps taken.
         inspections: inspect acts taken (repeats included: each paid its cost).
         answer: the position answered (-1: none yet, or the episode ended on a repeated inspection).
@@ -83,12 +87,34 @@ class QAState:
     candidates: np.ndarray
     target: np.ndarray
     features: np.ndarray
-    inspected: np.ndarray
+    acts: np.ndarray
     steps: np.ndarray
     inspections: np.ndarray
     answer: np.ndarray
     position: np.ndarray
     outcome: np.ndarray
+
+    @property
+    def inspected(self) -> np.ndarray:
+        """``(n, candidates)`` which candidates were inspected (a new array)."""
+        return self.acts[:, : self.acts.shape[1] // 2] % _OUTCOMES == REPEAT
+
+
+class QADraws(NamedTuple):
+    """What :meth:`QACore.draw_begins` draws from episode keys alone (first axis the episode).
+
+    Attributes:
+        ints: ``(m, 3 * candidates + 7)`` each episode's row of the per-slot integers at its start: the
+            counters, the acts' outcomes, the candidates' pair indices and the question's.
+        obs: ``(m, width)`` float32, the observation at the start.
+        revealed: ``(m, candidates, features + 1)`` float32, each candidate's features and a 1: what an
+            inspection writes into its features' cells and inspected flag (the bandit's ``(m, 0)``: its
+            features are shown from the start, in ``obs``).
+    """
+
+    ints: np.ndarray
+    obs: np.ndarray
+    revealed: np.ndarray
 
 
 @dataclass
@@ -96,7 +122,6 @@ class _TextParts:
     """What :meth:`QACore.text` keeps of a slot's episode: its lines so far and the text they make.
 
     Attributes:
-        episode: the slot's episode count when made (a later episode makes new parts).
         lines: the question, then one line per candidate (with its features once inspected); empty
             in the bandit, whose text shows every candidate from the start (no line changes later).
         shown: per candidate, whether its line has its features.
@@ -104,7 +129,6 @@ class _TextParts:
         answers: each candidate's answer text, in shown order.
     """
 
-    episode: int
     lines: list[str]
     shown: list[bool]
     body: str
@@ -213,15 +237,27 @@ class QACore(TaskCore):
         # limit is truncated even when it terminates).
         self.max_steps = self.last_step + 1
         f = len(self.feature_names)
-        # What advance() reads per act, kept per slot so that a step is a few table lookups. Both
-        # tables have 2 * candidates columns, the inspections then the answers (the bandit's acts are
-        # its answers: they index the second half). `_base`: the outcome of each act at the start of
-        # the episode (INSPECT, then RIGHT at the target and WRONG elsewhere); `_closed`: the acts
-        # that now repeat an inspection (the first half is the inspected flags; in the bandit all
-        # candidates are inspected from the start). An act's outcome is base + closed.
-        self._base = np.full((num_envs, 2 * n), INSPECT, dtype=np.int64)
-        self._closed = np.zeros((num_envs, 2 * n), dtype=bool)
-        self._closed[:, :n] = self.bandit
+        # The per-slot integers as the columns of one array, so that begin() writes a slot's row at
+        # once, a step computes the counters in one table lookup, and the metrics and the text read
+        # them at once: the counters (steps, inspections, answer, position, outcome, target); per act
+        # (the inspections, then the answers: the bandit's acts are its answers, they index the second
+        # half) its code 4 * act + outcome, the outcome if taken now (INSPECT, then RIGHT at the target
+        # and WRONG elsewhere at the start; an inspection once made repeats: REPEAT), so that a step
+        # reads every table by the code; the candidates' pair indices; the question's.
+        self._acts_column = _COUNTERS
+        self._candidates_column = _COUNTERS + 2 * n
+        self._ints = np.zeros((num_envs, 3 * n + _COUNTERS + 1), dtype=np.int64)
+        self._ints_flat = self._ints.reshape(-1)
+        self._counters = self._ints[:, :_COUNTERS]
+        self._act_codes = self._ints[:, _COUNTERS : _COUNTERS + 2 * n]
+        # A row before any episode (and the constant part of every episode's first row): the
+        # counters at the start, no inspection yet (the bandit's are all made) and every answer WRONG.
+        self._start = np.zeros(self._ints.shape[1], dtype=np.int64)
+        self._start[:_COUNTERS] = [0, 0, -1, 0, INSPECT, 0]
+        columns_acts = np.arange(2 * n) - (n - self.answer_offset)  # each act column's act
+        self._start[_COUNTERS : _COUNTERS + 2 * n] = _OUTCOMES * columns_acts + WRONG
+        self._start[_COUNTERS : _COUNTERS + n] = REPEAT if self.bandit else _OUTCOMES * columns_acts[:n] + INSPECT
+        self._ints[:] = self._start
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
         self._obs_flat = self.obs.reshape(-1)
@@ -229,26 +265,13 @@ class QACore(TaskCore):
         # Each candidate's features with a last column of ones: an inspection writes the features
         # and the inspected flag of the candidate into the observation in one call.
         self._revealed = np.ones((num_envs, n, f + 1), dtype=np.float32)
-        # The per-slot integers (steps, inspections, answer, position, outcome, episode, target) as the
-        # columns of one array: begin() sets them in two writes, a step computes them in one table
-        # lookup, and the metrics and the text read them at once.
-        self._counters = np.zeros((num_envs, 7), dtype=np.int64)
-        self._start = np.array([0, 0, -1, 0, INSPECT, 0, 0])
-        self._counters[:] = self._start
-        # Per slot, the indices into _lengths_ext of the observation's cells from the inspected flags
-        # on: the flags' (n cells of its value for the flags at the start), the candidates' lengths (the
-        # candidates' pair indices: state.candidates is this view) and the steps' (the one of zero
-        # steps), so that begin() writes them in one take.
-        total = len(self.data.questions)
-        self._tail = np.zeros((num_envs, 2 * n + 1), dtype=np.int64)
-        self._tail[:, :n], self._tail[:, -1] = total, total + 1
         self.state = QAState(
-            question=np.zeros(num_envs, np.int64),
-            candidates=self._tail[:, n : 2 * n],
+            question=self._ints[:, -1],
+            candidates=self._ints[:, self._candidates_column : self._candidates_column + n],
             target=self._counters[:, _TARGET],
             # The bandit shows every feature from the start: its features are the observation's cells.
             features=self._obs_features if self.bandit else self._revealed[:, :, :f],
-            inspected=self._closed[:, :n],
+            acts=self._act_codes,
             steps=self._counters[:, _STEPS],
             inspections=self._counters[:, _INSPECTIONS],
             answer=self._counters[:, _ANSWER],
@@ -256,16 +279,9 @@ class QACore(TaskCore):
             outcome=self._counters[:, _OUTCOME],
         )
         self.state.features[...] = 0.0
-        # Flat views of the per-slot tables (views share their memory: writes through them are the state's).
-        self._base_flat, self._closed_flat = self._base.reshape(-1), self._closed.reshape(-1)
-        self._revealed_flat = self._revealed.reshape(-1, f + 1)
-        # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from
-        # the start; then the inspected flags' value at the start (the bandit's are all set) and the steps'.
-        self._lengths_ext = np.concatenate(
-            [np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0), [float(self.bandit), 0.0]]
-        ).astype(np.float32)
-        self._lengths = self._lengths_ext[:total]  # a view: the answers' lengths alone
-        self._rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])
+        self._revealed_flat = self._revealed.reshape(-1, f + 1)  # a view: writes through it are the state's
+        # Each answer's length in words (over LENGTH_SCALE, at most 1): shown for every candidate from the start.
+        self._lengths = np.minimum(self.data.answer_lengths / LENGTH_SCALE, 1.0).astype(np.float32)
         # Constants of begin() and advance(), built once (both run at every step of a single env).
         data = self.data
         # The hash streams of begin(), in the order its columns use them: the question and the random
@@ -301,27 +317,30 @@ class QACore(TaskCore):
         self._window = np.arange(n - 1, dtype=np.uint64)  # the distractor columns 1 .. n - 1, from 0
         self._earlier = np.tri(n, k=-1, dtype=bool)  # [i, j]: column j comes before column i
         self._cells = np.arange(num_envs) * n  # slot i's first cell in the flattened (num_envs, n) arrays
-        self._first_cells = self._cells[:, None]
-        # Per act: its candidate, the candidate it answers (-1: an inspection), and its cell in the
-        # 2 * candidates columns of `_base` and `_closed` of slot 0 (slot i: plus 2 * candidates * i).
+        self._first_cells = self._cells[:, None]  # grown by draw_begins() to the most episodes it drew
+        self._start_flags = np.full(n, float(self.bandit), dtype=np.float32)  # the inspected flags at the start
+        # Per slot, the cell of its act 0's outcome in the flattened per-slot integers (act a: plus a).
         acts = np.arange(int(self.single_action_space.n))
-        self._act_cells = np.arange(num_envs) * 2 * n + (n - self.answer_offset)
-        # Per (outcome, act), row outcome * acts + act: what a step adds to the kept counters (one
-        # step, one inspection if it inspected) and sets (the answer, -1 for none, the position, the outcome).
-        self._acts = np.array([len(acts)])
-        outcomes = np.repeat(np.arange(4), len(acts))
+        self._act_cells = np.arange(num_envs) * self._ints.shape[1] + _COUNTERS + n - self.answer_offset
+        # Per act code (4 * act + outcome): what a step adds to the kept counters (one step, one
+        # inspection if it inspected) and sets (the answer, -1 for none, the position, the outcome);
+        # the act's code the next time; its reward; whether it ends the episode.
+        code_acts, outcomes = np.divmod(np.arange(_OUTCOMES * len(acts)), _OUTCOMES)
         self._step_rows = np.stack(
             [
                 np.ones_like(outcomes),
                 outcomes >= INSPECT,
-                np.tile(np.where(acts >= self.answer_offset, acts % n, -1), 4),
-                np.tile(acts % n, 4),
+                np.where(code_acts >= self.answer_offset, code_acts % n, -1),
+                code_acts % n,
                 outcomes,
-                np.zeros_like(outcomes),
                 np.zeros_like(outcomes),
             ],
             axis=1,
         ).astype(np.int64)
+        self._next_codes = _OUTCOMES * code_acts + _AGAIN[outcomes]
+        self._code_rewards = np.array([0.0, 1.0, -self.inspect_cost, -self.inspect_cost])[outcomes]
+        self._code_ends = outcomes != INSPECT
+        self._allowed = np.arange(_OUTCOMES * len(acts)) % _OUTCOMES != REPEAT  # action_masks() per code
         # In the flattened observations: slot i's first cell, and per act the cells an inspection
         # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
         # its cells are the steps cell, which advance() writes after them.
@@ -330,9 +349,8 @@ class QACore(TaskCore):
         if not self.bandit:
             self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
             self._act_obs_cells[:n, f] = f * n + np.arange(n)
-        self._begins = 0  # begin() calls so far: each slot's episode column is the one that started it
+        # Per slot, what text() keeps of its episode (begin() drops a restarted slot's).
         self._text_parts: dict[int, _TextParts] = {}
-        self._obs_tail = self.obs[:, f * n :]  # a view: the cells begin() sets from _tail
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
 
@@ -344,18 +362,24 @@ class QACore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a question per slot, its true answer and distractors (hard first), in random order."""
-        data, n, m = self.data, self.candidates, len(slots)
-        rows = slot_index(slots)
-        # One hash per (slot, stream), in the order of _streams (one vectorised call: begin runs at every reset).
+        self.begin_drawn(slots, self.draw_begins(keys))
+
+    def draw_begins(self, keys: np.ndarray) -> QADraws:
+        """Everything an episode's start draws from its key, for each of ``keys`` (row i from keys[i] alone).
+
+        The question (the true answer's pair), the hard distractors (a window of its group) and random
+        ones (repeated answers drawn again), the order, the features and hint, the starting observation.
+        """
+        data, n, m, f = self.data, self.candidates, len(keys), len(self.feature_names)
+        # One hash per (episode, stream), in the order of _streams (one vectorised call).
         hashes = hash_keys(keys[:, None], self._streams)
         # Column 0 is the question (the true answer's pair); columns 1 .. n - 1 random distractors.
         # The pair indices (below 2**63) viewed as int64: numpy converts uint64 indices at every indexing.
         chosen = (hashes[:, :n] % self._total).view(np.int64)
-        question = chosen[:, 0]
         if self.hard_distractors:
             # Hard distractors: a window of the question's group (topic file or conversation) starting at
             # a random offset after it, so they are distinct pairs and never the question's own.
-            group = self._groups.take(question, axis=0)
+            group = self._groups.take(chosen[:, 0], axis=0)
             others, after, hard = group[:, 0:1], group[:, 1:2], group[:, 2:3]
             window = self._group_pairs.take((hashes[:, n : n + 1] % others + self._window) % others + after)
             np.copyto(chosen[:, 1:], window, where=self._window < hard)
@@ -370,28 +394,59 @@ class QACore(TaskCore):
         # The hashes' top 53 bits, whose uniforms (hashes_to_uniform) order the candidates and make the hint.
         top = hashes[:, n + 1 :] >> _TOP_BITS
         order = top[:, :n].argsort(axis=1)
-        candidates = chosen.take(order + self._first_cells[:m])  # take() without an axis: flat indices
         right = order == _ZERO  # where the order put column 0, the true answer
-        state = self.state
-        state.question[rows] = question
-        state.candidates[rows] = candidates
-        # (The bandit's features are its observation's cells: these writes show them.)
-        state.features[rows, :, : len(FEATURES)] = data.features(chosen[:, :1], candidates)
+        candidates = chosen.take(order + self._row_cells(m))  # take() without an axis: flat indices
+        # The integers' rows, each column written once: the counters and the inspections' codes at the
+        # start, the answers' (4 * act + WRONG, and RIGHT at the target), the candidates, the question.
+        answers = self._start[self._acts_column + n : self._candidates_column] + right
+        ints = np.concatenate(
+            [
+                np.broadcast_to(self._start[: self._acts_column + n], (m, self._acts_column + n)),
+                answers,
+                candidates,
+                chosen[:, :1],
+            ],
+            axis=1,
+        )
+        ints[:, _TARGET] = order.argmin(axis=1)
+        # The features and the hint: where an inspection reads them (the bandit's: shown from the start).
+        features = data.features(chosen[:, :1], candidates)
         if self.hint is not None:
-            state.features[rows, :, -1] = self._hints(top[:, n:], right)
-        # The answers' outcomes (RIGHT at the target); no inspection yet (the bandit's stay all made).
-        self._base[rows, n:] = right
-        self._begins += 1
-        self._start[_EPISODE] = self._begins
-        self._counters[rows] = self._start
-        state.target[rows] = order.argmin(axis=1)
-        # The observation: the inspected flags (zero until inspected; the bandit's all set), the
-        # candidates' lengths and zero steps in one take, and the features zero (signed as the
-        # features) until inspected.
-        self._obs_tail[rows] = self._lengths_ext.take(self._tail[rows])
-        if not self.bandit:
-            state.inspected[rows] = False
-            self._obs_features[rows] = state.features[rows] * _ZERO_FLOAT
+            features = np.concatenate([features, self._hints(top[:, n:], right)[:, :, None]], axis=2, dtype=np.float32)
+        if self.bandit:
+            revealed, shown = np.empty((m, 0), dtype=np.float32), features
+        else:  # the features, then the inspected flag's 1; shown as zeros signed as the features until inspected
+            revealed = np.concatenate([features, np.ones((m, n, 1), dtype=np.float32)], axis=2)
+            shown = features * _ZERO_FLOAT
+        # The observation: the features' cells, the inspected flags (the bandit's all set), the
+        # candidates' lengths, zero steps.
+        obs = np.concatenate(
+            [
+                shown.reshape(m, f * n),
+                np.broadcast_to(self._start_flags, (m, n)),
+                self._lengths.take(candidates),
+                np.broadcast_to(_ZERO_FLOAT, (m, 1)),
+            ],
+            axis=1,
+        )
+        return QADraws(ints, obs, revealed)
+
+    def begin_drawn(self, slots: np.ndarray, drawn: QADraws) -> None:
+        """Start episodes in ``slots`` from ``drawn``'s rows (row i for slots[i]): the state's writes alone."""
+        rows = slot_index(slots)
+        self._ints[rows] = drawn.ints
+        self.obs[rows] = drawn.obs
+        if not self.bandit:  # (the bandit's features are its observation's cells)
+            self._revealed[rows] = drawn.revealed
+        if self._text_parts:  # a restarted slot's text is made anew
+            for slot in slots.tolist():
+                self._text_parts.pop(slot, None)
+
+    def _row_cells(self, m: int) -> np.ndarray:
+        """``(m, 1)``: row i's first cell in a flattened ``(m, candidates)`` array."""
+        if len(self._first_cells) < m:
+            self._first_cells = np.arange(m)[:, None] * self.candidates
+        return self._first_cells[:m]
 
     def _redraw_repeats(self, rows: np.ndarray, chosen: np.ndarray, keys: np.ndarray) -> None:
         """Redraw, in place, each candidate of ``rows`` whose answer repeats an earlier column's, until none does.
@@ -429,12 +484,13 @@ class QACore(TaskCore):
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
-        acts = self._act_cells + actions  # each slot's act in the flattened (num_envs, 2 * candidates) tables
-        # The outcome codes: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
-        outcome = self._base_flat.take(acts) + self._closed_flat.take(acts)
-        self._closed_flat[acts] = _CLOSES.take(outcome)  # an inspected candidate's inspection now repeats
+        acts = self._act_cells + actions  # each slot's act's cell in the flattened per-slot integers
+        # The act codes 4 * act + outcome: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
+        codes = self._ints_flat.take(acts)
+        if not self.bandit:  # (an answer's outcome stays: the bandit's acts change nothing)
+            self._ints_flat[acts] = self._next_codes.take(codes)  # an inspected candidate's inspection now repeats
         # A whole-array write of new values: numpy's in-place operators cost a one-slot call about twice.
-        counters = self._counters * _KEPT + self._step_rows.take(outcome * self._acts + actions, axis=0)
+        counters = self._counters * _KEPT + self._step_rows.take(codes, axis=0)
         self._counters[...] = counters
         # The observation: an inspected candidate's features and flag (the bandit shows them all
         # from the start; showing them again changes nothing), the steps.
@@ -442,7 +498,7 @@ class QACore(TaskCore):
             cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
             self._obs_flat[cells] = self._revealed_flat.take(self._cells + counters[:, _POSITION], axis=0)
         self.obs[:, -1] = counters[:, _STEPS] / self._step_scale
-        return self._rewards.take(outcome), outcome != _INSPECT
+        return self._code_rewards.take(codes), self._code_ends.take(codes)
 
     def observe(self) -> np.ndarray:
         """Per slot: inspected candidates' features (zeros elsewhere), inspected flags, answer lengths, steps."""
@@ -470,26 +526,29 @@ class QACore(TaskCore):
         # within an episode, and a candidate once inspected stays so until the next begin()).
         state = self.state
         # The slot's integers at once (a list: each numpy scalar read costs more than the whole row).
-        _, _, answer, position, outcome, episode, true = self._counters[slot].tolist()
+        ints = self._ints[slot].tolist()
+        _, _, answer, position, outcome, true = ints[:_COUNTERS]
         parts = self._text_parts.get(slot)
-        if parts is None or parts.episode != episode:
+        if parts is None:
             data = self.data
             # map() and compress() iterate in C: a Python loop over the candidates costs several times more.
-            answers = list(map(data.answers.__getitem__, state.candidates[slot].tolist()))
-            question = data.questions[state.question[slot]]
+            answers = list(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
+            question = data.questions[ints[-1]]
             if self.bandit:
                 # Every candidate shown: one formatting of the question and each answer with its features
                 # (the features' columns zipped with the answers), no lines to update later.
                 lines_values = chain.from_iterable(zip(answers, *state.features[slot].T.tolist(), strict=True))
                 body = self._text_body % (question, *lines_values)
-                parts = self._text_parts[slot] = _TextParts(episode, [], [True] * self.candidates, body, answers)
+                parts = self._text_parts[slot] = _TextParts([], [True] * self.candidates, body, answers)
             else:
                 lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
-                parts = self._text_parts[slot] = _TextParts(
-                    episode, lines, [False] * self.candidates, "\n".join(lines), answers
-                )
+                parts = self._text_parts[slot] = _TextParts(lines, [False] * self.candidates, "\n".join(lines), answers)
         # (The bandit's candidates are all shown from the start: its text has every line's features.)
-        inspected = None if self.bandit else state.inspected[slot].tolist()
+        inspected = (
+            None
+            if self.bandit
+            else list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[self._acts_column : self._acts_column + self.candidates])))
+        )
         if inspected is not None and inspected != parts.shown:
             # The newly inspected candidates' features, formatted at once.
             new = list(compress(self._positions_list, map(operator.gt, inspected, parts.shown)))
@@ -518,7 +577,7 @@ class QACore(TaskCore):
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
         if self.bandit:
             return None
-        return ~self._closed  # the answers' half is never closed
+        return self._allowed.take(self._act_codes)  # an answer never repeats
 
 
 def oracle_policy(observations: np.ndarray, env: CoreVectorEnv) -> np.ndarray:

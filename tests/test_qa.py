@@ -16,14 +16,14 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import nlp_agents
 import nlp_envs
-from nlp_envs.core import hashes_to_uniform
+from nlp_envs.core import hash_keys, hashes_to_uniform
 from nlp_envs.data import qa_pairs
 from nlp_envs.data.corpus import CorpusCacheWarning
 from nlp_envs.data.files import DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
-from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, INSPECT, RIGHT, QACore
+from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, INSPECT, RIGHT, QACore, QADraws
 from tests.conftest import make_vec
 from tests.test_autoreset import assert_infos_agree, ended
 
@@ -705,3 +705,34 @@ def test_a_pairs_file_edited_within_one_process_is_read_again(faq_rows, cache: P
     write_csv(faq, [*faq_rows, {"question": "Is this question new?", "answer": "Brand new."}])
     after = load_pairs(str(faq))  # no cache_clear(): was the old pairs, keyed by the path alone
     assert "Is this question new?" in after.train.questions + after.test.questions
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"bandit": True, "candidates": 4, "answer_hint": 0.25}, {"candidates": 30, "hard_distractors": 20}]
+)
+def test_draw_begins_draws_each_episode_from_its_key_alone(kwargs: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row i of a batch of draws is the draw of keys[i] alone, and a slot begun from it is begin() with that key."""
+    redrawn: list[int] = []  # the rows with a repeated answer, per call of _redraw_repeats
+    redraw = QACore._redraw_repeats
+
+    def counted_redraw(self: QACore, rows: np.ndarray, *args: np.ndarray) -> None:
+        redrawn.append(len(rows))
+        redraw(self, rows, *args)
+
+    monkeypatch.setattr(QACore, "_redraw_repeats", counted_redraw)
+    core, alone = QACore(3, **kwargs), QACore(3, **kwargs)
+    keys = hash_keys(np.arange(64, dtype=np.uint64), 9)
+    drawn = core.draw_begins(keys)
+    assert kwargs.get("candidates") != 30 or sum(redrawn) > 1  # the batch has several episodes with a repeat
+    for field in drawn:
+        field.flags.writeable = False  # as the single env hands them: begin_drawn() only reads them
+    for row in range(len(keys)):
+        for name, field, own in zip(QADraws._fields, drawn, alone.draw_begins(keys[row : row + 1]), strict=True):
+            np.testing.assert_array_equal(field[row], own[0], err_msg=f"{name} of row {row}")
+    core.begin_drawn(np.array([1]), QADraws(*(field[17:18] for field in drawn)))
+    alone.begin(np.array([1]), keys[17:18])
+    for _ in range(3):  # the slot's state is its own (no view of the draws), as begin() makes it
+        np.testing.assert_array_equal(core.observe()[1], alone.observe()[1])
+        np.testing.assert_array_equal(core._ints[1], alone._ints[1])
+        actions = np.array([0, 1, 0])
+        np.testing.assert_array_equal(core.advance(actions)[0], alone.advance(actions)[0])
