@@ -441,8 +441,9 @@ class TaskCore(abc.ABC):
 
         A tuple (or NamedTuple) of arrays whose first axis is the episode: row ``i`` is what a draw of
         ``keys[i]`` alone gives, bit for bit (no reduction across rows, no state read or written).
-        The shell may keep the arrays and start a later episode of the same key from its row again,
-        so they are read-only to :meth:`begin_drawn`.
+        The shell keeps a one-slot core's arrays and may start a later episode of the same key from
+        its row again, so they are read-only to :meth:`begin_drawn`; a core of more than one slot
+        may return buffers of its own that its next draw overwrites (the shell keeps none of its draws).
         """
         raise NotImplementedError(f"{type(self).__name__} does not draw its begins ahead")
 

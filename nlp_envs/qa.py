@@ -260,6 +260,11 @@ class QACore(TaskCore):
         self._ints[:] = self._start
         # Every slot's observation, updated in place by begin() and advance(); observe() copies it.
         self.obs = np.zeros((num_envs, width), dtype=np.float32)
+        # A batch core draws its begins' integers and observations into these, which begin_drawn copies
+        # into the state right after: a whole batch's fresh arrays at every begin made glibc give their
+        # pages back and fault them in again each time (QABandit x1024 about 0.75x). A one-slot core
+        # draws fresh arrays, which the single env keeps to start later episodes from.
+        self._draw_buffers = (np.empty_like(self._ints), np.empty_like(self.obs)) if num_envs > 1 else None
         self._obs_flat = self.obs.reshape(-1)
         self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
         # Each candidate's features with a last column of ones: an inspection writes the features
@@ -398,6 +403,7 @@ class QACore(TaskCore):
         candidates = chosen.take(order + self._row_cells(m))  # take() without an axis: flat indices
         # The integers' rows, each column written once: the counters and the inspections' codes at the
         # start, the answers' (4 * act + WRONG, and RIGHT at the target), the candidates, the question.
+        buffers = self._draw_buffers if self._draw_buffers is not None and m <= self.num_envs else (None, None)
         answers = self._start[self._acts_column + n : self._candidates_column] + right
         ints = np.concatenate(
             [
@@ -407,6 +413,7 @@ class QACore(TaskCore):
                 chosen[:, :1],
             ],
             axis=1,
+            out=None if buffers[0] is None else buffers[0][:m],
         )
         ints[:, _TARGET] = order.argmin(axis=1)
         # The features and the hint: where an inspection reads them (the bandit's: shown from the start).
@@ -428,6 +435,7 @@ class QACore(TaskCore):
                 np.broadcast_to(_ZERO_FLOAT, (m, 1)),
             ],
             axis=1,
+            out=None if buffers[1] is None else buffers[1][:m],
         )
         return QADraws(ints, obs, revealed)
 
