@@ -436,11 +436,12 @@ class TaskCore(abc.ABC):
             A batch of points of ``afterstate_space``, shape ``(n, *afterstate_space.shape)``.
         """
 
-    def draw_begins(self, keys: np.ndarray) -> tuple[np.ndarray, ...]:
+    def draw_begins(self, keys: np.ndarray) -> tuple[Any, ...]:
         """Everything :meth:`begin` computes from ``keys`` alone, for ``len(keys)`` episodes (optional).
 
-        A tuple (or NamedTuple) of arrays whose first axis is the episode: row ``i`` is what a draw of
-        ``keys[i]`` alone gives, bit for bit (no reduction across rows, no state read or written).
+        A tuple (or NamedTuple) of arrays, or of such tuples, whose arrays' first axis is the episode:
+        row ``i`` is what a draw of ``keys[i]`` alone gives, bit for bit (no reduction across rows, no
+        state read or written).
         The shell keeps a one-slot core's arrays and may start a later episode of the same key from
         its row again, so they are read-only to :meth:`begin_drawn`; a core of more than one slot
         may return buffers of its own that its next draw overwrites (the shell keeps none of its draws).
@@ -555,7 +556,7 @@ class _BeginsAhead:
         self.slot_key: int | None = None
         self.first = self.count = 0  # the episodes drawn: first, first + 1, ..., first + count - 1
         self.size = 1
-        self.drawn: tuple[np.ndarray, ...] = ()
+        self.drawn: tuple[Any, ...] = ()
 
     def begin(self, slots: np.ndarray, slot_key: int, episode: int) -> None:
         """Start the slot's episode ``episode`` (its key ``hash(slot_key, episode)``) in ``slots``."""
@@ -565,25 +566,39 @@ class _BeginsAhead:
                 self.size = 1
             self._draw(slot_key, episode)
             row = 0
-        drawn = self.drawn
-        rows = [field[row : row + 1] for field in drawn]
-        self.core.begin_drawn(slots, drawn._make(rows) if hasattr(drawn, "_make") else tuple(rows))
+        self.core.begin_drawn(slots, _drawn_rows(self.drawn, row))
 
     def _draw(self, slot_key: int, episode: int) -> None:
         size = self.size
         episodes = np.arange(episode, episode + size, dtype=np.uint64)
         drawn = self.core.draw_begins(hash_keys(np.full(size, slot_key, dtype=np.uint64), episodes))
-        if not isinstance(drawn, tuple) or not all(
-            isinstance(field, np.ndarray) and field.ndim and len(field) == size for field in drawn
-        ):
+        arrays = _drawn_arrays(drawn) if isinstance(drawn, tuple) else None
+        if arrays is None or not all(array.ndim and len(array) == size for array in arrays):
             raise TypeError(
                 f"{type(self.core).__name__} ({self.core.env_id}): draw_begins() of {size} keys returned "
-                f"{short_repr(drawn)}; expected a tuple of arrays with one row per key."
+                f"{short_repr(drawn)}; expected a tuple of arrays (or of such tuples) with one row per key."
             )
-        for field in drawn:
-            field.flags.writeable = False  # a row starts this episode again if its key comes back
+        for array in arrays:
+            array.flags.writeable = False  # a row starts this episode again if its key comes back
         self.drawn, self.slot_key, self.first, self.count = drawn, slot_key, episode, size
         self.size = min(2 * size, BEGINS_AHEAD)
+
+
+def _drawn_rows(drawn: tuple[Any, ...], row: int) -> tuple[Any, ...]:
+    """Row ``row`` of every array in ``drawn`` (a tuple of arrays or of such tuples), in the same records."""
+    parts = [_drawn_rows(field, row) if isinstance(field, tuple) else field[row : row + 1] for field in drawn]
+    return drawn._make(parts) if hasattr(drawn, "_make") else tuple(parts)
+
+
+def _drawn_arrays(drawn: tuple[Any, ...]) -> list[np.ndarray] | None:
+    """The arrays of ``drawn`` (a tuple of arrays or of such tuples), or None if it holds anything else."""
+    arrays: list[np.ndarray] = []
+    for field in drawn:
+        inner = _drawn_arrays(field) if isinstance(field, tuple) else [field] if isinstance(field, np.ndarray) else None
+        if inner is None:
+            return None
+        arrays += inner
+    return arrays
 
 
 class _Episodes:

@@ -21,6 +21,7 @@ from nlp_envs.core import (
     CoreVectorEnv,
     MetricsContractError,
     TaskCore,
+    _drawn_arrays,
     check_bool,
     check_choice,
     check_float,
@@ -407,7 +408,8 @@ def test_a_task_drawing_ahead_starts_each_episode_as_its_plain_begin_does(env_id
     drawn = core.draw_begins(keys)
     for row in range(len(keys)):
         alone = core.draw_begins(keys[row : row + 1])
-        assert all(np.array_equal(field[row : row + 1], own) for field, own in zip(drawn, alone, strict=True))
+        pairs = zip(_drawn_arrays(drawn), _drawn_arrays(alone), strict=True)
+        assert all(np.array_equal(array[row : row + 1], own) for array, own in pairs)
     vector = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point").unwrapped.core
     slot_key = single.unwrapped._episodes.slot_keys[:1]
     for episode in range(70):

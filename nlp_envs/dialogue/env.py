@@ -82,10 +82,9 @@ class CallState:
 class Begins(NamedTuple):
     """New episodes drawn from their keys (:meth:`DialogueCore.draw_begins`), one row per key.
 
-    The fields of :class:`~nlp_envs.dialogue.user.NewUsers`, then the desk's belief after the
-    opening (those of :class:`~nlp_envs.dialogue.belief.Opening`), then:
-
     Attributes:
+        users: the new users (their goals, plans and openings).
+        opening: the desk's belief after the opening.
         turns: ``(m, TurnDraws.BLOCK, 4)`` the first turns' draws (``(m, 0, 4)`` in a large batch,
             which hashes each turn as it comes).
         opening_heard: ``(m, 2)`` what the channel heard of the opening's intent and volunteered
@@ -98,32 +97,13 @@ class Begins(NamedTuple):
     replays an episode for its text, gets them with no columns.
     """
 
-    keys: np.ndarray
-    intent: np.ndarray
-    values: np.ndarray
-    required: np.ndarray
-    change_turn: np.ndarray
-    change_slot: np.ndarray
-    change_value: np.ndarray
-    intent_told: np.ndarray
-    told: np.ndarray
-    acts: np.ndarray
-    intent_belief: np.ndarray
-    intent_heard: np.ndarray
-    intent_value: np.ndarray
-    heard: np.ndarray
-    slot_value: np.ndarray
-    slot_conf: np.ndarray
-    needed: np.ndarray
-    first_slot: np.ndarray
-    first_belief: np.ndarray
+    users: NewUsers
+    opening: Opening
     turns: np.ndarray
     opening_heard: np.ndarray
     opening_conf: np.ndarray
     templates: np.ndarray
 
-
-_USER_FIELDS = len(NewUsers._fields)  # the first fields of a Begins: the new users'
 
 #: The most turns a call may have (``max_turns`` and ``patience``): a call is a few dozen turns;
 #: a longer one means nothing to the user model and only takes memory.
@@ -307,7 +287,7 @@ class DialogueCore(TaskCore):
         readings = self._hear(said, opening.draws, users.intent, users.values, sizes)
         belief = self.belief.opening(said, readings, users.intent_told, self.simulator.first_slot.take(intents))
         if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
-            return Begins._make((*users, *belief, turns, *self._no_text_rows(m)))
+            return Begins(users, belief, turns, *self._no_text_rows(m))
         # What the channel heard of the opening, by row: the intent (column 0) and the volunteered
         # value (column 1), -1 where nothing was said (for the single env's text).
         heard, conf = np.empty((m, 2), dtype=np.int64), np.zeros((m, 2))
@@ -316,40 +296,44 @@ class DialogueCore(TaskCore):
         heard.put(items, readings.heard)
         conf.put(items, readings.conf)
         templates = template_hashes(keys, 0)
-        return Begins._make((*users, *belief, turns, heard, conf, templates))
+        return Begins(users, belief, turns, heard, conf, templates)
 
     @staticmethod
     def _no_text_rows(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The text fields of :class:`Begins` in a batch core (which keeps no history): ``m`` empty rows each."""
         return np.zeros((m, 0), dtype=np.int64), np.zeros((m, 0)), np.zeros((m, 0, 0), dtype=np.uint64)
 
-    def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, ...]) -> None:
-        """Start episodes in ``slots`` from the rows of ``drawn`` (a :class:`Begins`): the state writes."""
-        drawn = cast(Begins, drawn)
+    def begin_drawn(self, slots: np.ndarray, drawn: Begins) -> None:
+        """Start episodes in ``slots`` from the rows of ``drawn``: the state writes."""
         self._obs = None
         picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
         self.call.clear(picked)
         self.turn_draws.put(picked, 0, drawn.turns)
-        self.user.start(picked, NewUsers._make(drawn[:_USER_FIELDS]))
-        self.belief.start(picked, slots, Opening._make(drawn[_USER_FIELDS:-4]))
+        self.user.start(picked, drawn.users)
+        self.belief.start(picked, slots, drawn.opening)
         if self._history is not None and len(slots):
             self._history = [self._opening_record(drawn)]
             self._history_text, self._history_turns = "", 0
-            self._history_draws = TemplateDraws(drawn.keys[:1].copy(), drawn.templates[0].tolist())
+            self._history_draws = TemplateDraws(drawn.users.keys[:1].copy(), drawn.templates[0].tolist())
 
     def _opening_record(self, drawn: Begins) -> TurnRecord:
         """The opening turn of ``drawn``'s first row, for the one-slot core's text (copies, not views of ``drawn``)."""
         (intent_heard, value_heard), confs = drawn.opening_heard[0].tolist(), drawn.opening_conf[0].tolist()
-        intent, told = int(drawn.intent[0]), intent_heard >= 0
+        intent, told = int(drawn.users.intent[0]), intent_heard >= 0
         slot = int(self.simulator.first_slot[intent]) if value_heard >= 0 else -1
         said = (told, slot >= 0)  # the intent, the volunteered value: the readings in this order
-        truth = [part for part, kept in zip((intent, int(drawn.values[0, slot])), said, strict=True) if kept]
+        truth = [part for part, kept in zip((intent, int(drawn.users.values[0, slot])), said, strict=True) if kept]
         heard = [part for part, kept in zip((intent_heard, value_heard), said, strict=True) if kept]
         conf = [part for part, kept in zip(confs, said, strict=True) if kept]
         readings = Readings(np.array(truth, dtype=np.int64), np.array(heard, dtype=np.int64), np.array(conf), int(told))
         acts = self.simulator.opening_acts[int(told)]  # a row of a read-only table
         return TurnRecord(
-            self.desk_acts.opening, 0, drawn.slot_value[0].tolist(), acts, self._opening_said(told, slot), readings
+            self.desk_acts.opening,
+            0,
+            drawn.opening.slot_value[0].tolist(),
+            acts,
+            self._opening_said(told, slot),
+            readings,
         )
 
     def _opening_said(self, told: bool, slot: int) -> Said:
