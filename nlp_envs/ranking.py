@@ -10,7 +10,6 @@ import numpy as np
 from gymnasium import spaces
 
 from nlp_envs.core import (
-    BEGINS_AHEAD,
     CoreEnv,
     CoreVectorEnv,
     TaskCore,
@@ -204,9 +203,8 @@ class RankingCore(TaskCore):
         # The discounts once per slot: an (n, K) operand of the same shape as the gains it weighs costs
         # numpy a fraction of broadcasting a (K,) one (begin and metrics slice one row per slot they
         # are given: the rows are alike, and a slice costs less than gathering the slots' rows).
-        # (As many rows as the single env draws begins ahead, if more than the slots.)
-        rows = max(num_envs, BEGINS_AHEAD)
-        self._discount_rows = np.tile(self._discounts, (rows, 1))
+        # (draw_begins grows both row tables to the keys it is given, where they are more than the slots.)
+        self._discount_rows = np.tile(self._discounts, (num_envs, 1))
         # The K largest of M values sorted in increasing order, largest first: one reversed slice.
         self._top_down = slice(m - 1, m - k - 1 if k < m else None, -1)
         # What the top 53 bits of the hint's hashes are multiplied by, per slot (same-shape operands
@@ -215,7 +213,7 @@ class RankingCore(TaskCore):
         # 2**53 (exact in float64) and scaling by a power of two is exact: one product gives the
         # values that u times -1 and 2 pi give, bit for bit.
         self._box_muller_rows = np.tile(
-            np.repeat([-(2.0**-53), 2.0 * np.pi * 2.0**-53], m if relevance_hint is not None else 0), (rows, 1)
+            np.repeat([-(2.0**-53), 2.0 * np.pi * 2.0**-53], m if relevance_hint is not None else 0), (num_envs, 1)
         )
         self._discount_list = self._discounts.tolist()
         self._titles = data.titles.tolist()
@@ -358,6 +356,9 @@ class RankingCore(TaskCore):
     def draw_begins(self, keys: np.ndarray) -> _Drawn:
         """The episodes of ``keys``: query, candidates, their values, the ideal DCGs and the observation."""
         m, width, n = self.num_candidates, self._pool_width, len(keys)
+        if n > len(self._discount_rows):  # more keys than slots (the single env draws up to 64 ahead)
+            self._discount_rows = np.tile(self._discounts, (n, 1))
+            self._box_muller_rows = np.tile(self._box_muller_rows[:1], (n, 1))
         # Each key with every counter: the (n, 1) keys broadcast against the counters.
         hashed = hash_keys(keys[:, None], self._hash_counters)
         # The query: the draw of random_integers(keys, len(self.queries), 0), from counter 0's hash.
