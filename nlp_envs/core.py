@@ -397,11 +397,19 @@ class TaskCore(abc.ABC):
 
     @abc.abstractmethod
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
-        """Start new episodes in ``slots`` (int array), drawing all randomness from ``keys`` (uint64)."""
+        """Start new episodes in ``slots`` (int array), drawing all randomness from ``keys`` (uint64).
+
+        Neither array is the core's to write: a one-slot core's keys are rows of keys drawn ahead
+        (read-only), and ``slots`` is shared by every reset.
+        """
 
     @abc.abstractmethod
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Apply one valid action per slot; return ``(rewards float64, terminated bool)``."""
+        """Apply one valid action per slot; return ``(rewards float64, terminated bool)``.
+
+        ``actions`` is not the core's to write: the vector env may hand on the caller's own array, and
+        the single env a read-only one kept per action.
+        """
 
     @abc.abstractmethod
     def observe(self) -> np.ndarray:
@@ -546,17 +554,19 @@ class _BeginsAhead:
     """The episodes of a one-slot core, drawn ahead from their keys (the single env's resets).
 
     Episode ``k`` of a slot has the key ``hash(slot key, k)``, known in advance: so the next episodes'
-    :meth:`TaskCore.draw_begins` is one batched call, and each reset starts its episode from a row.
-    The batch doubles from one episode after every change of slot key up to :data:`BEGINS_AHEAD`, so
-    a user who seeds every reset pays for one episode a draw.
+    keys are one batched hash, and, for a core that splits its begin, their :meth:`TaskCore.draw_begins`
+    one batched call; each reset starts its episode from a row. The batch doubles from one episode
+    after every change of slot key up to :data:`BEGINS_AHEAD`, so a user who seeds every reset pays
+    for one episode a draw.
     """
 
-    def __init__(self, core: TaskCore) -> None:
+    def __init__(self, core: TaskCore, splits: bool) -> None:
         self.core = core
+        self.splits = splits
         self.slot_key: int | None = None
         self.first = self.count = 0  # the episodes drawn: first, first + 1, ..., first + count - 1
         self.size = 1
-        self.drawn: tuple[Any, ...] = ()
+        self.drawn: Any = ()  # draw_begins' tuple, or the keys themselves for a core that does not split
 
     def begin(self, slots: np.ndarray, slot_key: int, episode: int) -> None:
         """Start the slot's episode ``episode`` (its key ``hash(slot_key, episode)``) in ``slots``."""
@@ -566,13 +576,17 @@ class _BeginsAhead:
                 self.size = 1
             self._draw(slot_key, episode)
             row = 0
-        self.core.begin_drawn(slots, _drawn_rows(self.drawn, row))
+        if self.splits:
+            self.core.begin_drawn(slots, _drawn_rows(self.drawn, row))
+        else:
+            self.core.begin(slots, self.drawn[row : row + 1])
 
     def _draw(self, slot_key: int, episode: int) -> None:
         size = self.size
         episodes = np.arange(episode, episode + size, dtype=np.uint64)
-        drawn = self.core.draw_begins(hash_keys(np.full(size, slot_key, dtype=np.uint64), episodes))
-        arrays = _drawn_arrays(drawn) if isinstance(drawn, tuple) else None
+        keys = hash_keys(np.full(size, slot_key, dtype=np.uint64), episodes)
+        drawn = self.core.draw_begins(keys) if self.splits else keys
+        arrays = [keys] if not self.splits else _drawn_arrays(drawn) if isinstance(drawn, tuple) else None
         if arrays is None or not all(array.ndim and len(array) == size for array in arrays):
             raise TypeError(
                 f"{type(self.core).__name__} ({self.core.env_id}): draw_begins() of {size} keys returned "
@@ -619,7 +633,8 @@ class _Episodes:
         self.all_slots = np.arange(core.num_envs)
         self.all_slots.flags.writeable = False  # handed to every reset: no core may write into ``slots``
         self.started = False
-        self.ahead = _BeginsAhead(core) if _draws_ahead(core) and core.num_envs == 1 else None
+        splits = _draws_ahead(core)  # a task that splits only half its begin is refused, whatever the slots
+        self.ahead = _BeginsAhead(core, splits) if core.num_envs == 1 else None
 
     def seed(self, seeds: Sequence[int | np.random.Generator | None] | None) -> None:
         """Give each slot a key: from its seed (or generator); unseeded slots keep theirs or draw one.
@@ -653,6 +668,19 @@ class _Episodes:
         self.elapsed[slots] = 0
         self.ended[slots] = False
 
+    def step_one(self, actions: np.ndarray) -> tuple[float, bool, bool]:
+        """Advance a core of one slot that does not restart by itself: its reward, terminated and truncated.
+
+        The single env's step: Python values cost a fraction of numpy's per-call overhead on
+        one-element arrays (about 3 us a step).
+        """
+        rewards, terminated = self.core.advance(actions)
+        elapsed = int(self.elapsed[0]) + 1
+        self.elapsed[0] = elapsed
+        is_terminated, is_truncated = bool(terminated[0]), elapsed >= self.limit
+        self.ended[0] = is_terminated or is_truncated  # in place: nothing else holds ``ended``
+        return float(rewards[0]), is_terminated, is_truncated
+
     def reset_all(self) -> None:
         self.begin(self.all_slots)
         self.started = True
@@ -666,15 +694,9 @@ class _Episodes:
         no end; with ``autoreset=False`` (the single env, which its user resets, and the vector env's
         other modes, which never step an ended slot) no slot restarts.
         """
-        if not autoreset and len(self.ended) == 1:
-            # One slot that does not restart (the single env): Python integers cost a fraction of
-            # numpy's per-call overhead on one-element arrays (about 3 us a step).
-            rewards, terminated = self.core.advance(actions)
-            elapsed = int(self.elapsed[0]) + 1
-            self.elapsed[0] = elapsed
-            at_limit = elapsed >= self.limit
-            self.ended[0] = at_limit or bool(terminated[0])  # in place: nothing else holds ``ended``
-            return rewards, terminated, np.array([at_limit]), _NO_SLOTS
+        if not autoreset and len(self.ended) == 1:  # a vector env of one slot in SAME_STEP or DISABLED mode
+            reward, is_terminated, is_truncated = self.step_one(actions)
+            return np.array([reward]), np.array([is_terminated]), np.array([is_truncated]), _NO_SLOTS
         restarting = np.flatnonzero(self.ended) if autoreset else _NO_SLOTS
         rewards, terminated = self.core.advance(actions)
         self.elapsed += 1
@@ -821,6 +843,7 @@ class CoreEnv(_CoreView, gym.Env):
         self.observation_space = self.core.single_observation_space
         self.action_space = self.core.single_action_space
         self._n_actions = int(self.action_space.n)
+        self._action_rows: list[np.ndarray | None] = [None] * self._n_actions  # each valid action's, once used
         self._episodes = _Episodes(self.core, None)
 
     def reset(
@@ -846,14 +869,20 @@ class CoreEnv(_CoreView, gym.Env):
         """Take one action; after the episode ends, call :meth:`reset`."""
         if not self._episodes.started:
             raise gym.error.ResetNeeded(f"{self.env_id}: call reset() before step().")
-        actions = _validate_actions(self.env_id, self._n_actions, action, ())
+        # A valid Python or numpy integer takes its kept one-element array: making one costs about 1 us.
+        valid = isinstance(action, (int, np.integer)) and not isinstance(action, bool) and 0 <= action < self._n_actions
+        actions = self._action_rows[action] if valid else None
+        if actions is None:
+            actions = _validate_actions(self.env_id, self._n_actions, action, ())
+            if valid:
+                actions.flags.writeable = False  # kept for every later step that takes this action: never written
+                self._action_rows[action] = actions
         # The single env never autoresets: a step after the end continues the finished episode's
         # arrays harmlessly, as Gymnasium leaves that case undefined.
-        rewards, terminated, truncated, _ = self._episodes.step(actions, autoreset=False)
-        is_terminated, is_truncated = bool(terminated[0]), bool(truncated[0])
+        reward, is_terminated, is_truncated = self._episodes.step_one(actions)
         info = self._info(ended=is_terminated or is_truncated)
         info["text"] = self.core.text(0)
-        return self.core.observe()[0], float(rewards[0]), is_terminated, is_truncated, info
+        return self.core.observe()[0], reward, is_terminated, is_truncated, info
 
     def _info(self, *, ended: bool) -> dict[str, Any]:
         info = _task_info(self.core, row=0)

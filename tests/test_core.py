@@ -19,6 +19,7 @@ from nlp_envs.core import (
     REWARD_BOUND,
     CoreEnv,
     CoreVectorEnv,
+    InvalidActionError,
     MetricsContractError,
     TaskCore,
     _drawn_arrays,
@@ -373,6 +374,34 @@ def test_the_single_env_draws_its_begins_ahead_and_starts_the_same_episodes() ->
     _DrawingCore.draw_sizes.clear()
     vector.reset(seed=0)
     assert _DrawingCore.draw_sizes == [3]  # a vector env of 3 slots begins as before
+
+
+def test_a_core_that_does_not_split_its_begin_starts_episode_k_from_its_key() -> None:
+    """Its keys are drawn ahead (1, 2, 4 ... 64 at a time): episode k of a seeded slot starts from hash(slot key, k)."""
+    env = _views(_KeyedCore)[0]
+    starts = [float(env.reset(seed=7)[0][0])] + [float(env.reset()[0][0]) for _ in range(69)]
+    slot_keys = np.repeat(env._episodes.slot_keys[:1], 70)
+    assert starts == hashes_to_uniform(hash_keys(slot_keys, np.arange(70, dtype=np.uint64))).astype(np.float32).tolist()
+
+
+class _ActionCore(_CountingCore):
+    """It observes the last action it was given."""
+
+    def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.steps = actions.astype(np.float64)
+        return np.zeros(self.num_envs), np.zeros(self.num_envs, dtype=bool)
+
+
+def test_the_single_env_takes_every_integer_action_and_still_refuses_the_rest() -> None:
+    """A valid action is taken from a kept array once used: a bool, a float or an array of it is still refused."""
+    env = _views(_ActionCore)[0]
+    env.reset(seed=0)
+    for action in (1, np.int64(1), np.uint8(0), 0, 1):
+        assert env.step(action)[0][0] == action
+    for bad in (True, False, 1.0, np.float64(0.0), np.array([1]), 2, -1):
+        with pytest.raises(InvalidActionError, match="Counting"):
+            env.step(bad)
+    assert env.step(np.int32(1))[0][0] == 1
 
 
 def test_begins_drawn_ahead_are_read_only_and_a_half_split_task_is_named() -> None:
