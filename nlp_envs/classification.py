@@ -322,7 +322,15 @@ class ClassificationCore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a document per slot (uniformly from the split) and show its first chunk."""
-        copy_entries(self._start_pairs, slots, random_integers(keys, len(self._starts.row)))
+        self.begin_drawn(slots, self.draw_begins(keys))
+
+    def draw_begins(self, keys: np.ndarray) -> tuple[np.ndarray]:
+        """Each key's document: its start's entry in the start tables, uniform over the split."""
+        return (random_integers(keys, len(self._starts.row)),)
+
+    def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray]) -> None:
+        """Show the first chunk of each drawn document in its slot (row i for slots[i])."""
+        copy_entries(self._start_pairs, slots, drawn[0])
         if self.observation == "counts":
             self.counts[slots] = 0.0
             self._count(slots)
