@@ -138,10 +138,17 @@ class NextWordCore(TaskCore):
 
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
         """Draw a held-out sentence per slot; its first ``prompt_words`` words are the prompt."""
+        self.begin_drawn(slots, self.draw_begins(keys))
+
+    def draw_begins(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each key's held-out sentence and its prompt's window."""
         sentence = random_integers(keys, len(self.prompts))
+        return sentence, self.prompt_windows[sentence]
+
+    def begin_drawn(self, slots: np.ndarray, drawn: tuple[np.ndarray, np.ndarray]) -> None:
+        """Start each drawn sentence (row i) in slots[i], at step 0."""
         at = slot_index(slots)
-        self.sentence[at] = sentence
-        self.window[at] = self.prompt_windows[sentence]
+        self.sentence[at], self.window[at] = drawn
         self.steps[at] = 0
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
