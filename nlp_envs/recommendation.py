@@ -524,11 +524,27 @@ class RecommendationCore(TaskCore):
         }
 
     def text(self, slot: int) -> str:
-        """The session so far, one line per shown item, then the budget left and the offer."""
+        """The session so far (a header, one line per shown item), then the budget left and the offer.
+
+        With :attr:`keep_lines` (one slot) the session's text of earlier calls is reused: a line
+        never changes once its step is taken, except the last step's, which a step after the end
+        writes again (so that one is never kept). A step of the single env adds one line.
+        """
         steps = min(self.counters.item(slot, 0), self.max_steps)
-        budget = self.state.item(slot, 0) * self.budget_start
+        keep = self.keep_lines
+        session, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
+        if not session:
+            session = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
+        if keep:
+            stable = min(steps, self.max_steps - 1)  # the lines that no later step writes again
+            if start < stable:
+                session += self._line(slot, start) if stable == start + 1 else self._lines(slot, start, stable)
+                self._kept_steps = stable
+            self._kept_text, start = session, stable
+        if start < steps:
+            session += self._lines(slot, start, steps)
         offer = self._offer(self.current[slot].tolist())
-        return f"{self._session_text(slot, steps)}budget left {budget:.2f}; on offer:{offer}"
+        return f"{session}budget left {self.state.item(slot, 0) * self.budget_start:.2f}; on offer:{offer}"
 
     def _offer(self, items: list[int]) -> str:
         r"""The offer's lines, ``"\n  [j] Title"`` for the catalog rows ``items`` (one per candidate)."""
@@ -540,27 +556,18 @@ class RecommendationCore(TaskCore):
             ]
         return "".join(map(list.__getitem__, self._offer_lines, items))
 
-    def _session_text(self, slot: int, steps: int) -> str:
-        """The header and one line per shown item of ``slot``'s session, its first ``steps``, each ending a line.
+    def _lines(self, slot: int, start: int, stop: int) -> str:
+        """The lines of ``slot``'s steps ``start .. stop - 1``."""
+        return "".join([self._line(slot, t) for t in range(start, stop)])
 
-        With :attr:`keep_lines` (one slot) the text of earlier calls is reused: a line never
-        changes once its step is taken, except the last step's, which a step after the end
-        writes again (so that one is never kept).
-        """
-        keep, last = self.keep_lines, self.max_steps - 1
-        text, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
-        if not text:
-            text = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
-        starts, labels, cell = self._line_starts, self._line_labels, slot * self.max_steps
-        items, clicks, engagement = self.history_items.item, self.history_clicks.item, self.history_engagement.item
-        for t in range(start, steps):
-            if t == last and keep:
-                self._kept_text, self._kept_steps = text, t
-            outcome = f"click, engagement {engagement(cell + t):.2f}\n" if clicks(cell + t) else "no click\n"
-            text += starts[t] + labels[items(cell + t)] + outcome
-        if keep and steps <= last:
-            self._kept_text, self._kept_steps = text, steps
-        return text
+    def _line(self, slot: int, t: int) -> str:
+        """The line of ``slot``'s step ``t``: "  7. Title (year) [Genres] -> outcome"."""
+        cell = slot * self.max_steps + t
+        if self.history_clicks.item(cell):
+            outcome = f"click, engagement {self.history_engagement.item(cell):.2f}\n"
+        else:
+            outcome = "no click\n"
+        return f"{self._line_starts[t]}{self._line_labels[self.history_items.item(cell)]}{outcome}"
 
 
 def _core(env: CoreVectorEnv) -> RecommendationCore:
