@@ -50,9 +50,10 @@ PRICE_SAMPLE = 256  # catalog items (a fixed random subset) over which the oracl
 PRICE_ITERATIONS = 4  # Dinkelbach iterations of the oracle's price
 
 _BLOCK = 16  # steps whose candidates are drawn in one call (the values do not depend on it)
-# A one-slot core (the single env) draws up to this many steps a block: a default session's whole
-# candidates and clicks at its begin, which the single env draws 64 sessions ahead in one call.
-_SESSION_BLOCK = 64
+# A one-slot core (the single env) draws up to this many steps a block, of at most _SESSION_CANDIDATES
+# candidates (never fewer steps than _BLOCK): a default session's whole candidates and clicks at its
+# begin, which the single env draws 64 sessions ahead in one call (so the bound keeps those draws small).
+_SESSION_BLOCK, _SESSION_CANDIDATES = 64, 1024
 _OFFER_LINES = 1 << 16  # text() keeps the offer's line of every (candidate, item) where there are at most this many
 _CANDIDATE_BITS = 16  # each candidate is drawn from 16 bits of a step's hash words, the click from 32
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
@@ -139,7 +140,8 @@ class RecommendationCore(TaskCore):
         info_titles = check_bool(env, "info_titles", info_titles, optional=True)
         # Steps drawn a block: a few for many slots (a block drawn at a begin serves a fraction of
         # a session), the session itself for one slot (its next block would cost a step that call).
-        self._block = block = _BLOCK if self.num_envs > 1 else min(max_steps, _SESSION_BLOCK)
+        session_block = min(max_steps, _SESSION_BLOCK, max(_BLOCK, _SESSION_CANDIDATES // num_candidates))
+        self._block = block = _BLOCK if self.num_envs > 1 else session_block
         # Per slot: the session's history (max_steps items, clicks, engagements), a block of
         # candidates and click draws, the user row.
         check_fits_slots(

@@ -422,3 +422,11 @@ def test_a_whole_batch_begun_in_any_slot_order_starts_each_slot_from_its_own_key
     permuted.begin(np.array([2, 0, 1]), keys[[2, 0, 1]])
     for name in ("state", "current", "counters", "user", "episode", "block_candidates", "block_clicks"):
         np.testing.assert_array_equal(getattr(permuted, name), getattr(in_order, name), err_msg=name)
+
+
+@pytest.mark.parametrize(("num_candidates", "steps"), [(10, 50), (60, 17), (200, 16)])
+def test_a_single_env_draws_its_session_in_one_block_of_few_candidates(num_candidates: int, steps: int) -> None:
+    """One slot draws a whole session at its begin, in at most 1,024 candidates (or 16 steps where those hold more)."""
+    core = gym.make(ENV_ID, num_candidates=num_candidates).unwrapped.core
+    drawn = core.draw_begins(hash_keys(np.full(64, 7, dtype=np.uint64), np.arange(64, dtype=np.uint64)))
+    assert drawn.candidates.shape == (64, steps, num_candidates) and drawn.clicks.shape == (64, steps)
