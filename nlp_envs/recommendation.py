@@ -50,6 +50,10 @@ PRICE_SAMPLE = 256  # catalog items (a fixed random subset) over which the oracl
 PRICE_ITERATIONS = 4  # Dinkelbach iterations of the oracle's price
 
 _BLOCK = 16  # steps whose candidates are drawn in one call (the values do not depend on it)
+# A one-slot core (the single env) draws up to this many steps a block, of at most _SESSION_CANDIDATES
+# candidates (never fewer steps than _BLOCK): a default session's whole candidates and clicks at its
+# begin, which the single env draws 64 sessions ahead in one call (so the bound keeps those draws small).
+_SESSION_BLOCK, _SESSION_CANDIDATES = 64, 1024
 _OFFER_LINES = 1 << 16  # text() keeps the offer's line of every (candidate, item) where there are at most this many
 _CANDIDATE_BITS = 16  # each candidate is drawn from 16 bits of a step's hash words, the click from 32
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
@@ -134,12 +138,16 @@ class RecommendationCore(TaskCore):
         min_item_ratings = check_int(env, "min_item_ratings", min_item_ratings, 1)
         budget = check_float(env, "budget", budget, 0.0, low_open=True)
         info_titles = check_bool(env, "info_titles", info_titles, optional=True)
+        # Steps drawn a block: a few for many slots (a block drawn at a begin serves a fraction of
+        # a session), the session itself for one slot (its next block would cost a step that call).
+        session_block = min(max_steps, _SESSION_BLOCK, max(_BLOCK, _SESSION_CANDIDATES // num_candidates))
+        self._block = block = _BLOCK if self.num_envs > 1 else session_block
         # Per slot: the session's history (max_steps items, clicks, engagements), a block of
         # candidates and click draws, the user row.
         check_fits_slots(
             env,
             f"max_steps={max_steps}, num_candidates={num_candidates}",
-            17.0 * max_steps + 8.0 * _BLOCK * (num_candidates + 1) + 16.0 * num_candidates + 1024,
+            17.0 * max_steps + 8.0 * block * (num_candidates + 1) + 16.0 * num_candidates + 1024,
             self.num_envs,
         )
         if not isinstance(catalog, str) or not (ratings is None or isinstance(ratings, str)):
@@ -206,15 +214,15 @@ class RecommendationCore(TaskCore):
         bounds = (np.arange(k + 1) * sim.num_items) // k
         self._stratum_low, self._stratum_width = bounds[:-1], np.diff(bounds)
         self._words = -(-(k + 2) // 4)
-        self._block_words = np.arange(_BLOCK * self._words) + 2 * sim.dim + 1
-        self._begin_words = np.arange(2 * sim.dim + 1 + _BLOCK * self._words)
+        self._block_words = np.arange(block * self._words) + 2 * sim.dim + 1
+        self._begin_words = np.arange(2 * sim.dim + 1 + block * self._words)
 
         n, steps = self.num_envs, self.max_steps
         # Each slot's first cell in the flattened (num_envs, K) offer, (num_envs, BLOCK) block and
         # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
         self._offer_cells = np.arange(n) * k
-        self._block_cells = np.arange(n) * _BLOCK
-        self._block, self._block_size = _BLOCK, np.array([_BLOCK])
+        self._block_cells = np.arange(n) * block
+        self._block_size = np.array([block])
         self._history_cells = np.arange(n) * steps
         self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
         self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
@@ -245,8 +253,8 @@ class RecommendationCore(TaskCore):
         self.current = np.zeros((n, k), dtype=np.int64)
         # Row ``BLOCK * slot + offset``: the candidates of the slot's step ``offset`` in its block (one
         # row a step: the next offer is one gather by the block cell).
-        self.block_candidates = np.zeros((n * _BLOCK, k), dtype=np.int64)
-        self.block_clicks = np.zeros((n, _BLOCK))
+        self.block_candidates = np.zeros((n * block, k), dtype=np.int64)
+        self.block_clicks = np.zeros((n, block))
         self.history_items = np.zeros((n, steps), dtype=np.int64)  # the dtype of the items shown: put() without a cast
         self.history_clicks = np.zeros((n, steps), dtype=bool)
         self.history_engagement = np.zeros((n, steps))
@@ -314,7 +322,7 @@ class RecommendationCore(TaskCore):
         words = hash_keys(self.episode[slots, None], self._block_words + self._words * first[:, None])
         rows = slot_index(slots)
         candidates, self.block_clicks[rows] = self._cut_block(words)
-        self.block_candidates.reshape(self.num_envs, _BLOCK, -1)[rows] = candidates
+        self.block_candidates.reshape(self.num_envs, self._block, -1)[rows] = candidates
 
     def _cut_block(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cut a block of steps' hash words into candidates (16 bits each) and click thresholds (32 bits).
@@ -326,7 +334,7 @@ class RecommendationCore(TaskCore):
         Returns:
             ``(candidates (E, BLOCK, K) int64, click thresholds (E, BLOCK))`` for ``E`` rows of words.
         """
-        words = words.astype("<u8", copy=False).reshape(len(words), _BLOCK, self._words)
+        words = words.astype("<u8", copy=False).reshape(len(words), self._block, self._words)
         bits = words.view("<u2")[:, :, 2 : 2 + self.num_candidates].astype(np.int64)
         candidates = self._stratum_low + ((bits * self._stratum_width) >> _CANDIDATE_SHIFT)
         uniform = (words.view("<u4")[:, :, 0] + _HALF) * _TWO_TO_MINUS_32
@@ -355,7 +363,7 @@ class RecommendationCore(TaskCore):
         rows = slot_index(slots)
         self.state[rows] = start
         self.episode[rows] = keys
-        self.block_candidates.reshape(self.num_envs, _BLOCK, -1)[rows] = candidates
+        self.block_candidates.reshape(self.num_envs, self._block, -1)[rows] = candidates
         self.block_clicks[rows] = clicks
         self.user[rows] = user
         # A session at step 0 has BLOCK - 1 plain steps ahead (fewer if shorter); the other slots' count holds.
@@ -518,11 +526,27 @@ class RecommendationCore(TaskCore):
         }
 
     def text(self, slot: int) -> str:
-        """The session so far, one line per shown item, then the budget left and the offer."""
+        """The session so far (a header, one line per shown item), then the budget left and the offer.
+
+        With :attr:`keep_lines` (one slot) the session's text of earlier calls is reused: a line
+        never changes once its step is taken, except the last step's, which a step after the end
+        writes again (so that one is never kept). A step of the single env adds one line.
+        """
         steps = min(self.counters.item(slot, 0), self.max_steps)
-        budget = self.state.item(slot, 0) * self.budget_start
+        keep = self.keep_lines
+        session, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
+        if not session:
+            session = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
+        if keep:
+            stable = min(steps, self.max_steps - 1)  # the lines that no later step writes again
+            if start < stable:
+                session += self._line(slot, start) if stable == start + 1 else self._lines(slot, start, stable)
+                self._kept_steps = stable
+            self._kept_text, start = session, stable
+        if start < steps:
+            session += self._lines(slot, start, steps)
         offer = self._offer(self.current[slot].tolist())
-        return f"{self._session_text(slot, steps)}budget left {budget:.2f}; on offer:{offer}"
+        return f"{session}budget left {self.state.item(slot, 0) * self.budget_start:.2f}; on offer:{offer}"
 
     def _offer(self, items: list[int]) -> str:
         r"""The offer's lines, ``"\n  [j] Title"`` for the catalog rows ``items`` (one per candidate)."""
@@ -534,27 +558,18 @@ class RecommendationCore(TaskCore):
             ]
         return "".join(map(list.__getitem__, self._offer_lines, items))
 
-    def _session_text(self, slot: int, steps: int) -> str:
-        """The header and one line per shown item of ``slot``'s session, its first ``steps``, each ending a line.
+    def _lines(self, slot: int, start: int, stop: int) -> str:
+        """The lines of ``slot``'s steps ``start .. stop - 1``."""
+        return "".join([self._line(slot, t) for t in range(start, stop)])
 
-        With :attr:`keep_lines` (one slot) the text of earlier calls is reused: a line never
-        changes once its step is taken, except the last step's, which a step after the end
-        writes again (so that one is never kept).
-        """
-        keep, last = self.keep_lines, self.max_steps - 1
-        text, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
-        if not text:
-            text = f"MovieLens user {int(self.user[slot])}{self._budget_text}\n"
-        starts, labels, cell = self._line_starts, self._line_labels, slot * self.max_steps
-        items, clicks, engagement = self.history_items.item, self.history_clicks.item, self.history_engagement.item
-        for t in range(start, steps):
-            if t == last and keep:
-                self._kept_text, self._kept_steps = text, t
-            outcome = f"click, engagement {engagement(cell + t):.2f}\n" if clicks(cell + t) else "no click\n"
-            text += starts[t] + labels[items(cell + t)] + outcome
-        if keep and steps <= last:
-            self._kept_text, self._kept_steps = text, steps
-        return text
+    def _line(self, slot: int, t: int) -> str:
+        """The line of ``slot``'s step ``t``: "  7. Title (year) [Genres] -> outcome"."""
+        cell = slot * self.max_steps + t
+        if self.history_clicks.item(cell):
+            outcome = f"click, engagement {self.history_engagement.item(cell):.2f}\n"
+        else:
+            outcome = "no click\n"
+        return f"{self._line_starts[t]}{self._line_labels[self.history_items.item(cell)]}{outcome}"
 
 
 def _core(env: CoreVectorEnv) -> RecommendationCore:

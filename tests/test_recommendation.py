@@ -329,6 +329,7 @@ def test_catalog_path_without_ratings_and_duplicate_items(tmp_path: Path) -> Non
 
 
 def test_draws_depend_on_key_and_step_not_on_block_size(monkeypatch: pytest.MonkeyPatch, rng) -> None:
+    """The vector env (blocks of 16 steps) and the single env (its session a block) draw the same with blocks of 3."""
     actions = rng.integers(10, size=(40, 3))
 
     def trajectory() -> list[np.ndarray]:
@@ -338,10 +339,15 @@ def test_draws_depend_on_key_and_step_not_on_block_size(monkeypatch: pytest.Monk
         for row in actions:
             observations, rewards, terminated, truncated, _ = env.step(row)
             out += [observations, rewards, terminated, truncated]
+        single = gym.make(ENV_ID, max_steps=20).unwrapped  # stepped past its end: the blocks after the session
+        out.append(single.reset(seed=9)[0])
+        for action in actions[:, 0]:
+            out += list(single.step(int(action))[:4])
         return out
 
     default = trajectory()
     monkeypatch.setattr("nlp_envs.recommendation._BLOCK", 3)
+    monkeypatch.setattr("nlp_envs.recommendation._SESSION_BLOCK", 3)
     for expected, got in zip(default, trajectory(), strict=True):
         np.testing.assert_array_equal(expected, got)
 
@@ -356,7 +362,8 @@ def test_the_step_counters_follow_the_steps_in_every_slot(rng: np.random.Generat
 
     def check(core: RecommendationCore) -> None:
         steps = core.counters[:, 0]
-        np.testing.assert_array_equal(core.counters[:, 1], np.arange(core.num_envs) * 16 + steps % 16)
+        block = core._block  # 16 steps for many slots, the session (up to 64) for one
+        np.testing.assert_array_equal(core.counters[:, 1], np.arange(core.num_envs) * block + steps % block)
         np.testing.assert_array_equal(
             core.counters[:, 2], np.arange(core.num_envs) * max_steps + np.minimum(steps, max_steps - 1)
         )
@@ -415,3 +422,11 @@ def test_a_whole_batch_begun_in_any_slot_order_starts_each_slot_from_its_own_key
     permuted.begin(np.array([2, 0, 1]), keys[[2, 0, 1]])
     for name in ("state", "current", "counters", "user", "episode", "block_candidates", "block_clicks"):
         np.testing.assert_array_equal(getattr(permuted, name), getattr(in_order, name), err_msg=name)
+
+
+@pytest.mark.parametrize(("num_candidates", "steps"), [(10, 50), (60, 17), (200, 16)])
+def test_a_single_env_draws_its_session_in_one_block_of_few_candidates(num_candidates: int, steps: int) -> None:
+    """One slot draws a whole session at its begin, in at most 1,024 candidates (or 16 steps where those hold more)."""
+    core = gym.make(ENV_ID, num_candidates=num_candidates).unwrapped.core
+    drawn = core.draw_begins(hash_keys(np.full(64, 7, dtype=np.uint64), np.arange(64, dtype=np.uint64)))
+    assert drawn.candidates.shape == (64, steps, num_candidates) and drawn.clicks.shape == (64, steps)
