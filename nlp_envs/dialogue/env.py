@@ -314,7 +314,7 @@ class DialogueCore(TaskCore):
         if self._history is not None and len(slots):
             self._history = [self._opening_record(drawn)]
             self._history_text, self._history_turns = "", 0
-            self._history_draws = TemplateDraws(drawn.users.keys[:1].copy(), drawn.templates[0].tolist())
+            self._history_draws = TemplateDraws(drawn.users.keys[:1].copy(), drawn.templates[0].copy())
 
     def _opening_record(self, drawn: Begins) -> TurnRecord:
         """The opening turn of ``drawn``'s first row, for the one-slot core's text (copies, not views of ``drawn``)."""
