@@ -253,6 +253,7 @@ class DialogueCore(TaskCore):
         self._history_draws: TemplateDraws | None = None  # their template choices
         self._obs: np.ndarray | None = None
         self._opening_saids: dict[tuple[bool, int], Said] = {}
+        self._columns: dict[tuple[int, bool], np.ndarray] = {}  # see _column
 
     # ----------------------------------------------------------------------------------- episodes
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
@@ -508,14 +509,38 @@ class DialogueCore(TaskCore):
     ) -> np.ndarray:
         """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``thanked``: ``(n, 1)``)."""
         # The columns in action order (ask, requests, confirms, execute, hand off, close), joined in one
-        # call: on a small batch each numpy call costs more than its work, so few and whole-row ones.
-        waiting = ~thanked
-        known = intent_known[:, None]
-        needed = needed >= known  # the needed slots, or every slot while the intent is unknown
-        requests = needed & (conf < 0.999) & waiting
+        # call: on a small batch each numpy call costs more than its work, so few and whole-row ones,
+        # and the parts that change nothing are skipped after a count (a fraction of a ufunc's cost):
+        # while nobody has thanked (most steps) every slot waits, and an intent known in every slot or
+        # in none settles which slots are needed.
+        n = len(intent_known)
+        thanking = np.count_nonzero(thanked)
+        waiting = ~thanked if thanking else self._column(n, True)
+        knowing = np.count_nonzero(intent_known)
+        uncertain = conf < 0.999
+        # Requests: the needed slots (every slot while the intent is unknown) that are not certain.
         # Execute: the intent is known, no thanks yet, and every needed slot is filled.
-        execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known & waiting
+        if knowing == n:  # ``needed >= known`` is ``needed`` itself
+            requests = needed & uncertain
+            execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True)
+        elif knowing:
+            known = intent_known[:, None]
+            needed = needed >= known
+            requests = needed & uncertain
+            execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known
+        else:  # no intent known anywhere: every uncertain slot may be requested, nothing executed
+            requests, execute = uncertain, self._column(n, False)
+        if thanking:
+            requests, execute = requests & waiting, execute & waiting
         return np.concatenate((waiting, requests, requests & filled, execute, waiting, thanked), axis=1)
+
+    def _column(self, n: int, value: bool) -> np.ndarray:
+        """``(n, 1)`` of ``value``: one shared read-only column per batch size (joined into masks, never written)."""
+        column = self._columns.get((n, value))
+        if column is None:
+            column = self._columns[(n, value)] = np.full((n, 1), value)
+            column.flags.writeable = False
+        return column
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).
