@@ -380,7 +380,7 @@ class DialogueCore(TaskCore):
         self._obs = None
         draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
-            before = (belief.intent_value.item(0), belief.slot_value[0].tolist())  # what the desk's text says
+            before = (belief.intent_value.item(0), belief.slot_value.tolist()[0])  # what the desk's text says
         active = ~call.over
         live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
@@ -393,7 +393,8 @@ class DialogueCore(TaskCore):
         act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
         belief.hear_turn(reply.said, readings, act_rows)
 
-        terminated = reply.bye | reply.hangup
+        # A fresh array either way (the shells may write into it); most turns nobody hangs up.
+        terminated = reply.bye | reply.hangup if np.count_nonzero(reply.hangup) else reply.bye
         call.actions.put(self._log_cells + np.minimum(call.turn, self._last_turn), actions)  # flat: cheaper
         # The state written in place with [...] = (cheaper than out= on a small batch).
         call.turn[...] = call.turn + active
@@ -405,7 +406,7 @@ class DialogueCore(TaskCore):
         else:  # nobody executed or ended a call (most turns of a small batch): the turn costs alone, one gather
             rewards = self._turn_rewards.take(active.view(np.int8))
         if self._history is not None and active[0]:
-            self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
+            self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0], reply.said, readings))
         return rewards, terminated
 
     def _rewards(
