@@ -245,6 +245,9 @@ class DialogueCore(TaskCore):
         self.belief = Belief.allocate(n, self.ontology)
         self.call = CallState.allocate(n, self.max_turns)
         self.turn_draws = TurnDraws(n)
+        # Views of the state as the observation and the masks read it, made once (indexing costs at every step).
+        self._intent_heard_column = self.belief.intent_heard[:, None]
+        self._thanked_column = self.user.acts[:, THANK : THANK + 1]
         # A one-slot core keeps its episode's turns for text(); a batch replays instead (no per-slot
         # work per step).
         self._history: list[TurnRecord] | None = [] if n == 1 else None
@@ -323,10 +326,15 @@ class DialogueCore(TaskCore):
         intent, told = int(drawn.users.intent[0]), intent_heard >= 0
         slot = int(self.simulator.first_slot[intent]) if value_heard >= 0 else -1
         said = (told, slot >= 0)  # the intent, the volunteered value: the readings in this order
-        truth = [part for part, kept in zip((intent, int(drawn.users.values[0, slot])), said, strict=True) if kept]
-        heard = [part for part, kept in zip((intent_heard, value_heard), said, strict=True) if kept]
-        conf = [part for part, kept in zip(confs, said, strict=True) if kept]
-        readings = Readings(np.array(truth, dtype=np.int64), np.array(heard, dtype=np.int64), np.array(conf), int(told))
+        if not told and slot < 0:  # a greeting alone: the shared record of nothing heard (read only)
+            readings = NOTHING_HEARD
+        else:
+            truth = [part for part, kept in zip((intent, int(drawn.users.values[0, slot])), said, strict=True) if kept]
+            heard = [part for part, kept in zip((intent_heard, value_heard), said, strict=True) if kept]
+            conf = [part for part, kept in zip(confs, said, strict=True) if kept]
+            readings = Readings(
+                np.array(truth, dtype=np.int64), np.array(heard, dtype=np.int64), np.array(conf), int(told)
+            )
         acts = self.simulator.opening_acts[int(told)]  # a row of a read-only table
         return TurnRecord(
             self.desk_acts.opening,
@@ -473,7 +481,7 @@ class DialogueCore(TaskCore):
             self._obs = np.concatenate(
                 (
                     belief.intent_belief,
-                    belief.intent_heard[:, None],
+                    self._intent_heard_column,
                     belief.heard,
                     belief.slot_conf,
                     belief.needed,
@@ -551,7 +559,7 @@ class DialogueCore(TaskCore):
         """
         conf = self._belief()[:, self._confidence]
         belief = self.belief
-        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self.user.acts[:, THANK : THANK + 1])
+        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self._thanked_column)
 
     def step_info(self) -> dict[str, np.ndarray]:
         """``action_mask`` for every slot."""
