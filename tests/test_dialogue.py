@@ -142,6 +142,32 @@ def test_masks_are_consistent_with_the_belief_state(env_id: str, policy_name: st
         observations, _, _, _, infos = env.step(policy(observations, env))
 
 
+@pytest.mark.parametrize("known", ["all", "none", "some"])
+@pytest.mark.parametrize("thanked", ["none", "some"])
+def test_masks_follow_the_rule_in_every_batch_the_mask_skips_parts_of(known: str, thanked: str) -> None:
+    # The mask skips its parts that change nothing when no slot has thanked, or when the intent is
+    # known in every slot or in none: each such batch gets the rule as the docstring states it.
+    core = DialogueCore(1)
+    layout, n, rng = core.layout, 32, np.random.default_rng(0)
+    observations = np.zeros((n, core.obs_size), dtype=np.float32)
+    intent_known = {"all": np.ones(n, bool), "none": np.zeros(n, bool), "some": rng.random(n) < 0.5}[known]
+    filled = rng.random((n, core.n_slots)) < 0.5
+    needed = (rng.random((n, core.n_slots)) < 0.5) & intent_known[:, None]
+    confidence = np.where(filled, rng.choice(np.array([0.5, 0.998, 0.999, 1.0], np.float32), (n, core.n_slots)), 0)
+    thanks = rng.random(n) < 0.3 if thanked == "some" else np.zeros(n, bool)
+    observations[:, layout["intent_heard"].start] = intent_known
+    observations[:, layout["filled"]], observations[:, layout["needed"]] = filled, needed
+    observations[:, layout["confidence"]] = confidence
+    observations[:, layout["user_act"].start + THANK] = thanks
+    waiting = ~thanks[:, None]
+    requests = (needed | ~intent_known[:, None]) & (confidence < np.float32(0.999)) & waiting
+    execute = intent_known & ~(needed & ~filled).any(axis=1) & ~thanks
+    expected = np.concatenate(
+        (waiting, requests, requests & filled, execute[:, None], waiting, thanks[:, None]), axis=1
+    )
+    np.testing.assert_array_equal(core.masks_from_observations(observations), expected)
+
+
 def test_single_env_info_carries_the_mask() -> None:
     env = gym.make("nlp_envs/Dialogue-v0")
     observation, info = env.reset(seed=3)

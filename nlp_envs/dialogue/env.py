@@ -245,6 +245,9 @@ class DialogueCore(TaskCore):
         self.belief = Belief.allocate(n, self.ontology)
         self.call = CallState.allocate(n, self.max_turns)
         self.turn_draws = TurnDraws(n)
+        # Views of the state as the observation and the masks read it, made once (indexing costs at every step).
+        self._intent_heard_column = self.belief.intent_heard[:, None]
+        self._thanked_column = self.user.acts[:, THANK : THANK + 1]
         # A one-slot core keeps its episode's turns for text(); a batch replays instead (no per-slot
         # work per step).
         self._history: list[TurnRecord] | None = [] if n == 1 else None
@@ -253,6 +256,7 @@ class DialogueCore(TaskCore):
         self._history_draws: TemplateDraws | None = None  # their template choices
         self._obs: np.ndarray | None = None
         self._opening_saids: dict[tuple[bool, int], Said] = {}
+        self._columns: dict[tuple[int, bool], np.ndarray] = {}  # see _column
 
     # ----------------------------------------------------------------------------------- episodes
     def begin(self, slots: np.ndarray, keys: np.ndarray) -> None:
@@ -314,7 +318,7 @@ class DialogueCore(TaskCore):
         if self._history is not None and len(slots):
             self._history = [self._opening_record(drawn)]
             self._history_text, self._history_turns = "", 0
-            self._history_draws = TemplateDraws(drawn.users.keys[:1].copy(), drawn.templates[0].tolist())
+            self._history_draws = TemplateDraws(drawn.users.keys[:1].copy(), drawn.templates[0].copy())
 
     def _opening_record(self, drawn: Begins) -> TurnRecord:
         """The opening turn of ``drawn``'s first row, for the one-slot core's text (copies, not views of ``drawn``)."""
@@ -322,10 +326,15 @@ class DialogueCore(TaskCore):
         intent, told = int(drawn.users.intent[0]), intent_heard >= 0
         slot = int(self.simulator.first_slot[intent]) if value_heard >= 0 else -1
         said = (told, slot >= 0)  # the intent, the volunteered value: the readings in this order
-        truth = [part for part, kept in zip((intent, int(drawn.users.values[0, slot])), said, strict=True) if kept]
-        heard = [part for part, kept in zip((intent_heard, value_heard), said, strict=True) if kept]
-        conf = [part for part, kept in zip(confs, said, strict=True) if kept]
-        readings = Readings(np.array(truth, dtype=np.int64), np.array(heard, dtype=np.int64), np.array(conf), int(told))
+        if not told and slot < 0:  # a greeting alone: the shared record of nothing heard (read only)
+            readings = NOTHING_HEARD
+        else:
+            truth = [part for part, kept in zip((intent, int(drawn.users.values[0, slot])), said, strict=True) if kept]
+            heard = [part for part, kept in zip((intent_heard, value_heard), said, strict=True) if kept]
+            conf = [part for part, kept in zip(confs, said, strict=True) if kept]
+            readings = Readings(
+                np.array(truth, dtype=np.int64), np.array(heard, dtype=np.int64), np.array(conf), int(told)
+            )
         acts = self.simulator.opening_acts[int(told)]  # a row of a read-only table
         return TurnRecord(
             self.desk_acts.opening,
@@ -379,7 +388,7 @@ class DialogueCore(TaskCore):
         self._obs = None
         draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
-            before = (belief.intent_value.item(0), belief.slot_value[0].tolist())  # what the desk's text says
+            before = (belief.intent_value.item(0), belief.slot_value.tolist()[0])  # what the desk's text says
         active = ~call.over
         live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
@@ -392,7 +401,8 @@ class DialogueCore(TaskCore):
         act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
         belief.hear_turn(reply.said, readings, act_rows)
 
-        terminated = reply.bye | reply.hangup
+        # A fresh array either way (the shells may write into it); most turns nobody hangs up.
+        terminated = reply.bye | reply.hangup if np.count_nonzero(reply.hangup) else reply.bye
         call.actions.put(self._log_cells + np.minimum(call.turn, self._last_turn), actions)  # flat: cheaper
         # The state written in place with [...] = (cheaper than out= on a small batch).
         call.turn[...] = call.turn + active
@@ -404,7 +414,7 @@ class DialogueCore(TaskCore):
         else:  # nobody executed or ended a call (most turns of a small batch): the turn costs alone, one gather
             rewards = self._turn_rewards.take(active.view(np.int8))
         if self._history is not None and active[0]:
-            self._history.append(TurnRecord(int(actions[0]), *before, reply.acts[0], reply.said, readings))
+            self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0], reply.said, readings))
         return rewards, terminated
 
     def _rewards(
@@ -471,7 +481,7 @@ class DialogueCore(TaskCore):
             self._obs = np.concatenate(
                 (
                     belief.intent_belief,
-                    belief.intent_heard[:, None],
+                    self._intent_heard_column,
                     belief.heard,
                     belief.slot_conf,
                     belief.needed,
@@ -508,14 +518,38 @@ class DialogueCore(TaskCore):
     ) -> np.ndarray:
         """The mask rule of :meth:`masks_from_observations`, from the belief's parts (``thanked``: ``(n, 1)``)."""
         # The columns in action order (ask, requests, confirms, execute, hand off, close), joined in one
-        # call: on a small batch each numpy call costs more than its work, so few and whole-row ones.
-        waiting = ~thanked
-        known = intent_known[:, None]
-        needed = needed >= known  # the needed slots, or every slot while the intent is unknown
-        requests = needed & (conf < 0.999) & waiting
+        # call: on a small batch each numpy call costs more than its work, so few and whole-row ones,
+        # and the parts that change nothing are skipped after a count (a fraction of a ufunc's cost):
+        # while nobody has thanked (most steps) every slot waits, and an intent known in every slot or
+        # in none settles which slots are needed.
+        n = len(intent_known)
+        thanking = np.count_nonzero(thanked)
+        waiting = ~thanked if thanking else self._column(n, True)
+        knowing = np.count_nonzero(intent_known)
+        uncertain = conf < 0.999
+        # Requests: the needed slots (every slot while the intent is unknown) that are not certain.
         # Execute: the intent is known, no thanks yet, and every needed slot is filled.
-        execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known & waiting
+        if knowing == n:  # ``needed >= known`` is ``needed`` itself
+            requests = needed & uncertain
+            execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True)
+        elif knowing:
+            known = intent_known[:, None]
+            needed = needed >= known
+            requests = needed & uncertain
+            execute = np.logical_and.reduce(needed <= filled, axis=1, keepdims=True) & known
+        else:  # no intent known anywhere: every uncertain slot may be requested, nothing executed
+            requests, execute = uncertain, self._column(n, False)
+        if thanking:
+            requests, execute = requests & waiting, execute & waiting
         return np.concatenate((waiting, requests, requests & filled, execute, waiting, thanked), axis=1)
+
+    def _column(self, n: int, value: bool) -> np.ndarray:
+        """``(n, 1)`` of ``value``: one shared read-only column per batch size (joined into masks, never written)."""
+        column = self._columns.get((n, value))
+        if column is None:
+            column = self._columns[(n, value)] = np.full((n, 1), value)
+            column.flags.writeable = False
+        return column
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, n_actions)``: the acts that make sense now (see :meth:`masks_from_observations`).
@@ -525,7 +559,7 @@ class DialogueCore(TaskCore):
         """
         conf = self._belief()[:, self._confidence]
         belief = self.belief
-        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self.user.acts[:, THANK : THANK + 1])
+        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self._thanked_column)
 
     def step_info(self) -> dict[str, np.ndarray]:
         """``action_mask`` for every slot."""

@@ -42,6 +42,21 @@ TEMPLATE_SALTS = (DESK_SALT, *PHRASED_SALTS, INTENT_SALT, CHANGE_SALT, SLOT_SALT
 _SALT_COLUMN = {salt: column for column, salt in enumerate(TEMPLATE_SALTS)}
 # The phrased acts with their salts, zipped once: (salt, act, name).
 _PHRASED_WITH_SALTS = tuple((salt, act, name) for salt, (act, name) in zip(PHRASED_SALTS, _PHRASED_ACTS, strict=True))
+# The phrased acts of a row of user acts (keyed by its bytes), as (salt, name) in order: a turn looks its
+# few acts up instead of testing all of them (at most 2 ** len(USER_ACTS) rows).
+_PHRASINGS: dict[bytes, tuple[tuple[int, str], ...]] = {}
+
+
+def _phrasings(acts: np.ndarray) -> tuple[tuple[int, str], ...]:
+    """The phrased acts (salt, template name) of ``acts``, a ``(len(USER_ACTS),)`` bool row of user acts."""
+    key = acts.tobytes()
+    found = _PHRASINGS.get(key)
+    if found is None:
+        flags = acts.tolist()
+        found = _PHRASINGS[key] = tuple((salt, name) for salt, act, name in _PHRASED_WITH_SALTS if flags[act])
+    return found
+
+
 _SALT_COUNTERS = np.array(TEMPLATE_SALTS, dtype=np.uint64) + np.uint64(7919)  # the counters of pick()
 
 
@@ -76,20 +91,23 @@ class TemplateDraws:
     Args:
         key: the episode key, shape ``(1,)`` uint64.
         first: the hashes of the first ``BLOCK`` turns if already drawn (``template_hashes(key, 0)[0]``,
-            as a list of rows), else None.
+            an array the draws only read), else None.
     """
 
     BLOCK = 8
 
-    def __init__(self, key: np.ndarray, first: list[list[int]] | None = None) -> None:
+    def __init__(self, key: np.ndarray, first: np.ndarray | None = None) -> None:
         self.key = np.asarray(key, dtype=np.uint64).reshape(1)
-        self._rows: list[list[int]] = [] if first is None else first
+        # Blocks of hashes, each ``(BLOCK, len(TEMPLATE_SALTS))``; a turn's row becomes a list when it is read
+        # (a call reads a few turns of its first block: converting the whole block would be wasted).
+        self._blocks: list[np.ndarray] = [] if first is None else [first]
 
     def hashes(self, turn: int) -> list[int]:
         """Turn ``turn``'s 64-bit hashes, one per salt of :data:`TEMPLATE_SALTS` (in that order)."""
-        while turn >= len(self._rows):
-            self._rows.extend(template_hashes(self.key, len(self._rows))[0].tolist())
-        return self._rows[turn]
+        block, row = divmod(turn, self.BLOCK)
+        while block >= len(self._blocks):
+            self._blocks.append(template_hashes(self.key, len(self._blocks) * self.BLOCK)[0])
+        return self._blocks[block][row].tolist()
 
 
 # A block's turn offsets, as a column: hashed against the keys, then against every salt (broadcast).
@@ -134,11 +152,12 @@ def agent_text(ontology: Ontology, desk: DeskActs, record: TurnRecord, hashes: l
 
 def user_line(ontology: Ontology, record: TurnRecord, hashes: list[int]) -> str:
     """The user's turn as said, then what the understanding heard of it (``hashes``: the turn's template draws)."""
-    onto, user, acts = ontology, ontology.user, record.user_acts.tolist()  # Python values: cheaper to read
+    onto, user = ontology, ontology.user
     said, readings = record.said, record.readings
-    parts = [pick(user[name], hashes, salt) for salt, act, name in _PHRASED_WITH_SALTS if acts[act]]
+    parts = [pick(user[name], hashes, salt) for salt, name in _phrasings(record.user_acts)]
     if not len(readings.truth):  # nothing said (most turns of a call): no intent or value to phrase
         return _user_says(parts)
+    acts = record.user_acts.tolist()  # Python values: cheaper to read
     truth, heard_as, conf = readings.truth.tolist(), readings.heard.tolist(), readings.conf.tolist()
     heard: list[str] = []
     channels: list[tuple[str, int | None]] = [("intent", None)] * len(said.intent_rows)

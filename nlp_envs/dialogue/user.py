@@ -330,15 +330,19 @@ class UserSimulator:
         rows, k, cell = desk.rows, desk.slot, desk.cell
         told, required = user.told, user.goal_required
         relevant = required.take(cell)
-        believed = desk.values.take(cell)
         ask = desk.ask
         answer = desk.request & relevant
         confirm = desk.confirm & relevant
+        # Which kinds of answer happen this turn, asked once each (a count costs a fraction of a ufunc):
+        # the flags of a kind nobody gives are all False, so the parts about it are skipped.
+        asking = bool(np.count_nonzero(ask))
+        answering = bool(np.count_nonzero(answer))
         affirming = False
         confirming = bool(np.count_nonzero(confirm))
         if confirming:
+            believed = desk.values.take(cell)
             right = believed == user.goal_values.take(cell)
-            affirm, negate = confirm & right, confirm & ~right
+            affirm, negate = confirm & right, confirm > right  # (a > b: a and not b, on bools)
             affirming = bool(np.count_nonzero(affirm))
         else:  # nobody affirms or denies: both are the all-False ``confirm`` (read only)
             affirm = negate = confirm
@@ -350,28 +354,41 @@ class UserSimulator:
             bad = required & ~(desk.filled & (desk.values == user.goal_values))
             first_bad = bad.argmax(axis=1)  # argmax and a lookup: cheaper than any() on bool rows
             thank = execute & intent_ok & ~bad[rows, first_bad]
-            complain = execute & ~thank
+            complain = execute > thank
             a_slot = np.where(complain, first_bad, k)
             a_valid = answer | confirm | (complain & intent_ok)
-            inform_intent = ask | (complain & ~intent_ok)
+            inform_intent = ask | (complain > intent_ok)
+            informing = bool(np.count_nonzero(inform_intent))
         else:  # nobody thanks or complains: both are the all-False ``execute`` (read only)
             thank = complain = execute
-            a_slot, a_valid, inform_intent = k, answer | confirm, ask
-        irrelevant = desk.asks_slot & ~relevant
-        intent_told = user.intent_told
-        k_told = told.take(cell)
-        repeat = (ask & intent_told) | (answer & k_told)
-        fresh = (ask | answer) ^ repeat  # the untold ones (a repeat is an ask or an answer)
+            a_slot, inform_intent, informing = k, ask, asking
+            a_valid = answer | confirm if answering and confirming else confirm if confirming else answer
+        irrelevant = desk.asks_slot > relevant
+        # A repeat: the intent asked again, or a slot answered again (or affirmed again).
+        if answering:
+            repeat = answer & told.take(cell)
+            if asking:
+                repeat = repeat | (ask & user.intent_told)
+        else:
+            repeat = ask & user.intent_told if asking else answer  # (all False: read only)
+        # The untold intents and slots just asked about (one more may be volunteered with them, below).
+        if asking or answering:
+            fresh = (ask | answer if asking and answering else ask if asking else answer) ^ repeat
+        else:
+            fresh = answer  # all False (read only)
         if affirming:
             repeat = repeat | (affirm & user.affirmed.take(cell))
         wasted = repeat | irrelevant
         if executing:
             wasted = wasted | complain
-        useless = user.useless + wasted
-        user.useless[...] = useless  # in place with [...] = (cheaper than out= on a small batch)
-        hangup = desk.staying & (useless >= self._patience)
-        if executing:
-            hangup = hangup & ~thank
+        if np.count_nonzero(wasted):
+            useless = user.useless + wasted
+            user.useless[...] = useless  # in place with [...] = (cheaper than out= on a small batch)
+            hangup = desk.staying & (useless >= self._patience)
+            if executing:
+                hangup = hangup > thank
+        else:  # no useless turn: nobody reaches its patience now (a live call below it stays below it)
+            hangup = wasted  # all False (read only)
 
         # What the user has now told: channel A, its affirmations, its intent.
         saying = bool(np.count_nonzero(a_valid))  # whether any user says something (so far: on channel A)
@@ -379,18 +396,19 @@ class UserSimulator:
             told[rows[a_valid], a_slot[a_valid]] = True
         if affirming:
             user.affirmed[rows[affirm], k[affirm]] = True
-        intent_told[...] = intent_told | inform_intent
+        if informing:
+            user.intent_told[...] = user.intent_told | inform_intent
         # Channel B: the changed value, or one more slot the user volunteers from its agenda.
         change_slot = user.change_slot
         changing = change is not None
-        if changing or np.count_nonzero(fresh):
-            untold = required & ~told
+        if changing or ((asking or answering) and np.count_nonzero(fresh)):
+            untold = required > told
             first_untold = untold.argmax(axis=1)
             volunteer = fresh & (draws[:, 3] < self._p_volunteer) & untold[rows, first_untold]
             if change is not None:
-                volunteer = volunteer & ~change
+                volunteer = volunteer > change
                 b_slot = np.where(change, change_slot, first_untold)
-                b_valid = volunteer | (change & ~(a_valid & (a_slot == change_slot)))
+                b_valid = volunteer | (change > (a_valid & (a_slot == change_slot)))
             else:
                 b_slot, b_valid = first_untold, volunteer
             if np.count_nonzero(b_valid):
@@ -400,20 +418,19 @@ class UserSimulator:
             volunteer = b_valid = fresh
             b_slot = k
 
-        if saying or np.count_nonzero(inform_intent):
+        if saying or informing:
             said_i, said_a, said_b = rows[inform_intent], rows[a_valid], rows[b_valid]
             draws_by_use = draws.T  # a row per use: one-axis gathers
+            confirmed = desk.values.take(cell[said_a])  # the believed values said back to the user
             if confirming:
-                denied = np.where(negate[said_a], believed[said_a], -1)
+                denied = np.where(negate[said_a], confirmed, -1)
                 if len(said_b):
                     denied = np.concatenate((denied, no_denials(len(said_b))))
             else:  # no confirmation, so no "no" this turn
                 denied = no_denials(len(said_a) + len(said_b))
-            said = Said(
-                said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], believed[said_a], denied
-            )
+            said = Said(said_i, said_a, a_slot[said_a], said_b, b_slot[said_b], affirm[said_a], confirmed, denied)
             heard_draws = (draws_by_use[0][said_i], draws_by_use[1][said_a], draws_by_use[2][said_b])
-            informed = inform_intent | (a_valid & ~affirm) | volunteer
+            informed = inform_intent | (a_valid > affirm) | volunteer
         else:  # nobody says anything (many turns of a small batch): the shared empty records, read only
             said, heard_draws = NOTHING_SAID, NO_DRAWS
             informed = a_valid  # all False (read only)
