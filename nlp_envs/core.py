@@ -566,7 +566,7 @@ class _BeginsAhead:
         self.slot_key: int | None = None
         self.first = self.count = 0  # the episodes drawn: first, first + 1, ..., first + count - 1
         self.size = 1
-        self.drawn: Any = ()  # draw_begins' tuple, or the keys themselves for a core that does not split
+        self.rows: list[Any] = []  # per episode drawn: its row of draw_begins' tuple, or its key (one-row views)
 
     def begin(self, slots: np.ndarray, slot_key: int, episode: int) -> None:
         """Start the slot's episode ``episode`` (its key ``hash(slot_key, episode)``) in ``slots``."""
@@ -577,9 +577,9 @@ class _BeginsAhead:
             self._draw(slot_key, episode)
             row = 0
         if self.splits:
-            self.core.begin_drawn(slots, _drawn_rows(self.drawn, row))
+            self.core.begin_drawn(slots, self.rows[row])
         else:
-            self.core.begin(slots, self.drawn[row : row + 1])
+            self.core.begin(slots, self.rows[row])
 
     def _draw(self, slot_key: int, episode: int) -> None:
         size = self.size
@@ -594,18 +594,26 @@ class _BeginsAhead:
             )
         for array in arrays:
             array.flags.writeable = False  # a row starts this episode again if its key comes back
-        self.drawn, self.slot_key, self.first, self.count = drawn, slot_key, episode, size
+        self.rows = _drawn_rows(drawn) if self.splits else list(keys[:, None])
+        self.slot_key, self.first, self.count = slot_key, episode, size
         self.size = min(2 * size, BEGINS_AHEAD)
 
 
-def _drawn_rows(drawn: tuple[Any, ...], row: int) -> tuple[Any, ...]:
-    """Row ``row`` of every array in ``drawn`` (a tuple of arrays or of such tuples), in the same records."""
-    parts = [_drawn_rows(field, row) if isinstance(field, tuple) else field[row : row + 1] for field in drawn]
-    return drawn._make(parts) if hasattr(drawn, "_make") else tuple(parts)
+def _drawn_rows(drawn: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Each row of ``drawn`` (a tuple of arrays or of such tuples) in the same records, as one-row views.
+
+    Made for all rows at once: iterating an array makes its row views in C, at a fraction of a slice's
+    cost each, so that a reset takes its row's record with one lookup.
+    """
+    columns = [_drawn_rows(field) if isinstance(field, tuple) else list(field[:, None]) for field in drawn]
+    make = drawn._make if hasattr(drawn, "_make") else tuple
+    return [make(parts) for parts in zip(*columns, strict=True)]
 
 
 def _drawn_arrays(drawn: tuple[Any, ...]) -> list[np.ndarray] | None:
-    """The arrays of ``drawn`` (a tuple of arrays or of such tuples), or None if it holds anything else."""
+    """The arrays of ``drawn`` (a tuple of arrays or of such tuples); None for anything else or an empty tuple."""
+    if not drawn:
+        return None
     arrays: list[np.ndarray] = []
     for field in drawn:
         inner = _drawn_arrays(field) if isinstance(field, tuple) else [field] if isinstance(field, np.ndarray) else None

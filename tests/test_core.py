@@ -412,6 +412,10 @@ def test_begins_drawn_ahead_are_read_only_and_a_half_split_task_is_named() -> No
         _views(type("WritingCore", (_DrawingCore,), {"begin_drawn": writing}))[0].reset(seed=0)
     with pytest.raises(TypeError, match=r"^HalfCore \(nlp_envs/Counting-v0\): draw_begins\(\) of 1 keys returned"):
         _views(type("HalfCore", (_DrawingCore,), {"draw_begins": lambda self, keys: [keys]}))[0].reset(seed=0)
+    # Nothing drawn, or an empty record in the draw.
+    for empty in (lambda self, keys: (), lambda self, keys: ((), hashes_to_uniform(keys))):
+        with pytest.raises(TypeError, match=r"^EmptyCore \(nlp_envs/Counting-v0\): draw_begins\(\) of 1 keys returned"):
+            _views(type("EmptyCore", (_DrawingCore,), {"draw_begins": empty}))[0].reset(seed=0)
     with pytest.raises(TypeError, match=r"^OneHalfCore \(nlp_envs/Counting-v0\) overrides only one of draw_begins"):
         _views(type("OneHalfCore", (_KeyedCore,), {"begin_drawn": _DrawingCore.begin_drawn}))
 
