@@ -36,8 +36,9 @@ WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
 # their own counter.
 _QUESTION, _WINDOW, _REDRAW = 0, 1, 3
 _HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
-# Separates the feature texts of several candidates made by one formatting (no feature text holds it).
-_TEXT_SEPARATOR = "\x00"
+#: The texts of the features (all in [-1, 1]) as "{:.2f}" shows them, by code (_feature_codes): code
+#: k + 100 is k / 100, for k in -100 .. 100; the last, "-0.00", a negative feature that rounds to zero.
+_FEATURE_TEXTS = np.array([f"{k / 100:.2f}" for k in range(-100, 101)] + ["-0.00"], dtype=object)
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
@@ -110,11 +111,15 @@ class QADraws(NamedTuple):
         revealed: ``(m, candidates, features + 1)`` float32, each candidate's features and a 1: what an
             inspection writes into its features' cells and inspected flag (the bandit's ``(m, 0)``: its
             features are shown from the start, in ``obs``).
+        texts: ``(m, candidates * features)`` object, each candidate's features' texts (as "{:.2f}" shows
+            them), drawn by a one-slot core (the single env shows the text at every reset and step); a
+            batch core's ``(m, 0)``: it formats a slot's features when the slot's text is asked.
     """
 
     ints: np.ndarray
     obs: np.ndarray
     revealed: np.ndarray
+    texts: np.ndarray
 
 
 @dataclass
@@ -133,6 +138,16 @@ class _TextParts:
     shown: list[bool]
     body: str
     answers: list[str]
+
+
+def _feature_codes(features: np.ndarray) -> np.ndarray:
+    """Each float32 feature's index in ``_FEATURE_TEXTS``: its text, as "{:.2f}" shows it.
+
+    A float32 times 100 is exact in float64 (a 24-bit significand times a 5-bit one), so rint()
+    rounds its exact value half to even, as "{:.2f}" rounds the decimal expansion.
+    """
+    hundredths = np.rint(features.astype(np.float64) * 100.0).astype(np.int64)
+    return np.where((hundredths == 0) & np.signbit(features), len(_FEATURE_TEXTS) - 1, hundredths + 100)
 
 
 class QACore(TaskCore):
@@ -296,15 +311,22 @@ class QACore(TaskCore):
         self._streams = np.concatenate(
             [[_QUESTION], np.arange(2, n + 1), [_WINDOW], np.arange(n + 1, 2 * n + 1), _HINT_STREAM + hint_streams]
         ).astype(np.uint64)
-        # printf-style: one % of a tuple formats a float as format()'s "{:.2f}" does, in about half the time.
-        self._text_features = "  (" + ", ".join(f"{name} %.2f" for name in self.feature_names) + ")"
+        # A candidate's features' texts (printf-style, a template of texts: no number is formatted here).
+        self._text_features = "  (" + ", ".join(f"{name} %s" for name in self.feature_names) + ")"
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._positions_list = list(range(n))
         # The bandit's whole text before the end in one template (every candidate is shown from the
-        # start): the question, then per candidate its answer and features.
+        # start): the question, then per candidate its answer and features' texts; its values picked in
+        # their order from the question, the answers, then the features' texts (candidate by candidate).
         self._text_body = "\n".join(["Q: %s", *(prefix + "%s" + self._text_features for prefix in self._text_prefixes)])
-        # Per number k of candidates shown at once: one template of their k feature texts.
-        self._text_features_of: dict[int, str] = {}
+        self._body_values = operator.itemgetter(
+            0, *chain.from_iterable([1 + i, *range(1 + n + f * i, 1 + n + f * (i + 1))] for i in range(n))
+        )
+        # Per slot, its features' texts. The single env shows the text at every reset and step: its
+        # one-slot core draws them with its begins (64 episodes ahead, a few numpy calls for all) and
+        # keeps the episode's row here. A batch core shows a slot's text only at a few ends (info_text):
+        # it makes them from the slot's features when asked, so that its begins pay nothing for text.
+        self._texts = np.empty((num_envs, n * f), dtype=object) if num_envs == 1 else None
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
         # The pairs of every group listed twice in a row (group by group, pairs of a group being
@@ -425,6 +447,11 @@ class QACore(TaskCore):
         else:  # the features, then the inspected flag's 1; shown as zeros signed as the features until inspected
             revealed = np.concatenate([features, np.ones((m, n, 1), dtype=np.float32)], axis=2)
             shown = features * _ZERO_FLOAT
+        texts = (
+            np.empty((m, 0), dtype=object)
+            if self._texts is None
+            else _FEATURE_TEXTS.take(_feature_codes(features)).reshape(m, n * f)
+        )
         # The observation: the features' cells, the inspected flags (the bandit's all set), the
         # candidates' lengths, zero steps.
         obs = np.concatenate(
@@ -437,7 +464,7 @@ class QACore(TaskCore):
             axis=1,
             out=None if buffers[1] is None else buffers[1][:m],
         )
-        return QADraws(ints, obs, revealed)
+        return QADraws(ints, obs, revealed, texts)
 
     def begin_drawn(self, slots: np.ndarray, drawn: QADraws) -> None:
         """Start episodes in ``slots`` from ``drawn``'s rows (row i for slots[i]): the state's writes alone."""
@@ -446,6 +473,8 @@ class QACore(TaskCore):
         self.obs[rows] = drawn.obs
         if not self.bandit:  # (the bandit's features are its observation's cells)
             self._revealed[rows] = drawn.revealed
+        if self._texts is not None:
+            self._texts[rows] = drawn.texts
         if self._text_parts:  # a restarted slot's text is made anew
             for slot in slots.tolist():
                 self._text_parts.pop(slot, None)
@@ -530,9 +559,8 @@ class QACore(TaskCore):
     def text(self, slot: int) -> str:
         """The question, every candidate (with its features once inspected), and at the end the choice."""
         # The single env asks for this text at every step: an episode's lines are made once and a
-        # candidate's features formatted once, when it is first seen inspected (features never change
+        # candidate's features shown once, when it is first seen inspected (features never change
         # within an episode, and a candidate once inspected stays so until the next begin()).
-        state = self.state
         # The slot's integers at once (a list: each numpy scalar read costs more than the whole row).
         ints = self._ints[slot].tolist()
         _, _, answer, position, outcome, true = ints[:_COUNTERS]
@@ -543,10 +571,9 @@ class QACore(TaskCore):
             answers = list(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
             question = data.questions[ints[-1]]
             if self.bandit:
-                # Every candidate shown: one formatting of the question and each answer with its features
-                # (the features' columns zipped with the answers), no lines to update later.
-                lines_values = chain.from_iterable(zip(answers, *state.features[slot].T.tolist(), strict=True))
-                body = self._text_body % (question, *lines_values)
+                # Every candidate shown: one formatting of the question and each answer with its features'
+                # texts, no lines to update later.
+                body = self._text_body % self._body_values([question, *answers, *self._feature_texts(slot)])
                 parts = self._text_parts[slot] = _TextParts([], [True] * self.candidates, body, answers)
             else:
                 lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
@@ -558,13 +585,11 @@ class QACore(TaskCore):
             else list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[self._acts_column : self._acts_column + self.candidates])))
         )
         if inspected is not None and inspected != parts.shown:
-            # The newly inspected candidates' features, formatted at once.
-            new = list(compress(self._positions_list, map(operator.gt, inspected, parts.shown)))
-            features = state.features[slot].tolist()
-            values = tuple(chain.from_iterable(map(features.__getitem__, new)))
-            shown = (self._text_features_template(len(new)) % values).split(_TEXT_SEPARATOR)
-            for candidate, suffix in zip(new, shown, strict=True):
-                parts.lines[candidate + 1] += suffix
+            # The newly inspected candidates' lines get their features' texts.
+            texts, width = self._feature_texts(slot), len(self.feature_names)
+            for candidate in compress(self._positions_list, map(operator.gt, inspected, parts.shown)):
+                start = width * candidate
+                parts.lines[candidate + 1] += self._text_features % tuple(texts[start : start + width])
             parts.shown, parts.body = inspected, "\n".join(parts.lines)
         if outcome == INSPECT:
             return parts.body
@@ -574,12 +599,11 @@ class QACore(TaskCore):
             said = f"answered [{answer}] {parts.answers[answer]!r}"
         return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
 
-    def _text_features_template(self, count: int) -> str:
-        """The template of ``count`` candidates' feature texts, separated by ``_TEXT_SEPARATOR``."""
-        template = self._text_features_of.get(count)
-        if template is None:
-            template = self._text_features_of[count] = _TEXT_SEPARATOR.join([self._text_features] * count)
-        return template
+    def _feature_texts(self, slot: int) -> list[str]:
+        """The texts of the slot's candidates' features, candidate by candidate (drawn, or made now)."""
+        if self._texts is not None:
+            return self._texts[slot].tolist()
+        return _FEATURE_TEXTS.take(_feature_codes(self.state.features[slot])).ravel().tolist()
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
