@@ -111,9 +111,10 @@ class QADraws(NamedTuple):
         revealed: ``(m, candidates, features + 1)`` float32, each candidate's features and a 1: what an
             inspection writes into its features' cells and inspected flag (the bandit's ``(m, 0)``: its
             features are shown from the start, in ``obs``).
-        texts: ``(m, candidates * features)`` object, each candidate's features' texts (as "{:.2f}" shows
-            them), drawn by a one-slot core (the single env shows the text at every reset and step); a
-            batch core's ``(m, 0)``: it formats a slot's features when the slot's text is asked.
+        texts: ``(m, 1 + candidates * (features + 1))`` object, the texts each episode's text is made of,
+            in its order: the question, then per candidate its answer and its features' (as "{:.2f}" shows
+            them); drawn by a one-slot core (the single env shows the text at every reset and step). A batch
+            core's are ``(m, 0)``: it reads a slot's from its state when the slot's text is asked.
     """
 
     ints: np.ndarray
@@ -131,13 +132,19 @@ class _TextParts:
             in the bandit, whose text shows every candidate from the start (no line changes later).
         shown: per candidate, whether its line has its features.
         body: the lines joined.
+        values: the question, then per candidate its answer and its features: their texts (drawn:
+            ``QADraws.texts``) or their numbers. A batch core's MDP reads the numbers at the first
+            inspection: until then its values are the question and the answers.
+        features: the printf-style template of a candidate's features, for ``values``.
         answers: each candidate's answer text, in shown order.
     """
 
     lines: list[str]
     shown: list[bool]
     body: str
-    answers: list[str]
+    values: tuple[str | float, ...]
+    features: str
+    answers: tuple[str | float, ...]
 
 
 def _feature_codes(features: np.ndarray) -> np.ndarray:
@@ -311,22 +318,26 @@ class QACore(TaskCore):
         self._streams = np.concatenate(
             [[_QUESTION], np.arange(2, n + 1), [_WINDOW], np.arange(n + 1, 2 * n + 1), _HINT_STREAM + hint_streams]
         ).astype(np.uint64)
-        # A candidate's features' texts (printf-style, a template of texts: no number is formatted here).
-        self._text_features = "  (" + ", ".join(f"{name} %s" for name in self.feature_names) + ")"
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._positions_list = list(range(n))
-        # The bandit's whole text before the end in one template (every candidate is shown from the
-        # start): the question, then per candidate its answer and features' texts; its values picked in
-        # their order from the question, the answers, then the features' texts (candidate by candidate).
-        self._text_body = "\n".join(["Q: %s", *(prefix + "%s" + self._text_features for prefix in self._text_prefixes)])
-        self._body_values = operator.itemgetter(
-            0, *chain.from_iterable([1 + i, *range(1 + n + f * i, 1 + n + f * (i + 1))] for i in range(n))
-        )
-        # Per slot, its features' texts. The single env shows the text at every reset and step: its
-        # one-slot core draws them with its begins (64 episodes ahead, a few numpy calls for all) and
-        # keeps the episode's row here. A batch core shows a slot's text only at a few ends (info_text):
-        # it makes them from the slot's features when asked, so that its begins pay nothing for text.
-        self._texts = np.empty((num_envs, n * f), dtype=object) if num_envs == 1 else None
+        # Printf-style templates of a candidate's features and of the bandit's whole text before the end
+        # (every candidate is shown from the start): the question, then per candidate its answer and its
+        # features. Two sets: for the features' texts (drawn, QADraws.texts) and for their numbers
+        # (formatted as "{:.2f}" does).
+        self._text_templates, self._number_templates = (self._templates(number) for number in ("%s", "%.2f"))
+        # The text's values in its order (the question, then per candidate its answer and its features),
+        # from the question, the answers, then the features candidate by candidate.
+        order = [0, *chain.from_iterable([1 + i, *range(1 + n + f * i, 1 + n + f * (i + 1))] for i in range(n))]
+        self._text_order, self._text_values = np.array(order), operator.itemgetter(*order)
+        # Per slot, its episode's text values. The single env shows the text at every reset and step:
+        # its one-slot core draws them with its begins (64 episodes ahead, a few numpy calls for all,
+        # the texts of its questions and answers taken by pair index) and keeps the episode's row here.
+        # A batch core shows a slot's text only at a few ends (info_text): it makes them from the slot's
+        # state when asked, so that its begins pay nothing.
+        self._texts: np.ndarray | None = None
+        if num_envs == 1:
+            self._texts = np.empty((num_envs, 1 + n * (f + 1)), dtype=object)
+            self._questions, self._answers = (np.array(texts, dtype=object) for texts in (data.questions, data.answers))
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
         # The pairs of every group listed twice in a row (group by group, pairs of a group being
@@ -376,7 +387,10 @@ class QACore(TaskCore):
         if not self.bandit:
             self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
             self._act_obs_cells[:n, f] = f * n + np.arange(n)
-        # Per slot, what text() keeps of its episode (begin() drops a restarted slot's).
+        # Per slot, what text() keeps of its episode (begin() drops a restarted slot's), and the per-slot
+        # integers it reads: the counters and (but in the bandit, whose candidates are all shown) the
+        # inspections' codes.
+        self._text_ints = self._ints[:, : _COUNTERS + (0 if self.bandit else n)]
         self._text_parts: dict[int, _TextParts] = {}
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
@@ -447,11 +461,16 @@ class QACore(TaskCore):
         else:  # the features, then the inspected flag's 1; shown as zeros signed as the features until inspected
             revealed = np.concatenate([features, np.ones((m, n, 1), dtype=np.float32)], axis=2)
             shown = features * _ZERO_FLOAT
-        texts = (
-            np.empty((m, 0), dtype=object)
-            if self._texts is None
-            else _FEATURE_TEXTS.take(_feature_codes(features)).reshape(m, n * f)
-        )
+        texts = np.empty((m, 0), dtype=object)
+        if self._texts is not None:  # the question, the answers and the features' texts, in the text's order
+            texts = np.concatenate(
+                [
+                    self._questions.take(chosen[:, :1]),
+                    self._answers.take(candidates),
+                    _FEATURE_TEXTS.take(_feature_codes(features)).reshape(m, n * f),
+                ],
+                axis=1,
+            ).take(self._text_order, axis=1)
         # The observation: the features' cells, the inspected flags (the bandit's all set), the
         # candidates' lengths, zero steps.
         obs = np.concatenate(
@@ -476,8 +495,11 @@ class QACore(TaskCore):
         if self._texts is not None:
             self._texts[rows] = drawn.texts
         if self._text_parts:  # a restarted slot's text is made anew
-            for slot in slots.tolist():
-                self._text_parts.pop(slot, None)
+            if len(slots) == self.num_envs:  # every slot restarts (slots are distinct): one call
+                self._text_parts.clear()
+            else:
+                for slot in slots.tolist():
+                    self._text_parts.pop(slot, None)
 
     def _row_cells(self, m: int) -> np.ndarray:
         """``(m, 1)``: row i's first cell in a flattened ``(m, candidates)`` array."""
@@ -561,36 +583,25 @@ class QACore(TaskCore):
         # The single env asks for this text at every step: an episode's lines are made once and a
         # candidate's features shown once, when it is first seen inspected (features never change
         # within an episode, and a candidate once inspected stays so until the next begin()).
-        # The slot's integers at once (a list: each numpy scalar read costs more than the whole row).
-        ints = self._ints[slot].tolist()
+        # The slot's counters and (but in the bandit) inspections' codes at once (a list: each numpy
+        # scalar read costs more than the whole row).
+        ints = self._text_ints[slot].tolist()
         _, _, answer, position, outcome, true = ints[:_COUNTERS]
         parts = self._text_parts.get(slot)
         if parts is None:
-            data = self.data
-            # map() and compress() iterate in C: a Python loop over the candidates costs several times more.
-            answers = list(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
-            question = data.questions[ints[-1]]
-            if self.bandit:
-                # Every candidate shown: one formatting of the question and each answer with its features'
-                # texts, no lines to update later.
-                body = self._text_body % self._body_values([question, *answers, *self._feature_texts(slot)])
-                parts = self._text_parts[slot] = _TextParts([], [True] * self.candidates, body, answers)
-            else:
-                lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
-                parts = self._text_parts[slot] = _TextParts(lines, [False] * self.candidates, "\n".join(lines), answers)
-        # (The bandit's candidates are all shown from the start: its text has every line's features.)
-        inspected = (
-            None
-            if self.bandit
-            else list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[self._acts_column : self._acts_column + self.candidates])))
-        )
-        if inspected is not None and inspected != parts.shown:
-            # The newly inspected candidates' lines get their features' texts.
-            texts, width = self._feature_texts(slot), len(self.feature_names)
-            for candidate in compress(self._positions_list, map(operator.gt, inspected, parts.shown)):
-                start = width * candidate
-                parts.lines[candidate + 1] += self._text_features % tuple(texts[start : start + width])
-            parts.shown, parts.body = inspected, "\n".join(parts.lines)
+            parts = self._text_parts[slot] = self._start_text(slot)
+        if not self.bandit:  # (the bandit's candidates are all shown from the start, with their features)
+            inspected = list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[_COUNTERS:])))
+            if inspected != parts.shown:
+                # The newly inspected candidates' lines get their features.
+                width, values = len(self.feature_names), parts.values
+                if len(values) == 1 + self.candidates:  # a batch core's episode: its features' numbers, read now
+                    numbers = self.state.features[slot].ravel().tolist()
+                    values = parts.values = self._text_values([*values, *numbers])
+                for candidate in compress(self._positions_list, map(operator.gt, inspected, parts.shown)):
+                    start = 2 + (width + 1) * candidate  # after the question, the candidate's answer
+                    parts.lines[candidate + 1] += parts.features % values[start : start + width]
+                parts.shown, parts.body = inspected, "\n".join(parts.lines)
         if outcome == INSPECT:
             return parts.body
         if outcome == REPEAT:
@@ -599,11 +610,34 @@ class QACore(TaskCore):
             said = f"answered [{answer}] {parts.answers[answer]!r}"
         return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
 
-    def _feature_texts(self, slot: int) -> list[str]:
-        """The texts of the slot's candidates' features, candidate by candidate (drawn, or made now)."""
+    def _start_text(self, slot: int) -> _TextParts:
+        """The slot's episode's text at its start: from its values drawn with the begin, or made from its state."""
+        n = self.candidates
         if self._texts is not None:
-            return self._texts[slot].tolist()
-        return _FEATURE_TEXTS.take(_feature_codes(self.state.features[slot])).ravel().tolist()
+            values: tuple[str | float, ...] = tuple(self._texts[slot].tolist())
+            body, features = self._text_templates
+            answers = values[1 :: len(self.feature_names) + 1]
+        else:
+            data, ints = self.data, self._ints[slot].tolist()
+            # map() iterates in C: a Python loop over the candidates costs several times more.
+            answers = tuple(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
+            values = (data.questions[ints[-1]], *answers)
+            if self.bandit:
+                values = self._text_values([*values, *self.state.features[slot].ravel().tolist()])
+            body, features = self._number_templates
+        if self.bandit:  # every candidate shown: one formatting, no lines to update later
+            return _TextParts([], [True] * n, body % values, values, features, answers)
+        lines = [f"Q: {values[0]}", *map(operator.add, self._text_prefixes, answers)]
+        return _TextParts(lines, [False] * n, "\n".join(lines), values, features, answers)
+
+    def _templates(self, number: str) -> tuple[str, str]:
+        """The printf-style templates of the bandit's text before the end and of a candidate's features.
+
+        Args:
+            number: the conversion of a feature: "%s" (its text) or "%.2f" (its number).
+        """
+        features = "  (" + ", ".join(f"{name} {number}" for name in self.feature_names) + ")"
+        return "\n".join(["Q: %s", *(prefix + "%s" + features for prefix in self._text_prefixes)]), features
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
