@@ -288,6 +288,7 @@ class QACore(TaskCore):
         # draws fresh arrays, which the single env keeps to start later episodes from.
         self._draw_buffers = (np.empty_like(self._ints), np.empty_like(self.obs)) if num_envs > 1 else None
         self._obs_flat = self.obs.reshape(-1)
+        self._obs_steps = self.obs[:, -1]  # a view: the steps' cells (an ellipsis write costs less than obs[:, -1])
         self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
         # Each candidate's features with a last column of ones: an inspection writes the features
         # and the inspected flag of the candidate into the observation in one call.
@@ -340,6 +341,8 @@ class QACore(TaskCore):
             self._questions, self._answers = (np.array(texts, dtype=object) for texts in (data.questions, data.answers))
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
+        # Operands of the same shape as the state's: a broadcast operand costs a one-slot call about twice.
+        self._kept = np.broadcast_to(_KEPT, (num_envs, _COUNTERS)).copy()
         # The pairs of every group listed twice in a row (group by group, pairs of a group being
         # contiguous): the pairs that follow a question in its group, wrapping past the group's end,
         # are read on from the cell after the question's first listing.
@@ -382,7 +385,7 @@ class QACore(TaskCore):
         # In the flattened observations: slot i's first cell, and per act the cells an inspection
         # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
         # its cells are the steps cell, which advance() writes after them.
-        self._obs_cells = np.arange(num_envs)[:, None] * width
+        self._obs_cells = np.repeat(np.arange(num_envs)[:, None] * width, f + 1, axis=1)  # (no broadcast: see _kept)
         self._act_obs_cells = np.full((len(acts), f + 1), width - 1)
         if not self.bandit:
             self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
@@ -549,14 +552,14 @@ class QACore(TaskCore):
         if not self.bandit:  # (an answer's outcome stays: the bandit's acts change nothing)
             self._ints_flat[acts] = self._next_codes.take(codes)  # an inspected candidate's inspection now repeats
         # A whole-array write of new values: numpy's in-place operators cost a one-slot call about twice.
-        counters = self._counters * _KEPT + self._step_rows.take(codes, axis=0)
+        counters = self._counters * self._kept + self._step_rows.take(codes, axis=0)
         self._counters[...] = counters
         # The observation: an inspected candidate's features and flag (the bandit shows them all
         # from the start; showing them again changes nothing), the steps.
         if not self.bandit:
             cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
             self._obs_flat[cells] = self._revealed_flat.take(self._cells + counters[:, _POSITION], axis=0)
-        self.obs[:, -1] = counters[:, _STEPS] / self._step_scale
+        self._obs_steps[...] = counters[:, _STEPS] / self._step_scale
         return self._code_rewards.take(codes), self._code_ends.take(codes)
 
     def observe(self) -> np.ndarray:
