@@ -36,8 +36,9 @@ WRONG, RIGHT, INSPECT, REPEAT = 0, 1, 2, 3
 # their own counter.
 _QUESTION, _WINDOW, _REDRAW = 0, 1, 3
 _HINT_STREAM = 1 << 20  # counters of the answer hint's noise draws, apart from the candidate draws
-# Separates the feature texts of several candidates made by one formatting (no feature text holds it).
-_TEXT_SEPARATOR = "\x00"
+#: The texts of the features (all in [-1, 1]) as "{:.2f}" shows them, by code (_feature_codes): code
+#: k + 100 is k / 100, for k in -100 .. 100; the last, "-0.00", a negative feature that rounds to zero.
+_FEATURE_TEXTS = np.array([f"{k / 100:.2f}" for k in range(-100, 101)] + ["-0.00"], dtype=object)
 #: Answer lengths are shown as words / LENGTH_SCALE, clipped to 1.
 LENGTH_SCALE = 50
 # Operands of the per-step numpy calls are one-element arrays, not Python scalars: numpy resolves
@@ -110,11 +111,16 @@ class QADraws(NamedTuple):
         revealed: ``(m, candidates, features + 1)`` float32, each candidate's features and a 1: what an
             inspection writes into its features' cells and inspected flag (the bandit's ``(m, 0)``: its
             features are shown from the start, in ``obs``).
+        texts: ``(m, 1 + candidates * (features + 1))`` object, the texts each episode's text is made of,
+            in its order: the question, then per candidate its answer and its features' (as "{:.2f}" shows
+            them); drawn by a one-slot core (the single env shows the text at every reset and step). A batch
+            core's are ``(m, 0)``: it reads a slot's from its state when the slot's text is asked.
     """
 
     ints: np.ndarray
     obs: np.ndarray
     revealed: np.ndarray
+    texts: np.ndarray
 
 
 @dataclass
@@ -126,13 +132,29 @@ class _TextParts:
             in the bandit, whose text shows every candidate from the start (no line changes later).
         shown: per candidate, whether its line has its features.
         body: the lines joined.
+        values: the question, then per candidate its answer and its features: their texts (drawn:
+            ``QADraws.texts``) or their numbers. A batch core's MDP reads the numbers at the first
+            inspection: until then its values are the question and the answers.
+        features: the printf-style template of a candidate's features, for ``values``.
         answers: each candidate's answer text, in shown order.
     """
 
     lines: list[str]
     shown: list[bool]
     body: str
-    answers: list[str]
+    values: tuple[str | float, ...]
+    features: str
+    answers: tuple[str | float, ...]
+
+
+def _feature_codes(features: np.ndarray) -> np.ndarray:
+    """Each float32 feature's index in ``_FEATURE_TEXTS``: its text, as "{:.2f}" shows it.
+
+    A float32 times 100 is exact in float64 (a 24-bit significand times a 5-bit one), so rint()
+    rounds its exact value half to even, as "{:.2f}" rounds the decimal expansion.
+    """
+    hundredths = np.rint(features.astype(np.float64) * 100.0).astype(np.int64)
+    return np.where((hundredths == 0) & np.signbit(features), len(_FEATURE_TEXTS) - 1, hundredths + 100)
 
 
 class QACore(TaskCore):
@@ -266,6 +288,7 @@ class QACore(TaskCore):
         # draws fresh arrays, which the single env keeps to start later episodes from.
         self._draw_buffers = (np.empty_like(self._ints), np.empty_like(self.obs)) if num_envs > 1 else None
         self._obs_flat = self.obs.reshape(-1)
+        self._obs_steps = self.obs[:, -1]  # a view: the steps' cells (an ellipsis write costs less than obs[:, -1])
         self._obs_features = self.obs[:, : f * n].reshape(num_envs, n, f)  # a view: the features' cells
         # Each candidate's features with a last column of ones: an inspection writes the features
         # and the inspected flag of the candidate into the observation in one call.
@@ -296,17 +319,30 @@ class QACore(TaskCore):
         self._streams = np.concatenate(
             [[_QUESTION], np.arange(2, n + 1), [_WINDOW], np.arange(n + 1, 2 * n + 1), _HINT_STREAM + hint_streams]
         ).astype(np.uint64)
-        # printf-style: one % of a tuple formats a float as format()'s "{:.2f}" does, in about half the time.
-        self._text_features = "  (" + ", ".join(f"{name} %.2f" for name in self.feature_names) + ")"
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._positions_list = list(range(n))
-        # The bandit's whole text before the end in one template (every candidate is shown from the
-        # start): the question, then per candidate its answer and features.
-        self._text_body = "\n".join(["Q: %s", *(prefix + "%s" + self._text_features for prefix in self._text_prefixes)])
-        # Per number k of candidates shown at once: one template of their k feature texts.
-        self._text_features_of: dict[int, str] = {}
+        # Printf-style templates of a candidate's features and of the bandit's whole text before the end
+        # (every candidate is shown from the start): the question, then per candidate its answer and its
+        # features. Two sets: for the features' texts (drawn, QADraws.texts) and for their numbers
+        # (formatted as "{:.2f}" does).
+        self._text_templates, self._number_templates = (self._templates(number) for number in ("%s", "%.2f"))
+        # The text's values in its order (the question, then per candidate its answer and its features),
+        # from the question, the answers, then the features candidate by candidate.
+        order = [0, *chain.from_iterable([1 + i, *range(1 + n + f * i, 1 + n + f * (i + 1))] for i in range(n))]
+        self._text_order, self._text_values = np.array(order), operator.itemgetter(*order)
+        # Per slot, its episode's text values. The single env shows the text at every reset and step:
+        # its one-slot core draws them with its begins (64 episodes ahead, a few numpy calls for all,
+        # the texts of its questions and answers taken by pair index) and keeps the episode's row here.
+        # A batch core shows a slot's text only at a few ends (info_text): it makes them from the slot's
+        # state when asked, so that its begins pay nothing.
+        self._texts: np.ndarray | None = None
+        if num_envs == 1:
+            self._texts = np.empty((num_envs, 1 + n * (f + 1)), dtype=object)
+            self._questions, self._answers = (np.array(texts, dtype=object) for texts in (data.questions, data.answers))
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
+        # Operands of the same shape as the state's: a broadcast operand costs a one-slot call about twice.
+        self._kept = np.broadcast_to(_KEPT, (num_envs, _COUNTERS)).copy()
         # The pairs of every group listed twice in a row (group by group, pairs of a group being
         # contiguous): the pairs that follow a question in its group, wrapping past the group's end,
         # are read on from the cell after the question's first listing.
@@ -349,12 +385,15 @@ class QACore(TaskCore):
         # In the flattened observations: slot i's first cell, and per act the cells an inspection
         # writes (the candidate's features, then its inspected flag); an answer writes nothing, so
         # its cells are the steps cell, which advance() writes after them.
-        self._obs_cells = np.arange(num_envs)[:, None] * width
+        self._obs_cells = np.repeat(np.arange(num_envs)[:, None] * width, f + 1, axis=1)  # (no broadcast: see _kept)
         self._act_obs_cells = np.full((len(acts), f + 1), width - 1)
         if not self.bandit:
             self._act_obs_cells[:n, :f] = np.arange(n)[:, None] * f + np.arange(f)
             self._act_obs_cells[:n, f] = f * n + np.arange(n)
-        # Per slot, what text() keeps of its episode (begin() drops a restarted slot's).
+        # Per slot, what text() keeps of its episode (begin() drops a restarted slot's), and the per-slot
+        # integers it reads: the counters and (but in the bandit, whose candidates are all shown) the
+        # inspections' codes.
+        self._text_ints = self._ints[:, : _COUNTERS + (0 if self.bandit else n)]
         self._text_parts: dict[int, _TextParts] = {}
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
@@ -425,6 +464,16 @@ class QACore(TaskCore):
         else:  # the features, then the inspected flag's 1; shown as zeros signed as the features until inspected
             revealed = np.concatenate([features, np.ones((m, n, 1), dtype=np.float32)], axis=2)
             shown = features * _ZERO_FLOAT
+        texts = np.empty((m, 0), dtype=object)
+        if self._texts is not None:  # the question, the answers and the features' texts, in the text's order
+            texts = np.concatenate(
+                [
+                    self._questions.take(chosen[:, :1]),
+                    self._answers.take(candidates),
+                    _FEATURE_TEXTS.take(_feature_codes(features)).reshape(m, n * f),
+                ],
+                axis=1,
+            ).take(self._text_order, axis=1)
         # The observation: the features' cells, the inspected flags (the bandit's all set), the
         # candidates' lengths, zero steps.
         obs = np.concatenate(
@@ -437,7 +486,7 @@ class QACore(TaskCore):
             axis=1,
             out=None if buffers[1] is None else buffers[1][:m],
         )
-        return QADraws(ints, obs, revealed)
+        return QADraws(ints, obs, revealed, texts)
 
     def begin_drawn(self, slots: np.ndarray, drawn: QADraws) -> None:
         """Start episodes in ``slots`` from ``drawn``'s rows (row i for slots[i]): the state's writes alone."""
@@ -446,9 +495,14 @@ class QACore(TaskCore):
         self.obs[rows] = drawn.obs
         if not self.bandit:  # (the bandit's features are its observation's cells)
             self._revealed[rows] = drawn.revealed
+        if self._texts is not None:
+            self._texts[rows] = drawn.texts
         if self._text_parts:  # a restarted slot's text is made anew
-            for slot in slots.tolist():
-                self._text_parts.pop(slot, None)
+            if len(slots) == self.num_envs:  # every slot restarts (slots are distinct): one call
+                self._text_parts.clear()
+            else:
+                for slot in slots.tolist():
+                    self._text_parts.pop(slot, None)
 
     def _row_cells(self, m: int) -> np.ndarray:
         """``(m, 1)``: row i's first cell in a flattened ``(m, candidates)`` array."""
@@ -498,14 +552,14 @@ class QACore(TaskCore):
         if not self.bandit:  # (an answer's outcome stays: the bandit's acts change nothing)
             self._ints_flat[acts] = self._next_codes.take(codes)  # an inspected candidate's inspection now repeats
         # A whole-array write of new values: numpy's in-place operators cost a one-slot call about twice.
-        counters = self._counters * _KEPT + self._step_rows.take(codes, axis=0)
+        counters = self._counters * self._kept + self._step_rows.take(codes, axis=0)
         self._counters[...] = counters
         # The observation: an inspected candidate's features and flag (the bandit shows them all
         # from the start; showing them again changes nothing), the steps.
         if not self.bandit:
             cells = self._obs_cells + self._act_obs_cells.take(actions, axis=0)
             self._obs_flat[cells] = self._revealed_flat.take(self._cells + counters[:, _POSITION], axis=0)
-        self.obs[:, -1] = counters[:, _STEPS] / self._step_scale
+        self._obs_steps[...] = counters[:, _STEPS] / self._step_scale
         return self._code_rewards.take(codes), self._code_ends.take(codes)
 
     def observe(self) -> np.ndarray:
@@ -530,42 +584,27 @@ class QACore(TaskCore):
     def text(self, slot: int) -> str:
         """The question, every candidate (with its features once inspected), and at the end the choice."""
         # The single env asks for this text at every step: an episode's lines are made once and a
-        # candidate's features formatted once, when it is first seen inspected (features never change
+        # candidate's features shown once, when it is first seen inspected (features never change
         # within an episode, and a candidate once inspected stays so until the next begin()).
-        state = self.state
-        # The slot's integers at once (a list: each numpy scalar read costs more than the whole row).
-        ints = self._ints[slot].tolist()
+        # The slot's counters and (but in the bandit) inspections' codes at once (a list: each numpy
+        # scalar read costs more than the whole row).
+        ints = self._text_ints[slot].tolist()
         _, _, answer, position, outcome, true = ints[:_COUNTERS]
         parts = self._text_parts.get(slot)
         if parts is None:
-            data = self.data
-            # map() and compress() iterate in C: a Python loop over the candidates costs several times more.
-            answers = list(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
-            question = data.questions[ints[-1]]
-            if self.bandit:
-                # Every candidate shown: one formatting of the question and each answer with its features
-                # (the features' columns zipped with the answers), no lines to update later.
-                lines_values = chain.from_iterable(zip(answers, *state.features[slot].T.tolist(), strict=True))
-                body = self._text_body % (question, *lines_values)
-                parts = self._text_parts[slot] = _TextParts([], [True] * self.candidates, body, answers)
-            else:
-                lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
-                parts = self._text_parts[slot] = _TextParts(lines, [False] * self.candidates, "\n".join(lines), answers)
-        # (The bandit's candidates are all shown from the start: its text has every line's features.)
-        inspected = (
-            None
-            if self.bandit
-            else list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[self._acts_column : self._acts_column + self.candidates])))
-        )
-        if inspected is not None and inspected != parts.shown:
-            # The newly inspected candidates' features, formatted at once.
-            new = list(compress(self._positions_list, map(operator.gt, inspected, parts.shown)))
-            features = state.features[slot].tolist()
-            values = tuple(chain.from_iterable(map(features.__getitem__, new)))
-            shown = (self._text_features_template(len(new)) % values).split(_TEXT_SEPARATOR)
-            for candidate, suffix in zip(new, shown, strict=True):
-                parts.lines[candidate + 1] += suffix
-            parts.shown, parts.body = inspected, "\n".join(parts.lines)
+            parts = self._text_parts[slot] = self._start_text(slot)
+        if not self.bandit:  # (the bandit's candidates are all shown from the start, with their features)
+            inspected = list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[_COUNTERS:])))
+            if inspected != parts.shown:
+                # The newly inspected candidates' lines get their features.
+                width, values = len(self.feature_names), parts.values
+                if len(values) == 1 + self.candidates:  # a batch core's episode: its features' numbers, read now
+                    numbers = self.state.features[slot].ravel().tolist()
+                    values = parts.values = self._text_values([*values, *numbers])
+                for candidate in compress(self._positions_list, map(operator.gt, inspected, parts.shown)):
+                    start = 2 + (width + 1) * candidate  # after the question, the candidate's answer
+                    parts.lines[candidate + 1] += parts.features % values[start : start + width]
+                parts.shown, parts.body = inspected, "\n".join(parts.lines)
         if outcome == INSPECT:
             return parts.body
         if outcome == REPEAT:
@@ -574,12 +613,34 @@ class QACore(TaskCore):
             said = f"answered [{answer}] {parts.answers[answer]!r}"
         return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
 
-    def _text_features_template(self, count: int) -> str:
-        """The template of ``count`` candidates' feature texts, separated by ``_TEXT_SEPARATOR``."""
-        template = self._text_features_of.get(count)
-        if template is None:
-            template = self._text_features_of[count] = _TEXT_SEPARATOR.join([self._text_features] * count)
-        return template
+    def _start_text(self, slot: int) -> _TextParts:
+        """The slot's episode's text at its start: from its values drawn with the begin, or made from its state."""
+        n = self.candidates
+        if self._texts is not None:
+            values: tuple[str | float, ...] = tuple(self._texts[slot].tolist())
+            body, features = self._text_templates
+            answers = values[1 :: len(self.feature_names) + 1]
+        else:
+            data, ints = self.data, self._ints[slot].tolist()
+            # map() iterates in C: a Python loop over the candidates costs several times more.
+            answers = tuple(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
+            values = (data.questions[ints[-1]], *answers)
+            if self.bandit:
+                values = self._text_values([*values, *self.state.features[slot].ravel().tolist()])
+            body, features = self._number_templates
+        if self.bandit:  # every candidate shown: one formatting, no lines to update later
+            return _TextParts([], [True] * n, body % values, values, features, answers)
+        lines = [f"Q: {values[0]}", *map(operator.add, self._text_prefixes, answers)]
+        return _TextParts(lines, [False] * n, "\n".join(lines), values, features, answers)
+
+    def _templates(self, number: str) -> tuple[str, str]:
+        """The printf-style templates of the bandit's text before the end and of a candidate's features.
+
+        Args:
+            number: the conversion of a feature: "%s" (its text) or "%.2f" (its number).
+        """
+        features = "  (" + ", ".join(f"{name} {number}" for name in self.feature_names) + ")"
+        return "\n".join(["Q: %s", *(prefix + "%s" + features for prefix in self._text_prefixes)]), features
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""

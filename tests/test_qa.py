@@ -23,7 +23,7 @@ from nlp_envs.data.files import DataFileError
 from nlp_envs.data.qa_pairs import FEATURES, QAPairs, QASplit, _Sparse, _sparse_dots, load_pairs
 from nlp_envs.data.text import tokenize
 from nlp_envs.policies import reference_policy
-from nlp_envs.qa import _TEXT_SEPARATOR, _TOP_BITS, INSPECT, RIGHT, QACore, QADraws
+from nlp_envs.qa import _FEATURE_TEXTS, _TOP_BITS, INSPECT, RIGHT, QACore, QADraws, _feature_codes
 from tests.conftest import make_vec
 from tests.test_autoreset import assert_infos_agree, ended
 
@@ -349,6 +349,15 @@ def rebuilt_text(core: QACore, slot: int) -> str:
     return core.text(slot)
 
 
+def text_from_features(core: QACore, slot: int) -> str:
+    """``core.text(slot)`` made afresh as a batch core makes it: from the features, not from texts drawn ahead."""
+    drawn, core._texts = core._texts, None
+    try:
+        return rebuilt_text(core, slot)
+    finally:
+        core._texts = drawn
+
+
 @pytest.mark.parametrize("env_id", IDS)
 def test_the_text_kept_between_steps_equals_the_text_made_afresh(env_id: str, rng: np.random.Generator) -> None:
     """text() keeps an episode's lines and formats a candidate once; each text is the one made from scratch."""
@@ -359,6 +368,7 @@ def test_the_text_kept_between_steps_equals_the_text_made_afresh(env_id: str, rn
     for _ in range(300):
         _, _, terminated, truncated, step_info = env.step(int(rng.integers(env.action_space.n)))
         assert step_info["text"] == env.render() == rebuilt_text(core, 0)
+        assert core._texts is not None and step_info["text"] == text_from_features(core, 0)
         if terminated or truncated:
             if episodes % 3 == 0:  # a step after the end acts on the finished episode's arrays
                 _, _, _, _, step_info = env.step(int(rng.integers(env.action_space.n)))
@@ -475,17 +485,18 @@ def test_the_hint_is_box_muller_of_the_uniforms_of_hashes_to_uniform(rng: np.ran
     assert core._hints(hashes >> _TOP_BITS, right).tobytes() == expected.tobytes()
 
 
-def test_the_printf_template_formats_features_as_format_does(rng: np.random.Generator) -> None:
-    """text() formats features with one printf-style template; each number reads as "{:.2f}" gives it."""
-    core = QACore(1, answer_hint=0.25)
-    values = np.concatenate([rng.uniform(-1.2, 1.2, 4000), np.arange(-200, 201) / 200, [-0.0, 0.005, 0.015]])
-    values = values.astype(np.float32).tolist()
-    fields = len(core.feature_names)
-    template = core._text_features_template(len(values) // fields)
-    shown = (template % tuple(values[: len(values) // fields * fields])).split(_TEXT_SEPARATOR)
-    names = ", ".join(f"{name} {{:.2f}}" for name in core.feature_names)
-    for index, text in enumerate(shown):
-        assert text == f"  ({names})".format(*values[index * fields : (index + 1) * fields])
+def test_the_features_texts_by_code_read_as_format_shows_them(rng: np.random.Generator) -> None:
+    """text() shows a feature as the text of its code; each reads as "{:.2f}" gives the float32 value."""
+    boundaries = (np.arange(-200, 201) / 200).astype(np.float32)  # every x.xx5 (rounding ties: 0.125, ...)
+    near, above, below = [boundaries], boundaries, boundaries
+    for _ in range(3):  # and the three float32 values just above and below each
+        above, below = np.nextafter(above, np.float32(2)), np.nextafter(below, np.float32(-2))
+        near += [above, below]
+    values = np.concatenate([rng.uniform(-1, 1, 20000).astype(np.float32), *near, np.float32([-0.0, 0.0, -1e-9])])
+    values = values[np.abs(values) <= 1]
+    texts = _FEATURE_TEXTS.take(_feature_codes(values)).tolist()
+    assert texts == [f"{value:.2f}" for value in values.tolist()]
+    assert texts[-3:] == ["-0.00", "0.00", "-0.00"]
 
 
 @pytest.mark.parametrize("env_id", IDS)
