@@ -585,8 +585,9 @@ class _BeginsAhead:
         size = self.size
         episodes = np.arange(episode, episode + size, dtype=np.uint64)
         keys = hash_keys(np.full(size, slot_key, dtype=np.uint64), episodes)
-        drawn = self.core.draw_begins(keys) if self.splits else keys
-        arrays = [keys] if not self.splits else _drawn_arrays(drawn) if isinstance(drawn, tuple) else None
+        # A core that does not split its begin is given its keys: drawn as a record of them alone.
+        drawn: Any = self.core.draw_begins(keys) if self.splits else (keys,)
+        arrays = _drawn_arrays(drawn) if isinstance(drawn, tuple) else None
         if arrays is None or not all(array.ndim and len(array) == size for array in arrays):
             raise TypeError(
                 f"{type(self.core).__name__} ({self.core.env_id}): draw_begins() of {size} keys returned "
@@ -594,7 +595,7 @@ class _BeginsAhead:
             )
         for array in arrays:
             array.flags.writeable = False  # a row starts this episode again if its key comes back
-        self.rows = _drawn_rows(drawn) if self.splits else list(keys[:, None])
+        self.rows = _drawn_rows(drawn) if self.splits else list(keys[:, None])  # (the keys' rows themselves)
         self.slot_key, self.first, self.count = slot_key, episode, size
         self.size = min(2 * size, BEGINS_AHEAD)
 
