@@ -563,6 +563,7 @@ class _BeginsAhead:
     def __init__(self, core: TaskCore, splits: bool) -> None:
         self.core = core
         self.splits = splits
+        self.start = core.begin_drawn if splits else core.begin  # called with a row's record, or its keys
         self.slot_key: int | None = None
         self.first = self.count = 0  # the episodes drawn: first, first + 1, ..., first + count - 1
         self.size = 1
@@ -576,10 +577,7 @@ class _BeginsAhead:
                 self.size = 1
             self._draw(slot_key, episode)
             row = 0
-        if self.splits:
-            self.core.begin_drawn(slots, self.rows[row])
-        else:
-            self.core.begin(slots, self.rows[row])
+        self.start(slots, self.rows[row])
 
     def _draw(self, slot_key: int, episode: int) -> None:
         size = self.size
