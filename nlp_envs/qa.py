@@ -111,10 +111,12 @@ class QADraws(NamedTuple):
         revealed: ``(m, candidates, features + 1)`` float32, each candidate's features and a 1: what an
             inspection writes into its features' cells and inspected flag (the bandit's ``(m, 0)``: its
             features are shown from the start, in ``obs``).
-        texts: ``(m, 1 + candidates * (features + 1))`` object, the texts each episode's text is made of,
-            in its order: the question, then per candidate its answer and its features' (as "{:.2f}" shows
-            them); drawn by a one-slot core (the single env shows the text at every reset and step). A batch
-            core's are ``(m, 0)``: it reads a slot's from its state when the slot's text is asked.
+        texts: object, the texts of each episode's text: its text at the start, then the candidates' answers
+            (for the end's line); the MDP's then its lines (the question, then per candidate its position and
+            answer) and per candidate and feature its labelled text (as "{:.2f}" shows the feature: a
+            candidate's joined are what an inspection appends to its line). Drawn by a one-slot core (the
+            single env shows the text at every reset and step). A batch core's are ``(m, 0)``: it makes a
+            slot's from its state when the slot's text is asked.
     """
 
     ints: np.ndarray
@@ -132,29 +134,33 @@ class _TextParts:
             in the bandit, whose text shows every candidate from the start (no line changes later).
         shown: per candidate, whether its line has its features.
         body: the lines joined.
-        values: the question, then per candidate its answer and its features: their texts (drawn:
-            ``QADraws.texts``) or their numbers. A batch core's MDP reads the numbers at the first
-            inspection: until then its values are the question and the answers.
-        features: the printf-style template of a candidate's features, for ``values``.
+        pieces: per candidate and feature, its labelled text (``QADraws.texts``); a candidate's joined
+            are its features' text. None until a batch core's MDP formats them, at the first inspection.
         answers: each candidate's answer text, in shown order.
     """
 
     lines: list[str]
     shown: list[bool]
     body: str
-    values: tuple[str | float, ...]
-    features: str
-    answers: tuple[str | float, ...]
+    pieces: list[str] | None
+    answers: list[str]
 
 
-def _feature_codes(features: np.ndarray) -> np.ndarray:
+def _feature_codes(features: np.ndarray, offsets: np.ndarray | int = 0) -> np.ndarray:
     """Each float32 feature's index in ``_FEATURE_TEXTS``: its text, as "{:.2f}" shows it.
 
     A float32 times 100 is exact in float64 (a 24-bit significand times a 5-bit one), so rint()
     rounds its exact value half to even, as "{:.2f}" rounds the decimal expansion.
+
+    Args:
+        features: float32 features in [-1, 1].
+        offsets: added to each code (broadcast against ``features``): the index of a table of texts
+            made of ``_FEATURE_TEXTS`` repeated, each block for its own cells (e.g. with its feature's label).
     """
     hundredths = np.rint(features.astype(np.float64) * 100.0).astype(np.int64)
-    return np.where((hundredths == 0) & np.signbit(features), len(_FEATURE_TEXTS) - 1, hundredths + 100)
+    return np.where(
+        (hundredths == 0) & np.signbit(features), offsets + (len(_FEATURE_TEXTS) - 1), hundredths + (offsets + 100)
+    )
 
 
 class QACore(TaskCore):
@@ -321,24 +327,49 @@ class QACore(TaskCore):
         ).astype(np.uint64)
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._positions_list = list(range(n))
-        # Printf-style templates of a candidate's features and of the bandit's whole text before the end
-        # (every candidate is shown from the start): the question, then per candidate its answer and its
-        # features. Two sets: for the features' texts (drawn, QADraws.texts) and for their numbers
-        # (formatted as "{:.2f}" does).
-        self._text_templates, self._number_templates = (self._templates(number) for number in ("%s", "%.2f"))
-        # The text's values in its order (the question, then per candidate its answer and its features),
-        # from the question, the answers, then the features candidate by candidate.
+        # A candidate's features' text is one labelled piece per feature, joined: "  (overlap 0.12",
+        # ", tfidf 0.30", ", ppmi 0.41)". Per feature, its piece's printf-style template (for a batch
+        # core's numbers; listed for every candidate) and the piece's text around its number.
+        labels = [(", " if j else "  (") + name + " " for j, name in enumerate(self.feature_names)]
+        closes = [""] * (f - 1) + [")"]
+        self._piece_templates = [label + "%.2f" + close for label, close in zip(labels, closes, strict=True)] * n
+        # The bandit's whole text before the end (every candidate is shown from the start) for a batch
+        # core's numbers: its values are the question, then per candidate its answer and its features.
+        features = "".join(self._piece_templates[:f])
+        self._number_template = "\n".join(["Q: %s", *(prefix + "%s" + features for prefix in self._text_prefixes)])
+        # The values in that order, from the question, the answers, then the features candidate by candidate.
         order = [0, *chain.from_iterable([1 + i, *range(1 + n + f * i, 1 + n + f * (i + 1))] for i in range(n))]
-        self._text_order, self._text_values = np.array(order), operator.itemgetter(*order)
-        # Per slot, its episode's text values. The single env shows the text at every reset and step:
-        # its one-slot core draws them with its begins (64 episodes ahead, a few numpy calls for all,
-        # the texts of its questions and answers taken by pair index) and keeps the episode's row here.
-        # A batch core shows a slot's text only at a few ends (info_text): it makes them from the slot's
-        # state when asked, so that its begins pay nothing.
-        self._texts: np.ndarray | None = None
-        if num_envs == 1:
-            self._texts = np.empty((num_envs, 1 + n * (f + 1)), dtype=object)
+        self._text_values = operator.itemgetter(*order)
+        # The single env shows the text at every reset and step: its one-slot core draws its episodes'
+        # texts with its begins (64 episodes ahead, a few numpy calls for all and a join per episode:
+        # the texts of its questions and answers taken by pair index, its features' by code) and keeps
+        # its episode's here (QADraws.texts' row, as a list). A batch core shows a slot's text only at a
+        # few ends (info_text): it makes it from the slot's state when asked, so that its begins pay nothing.
+        self._texts: list[list[str]] | None = None
+        self._draws_texts = num_envs == 1
+        if self._draws_texts:
             self._questions, self._answers = (np.array(texts, dtype=object) for texts in (data.questions, data.answers))
+            # The labelled pieces by code: the bandit's per candidate and feature (a feature's piece also
+            # ends its candidate's line and begins the next's: its text is the join of its pieces in the
+            # order of _piece_order), the MDP's per feature; each block _FEATURE_TEXTS with its label.
+            blocks = np.arange(n * f).reshape(n, f) if self.bandit else np.broadcast_to(np.arange(f), (n, f))
+            nexts = [f")\n{prefix}" for prefix in self._text_prefixes[1:]] + [")"]
+            self._piece_texts = np.array(
+                [
+                    labels[j] + text + (nexts[c] if self.bandit and j == f - 1 else closes[j])
+                    for c, j in map(divmod, range(int(blocks.max()) + 1), [f] * blocks.size)
+                    for text in _FEATURE_TEXTS.tolist()
+                ],
+                dtype=object,
+            )
+            self._piece_offsets = blocks * len(_FEATURE_TEXTS)
+            # The bandit's pieces in its text's order, from "Q: " and "\n  [0] ", the question, the answers,
+            # then the features' pieces candidate by candidate.
+            self._text_heads = np.array(["Q: ", "\n" + self._text_prefixes[0]], dtype=object)
+            pieces = [[3 + i, *range(3 + n + f * i, 3 + n + f * (i + 1))] for i in range(n)]
+            self._piece_order = np.array([0, 2, 1, *chain.from_iterable(pieces)])
+            # The MDP's lines: "Q: " and each position's prefix before the question and the answers.
+            self._line_heads = np.array(["Q: ", *self._text_prefixes], dtype=object)
         self._total = np.array([len(data.questions)], dtype=np.uint64)
         self._step_scale = np.array([n + 1.0])  # the observation shows steps / (candidates + 1)
         # Operands of the same shape as the state's: a broadcast operand costs a one-slot call about twice.
@@ -465,15 +496,17 @@ class QACore(TaskCore):
             revealed = np.concatenate([features, np.ones((m, n, 1), dtype=np.float32)], axis=2)
             shown = features * _ZERO_FLOAT
         texts = np.empty((m, 0), dtype=object)
-        if self._texts is not None:  # the question, the answers and the features' texts, in the text's order
-            texts = np.concatenate(
-                [
-                    self._questions.take(chosen[:, :1]),
-                    self._answers.take(candidates),
-                    _FEATURE_TEXTS.take(_feature_codes(features)).reshape(m, n * f),
-                ],
-                axis=1,
-            ).take(self._text_order, axis=1)
+        if self._draws_texts:  # the texts of the question, the answers and the features' labelled pieces
+            question, answers = self._questions.take(chosen[:, :1]), self._answers.take(candidates)
+            pieces = self._piece_texts.take(_feature_codes(features, self._piece_offsets)).reshape(m, n * f)
+            if self.bandit:  # the text at the start: every piece in its order, joined
+                ordered = np.concatenate([np.broadcast_to(self._text_heads, (m, 2)), question, answers, pieces], axis=1)
+                starts = list(map("".join, ordered.take(self._piece_order, axis=1).tolist()))
+                texts = np.concatenate([np.array(starts, dtype=object)[:, None], answers], axis=1)
+            else:  # the lines (object additions: each a string concatenation, in C), joined
+                lines = self._line_heads + np.concatenate([question, answers], axis=1)
+                starts = list(map("\n".join, lines.tolist()))
+                texts = np.concatenate([np.array(starts, dtype=object)[:, None], answers, lines, pieces], axis=1)
         # The observation: the features' cells, the inspected flags (the bandit's all set), the
         # candidates' lengths, zero steps.
         obs = np.concatenate(
@@ -495,8 +528,8 @@ class QACore(TaskCore):
         self.obs[rows] = drawn.obs
         if not self.bandit:  # (the bandit's features are its observation's cells)
             self._revealed[rows] = drawn.revealed
-        if self._texts is not None:
-            self._texts[rows] = drawn.texts
+        if self._draws_texts:  # (a list: text() reads it as one)
+            self._texts = drawn.texts.tolist()
         if self._text_parts:  # a restarted slot's text is made anew
             if len(slots) == self.num_envs:  # every slot restarts (slots are distinct): one call
                 self._text_parts.clear()
@@ -597,13 +630,12 @@ class QACore(TaskCore):
             inspected = list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[_COUNTERS:])))
             if inspected != parts.shown:
                 # The newly inspected candidates' lines get their features.
-                width, values = len(self.feature_names), parts.values
-                if len(values) == 1 + self.candidates:  # a batch core's episode: its features' numbers, read now
+                width, pieces = len(self.feature_names), parts.pieces
+                if pieces is None:  # a batch core's episode: its features' numbers, read and formatted now
                     numbers = self.state.features[slot].ravel().tolist()
-                    values = parts.values = self._text_values([*values, *numbers])
+                    pieces = parts.pieces = list(map(operator.mod, self._piece_templates, numbers))
                 for candidate in compress(self._positions_list, map(operator.gt, inspected, parts.shown)):
-                    start = 2 + (width + 1) * candidate  # after the question, the candidate's answer
-                    parts.lines[candidate + 1] += parts.features % values[start : start + width]
+                    parts.lines[candidate + 1] += "".join(pieces[width * candidate : width * (candidate + 1)])
                 parts.shown, parts.body = inspected, "\n".join(parts.lines)
         if outcome == INSPECT:
             return parts.body
@@ -614,33 +646,26 @@ class QACore(TaskCore):
         return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
 
     def _start_text(self, slot: int) -> _TextParts:
-        """The slot's episode's text at its start: from its values drawn with the begin, or made from its state."""
+        """The slot's episode's text at its start: from its texts drawn with the begin, or made from its state."""
         n = self.candidates
         if self._texts is not None:
-            values: tuple[str | float, ...] = tuple(self._texts[slot].tolist())
-            body, features = self._text_templates
-            answers = values[1 :: len(self.feature_names) + 1]
+            texts = self._texts[slot]
+            answers, lines, pieces = texts[1 : n + 1], texts[n + 1 : 2 * n + 2], texts[2 * n + 2 :]
+            body = texts[0]
         else:
             data, ints = self.data, self._ints[slot].tolist()
             # map() iterates in C: a Python loop over the candidates costs several times more.
-            answers = tuple(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
-            values = (data.questions[ints[-1]], *answers)
+            answers = list(map(data.answers.__getitem__, ints[self._candidates_column : -1]))
+            question, pieces = data.questions[ints[-1]], None
             if self.bandit:
-                values = self._text_values([*values, *self.state.features[slot].ravel().tolist()])
-            body, features = self._number_templates
-        if self.bandit:  # every candidate shown: one formatting, no lines to update later
-            return _TextParts([], [True] * n, body % values, values, features, answers)
-        lines = [f"Q: {values[0]}", *map(operator.add, self._text_prefixes, answers)]
-        return _TextParts(lines, [False] * n, "\n".join(lines), values, features, answers)
-
-    def _templates(self, number: str) -> tuple[str, str]:
-        """The printf-style templates of the bandit's text before the end and of a candidate's features.
-
-        Args:
-            number: the conversion of a feature: "%s" (its text) or "%.2f" (its number).
-        """
-        features = "  (" + ", ".join(f"{name} {number}" for name in self.feature_names) + ")"
-        return "\n".join(["Q: %s", *(prefix + "%s" + features for prefix in self._text_prefixes)]), features
+                numbers = self.state.features[slot].ravel().tolist()
+                body = self._number_template % self._text_values([question, *answers, *numbers])
+            else:
+                lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
+                body = "\n".join(lines)
+        if self.bandit:  # every candidate shown: no lines to update later
+            return _TextParts([], [True] * n, body, None, answers)
+        return _TextParts(lines, [False] * n, body, pieces, answers)
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
