@@ -53,8 +53,6 @@ _ZERO, _ZERO_FLOAT = np.array([0]), np.array([0.0], dtype=np.float32)
 # inspection, once made, repeats), and the ``correct`` metric. An act's code is 4 * act + outcome.
 _AGAIN = np.array([WRONG, RIGHT, REPEAT, REPEAT])
 _OUTCOMES = len(_AGAIN)
-# For map() over act codes (a C loop): a code's outcome, and whether an outcome repeats an inspection.
-_OUTCOME_OF, _IS_REPEAT = (_OUTCOMES - 1).__and__, REPEAT.__eq__
 _CORRECT = np.array([0.0, 1.0, 0.0, 0.0])
 # The first columns of QACore's per-slot integers (the counters), and what a step keeps of them
 # (the others it sets); the target is the true answer's position.
@@ -125,14 +123,15 @@ class QADraws(NamedTuple):
     texts: np.ndarray
 
 
-@dataclass
+@dataclass(slots=True)
 class _TextParts:
     """What :meth:`QACore.text` keeps of a slot's episode: its lines so far and the text they make.
 
     Attributes:
         lines: the question, then one line per candidate (with its features once inspected); empty
             in the bandit, whose text shows every candidate from the start (no line changes later).
-        shown: per candidate, whether its line has its features.
+        codes: the inspections' codes the lines show (an inspection's is INSPECT until it is made, then
+            REPEAT: a candidate whose code changed gets its features); empty in the bandit.
         body: the lines joined.
         pieces: per candidate and feature, its labelled text (``QADraws.texts``); a candidate's joined
             are its features' text. None until a batch core's MDP formats them, at the first inspection.
@@ -140,7 +139,7 @@ class _TextParts:
     """
 
     lines: list[str]
-    shown: list[bool]
+    codes: list[int]
     body: str
     pieces: list[str] | None
     answers: list[str]
@@ -426,6 +425,7 @@ class QACore(TaskCore):
         # inspections' codes.
         self._text_ints = self._ints[:, : _COUNTERS + (0 if self.bandit else n)]
         self._text_parts: dict[int, _TextParts] = {}
+        self._start_codes = self._start[_COUNTERS : _COUNTERS + n].tolist()  # (the MDP's inspections': none made)
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
 
@@ -627,16 +627,16 @@ class QACore(TaskCore):
         if parts is None:
             parts = self._text_parts[slot] = self._start_text(slot)
         if not self.bandit:  # (the bandit's candidates are all shown from the start, with their features)
-            inspected = list(map(_IS_REPEAT, map(_OUTCOME_OF, ints[_COUNTERS:])))
-            if inspected != parts.shown:
+            codes = ints[_COUNTERS:]
+            if codes != parts.codes:  # (one list comparison, in C)
                 # The newly inspected candidates' lines get their features.
                 width, pieces = len(self.feature_names), parts.pieces
                 if pieces is None:  # a batch core's episode: its features' numbers, read and formatted now
                     numbers = self.state.features[slot].ravel().tolist()
                     pieces = parts.pieces = list(map(operator.mod, self._piece_templates, numbers))
-                for candidate in compress(self._positions_list, map(operator.gt, inspected, parts.shown)):
+                for candidate in compress(self._positions_list, map(operator.ne, codes, parts.codes)):
                     parts.lines[candidate + 1] += "".join(pieces[width * candidate : width * (candidate + 1)])
-                parts.shown, parts.body = inspected, "\n".join(parts.lines)
+                parts.codes, parts.body = codes, "\n".join(parts.lines)
         if outcome == INSPECT:
             return parts.body
         if outcome == REPEAT:
@@ -664,8 +664,8 @@ class QACore(TaskCore):
                 lines = [f"Q: {question}", *map(operator.add, self._text_prefixes, answers)]
                 body = "\n".join(lines)
         if self.bandit:  # every candidate shown: no lines to update later
-            return _TextParts([], [True] * n, body, None, answers)
-        return _TextParts(lines, [False] * n, body, pieces, answers)
+            return _TextParts([], [], body, None, answers)
+        return _TextParts(lines, self._start_codes, body, pieces, answers)
 
     def action_masks(self) -> np.ndarray | None:
         """INSPECT(i) is masked once candidate i was inspected; answers are always allowed."""
