@@ -347,26 +347,30 @@ class QACore(TaskCore):
         self._texts: list[list[str]] | None = None
         self._draws_texts = num_envs == 1
         if self._draws_texts:
-            self._questions, self._answers = (np.array(texts, dtype=object) for texts in (data.questions, data.answers))
             # The labelled pieces by code: the bandit's per candidate and feature (a feature's piece also
             # ends its candidate's line and begins the next's: its text is the join of its pieces in the
             # order of _piece_order), the MDP's per feature; each block _FEATURE_TEXTS with its label.
             blocks = np.arange(n * f).reshape(n, f) if self.bandit else np.broadcast_to(np.arange(f), (n, f))
             nexts = [f")\n{prefix}" for prefix in self._text_prefixes[1:]] + [")"]
-            self._piece_texts = np.array(
-                [
-                    labels[j] + text + (nexts[c] if self.bandit and j == f - 1 else closes[j])
-                    for c, j in map(divmod, range(int(blocks.max()) + 1), [f] * blocks.size)
-                    for text in _FEATURE_TEXTS.tolist()
-                ],
-                dtype=object,
+            pieces = [
+                labels[j] + text + (nexts[c] if self.bandit and j == f - 1 else closes[j])
+                for c, j in map(divmod, range(int(blocks.max()) + 1), [f] * blocks.size)
+                for text in _FEATURE_TEXTS.tolist()
+            ]
+            # Every text a draw takes, in one table (one take of all at once, by indices that are integers
+            # until then): the answers by pair index, the questions, the pieces, then the bandit's "Q: " and
+            # "\n  [0] " (what comes before its question and after it).
+            answers = len(data.answers)  # (as many as the questions: one per pair)
+            self._text_table = np.array(
+                [*data.answers, *data.questions, *pieces, "Q: ", "\n" + self._text_prefixes[0]], dtype=object
             )
-            self._piece_offsets = blocks * len(_FEATURE_TEXTS)
-            # The bandit's pieces in its text's order, from "Q: " and "\n  [0] ", the question, the answers,
+            self._questions_at = np.array([answers])
+            self._piece_offsets = 2 * answers + blocks * len(_FEATURE_TEXTS)
+            self._head_indices = 2 * answers + len(pieces) + np.arange(2)
+            # The bandit's texts in its text's order, from "Q: " and "\n  [0] ", the question, the answers,
             # then the features' pieces candidate by candidate.
-            self._text_heads = np.array(["Q: ", "\n" + self._text_prefixes[0]], dtype=object)
-            pieces = [[3 + i, *range(3 + n + f * i, 3 + n + f * (i + 1))] for i in range(n)]
-            self._piece_order = np.array([0, 2, 1, *chain.from_iterable(pieces)])
+            order = [[3 + i, *range(3 + n + f * i, 3 + n + f * (i + 1))] for i in range(n)]
+            self._piece_order = np.array([0, 2, 1, *chain.from_iterable(order)])
             # The MDP's lines: "Q: " and each position's prefix before the question and the answers.
             self._line_heads = np.array(["Q: ", *self._text_prefixes], dtype=object)
         self._total = np.array([len(data.questions)], dtype=np.uint64)
@@ -497,16 +501,22 @@ class QACore(TaskCore):
             shown = features * _ZERO_FLOAT
         texts = np.empty((m, 0), dtype=object)
         if self._draws_texts:  # the texts of the question, the answers and the features' labelled pieces
-            question, answers = self._questions.take(chosen[:, :1]), self._answers.take(candidates)
-            pieces = self._piece_texts.take(_feature_codes(features, self._piece_offsets)).reshape(m, n * f)
+            # Their indices in _text_table, put in order as integers: each text is copied once, by one take.
+            question = chosen[:, :1] + self._questions_at
+            pieces = _feature_codes(features, self._piece_offsets).reshape(m, n * f)
             if self.bandit:  # the text at the start: every piece in its order, joined
-                ordered = np.concatenate([np.broadcast_to(self._text_heads, (m, 2)), question, answers, pieces], axis=1)
-                starts = list(map("".join, ordered.take(self._piece_order, axis=1).tolist()))
-                texts = np.concatenate([np.array(starts, dtype=object)[:, None], answers], axis=1)
+                heads = np.broadcast_to(self._head_indices, (m, 2))
+                indices = np.concatenate([heads, question, candidates, pieces], axis=1)
+                ordered = self._text_table.take(indices.take(self._piece_order, axis=1))
+                starts = list(map("".join, ordered.tolist()))
+                texts = np.concatenate([np.array(starts, dtype=object)[:, None], ordered[:, 3 :: f + 1]], axis=1)
             else:  # the lines (object additions: each a string concatenation, in C), joined
-                lines = self._line_heads + np.concatenate([question, answers], axis=1)
+                every = self._text_table.take(np.concatenate([question, candidates, pieces], axis=1))
+                lines = self._line_heads + every[:, : n + 1]
                 starts = list(map("\n".join, lines.tolist()))
-                texts = np.concatenate([np.array(starts, dtype=object)[:, None], answers, lines, pieces], axis=1)
+                texts = np.concatenate(
+                    [np.array(starts, dtype=object)[:, None], every[:, 1 : n + 1], lines, every[:, n + 1 :]], axis=1
+                )
         # The observation: the features' cells, the inspected flags (the bandit's all set), the
         # candidates' lengths, zero steps.
         obs = np.concatenate(
