@@ -429,6 +429,10 @@ class QACore(TaskCore):
         # inspections' codes.
         self._text_ints = self._ints[:, : _COUNTERS + (0 if self.bandit else n)]
         self._text_parts: dict[int, _TextParts] = {}
+        # Per slot, its text as last made (a one-slot core's drawn at its start), until its state changes:
+        # advance() drops every slot's, begin_drawn() a restarted slot's. The single env asks for the
+        # text at every reset and step (and render() again): a reset's is the drawn one, made by no call.
+        self._text_now: dict[int, str] = {}
         self._start_codes = self._start[_COUNTERS : _COUNTERS + n].tolist()  # (the MDP's inspections': none made)
         # The bandit shows every candidate as inspected from the start; its flags never change.
         self.obs[:, f * n : (f + 1) * n] = self.bandit
@@ -538,14 +542,17 @@ class QACore(TaskCore):
         self.obs[rows] = drawn.obs
         if not self.bandit:  # (the bandit's features are its observation's cells)
             self._revealed[rows] = drawn.revealed
-        if self._draws_texts:  # (a list: text() reads it as one)
-            self._texts = drawn.texts.tolist()
-        if self._text_parts:  # a restarted slot's text is made anew
-            if len(slots) == self.num_envs:  # every slot restarts (slots are distinct): one call
+        if self._text_parts or self._text_now:  # a restarted slot's text is made anew
+            if len(slots) == self.num_envs:  # every slot restarts (slots are distinct): one call each
                 self._text_parts.clear()
+                self._text_now.clear()
             else:
                 for slot in slots.tolist():
                     self._text_parts.pop(slot, None)
+                    self._text_now.pop(slot, None)
+        if self._draws_texts:  # (a list: text() reads it as one)
+            self._texts = drawn.texts.tolist()
+            self._text_now[0] = self._texts[0][0]  # the text at the start (a one-slot core's one slot)
 
     def _row_cells(self, m: int) -> np.ndarray:
         """``(m, 1)``: row i's first cell in a flattened ``(m, candidates)`` array."""
@@ -589,6 +596,7 @@ class QACore(TaskCore):
 
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """INSPECT(i) reveals candidate i's features (again: ends the episode); ANSWER(i) ends it."""
+        self._text_now.clear()  # every slot's text changes
         acts = self._act_cells + actions  # each slot's act's cell in the flattened per-slot integers
         # The act codes 4 * act + outcome: an answer is WRONG (0) or RIGHT (1), an inspection INSPECT (2) or REPEAT (3).
         codes = self._ints_flat.take(acts)
@@ -628,9 +636,13 @@ class QACore(TaskCore):
 
     def text(self, slot: int) -> str:
         """The question, every candidate (with its features once inspected), and at the end the choice."""
-        # The single env asks for this text at every step: an episode's lines are made once and a
-        # candidate's features shown once, when it is first seen inspected (features never change
-        # within an episode, and a candidate once inspected stays so until the next begin()).
+        # The single env asks for this text at every step: the text stays until the state changes, an
+        # episode's lines are made once and a candidate's features shown once, when it is first seen
+        # inspected (features never change within an episode, and a candidate once inspected stays so
+        # until the next begin()).
+        now = self._text_now.get(slot)
+        if now is not None:
+            return now
         # The slot's counters and (but in the bandit) inspections' codes at once (a list: each numpy
         # scalar read costs more than the whole row).
         ints = self._text_ints[slot].tolist()
@@ -650,12 +662,15 @@ class QACore(TaskCore):
                     parts.lines[candidate + 1] += "".join(pieces[width * candidate : width * (candidate + 1)])
                 parts.codes, parts.body = codes, "\n".join(parts.lines)
         if outcome == INSPECT:
-            return parts.body
-        if outcome == REPEAT:
-            said = f"inspected [{position}] again, no answer"
+            now = parts.body
         else:
-            said = f"answered [{answer}] {parts.answers[answer]!r}"
-        return f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
+            if outcome == REPEAT:
+                said = f"inspected [{position}] again, no answer"
+            else:
+                said = f"answered [{answer}] {parts.answers[answer]!r}"
+            now = f"{parts.body}\n-> {said}; true answer [{true}] {parts.answers[true]!r}"
+        self._text_now[slot] = now
+        return now
 
     def _start_text(self, slot: int) -> _TextParts:
         """The slot's episode's text at its start: from its texts drawn with the begin, or made from its state."""

@@ -346,6 +346,7 @@ def test_text_in_info_and_render_has_the_question_and_the_chosen_answer() -> Non
 def rebuilt_text(core: QACore, slot: int) -> str:
     """``core.text(slot)`` made afresh, without what earlier calls kept."""
     core._text_parts.pop(slot, None)
+    core._text_now.pop(slot, None)
     return core.text(slot)
 
 
