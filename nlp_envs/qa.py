@@ -677,6 +677,8 @@ class QACore(TaskCore):
         n = self.candidates
         if self._texts is not None:
             texts = self._texts[slot]
+            if self.bandit:  # its text at the start, then its answers
+                return _TextParts([], [], texts[0], None, texts[1:])
             answers, lines, pieces = texts[1 : n + 1], texts[n + 1 : 2 * n + 2], texts[2 * n + 2 :]
             body = texts[0]
         else:
