@@ -134,7 +134,8 @@ class _TextParts:
             REPEAT: a candidate whose code changed gets its features); empty in the bandit.
         body: the lines joined.
         pieces: per candidate and feature, its labelled text (``QADraws.texts``); a candidate's joined
-            are its features' text. None until a batch core's MDP formats them, at the first inspection.
+            are its features' text. None in a batch core's episode: it formats a candidate's features'
+            numbers when the candidate is first seen inspected.
         answers: each candidate's answer text, in shown order.
     """
 
@@ -327,15 +328,16 @@ class QACore(TaskCore):
         self._text_prefixes = [f"  [{position}] " for position in range(n)]
         self._positions_list = list(range(n))
         # A candidate's features' text is one labelled piece per feature, joined: "  (overlap 0.12",
-        # ", tfidf 0.30", ", ppmi 0.41)". Per feature, its piece's printf-style template (for a batch
-        # core's numbers; listed for every candidate) and the piece's text around its number.
+        # ", tfidf 0.30", ", ppmi 0.41)". Per feature, the piece's text around its number; and the
+        # printf-style template of the whole, for a batch core's numbers (formatted as "{:.2f}" does).
         labels = [(", " if j else "  (") + name + " " for j, name in enumerate(self.feature_names)]
         closes = [""] * (f - 1) + [")"]
-        self._piece_templates = [label + "%.2f" + close for label, close in zip(labels, closes, strict=True)] * n
+        self._features_template = "".join(label + "%.2f" + close for label, close in zip(labels, closes, strict=True))
         # The bandit's whole text before the end (every candidate is shown from the start) for a batch
         # core's numbers: its values are the question, then per candidate its answer and its features.
-        features = "".join(self._piece_templates[:f])
-        self._number_template = "\n".join(["Q: %s", *(prefix + "%s" + features for prefix in self._text_prefixes)])
+        self._number_template = "\n".join(
+            ["Q: %s", *(prefix + "%s" + self._features_template for prefix in self._text_prefixes)]
+        )
         # The values in that order, from the question, the answers, then the features candidate by candidate.
         order = [0, *chain.from_iterable([1 + i, *range(1 + n + f * i, 1 + n + f * (i + 1))] for i in range(n))]
         self._text_values = operator.itemgetter(*order)
@@ -653,13 +655,15 @@ class QACore(TaskCore):
         if not self.bandit:  # (the bandit's candidates are all shown from the start, with their features)
             codes = ints[_COUNTERS:]
             if codes != parts.codes:  # (one list comparison, in C)
-                # The newly inspected candidates' lines get their features.
+                # The newly inspected candidates' lines get their features: their drawn pieces joined, or
+                # (a batch core's episode) their numbers read and formatted now.
                 width, pieces = len(self.feature_names), parts.pieces
-                if pieces is None:  # a batch core's episode: its features' numbers, read and formatted now
-                    numbers = self.state.features[slot].ravel().tolist()
-                    pieces = parts.pieces = list(map(operator.mod, self._piece_templates, numbers))
                 for candidate in compress(self._positions_list, map(operator.ne, codes, parts.codes)):
-                    parts.lines[candidate + 1] += "".join(pieces[width * candidate : width * (candidate + 1)])
+                    if pieces is None:
+                        numbers = tuple(self.state.features[slot, candidate].tolist())
+                        parts.lines[candidate + 1] += self._features_template % numbers
+                    else:
+                        parts.lines[candidate + 1] += "".join(pieces[width * candidate : width * (candidate + 1)])
                 parts.codes, parts.body = codes, "\n".join(parts.lines)
         if outcome == INSPECT:
             now = parts.body
