@@ -63,21 +63,23 @@ _CANDIDATE_SHIFT, _HALF, _TWO_TO_MINUS_32 = np.array([_CANDIDATE_BITS]), np.arra
 _MINUS_TWO, _TWO_PI = np.array([-2.0]), np.array([2.0 * np.pi])
 
 
-def _c_einsum() -> Any:
-    """The C einsum that ``np.einsum`` calls (``optimize=False``) after a Python wrapper that costs as much again.
+def _c_function(name: str, wrapper: Any) -> Any:
+    """The C function ``name`` of numpy that ``wrapper`` (``np.einsum``, ``np.count_nonzero``) calls after Python code.
 
-    The same function on the same operands: the same products and sums, bit for bit. ``np.einsum``
-    itself where a numpy version keeps it elsewhere.
+    A one-slot call pays the wrapper in full (``np.einsum``'s as much again as the sum; ``np.count_nonzero``'s
+    array-function dispatch three times the count). The same function on the same operands: the same
+    products and sums, bit for bit. ``wrapper`` itself where a numpy version keeps it elsewhere.
     """
     for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
         try:
-            return importlib.import_module(module).c_einsum
+            return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError):
             continue
-    return np.einsum
+    return wrapper
 
 
-_einsum = _c_einsum()
+_einsum = _c_function("c_einsum", np.einsum)  # called as np.einsum(..., optimize=False) calls it
+_count_nonzero = _c_function("count_nonzero", np.count_nonzero)  # np.count_nonzero(a) without axis calls it
 
 
 class _Begins(NamedTuple):
@@ -226,9 +228,10 @@ class RecommendationCore(TaskCore):
         self._history_cells = np.arange(n) * steps
         self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
         self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
-        # A slot's counters at the start of a session: steps 0, its first block cell, its first history cell;
-        # a plain step adds ones of the same shape (numpy's fast path: no broadcasting).
-        self._start_counters = np.stack([np.zeros(n, dtype=np.int64), self._block_cells, self._history_cells], axis=1)
+        # The slots' counters at the start of a session: steps 0, their first block cell, their first history
+        # cell (one row each: a row is read by an integer index, cheaper than a column's slice); a plain step
+        # adds ones of the same shape (numpy's fast path: no broadcasting).
+        self._start_counters = np.stack([np.zeros(n, dtype=np.int64), self._block_cells, self._history_cells])
         self._counter_step = np.ones_like(self._start_counters)
         # How many more steps can advance every slot's counters by one: none reaches the end of its
         # block of draws or the last history cell before then (see _count_steps).
@@ -245,9 +248,9 @@ class RecommendationCore(TaskCore):
         self._start_row = np.zeros(self.state.shape[1])
         self._start_row[[0, -1]] = 1.0
         self.user = np.zeros(n, dtype=np.int64)
-        # Per slot: steps taken, the cell of this step's draws in the flattened block arrays, and the
-        # cell of this step in the flattened history arrays (the last one past the end); one array,
-        # so that one addition advances all three.
+        # Rows, ``(3, num_envs)``: each slot's steps taken, the cell of this step's draws in the flattened
+        # block arrays, and the cell of this step in the flattened history arrays (the last one past the
+        # end); one array, so that one addition advances all three.
         self.counters = self._start_counters.copy()
         self.episode = np.zeros(n, dtype=np.uint64)
         self.current = np.zeros((n, k), dtype=np.int64)
@@ -278,8 +281,8 @@ class RecommendationCore(TaskCore):
 
     @property
     def steps(self) -> np.ndarray:
-        """``(num_envs,)``: the steps taken in each slot's session (column 0 of ``counters``, a view)."""
-        return self.counters[:, 0]
+        """``(num_envs,)``: the steps taken in each slot's session (row 0 of ``counters``, a view)."""
+        return self.counters[0]
 
     def _tables(self, sim: Simulator, genres: int, dim: int) -> None:
         """The per-item readout and update tables of the state row (see the class docstring)."""
@@ -381,7 +384,7 @@ class RecommendationCore(TaskCore):
             self.last_item[rows] = -1
             self.last_click[rows] = False
             self.last_engagement[rows] = 0.0
-            self.counters[rows] = self._start_counters[rows]
+            self.counters[:, rows] = self._start_counters[:, rows]
             self._plain_steps = min(self._plain_steps, first)
         self._kept_text, self._kept_steps = "", 0
 
@@ -393,7 +396,7 @@ class RecommendationCore(TaskCore):
         chosen = self.current.take(self._offer_cells + actions)  # take without an axis reads the flattened array
         products = _einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = products[:, 0] > self.block_clicks.take(counters[:, 1])
+        click = products[:, 0] > self.block_clicks.take(counters[1])
         engagement = np.maximum(products[:, 1], _ZERO) * click
         # In place: at a thousand slots a new state array costs more than the one-slot call saves.
         row = np.where(click, chosen, self._no_click)
@@ -401,9 +404,9 @@ class RecommendationCore(TaskCore):
         state += self.change.take(row, axis=0)
         budget = state[:, 0]
         spent = budget <= _ZERO
-        if np.count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
+        if _count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
             np.maximum(budget, _ZERO, out=budget)
-        cells = counters[:, 2]
+        cells = counters[2]
         self.history_items.put(cells, chosen)
         self.history_clicks.put(cells, click)
         self.history_engagement.put(cells, engagement)
@@ -412,7 +415,7 @@ class RecommendationCore(TaskCore):
             self._plain_steps -= 1
         else:  # some slot ends its block of draws or reaches its last history cell
             self._count_steps(counters)
-        self.current = self.block_candidates.take(counters[:, 1], axis=0)
+        self.current = self.block_candidates.take(counters[1], axis=0)
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
         return rewards, spent
@@ -425,10 +428,10 @@ class RecommendationCore(TaskCore):
         which every step after the end writes again); :meth:`advance` counts those steps down and
         calls this on the next one.
         """
-        steps = counters[:, 0]
+        steps = counters[0]
         offset = steps % self._block_size
-        counters[:, 1] = self._block_cells + offset
-        counters[:, 2] = self._history_cells + np.minimum(steps, self._last_step)
+        counters[1] = self._block_cells + offset
+        counters[2] = self._history_cells + np.minimum(steps, self._last_step)
         starting = np.flatnonzero(offset == 0)
         if starting.size:
             self._draw_block(starting, steps[starting])
@@ -511,7 +514,7 @@ class RecommendationCore(TaskCore):
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """Clicks, click-through rate, total engagement, steps, and distinct genres clicked."""
         rows = slot_index(slots)  # one slot (the single env): slices, not gathers
-        length = np.minimum(self.counters[rows, 0], self.max_steps)
+        length = np.minimum(self.counters[0, rows], self.max_steps)
         # History beyond a session's length is stale (from the slot's previous session).
         played = self._step_range < length[:, None]
         items, clicked = self.history_items[rows], self.history_clicks[rows] & played
@@ -532,7 +535,7 @@ class RecommendationCore(TaskCore):
         never changes once its step is taken, except the last step's, which a step after the end
         writes again (so that one is never kept). A step of the single env adds one line.
         """
-        steps = min(self.counters.item(slot, 0), self.max_steps)
+        steps = min(self.counters.item(0, slot), self.max_steps)
         keep = self.keep_lines
         session, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
         if not session:

@@ -361,11 +361,11 @@ def test_the_step_counters_follow_the_steps_in_every_slot(rng: np.random.Generat
     """
 
     def check(core: RecommendationCore) -> None:
-        steps = core.counters[:, 0]
+        steps = core.counters[0]
         block = core._block  # 16 steps for many slots, the session (up to 64) for one
-        np.testing.assert_array_equal(core.counters[:, 1], np.arange(core.num_envs) * block + steps % block)
+        np.testing.assert_array_equal(core.counters[1], np.arange(core.num_envs) * block + steps % block)
         np.testing.assert_array_equal(
-            core.counters[:, 2], np.arange(core.num_envs) * max_steps + np.minimum(steps, max_steps - 1)
+            core.counters[2], np.arange(core.num_envs) * max_steps + np.minimum(steps, max_steps - 1)
         )
 
     vector = make_vec(ENV_ID, 5, max_steps=max_steps)
