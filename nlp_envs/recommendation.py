@@ -394,10 +394,11 @@ class RecommendationCore(TaskCore):
         # operands of one shape and dtype (numpy's fast path: no broadcasting, no casts).
         state, counters = self.state, self.counters
         chosen = self.current.take(self._offer_cells + actions)  # take without an axis reads the flattened array
-        products = _einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
+        # Rows (logit, value of a click), each read by an integer index.
+        products = _einsum("nw,nkw->kn", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = products[:, 0] > self.block_clicks.take(counters[1])
-        engagement = np.maximum(products[:, 1], _ZERO) * click
+        click = products[0] > self.block_clicks.take(counters[1])
+        engagement = np.maximum(products[1], _ZERO) * click
         # In place: at a thousand slots a new state array costs more than the one-slot call saves.
         row = np.where(click, chosen, self._no_click)
         state *= self._decay.take(row, axis=0)
@@ -508,7 +509,7 @@ class RecommendationCore(TaskCore):
         }
         if self.info_titles:
             info["offered_titles"] = self.sim.titles.take(offered)
-            info["shown_title"] = self._shown_titles.take(shown)
+            info["shown_title"] = self._shown_titles[shown]  # an object array's gather: indexing beats take
         return info
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
