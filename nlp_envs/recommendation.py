@@ -222,7 +222,8 @@ class RecommendationCore(TaskCore):
         n, steps = self.num_envs, self.max_steps
         # Each slot's first cell in the flattened (num_envs, K) offer, (num_envs, BLOCK) block and
         # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
-        self._offer_cells = np.arange(n) * k
+        # One slot's first offer cell is 0: its actions are their own cells (no addition, as slot_index's slice).
+        self._offer_cells = np.arange(n) * k if n > 1 else None
         self._block_cells = np.arange(n) * block
         self._block_size = np.array([block])
         self._history_cells = np.arange(n) * steps
@@ -393,7 +394,8 @@ class RecommendationCore(TaskCore):
         # Few, whole-array numpy calls: a one-slot call (the single env) costs their number, not their size;
         # operands of one shape and dtype (numpy's fast path: no broadcasting, no casts).
         state, counters = self.state, self.counters
-        chosen = self.current.take(self._offer_cells + actions)  # take without an axis reads the flattened array
+        offer = actions if self._offer_cells is None else self._offer_cells + actions
+        chosen = self.current.take(offer)  # take without an axis reads the flattened array
         # Rows (logit, value of a click), each read by an integer index.
         products = _einsum("nw,nkw->kn", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
