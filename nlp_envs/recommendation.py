@@ -63,21 +63,34 @@ _CANDIDATE_SHIFT, _HALF, _TWO_TO_MINUS_32 = np.array([_CANDIDATE_BITS]), np.arra
 _MINUS_TWO, _TWO_PI = np.array([-2.0]), np.array([2.0 * np.pi])
 
 
-def _c_einsum() -> Any:
-    """The C einsum that ``np.einsum`` calls (``optimize=False``) after a Python wrapper that costs as much again.
+def _c_function(name: str, wrapper: Any) -> Any:
+    """The C function ``name`` of numpy that ``wrapper`` (``np.einsum``, ``np.count_nonzero``) calls after Python code.
 
-    The same function on the same operands: the same products and sums, bit for bit. ``np.einsum``
-    itself where a numpy version keeps it elsewhere.
+    A one-slot call pays the wrapper in full (``np.einsum``'s as much again as the sum; ``np.count_nonzero``'s
+    array-function dispatch three times the count). The same function on the same operands: the same
+    products and sums, bit for bit. ``wrapper`` itself where a numpy version keeps it elsewhere.
     """
     for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
         try:
-            return importlib.import_module(module).c_einsum
+            return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError):
             continue
-    return np.einsum
+    return wrapper
 
 
-_einsum = _c_einsum()
+def _bit_count(bits: np.ndarray, width: int) -> np.ndarray:
+    """The set bits of each of ``bits`` (non-negative int64 below ``2**width``), as int64.
+
+    numpy's C ``bitwise_count`` (numpy 2) where it has one: a seventh of shifting each bit out and summing.
+    """
+    if _bitwise_count is None:
+        return ((bits[:, None] >> np.arange(width)) & _ONE).sum(axis=1)
+    return _bitwise_count(bits).astype(np.int64)
+
+
+_bitwise_count = getattr(np, "bitwise_count", None)
+_einsum = _c_function("c_einsum", np.einsum)  # called as np.einsum(..., optimize=False) calls it
+_count_nonzero = _c_function("count_nonzero", np.count_nonzero)  # np.count_nonzero(a) without axis calls it
 
 
 class _Begins(NamedTuple):
@@ -220,15 +233,17 @@ class RecommendationCore(TaskCore):
         n, steps = self.num_envs, self.max_steps
         # Each slot's first cell in the flattened (num_envs, K) offer, (num_envs, BLOCK) block and
         # (num_envs, max_steps) history arrays: one slot's entry is then one integer index.
-        self._offer_cells = np.arange(n) * k
+        # One slot's first offer cell is 0: its actions are their own cells (no addition, as slot_index's slice).
+        self._offer_cells = np.arange(n) * k if n > 1 else None
         self._block_cells = np.arange(n) * block
         self._block_size = np.array([block])
         self._history_cells = np.arange(n) * steps
         self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
         self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
-        # A slot's counters at the start of a session: steps 0, its first block cell, its first history cell;
-        # a plain step adds ones of the same shape (numpy's fast path: no broadcasting).
-        self._start_counters = np.stack([np.zeros(n, dtype=np.int64), self._block_cells, self._history_cells], axis=1)
+        # The slots' counters at the start of a session: steps 0, their first block cell, their first history
+        # cell (one row each: a row is read by an integer index, cheaper than a column's slice); a plain step
+        # adds ones of the same shape (numpy's fast path: no broadcasting).
+        self._start_counters = np.stack([np.zeros(n, dtype=np.int64), self._block_cells, self._history_cells])
         self._counter_step = np.ones_like(self._start_counters)
         # How many more steps can advance every slot's counters by one: none reaches the end of its
         # block of draws or the last history cell before then (see _count_steps).
@@ -236,7 +251,7 @@ class RecommendationCore(TaskCore):
         # begin()'s user draw: the users, the last one, and the noise on a user's factors.
         self._users, self._last_user = np.array([float(len(sim.user_factors))]), np.array([len(sim.user_factors) - 1])
         self._taste_noise = TASTE_NOISE * sim.factor_scale
-        self._step_range, self._genre_range = np.arange(steps), np.arange(genres)
+        self._step_range, self._genres = np.arange(steps), genres
         # State rule (all tasks): no state array is a view into another. The user row is one array
         # (the user model is linear in it); its named columns are read through properties that
         # slice it on each access (``budget``), never kept as views.
@@ -245,9 +260,9 @@ class RecommendationCore(TaskCore):
         self._start_row = np.zeros(self.state.shape[1])
         self._start_row[[0, -1]] = 1.0
         self.user = np.zeros(n, dtype=np.int64)
-        # Per slot: steps taken, the cell of this step's draws in the flattened block arrays, and the
-        # cell of this step in the flattened history arrays (the last one past the end); one array,
-        # so that one addition advances all three.
+        # Rows, ``(3, num_envs)``: each slot's steps taken, the cell of this step's draws in the flattened
+        # block arrays, and the cell of this step in the flattened history arrays (the last one past the
+        # end); one array, so that one addition advances all three.
         self.counters = self._start_counters.copy()
         self.episode = np.zeros(n, dtype=np.uint64)
         self.current = np.zeros((n, k), dtype=np.int64)
@@ -278,8 +293,8 @@ class RecommendationCore(TaskCore):
 
     @property
     def steps(self) -> np.ndarray:
-        """``(num_envs,)``: the steps taken in each slot's session (column 0 of ``counters``, a view)."""
-        return self.counters[:, 0]
+        """``(num_envs,)``: the steps taken in each slot's session (row 0 of ``counters``, a view)."""
+        return self.counters[0]
 
     def _tables(self, sim: Simulator, genres: int, dim: int) -> None:
         """The per-item readout and update tables of the state row (see the class docstring)."""
@@ -381,7 +396,7 @@ class RecommendationCore(TaskCore):
             self.last_item[rows] = -1
             self.last_click[rows] = False
             self.last_engagement[rows] = 0.0
-            self.counters[rows] = self._start_counters[rows]
+            self.counters[:, rows] = self._start_counters[:, rows]
             self._plain_steps = min(self._plain_steps, first)
         self._kept_text, self._kept_steps = "", 0
 
@@ -390,20 +405,22 @@ class RecommendationCore(TaskCore):
         # Few, whole-array numpy calls: a one-slot call (the single env) costs their number, not their size;
         # operands of one shape and dtype (numpy's fast path: no broadcasting, no casts).
         state, counters = self.state, self.counters
-        chosen = self.current.take(self._offer_cells + actions)  # take without an axis reads the flattened array
-        products = _einsum("nw,nkw->nk", state[:, self._hidden :], self.readout.take(chosen, axis=0))
+        offer = actions if self._offer_cells is None else self._offer_cells + actions
+        chosen = self.current.take(offer)  # take without an axis reads the flattened array
+        # Rows (logit, value of a click), each read by an integer index.
+        products = _einsum("nw,nkw->kn", state[:, self._hidden :], self.readout.take(chosen, axis=0))
         # u < sigmoid(logit) <=> logit > log(u / (1 - u)): the draws are stored as those thresholds.
-        click = products[:, 0] > self.block_clicks.take(counters[:, 1])
-        engagement = np.maximum(products[:, 1], _ZERO) * click
+        click = products[0] > self.block_clicks.take(counters[1])
+        engagement = np.maximum(products[1], _ZERO) * click
         # In place: at a thousand slots a new state array costs more than the one-slot call saves.
         row = np.where(click, chosen, self._no_click)
         state *= self._decay.take(row, axis=0)
         state += self.change.take(row, axis=0)
         budget = state[:, 0]
         spent = budget <= _ZERO
-        if np.count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
+        if _count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
             np.maximum(budget, _ZERO, out=budget)
-        cells = counters[:, 2]
+        cells = counters[2]
         self.history_items.put(cells, chosen)
         self.history_clicks.put(cells, click)
         self.history_engagement.put(cells, engagement)
@@ -412,7 +429,7 @@ class RecommendationCore(TaskCore):
             self._plain_steps -= 1
         else:  # some slot ends its block of draws or reaches its last history cell
             self._count_steps(counters)
-        self.current = self.block_candidates.take(counters[:, 1], axis=0)
+        self.current = self.block_candidates.take(counters[1], axis=0)
         self.last_item, self.last_click, self.last_engagement = chosen, click, engagement
         rewards = engagement if self.reward == "engagement" else click.astype(np.float64)
         return rewards, spent
@@ -425,10 +442,10 @@ class RecommendationCore(TaskCore):
         which every step after the end writes again); :meth:`advance` counts those steps down and
         calls this on the next one.
         """
-        steps = counters[:, 0]
+        steps = counters[0]
         offset = steps % self._block_size
-        counters[:, 1] = self._block_cells + offset
-        counters[:, 2] = self._history_cells + np.minimum(steps, self._last_step)
+        counters[1] = self._block_cells + offset
+        counters[2] = self._history_cells + np.minimum(steps, self._last_step)
         starting = np.flatnonzero(offset == 0)
         if starting.size:
             self._draw_block(starting, steps[starting])
@@ -505,13 +522,13 @@ class RecommendationCore(TaskCore):
         }
         if self.info_titles:
             info["offered_titles"] = self.sim.titles.take(offered)
-            info["shown_title"] = self._shown_titles.take(shown)
+            info["shown_title"] = self._shown_titles[shown]  # an object array's gather: indexing beats take
         return info
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """Clicks, click-through rate, total engagement, steps, and distinct genres clicked."""
         rows = slot_index(slots)  # one slot (the single env): slices, not gathers
-        length = np.minimum(self.counters[rows, 0], self.max_steps)
+        length = np.minimum(self.counters[0, rows], self.max_steps)
         # History beyond a session's length is stale (from the slot's previous session).
         played = self._step_range < length[:, None]
         items, clicked = self.history_items[rows], self.history_clicks[rows] & played
@@ -522,7 +539,7 @@ class RecommendationCore(TaskCore):
             "ctr": clicks / np.maximum(length, _ONE),
             "engagement": np.where(played, self.history_engagement[rows], 0.0).sum(axis=1),
             "session_length": length,
-            "genre_coverage": ((covered[:, None] >> self._genre_range) & _ONE).sum(axis=1),
+            "genre_coverage": _bit_count(covered, self._genres),
         }
 
     def text(self, slot: int) -> str:
@@ -532,7 +549,7 @@ class RecommendationCore(TaskCore):
         never changes once its step is taken, except the last step's, which a step after the end
         writes again (so that one is never kept). A step of the single env adds one line.
         """
-        steps = min(self.counters.item(slot, 0), self.max_steps)
+        steps = min(self.counters.item(0, slot), self.max_steps)
         keep = self.keep_lines
         session, start = (self._kept_text, self._kept_steps) if keep else ("", 0)
         if not session:

@@ -22,6 +22,7 @@ from nlp_envs.recommendation import (
     QUALITY_THRESHOLD,
     STEP_COST,
     RecommendationCore,
+    _bit_count,
 )
 from tests.conftest import make_vec
 
@@ -361,11 +362,11 @@ def test_the_step_counters_follow_the_steps_in_every_slot(rng: np.random.Generat
     """
 
     def check(core: RecommendationCore) -> None:
-        steps = core.counters[:, 0]
+        steps = core.counters[0]
         block = core._block  # 16 steps for many slots, the session (up to 64) for one
-        np.testing.assert_array_equal(core.counters[:, 1], np.arange(core.num_envs) * block + steps % block)
+        np.testing.assert_array_equal(core.counters[1], np.arange(core.num_envs) * block + steps % block)
         np.testing.assert_array_equal(
-            core.counters[:, 2], np.arange(core.num_envs) * max_steps + np.minimum(steps, max_steps - 1)
+            core.counters[2], np.arange(core.num_envs) * max_steps + np.minimum(steps, max_steps - 1)
         )
 
     vector = make_vec(ENV_ID, 5, max_steps=max_steps)
@@ -430,3 +431,14 @@ def test_a_single_env_draws_its_session_in_one_block_of_few_candidates(num_candi
     core = gym.make(ENV_ID, num_candidates=num_candidates).unwrapped.core
     drawn = core.draw_begins(hash_keys(np.full(64, 7, dtype=np.uint64), np.arange(64, dtype=np.uint64)))
     assert drawn.candidates.shape == (64, steps, num_candidates) and drawn.clicks.shape == (64, steps)
+
+
+def test_the_genre_coverage_counts_the_same_bits_without_numpys_bitwise_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shifting count (numpy 1) and ``bitwise_count`` agree on every genre set, as int64 (the metric's dtype)."""
+    bits = np.array([0, 1, 2**17, 2**18 - 1, 0b101100110011, 2**63 - 1], dtype=np.int64)
+    counted = _bit_count(bits, 63)
+    monkeypatch.setattr("nlp_envs.recommendation._bitwise_count", None)
+    shifted = _bit_count(bits, 63)
+    assert counted.dtype == shifted.dtype == np.int64
+    np.testing.assert_array_equal(counted, [0, 1, 1, 18, 7, 63])
+    np.testing.assert_array_equal(shifted, counted)
