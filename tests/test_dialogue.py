@@ -591,3 +591,40 @@ def test_a_drawn_begin_row_is_the_draw_of_its_key_alone() -> None:
         alone = core.draw_begins(keys[row : row + 1])
         for index, (rows, own) in enumerate(zip(_drawn_arrays(batch), _drawn_arrays(alone), strict=True)):
             np.testing.assert_array_equal(rows[row], own[0], err_msg=f"array {index}")
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_the_kept_observation_and_mask_are_those_of_the_state(n: int) -> None:
+    # The core keeps its observation (and mask) and each update writes what it changes: at every step
+    # they equal the ones made afresh from the state, through changed minds, hang-ups and restarts.
+    env = gym.make_vec(
+        "nlp_envs/Dialogue-v0",
+        num_envs=n,
+        vectorization_mode="vector_entry_point",
+        error_rate=0.3,
+        p_change=0.9,
+        p_volunteer=0.8,
+    )
+    core, rng = env.unwrapped.core, np.random.default_rng(0)
+    env.reset(seed=4)
+    for _ in range(150):
+        belief, user = core.belief, core.user
+        fresh = np.concatenate(
+            (
+                belief.intent_belief,
+                belief.intent_heard[:, None],
+                belief.heard,
+                belief.slot_conf,
+                belief.needed,
+                user.acts,
+                np.minimum(core.call.turn, core.max_turns)[:, None] / core.max_turns,
+                np.minimum(user.useless, core.patience)[:, None] / core.patience,
+            ),
+            axis=1,
+            dtype=np.float32,
+        )
+        observations = core.observe()
+        np.testing.assert_array_equal(observations, fresh)
+        masks = core.action_masks()
+        np.testing.assert_array_equal(masks, core.masks_from_observations(observations))
+        env.step(np.array([rng.choice(np.flatnonzero(mask)) for mask in masks]))

@@ -165,7 +165,7 @@ class Belief:
         self.slot_conf[rows, slots] = 0.0
         self.slot_belief[rows, slots] = self.uniform_rows[slots]
 
-    def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> None:
+    def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> bool:
         """Update every episode slot on one turn: what the channel heard and what the user's act rules out.
 
         Args:
@@ -173,6 +173,9 @@ class Belief:
             readings: what the channel heard of it.
             act_rows: ``(n,)`` each episode slot's row of :attr:`act_evidence` (0: the act tells nothing
                 about the intent; see :attr:`DeskActs.evidence_rows <nlp_envs.dialogue.acts.DeskActs.evidence_rows>`).
+
+        Returns:
+            Whether ``needed`` was written (see :meth:`weigh_intents`).
         """
         # The whole batch is weighed (a factor of 1 where nothing was learnt, which leaves the belief
         # as it was): the evidence of the user's acts is one gather, and an intent reading never
@@ -181,19 +184,23 @@ class Belief:
         if readings.n_intents:
             self.intent_heard[said.intent_rows] = True
             evidence[said.intent_rows] = self._intent_likelihood(readings)
-        self.weigh_intents(evidence)
+        needed = self.weigh_intents(evidence)
         self._hear_slots(said, readings)
+        return needed
 
     def _intent_likelihood(self, readings: Readings) -> np.ndarray:
         """``(readings.n_intents, n_intents)``: the likelihood of each intent reading."""
         n_i = readings.n_intents
         return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents - 1, self.intent_ids)
 
-    def weigh_intents(self, evidence: np.ndarray) -> None:
+    def weigh_intents(self, evidence: np.ndarray) -> bool:
         """The intent Bayes update of every episode slot: multiply its belief by ``evidence`` and renormalise.
 
         Args:
             evidence: ``(n, n_intents)`` likelihoods; the true intent is never ruled out.
+
+        Returns:
+            Whether ``needed`` was written (not while no episode slot has heard an intent: none is needed).
         """
         belief = normalised(self.intent_belief * evidence)
         believed = belief.argmax(axis=1)
@@ -206,6 +213,7 @@ class Belief:
         if knowing:
             needed = self.required.take(believed, axis=0)
             self.needed[...] = needed if knowing == len(heard) else needed & heard[:, None]
+        return bool(knowing)
 
     def _weighed(
         self, belief: np.ndarray, evidence: np.ndarray, heard: np.ndarray | bool

@@ -92,8 +92,9 @@ class Begins(NamedTuple):
         opening_conf: ``(m, 2)`` with what confidence.
         templates: ``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` the first turns' template hashes
             (:func:`~nlp_envs.dialogue.text.template_hashes`).
+        observation: ``(m, obs_size)`` float32, the first observation.
 
-    The last three are for a one-slot core, which keeps its text as it plays; a batch, which
+    The three before it are for a one-slot core, which keeps its text as it plays; a batch, which
     replays an episode for its text, gets them with no columns.
     """
 
@@ -103,6 +104,7 @@ class Begins(NamedTuple):
     opening_heard: np.ndarray
     opening_conf: np.ndarray
     templates: np.ndarray
+    observation: np.ndarray
 
 
 #: The most turns a call may have (``max_turns`` and ``patience``): a call is a few dozen turns;
@@ -224,14 +226,14 @@ class DialogueCore(TaskCore):
             self.layout[name] = slice(start, start + size)
             start += size
         self.obs_size = start
-        self._confidence = self.layout["confidence"]
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(start,), dtype=np.float32)
         self.afterstate_space = spaces.Box(0.0, 1.0, shape=(start + self.n_actions,), dtype=np.float32)
 
         # The observation's last two cells by turn and by useless turns, as columns (one clipping gather
-        # each instead of a minimum, a product and a new axis; the same float64 values).
-        self._turn_column = (np.arange(self.max_turns + 1) * (1.0 / self.max_turns))[:, None]
-        self._annoyance_column = (np.arange(self.patience + 1) * (1.0 / self.patience))[:, None]
+        # each into the observation instead of a minimum, a product and a new axis): the float64 values
+        # cast to float32 once, as writing them would.
+        self._turn_column = (np.arange(self.max_turns + 1) * (1.0 / self.max_turns))[:, None].astype(np.float32)
+        self._annoyance_column = (np.arange(self.patience + 1) * (1.0 / self.patience))[:, None].astype(np.float32)
         self._goal_blocks = -(-(n_slots + 1) // 4)
         self._allocate(self.num_envs)
 
@@ -254,7 +256,13 @@ class DialogueCore(TaskCore):
         self._history_text = ""  # the text of the kept turns, each formatted once
         self._history_turns = 0  # how many kept turns it holds
         self._history_draws: TemplateDraws | None = None  # their template choices
-        self._obs: np.ndarray | None = None
+        # The observations, kept with the state: each update writes the cells it changes (cast to float32
+        # there), so that observe() is one copy. Never handed out, as a caller may write into it.
+        self._obs = np.zeros((n, self.obs_size), dtype=np.float32)
+        part = {name: self._obs[:, where] for name, where in self.layout.items()}
+        self._obs_intent, self._obs_intent_heard, self._obs_filled = part["intent"], part["intent_heard"], part["filled"]
+        self._obs_conf, self._obs_needed, self._obs_acts = part["confidence"], part["needed"], part["user_act"]
+        self._obs_turn, self._obs_annoyance = part["turn"], part["annoyance"]
         self._opening_saids: dict[tuple[bool, int], Said] = {}
         self._columns: dict[tuple[int, bool], np.ndarray] = {}  # see _column
 
@@ -290,8 +298,22 @@ class DialogueCore(TaskCore):
         sizes = self._intent_sizes if m <= len(self._intent_sizes) else np.full(m, self.n_intents)
         readings = self._hear(said, opening.draws, users.intent, users.values, sizes)
         belief = self.belief.opening(said, readings, users.intent_told, self.simulator.first_slot.take(intents))
+        # The first observation, in the order of ``self.layout``; the turn and the useless turns are 0 (cells 0.0).
+        observation = np.concatenate(
+            (
+                belief.intent_belief,
+                belief.intent_heard[:, None],
+                belief.heard,
+                belief.slot_conf,
+                belief.needed,
+                users.acts,
+                np.zeros((m, 2)),
+            ),
+            axis=1,
+            dtype=np.float32,
+        )
         if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
-            return Begins(users, belief, turns, *self._no_text_rows(m))
+            return Begins(users, belief, turns, *self._no_text_rows(m), observation)
         # What the channel heard of the opening, by row: the intent (column 0) and the volunteered
         # value (column 1), -1 where nothing was said (for the single env's text).
         heard, conf = np.empty((m, 2), dtype=np.int64), np.zeros((m, 2))
@@ -300,7 +322,7 @@ class DialogueCore(TaskCore):
         heard.put(items, readings.heard)
         conf.put(items, readings.conf)
         templates = template_hashes(keys, 0)
-        return Begins(users, belief, turns, heard, conf, templates)
+        return Begins(users, belief, turns, heard, conf, templates, observation)
 
     @staticmethod
     def _no_text_rows(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -309,8 +331,8 @@ class DialogueCore(TaskCore):
 
     def begin_drawn(self, slots: np.ndarray, drawn: Begins) -> None:
         """Start episodes in ``slots`` from the rows of ``drawn``: the state writes."""
-        self._obs = None
         picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
+        self._obs[picked] = drawn.observation
         self.call.clear(picked)
         self.turn_draws.put(picked, 0, drawn.turns)
         self.user.start(picked, drawn.users)
@@ -385,7 +407,6 @@ class DialogueCore(TaskCore):
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One desk act per slot, the user's answer through the noisy channel, the belief update."""
         user, belief, call = self.user, self.belief, self.call
-        self._obs = None
         draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
             before = (belief.intent_value.item(0), belief.slot_value.tolist()[0])  # what the desk's text says
@@ -399,7 +420,7 @@ class DialogueCore(TaskCore):
         readings = self._hear(reply.said, reply.draws, user.goal_intent, user.goal_values, self._intent_sizes)
         # Each slot's row of the intent evidence of the user's act (0 unless the desk asked about a slot).
         act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
-        belief.hear_turn(reply.said, readings, act_rows)
+        needed = belief.hear_turn(reply.said, readings, act_rows)
 
         # A fresh array either way (the shells may write into it); most turns nobody hangs up.
         terminated = reply.bye | reply.hangup if np.count_nonzero(reply.hangup) else reply.bye
@@ -415,6 +436,19 @@ class DialogueCore(TaskCore):
             rewards = self._turn_rewards.take(active.view(np.int8))
         if self._history is not None and active[0]:
             self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0], reply.said, readings))
+        # The observation's cells this turn changed (cast to float32 as they are written): the intent
+        # belief, the user's acts, the turn and the annoyance always; the rest when they were written.
+        self._obs_intent[...] = belief.intent_belief
+        if readings.n_intents:
+            self._obs_intent_heard[...] = self._intent_heard_column
+        if change is not None or len(readings.truth) > readings.n_intents:  # a slot forgotten or heard
+            self._obs_filled[...] = belief.heard
+            self._obs_conf[...] = belief.slot_conf
+        if needed:
+            self._obs_needed[...] = belief.needed
+        self._obs_acts[...] = reply.acts
+        self._turn_column.take(call.turn, axis=0, out=self._obs_turn, mode="clip")
+        self._annoyance_column.take(user.useless, axis=0, out=self._obs_annoyance, mode="clip")
         return rewards, terminated
 
     def _rewards(
@@ -471,28 +505,7 @@ class DialogueCore(TaskCore):
     # ----------------------------------------------------------------------------------- views
     def observe(self) -> np.ndarray:
         """The belief state: see the observation table of :class:`DialogueEnv` (a copy the caller owns)."""
-        return self._belief().copy()
-
-    def _belief(self) -> np.ndarray:
-        """The observations, cached until the state changes; never handed out, as a caller may write into them."""
-        if self._obs is None:
-            belief, call, user = self.belief, self.call, self.user
-            # One concatenation in the order of ``self.layout`` (cast to float32 as each part is written).
-            self._obs = np.concatenate(
-                (
-                    belief.intent_belief,
-                    self._intent_heard_column,
-                    belief.heard,
-                    belief.slot_conf,
-                    belief.needed,
-                    user.acts,
-                    self._turn_column.take(call.turn, axis=0, mode="clip"),
-                    self._annoyance_column.take(user.useless, axis=0, mode="clip"),
-                ),
-                axis=1,
-                dtype=np.float32,
-            )
-        return self._obs
+        return self._obs.copy()
 
     def masks_from_observations(self, observations: np.ndarray) -> np.ndarray:
         """``(n, n_actions)`` bool: the acts that make sense in each belief state (a function of it only).
@@ -557,9 +570,8 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
-        conf = self._belief()[:, self._confidence]
         belief = self.belief
-        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self._thanked_column)
+        return self._masks(belief.intent_heard, belief.heard, belief.needed, self._obs_conf, self._thanked_column)
 
     def step_info(self) -> dict[str, np.ndarray]:
         """``action_mask`` for every slot."""
