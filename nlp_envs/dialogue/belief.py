@@ -175,16 +175,17 @@ class Belief:
                 about the intent; see :attr:`DeskActs.evidence_rows <nlp_envs.dialogue.acts.DeskActs.evidence_rows>`).
 
         Returns:
-            Whether ``needed`` was written (see :meth:`weigh_intents`).
+            Whether ``needed`` may have changed (see :meth:`weigh_intents`).
         """
         # The whole batch is weighed (a factor of 1 where nothing was learnt, which leaves the belief
         # as it was): the evidence of the user's acts is one gather, and an intent reading never
         # comes with an act about a slot (asking the intent or executing is not asking a slot).
         evidence = self.act_evidence.take(act_rows, axis=0)
-        if readings.n_intents:
+        heard = bool(readings.n_intents)
+        if heard:
             self.intent_heard[said.intent_rows] = True
             evidence[said.intent_rows] = self._intent_likelihood(readings)
-        needed = self.weigh_intents(evidence)
+        needed = self.weigh_intents(evidence, heard)
         self._hear_slots(said, readings)
         return needed
 
@@ -193,21 +194,27 @@ class Belief:
         n_i = readings.n_intents
         return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents - 1, self.intent_ids)
 
-    def weigh_intents(self, evidence: np.ndarray) -> bool:
+    def weigh_intents(self, evidence: np.ndarray, heard_now: bool = True) -> bool:
         """The intent Bayes update of every episode slot: multiply its belief by ``evidence`` and renormalise.
 
         Args:
             evidence: ``(n, n_intents)`` likelihoods; the true intent is never ruled out.
+            heard_now: whether ``intent_heard`` may have changed since the last update.
 
         Returns:
-            Whether ``needed`` was written (not while no episode slot has heard an intent: none is needed).
+            Whether ``needed`` may have changed (it was written).
         """
         belief = normalised(self.intent_belief * evidence)
         believed = belief.argmax(axis=1)
         self.intent_belief[...] = belief
-        self.intent_value[...] = believed
-        # The slots the believed intent needs, where an intent was heard (as in _weighed). Heard in no
-        # episode slot (a count costs a fraction of the gather): none is needed, as before this turn.
+        # The slots the believed intent needs, where an intent was heard (as in _weighed): they change only
+        # when the believed intent moves or an intent is heard (most turns of a small batch: neither, and
+        # the writes are skipped after a comparison).
+        if np.count_nonzero(believed != self.intent_value):
+            self.intent_value[...] = believed
+        elif not heard_now:
+            return False
+        # Heard in no episode slot (a count costs a fraction of the gather): none is needed, as before this turn.
         heard = self.intent_heard
         knowing = np.count_nonzero(heard)
         if knowing:

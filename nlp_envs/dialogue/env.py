@@ -93,9 +93,12 @@ class Begins(NamedTuple):
         templates: ``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` the first turns' template hashes
             (:func:`~nlp_envs.dialogue.text.template_hashes`).
         observation: ``(m, obs_size)`` float32, the first observation.
+        mask: ``(m, n_actions)`` the first action mask.
 
-    The three before it are for a one-slot core, which keeps its text as it plays; a batch, which
-    replays an episode for its text, gets them with no columns.
+    ``opening_heard``, ``opening_conf``, ``templates``, ``observation`` and ``mask`` are for a one-slot
+    core, which keeps its text as it plays and its observation and mask up to date; a batch, which
+    replays an episode for its text and remakes its observations and masks at every step, gets them
+    with no columns.
     """
 
     users: NewUsers
@@ -105,6 +108,7 @@ class Begins(NamedTuple):
     opening_conf: np.ndarray
     templates: np.ndarray
     observation: np.ndarray
+    mask: np.ndarray
 
 
 #: The most turns a call may have (``max_turns`` and ``patience``): a call is a few dozen turns;
@@ -226,6 +230,7 @@ class DialogueCore(TaskCore):
             self.layout[name] = slice(start, start + size)
             start += size
         self.obs_size = start
+        self._conf_cells = self.layout["confidence"]
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(start,), dtype=np.float32)
         self.afterstate_space = spaces.Box(0.0, 1.0, shape=(start + self.n_actions,), dtype=np.float32)
 
@@ -260,9 +265,17 @@ class DialogueCore(TaskCore):
         # there), so that observe() is one copy. Never handed out, as a caller may write into it.
         self._obs = np.zeros((n, self.obs_size), dtype=np.float32)
         part = {name: self._obs[:, where] for name, where in self.layout.items()}
-        self._obs_intent, self._obs_intent_heard, self._obs_filled = part["intent"], part["intent_heard"], part["filled"]
+        self._obs_intent, self._obs_intent_heard, self._obs_filled = (
+            part["intent"],
+            part["intent_heard"],
+            part["filled"],
+        )
         self._obs_conf, self._obs_needed, self._obs_acts = part["confidence"], part["needed"], part["user_act"]
         self._obs_turn, self._obs_annoyance = part["turn"], part["annoyance"]
+        # The action masks, kept while the state they read does not change (see advance).
+        self._mask = np.zeros((n, self.n_actions), dtype=bool)
+        self._obs_stale = self._mask_stale = True  # remade from the state when next read
+        self._thanked = False  # whether a user thanked in the last turn (its mask changes with the next)
         self._opening_saids: dict[tuple[bool, int], Said] = {}
         self._columns: dict[tuple[int, bool], np.ndarray] = {}  # see _column
 
@@ -298,6 +311,8 @@ class DialogueCore(TaskCore):
         sizes = self._intent_sizes if m <= len(self._intent_sizes) else np.full(m, self.n_intents)
         readings = self._hear(said, opening.draws, users.intent, users.values, sizes)
         belief = self.belief.opening(said, readings, users.intent_told, self.simulator.first_slot.take(intents))
+        if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
+            return Begins(users, belief, turns, *self._no_text_rows(m))
         # The first observation, in the order of ``self.layout``; the turn and the useless turns are 0 (cells 0.0).
         observation = np.concatenate(
             (
@@ -312,8 +327,6 @@ class DialogueCore(TaskCore):
             axis=1,
             dtype=np.float32,
         )
-        if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
-            return Begins(users, belief, turns, *self._no_text_rows(m), observation)
         # What the channel heard of the opening, by row: the intent (column 0) and the volunteered
         # value (column 1), -1 where nothing was said (for the single env's text).
         heard, conf = np.empty((m, 2), dtype=np.int64), np.zeros((m, 2))
@@ -322,17 +335,31 @@ class DialogueCore(TaskCore):
         heard.put(items, readings.heard)
         conf.put(items, readings.conf)
         templates = template_hashes(keys, 0)
-        return Begins(users, belief, turns, heard, conf, templates, observation)
+        thanked = users.acts[:, THANK : THANK + 1]
+        mask = self._masks(belief.intent_heard, belief.heard, belief.needed, observation[:, self._conf_cells], thanked)
+        return Begins(users, belief, turns, heard, conf, templates, observation, mask)
 
     @staticmethod
-    def _no_text_rows(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The text fields of :class:`Begins` in a batch core (which keeps no history): ``m`` empty rows each."""
-        return np.zeros((m, 0), dtype=np.int64), np.zeros((m, 0)), np.zeros((m, 0, 0), dtype=np.uint64)
+    def _no_text_rows(m: int) -> tuple[np.ndarray, ...]:
+        """The one-slot fields of :class:`Begins` in a batch core (which keeps no history): ``m`` empty rows each."""
+        return (
+            np.zeros((m, 0), dtype=np.int64),
+            np.zeros((m, 0)),
+            np.zeros((m, 0, 0), dtype=np.uint64),
+            np.zeros((m, 0), dtype=np.float32),
+            np.zeros((m, 0), dtype=bool),
+        )
 
     def begin_drawn(self, slots: np.ndarray, drawn: Begins) -> None:
         """Start episodes in ``slots`` from the rows of ``drawn``: the state writes."""
         picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
-        self._obs[picked] = drawn.observation
+        # A one-slot core starts from the drawn observation and mask (of its one row); a batch remakes them.
+        if self._history is not None and len(slots):
+            self._obs[picked] = drawn.observation
+            self._mask[picked] = drawn.mask
+            self._obs_stale = self._mask_stale = False
+        else:
+            self._obs_stale = self._mask_stale = True
         self.call.clear(picked)
         self.turn_draws.put(picked, 0, drawn.turns)
         self.user.start(picked, drawn.users)
@@ -438,18 +465,56 @@ class DialogueCore(TaskCore):
             self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0], reply.said, readings))
         # The observation's cells this turn changed (cast to float32 as they are written): the intent
         # belief, the user's acts, the turn and the annoyance always; the rest when they were written.
-        self._obs_intent[...] = belief.intent_belief
-        if readings.n_intents:
-            self._obs_intent_heard[...] = self._intent_heard_column
-        if change is not None or len(readings.truth) > readings.n_intents:  # a slot forgotten or heard
-            self._obs_filled[...] = belief.heard
-            self._obs_conf[...] = belief.slot_conf
-        if needed:
-            self._obs_needed[...] = belief.needed
-        self._obs_acts[...] = reply.acts
-        self._turn_column.take(call.turn, axis=0, out=self._obs_turn, mode="clip")
-        self._annoyance_column.take(user.useless, axis=0, out=self._obs_annoyance, mode="clip")
+        # When the slots and the needed slots changed too (every turn of a large batch) one concatenation
+        # writes them all when the observation is next read: on many rows a write of a few columns costs
+        # more than its share of it.
+        slots = change is not None or len(readings.truth) > readings.n_intents  # a slot forgotten or heard
+        if slots and needed or self._obs_stale:
+            self._obs_stale = True
+        else:
+            self._obs_intent[...] = belief.intent_belief
+            if readings.n_intents:
+                self._obs_intent_heard[...] = self._intent_heard_column
+            if slots:
+                self._obs_filled[...] = belief.heard
+                self._obs_conf[...] = belief.slot_conf
+            if needed:
+                self._obs_needed[...] = belief.needed
+            self._obs_acts[...] = reply.acts
+            self._turn_column.take(call.turn, axis=0, out=self._obs_turn, mode="clip")
+            self._annoyance_column.take(user.useless, axis=0, out=self._obs_annoyance, mode="clip")
+        # The masks read the intent heard, the filled slots, their confidences, the needed slots and
+        # the thanks: they change with a reading, a changed mind, a new needed slot, or a thank given
+        # now or in the last turn (most turns of a small batch change none).
+        if len(readings.truth) or change is not None or needed or reply.executing or self._thanked:
+            self._mask_stale = True
+        self._thanked = reply.executing and bool(np.count_nonzero(reply.thank))
         return rewards, terminated
+
+    def _observation(self) -> np.ndarray:
+        """The kept observations, remade from the state first if stale (never handed out: see ``_allocate``)."""
+        if self._obs_stale:
+            self._write_observation()
+            self._obs_stale = False
+        return self._obs
+
+    def _write_observation(self) -> None:
+        """Write the whole observation from the state (one concatenation in the order of ``self.layout``)."""
+        belief, call, user = self.belief, self.call, self.user
+        np.concatenate(
+            (
+                belief.intent_belief,
+                self._intent_heard_column,
+                belief.heard,
+                belief.slot_conf,
+                belief.needed,
+                user.acts,
+                self._turn_column.take(call.turn, axis=0, mode="clip"),
+                self._annoyance_column.take(user.useless, axis=0, mode="clip"),
+            ),
+            axis=1,
+            out=self._obs,
+        )
 
     def _rewards(
         self, active: np.ndarray, thank: np.ndarray, complain: np.ndarray, handoff: np.ndarray, lost: np.ndarray
@@ -505,7 +570,7 @@ class DialogueCore(TaskCore):
     # ----------------------------------------------------------------------------------- views
     def observe(self) -> np.ndarray:
         """The belief state: see the observation table of :class:`DialogueEnv` (a copy the caller owns)."""
-        return self._obs.copy()
+        return self._observation().copy()
 
     def masks_from_observations(self, observations: np.ndarray) -> np.ndarray:
         """``(n, n_actions)`` bool: the acts that make sense in each belief state (a function of it only).
@@ -570,8 +635,11 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
-        belief = self.belief
-        return self._masks(belief.intent_heard, belief.heard, belief.needed, self._obs_conf, self._thanked_column)
+        if self._mask_stale:
+            belief, conf = self.belief, self._observation()[:, self._conf_cells]
+            self._mask = self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self._thanked_column)
+            self._mask_stale = False
+        return self._mask.copy()
 
     def step_info(self) -> dict[str, np.ndarray]:
         """``action_mask`` for every slot."""
