@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nlp_envs.data.ontology import Ontology
-from nlp_envs.dialogue.channel import Readings, Said
+from nlp_envs.dialogue.channel import Readings, Said, count_nonzero
 
 # On a small batch a numpy call with a Python scalar operand, or writing into its operand (``out=``,
 # ``*=``), costs more than one with a one-element array operand that allocates its result.
@@ -210,13 +210,13 @@ class Belief:
         # The slots the believed intent needs, where an intent was heard (as in _weighed): they change only
         # when the believed intent moves or an intent is heard (most turns of a small batch: neither, and
         # the writes are skipped after a comparison).
-        if np.count_nonzero(believed != self.intent_value):
+        if count_nonzero(believed != self.intent_value):
             self.intent_value[...] = believed
         elif not heard_now:
             return False
         # Heard in no episode slot (a count costs a fraction of the gather): none is needed, as before this turn.
         heard = self.intent_heard
-        knowing = np.count_nonzero(heard)
+        knowing = count_nonzero(heard)
         if knowing:
             needed = self.required.take(believed, axis=0)
             self.needed[...] = needed if knowing == len(heard) else needed & heard[:, None]
@@ -255,7 +255,7 @@ class Belief:
         value, conf = readings.heard[readings.n_intents :], readings.conf[readings.n_intents :]
         denied = said.denied
         was_denied = denied >= 0
-        if np.count_nonzero(was_denied):
+        if count_nonzero(was_denied):
             belief[was_denied, denied[was_denied]] = 0.0
         return normalised(belief * likelihood(value, conf, self.other_values[slots], self.value_ids))
 

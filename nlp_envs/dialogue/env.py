@@ -31,7 +31,7 @@ from nlp_envs.core import (
 from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES, Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief, Opening
-from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, hear
+from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, count_nonzero, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, template_hashes, turn_lines
@@ -450,11 +450,11 @@ class DialogueCore(TaskCore):
         needed = belief.hear_turn(reply.said, readings, act_rows)
 
         # A fresh array either way (the shells may write into it); most turns nobody hangs up.
-        terminated = reply.bye | reply.hangup if np.count_nonzero(reply.hangup) else reply.bye
+        terminated = reply.bye | reply.hangup if count_nonzero(reply.hangup) else reply.bye
         call.actions.put(self._log_cells + np.minimum(call.turn, self._last_turn), actions)  # flat: cheaper
         # The state written in place with [...] = (cheaper than out= on a small batch).
         call.turn[...] = call.turn + active
-        if reply.executing or np.count_nonzero(terminated):
+        if reply.executing or count_nonzero(terminated):
             rewards = self._rewards(active, reply.thank, reply.complain, desk.handoff, desk.close | reply.hangup)
             call.handed_off[...] = call.handed_off | desk.handoff  # a hand-off ends the call
             call.over[...] = call.over | terminated
@@ -488,7 +488,7 @@ class DialogueCore(TaskCore):
         # now or in the last turn (most turns of a small batch change none).
         if len(readings.truth) or change is not None or needed or reply.executing or self._thanked:
             self._mask_stale = True
-        self._thanked = reply.executing and bool(np.count_nonzero(reply.thank))
+        self._thanked = reply.executing and bool(count_nonzero(reply.thank))
         return rewards, terminated
 
     def _observation(self) -> np.ndarray:
@@ -601,9 +601,9 @@ class DialogueCore(TaskCore):
         # while nobody has thanked (most steps) every slot waits, and an intent known in every slot or
         # in none settles which slots are needed.
         n = len(intent_known)
-        thanking = np.count_nonzero(thanked)
+        thanking = count_nonzero(thanked)
         waiting = ~thanked if thanking else self._column(n, True)
-        knowing = np.count_nonzero(intent_known)
+        knowing = count_nonzero(intent_known)
         uncertain = conf < 0.999
         # Requests: the needed slots (every slot while the intent is unknown) that are not certain.
         # Execute: the intent is known, no thanks yet, and every needed slot is filled.
