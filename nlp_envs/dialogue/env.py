@@ -462,7 +462,7 @@ class DialogueCore(TaskCore):
         else:  # nobody executed or ended a call (most turns of a small batch): the turn costs alone, one gather
             rewards = self._turn_rewards.take(active.view(np.int8))
         if self._history is not None and active[0]:
-            self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0], reply.said, readings))
+            self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0].copy(), reply.said, readings))
         # The observation's cells this turn changed (cast to float32 as they are written): the intent
         # belief, the user's acts, the turn and the annoyance always; the rest when they were written.
         # When the slots and the needed slots changed too (every turn of a large batch) one concatenation

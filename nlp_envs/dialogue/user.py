@@ -43,7 +43,9 @@ class UserState:
         told: ``(n, n_slots)`` whether it has said each slot's value.
         affirmed: ``(n, n_slots)`` whether it has affirmed each slot.
         useless: ``(n,)`` useless turns so far (at ``patience`` it hangs up).
-        acts: ``(n, len(USER_ACTS))`` its last acts, multi-hot.
+        acts: ``(n, len(USER_ACTS))`` its last acts, multi-hot: the transpose of ``act_cells`` (a view).
+        act_cells: ``(len(USER_ACTS) * n,)`` the same cells, one act after the other (a turn writes all
+            its acts into them in one concatenation).
     """
 
     keys: np.ndarray
@@ -60,10 +62,12 @@ class UserState:
     affirmed: np.ndarray
     useless: np.ndarray
     acts: np.ndarray
+    act_cells: np.ndarray
 
     @classmethod
     def allocate(cls, n: int, n_slots: int) -> UserState:
         """The state of ``n`` episode slots (filled by :meth:`start`)."""
+        act_cells = np.zeros(len(USER_ACTS) * n, dtype=bool)
         return cls(
             keys=np.zeros(n, dtype=np.uint64),
             start_intent=np.zeros(n, dtype=np.int64),
@@ -78,7 +82,8 @@ class UserState:
             told=np.zeros((n, n_slots), dtype=bool),
             affirmed=np.zeros((n, n_slots), dtype=bool),
             useless=np.zeros(n, dtype=np.int64),
-            acts=np.zeros((n, len(USER_ACTS)), dtype=bool),
+            acts=act_cells.reshape(len(USER_ACTS), n).T,
+            act_cells=act_cells,
         )
 
     def start(self, picked: np.ndarray | slice, new: NewUsers) -> None:
@@ -143,7 +148,8 @@ class Reply(NamedTuple):
     """The users' answer to one desk turn (all ``(n,)`` unless said otherwise).
 
     Attributes:
-        acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
+        acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over): the
+            user state's ``acts`` (not a copy: the next turn overwrites it).
         said: what was said, for the channel.
         draws: the channel's uniform per intent, channel-A and channel-B item of ``said``.
         irrelevant: the desk requested or confirmed a slot in a live call and the user said "that
@@ -435,10 +441,11 @@ class UserSimulator:
             said, heard_draws = NOTHING_SAID, NO_DRAWS
             informed = a_valid  # all False (read only)
         bye = active > desk.staying  # not over, and ending or not live (the task is done)
-        # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
+        # The user's acts, one after the other (see USER_ACTS), written into its state in one call.
+        # All False for calls already over: every act above needs a live call.
         never = self._never(len(active))  # no greeting after the opening
-        acts = np.array(
-            [
+        np.concatenate(
+            (
                 never,
                 informed,
                 repeat,
@@ -450,8 +457,8 @@ class UserSimulator:
                 thank,
                 hangup,
                 bye,
-            ]
-        ).T
-        user.acts[:] = acts  # all False for calls already over: every act above needs a live call
+            ),
+            out=user.act_cells,
+        )
         # Positionally, in the order of Reply's fields (keywords cost more).
-        return Reply(acts, said, heard_draws, irrelevant, thank, complain, hangup, bye, executing)
+        return Reply(user.acts, said, heard_draws, irrelevant, thank, complain, hangup, bye, executing)
