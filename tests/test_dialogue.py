@@ -633,4 +633,7 @@ def test_the_kept_observation_and_mask_are_those_of_the_state(n: int) -> None:
         np.testing.assert_array_equal(observations, fresh)
         masks = core.action_masks()
         np.testing.assert_array_equal(masks, core.masks_from_observations(observations))
-        env.step(np.array([rng.choice(np.flatnonzero(mask)) for mask in masks]))
+        actions = np.array([rng.choice(np.flatnonzero(mask)) for mask in masks])
+        masks[:] = observations[:] = 0  # the caller's copies: writing into them changes nothing kept
+        *_, infos = env.step(actions)
+        infos["action_mask"][:] = False

@@ -635,15 +635,19 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
+        return self._kept_masks().copy()
+
+    def _kept_masks(self) -> np.ndarray:
+        """The kept masks, remade from the state first if stale (handed out only to callers that copy them)."""
         if self._mask_stale:
             belief, conf = self.belief, self._observation()[:, self._conf_cells]
             self._mask = self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self._thanked_column)
             self._mask_stale = False
-        return self._mask.copy()
+        return self._mask
 
     def step_info(self) -> dict[str, np.ndarray]:
-        """``action_mask`` for every slot."""
-        return {"action_mask": self.action_masks()}
+        """``action_mask`` for every slot: the kept masks themselves (the framework copies what it hands out)."""
+        return {"action_mask": self._kept_masks()}
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``success`` (the right task was executed), ``turns`` (agent acts) and ``handoff`` (0/1)."""
