@@ -263,6 +263,21 @@ def test_changed_mind_updates_the_goal_and_the_oracle_follows() -> None:
     assert results["success"].min() == 1.0
 
 
+def test_a_single_env_user_changes_its_mind_in_the_episodes_that_plan_it() -> None:
+    # The single env skips the test of who is due while no user plans a change: across episodes that
+    # plan one and episodes that do not, each planned change still happens (by its turn, in a long call).
+    env = gym.make("nlp_envs/DialogueClean-v0", p_change=0.5, max_turns=30, patience=30)
+    core, changed, planned = env.unwrapped.core, 0, 0
+    for episode in range(20):
+        env.reset(seed=episode)
+        start = core.user.goal_values.copy()
+        planned += bool(core.user.change_turn[0] < NEVER)
+        for action in [*range(1 + core.n_slots)] * 2:  # the intent and every slot asked, twice: all told by then
+            env.step(action)
+        changed += bool((core.user.goal_values != start).any())
+    assert 0 < planned < 20 and changed == planned
+
+
 def test_text_shows_both_sides_and_what_was_heard() -> None:
     env = gym.make("nlp_envs/DialogueNoisy-v0", render_mode="ansi")
     _, info = env.reset(seed=4)

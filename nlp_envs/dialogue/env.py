@@ -35,7 +35,7 @@ from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Sai
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, template_hashes, turn_lines
-from nlp_envs.dialogue.user import NewUsers, UserSimulator, UserState
+from nlp_envs.dialogue.user import NEVER, NewUsers, UserSimulator, UserState
 from nlp_envs.policies import random_policy
 
 
@@ -276,6 +276,8 @@ class DialogueCore(TaskCore):
         self._mask = np.zeros((n, self.n_actions), dtype=bool)
         self._obs_stale = self._mask_stale = True  # remade from the state when next read
         self._thanked = False  # whether a user thanked in the last turn (its mask changes with the next)
+        # Whether a user may change its mind (most calls plan none: their turns skip the test of who is due).
+        self._changes_planned = False
         self._opening_saids: dict[tuple[bool, int], Said] = {}
         self._columns: dict[tuple[int, bool], np.ndarray] = {}  # see _column
 
@@ -361,6 +363,8 @@ class DialogueCore(TaskCore):
         else:
             self._obs_stale = self._mask_stale = True
         self.call.clear(picked)
+        planned = bool(count_nonzero(drawn.users.change_turn < NEVER))
+        self._changes_planned = planned if len(slots) == self.num_envs else self._changes_planned or planned
         self.turn_draws.put(picked, 0, drawn.turns)
         self.user.start(picked, drawn.users)
         self.belief.start(picked, slots, drawn.opening)
@@ -440,7 +444,7 @@ class DialogueCore(TaskCore):
         active = ~call.over
         live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
-        change = self.simulator.change_mind(user, desk, call.turn)
+        change = self.simulator.change_mind(user, desk, call.turn) if self._changes_planned else None
         if change is not None:
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, active, draws)
