@@ -546,7 +546,7 @@ def test_turn_draws_are_each_turns_uniforms_across_blocks(n: int) -> None:
     draws.fill(rows, keys, np.zeros(len(keys), dtype=np.int64))
     for step in range(3 * TurnDraws.BLOCK):
         turn = step * paces // 2
-        np.testing.assert_array_equal(draws.take(rows, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+        np.testing.assert_array_equal(draws.take(keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
 
 
 def test_episode_uniforms_are_the_goal_and_first_turn_uniforms() -> None:
@@ -573,7 +573,7 @@ def test_single_env_begins_with_the_draws_of_a_batch() -> None:
         np.testing.assert_array_equal(getattr(small.user, name), getattr(large.user, name)[:2], err_msg=name)
     np.testing.assert_array_equal(small.belief.intent_belief, large.belief.intent_belief[:2])
     turn = np.zeros(2, dtype=np.int64)
-    np.testing.assert_array_equal(small.turn_draws.take(slots, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+    np.testing.assert_array_equal(small.turn_draws.take(keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
 
 
 def test_count_nonzero_counts_as_numpy_does() -> None:

@@ -438,7 +438,7 @@ class DialogueCore(TaskCore):
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One desk act per slot, the user's answer through the noisy channel, the belief update."""
         user, belief, call = self.user, self.belief, self.call
-        draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
+        draws = self.turn_draws.take(user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
             before = (belief.intent_value.item(0), belief.slot_value.tolist()[0])  # what the desk's text says
         active = ~call.over
