@@ -27,7 +27,8 @@ NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its 
 class UserState:
     """Every episode slot's user (first axis: the episode slot).
 
-    State rule (all tasks): see :class:`~nlp_envs.dialogue.belief.Belief`.
+    State rule (all tasks): see :class:`~nlp_envs.dialogue.belief.Belief`; one exception: ``acts`` is a
+    view of ``act_cells`` (the same quantity, which a turn writes in one call).
 
     Attributes:
         keys: ``(n,)`` uint64 episode keys (all the user's randomness, and the text's).
