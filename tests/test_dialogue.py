@@ -15,7 +15,7 @@ from nlp_envs.core import _drawn_arrays, random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
 from nlp_envs.dialogue.acts import DESK_KINDS, DeskTurn
-from nlp_envs.dialogue.channel import joined, noisy
+from nlp_envs.dialogue.channel import count_nonzero, joined, noisy
 from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
 from nlp_envs.dialogue.user import NEVER
@@ -261,6 +261,21 @@ def test_changed_mind_updates_the_goal_and_the_oracle_follows() -> None:
     changed = (core.user.goal_values != start).any(axis=1)
     assert changed.mean() > 0.3
     assert results["success"].min() == 1.0
+
+
+def test_a_single_env_user_changes_its_mind_in_the_episodes_that_plan_it() -> None:
+    # The single env skips the test of who is due while no user plans a change: across episodes that
+    # plan one and episodes that do not, each planned change still happens (by its turn, in a long call).
+    env = gym.make("nlp_envs/DialogueClean-v0", p_change=0.5, max_turns=30, patience=30)
+    core, changed, planned = env.unwrapped.core, 0, 0
+    for episode in range(20):
+        env.reset(seed=episode)
+        start = core.user.goal_values.copy()
+        planned += bool(core.user.change_turn[0] < NEVER)
+        for action in [*range(1 + core.n_slots)] * 2:  # the intent and every slot asked, twice: all told by then
+            env.step(action)
+        changed += bool((core.user.goal_values != start).any())
+    assert 0 < planned < 20 and changed == planned
 
 
 def test_text_shows_both_sides_and_what_was_heard() -> None:
@@ -531,7 +546,7 @@ def test_turn_draws_are_each_turns_uniforms_across_blocks(n: int) -> None:
     draws.fill(rows, keys, np.zeros(len(keys), dtype=np.int64))
     for step in range(3 * TurnDraws.BLOCK):
         turn = step * paces // 2
-        np.testing.assert_array_equal(draws.take(rows, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+        np.testing.assert_array_equal(draws.take(keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
 
 
 def test_episode_uniforms_are_the_goal_and_first_turn_uniforms() -> None:
@@ -558,7 +573,13 @@ def test_single_env_begins_with_the_draws_of_a_batch() -> None:
         np.testing.assert_array_equal(getattr(small.user, name), getattr(large.user, name)[:2], err_msg=name)
     np.testing.assert_array_equal(small.belief.intent_belief, large.belief.intent_belief[:2])
     turn = np.zeros(2, dtype=np.int64)
-    np.testing.assert_array_equal(small.turn_draws.take(slots, keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+    np.testing.assert_array_equal(small.turn_draws.take(keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
+
+
+def test_count_nonzero_counts_as_numpy_does() -> None:
+    for array in (np.zeros(1, bool), np.ones(3, bool), np.array([[0, 2], [3, 0]]), np.zeros(0), np.eye(3)[:, 1]):
+        got = count_nonzero(array)
+        assert got == np.count_nonzero(array) and type(got) is type(np.count_nonzero(array))
 
 
 def test_joined_puts_parts_end_to_end_and_skips_empty_ones() -> None:
@@ -591,3 +612,43 @@ def test_a_drawn_begin_row_is_the_draw_of_its_key_alone() -> None:
         alone = core.draw_begins(keys[row : row + 1])
         for index, (rows, own) in enumerate(zip(_drawn_arrays(batch), _drawn_arrays(alone), strict=True)):
             np.testing.assert_array_equal(rows[row], own[0], err_msg=f"array {index}")
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_the_kept_observation_and_mask_are_those_of_the_state(n: int) -> None:
+    # The core keeps its observation (and mask) and each update writes what it changes: at every step
+    # they equal the ones made afresh from the state, through changed minds, hang-ups and restarts.
+    env = gym.make_vec(
+        "nlp_envs/Dialogue-v0",
+        num_envs=n,
+        vectorization_mode="vector_entry_point",
+        error_rate=0.3,
+        p_change=0.9,
+        p_volunteer=0.8,
+    )
+    core, rng = env.unwrapped.core, np.random.default_rng(0)
+    env.reset(seed=4)
+    for _ in range(150):
+        belief, user = core.belief, core.user
+        fresh = np.concatenate(
+            (
+                belief.intent_belief,
+                belief.intent_heard[:, None],
+                belief.heard,
+                belief.slot_conf,
+                belief.needed,
+                user.acts,
+                np.minimum(core.call.turn, core.max_turns)[:, None] / core.max_turns,
+                np.minimum(user.useless, core.patience)[:, None] / core.patience,
+            ),
+            axis=1,
+            dtype=np.float32,
+        )
+        observations = core.observe()
+        np.testing.assert_array_equal(observations, fresh)
+        masks = core.action_masks()
+        np.testing.assert_array_equal(masks, core.masks_from_observations(observations))
+        actions = np.array([rng.choice(np.flatnonzero(mask)) for mask in masks])
+        masks[:] = observations[:] = 0  # the caller's copies: writing into them changes nothing kept
+        *_, infos = env.step(actions)
+        infos["action_mask"][:] = False

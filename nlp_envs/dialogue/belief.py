@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nlp_envs.data.ontology import Ontology
-from nlp_envs.dialogue.channel import Readings, Said
+from nlp_envs.dialogue.channel import Readings, Said, count_nonzero
 
 # On a small batch a numpy call with a Python scalar operand, or writing into its operand (``out=``,
 # ``*=``), costs more than one with a one-element array operand that allocates its result.
@@ -165,7 +165,7 @@ class Belief:
         self.slot_conf[rows, slots] = 0.0
         self.slot_belief[rows, slots] = self.uniform_rows[slots]
 
-    def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> None:
+    def hear_turn(self, said: Said, readings: Readings, act_rows: np.ndarray) -> bool:
         """Update every episode slot on one turn: what the channel heard and what the user's act rules out.
 
         Args:
@@ -173,39 +173,54 @@ class Belief:
             readings: what the channel heard of it.
             act_rows: ``(n,)`` each episode slot's row of :attr:`act_evidence` (0: the act tells nothing
                 about the intent; see :attr:`DeskActs.evidence_rows <nlp_envs.dialogue.acts.DeskActs.evidence_rows>`).
+
+        Returns:
+            Whether ``needed`` may have changed (see :meth:`weigh_intents`).
         """
         # The whole batch is weighed (a factor of 1 where nothing was learnt, which leaves the belief
         # as it was): the evidence of the user's acts is one gather, and an intent reading never
         # comes with an act about a slot (asking the intent or executing is not asking a slot).
         evidence = self.act_evidence.take(act_rows, axis=0)
-        if readings.n_intents:
+        heard = bool(readings.n_intents)
+        if heard:
             self.intent_heard[said.intent_rows] = True
             evidence[said.intent_rows] = self._intent_likelihood(readings)
-        self.weigh_intents(evidence)
+        needed = self.weigh_intents(evidence, heard)
         self._hear_slots(said, readings)
+        return needed
 
     def _intent_likelihood(self, readings: Readings) -> np.ndarray:
         """``(readings.n_intents, n_intents)``: the likelihood of each intent reading."""
         n_i = readings.n_intents
         return likelihood(readings.heard[:n_i], readings.conf[:n_i], self.n_intents - 1, self.intent_ids)
 
-    def weigh_intents(self, evidence: np.ndarray) -> None:
+    def weigh_intents(self, evidence: np.ndarray, heard_now: bool = True) -> bool:
         """The intent Bayes update of every episode slot: multiply its belief by ``evidence`` and renormalise.
 
         Args:
             evidence: ``(n, n_intents)`` likelihoods; the true intent is never ruled out.
+            heard_now: whether ``intent_heard`` may have changed since the last update.
+
+        Returns:
+            Whether ``needed`` may have changed (it was written).
         """
         belief = normalised(self.intent_belief * evidence)
         believed = belief.argmax(axis=1)
         self.intent_belief[...] = belief
-        self.intent_value[...] = believed
-        # The slots the believed intent needs, where an intent was heard (as in _weighed). Heard in no
-        # episode slot (a count costs a fraction of the gather): none is needed, as before this turn.
+        # The slots the believed intent needs, where an intent was heard (as in _weighed): they change only
+        # when the believed intent moves or an intent is heard (most turns of a small batch: neither, and
+        # the writes are skipped after a comparison).
+        if count_nonzero(believed != self.intent_value):
+            self.intent_value[...] = believed
+        elif not heard_now:
+            return False
+        # Heard in no episode slot (a count costs a fraction of the gather): none is needed, as before this turn.
         heard = self.intent_heard
-        knowing = np.count_nonzero(heard)
+        knowing = count_nonzero(heard)
         if knowing:
             needed = self.required.take(believed, axis=0)
             self.needed[...] = needed if knowing == len(heard) else needed & heard[:, None]
+        return bool(knowing)
 
     def _weighed(
         self, belief: np.ndarray, evidence: np.ndarray, heard: np.ndarray | bool
@@ -240,7 +255,7 @@ class Belief:
         value, conf = readings.heard[readings.n_intents :], readings.conf[readings.n_intents :]
         denied = said.denied
         was_denied = denied >= 0
-        if np.count_nonzero(was_denied):
+        if count_nonzero(was_denied):
             belief[was_denied, denied[was_denied]] = 0.0
         return normalised(belief * likelihood(value, conf, self.other_values[slots], self.value_ids))
 

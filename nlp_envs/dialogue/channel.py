@@ -7,10 +7,30 @@ The random draws come from :mod:`nlp_envs.dialogue.draws`.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
 import numpy as np
+
+
+def _c_count_nonzero() -> Callable[[np.ndarray], int]:
+    """The C ``count_nonzero`` that ``np.count_nonzero`` calls (no axis), without its Python wrapper (thrice the cost).
+
+    The same count of the same array; ``np.count_nonzero`` itself where a numpy version keeps it elsewhere.
+    """
+    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            return importlib.import_module(module).count_nonzero
+        except (ImportError, AttributeError):
+            continue
+    return np.count_nonzero
+
+
+#: How many items of an array are true (nonzero). The turn asks it a dozen times, mostly of one-slot
+#: arrays, to skip the parts that concern no episode slot: it costs a quarter of ``np.count_nonzero``.
+count_nonzero = _c_count_nonzero()
 
 
 class Said(NamedTuple):
@@ -130,7 +150,7 @@ def hear(
     truth = joined(truths)
     heard, conf = noisy(truth, joined(sizes), joined(uniform), error_rate)
     sure = said.affirmed
-    if np.count_nonzero(sure):
+    if count_nonzero(sure):
         heard[n_i : n_i + n_a][sure] = said.confirmed[sure]
         conf[n_i : n_i + n_a][sure] = 1.0
     return Readings(truth, heard, conf, n_i)
@@ -167,7 +187,7 @@ def noisy(true: np.ndarray, size: np.ndarray, draw: np.ndarray, error_rate: floa
         return true.copy(), conf
     rate, right_scale, right_weight, mixed_weight = _noise_terms(e)
     error = draw < rate
-    if np.count_nonzero(error):
+    if count_nonzero(error):
         scaled = draw * ((size - 1) * (1.0 / e))  # for errors: uniform in [0, size - 1)
         pick = scaled.astype(np.int64)
         wrapped = true + 1 + pick

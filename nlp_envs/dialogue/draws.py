@@ -77,8 +77,16 @@ class TurnDraws:
 
     def __init__(self, n: int) -> None:
         self.blocks = n <= self.SMALL
-        self.table = np.zeros((n if self.blocks else 0, self.BLOCK, 4))
-        self.start = np.zeros(n if self.blocks else 0, dtype=np.int64)  # the first turn of each slot's block
+        kept = n if self.blocks else 0
+        # Turn offset first, then the slot: the draws of turn ``t`` of slot ``s`` are the row
+        # ``t * kept + base[s]`` of ``cells`` (one gather a turn), and a slot past its block asks for a
+        # row past the table's end (an IndexError, never another slot's draws).
+        self.table = np.zeros((self.BLOCK, kept, 4))
+        self.cells = self.table.reshape(-1, 4)  # a view
+        self.start = np.zeros(kept, dtype=np.int64)  # the first turn of each slot's block
+        self._slots = np.arange(kept)
+        self._width = np.array([kept])  # (a one-element array: a cheaper operand than a Python int)
+        self.base = self._slots.copy()  # each slot's ``slot - start * kept``
 
     def fill(self, slots: np.ndarray | slice, keys: np.ndarray, start: np.ndarray) -> None:
         """Hash the block of turns ``start .. start + BLOCK - 1`` of ``slots`` (index array or slice; keys ``keys``)."""
@@ -97,18 +105,17 @@ class TurnDraws:
         """Keep ``draws`` ``(m, BLOCK, 4)``, hashed elsewhere, as the block of turns from ``start`` of ``slots``."""
         if not self.blocks:
             return
-        self.table[slots] = draws
+        self.table[:, slots] = draws.swapaxes(0, 1)
         self.start[slots] = start
+        self.base[slots] = self._slots[slots] - start * self._width
 
-    def take(self, rows: np.ndarray, keys: np.ndarray, turn: np.ndarray) -> np.ndarray:
-        """``(n, 4)``: the draws of each slot's ``turn`` (``rows``: ``0 .. n - 1``; ``keys``: every slot's key)."""
+    def take(self, keys: np.ndarray, turn: np.ndarray) -> np.ndarray:
+        """``(n, 4)``: the draws of each slot's ``turn`` (``keys``: every slot's key)."""
         if not self.blocks:
             return uniforms(keys, TURN_STREAM, turn, 1)
-        offset = turn - self.start
         try:  # most turns every slot is inside its block (a turn past it is out of the table's bounds)
-            return self.table[rows, offset]
+            return self.cells.take(turn * self._width + self.base, axis=0)
         except IndexError:
-            slots = np.flatnonzero(offset >= self.BLOCK)
+            slots = np.flatnonzero(turn - self.start >= self.BLOCK)
             self.fill(slots, keys[slots], turn[slots])
-            offset[slots] = 0
-            return self.table[rows, offset]
+            return self.cells.take(turn * self._width + self.base, axis=0)

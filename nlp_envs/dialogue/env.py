@@ -31,11 +31,11 @@ from nlp_envs.core import (
 from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES, Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief, Opening
-from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, hear
+from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, count_nonzero, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, template_hashes, turn_lines
-from nlp_envs.dialogue.user import NewUsers, UserSimulator, UserState
+from nlp_envs.dialogue.user import NEVER, NewUsers, UserSimulator, UserState
 from nlp_envs.policies import random_policy
 
 
@@ -92,9 +92,13 @@ class Begins(NamedTuple):
         opening_conf: ``(m, 2)`` with what confidence.
         templates: ``(m, TemplateDraws.BLOCK, len(TEMPLATE_SALTS))`` the first turns' template hashes
             (:func:`~nlp_envs.dialogue.text.template_hashes`).
+        observation: ``(m, obs_size)`` float32, the first observation.
+        mask: ``(m, n_actions)`` the first action mask.
 
-    The last three are for a one-slot core, which keeps its text as it plays; a batch, which
-    replays an episode for its text, gets them with no columns.
+    ``opening_heard``, ``opening_conf``, ``templates``, ``observation`` and ``mask`` are for a one-slot
+    core, which keeps its text as it plays and its observation and mask up to date; a batch, which
+    replays an episode for its text and remakes its observations and masks at every step, gets them
+    with no columns.
     """
 
     users: NewUsers
@@ -103,6 +107,8 @@ class Begins(NamedTuple):
     opening_heard: np.ndarray
     opening_conf: np.ndarray
     templates: np.ndarray
+    observation: np.ndarray
+    mask: np.ndarray
 
 
 #: The most turns a call may have (``max_turns`` and ``patience``): a call is a few dozen turns;
@@ -224,14 +230,15 @@ class DialogueCore(TaskCore):
             self.layout[name] = slice(start, start + size)
             start += size
         self.obs_size = start
-        self._confidence = self.layout["confidence"]
+        self._conf_cells = self.layout["confidence"]
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(start,), dtype=np.float32)
         self.afterstate_space = spaces.Box(0.0, 1.0, shape=(start + self.n_actions,), dtype=np.float32)
 
         # The observation's last two cells by turn and by useless turns, as columns (one clipping gather
-        # each instead of a minimum, a product and a new axis; the same float64 values).
-        self._turn_column = (np.arange(self.max_turns + 1) * (1.0 / self.max_turns))[:, None]
-        self._annoyance_column = (np.arange(self.patience + 1) * (1.0 / self.patience))[:, None]
+        # each into the observation instead of a minimum, a product and a new axis): the float64 values
+        # cast to float32 once, as writing them would.
+        self._turn_column = (np.arange(self.max_turns + 1) * (1.0 / self.max_turns))[:, None].astype(np.float32)
+        self._annoyance_column = (np.arange(self.patience + 1) * (1.0 / self.patience))[:, None].astype(np.float32)
         self._goal_blocks = -(-(n_slots + 1) // 4)
         self._allocate(self.num_envs)
 
@@ -254,7 +261,23 @@ class DialogueCore(TaskCore):
         self._history_text = ""  # the text of the kept turns, each formatted once
         self._history_turns = 0  # how many kept turns it holds
         self._history_draws: TemplateDraws | None = None  # their template choices
-        self._obs: np.ndarray | None = None
+        # The observations, kept with the state: each update writes the cells it changes (cast to float32
+        # there), so that observe() is one copy. Never handed out, as a caller may write into it.
+        self._obs = np.zeros((n, self.obs_size), dtype=np.float32)
+        part = {name: self._obs[:, where] for name, where in self.layout.items()}
+        self._obs_intent, self._obs_intent_heard, self._obs_filled = (
+            part["intent"],
+            part["intent_heard"],
+            part["filled"],
+        )
+        self._obs_conf, self._obs_needed, self._obs_acts = part["confidence"], part["needed"], part["user_act"]
+        self._obs_turn, self._obs_annoyance = part["turn"], part["annoyance"]
+        # The action masks, kept while the state they read does not change (see advance).
+        self._mask = np.zeros((n, self.n_actions), dtype=bool)
+        self._obs_stale = self._mask_stale = True  # remade from the state when next read
+        self._thanked = False  # whether a user thanked in the last turn (its mask changes with the next)
+        # Whether a user may change its mind (most calls plan none: their turns skip the test of who is due).
+        self._changes_planned = False
         self._opening_saids: dict[tuple[bool, int], Said] = {}
         self._columns: dict[tuple[int, bool], np.ndarray] = {}  # see _column
 
@@ -292,6 +315,20 @@ class DialogueCore(TaskCore):
         belief = self.belief.opening(said, readings, users.intent_told, self.simulator.first_slot.take(intents))
         if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
             return Begins(users, belief, turns, *self._no_text_rows(m))
+        # The first observation, in the order of ``self.layout``; the turn and the useless turns are 0 (cells 0.0).
+        observation = np.concatenate(
+            (
+                belief.intent_belief,
+                belief.intent_heard[:, None],
+                belief.heard,
+                belief.slot_conf,
+                belief.needed,
+                users.acts,
+                np.zeros((m, 2)),
+            ),
+            axis=1,
+            dtype=np.float32,
+        )
         # What the channel heard of the opening, by row: the intent (column 0) and the volunteered
         # value (column 1), -1 where nothing was said (for the single env's text).
         heard, conf = np.empty((m, 2), dtype=np.int64), np.zeros((m, 2))
@@ -300,18 +337,34 @@ class DialogueCore(TaskCore):
         heard.put(items, readings.heard)
         conf.put(items, readings.conf)
         templates = template_hashes(keys, 0)
-        return Begins(users, belief, turns, heard, conf, templates)
+        thanked = users.acts[:, THANK : THANK + 1]
+        mask = self._masks(belief.intent_heard, belief.heard, belief.needed, observation[:, self._conf_cells], thanked)
+        return Begins(users, belief, turns, heard, conf, templates, observation, mask)
 
     @staticmethod
-    def _no_text_rows(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The text fields of :class:`Begins` in a batch core (which keeps no history): ``m`` empty rows each."""
-        return np.zeros((m, 0), dtype=np.int64), np.zeros((m, 0)), np.zeros((m, 0, 0), dtype=np.uint64)
+    def _no_text_rows(m: int) -> tuple[np.ndarray, ...]:
+        """The one-slot fields of :class:`Begins` in a batch core (which keeps no history): ``m`` empty rows each."""
+        return (
+            np.zeros((m, 0), dtype=np.int64),
+            np.zeros((m, 0)),
+            np.zeros((m, 0, 0), dtype=np.uint64),
+            np.zeros((m, 0), dtype=np.float32),
+            np.zeros((m, 0), dtype=bool),
+        )
 
     def begin_drawn(self, slots: np.ndarray, drawn: Begins) -> None:
         """Start episodes in ``slots`` from the rows of ``drawn``: the state writes."""
-        self._obs = None
         picked = slot_index(slots)  # the state's rows of ``slots`` (a slice for one slot: cheaper to write)
+        # A one-slot core starts from the drawn observation and mask (of its one row); a batch remakes them.
+        if self._history is not None and len(slots):
+            self._obs[picked] = drawn.observation
+            self._mask[picked] = drawn.mask
+            self._obs_stale = self._mask_stale = False
+        else:
+            self._obs_stale = self._mask_stale = True
         self.call.clear(picked)
+        planned = bool(count_nonzero(drawn.users.change_turn < NEVER))
+        self._changes_planned = planned if len(slots) == self.num_envs else self._changes_planned or planned
         self.turn_draws.put(picked, 0, drawn.turns)
         self.user.start(picked, drawn.users)
         self.belief.start(picked, slots, drawn.opening)
@@ -385,28 +438,27 @@ class DialogueCore(TaskCore):
     def advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One desk act per slot, the user's answer through the noisy channel, the belief update."""
         user, belief, call = self.user, self.belief, self.call
-        self._obs = None
-        draws = self.turn_draws.take(self._rows, user.keys, call.turn)  # intent, A and B channels; volunteering
+        draws = self.turn_draws.take(user.keys, call.turn)  # intent, A and B channels; volunteering
         if self._history is not None:
             before = (belief.intent_value.item(0), belief.slot_value.tolist()[0])  # what the desk's text says
         active = ~call.over
         live = active > call.done  # the call goes on and the task is not done
         desk = self._decode(actions, live)
-        change = self.simulator.change_mind(user, desk, call.turn)
+        change = self.simulator.change_mind(user, desk, call.turn) if self._changes_planned else None
         if change is not None:
             belief.forget(np.flatnonzero(change), user.change_slot[change])
         reply = self.simulator.respond(user, desk, change, active, draws)
         readings = self._hear(reply.said, reply.draws, user.goal_intent, user.goal_values, self._intent_sizes)
         # Each slot's row of the intent evidence of the user's act (0 unless the desk asked about a slot).
         act_rows = self._evidence_rows[reply.irrelevant.view(np.int8), actions] * desk.asks_slot
-        belief.hear_turn(reply.said, readings, act_rows)
+        needed = belief.hear_turn(reply.said, readings, act_rows)
 
         # A fresh array either way (the shells may write into it); most turns nobody hangs up.
-        terminated = reply.bye | reply.hangup if np.count_nonzero(reply.hangup) else reply.bye
+        terminated = reply.bye | reply.hangup if count_nonzero(reply.hangup) else reply.bye
         call.actions.put(self._log_cells + np.minimum(call.turn, self._last_turn), actions)  # flat: cheaper
         # The state written in place with [...] = (cheaper than out= on a small batch).
         call.turn[...] = call.turn + active
-        if reply.executing or np.count_nonzero(terminated):
+        if reply.executing or count_nonzero(terminated):
             rewards = self._rewards(active, reply.thank, reply.complain, desk.handoff, desk.close | reply.hangup)
             call.handed_off[...] = call.handed_off | desk.handoff  # a hand-off ends the call
             call.over[...] = call.over | terminated
@@ -414,8 +466,59 @@ class DialogueCore(TaskCore):
         else:  # nobody executed or ended a call (most turns of a small batch): the turn costs alone, one gather
             rewards = self._turn_rewards.take(active.view(np.int8))
         if self._history is not None and active[0]:
-            self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0], reply.said, readings))
+            self._history.append(TurnRecord(actions.item(0), *before, reply.acts[0].copy(), reply.said, readings))
+        # The observation's cells this turn changed (cast to float32 as they are written): the intent
+        # belief, the user's acts, the turn and the annoyance always; the rest when they were written.
+        # When the slots and the needed slots changed too (every turn of a large batch) one concatenation
+        # writes them all when the observation is next read: on many rows a write of a few columns costs
+        # more than its share of it.
+        slots = change is not None or len(readings.truth) > readings.n_intents  # a slot forgotten or heard
+        if slots and needed or self._obs_stale:
+            self._obs_stale = True
+        else:
+            self._obs_intent[...] = belief.intent_belief
+            if readings.n_intents:
+                self._obs_intent_heard[...] = self._intent_heard_column
+            if slots:
+                self._obs_filled[...] = belief.heard
+                self._obs_conf[...] = belief.slot_conf
+            if needed:
+                self._obs_needed[...] = belief.needed
+            self._obs_acts[...] = reply.acts
+            self._turn_column.take(call.turn, axis=0, out=self._obs_turn, mode="clip")
+            self._annoyance_column.take(user.useless, axis=0, out=self._obs_annoyance, mode="clip")
+        # The masks read the intent heard, the filled slots, their confidences, the needed slots and
+        # the thanks: they change with a reading, a changed mind, a new needed slot, or a thank given
+        # now or in the last turn (most turns of a small batch change none).
+        if len(readings.truth) or change is not None or needed or reply.executing or self._thanked:
+            self._mask_stale = True
+        self._thanked = reply.executing and bool(count_nonzero(reply.thank))
         return rewards, terminated
+
+    def _observation(self) -> np.ndarray:
+        """The kept observations, remade from the state first if stale (never handed out: see ``_allocate``)."""
+        if self._obs_stale:
+            self._write_observation()
+            self._obs_stale = False
+        return self._obs
+
+    def _write_observation(self) -> None:
+        """Write the whole observation from the state (one concatenation in the order of ``self.layout``)."""
+        belief, call, user = self.belief, self.call, self.user
+        np.concatenate(
+            (
+                belief.intent_belief,
+                self._intent_heard_column,
+                belief.heard,
+                belief.slot_conf,
+                belief.needed,
+                user.acts,
+                self._turn_column.take(call.turn, axis=0, mode="clip"),
+                self._annoyance_column.take(user.useless, axis=0, mode="clip"),
+            ),
+            axis=1,
+            out=self._obs,
+        )
 
     def _rewards(
         self, active: np.ndarray, thank: np.ndarray, complain: np.ndarray, handoff: np.ndarray, lost: np.ndarray
@@ -471,28 +574,7 @@ class DialogueCore(TaskCore):
     # ----------------------------------------------------------------------------------- views
     def observe(self) -> np.ndarray:
         """The belief state: see the observation table of :class:`DialogueEnv` (a copy the caller owns)."""
-        return self._belief().copy()
-
-    def _belief(self) -> np.ndarray:
-        """The observations, cached until the state changes; never handed out, as a caller may write into them."""
-        if self._obs is None:
-            belief, call, user = self.belief, self.call, self.user
-            # One concatenation in the order of ``self.layout`` (cast to float32 as each part is written).
-            self._obs = np.concatenate(
-                (
-                    belief.intent_belief,
-                    self._intent_heard_column,
-                    belief.heard,
-                    belief.slot_conf,
-                    belief.needed,
-                    user.acts,
-                    self._turn_column.take(call.turn, axis=0, mode="clip"),
-                    self._annoyance_column.take(user.useless, axis=0, mode="clip"),
-                ),
-                axis=1,
-                dtype=np.float32,
-            )
-        return self._obs
+        return self._observation().copy()
 
     def masks_from_observations(self, observations: np.ndarray) -> np.ndarray:
         """``(n, n_actions)`` bool: the acts that make sense in each belief state (a function of it only).
@@ -523,9 +605,9 @@ class DialogueCore(TaskCore):
         # while nobody has thanked (most steps) every slot waits, and an intent known in every slot or
         # in none settles which slots are needed.
         n = len(intent_known)
-        thanking = np.count_nonzero(thanked)
+        thanking = count_nonzero(thanked)
         waiting = ~thanked if thanking else self._column(n, True)
-        knowing = np.count_nonzero(intent_known)
+        knowing = count_nonzero(intent_known)
         uncertain = conf < 0.999
         # Requests: the needed slots (every slot while the intent is unknown) that are not certain.
         # Execute: the intent is known, no thanks yet, and every needed slot is filled.
@@ -557,13 +639,19 @@ class DialogueCore(TaskCore):
         The same rule on the same belief, read from the state rather than parsed back from the
         observation (the confidences are the observation's float32 values, so both agree exactly).
         """
-        conf = self._belief()[:, self._confidence]
-        belief = self.belief
-        return self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self._thanked_column)
+        return self._kept_masks().copy()
+
+    def _kept_masks(self) -> np.ndarray:
+        """The kept masks, remade from the state first if stale (handed out only to callers that copy them)."""
+        if self._mask_stale:
+            belief, conf = self.belief, self._observation()[:, self._conf_cells]
+            self._mask = self._masks(belief.intent_heard, belief.heard, belief.needed, conf, self._thanked_column)
+            self._mask_stale = False
+        return self._mask
 
     def step_info(self) -> dict[str, np.ndarray]:
-        """``action_mask`` for every slot."""
-        return {"action_mask": self.action_masks()}
+        """``action_mask`` for every slot: the kept masks themselves (the framework copies what it hands out)."""
+        return {"action_mask": self._kept_masks()}
 
     def metrics(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """``success`` (the right task was executed), ``turns`` (agent acts) and ``handoff`` (0/1)."""

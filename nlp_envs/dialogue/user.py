@@ -15,11 +15,11 @@ import numpy as np
 
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.acts import GREET, INFORM, USER_ACTS, DeskTurn
-from nlp_envs.dialogue.channel import NO_DRAWS, NOTHING_SAID, Said
+from nlp_envs.dialogue.channel import NO_DRAWS, NOTHING_SAID, Said, count_nonzero
 
 NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its mind
 
-# Whether any slot of a turn does something is asked with ``np.count_nonzero(mask)``: on the small
+# Whether any slot of a turn does something is asked with ``count_nonzero(mask)`` (see channel): on the small
 # batches of the single env it costs a third of ``mask.any()`` (a Python wrapper around a reduce).
 
 
@@ -27,7 +27,8 @@ NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its 
 class UserState:
     """Every episode slot's user (first axis: the episode slot).
 
-    State rule (all tasks): see :class:`~nlp_envs.dialogue.belief.Belief`.
+    State rule (all tasks): see :class:`~nlp_envs.dialogue.belief.Belief`; one exception: ``acts`` is a
+    view of ``act_cells`` (the same quantity, which a turn writes in one call).
 
     Attributes:
         keys: ``(n,)`` uint64 episode keys (all the user's randomness, and the text's).
@@ -43,7 +44,9 @@ class UserState:
         told: ``(n, n_slots)`` whether it has said each slot's value.
         affirmed: ``(n, n_slots)`` whether it has affirmed each slot.
         useless: ``(n,)`` useless turns so far (at ``patience`` it hangs up).
-        acts: ``(n, len(USER_ACTS))`` its last acts, multi-hot.
+        acts: ``(n, len(USER_ACTS))`` its last acts, multi-hot: the transpose of ``act_cells`` (a view).
+        act_cells: ``(len(USER_ACTS) * n,)`` the same cells, one act after the other (a turn writes all
+            its acts into them in one concatenation).
     """
 
     keys: np.ndarray
@@ -60,10 +63,12 @@ class UserState:
     affirmed: np.ndarray
     useless: np.ndarray
     acts: np.ndarray
+    act_cells: np.ndarray
 
     @classmethod
     def allocate(cls, n: int, n_slots: int) -> UserState:
         """The state of ``n`` episode slots (filled by :meth:`start`)."""
+        act_cells = np.zeros(len(USER_ACTS) * n, dtype=bool)
         return cls(
             keys=np.zeros(n, dtype=np.uint64),
             start_intent=np.zeros(n, dtype=np.int64),
@@ -78,7 +83,8 @@ class UserState:
             told=np.zeros((n, n_slots), dtype=bool),
             affirmed=np.zeros((n, n_slots), dtype=bool),
             useless=np.zeros(n, dtype=np.int64),
-            acts=np.zeros((n, len(USER_ACTS)), dtype=bool),
+            acts=act_cells.reshape(len(USER_ACTS), n).T,
+            act_cells=act_cells,
         )
 
     def start(self, picked: np.ndarray | slice, new: NewUsers) -> None:
@@ -143,7 +149,8 @@ class Reply(NamedTuple):
     """The users' answer to one desk turn (all ``(n,)`` unless said otherwise).
 
     Attributes:
-        acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over).
+        acts: ``(n, len(USER_ACTS))`` the acts, multi-hot (all False for calls already over): the
+            user state's ``acts`` (not a copy: the next turn overwrites it).
         said: what was said, for the channel.
         draws: the channel's uniform per intent, channel-A and channel-B item of ``said``.
         irrelevant: the desk requested or confirmed a slot in a live call and the user said "that
@@ -243,7 +250,7 @@ class UserSimulator:
         change_turn, change_slot, change_value = np.empty(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64)
         change_turn.fill(NEVER)  # np.full is a Python wrapper: several times the cost of empty + fill
         changes = u[:, 0] < self._p_change
-        if np.count_nonzero(changes):
+        if count_nonzero(changes):
             self._plan_changes(change_turn, change_slot, change_value, changes, intents, values, u)
         # The opening: the intent (and maybe the first slot of the agenda), or a greeting.
         by_use = u.T  # a row per use: one-axis gathers
@@ -296,12 +303,12 @@ class UserSimulator:
         nobody did (most turns: the callers skip the parts about a changed mind without a test).
         """
         due = turn >= user.change_turn
-        if not np.count_nonzero(due):  # most turns: nobody's time has come (the rest of the test is skipped)
+        if not count_nonzero(due):  # most turns: nobody's time has come (the rest of the test is skipped)
             return None
         rows = desk.rows
         change_slot = user.change_slot
         change = due & desk.talking & user.told[rows, change_slot]
-        if not np.count_nonzero(change):
+        if not count_nonzero(change):
             return None
         hit, slot = rows[change], change_slot[change]
         user.goal_values[hit, slot] = user.change_value[change]
@@ -335,20 +342,20 @@ class UserSimulator:
         confirm = desk.confirm & relevant
         # Which kinds of answer happen this turn, asked once each (a count costs a fraction of a ufunc):
         # the flags of a kind nobody gives are all False, so the parts about it are skipped.
-        asking = bool(np.count_nonzero(ask))
-        answering = bool(np.count_nonzero(answer))
+        asking = bool(count_nonzero(ask))
+        answering = bool(count_nonzero(answer))
         affirming = False
-        confirming = bool(np.count_nonzero(confirm))
+        confirming = bool(count_nonzero(confirm))
         if confirming:
             believed = desk.values.take(cell)
             right = believed == user.goal_values.take(cell)
             affirm, negate = confirm & right, confirm > right  # (a > b: a and not b, on bools)
-            affirming = bool(np.count_nonzero(affirm))
+            affirming = bool(count_nonzero(affirm))
         else:  # nobody affirms or denies: both are the all-False ``confirm`` (read only)
             affirm = negate = confirm
         # Channel A: the slot the desk asked about (or the first wrong one after a failed execution).
         execute = desk.execute
-        executing = bool(np.count_nonzero(execute))
+        executing = bool(count_nonzero(execute))
         if executing:
             intent_ok = desk.intent_heard & (desk.intent == user.goal_intent)
             bad = required & ~(desk.filled & (desk.values == user.goal_values))
@@ -358,7 +365,7 @@ class UserSimulator:
             a_slot = np.where(complain, first_bad, k)
             a_valid = answer | confirm | (complain & intent_ok)
             inform_intent = ask | (complain > intent_ok)
-            informing = bool(np.count_nonzero(inform_intent))
+            informing = bool(count_nonzero(inform_intent))
         else:  # nobody thanks or complains: both are the all-False ``execute`` (read only)
             thank = complain = execute
             a_slot, inform_intent, informing = k, ask, asking
@@ -381,7 +388,7 @@ class UserSimulator:
         wasted = repeat | irrelevant
         if executing:
             wasted = wasted | complain
-        if np.count_nonzero(wasted):
+        if count_nonzero(wasted):
             useless = user.useless + wasted
             user.useless[...] = useless  # in place with [...] = (cheaper than out= on a small batch)
             hangup = desk.staying & (useless >= self._patience)
@@ -391,7 +398,7 @@ class UserSimulator:
             hangup = wasted  # all False (read only)
 
         # What the user has now told: channel A, its affirmations, its intent.
-        saying = bool(np.count_nonzero(a_valid))  # whether any user says something (so far: on channel A)
+        saying = bool(count_nonzero(a_valid))  # whether any user says something (so far: on channel A)
         if saying:
             told[rows[a_valid], a_slot[a_valid]] = True
         if affirming:
@@ -401,7 +408,7 @@ class UserSimulator:
         # Channel B: the changed value, or one more slot the user volunteers from its agenda.
         change_slot = user.change_slot
         changing = change is not None
-        if changing or ((asking or answering) and np.count_nonzero(fresh)):
+        if changing or ((asking or answering) and count_nonzero(fresh)):
             untold = required > told
             first_untold = untold.argmax(axis=1)
             volunteer = fresh & (draws[:, 3] < self._p_volunteer) & untold[rows, first_untold]
@@ -411,7 +418,7 @@ class UserSimulator:
                 b_valid = volunteer | (change > (a_valid & (a_slot == change_slot)))
             else:
                 b_slot, b_valid = first_untold, volunteer
-            if np.count_nonzero(b_valid):
+            if count_nonzero(b_valid):
                 told[rows[b_valid], b_slot[b_valid]] = True
                 saying = True
         else:  # nothing to volunteer: channel B is empty (``fresh`` is all False, read only)
@@ -435,10 +442,11 @@ class UserSimulator:
             said, heard_draws = NOTHING_SAID, NO_DRAWS
             informed = a_valid  # all False (read only)
         bye = active > desk.staying  # not over, and ending or not live (the task is done)
-        # The user's acts, one row per act (see USER_ACTS), written into its state as columns.
+        # The user's acts, one after the other (see USER_ACTS), written into its state in one call.
+        # All False for calls already over: every act above needs a live call.
         never = self._never(len(active))  # no greeting after the opening
-        acts = np.array(
-            [
+        np.concatenate(
+            (
                 never,
                 informed,
                 repeat,
@@ -450,8 +458,8 @@ class UserSimulator:
                 thank,
                 hangup,
                 bye,
-            ]
-        ).T
-        user.acts[:] = acts  # all False for calls already over: every act above needs a live call
+            ),
+            out=user.act_cells,
+        )
         # Positionally, in the order of Reply's fields (keywords cost more).
-        return Reply(acts, said, heard_draws, irrelevant, thank, complain, hangup, bye, executing)
+        return Reply(user.acts, said, heard_draws, irrelevant, thank, complain, hangup, bye, executing)
