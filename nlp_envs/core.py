@@ -468,6 +468,20 @@ class TaskCore(abc.ABC):
         """Per-step info arrays for every slot (e.g. ``action_mask``); none by default."""
         return {}
 
+    def step_info_row(self, row: int) -> dict[str, Any]:
+        """The single env's per-step info: the values of slot ``row`` in :meth:`step_info`, which the caller owns.
+
+        A numpy scalar for a per-slot value, a new array for a per-act one (a row of a 2-D info array):
+        the keys, values and dtypes of ``step_info()``'s row, never a view of the task's arrays. The
+        default copies that row out of ``step_info()``; a task overrides it where making one row's
+        values costs less than indexing every array (the single env pays it at every step).
+        """
+        # Inline, not a helper's call per key: a numpy scalar is immutable, a per-act row is copied.
+        return {
+            key: value.copy() if isinstance(value := values[row], np.ndarray) else value
+            for key, values in self.step_info().items()
+        }
+
     def action_masks(self) -> np.ndarray | None:
         """``(num_envs, n_actions)`` booleans, True where an act makes sense now; None if all do."""
         return None
@@ -1237,18 +1251,19 @@ def _task_info(core: TaskCore, row: int | None = None, slots: np.ndarray | None 
             arrays for per-act values such as ``action_mask``), as the single env's info holds them.
         slots: the arrays of these slots alone (``len(slots)`` rows; the task's ``*_slots`` methods).
     """
+    if row is not None:  # the single env: the task's own values of the row (see TaskCore.step_info_row)
+        info = core.step_info_row(row)
+        if "action_mask" not in info:
+            masks = core.action_masks()
+            if masks is not None:
+                info["action_mask"] = masks[row].copy()
+        return info
     info = core.step_info() if slots is None else core.step_info_slots(slots)
     if "action_mask" not in info:
         masks = core.action_masks() if slots is None else core.action_masks_slots(slots)
         if masks is not None:
             info = {**info, "action_mask": masks}
-    if row is None:
-        return {key: np.array(values) for key, values in info.items()}
-    # Only the row is copied: a numpy scalar is immutable, a per-act array (a view into the batch) is
-    # copied out of it. Inline, not a helper's call per key: the single env pays this at every step.
-    return {
-        key: value.copy() if isinstance(value := values[row], np.ndarray) else value for key, values in info.items()
-    }
+    return {key: np.array(values) for key, values in info.items()}
 
 
 def check_seed(env_id: str, seed: Any, name: str = "seed") -> int | None:

@@ -240,6 +240,7 @@ class RecommendationCore(TaskCore):
         self._history_cells = np.arange(n) * steps
         self._no_click = np.array([len(self.change) - 1])  # the row of ``change`` of a step without a click
         self._last_step, self._budget_scale = np.array([steps - 1]), np.array([budget])
+        self._budget_scalar = np.float64(budget)  # a row's budget (a numpy scalar) times this stays one
         # The slots' counters at the start of a session: steps 0, their first block cell, their first history
         # cell (one row each: a row is read by an integer index, cheaper than a column's slice); a plain step
         # adds ones of the same shape (numpy's fast path: no broadcasting).
@@ -498,7 +499,9 @@ class RecommendationCore(TaskCore):
         The state arrays themselves, not views of them (each view is one more call, which a
         one-slot step pays in full): the core copies what it hands out in the infos.
         """
-        return self._info(self.current, self.last_item, self.last_click, self.last_engagement, self.state[:, 0])
+        return self._info(
+            self.current, self.last_item, self.last_click, self.last_engagement, self.state[:, 0], self._budget_scale
+        )
 
     def step_info_slots(self, slots: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`step_info` of ``slots`` alone."""
@@ -508,17 +511,36 @@ class RecommendationCore(TaskCore):
             self.last_click[slots],
             self.last_engagement[slots],
             self.state[slots, 0],
+            self._budget_scale,
+        )
+
+    def step_info_row(self, row: int) -> dict[str, Any]:
+        """:meth:`step_info`'s values of slot ``row`` (the single env's info): numpy scalars, a new offer array."""
+        return self._info(
+            self.current[row].copy(),
+            self.last_item[row],
+            self.last_click[row],
+            self.last_engagement[row],
+            self.state[row, 0],
+            self._budget_scalar,
         )
 
     def _info(
-        self, offered: np.ndarray, shown: np.ndarray, click: np.ndarray, engagement: np.ndarray, budget: np.ndarray
-    ) -> dict[str, np.ndarray]:
+        self,
+        offered: np.ndarray,
+        shown: np.ndarray,
+        click: np.ndarray,
+        engagement: np.ndarray,
+        budget: np.ndarray,
+        scale: np.ndarray | np.float64,
+    ) -> dict[str, Any]:
+        """The info of slots (arrays, ``scale`` of shape (1,)) or of one slot (numpy scalars, ``scale`` one too)."""
         info = {
             "offered": offered,
             "shown": shown,
             "click": click,
             "step_engagement": engagement,  # "engagement" is the session's total, at its end
-            "budget": budget * self._budget_scale,
+            "budget": budget * scale,
         }
         if self.info_titles:
             info["offered_titles"] = self.sim.titles.take(offered)

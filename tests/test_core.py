@@ -478,6 +478,29 @@ def test_the_per_slot_views_equal_the_whole_batch_indexed(env_id: str) -> None:
     env.close()
 
 
+@pytest.mark.parametrize("env_id", nlp_envs.env_ids())
+def test_the_single_env_info_row_is_step_info_row_owned(env_id: str) -> None:
+    """``step_info_row`` gives ``step_info()``'s row: the same keys, types, dtypes and values, in arrays of its own."""
+    env = gym.make(env_id)
+    core = env.unwrapped.core
+    rng = np.random.default_rng(0)
+    env.reset(seed=5)
+    for _ in range(30):
+        row, whole = core.step_info_row(0), core.step_info()
+        assert list(row) == list(whole)
+        for key, values in whole.items():
+            expected, got = np.asarray(values)[0], row[key]
+            assert type(got) is type(expected) and repr(got) == repr(expected), key
+            if isinstance(got, np.ndarray):
+                assert not any(
+                    np.shares_memory(got, array) for array in whole.values() if isinstance(array, np.ndarray)
+                )
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+        if terminated or truncated:
+            env.reset()
+    env.close()
+
+
 def test_a_reset_without_seed_seeds_only_the_slots_never_seeded() -> None:
     """A first ``reset()`` draws every slot a key from fresh entropy; later ones keep the keys and go on."""
     env = gym.make_vec("nlp_envs/NextWordEasy-v0", num_envs=5, vectorization_mode="vector_entry_point")
