@@ -315,20 +315,9 @@ class DialogueCore(TaskCore):
         belief = self.belief.opening(said, readings, users.intent_told, self.simulator.first_slot.take(intents))
         if self._history is None:  # a batch replays an episode for its text: no opening record, no templates
             return Begins(users, belief, turns, *self._no_text_rows(m))
-        # The first observation, in the order of ``self.layout``; the turn and the useless turns are 0 (cells 0.0).
-        observation = np.concatenate(
-            (
-                belief.intent_belief,
-                belief.intent_heard[:, None],
-                belief.heard,
-                belief.slot_conf,
-                belief.needed,
-                users.acts,
-                np.zeros((m, 2)),
-            ),
-            axis=1,
-            dtype=np.float32,
-        )
+        # The first observation; the turn and the useless turns are 0 (cells 0.0).
+        no_turns = np.zeros((m, 1))
+        observation = self._joined(belief, belief.intent_heard[:, None], users.acts, no_turns, no_turns, np.float32)
         # What the channel heard of the opening, by row: the intent (column 0) and the volunteered
         # value (column 1), -1 where nothing was said (for the single env's text).
         heard, conf = np.empty((m, 2), dtype=np.int64), np.zeros((m, 2))
@@ -505,20 +494,33 @@ class DialogueCore(TaskCore):
     def _write_observation(self) -> None:
         """Write the whole observation from the state (one concatenation in the order of ``self.layout``)."""
         belief, call, user = self.belief, self.call, self.user
-        np.concatenate(
-            (
-                belief.intent_belief,
-                self._intent_heard_column,
-                belief.heard,
-                belief.slot_conf,
-                belief.needed,
-                user.acts,
-                self._turn_column.take(call.turn, axis=0, mode="clip"),
-                self._annoyance_column.take(user.useless, axis=0, mode="clip"),
-            ),
-            axis=1,
-            out=self._obs,
-        )
+        turn = self._turn_column.take(call.turn, axis=0, mode="clip")
+        annoyance = self._annoyance_column.take(user.useless, axis=0, mode="clip")
+        self._joined(belief, self._intent_heard_column, user.acts, turn, annoyance, None, self._obs)
+
+    @staticmethod
+    def _joined(
+        belief: Belief | Opening,
+        intent_heard: np.ndarray,
+        acts: np.ndarray,
+        turn: np.ndarray,
+        annoyance: np.ndarray,
+        dtype: type | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The observation's parts joined in the order of ``self.layout`` (one concatenation, into ``out`` if given).
+
+        Args:
+            belief: the desk's belief (the state's, or a drawn opening's).
+            intent_heard: ``(m, 1)`` whether the intent was heard.
+            acts: ``(m, len(USER_ACTS))`` the user's last acts.
+            turn: ``(m, 1)`` the turn cells.
+            annoyance: ``(m, 1)`` the useless-turn cells.
+            dtype: the result's dtype when there is no ``out``.
+            out: ``(m, obs_size)`` float32 to write into.
+        """
+        parts = (belief.intent_belief, intent_heard, belief.heard, belief.slot_conf, belief.needed)
+        return np.concatenate((*parts, acts, turn, annoyance), axis=1, dtype=dtype, out=out)
 
     def _rewards(
         self, active: np.ndarray, thank: np.ndarray, complain: np.ndarray, handoff: np.ndarray, lost: np.ndarray
