@@ -49,6 +49,7 @@ when it terminates too, so ``gym.make`` (which adds that wrapper) and the vector
 from __future__ import annotations
 
 import abc
+import importlib
 import inspect
 import math
 import sys
@@ -173,6 +174,26 @@ REWARD_BOUND = 1e6
 _REPR_LIMIT = 60
 _INT_FIX = "pass a Python or numpy integer (not a bool, float or string) within that range"
 _FLOAT_FIX = "pass a Python or numpy real number (not a bool, string or sequence) within that range"
+
+
+def numpy_c_function(name: str, wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """The C function ``name`` of numpy that ``wrapper`` (``np.einsum``, ``np.count_nonzero``) calls after Python code.
+
+    A one-slot call (the single env) pays the wrapper in full (``np.einsum``'s as much again as the sum;
+    ``np.count_nonzero``'s array-function dispatch three times the count). The same function on the same
+    operands: the same results, bit for bit. ``wrapper`` itself where a numpy version keeps it elsewhere.
+    """
+    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    return wrapper
+
+
+#: How many items of an array are true (nonzero): ``np.count_nonzero(a)`` without an axis, at a quarter
+#: of its cost on a one-slot array. The tasks ask it to skip the parts of a step that concern no slot.
+count_nonzero: Callable[[np.ndarray], int] = numpy_c_function("count_nonzero", np.count_nonzero)
 
 
 def short_repr(value: Any) -> str:

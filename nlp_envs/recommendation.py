@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -17,8 +16,10 @@ from nlp_envs.core import (
     check_fits_slots,
     check_float,
     check_int,
+    count_nonzero,
     hash_keys,
     hashes_to_uniform,
+    numpy_c_function,
     slot_index,
 )
 from nlp_envs.data.movielens import check_sources
@@ -63,21 +64,6 @@ _CANDIDATE_SHIFT, _HALF, _TWO_TO_MINUS_32 = np.array([_CANDIDATE_BITS]), np.arra
 _MINUS_TWO, _TWO_PI = np.array([-2.0]), np.array([2.0 * np.pi])
 
 
-def _c_function(name: str, wrapper: Any) -> Any:
-    """The C function ``name`` of numpy that ``wrapper`` (``np.einsum``, ``np.count_nonzero``) calls after Python code.
-
-    A one-slot call pays the wrapper in full (``np.einsum``'s as much again as the sum; ``np.count_nonzero``'s
-    array-function dispatch three times the count). The same function on the same operands: the same
-    products and sums, bit for bit. ``wrapper`` itself where a numpy version keeps it elsewhere.
-    """
-    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-    return wrapper
-
-
 def _bit_count(bits: np.ndarray, width: int) -> np.ndarray:
     """The set bits of each of ``bits`` (non-negative int64 below ``2**width``), as int64.
 
@@ -89,8 +75,7 @@ def _bit_count(bits: np.ndarray, width: int) -> np.ndarray:
 
 
 _bitwise_count = getattr(np, "bitwise_count", None)
-_einsum = _c_function("c_einsum", np.einsum)  # called as np.einsum(..., optimize=False) calls it
-_count_nonzero = _c_function("count_nonzero", np.count_nonzero)  # np.count_nonzero(a) without axis calls it
+_einsum = numpy_c_function("c_einsum", np.einsum)  # called as np.einsum(..., optimize=False) calls it
 
 
 class _Begins(NamedTuple):
@@ -419,7 +404,7 @@ class RecommendationCore(TaskCore):
         state += self.change.take(row, axis=0)
         budget = state[:, 0]
         spent = budget <= _ZERO
-        if _count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
+        if count_nonzero(spent):  # a budget below 0 shows as 0 (only where a session ends)
             np.maximum(budget, _ZERO, out=budget)
         cells = counters[2]
         self.history_items.put(cells, chosen)

@@ -29,6 +29,7 @@ from nlp_envs.core import (
     check_int,
     check_probability,
     check_reward,
+    count_nonzero,
     hash_keys,
     hashes_to_uniform,
 )
@@ -515,3 +516,9 @@ def test_a_reset_without_seed_seeds_only_the_slots_never_seeded() -> None:
     env.reset(seed=[None, 9, None, None, None])
     assert (episodes.slot_keys != keys).tolist() == [False, True, False, False, False]
     assert episodes.episodes.tolist() == [4, 1, 4, 3, 3]
+
+
+def test_count_nonzero_counts_as_numpy_does() -> None:
+    for array in (np.zeros(1, bool), np.ones(3, bool), np.array([[0, 2], [3, 0]]), np.zeros(0), np.eye(3)[:, 1]):
+        got = count_nonzero(array)
+        assert got == np.count_nonzero(array) and type(got) is type(np.count_nonzero(array))

@@ -15,7 +15,7 @@ from nlp_envs.core import _drawn_arrays, random_integers
 from nlp_envs.data.ontology import ONTOLOGY_DIR, OntologyError, load_ontology
 from nlp_envs.dialogue import AFFIRM, COMPLAIN, HANGUP, THANK, USER_ACTS, DialogueCore, oracle_policy
 from nlp_envs.dialogue.acts import DESK_KINDS, DeskTurn
-from nlp_envs.dialogue.channel import count_nonzero, joined, noisy
+from nlp_envs.dialogue.channel import joined, noisy
 from nlp_envs.dialogue.draws import GOAL_STREAM, TURN_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.text import TEMPLATE_SALTS, TemplateDraws, pick
 from nlp_envs.dialogue.user import NEVER
@@ -574,12 +574,6 @@ def test_single_env_begins_with_the_draws_of_a_batch() -> None:
     np.testing.assert_array_equal(small.belief.intent_belief, large.belief.intent_belief[:2])
     turn = np.zeros(2, dtype=np.int64)
     np.testing.assert_array_equal(small.turn_draws.take(keys, turn), uniforms(keys, TURN_STREAM, turn, 1))
-
-
-def test_count_nonzero_counts_as_numpy_does() -> None:
-    for array in (np.zeros(1, bool), np.ones(3, bool), np.array([[0, 2], [3, 0]]), np.zeros(0), np.eye(3)[:, 1]):
-        got = count_nonzero(array)
-        assert got == np.count_nonzero(array) and type(got) is type(np.count_nonzero(array))
 
 
 def test_joined_puts_parts_end_to_end_and_skips_empty_ones() -> None:

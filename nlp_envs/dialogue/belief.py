@@ -12,8 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nlp_envs.core import count_nonzero
 from nlp_envs.data.ontology import Ontology
-from nlp_envs.dialogue.channel import Readings, Said, count_nonzero
+from nlp_envs.dialogue.channel import Readings, Said
 
 # On a small batch a numpy call with a Python scalar operand, or writing into its operand (``out=``,
 # ``*=``), costs more than one with a one-element array operand that allocates its result.

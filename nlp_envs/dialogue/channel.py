@@ -7,30 +7,12 @@ The random draws come from :mod:`nlp_envs.dialogue.draws`.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
 import numpy as np
 
-
-def _c_count_nonzero() -> Callable[[np.ndarray], int]:
-    """The C ``count_nonzero`` that ``np.count_nonzero`` calls (no axis), without its Python wrapper (thrice the cost).
-
-    The same count of the same array; ``np.count_nonzero`` itself where a numpy version keeps it elsewhere.
-    """
-    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
-        try:
-            return importlib.import_module(module).count_nonzero
-        except (ImportError, AttributeError):
-            continue
-    return np.count_nonzero
-
-
-#: How many items of an array are true (nonzero). The turn asks it a dozen times, mostly of one-slot
-#: arrays, to skip the parts that concern no episode slot: it costs a quarter of ``np.count_nonzero``.
-count_nonzero = _c_count_nonzero()
+from nlp_envs.core import count_nonzero
 
 
 class Said(NamedTuple):

@@ -25,13 +25,14 @@ from nlp_envs.core import (
     check_int,
     check_probability,
     check_reward,
+    count_nonzero,
     short_repr,
     slot_index,
 )
 from nlp_envs.data.ontology import BUILTIN_ONTOLOGIES, Ontology, load_ontology
 from nlp_envs.dialogue.acts import THANK, USER_ACTS, DeskActs, DeskTurn
 from nlp_envs.dialogue.belief import Belief, Opening
-from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, count_nonzero, hear
+from nlp_envs.dialogue.channel import NOTHING_HEARD, NOTHING_SAID, Readings, Said, hear
 from nlp_envs.dialogue.draws import GOAL_STREAM, TurnDraws, episode_uniforms, uniforms
 from nlp_envs.dialogue.policies import oracle_policy, rule_policy
 from nlp_envs.dialogue.text import TemplateDraws, TurnRecord, template_hashes, turn_lines

@@ -13,13 +13,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nlp_envs.core import count_nonzero
 from nlp_envs.data.ontology import Ontology
 from nlp_envs.dialogue.acts import GREET, INFORM, USER_ACTS, DeskTurn
-from nlp_envs.dialogue.channel import NO_DRAWS, NOTHING_SAID, Said, count_nonzero
+from nlp_envs.dialogue.channel import NO_DRAWS, NOTHING_SAID, Said
 
 NEVER = np.iinfo(np.int64).max // 2  # the change turn of a user that keeps its mind
 
-# Whether any slot of a turn does something is asked with ``count_nonzero(mask)`` (see channel): on the small
+# Whether any slot of a turn does something is asked with ``count_nonzero(mask)`` (see nlp_envs.core): on the small
 # batches of the single env it costs a third of ``mask.any()`` (a Python wrapper around a reduce).
 
 
